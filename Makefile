@@ -1,0 +1,76 @@
+# SplitRec: split DeepFM over gRPC.
+# `make demo` trains the reference job on generated data; `make test` runs the suite.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROTO_FILES := $(wildcard proto/splitrec/v1/*.proto)
+DATA_DIR ?= data
+# Rows of generated ratings for the demo data set.
+DEMO_RATINGS ?= 100000
+ML1M ?=
+NUM_SAMPLE ?= -1
+export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
+
+.PHONY: install proto proto-check data data-generated demo test test-quick lint format clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Regenerates the committed gRPC stubs from proto/.
+proto: install
+	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --grpc_python_out=proto \
+		--pyi_out=proto $(PROTO_FILES)
+
+# Fails when the committed stubs differ from what proto/ generates.
+proto-check: install
+	$(PY) -m tools.check_stubs
+
+# Party CSVs from real MovieLens-1M: make data ML1M=path/to/ml-1m.zip (or folder),
+# or make data ML1M=download to fetch it from GroupLens (checksum verified).
+data: install
+ifeq ($(ML1M),)
+	$(MAKE) data-generated
+else ifeq ($(ML1M),download)
+	$(PY) -m common.movielens prepare --download --cache $(DATA_DIR)/raw \
+		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE)
+else
+	$(PY) -m common.movielens prepare --source $(ML1M) --out $(DATA_DIR) \
+		--num-sample $(NUM_SAMPLE)
+endif
+
+# The default data set: generated ml-1m-format files through the same preparation.
+data-generated: install
+	$(PY) -m common.movielens generate --out $(DATA_DIR)/generated-ml-1m \
+		--num-ratings $(DEMO_RATINGS)
+	$(PY) -m common.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
+		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE)
+
+demo: install
+	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
+	$(PY) -m coordinator demo --job configs/job.yaml --party configs/alice.yaml \
+		--party configs/bob.yaml
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m tools.check_stubs
+	$(PY) -m pytest -q
+
+test-quick: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

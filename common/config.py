@@ -1,0 +1,304 @@
+"""Config files: one per party (its data, features, model, peers) and one per job.
+
+Each entry point builds one frozen, validated dataclass from its file; errors name
+the file and the key. Relative paths are taken from the config file's folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from common.config_reader import ConfigReader, load_yaml_mapping
+from common.errors import ConfigError
+
+FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot")
+
+
+class PartyRole(Enum):
+    FEATURE = "feature"
+    LABEL = "label"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """One model input built from one column of the party's file."""
+
+    name: str
+    column: str
+    kind: str
+    bins: int = 0
+    vocabulary: tuple[str, ...] = ()
+    separator: str = " "
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: Path
+    id_column: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """label = 1 when the column's value is greater than ``positive_above``."""
+
+    column: str
+    positive_above: float
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    embedding_dim: int
+    deep_units: tuple[int, ...]
+    fuse_units: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class PartyConfig:
+    party: str
+    listen: str
+    data: DataConfig
+    features: tuple[FeatureConfig, ...]
+    model: ModelConfig
+    peers: tuple[PeerConfig, ...]
+    output_dir: Path
+    label: LabelConfig | None = None
+    source: Path = Path("<memory>")
+
+    @property
+    def role(self) -> PartyRole:
+        return PartyRole.LABEL if self.label is not None else PartyRole.FEATURE
+
+    def peer(self, name: str) -> PeerConfig | None:
+        return next((p for p in self.peers if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class JobPartyConfig:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    job: str
+    parties: tuple[JobPartyConfig, ...]
+    label_party: str
+    epochs: int = 5
+    batch_size: int = 128
+    seed: int = 1234
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    validation_fraction: float = 0.1
+    steps_per_window: int = 0
+    report_every: int = 50
+    predict: str = "validation"
+    runs_dir: Path = Path("runs")
+    connect_timeout: float = 30.0
+    rpc_timeout: float = 120.0
+    source: Path = Path("<memory>")
+
+    def party(self, name: str) -> JobPartyConfig | None:
+        return next((p for p in self.parties if p.name == name), None)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _positive(reader: ConfigReader, key: str, value: float) -> None:
+    if value <= 0:
+        raise reader.error(key, f"must be greater than 0, got {value}")
+
+
+def _read_feature(reader: ConfigReader) -> FeatureConfig:
+    name = reader.require("name", str)
+    kind = reader.require("type", str)
+    if kind not in FEATURE_KINDS:
+        raise reader.error(
+            "type", f"unknown feature type {kind!r}; use one of {FEATURE_KINDS}"
+        )
+    feature = FeatureConfig(
+        name=name,
+        column=reader.optional("column", str, name),
+        kind=kind,
+        bins=reader.optional("bins", int, 0),
+        vocabulary=reader.string_list("vocabulary", ()),
+        separator=reader.optional("separator", str, " "),
+    )
+    if kind == "hashed" and feature.bins <= 0:
+        raise reader.error("bins", "a hashed feature needs 'bins', a positive integer")
+    if kind in ("vocabulary", "multi_hot") and not feature.vocabulary:
+        raise reader.error(
+            "vocabulary", f"a {kind} feature needs a non-empty 'vocabulary' list"
+        )
+    if len(set(feature.vocabulary)) != len(feature.vocabulary):
+        raise reader.error("vocabulary", "holds the same value twice")
+    reader.finish()
+    return feature
+
+
+def _read_model(reader: ConfigReader, is_label: bool) -> ModelConfig:
+    model = ModelConfig(
+        embedding_dim=reader.optional("embedding_dim", int, 8),
+        deep_units=reader.int_list("deep_units", (256, 32)),
+        fuse_units=reader.int_list("fuse_units", (256, 256, 32)) if is_label else (),
+    )
+    _positive(reader, "embedding_dim", model.embedding_dim)
+    reader.finish()
+    return model
+
+
+def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
+    data = DataConfig(
+        path=_resolve(base, reader.require("path", str)),
+        id_column=reader.optional("id_column", str, "ID"),
+        columns=reader.string_list("columns", ()),
+    )
+    if data.columns and data.id_column not in data.columns:
+        raise reader.error("id_column", f"{data.id_column!r} is not in 'columns'")
+    reader.finish()
+    return data
+
+
+def _read_label(reader: ConfigReader) -> LabelConfig:
+    label = LabelConfig(
+        column=reader.require("column", str),
+        positive_above=reader.require("positive_above", float),
+    )
+    reader.finish()
+    return label
+
+
+def _read_peer(reader: ConfigReader) -> PeerConfig:
+    peer = PeerConfig(
+        name=reader.require("name", str), address=reader.require("address", str)
+    )
+    reader.finish()
+    return peer
+
+
+def load_party_config(path: Path) -> PartyConfig:
+    """Reads and validates a party's config file."""
+    path = Path(path).resolve()
+    reader = ConfigReader(load_yaml_mapping(path), path)
+    base = path.parent
+    label = _read_label(reader.section("label")) if reader.has("label") else None
+    features = tuple(_read_feature(r) for r in reader.sections("features"))
+    config = PartyConfig(
+        party=reader.require("party", str),
+        listen=reader.optional("listen", str, "127.0.0.1:0"),
+        data=_read_data(reader.section("data"), base),
+        features=features,
+        model=_read_model(reader.section("model"), label is not None),
+        peers=tuple(_read_peer(r) for r in reader.sections("peers"))
+        if reader.has("peers")
+        else (),
+        output_dir=_resolve(base, reader.optional("output_dir", str, "runs")),
+        label=label,
+        source=path,
+    )
+    reader.finish()
+    _check_party(config, reader)
+    return config
+
+
+def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
+    if not config.features:
+        raise reader.error("features", "list at least one feature")
+    names = [f.name for f in config.features]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise reader.error("features", f"feature names used twice: {duplicated}")
+    columns = {f.column for f in config.features}
+    if config.label is not None and config.label.column in columns:
+        raise reader.error(
+            "label.column",
+            f"{config.label.column!r} is the label; it must not be a feature column",
+        )
+    if config.data.id_column in columns:
+        raise reader.error("data.id_column", "the row ID column must not be a feature")
+    if any(p.name == config.party for p in config.peers):
+        raise reader.error("peers", f"lists the party itself ({config.party!r})")
+
+
+def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
+    party = JobPartyConfig(
+        name=reader.require("name", str), address=reader.require("address", str)
+    )
+    reader.finish()
+    return party
+
+
+def load_job_config(path: Path) -> JobConfig:
+    """Reads and validates a job's config file (the coordinator's only input)."""
+    path = Path(path).resolve()
+    reader = ConfigReader(load_yaml_mapping(path), path)
+    optimizer = reader.section("optimizer") if reader.has("optimizer") else None
+    config = JobConfig(
+        job=reader.require("job", str),
+        parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
+        label_party=reader.require("label_party", str),
+        epochs=reader.optional("epochs", int, 5),
+        batch_size=reader.optional("batch_size", int, 128),
+        seed=reader.optional("seed", int, 1234),
+        optimizer=optimizer.optional("name", str, "adam") if optimizer else "adam",
+        learning_rate=optimizer.optional("learning_rate", float, 1e-3)
+        if optimizer
+        else 1e-3,
+        validation_fraction=reader.optional("validation_fraction", float, 0.1),
+        steps_per_window=reader.optional("steps_per_window", int, 0),
+        report_every=reader.optional("report_every", int, 50),
+        predict=reader.optional("predict", str, "validation"),
+        runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
+        connect_timeout=reader.optional("connect_timeout", float, 30.0),
+        rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
+        source=path,
+    )
+    if optimizer:
+        optimizer.finish()
+    reader.finish()
+    validate_job_config(config)
+    return config
+
+
+def validate_job_config(config: JobConfig) -> None:
+    """Checks values that must hold however the config was built (file or flags)."""
+    where = f"{config.source}: key"
+    names = [p.name for p in config.parties]
+    if len(names) < 2:
+        raise ConfigError(f"{where} 'parties': a split job needs at least two parties")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where} 'parties': a party is listed twice: {names}")
+    if config.label_party not in names:
+        raise ConfigError(
+            f"{where} 'label_party': {config.label_party!r} is not a party: {names}"
+        )
+    for key in ("epochs", "batch_size", "report_every"):
+        if getattr(config, key) <= 0:
+            raise ConfigError(f"{where} '{key}': must be greater than 0")
+    if config.steps_per_window < 0:
+        raise ConfigError(
+            f"{where} 'steps_per_window': must be 0 (whole epoch) or more"
+        )
+    if not 0.0 < config.validation_fraction < 1.0:
+        raise ConfigError(f"{where} 'validation_fraction': must lie between 0 and 1")
+    if config.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"{where} 'optimizer.name': use one of {sorted(OPTIMIZERS)}")
+    if config.learning_rate <= 0:
+        raise ConfigError(f"{where} 'optimizer.learning_rate': must be greater than 0")
+    if config.predict not in PREDICT_SPLITS:
+        raise ConfigError(f"{where} 'predict': use one of {PREDICT_SPLITS}")
+
+
+OPTIMIZERS = ("adam", "sgd", "adagrad")
+PREDICT_SPLITS = ("none", "validation", "train", "all")

@@ -1,0 +1,131 @@
+"""Typed reading of YAML config mappings with errors that name the file and key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from common.errors import ConfigError
+
+T = TypeVar("T")
+
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+}
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Reads a YAML file whose top level must be a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    return data
+
+
+class ConfigReader:
+    """Reads keys of one mapping; ``finish`` refuses keys nobody asked for."""
+
+    def __init__(self, data: Mapping[str, Any], source: Path, prefix: str = "") -> None:
+        self._data = data
+        self._source = source
+        self._prefix = prefix
+        self._seen: set[str] = set()
+
+    @property
+    def source(self) -> Path:
+        return self._source
+
+    def where(self, key: str) -> str:
+        """``file: key.path`` for messages about one key."""
+        return f"{self._source}: key '{self._prefix}{key}'"
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.where(key)}: {message}")
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+    def require(self, key: str, kind: type[T]) -> T:
+        if key not in self._data:
+            raise self.error(key, f"missing; add it as {_TYPE_NAMES.get(kind, kind)}")
+        return self._typed(key, kind)
+
+    def optional(self, key: str, kind: type[T], default: T) -> T:
+        if key not in self._data or self._data[key] is None:
+            self._seen.add(key)
+            return default
+        return self._typed(key, kind)
+
+    def string_list(
+        self, key: str, default: tuple[str, ...] | None = None
+    ) -> tuple[str, ...]:
+        """A list of scalars, each turned into its string form."""
+        if key not in self._data and default is not None:
+            return default
+        raw = self.require(key, list)
+        for index, item in enumerate(raw):
+            if isinstance(item, (dict, list)) or item is None:
+                raise self.error(f"{key}[{index}]", "must be a plain value")
+        return tuple(str(item) for item in raw)
+
+    def int_list(
+        self, key: str, default: tuple[int, ...] | None = None
+    ) -> tuple[int, ...]:
+        if key not in self._data and default is not None:
+            return default
+        raw = self.require(key, list)
+        for index, item in enumerate(raw):
+            if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
+                raise self.error(f"{key}[{index}]", "must be a positive integer")
+        return tuple(raw)
+
+    def section(self, key: str) -> ConfigReader:
+        value = self.require(key, dict)
+        return ConfigReader(value, self._source, f"{self._prefix}{key}.")
+
+    def sections(self, key: str) -> list[ConfigReader]:
+        items = self.require(key, list)
+        readers = []
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise self.error(f"{key}[{index}]", "must be a mapping")
+            readers.append(
+                ConfigReader(item, self._source, f"{self._prefix}{key}[{index}].")
+            )
+        return readers
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._data) - self._seen)
+        if unknown:
+            known = ", ".join(sorted(self._seen)) or "none"
+            raise self.error(
+                unknown[0], f"unknown key; the keys read here are: {known}"
+            )
+
+    def _typed(self, key: str, kind: type[T]) -> T:
+        self._seen.add(key)
+        value = self._data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)  # type: ignore[return-value]
+        wrong_bool = isinstance(value, bool) and kind is not bool
+        if wrong_bool or not isinstance(value, kind):
+            wanted = _TYPE_NAMES.get(kind, kind.__name__)
+            raise self.error(key, f"must be {wanted}, got {value!r}")
+        return value

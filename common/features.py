@@ -1,0 +1,114 @@
+"""Raw column values to model inputs, once per data set (never per batch).
+
+Every feature becomes either an index column (``int32 [N]``, looked up in an
+embedding table) or a multi-hot matrix (``float32 [N, size]``). Index 0 is the
+out-of-vocabulary slot for vocabulary features; hashed features use every bin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from common.config import FeatureConfig
+
+INDEX = "index"
+MULTI_HOT = "multi_hot"
+
+
+@dataclass(frozen=True)
+class FeatureShape:
+    """What the model needs to know about one encoded feature."""
+
+    name: str
+    encoding: str
+    size: int
+
+
+def _hash_bins(values: pd.Series, bins: int) -> np.ndarray:
+    import tensorflow as tf
+
+    hashed = tf.strings.to_hash_bucket_fast(values.to_numpy(dtype=object), bins)
+    return hashed.numpy().astype(np.int32)
+
+
+def _lookup(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
+    table = {value: index + 1 for index, value in enumerate(vocabulary)}
+    return values.map(table).fillna(0).to_numpy(dtype=np.int32)
+
+
+def _multi_hot(
+    values: pd.Series, vocabulary: tuple[str, ...], separator: str
+) -> np.ndarray:
+    table = {value: index + 1 for index, value in enumerate(vocabulary)}
+    tokens = values.reset_index(drop=True).str.split(separator, regex=False).explode()
+    tokens = tokens[tokens.notna() & (tokens != "")]
+    columns = tokens.map(table).fillna(0).to_numpy(dtype=np.int64)
+    matrix = np.zeros((len(values), len(vocabulary) + 1), dtype=np.float32)
+    matrix[tokens.index.to_numpy(), columns] = 1.0
+    return matrix
+
+
+def fit_vocabulary(feature: FeatureConfig, column: pd.Series) -> FeatureConfig:
+    """For ``from_data`` features: the sorted distinct values of the party's column."""
+    if feature.kind != "from_data":
+        return feature
+    distinct = tuple(sorted(column.unique().tolist()))
+    return FeatureConfig(
+        name=feature.name,
+        column=feature.column,
+        kind="vocabulary",
+        vocabulary=distinct,
+    )
+
+
+def feature_shape(feature: FeatureConfig) -> FeatureShape:
+    """Shape of an encoded feature; ``from_data`` must be fitted first."""
+    if feature.kind == "hashed":
+        return FeatureShape(feature.name, INDEX, feature.bins)
+    if feature.kind == "vocabulary":
+        return FeatureShape(feature.name, INDEX, len(feature.vocabulary) + 1)
+    if feature.kind == "multi_hot":
+        return FeatureShape(feature.name, MULTI_HOT, len(feature.vocabulary) + 1)
+    raise ValueError(f"feature {feature.name!r}: fit its vocabulary before use")
+
+
+def encode_feature(feature: FeatureConfig, column: pd.Series) -> np.ndarray:
+    """Encodes one string column; ``from_data`` must be fitted first."""
+    if feature.kind == "hashed":
+        return _hash_bins(column, feature.bins)
+    if feature.kind == "vocabulary":
+        return _lookup(column, feature.vocabulary)
+    if feature.kind == "multi_hot":
+        return _multi_hot(column, feature.vocabulary, feature.separator)
+    raise ValueError(f"feature {feature.name!r}: fit its vocabulary before use")
+
+
+@dataclass(frozen=True)
+class EncodedFeatures:
+    """All model inputs of a party, aligned with its rows."""
+
+    shapes: tuple[FeatureShape, ...]
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def num_rows(self) -> int:
+        first = next(iter(self.arrays.values()))
+        return int(first.shape[0])
+
+    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The inputs of the given row positions."""
+        return {name: array[rows] for name, array in self.arrays.items()}
+
+
+def encode_features(
+    frame: pd.DataFrame, features: tuple[FeatureConfig, ...]
+) -> EncodedFeatures:
+    """Encodes every configured feature of a frame of string columns."""
+    fitted = [fit_vocabulary(f, frame[f.column]) for f in features]
+    return EncodedFeatures(
+        shapes=tuple(feature_shape(f) for f in fitted),
+        arrays={f.name: encode_feature(f, frame[f.column]) for f in fitted},
+    )

@@ -1,0 +1,80 @@
+"""What every party of a job agrees on: the job's settings and each base's output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.config import PartyRole
+from common.metrics import Metrics
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """Columns of a base model's output, per row.
+
+    Layout: ``[deep (deep_units) | embedding sum (embedding_dim) | square sum | first
+    order]``; the last three let the fuse compute the global FM term exactly.
+    """
+
+    deep_units: int
+    embedding_dim: int
+
+    @property
+    def width(self) -> int:
+        return self.deep_units + self.embedding_dim + 2
+
+
+@dataclass(frozen=True)
+class JobParty:
+    name: str
+    role: PartyRole
+    output: OutputSpec
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    seed: int
+    batch_size: int
+    epochs: int
+    optimizer: str
+    learning_rate: float
+    validation_fraction: float
+    label_party: str
+    parties: tuple[JobParty, ...]
+
+    @property
+    def feature_parties(self) -> tuple[str, ...]:
+        """Parties whose hidden tensors travel to the label party."""
+        return tuple(p.name for p in self.parties if p.name != self.label_party)
+
+    def party(self, name: str) -> JobParty | None:
+        return next((p for p in self.parties if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class PartyDescription:
+    """What a party says of itself in the handshake: no data, only its shape."""
+
+    party: str
+    role: PartyRole
+    protocol_version: str
+    num_rows: int
+    id_digest: str
+    output: OutputSpec
+    features: tuple[str, ...]
+    peers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PartyStatusView:
+    """What the status RPC shows a person: no raw data, no tensors."""
+
+    description: PartyDescription
+    job_id: str
+    state: str
+    epoch: int
+    step: int
+    samples_per_second: float
+    last_metrics: Metrics | None
+    uptime_seconds: float

@@ -1,0 +1,282 @@
+"""Every conversion between protobuf messages and Python values, in one place.
+
+Pairs are named ``x_to_proto`` / ``x_from_proto``. Decoding validates what it
+reads: a bad message raises ``InvalidMessageError`` with a readable reason.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from common.config import PartyRole
+from common.errors import InvalidMessageError
+from common.jobspec import (
+    JobParty,
+    JobSpec,
+    OutputSpec,
+    PartyDescription,
+    PartyStatusView,
+)
+from common.metrics import Metrics
+from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+
+_DTYPES: dict[int, np.dtype] = {
+    tensor_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    tensor_pb2.DTYPE_FLOAT16: np.dtype("<f2"),
+    tensor_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
+    tensor_pb2.DTYPE_INT32: np.dtype("<i4"),
+    tensor_pb2.DTYPE_INT64: np.dtype("<i8"),
+    tensor_pb2.DTYPE_UINT8: np.dtype("u1"),
+}
+_DTYPE_CODES = {dtype: code for code, dtype in _DTYPES.items()}
+
+# The largest tensor a party accepts by default (also the gRPC message limit).
+MAX_TENSOR_BYTES = 64 * 1024 * 1024
+
+
+def tensor_to_proto(array: np.ndarray) -> tensor_pb2.Tensor:
+    """Encodes an array as dtype + shape + little-endian bytes."""
+    array = np.asarray(array)
+    dtype = (
+        array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+    )
+    code = _DTYPE_CODES.get(np.dtype(dtype).newbyteorder("<"))
+    if code is None:
+        raise InvalidMessageError(f"dtype {array.dtype} cannot be sent as a tensor")
+    data = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
+    return tensor_pb2.Tensor(dtype=code, shape=list(array.shape), data=data)
+
+
+def tensor_from_proto(
+    message: tensor_pb2.Tensor,
+    *,
+    shape: tuple[int | None, ...] | None = None,
+    max_bytes: int = MAX_TENSOR_BYTES,
+    what: str = "tensor",
+) -> np.ndarray:
+    """Decodes a tensor without copying its bytes; checks shape, size, finiteness.
+
+    ``shape`` may hold ``None`` for a dimension of any size. The result is a
+    read-only view over the message's bytes.
+    """
+    dtype = _DTYPES.get(message.dtype)
+    if dtype is None:
+        name = (
+            tensor_pb2.DType.Name(message.dtype)
+            if message.dtype in (0,)
+            else message.dtype
+        )
+        raise InvalidMessageError(f"{what}: unsupported dtype {name}")
+    dims = tuple(int(d) for d in message.shape)
+    if any(d < 0 for d in dims):
+        raise InvalidMessageError(f"{what}: negative dimension in shape {dims}")
+    if len(message.data) > max_bytes:
+        raise InvalidMessageError(
+            f"{what}: {len(message.data)} bytes exceeds the limit of {max_bytes}"
+        )
+    _check_shape(dims, shape, what)
+    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    if expected != len(message.data):
+        raise InvalidMessageError(
+            f"{what}: shape {dims} of {dtype.name} needs {expected} bytes, got "
+            f"{len(message.data)}"
+        )
+    array = np.frombuffer(message.data, dtype=dtype).reshape(dims)
+    if dtype.kind == "f" and not np.isfinite(array).all():
+        raise InvalidMessageError(f"{what}: holds NaN or infinite values")
+    return array
+
+
+def _check_shape(
+    dims: tuple[int, ...], expected: tuple[int | None, ...] | None, what: str
+) -> None:
+    if expected is None:
+        return
+    matches = len(dims) == len(expected) and all(
+        want is None or want == got for want, got in zip(expected, dims, strict=True)
+    )
+    if not matches:
+        shown = tuple("?" if d is None else d for d in expected)
+        raise InvalidMessageError(f"{what}: expected shape {shown}, got {dims}")
+
+
+def output_spec_to_proto(spec: OutputSpec) -> common_pb2.OutputSpec:
+    return common_pb2.OutputSpec(
+        deep_units=spec.deep_units, embedding_dim=spec.embedding_dim
+    )
+
+
+def output_spec_from_proto(message: common_pb2.OutputSpec) -> OutputSpec:
+    if message.deep_units <= 0 or message.embedding_dim <= 0:
+        raise InvalidMessageError(
+            f"output spec needs positive sizes, got deep_units={message.deep_units}, "
+            f"embedding_dim={message.embedding_dim}"
+        )
+    return OutputSpec(
+        deep_units=message.deep_units, embedding_dim=message.embedding_dim
+    )
+
+
+_ROLES = {
+    PartyRole.FEATURE: common_pb2.ROLE_FEATURE,
+    PartyRole.LABEL: common_pb2.ROLE_LABEL,
+}
+
+
+def role_to_proto(role: PartyRole) -> int:
+    return _ROLES[role]
+
+
+def role_from_proto(code: int) -> PartyRole:
+    for role, value in _ROLES.items():
+        if value == code:
+            return role
+    raise InvalidMessageError(f"unknown party role {code}")
+
+
+def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
+    return control_pb2.JobSpec(
+        job_id=spec.job_id,
+        seed=spec.seed,
+        batch_size=spec.batch_size,
+        epochs=spec.epochs,
+        optimizer=control_pb2.OptimizerSpec(
+            name=spec.optimizer, learning_rate=spec.learning_rate
+        ),
+        validation_fraction=spec.validation_fraction,
+        label_party=spec.label_party,
+        parties=[
+            control_pb2.JobParty(
+                name=p.name,
+                role=role_to_proto(p.role),
+                output=output_spec_to_proto(p.output),
+            )
+            for p in spec.parties
+        ],
+    )
+
+
+def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
+    if not message.job_id:
+        raise InvalidMessageError("job spec has no job_id")
+    if message.batch_size <= 0 or message.epochs <= 0:
+        raise InvalidMessageError("job spec needs a positive batch_size and epochs")
+    if not 0.0 < message.validation_fraction < 1.0:
+        raise InvalidMessageError(
+            "job spec validation_fraction must lie between 0 and 1"
+        )
+    if message.optimizer.learning_rate <= 0:
+        raise InvalidMessageError("job spec learning_rate must be positive")
+    parties = tuple(
+        JobParty(
+            name=p.name,
+            role=role_from_proto(p.role),
+            output=output_spec_from_proto(p.output),
+        )
+        for p in message.parties
+    )
+    return JobSpec(
+        job_id=message.job_id,
+        seed=message.seed,
+        batch_size=message.batch_size,
+        epochs=message.epochs,
+        optimizer=message.optimizer.name,
+        learning_rate=message.optimizer.learning_rate,
+        validation_fraction=message.validation_fraction,
+        label_party=message.label_party,
+        parties=parties,
+    )
+
+
+def metrics_to_proto(metrics: Metrics) -> control_pb2.Metrics:
+    return control_pb2.Metrics(
+        count=metrics.count,
+        loss=metrics.loss,
+        auc=metrics.auc,
+        precision=metrics.precision,
+        recall=metrics.recall,
+    )
+
+
+def metrics_from_proto(message: control_pb2.Metrics) -> Metrics:
+    return Metrics(
+        count=message.count,
+        loss=message.loss,
+        auc=message.auc,
+        precision=message.precision,
+        recall=message.recall,
+    )
+
+
+_SPLITS = {
+    "train": common_pb2.SPLIT_TRAIN,
+    "validation": common_pb2.SPLIT_VALIDATION,
+    "all": common_pb2.SPLIT_ALL,
+}
+
+
+def split_to_proto(name: str) -> int:
+    return _SPLITS[name]
+
+
+def split_from_proto(code: int) -> str:
+    for name, value in _SPLITS.items():
+        if value == code:
+            return name
+    raise InvalidMessageError(f"unknown split {code}; use TRAIN, VALIDATION or ALL")
+
+
+def description_to_proto(description: PartyDescription) -> control_pb2.PartyDescription:
+    return control_pb2.PartyDescription(
+        party=description.party,
+        role=role_to_proto(description.role),
+        protocol_version=description.protocol_version,
+        num_rows=description.num_rows,
+        id_digest=description.id_digest,
+        output=output_spec_to_proto(description.output),
+        features=list(description.features),
+        peers=list(description.peers),
+    )
+
+
+def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescription:
+    return PartyDescription(
+        party=message.party,
+        role=role_from_proto(message.role),
+        protocol_version=message.protocol_version,
+        num_rows=message.num_rows,
+        id_digest=message.id_digest,
+        output=output_spec_from_proto(message.output),
+        features=tuple(message.features),
+        peers=tuple(message.peers),
+    )
+
+
+def optional_metrics_to_proto(metrics: Metrics | None) -> dict:
+    """``has_metrics``/``metrics`` fields for messages that carry optional metrics."""
+    if metrics is None:
+        return {"has_metrics": False}
+    return {"has_metrics": True, "metrics": metrics_to_proto(metrics)}
+
+
+def optional_metrics_from_proto(message: object) -> Metrics | None:
+    if not message.has_metrics:
+        return None
+    return metrics_from_proto(message.metrics)
+
+
+def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
+    return control_pb2.PartyStatus(
+        party=view.description.party,
+        role=role_to_proto(view.description.role),
+        protocol_version=view.description.protocol_version,
+        job_id=view.job_id,
+        state=view.state,
+        epoch=view.epoch,
+        step=view.step,
+        samples_per_second=view.samples_per_second,
+        peers=list(view.description.peers),
+        uptime_seconds=view.uptime_seconds,
+        last_metrics=metrics_to_proto(view.last_metrics) if view.last_metrics else None,
+        has_metrics=view.last_metrics is not None,
+    )

@@ -1,0 +1,1 @@
+"""The job driver: handshake, epochs and step windows, evaluation, reports."""

@@ -1,0 +1,77 @@
+"""The job's history: ``history.json`` (one object per epoch) and ``curves.png``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    train_loss: float
+    train_auc: float
+    val_loss: float
+    val_auc: float
+    val_precision: float
+    val_recall: float
+    samples_per_second: float
+    train_seconds: float
+
+
+def _finite(value: object) -> object:
+    # JSON has no NaN: an undefined metric is written as null.
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+
+
+def write_history(path: Path, records: list[EpochRecord]) -> None:
+    rows = [{k: _finite(v) for k, v in asdict(r).items()} for r in records]
+    write_atomically(path, json.dumps(rows, indent=2) + "\n")
+
+
+def plot_curves(path: Path, records: list[EpochRecord]) -> None:
+    """Loss and AUC per epoch, training and validation, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = [r.epoch for r in records]
+    figure, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in ((loss_axis, "loss"), (auc_axis, "auc")):
+        axis.plot(
+            epochs,
+            [getattr(r, f"train_{metric}") for r in records],
+            "o-",
+            label="train",
+        )
+        axis.plot(
+            epochs,
+            [getattr(r, f"val_{metric}") for r in records],
+            "s-",
+            label="validation",
+        )
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric.upper() if metric == "auc" else metric)
+        axis.set_xticks(epochs)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    loss_axis.set_title("Binary cross-entropy")
+    auc_axis.set_title("ROC AUC")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,192 @@
+"""Drives one job from handshake to history: the coordinator's main loop."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.config import JobConfig
+from common.errors import JobFailedError
+from common.metrics import Metrics
+from coordinator.client import PartyClient
+from coordinator.handshake import PreparedJob, handshake
+from coordinator.history import EpochRecord, plot_curves, write_history
+from coordinator.progress import EpochProgress
+from coordinator.windows import Window, run_window
+from splitrec.v1 import control_pb2
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    records: list[EpochRecord]
+    run_dir: Path
+    predicted_rows: int
+
+
+class JobDriver:
+    """Holds the clients of one job and runs it epoch by epoch."""
+
+    def __init__(self, config: JobConfig) -> None:
+        self.config = config
+        self.run_dir = config.runs_dir / config.job
+        self.clients = {
+            p.name: PartyClient(p.name, p.address, config.rpc_timeout)
+            for p in config.parties
+        }
+
+    def run(self) -> JobResult:
+        try:
+            prepared = handshake(self.config, self.clients)
+            logger.info(
+                "job %s: %d training rows, %d validation rows, %d steps per epoch",
+                self.config.job,
+                prepared.train_rows,
+                prepared.validation_rows,
+                prepared.steps_per_epoch,
+            )
+            records = self._train(prepared)
+            predicted = self._predict()
+            self._end_job()
+        finally:
+            for client in self.clients.values():
+                client.close()
+        plot_curves(self.run_dir / "curves.png", records)
+        return JobResult(records, self.run_dir, predicted)
+
+    def _train(self, prepared: PreparedJob) -> list[EpochRecord]:
+        records: list[EpochRecord] = []
+        for epoch in range(self.config.epochs):
+            started = time.monotonic()
+            train_metrics = self._train_epoch(epoch, prepared.steps_per_epoch)
+            seconds = time.monotonic() - started
+            val = self._evaluate(epoch)
+            record = EpochRecord(
+                epoch=epoch + 1,
+                train_loss=train_metrics.loss,
+                train_auc=train_metrics.auc,
+                val_loss=val.loss,
+                val_auc=val.auc,
+                val_precision=val.precision,
+                val_recall=val.recall,
+                samples_per_second=prepared.train_rows / seconds,
+                train_seconds=seconds,
+            )
+            records.append(record)
+            write_history(self.run_dir / "history.json", records)
+            logger.info(
+                "epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc %.4f "
+                "precision %.4f recall %.4f | %.0f samples/s",
+                record.epoch,
+                self.config.epochs,
+                record.train_loss,
+                record.train_auc,
+                record.val_loss,
+                record.val_auc,
+                record.val_precision,
+                record.val_recall,
+                record.samples_per_second,
+            )
+        return records
+
+    def _train_epoch(self, epoch: int, steps: int) -> Metrics:
+        size = self.config.steps_per_window or steps
+        bar = EpochProgress(epoch, self.config.epochs, steps)
+        done_samples = 0
+
+        def show(progress: control_pb2.StepProgress) -> None:
+            bar.update(
+                progress.next_step,
+                done_samples + progress.samples,
+                progress.metrics.loss,
+            )
+
+        last = None
+        try:
+            for first in range(0, steps, size):
+                window = Window(
+                    self.config.job,
+                    epoch,
+                    first,
+                    min(size, steps - first),
+                    self.config.report_every,
+                )
+                last = run_window(
+                    self.clients,
+                    self.config.label_party,
+                    window,
+                    show,
+                    self.config.rpc_timeout,
+                )
+                done_samples += last.samples
+        finally:
+            bar.finish()
+        if last is None or not last.has_metrics:
+            raise JobFailedError(
+                f"party {self.config.label_party} reported no training metrics"
+            )
+        return Metrics(
+            last.metrics.count,
+            last.metrics.loss,
+            last.metrics.auc,
+            last.metrics.precision,
+            last.metrics.recall,
+        )
+
+    def _evaluate(self, epoch: int) -> Metrics:
+        results = self._everywhere(
+            lambda c: c.evaluate(self.config.job, epoch, "validation")
+        )
+        metrics = results[self.config.label_party][1]
+        if metrics is None:
+            raise JobFailedError(
+                f"party {self.config.label_party} returned no validation metrics"
+            )
+        return metrics
+
+    def _predict(self) -> int:
+        if self.config.predict == "none":
+            return 0
+        results = self._everywhere(
+            lambda c: c.predict(self.config.job, self.config.predict)
+        )
+        rows = results[self.config.label_party]
+        logger.info(
+            "party %s wrote %d %s scores to its own output folder",
+            self.config.label_party,
+            rows,
+            self.config.predict,
+        )
+        return rows
+
+    def _end_job(self) -> None:
+        self._everywhere(lambda c: c.end_job(self.config.job))
+
+    def _everywhere(self, call: object) -> dict[str, object]:
+        """Runs ``call(client)`` at every party at once; the first failure is raised."""
+        with ThreadPoolExecutor(len(self.clients)) as pool:
+            futures = {name: pool.submit(call, c) for name, c in self.clients.items()}
+            return {name: f.result() for name, f in futures.items()}
+
+
+def summary_lines(result: JobResult) -> list[str]:
+    """The final summary printed after a job."""
+    last = result.records[-1]
+    best = max(
+        result.records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc
+    )
+    return [
+        f"job finished: {len(result.records)} epochs",
+        f"  final  val AUC {last.val_auc:.4f}  loss {last.val_loss:.4f}  "
+        f"precision {last.val_precision:.4f}  recall {last.val_recall:.4f}",
+        f"  best   val AUC {best.val_auc:.4f} (epoch {best.epoch})",
+        f"  speed  {sum(r.samples_per_second for r in result.records) / len(result.records):,.0f}"
+        " samples/s (mean over epochs)",
+        f"  history {result.run_dir / 'history.json'}",
+        f"  curves  {result.run_dir / 'curves.png'}",
+    ]

@@ -1,0 +1,109 @@
+"""Starts party servers as local processes (the demo and the integration tests)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.errors import JobFailedError
+
+logger = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class LocalParty:
+    name: str
+    address: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self, timeout: float = 15.0) -> int:
+        """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                logger.warning(
+                    "party %s did not stop in %.0f s; killing it", self.name, timeout
+                )
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        return self.process.returncode
+
+
+def project_env() -> dict[str, str]:
+    """The environment a child process needs to import the project."""
+    env = dict(os.environ)
+    paths = [str(ROOT), str(ROOT / "proto")]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def start_party(
+    config: Path,
+    log_path: Path,
+    listen: str | None = None,
+    extra_args: tuple[str, ...] = (),
+    ready_timeout: float = 120.0,
+) -> LocalParty:
+    """Starts ``python -m party_server`` and waits for its READY line."""
+    command = [
+        sys.executable,
+        "-m",
+        "party_server",
+        "--config",
+        str(config),
+        *extra_args,
+    ]
+    if listen:
+        command += ["--listen", listen]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=log, env=project_env(), text=True
+        )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        line = lines.get(timeout=ready_timeout)
+    except queue.Empty:
+        line = None
+    if line is None or not line.startswith("READY "):
+        process.kill()
+        process.wait()
+        raise JobFailedError(
+            f"party server for {config} did not start (exit code {process.returncode}); "
+            f"its log {log_path} ends with:\n{_tail(log_path)}"
+        )
+    fields = dict(item.split("=", 1) for item in line.split()[1:])
+    logger.info(
+        "party %s is up at %s (log: %s)", fields["party"], fields["address"], log_path
+    )
+    return LocalParty(fields["party"], fields["address"], process, log_path)

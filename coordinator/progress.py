@@ -1,0 +1,55 @@
+"""Progress for people: a one-line bar on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from typing import TextIO
+
+logger = logging.getLogger(__name__)
+
+_BAR_WIDTH = 28
+
+
+class EpochProgress:
+    """Shows steps done, samples per second and the running loss of one epoch."""
+
+    def __init__(
+        self, epoch: int, epochs: int, steps: int, stream: TextIO | None = None
+    ) -> None:
+        self._epoch = epoch
+        self._epochs = epochs
+        self._steps = steps
+        self._stream = stream or sys.stderr
+        self._tty = self._stream.isatty()
+        self._started = time.monotonic()
+
+    def update(self, step: int, samples: int, loss: float) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        rate = samples / elapsed
+        loss_text = "-" if math.isnan(loss) else f"{loss:.4f}"
+        if self._tty:
+            filled = int(_BAR_WIDTH * step / max(self._steps, 1))
+            bar = "#" * filled + "." * (_BAR_WIDTH - filled)
+            self._stream.write(
+                f"\repoch {self._epoch + 1}/{self._epochs} [{bar}] {step}/{self._steps} "
+                f"{rate:,.0f} samples/s loss {loss_text}"
+            )
+            self._stream.flush()
+        else:
+            logger.info(
+                "epoch %d/%d step %d/%d %.0f samples/s loss %s",
+                self._epoch + 1,
+                self._epochs,
+                step,
+                self._steps,
+                rate,
+                loss_text,
+            )
+
+    def finish(self) -> None:
+        if self._tty:
+            self._stream.write("\n")
+            self._stream.flush()

@@ -1,0 +1,95 @@
+"""The control service: what the coordinator may ask of a party."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import grpc
+
+from common import serde
+from party_server.party import Party
+from party_server.status_codes import rpc_method
+from splitrec.v1 import control_pb2, control_pb2_grpc
+
+
+def _cancel_event(context: grpc.ServicerContext) -> threading.Event:
+    cancelled = threading.Event()
+    context.add_callback(cancelled.set)
+    return cancelled
+
+
+class ControlService(control_pb2_grpc.ControlServicer):
+    def __init__(self, party: Party) -> None:
+        self._party = party
+
+    @rpc_method
+    def Describe(  # noqa: N802 - gRPC method name
+        self, request: control_pb2.DescribeRequest, context: grpc.ServicerContext
+    ) -> control_pb2.PartyDescription:
+        return serde.description_to_proto(self._party.describe())
+
+    @rpc_method
+    def PrepareJob(  # noqa: N802
+        self, request: control_pb2.PrepareJobRequest, context: grpc.ServicerContext
+    ) -> control_pb2.PrepareJobReply:
+        job = self._party.prepare_job(serde.job_spec_from_proto(request.job))
+        return control_pb2.PrepareJobReply(
+            train_rows=job.split.train.size,
+            validation_rows=job.split.validation.size,
+            steps_per_epoch=job.steps_per_epoch,
+        )
+
+    @rpc_method
+    def RunSteps(  # noqa: N802
+        self, request: control_pb2.RunStepsRequest, context: grpc.ServicerContext
+    ) -> Iterator[control_pb2.StepProgress]:
+        job = self._party.job(request.job_id)
+        window = job.run_window(
+            request.epoch,
+            request.first_step,
+            request.num_steps,
+            max(1, request.report_every),
+            _cancel_event(context),
+        )
+        for progress in window:
+            yield control_pb2.StepProgress(
+                epoch=progress.epoch,
+                next_step=progress.next_step,
+                samples=progress.samples,
+                **serde.optional_metrics_to_proto(progress.metrics),
+            )
+
+    @rpc_method
+    def Evaluate(  # noqa: N802
+        self, request: control_pb2.EvaluateRequest, context: grpc.ServicerContext
+    ) -> control_pb2.EvaluateReply:
+        job = self._party.job(request.job_id)
+        split = serde.split_from_proto(request.split)
+        result = job.evaluate(request.epoch, split, _cancel_event(context))
+        return control_pb2.EvaluateReply(
+            rows=result.rows, **serde.optional_metrics_to_proto(result.metrics)
+        )
+
+    @rpc_method
+    def Predict(  # noqa: N802
+        self, request: control_pb2.PredictRequest, context: grpc.ServicerContext
+    ) -> control_pb2.PredictReply:
+        job = self._party.job(request.job_id)
+        split = serde.split_from_proto(request.split)
+        return control_pb2.PredictReply(
+            rows=job.predict(0, split, _cancel_event(context))
+        )
+
+    @rpc_method
+    def GetStatus(  # noqa: N802
+        self, request: control_pb2.StatusRequest, context: grpc.ServicerContext
+    ) -> control_pb2.PartyStatus:
+        return serde.status_to_proto(self._party.status())
+
+    @rpc_method
+    def EndJob(  # noqa: N802
+        self, request: control_pb2.EndJobRequest, context: grpc.ServicerContext
+    ) -> control_pb2.EndJobReply:
+        self._party.end_job(request.job_id)
+        return control_pb2.EndJobReply()

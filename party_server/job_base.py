@@ -1,0 +1,158 @@
+"""What every role's job shares: its spec, its rows, its passes and its status."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.batching import (
+    RowSplit,
+    batch_length,
+    epoch_order,
+    eval_batch_size,
+    split_rows,
+    steps_per_epoch,
+)
+from common.errors import JobStateError
+from common.jobspec import JobSpec
+from common.metrics import Metrics
+from party_server.data_slice import DataSlice
+
+TRAIN = "train"
+
+
+@dataclass(frozen=True)
+class Progress:
+    epoch: int
+    next_step: int
+    samples: int
+    metrics: Metrics | None = None
+
+
+@dataclass(frozen=True)
+class Pass:
+    """The ordered rows one pass reads and how it cuts them into batches."""
+
+    rows: np.ndarray
+    batch_size: int
+
+    @property
+    def steps(self) -> int:
+        return steps_per_epoch(self.rows.size, self.batch_size)
+
+    def batch(self, step: int) -> np.ndarray:
+        return self.rows[step * self.batch_size : (step + 1) * self.batch_size]
+
+    def batch_length(self, step: int) -> int:
+        return batch_length(self.rows.size, self.batch_size, step)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Rows a pass read; metrics only at the label party."""
+
+    rows: int
+    metrics: Metrics | None
+
+
+class JobStatus:
+    """Counters a person can read through the status RPC; updated by the job."""
+
+    def __init__(self) -> None:
+        self.state = "prepared"
+        self.epoch = 0
+        self.step = 0
+        self.samples_per_second = 0.0
+        self.last_metrics: Metrics | None = None
+
+
+class PartyJob:
+    """One job at one party: rows, split, passes. Subclassed once per role."""
+
+    def __init__(self, spec: JobSpec, data: DataSlice) -> None:
+        self.spec = spec
+        self.data = data
+        self.split: RowSplit = split_rows(
+            data.num_rows, spec.validation_fraction, spec.seed
+        )
+        self.status = JobStatus()
+        self._busy = threading.Lock()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return steps_per_epoch(self.split.train.size, self.spec.batch_size)
+
+    def train_pass(self, epoch: int) -> Pass:
+        return Pass(
+            epoch_order(self.split.train, self.spec.seed, epoch), self.spec.batch_size
+        )
+
+    def read_pass(self, split: str) -> Pass:
+        """Rows of an evaluation or prediction pass, in row order."""
+        rows = {
+            "train": self.split.train,
+            "validation": self.split.validation,
+            "all": np.arange(self.data.num_rows),
+        }[split]
+        return Pass(rows, eval_batch_size(self.spec.batch_size))
+
+    def check_window(self, epoch: int, first_step: int, num_steps: int) -> None:
+        if not 0 <= epoch < self.spec.epochs:
+            raise JobStateError(f"epoch {epoch} is outside 0..{self.spec.epochs - 1}")
+        if (
+            first_step < 0
+            or num_steps <= 0
+            or first_step + num_steps > self.steps_per_epoch
+        ):
+            raise JobStateError(
+                f"steps {first_step}..{first_step + num_steps - 1} are outside the "
+                f"epoch's 0..{self.steps_per_epoch - 1}"
+            )
+
+    @contextlib.contextmanager
+    def exclusive(self, state: str) -> Iterator[None]:
+        """One pass at a time; the status shows what runs."""
+        if not self._busy.acquire(blocking=False):
+            raise JobStateError(
+                f"job {self.spec.job_id} is busy ({self.status.state}); wait for it to finish"
+            )
+        self.status.state = state
+        try:
+            yield
+        finally:
+            self.status.state = "idle"
+            self._busy.release()
+
+    def note_speed(self, samples: int, started: float) -> None:
+        elapsed = time.monotonic() - started
+        if elapsed > 0:
+            self.status.samples_per_second = samples / elapsed
+
+    def run_window(
+        self,
+        epoch: int,
+        first_step: int,
+        num_steps: int,
+        report_every: int,
+        cancelled: threading.Event,
+    ) -> Iterator[Progress]:
+        """Trains steps ``first_step..first_step+num_steps-1`` of an epoch."""
+        raise NotImplementedError
+
+    def evaluate(
+        self, epoch: int, split: str, cancelled: threading.Event
+    ) -> Evaluation:
+        """The forward pass over a split."""
+        raise NotImplementedError
+
+    def predict(self, epoch: int, split: str, cancelled: threading.Event) -> int:
+        """Scores a split; returns the number of rows."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Releases what the job holds; subclasses wake their waiters."""

@@ -1,0 +1,227 @@
+"""The label party's job: its base, the fuse model, the loss and the metrics."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from common.config import PartyConfig
+from common.errors import (
+    InvalidMessageError,
+    JobStateError,
+    PeerError,
+    UnknownJobError,
+)
+from common.jobspec import JobSpec
+from common.metrics import MetricAccumulator, Metrics, binary_metrics
+from common.models.build import build_base, build_fuse
+from common.models.steps import FuseStep
+from common.serde import split_from_proto, tensor_from_proto, tensor_to_proto
+from party_server.data_slice import DataSlice
+from party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from party_server.mailbox import Mailbox, Outbox
+from splitrec.v1 import common_pb2, peer_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class LabelJob(PartyJob):
+    """Takes every feature party's hidden tensor per step and returns gradients."""
+
+    def __init__(
+        self, spec: JobSpec, config: PartyConfig, data: DataSlice, peer_timeout: float
+    ) -> None:
+        super().__init__(spec, data)
+        if data.labels is None:
+            raise JobStateError(f"party {config.party} has no label column configured")
+        self._labels = data.labels
+        self._timeout = peer_timeout
+        self._output_dir = config.output_dir / spec.job_id
+        self._senders = spec.feature_parties
+        self._widths = {p.name: p.output.width for p in spec.parties}
+        own_index = [p.name for p in spec.parties].index(config.party)
+        base = build_base(config.party, data.features.shapes, config.model, spec.seed)
+        fuse = build_fuse([p.output for p in spec.parties], config.model, spec.seed)
+        self.step = FuseStep(base, fuse, own_index, spec.optimizer, spec.learning_rate)
+        self.mailbox = Mailbox(self._senders)
+        self._outboxes: dict[str, Outbox] = {}
+        self._outbox_lock = threading.Lock()
+        self._epoch_metrics = MetricAccumulator()
+
+    # Peer side: called by the peer service for each stream and message.
+
+    def open_stream(self, sender: str, hello: peer_pb2.Hello) -> Outbox:
+        if sender not in self._senders:
+            raise UnknownJobError(
+                f"party {sender} is not a feature party of job {self.spec.job_id}"
+            )
+        outbox = Outbox()
+        if hello.phase == common_pb2.PHASE_TRAIN:
+            with self._outbox_lock:
+                previous = self._outboxes.get(sender)
+                self._outboxes[sender] = outbox
+            if previous is not None:
+                previous.close()
+        return outbox
+
+    def accept_forward(
+        self, sender: str, hello: peer_pb2.Hello, forward: peer_pb2.Forward
+    ) -> None:
+        """Validates one hidden tensor against the pass it belongs to and stores it."""
+        key = forward.key
+        if key.job_id != self.spec.job_id or key.phase != hello.phase:
+            raise InvalidMessageError(
+                f"forward for job {key.job_id!r} phase {key.phase} on a stream opened for "
+                f"job {self.spec.job_id!r} phase {hello.phase}"
+            )
+        if not 0 <= key.epoch < self.spec.epochs:
+            raise JobStateError(
+                f"epoch {key.epoch} is outside 0..{self.spec.epochs - 1}"
+            )
+        pass_ = self._pass_of(hello, key.epoch)
+        if not 0 <= key.step < pass_.steps:
+            raise JobStateError(
+                f"step {key.step} is outside the pass's 0..{pass_.steps - 1}"
+            )
+        hidden = tensor_from_proto(
+            forward.hidden,
+            shape=(pass_.batch_length(key.step), self._widths[sender]),
+            what=f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}",
+        )
+        self.mailbox.put(
+            sender, (key.phase, key.epoch, key.step), hidden, self._timeout
+        )
+
+    def _pass_of(self, hello: peer_pb2.Hello, epoch: int) -> Pass:
+        if hello.phase == common_pb2.PHASE_TRAIN:
+            return Pass(self.split.train, self.spec.batch_size)
+        return self.read_pass(split_from_proto(hello.split))
+
+    # Control side: called by the control service.
+
+    def run_window(
+        self,
+        epoch: int,
+        first_step: int,
+        num_steps: int,
+        report_every: int,
+        cancelled: threading.Event,
+    ) -> Iterator[Progress]:
+        self.check_window(epoch, first_step, num_steps)
+        with self.exclusive("training"):
+            if first_step == 0:
+                self._epoch_metrics = MetricAccumulator()
+            train = self.train_pass(epoch)
+            started, samples = time.monotonic(), 0
+            for step in range(first_step, first_step + num_steps):
+                samples += self._train_step(train, epoch, step, cancelled)
+                self.status.epoch, self.status.step = epoch, step + 1
+                done = step + 1 == first_step + num_steps
+                if done or (step + 1 - first_step) % report_every == 0:
+                    self.note_speed(samples, started)
+                    yield Progress(
+                        epoch, step + 1, samples, self._running(step + 1 == train.steps)
+                    )
+
+    def _running(self, epoch_done: bool) -> Metrics:
+        if epoch_done:
+            metrics = self._epoch_metrics.result()
+            self.status.last_metrics = metrics
+            return metrics
+        nan = float("nan")
+        return Metrics(
+            self._epoch_metrics.count, self._epoch_metrics.running_loss(), nan, nan, nan
+        )
+
+    def _train_step(
+        self, train: Pass, epoch: int, step: int, cancelled: threading.Event
+    ) -> int:
+        key = (common_pb2.PHASE_TRAIN, epoch, step)
+        hiddens = self.mailbox.take(key, self._timeout, cancelled)
+        rows = train.batch(step)
+        labels = self._labels[rows]
+        loss, scores, grads = self.step.train(
+            self.data.features.take(rows), hiddens, labels
+        )
+        step_key = common_pb2.StepKey(
+            job_id=self.spec.job_id,
+            phase=common_pb2.PHASE_TRAIN,
+            epoch=epoch,
+            step=step,
+        )
+        with self._outbox_lock:
+            for sender, grad in zip(self._senders, grads, strict=True):
+                backward = peer_pb2.Backward(
+                    key=step_key, gradient=tensor_to_proto(grad.numpy())
+                )
+                outbox = self._outboxes.get(sender)
+                if outbox is None:
+                    raise PeerError(f"{sender} has no open training stream to answer")
+                outbox.put(peer_pb2.PeerMessage(backward=backward))
+        self._epoch_metrics.add(labels, scores.numpy(), float(loss))
+        return int(rows.size)
+
+    def _score(
+        self, phase: int, epoch: int, split: str, cancelled: threading.Event
+    ) -> tuple[Pass, np.ndarray]:
+        read = self.read_pass(split)
+        scores = np.empty(read.rows.size, dtype=np.float32)
+        try:
+            for step in range(read.steps):
+                hiddens = self.mailbox.take(
+                    (phase, epoch, step), self._timeout, cancelled
+                )
+                rows = read.batch(step)
+                batch = self.step.predict(
+                    self.data.features.take(rows), hiddens
+                ).numpy()
+                scores[step * read.batch_size : step * read.batch_size + rows.size] = (
+                    batch
+                )
+        finally:
+            self.mailbox.end_pass(phase)
+        return read, scores
+
+    def evaluate(
+        self, epoch: int, split: str, cancelled: threading.Event
+    ) -> Evaluation:
+        with self.exclusive("evaluating"):
+            read, scores = self._score(
+                common_pb2.PHASE_EVALUATE, epoch, split, cancelled
+            )
+            metrics = binary_metrics(self._labels[read.rows], scores)
+            self.status.last_metrics = metrics
+            return Evaluation(int(read.rows.size), metrics)
+
+    def predict(self, epoch: int, split: str, cancelled: threading.Event) -> int:
+        """Writes ``ID,score`` for the split's rows to the party's own output folder."""
+        with self.exclusive("predicting"):
+            read, scores = self._score(
+                common_pb2.PHASE_PREDICT, epoch, split, cancelled
+            )
+            path = self._output_dir / f"predictions-{split}.csv"
+            write_scores(path, self.data.ids[read.rows], scores)
+            logger.info("wrote %d scores to %s", scores.size, path)
+            return int(scores.size)
+
+    def close(self) -> None:
+        self.mailbox.fail(UnknownJobError(f"job {self.spec.job_id} has ended"))
+        with self._outbox_lock:
+            for outbox in self._outboxes.values():
+                outbox.close()
+
+
+def write_scores(path: Path, ids: np.ndarray, scores: np.ndarray) -> None:
+    """Writes ``ID,score`` lines atomically (temporary file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        handle.write("ID,score\n")
+        for row_id, score in zip(ids.tolist(), scores.tolist(), strict=True):
+            handle.write(f"{row_id},{score:.6f}\n")
+    temporary.replace(path)

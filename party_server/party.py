@@ -1,0 +1,172 @@
+"""The party: its config, its data slice, and the jobs it holds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import grpc
+
+from common.config import PartyConfig, PartyRole
+from common.errors import (
+    HandshakeError,
+    JobStateError,
+    NotAllowedError,
+    UnknownJobError,
+)
+from common.jobspec import JobSpec, PartyDescription, PartyStatusView
+from common.models.build import output_spec
+from common.rpc import create_channel
+from common.version import PROTOCOL_VERSION
+from party_server.data_slice import DataSlice
+from party_server.feature_job import FeatureJob
+from party_server.job_base import PartyJob
+from party_server.label_job import LabelJob
+
+logger = logging.getLogger(__name__)
+
+
+class Party:
+    """Holds the party's jobs; the servicers call it and nothing else."""
+
+    def __init__(
+        self, config: PartyConfig, data: DataSlice, peer_timeout: float = 120.0
+    ) -> None:
+        self.config = config
+        self.data = data
+        self._peer_timeout = peer_timeout
+        self._jobs: dict[str, PartyJob] = {}
+        self._latest: PartyJob | None = None
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+        self._started = time.monotonic()
+
+    def describe(self) -> PartyDescription:
+        return PartyDescription(
+            party=self.config.party,
+            role=self.config.role,
+            protocol_version=PROTOCOL_VERSION,
+            num_rows=self.data.num_rows,
+            id_digest=self.data.id_digest,
+            output=output_spec(self.config.model),
+            features=tuple(f.name for f in self.config.features),
+            peers=tuple(p.name for p in self.config.peers),
+        )
+
+    def prepare_job(self, spec: JobSpec) -> PartyJob:
+        """Builds the job's models; an equal spec again returns the same job."""
+        self._check_spec(spec)
+        with self._lock:
+            existing = self._jobs.get(spec.job_id)
+            if existing is not None:
+                if existing.spec != spec:
+                    raise JobStateError(
+                        f"job {spec.job_id!r} already exists here with other settings; "
+                        "end it first or use another job name"
+                    )
+                return existing
+            job = self._new_job(spec)
+            self._jobs[spec.job_id] = job
+            self._latest = job
+            logger.info(
+                "prepared job %s (%d train steps per epoch)",
+                spec.job_id,
+                job.steps_per_epoch,
+            )
+            return job
+
+    def _new_job(self, spec: JobSpec) -> PartyJob:
+        if self.config.role is PartyRole.LABEL:
+            return LabelJob(spec, self.config, self.data, self._peer_timeout)
+        peer = self.config.peer(spec.label_party)
+        channel = self._channels.get(peer.name)
+        if channel is None:
+            channel = self._channels[peer.name] = create_channel(peer.address)
+        return FeatureJob(spec, self.config, self.data, channel, self._peer_timeout)
+
+    def _check_spec(self, spec: JobSpec) -> None:
+        me = self.config.party
+        mine = spec.party(me)
+        names = [p.name for p in spec.parties]
+        if mine is None:
+            raise HandshakeError(
+                f"job {spec.job_id!r} lists parties {names}, not {me!r}"
+            )
+        is_label = spec.label_party == me
+        if is_label != (self.config.role is PartyRole.LABEL):
+            raise HandshakeError(
+                f"job {spec.job_id!r} names {spec.label_party!r} as label party, but {me!r} "
+                f"is configured as a {self.config.role.value} party in {self.config.source}"
+            )
+        expected = output_spec(self.config.model)
+        if mine.output != expected:
+            raise HandshakeError(
+                f"job {spec.job_id!r} expects {me!r} to output {mine.output}, but its model "
+                f"outputs {expected}"
+            )
+        dims = {p.output.embedding_dim for p in spec.parties}
+        if len(dims) != 1:
+            raise HandshakeError(
+                f"parties disagree on embedding_dim {sorted(dims)}; FM needs one"
+            )
+        others = [n for n in names if n != me] if is_label else [spec.label_party]
+        unknown = [n for n in others if self.config.peer(n) is None]
+        if unknown:
+            raise NotAllowedError(
+                f"parties {unknown} are not configured peers of {me!r} "
+                f"(peers in {self.config.source}: {[p.name for p in self.config.peers]})"
+            )
+
+    def job(self, job_id: str) -> PartyJob:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise UnknownJobError(
+                f"party {self.config.party!r} holds no job {job_id!r}; prepare it first"
+            )
+        return job
+
+    def label_job(self, job_id: str) -> LabelJob:
+        job = self.job(job_id)
+        if not isinstance(job, LabelJob):
+            raise NotAllowedError(
+                f"party {self.config.party!r} is not the label party of {job_id!r}"
+            )
+        return job
+
+    def end_job(self, job_id: str) -> None:
+        with self._lock:
+            job = self._jobs.pop(job_id, None)
+        if job is None:
+            raise UnknownJobError(
+                f"party {self.config.party!r} holds no job {job_id!r}"
+            )
+        job.close()
+        logger.info("ended job %s", job_id)
+
+    def is_peer(self, name: str) -> bool:
+        return self.config.peer(name) is not None
+
+    def status(self) -> PartyStatusView:
+        job = self._latest
+        state = job.status if job is not None else None
+        return PartyStatusView(
+            description=self.describe(),
+            job_id=job.spec.job_id if job is not None else "",
+            state=state.state if state is not None else "idle",
+            epoch=state.epoch if state is not None else 0,
+            step=state.step if state is not None else 0,
+            samples_per_second=state.samples_per_second if state is not None else 0.0,
+            last_metrics=state.last_metrics if state is not None else None,
+            uptime_seconds=time.monotonic() - self._started,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+        for job in jobs:
+            job.close()
+        for channel in self._channels.values():
+            channel.close()

@@ -1,0 +1,62 @@
+"""Starts a party's gRPC server: control, peer, health and reflection on one port."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common.config import PartyConfig
+from common.rpc import create_server
+from party_server.control_service import ControlService
+from party_server.data_slice import load_data_slice
+from party_server.party import Party
+from party_server.peer_service import PeerService
+from splitrec.v1 import control_pb2, control_pb2_grpc, peer_pb2, peer_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    control_pb2.DESCRIPTOR.services_by_name["Control"].full_name,
+    peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name,
+)
+
+
+@dataclass
+class RunningParty:
+    server: grpc.Server
+    party: Party
+    port: int
+    health: health.HealthServicer
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Refuses new calls, lets running ones finish for ``grace`` seconds."""
+        self.health.enter_graceful_shutdown()
+        self.party.close()
+        self.server.stop(grace).wait()
+
+
+def start_party(
+    config: PartyConfig, listen: str | None = None, peer_timeout: float = 120.0
+) -> RunningParty:
+    """Loads the party's data, builds its services and starts serving."""
+    data = load_data_slice(config)
+    party = Party(config, data, peer_timeout=peer_timeout)
+    server, port = create_server(listen or config.listen)
+    control_pb2_grpc.add_ControlServicer_to_server(ControlService(party), server)
+    peer_pb2_grpc.add_PeerServicer_to_server(PeerService(party), server)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    server.start()
+    logger.info(
+        "party %s (%s) serving on port %d", config.party, config.role.value, port
+    )
+    return RunningParty(server, party, port, health_servicer)

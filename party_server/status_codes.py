@@ -1,0 +1,71 @@
+"""Domain errors to gRPC status codes, applied to every servicer method."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+from common import errors
+
+logger = logging.getLogger(__name__)
+
+_CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
+    (errors.InvalidMessageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.UnknownJobError, grpc.StatusCode.NOT_FOUND),
+    (errors.NotAllowedError, grpc.StatusCode.PERMISSION_DENIED),
+    (errors.PeerError, grpc.StatusCode.UNAVAILABLE),
+    (errors.JobStateError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.HandshakeError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.DataError, grpc.StatusCode.FAILED_PRECONDITION),
+]
+
+
+def status_code(error: Exception) -> grpc.StatusCode:
+    for kind, code in _CODES:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _abort(context: grpc.ServicerContext, name: str, error: Exception) -> None:
+    code = status_code(error)
+    if code == grpc.StatusCode.INTERNAL:
+        logger.exception("%s failed unexpectedly", name)
+        context.abort(code, f"{name}: internal error: {type(error).__name__}: {error}")
+    logger.warning("%s refused: %s: %s", name, code.name, error)
+    context.abort(code, f"{name}: {error}")
+
+
+def rpc_method(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns exceptions of a servicer method into a status code and message.
+
+    Works for unary and server-streaming methods alike.
+    """
+    name = method.__name__
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def streaming(
+            self: object, request: object, context: grpc.ServicerContext
+        ) -> Any:
+            try:
+                yield from method(self, request, context)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+                _abort(context, name, exc)
+
+        return streaming
+
+    @functools.wraps(method)
+    def unary(self: object, request: object, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a status
+            _abort(context, name, exc)
+
+    return unary

@@ -1,0 +1,204 @@
+from splitrec.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class DescribeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PartyDescription(_message.Message):
+    __slots__ = ("party", "role", "protocol_version", "num_rows", "id_digest", "output", "features", "peers")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    NUM_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ID_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    role: _common_pb2.Role
+    protocol_version: str
+    num_rows: int
+    id_digest: str
+    output: _common_pb2.OutputSpec
+    features: _containers.RepeatedScalarFieldContainer[str]
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., id_digest: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OptimizerSpec(_message.Message):
+    __slots__ = ("name", "learning_rate")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    learning_rate: float
+    def __init__(self, name: _Optional[str] = ..., learning_rate: _Optional[float] = ...) -> None: ...
+
+class JobParty(_message.Message):
+    __slots__ = ("name", "role", "output")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: _common_pb2.Role
+    output: _common_pb2.OutputSpec
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ...) -> None: ...
+
+class JobSpec(_message.Message):
+    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    LABEL_PARTY_FIELD_NUMBER: _ClassVar[int]
+    PARTIES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    seed: int
+    batch_size: int
+    epochs: int
+    optimizer: OptimizerSpec
+    validation_fraction: float
+    label_party: str
+    parties: _containers.RepeatedCompositeFieldContainer[JobParty]
+    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ...) -> None: ...
+
+class PrepareJobRequest(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: JobSpec
+    def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+
+class PrepareJobReply(_message.Message):
+    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch")
+    TRAIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    VALIDATION_ROWS_FIELD_NUMBER: _ClassVar[int]
+    STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    train_rows: int
+    validation_rows: int
+    steps_per_epoch: int
+    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ...) -> None: ...
+
+class RunStepsRequest(_message.Message):
+    __slots__ = ("job_id", "epoch", "first_step", "num_steps", "report_every")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    FIRST_STEP_FIELD_NUMBER: _ClassVar[int]
+    NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
+    REPORT_EVERY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    epoch: int
+    first_step: int
+    num_steps: int
+    report_every: int
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., first_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., report_every: _Optional[int] = ...) -> None: ...
+
+class Metrics(_message.Message):
+    __slots__ = ("count", "loss", "auc", "precision", "recall")
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    AUC_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    count: int
+    loss: float
+    auc: float
+    precision: float
+    recall: float
+    def __init__(self, count: _Optional[int] = ..., loss: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ...) -> None: ...
+
+class StepProgress(_message.Message):
+    __slots__ = ("epoch", "next_step", "samples", "has_metrics", "metrics")
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    NEXT_STEP_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    epoch: int
+    next_step: int
+    samples: int
+    has_metrics: bool
+    metrics: Metrics
+    def __init__(self, epoch: _Optional[int] = ..., next_step: _Optional[int] = ..., samples: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ...) -> None: ...
+
+class EvaluateRequest(_message.Message):
+    __slots__ = ("job_id", "epoch", "split")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    epoch: int
+    split: _common_pb2.Split
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
+
+class EvaluateReply(_message.Message):
+    __slots__ = ("rows", "has_metrics", "metrics")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    has_metrics: bool
+    metrics: Metrics
+    def __init__(self, rows: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ...) -> None: ...
+
+class PredictRequest(_message.Message):
+    __slots__ = ("job_id", "split")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    split: _common_pb2.Split
+    def __init__(self, job_id: _Optional[str] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
+
+class PredictReply(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    def __init__(self, rows: _Optional[int] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PartyStatus(_message.Message):
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "peers", "uptime_seconds")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
+    LAST_METRICS_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    role: _common_pb2.Role
+    protocol_version: str
+    job_id: str
+    state: str
+    epoch: int
+    step: int
+    samples_per_second: float
+    has_metrics: bool
+    last_metrics: Metrics
+    peers: _containers.RepeatedScalarFieldContainer[str]
+    uptime_seconds: float
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., peers: _Optional[_Iterable[str]] = ..., uptime_seconds: _Optional[float] = ...) -> None: ...
+
+class EndJobRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class EndJobReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
