@@ -1,0 +1,1 @@
+"""The centralized baseline: every party's base and the fuse model in one process."""

@@ -1,0 +1,128 @@
+"""Trains the composed model (all bases + fuse) in one process on the same batches.
+
+This is the reference the split job must match (same seed, same rows, same
+order, same initial weights) and the baseline benchmarks compare against.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.batching import epoch_order, eval_batch_size, split_rows, steps_per_epoch
+from common.config import JobConfig, PartyConfig
+from common.errors import HandshakeError
+from common.metrics import MetricAccumulator, Metrics, binary_metrics
+from common.models.build import build_base, build_fuse
+from common.models.steps import CentralStep
+from party_server.data_slice import DataSlice, load_data_slice
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CentralEpoch:
+    epoch: int
+    train: Metrics
+    validation: Metrics
+    samples_per_second: float
+    train_seconds: float
+
+
+class CentralizedTrainer:
+    """The job's parties' data and models, composed in the job's party order."""
+
+    def __init__(
+        self, job: JobConfig, parties: dict[str, tuple[PartyConfig, DataSlice]]
+    ) -> None:
+        self.job = job
+        self.order = [p.name for p in job.parties]
+        missing = [n for n in self.order if n not in parties]
+        if missing:
+            raise HandshakeError(f"no party config given for {missing} of {job.source}")
+        self.slices = [parties[n][1] for n in self.order]
+        digests = {n: parties[n][1].id_digest for n in self.order}
+        if len(set(digests.values())) != 1:
+            raise HandshakeError(
+                f"parties hold different row IDs or order: {sorted(digests)}"
+            )
+        labels = parties[job.label_party][1].labels
+        if labels is None:
+            raise HandshakeError(
+                f"label party {job.label_party} has no label configured"
+            )
+        self.labels = labels
+        configs = [parties[n][0] for n in self.order]
+        bases = [
+            build_base(c.party, s.features.shapes, c.model, job.seed)
+            for c, s in zip(configs, self.slices, strict=True)
+        ]
+        label_model = parties[job.label_party][0].model
+        fuse = build_fuse([b.output_spec for b in bases], label_model, job.seed)
+        self.bases, self.fuse = bases, fuse
+        self.step = CentralStep(bases, fuse, job.optimizer, job.learning_rate)
+        self.split = split_rows(
+            self.slices[0].num_rows, job.validation_fraction, job.seed
+        )
+
+    def inputs(self, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
+        return [s.features.take(rows) for s in self.slices]
+
+    def train_epoch(self, epoch: int, max_steps: int | None = None) -> Metrics:
+        """Trains one epoch (or its first ``max_steps`` steps) in the split job's order."""
+        order = epoch_order(self.split.train, self.job.seed, epoch)
+        accumulator = MetricAccumulator()
+        size = self.job.batch_size
+        steps = steps_per_epoch(order.size, size)
+        for step in range(steps if max_steps is None else min(steps, max_steps)):
+            rows = order[step * size : (step + 1) * size]
+            labels = self.labels[rows]
+            loss, scores = self.step.train(self.inputs(rows), labels)
+            accumulator.add(labels, scores.numpy(), float(loss))
+        return accumulator.result()
+
+    def evaluate(self, rows: np.ndarray) -> Metrics:
+        size = eval_batch_size(self.job.batch_size)
+        scores = [
+            self.step.predict(self.inputs(rows[i : i + size])).numpy()
+            for i in range(0, rows.size, size)
+        ]
+        return binary_metrics(self.labels[rows], np.concatenate(scores))
+
+    def fit(self) -> list[CentralEpoch]:
+        epochs = []
+        for epoch in range(self.job.epochs):
+            started = time.monotonic()
+            train = self.train_epoch(epoch)
+            seconds = time.monotonic() - started
+            validation = self.evaluate(self.split.validation)
+            record = CentralEpoch(
+                epoch + 1, train, validation, self.split.train.size / seconds, seconds
+            )
+            logger.info(
+                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc %.4f "
+                "| %.0f samples/s",
+                record.epoch,
+                self.job.epochs,
+                train.loss,
+                train.auc,
+                validation.loss,
+                validation.auc,
+                record.samples_per_second,
+            )
+            epochs.append(record)
+        return epochs
+
+
+def load_parties(paths: list) -> dict[str, tuple[PartyConfig, DataSlice]]:
+    """Reads each party's config and data, as each party server would."""
+    from common.config import load_party_config
+
+    parties = {}
+    for path in paths:
+        config = load_party_config(path)
+        parties[config.party] = (config, load_data_slice(config))
+    return parties

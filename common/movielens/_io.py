@@ -1,0 +1,36 @@
+"""Atomic file writes: write to a temporary file beside the target, then rename."""
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+_FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``target``; rename it over ``target`` on
+    success, delete it on any error."""
+    target = Path(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: Path, text: str, encoding: str) -> None:
+    """Write ``text`` to ``target`` atomically with Unix newlines."""
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(text.encode(encoding))
+
+
+def join_lines(template: str, *columns: Iterable[object]) -> str:
+    """Format columns row-wise with ``template``; Unix newlines, trailing one."""
+    return "\n".join(map(template.format, *columns)) + "\n"

@@ -1,0 +1,275 @@
+"""Turn an ml-1m folder or zip into the two party CSVs of the SecretFlow tutorial.
+
+alice (user side): ``ID,UserID,Gender,Age,Occupation,Zip-code``
+bob (movie side): ``ID,MovieID,Rating,Title,Genres,Timestamp``
+
+One row per ratings.dat line, in file order, ID = 0-based line index. Commas in
+titles become ``_`` and ``|`` in genres becomes a space; values are joined by
+commas without quoting.
+"""
+
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from common.movielens._io import atomic_path, join_lines
+from common.movielens._source import DatText, read_dat_files
+from common.movielens.download import (
+    ML1M_SHA256,
+    ML1M_URL,
+    download_ml1m,
+    verify_sha256,
+)
+from common.movielens.errors import DataPreparationError
+
+__all__ = [
+    "ALICE_COLUMNS",
+    "ALICE_CSV",
+    "BOB_COLUMNS",
+    "BOB_CSV",
+    "ML1M_SHA256",
+    "ML1M_URL",
+    "DataPreparationError",
+    "PreparedFiles",
+    "download_ml1m",
+    "prepare_party_csvs",
+    "verify_sha256",
+]
+
+logger = logging.getLogger(__name__)
+
+ALICE_CSV = "alice_ml1m.csv"
+BOB_CSV = "bob_ml1m.csv"
+ALICE_COLUMNS = ("ID", "UserID", "Gender", "Age", "Occupation", "Zip-code")
+BOB_COLUMNS = ("ID", "MovieID", "Rating", "Title", "Genres", "Timestamp")
+USER_FIELDS = ("UserID", "Gender", "Age", "Occupation", "Zip-code")
+MOVIE_FIELDS = ("MovieID", "Title", "Genres")
+RATING_FIELDS = ("UserID", "MovieID", "Rating", "Timestamp")
+_WRITE_CHUNK = 250_000
+_MAX_DIGITS = 18
+_FIX = "fix or remove the line, or use an unmodified ml-1m copy"
+
+
+@dataclass(frozen=True)
+class PreparedFiles:
+    """Paths of the two party CSVs and their number of data rows."""
+
+    alice: Path
+    bob: Path
+    rows: int
+
+
+@dataclass(frozen=True)
+class _Table:
+    """users.dat or movies.dat: integer keys and the CSV text after the key."""
+
+    ids: np.ndarray
+    rows: np.ndarray  # object array of str
+
+
+def prepare_party_csvs(
+    source: Path, out_dir: Path, num_sample: int = -1
+) -> PreparedFiles:
+    """Write alice_ml1m.csv and bob_ml1m.csv for ``source`` into ``out_dir``.
+
+    ``source`` is an ml-1m folder or zip; ``num_sample`` -1 keeps every rating,
+    N > 0 keeps the first N.
+    """
+    limit = _check_num_sample(num_sample)
+    texts = read_dat_files(Path(source))
+    users = _parse_table(texts["users.dat"], USER_FIELDS, _user_values)
+    movies = _parse_table(texts["movies.dat"], MOVIE_FIELDS, _movie_values)
+    ratings_dat = texts["ratings.dat"]
+    ratings = _parse_ratings(ratings_dat, limit)
+    user_pos = _lookup(users, ratings[:, 0], "UserID", ratings_dat, "users.dat")
+    movie_pos = _lookup(movies, ratings[:, 1], "MovieID", ratings_dat, "movies.dat")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = PreparedFiles(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(ratings))
+    _write_party_csvs(files, ratings, users.rows[user_pos], movies.rows[movie_pos])
+    logger.info("wrote %s rows to %s and %s", files.rows, files.alice, files.bob)
+    return files
+
+
+def _write_party_csvs(
+    files: PreparedFiles,
+    ratings: np.ndarray,
+    user_rows: np.ndarray,
+    movie_rows: np.ndarray,
+) -> None:
+    """Write both CSVs in chunks; each file appears only once complete."""
+    with (
+        atomic_path(files.alice) as alice_tmp,
+        atomic_path(files.bob) as bob_tmp,
+        alice_tmp.open("wb") as alice,
+        bob_tmp.open("wb") as bob,
+    ):
+        alice.write((",".join(ALICE_COLUMNS) + "\n").encode())
+        bob.write((",".join(BOB_COLUMNS) + "\n").encode())
+        for start in range(0, len(ratings), _WRITE_CHUNK):
+            stop = min(start + _WRITE_CHUNK, len(ratings))
+            ids = range(start, stop)
+            uid, mid, stars, stamps = (c.tolist() for c in ratings[start:stop].T)
+            users_part = user_rows[start:stop].tolist()
+            movies_part = movie_rows[start:stop].tolist()
+            alice.write(join_lines("{},{},{}", ids, uid, users_part).encode())
+            bob_text = join_lines(
+                "{},{},{},{},{}", ids, mid, stars, movies_part, stamps
+            )
+            bob.write(bob_text.encode())
+
+
+def _check_num_sample(num_sample: int) -> int:
+    if isinstance(num_sample, bool) or not isinstance(num_sample, int | np.integer):
+        raise TypeError(f"num_sample must be an int, got {num_sample!r}")
+    if num_sample == -1 or num_sample > 0:
+        return int(num_sample)
+    raise ValueError(
+        f"num_sample must be -1 (all ratings) or a positive count, got {num_sample}"
+    )
+
+
+def _user_values(values: list[str]) -> list[str]:
+    return values
+
+
+def _movie_values(values: list[str]) -> list[str]:
+    title, genres = values
+    return [title.replace(",", "_"), genres.replace("|", " ")]
+
+
+def _iter_lines(dat: DatText) -> Iterator[tuple[int, str]]:
+    """(line number, line) pairs without line ends; trailing blank lines dropped."""
+    lines = dat.text.split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    for number, line in enumerate(lines, start=1):
+        yield number, line.removesuffix("\r")
+
+
+def _malformed(dat: DatText, number: int, problem: str) -> DataPreparationError:
+    return DataPreparationError(f"{dat.origin} line {number}: {problem}; {_FIX}")
+
+
+def _split_fields(
+    dat: DatText, number: int, line: str, fields: tuple[str, ...]
+) -> list[str]:
+    values = line.split("::")
+    if len(values) == len(fields):
+        return values
+    if not line.strip():
+        raise _malformed(dat, number, "empty line")
+    raise _malformed(
+        dat,
+        number,
+        f"expected {len(fields)} fields {'::'.join(fields)}, got {len(values)} "
+        f"in {line[:100]!r}",
+    )
+
+
+def _parse_int(dat: DatText, number: int, field: str, value: str) -> int:
+    if value.isascii() and value.isdigit() and len(value) <= _MAX_DIGITS:
+        return int(value)
+    raise _malformed(dat, number, f"{field} {value[:40]!r} is not a whole number")
+
+
+def _parse_table(
+    dat: DatText,
+    fields: tuple[str, ...],
+    convert: Callable[[list[str]], list[str]],
+) -> _Table:
+    ids: list[int] = []
+    rows: list[str] = []
+    first_line: dict[int, int] = {}
+    for number, line in _iter_lines(dat):
+        values = _split_fields(dat, number, line, fields)
+        key = _parse_int(dat, number, fields[0], values[0])
+        if key in first_line:
+            problem = f"duplicate {fields[0]} {key} (first on line {first_line[key]})"
+            raise _malformed(dat, number, problem)
+        first_line[key] = number
+        converted = convert(values[1:])
+        if any("," in value for value in converted):
+            raise _malformed(dat, number, "a field contains a comma")
+        ids.append(key)
+        rows.append(",".join(converted))
+    if not ids:
+        raise DataPreparationError(f"{dat.origin} holds no records; {_FIX}")
+    return _Table(np.array(ids, dtype=np.int64), np.array(rows, dtype=object))
+
+
+def _parse_ratings(dat: DatText, limit: int) -> np.ndarray:
+    """(n, 4) int64 array of UserID, MovieID, Rating, Timestamp."""
+    values = _ratings_fast(dat.text)
+    if values is None:
+        values = _ratings_slow(dat, limit)
+    elif limit > 0:
+        values = values[:limit]
+    if len(values) == 0:
+        raise DataPreparationError(f"{dat.origin} holds no ratings; {_FIX}")
+    bad = np.flatnonzero((values[:, 2] < 1) | (values[:, 2] > 5))
+    if bad.size:
+        raise _malformed(
+            dat, int(bad[0]) + 1, f"Rating {values[bad[0], 2]} is outside 1..5"
+        )
+    return values
+
+
+def _ratings_fast(text: str) -> np.ndarray | None:
+    """Parse well-formed ratings with the C CSV parser; None if anything is off."""
+    if "," in text or not text.strip():
+        return None
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text.replace("::", ",")),
+            header=None,
+            skip_blank_lines=False,
+            quoting=csv.QUOTE_NONE,
+            engine="c",
+        )
+    except (ValueError, OverflowError):  # pandas ParserError is a ValueError
+        return None
+    if frame.shape[1] != len(RATING_FIELDS):
+        return None
+    if not all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
+        return None
+    return frame.to_numpy(dtype=np.int64)
+
+
+def _ratings_slow(dat: DatText, limit: int) -> np.ndarray:
+    """Line-by-line parse that names the first malformed line."""
+    rows: list[list[int]] = []
+    for number, line in _iter_lines(dat):
+        if 0 < limit < number:
+            break
+        values = _split_fields(dat, number, line, RATING_FIELDS)
+        rows.append(
+            [
+                _parse_int(dat, number, field, value)
+                for field, value in zip(RATING_FIELDS, values, strict=True)
+            ]
+        )
+    return np.array(rows, dtype=np.int64).reshape(-1, len(RATING_FIELDS))
+
+
+def _lookup(
+    table: _Table, keys: np.ndarray, field: str, dat: DatText, table_name: str
+) -> np.ndarray:
+    """Row positions in ``table`` for ``keys``; error names the first unknown."""
+    positions = pd.Index(table.ids).get_indexer(keys)
+    unknown = np.flatnonzero(positions < 0)
+    if unknown.size:
+        first = int(unknown[0])
+        raise DataPreparationError(
+            f"{dat.origin} line {first + 1}: {field} {keys[first]} is not in "
+            f"{table_name}; use users.dat, movies.dat and ratings.dat from the "
+            "same ml-1m copy"
+        )
+    return positions

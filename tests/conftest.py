@@ -1,0 +1,26 @@
+"""Shared fixtures: a small generated data set and party configs that point at it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tests.support import PartyFiles, generate_party_csvs, write_configs  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Party CSVs made from 20,000 generated ml-1m-format ratings."""
+    return generate_party_csvs(
+        tmp_path_factory.mktemp("small-data"), num_ratings=20_000
+    )
+
+
+@pytest.fixture
+def party_files(small_data: Path, tmp_path: Path) -> PartyFiles:
+    """Configs for alice, bob and the job, on the small data set, ports unset."""
+    return write_configs(tmp_path, small_data)
