@@ -72,7 +72,7 @@ class CentralizedTrainer:
         return [s.features.take(rows) for s in self.slices]
 
     def train_epoch(self, epoch: int, max_steps: int | None = None) -> Metrics:
-        """Trains one epoch (or its first ``max_steps`` steps) in the split job's order."""
+        """Trains an epoch (or its first ``max_steps`` steps) in the split order."""
         order = epoch_order(self.split.train, self.job.seed, epoch)
         accumulator = MetricAccumulator()
         size = self.job.batch_size
@@ -103,7 +103,8 @@ class CentralizedTrainer:
                 epoch + 1, train, validation, self.split.train.size / seconds, seconds
             )
             logger.info(
-                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc %.4f "
+                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc "
+                "%.4f "
                 "| %.0f samples/s",
                 record.epoch,
                 self.job.epochs,

@@ -30,7 +30,7 @@ class PartyClient:
         )
 
     def describe(self, connect_timeout: float) -> PartyDescription:
-        """Waits up to ``connect_timeout`` for the party to come up, then asks who it is."""
+        """Waits up to ``connect_timeout`` for the party to come up, then asks it."""
         try:
             reply = self._stub.Describe(
                 control_pb2.DescribeRequest(),
@@ -56,7 +56,7 @@ class PartyClient:
         num_steps: int,
         report_every: int,
     ) -> grpc.Call:
-        """Starts a window; iterate the returned call for progress, cancel it to stop."""
+        """Starts a window; iterate the call for progress, cancel it to stop."""
         request = control_pb2.RunStepsRequest(
             job_id=job_id,
             epoch=epoch,

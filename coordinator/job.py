@@ -180,13 +180,13 @@ def summary_lines(result: JobResult) -> list[str]:
     best = max(
         result.records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc
     )
+    speed = sum(r.samples_per_second for r in result.records) / len(result.records)
     return [
         f"job finished: {len(result.records)} epochs",
         f"  final  val AUC {last.val_auc:.4f}  loss {last.val_loss:.4f}  "
         f"precision {last.val_precision:.4f}  recall {last.val_recall:.4f}",
         f"  best   val AUC {best.val_auc:.4f} (epoch {best.epoch})",
-        f"  speed  {sum(r.samples_per_second for r in result.records) / len(result.records):,.0f}"
-        " samples/s (mean over epochs)",
+        f"  speed  {speed:,.0f} samples/s (mean over epochs)",
         f"  history {result.run_dir / 'history.json'}",
         f"  curves  {result.run_dir / 'curves.png'}",
     ]

@@ -34,7 +34,8 @@ class EpochProgress:
             filled = int(_BAR_WIDTH * step / max(self._steps, 1))
             bar = "#" * filled + "." * (_BAR_WIDTH - filled)
             self._stream.write(
-                f"\repoch {self._epoch + 1}/{self._epochs} [{bar}] {step}/{self._steps} "
+                f"\repoch {self._epoch + 1}/{self._epochs} [{bar}] "
+                f"{step}/{self._steps} "
                 f"{rate:,.0f} samples/s loss {loss_text}"
             )
             self._stream.flush()

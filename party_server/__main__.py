@@ -31,7 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--peer-timeout",
         type=float,
         default=120.0,
-        help="seconds to wait for a peer's tensor before failing the step (default 120)",
+        help="seconds to wait for a peer's tensor before a step fails (default 120)",
     )
     parser.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"

@@ -63,7 +63,8 @@ def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
     if config.data.columns and tuple(header) != config.data.columns:
         raise DataError(
             f"{path}:1: header {header} differs from data.columns "
-            f"{list(config.data.columns)} in {config.source}; fix the file or the config"
+            f"{list(config.data.columns)} in {config.source}; fix the file or the "
+            "config"
         )
     needed = [config.data.id_column, *(f.column for f in config.features)]
     if config.label is not None:
@@ -71,7 +72,8 @@ def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(
-            f"{path}:1: columns {missing} are configured in {config.source} but missing "
+            f"{path}:1: columns {missing} are configured in {config.source} but "
+            "missing "
             f"from the header {header}"
         )
     if frame.empty:

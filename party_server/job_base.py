@@ -119,7 +119,8 @@ class PartyJob:
         """One pass at a time; the status shows what runs."""
         if not self._busy.acquire(blocking=False):
             raise JobStateError(
-                f"job {self.spec.job_id} is busy ({self.status.state}); wait for it to finish"
+                f"job {self.spec.job_id} is busy ({self.status.state}); wait for it to "
+                "finish"
             )
         self.status.state = state
         try:

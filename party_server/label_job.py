@@ -76,7 +76,8 @@ class LabelJob(PartyJob):
         key = forward.key
         if key.job_id != self.spec.job_id or key.phase != hello.phase:
             raise InvalidMessageError(
-                f"forward for job {key.job_id!r} phase {key.phase} on a stream opened for "
+                f"forward for job {key.job_id!r} phase {key.phase} on a stream opened "
+                "for "
                 f"job {self.spec.job_id!r} phase {hello.phase}"
             )
         if not 0 <= key.epoch < self.spec.epochs:

@@ -96,13 +96,16 @@ class Party:
         is_label = spec.label_party == me
         if is_label != (self.config.role is PartyRole.LABEL):
             raise HandshakeError(
-                f"job {spec.job_id!r} names {spec.label_party!r} as label party, but {me!r} "
-                f"is configured as a {self.config.role.value} party in {self.config.source}"
+                f"job {spec.job_id!r} names {spec.label_party!r} as label party, but "
+                f"{me!r} "
+                f"is configured as a {self.config.role.value} party in "
+                f"{self.config.source}"
             )
         expected = output_spec(self.config.model)
         if mine.output != expected:
             raise HandshakeError(
-                f"job {spec.job_id!r} expects {me!r} to output {mine.output}, but its model "
+                f"job {spec.job_id!r} expects {me!r} to output {mine.output}, but its "
+                "model "
                 f"outputs {expected}"
             )
         dims = {p.output.embedding_dim for p in spec.parties}
@@ -115,7 +118,8 @@ class Party:
         if unknown:
             raise NotAllowedError(
                 f"parties {unknown} are not configured peers of {me!r} "
-                f"(peers in {self.config.source}: {[p.name for p in self.config.peers]})"
+                f"(peers in {self.config.source}: "
+                f"{[p.name for p in self.config.peers]})"
             )
 
     def job(self, job_id: str) -> PartyJob:

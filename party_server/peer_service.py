@@ -62,7 +62,8 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         hello = first.hello
         if not self._party.is_peer(hello.party):
             raise NotAllowedError(
-                f"party {hello.party!r} is not a configured peer of {self._party.config.party!r}"
+                f"party {hello.party!r} is not a configured peer of "
+                f"{self._party.config.party!r}"
             )
         return hello
 
@@ -73,12 +74,14 @@ def _read_forwards(
     hello: peer_pb2.Hello,
     outbox: Outbox,
 ) -> None:
-    """Stores each incoming hidden tensor; a bad message ends the stream with its error."""
+    """Stores each incoming hidden tensor; a bad message ends the stream with its "
+    "error."""
     try:
         for message in request_iterator:
             if message.WhichOneof("kind") != "forward":
                 raise InvalidMessageError(
-                    f"expected Forward messages after Hello, got {message.WhichOneof('kind')}"
+                    "expected Forward messages after Hello, got "
+                    f"{message.WhichOneof('kind')}"
                 )
             job.accept_forward(hello.party, hello, message.forward)
     except SplitRecError as exc:

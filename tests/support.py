@@ -18,7 +18,8 @@ CONFIGS = ROOT / "configs"
 
 
 def generate_party_csvs(folder: Path, num_ratings: int) -> Path:
-    """Generated ml-1m files turned into alice's and bob's CSVs, as ``make data`` does."""
+    """Generated ml-1m files turned into alice's and bob's CSVs, as ``make data`` "
+    "does."""
     raw = generate_ml1m(folder / "raw", num_ratings=num_ratings, seed=7)
     prepare_party_csvs(raw.ratings.parent, folder)
     return folder
