@@ -74,8 +74,7 @@ def _read_forwards(
     hello: peer_pb2.Hello,
     outbox: Outbox,
 ) -> None:
-    """Stores each incoming hidden tensor; a bad message ends the stream with its "
-    "error."""
+    """Stores each incoming hidden tensor; a bad one ends the stream with its error."""
     try:
         for message in request_iterator:
             if message.WhichOneof("kind") != "forward":
