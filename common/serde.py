@@ -51,22 +51,25 @@ def tensor_from_proto(
     message: tensor_pb2.Tensor,
     *,
     shape: tuple[int | None, ...] | None = None,
+    dtype: np.dtype | str | None = None,
     max_bytes: int = MAX_TENSOR_BYTES,
     what: str = "tensor",
 ) -> np.ndarray:
     """Decodes a tensor without copying its bytes; checks shape, size, finiteness.
 
-    ``shape`` may hold ``None`` for a dimension of any size. The result is a
-    read-only view over the message's bytes.
+    ``shape`` may hold ``None`` for a dimension of any size; ``dtype``, when given,
+    is the only element type accepted. The result is a read-only view over the
+    message's bytes.
     """
-    dtype = _DTYPES.get(message.dtype)
-    if dtype is None:
-        name = (
-            tensor_pb2.DType.Name(message.dtype)
-            if message.dtype in (0,)
-            else message.dtype
-        )
+    wire = _DTYPES.get(message.dtype)
+    if wire is None:
+        known = message.dtype in tensor_pb2.DType.values()
+        name = tensor_pb2.DType.Name(message.dtype) if known else str(message.dtype)
         raise InvalidMessageError(f"{what}: unsupported dtype {name}")
+    if dtype is not None and wire != np.dtype(dtype).newbyteorder("<"):
+        raise InvalidMessageError(
+            f"{what}: expected dtype {np.dtype(dtype).name}, got {wire.name}"
+        )
     dims = tuple(int(d) for d in message.shape)
     if any(d < 0 for d in dims):
         raise InvalidMessageError(f"{what}: negative dimension in shape {dims}")
@@ -75,14 +78,14 @@ def tensor_from_proto(
             f"{what}: {len(message.data)} bytes exceeds the limit of {max_bytes}"
         )
     _check_shape(dims, shape, what)
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = int(np.prod(dims, dtype=np.int64)) * wire.itemsize
     if expected != len(message.data):
         raise InvalidMessageError(
-            f"{what}: shape {dims} of {dtype.name} needs {expected} bytes, got "
+            f"{what}: shape {dims} of {wire.name} needs {expected} bytes, got "
             f"{len(message.data)}"
         )
-    array = np.frombuffer(message.data, dtype=dtype).reshape(dims)
-    if dtype.kind == "f" and not np.isfinite(array).all():
+    array = np.frombuffer(message.data, dtype=wire).reshape(dims)
+    if wire.kind == "f" and not np.isfinite(array).all():
         raise InvalidMessageError(f"{what}: holds NaN or infinite values")
     return array
 

@@ -105,7 +105,10 @@ class FeatureJob(PartyJob):
                 f"{key.step}, expected epoch {epoch} step {step}"
             )
         gradient = tensor_from_proto(
-            reply.backward.gradient, shape=hidden.shape, what="gradient"
+            reply.backward.gradient,
+            shape=hidden.shape,
+            dtype=np.float32,
+            what="gradient",
         )
         self.step.backward(inputs, gradient)
         return int(rows.size)

@@ -92,6 +92,7 @@ class LabelJob(PartyJob):
         hidden = tensor_from_proto(
             forward.hidden,
             shape=(pass_.batch_length(key.step), self._widths[sender]),
+            dtype=np.float32,
             what=f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}",
         )
         self.mailbox.put(

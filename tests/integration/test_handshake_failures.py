@@ -1,0 +1,104 @@
+"""A job whose parties do not fit together fails at the handshake, clearly and fast."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from coordinator.local import project_env
+from tests.support import ROOT, free_port, running_parties
+
+
+def _run_job(job_path, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator", "run", "--job", str(job_path)],
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _addresses(files) -> dict[str, str]:
+    return {p["name"]: p["address"] for p in files.read("job")["parties"]}
+
+
+def test_wrong_party_name_is_refused(party_files):
+    with running_parties(party_files):
+        address = _addresses(party_files)
+        swapped = [
+            {"name": "alice", "address": address["bob"]},
+            {"name": "bob", "address": address["alice"]},
+        ]
+        party_files.edit("job", parties=swapped)
+        result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert "is party 'bob', but" in result.stderr
+    assert "lists it as 'alice'" in result.stderr
+
+
+def test_wrong_label_party_is_refused(party_files):
+    with running_parties(party_files):
+        party_files.edit("job", label_party="alice")
+        result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert "names 'alice' as label party" in result.stderr
+    assert "configured as a" in result.stderr
+
+
+def test_output_shape_mismatch_is_refused(party_files):
+    bob = party_files.read("bob")
+    bob["model"]["embedding_dim"] = 4
+    party_files.edit("bob", model=bob["model"])
+    with running_parties(party_files):
+        result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert "output shapes differ" in result.stderr
+    assert "'alice': 8" in result.stderr and "'bob': 4" in result.stderr
+
+
+def test_unreachable_party_fails_within_the_connect_timeout(party_files):
+    with running_parties(party_files):
+        address = _addresses(party_files)
+        nobody = f"127.0.0.1:{free_port()}"
+        party_files.edit(
+            "job",
+            connect_timeout=2,
+            parties=[
+                {"name": "alice", "address": address["alice"]},
+                {"name": "bob", "address": nobody},
+            ],
+        )
+        started = time.monotonic()
+        result = _run_job(party_files.job)
+        elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert f"party bob at {nobody}: Describe failed" in result.stderr
+    assert "is the party server running" in result.stderr
+    assert elapsed < 60
+
+
+def test_parties_with_different_rows_are_refused(party_files, tmp_path):
+    bob_csv = party_files.read("bob")["data"]["path"]
+    lines = Path(bob_csv).read_text(encoding="utf-8").splitlines()
+    shorter = tmp_path / "bob_fewer_rows.csv"
+    shorter.write_text("\n".join(lines[:-5]) + "\n", encoding="utf-8")
+    bob = party_files.read("bob")
+    bob["data"]["path"] = str(shorter)
+    party_files.edit("bob", data=bob["data"])
+    with running_parties(party_files):
+        result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert "holds 19995 rows" in result.stderr or "holds 20000 rows" in result.stderr
+    assert "same row IDs in the" in result.stderr
+
+
+def test_bad_job_config_names_file_and_key(party_files):
+    party_files.edit("job", epochs="five")
+    result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert str(party_files.job) in result.stderr
+    assert "key 'epochs'" in result.stderr

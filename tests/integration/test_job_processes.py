@@ -1,0 +1,106 @@
+"""The whole job with real processes: two party servers and the coordinator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from coordinator.local import project_env, start_party
+from tests.support import ROOT, free_port, point_alice_at_bob, set_addresses
+
+pytestmark = pytest.mark.slow
+
+HISTORY_KEYS = {
+    "epoch",
+    "train_loss",
+    "train_auc",
+    "val_loss",
+    "val_auc",
+    "val_precision",
+    "val_recall",
+    "samples_per_second",
+}
+
+
+def _coordinator(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator", *args],
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _check_outputs(files, job_name: str, epochs: int) -> list[dict]:
+    run_dir = files.folder / "runs" / job_name
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [row["epoch"] for row in history] == list(range(1, epochs + 1))
+    for row in history:
+        assert set(row) >= HISTORY_KEYS
+        assert row["samples_per_second"] > 0
+    assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return history
+
+
+def test_party_processes_and_coordinator_train_on_generated_data(party_files):
+    party_files.edit("job", epochs=2)
+    logs = party_files.folder / "logs"
+    bob = start_party(party_files.bob, logs / "bob.log", listen="127.0.0.1:0")
+    alice = None
+    try:
+        point_alice_at_bob(party_files, bob.address)
+        alice = start_party(party_files.alice, logs / "alice.log", listen="127.0.0.1:0")
+        set_addresses(party_files, alice.address, bob.address)
+
+        result = _coordinator("run", "--job", str(party_files.job))
+
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "job finished: 2 epochs" in result.stdout
+        history = _check_outputs(party_files, "deepfm-ml1m", 2)
+        assert history[-1]["val_auc"] > 0.6
+        assert history[-1]["train_loss"] < history[0]["train_loss"]
+        scores = (
+            party_files.folder
+            / "runs"
+            / "bob"
+            / "deepfm-ml1m"
+            / "predictions-validation.csv"
+        )
+        lines = scores.read_text().splitlines()
+        assert lines[0] == "ID,score"
+        assert len(lines) - 1 == 2000  # 10% of 20,000 rows
+        # The parties serve on after the job and stop cleanly on SIGTERM.
+        assert alice.process.poll() is None and bob.process.poll() is None
+    finally:
+        codes = [p.stop() for p in (alice, bob) if p is not None]
+    assert codes == [0, 0]
+
+
+def test_demo_command_starts_and_stops_the_parties(party_files):
+    alice_port, bob_port = free_port(), free_port()
+    party_files.edit("bob", listen=f"127.0.0.1:{bob_port}")
+    party_files.edit("alice", listen=f"127.0.0.1:{alice_port}")
+    point_alice_at_bob(party_files, f"127.0.0.1:{bob_port}")
+    set_addresses(party_files, f"127.0.0.1:{alice_port}", f"127.0.0.1:{bob_port}")
+
+    result = _coordinator(
+        "demo",
+        "--job",
+        str(party_files.job),
+        "--party",
+        str(party_files.alice),
+        "--party",
+        str(party_files.bob),
+        "--epochs",
+        "1",
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    _check_outputs(party_files, "deepfm-ml1m", 1)
+    assert "party alice stopped (exit code 0)" in result.stderr
+    assert "party bob stopped (exit code 0)" in result.stderr

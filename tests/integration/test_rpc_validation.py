@@ -1,0 +1,177 @@
+"""Bad messages get the right gRPC status and a readable message; nothing breaks."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+from common.config import load_job_config
+from common.serde import tensor_to_proto
+from coordinator.client import PartyClient
+from coordinator.handshake import handshake
+from coordinator.windows import Window, run_window
+from splitrec.v1 import (
+    common_pb2,
+    control_pb2,
+    control_pb2_grpc,
+    peer_pb2,
+    peer_pb2_grpc,
+)
+from tests.support import running_parties
+
+WIDTH = 32 + 8 + 2
+
+
+@pytest.fixture
+def prepared(party_files):
+    """Both parties up, the job prepared; yields (parties, job config, clients)."""
+    party_files.edit("job", batch_size=64)
+    with running_parties(party_files, peer_timeout=5.0) as parties:
+        config = load_job_config(party_files.job)
+        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
+        handshake(config, clients)
+        yield parties, config, clients
+        for client in clients.values():
+            client.close()
+
+
+def _exchange(address: str, messages: list[peer_pb2.PeerMessage]) -> grpc.RpcError:
+    with grpc.insecure_channel(address) as channel:
+        stub = peer_pb2_grpc.PeerStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            list(stub.Exchange(iter(messages), timeout=20))
+    return caught.value
+
+
+def _hello(job: str, party: str = "alice", phase: int = common_pb2.PHASE_TRAIN):
+    return peer_pb2.PeerMessage(
+        hello=peer_pb2.Hello(job_id=job, party=party, phase=phase)
+    )
+
+
+def _forward(job: str, step: int, hidden: np.ndarray) -> peer_pb2.PeerMessage:
+    key = common_pb2.StepKey(
+        job_id=job, phase=common_pb2.PHASE_TRAIN, epoch=0, step=step
+    )
+    return peer_pb2.PeerMessage(
+        forward=peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
+    )
+
+
+def _cases(job: str) -> list[tuple[str, list, grpc.StatusCode, str]]:
+    good = np.zeros((64, WIDTH), np.float32)
+    nan = good.copy()
+    nan[3, 5] = np.nan
+    bad_bytes = tensor_to_proto(good)
+    bad_bytes.data = bad_bytes.data[:-4]
+    return [
+        (
+            "no hello",
+            [_forward(job, 0, good)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Hello",
+        ),
+        (
+            "not a peer",
+            [_hello(job, party="mallory")],
+            grpc.StatusCode.PERMISSION_DENIED,
+            "'mallory' is not a configured peer",
+        ),
+        ("unknown job", [_hello("nope")], grpc.StatusCode.NOT_FOUND, "no job 'nope'"),
+        (
+            "wrong width",
+            [_hello(job), _forward(job, 0, np.zeros((64, 7), np.float32))],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "expected shape (64, 42), got (64, 7)",
+        ),
+        (
+            "wrong batch rows",
+            [_hello(job), _forward(job, 0, np.zeros((63, WIDTH), np.float32))],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "expected shape (64, 42)",
+        ),
+        (
+            "wrong dtype",
+            [_hello(job), _forward(job, 0, good.astype(np.float64))],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "",
+        ),
+        (
+            "NaN values",
+            [_hello(job), _forward(job, 0, nan)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "NaN or infinite",
+        ),
+        (
+            "byte length",
+            [
+                _hello(job),
+                peer_pb2.PeerMessage(
+                    forward=peer_pb2.Forward(
+                        key=_forward(job, 0, good).forward.key, hidden=bad_bytes
+                    )
+                ),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "needs 10752 bytes, got 10748",
+        ),
+        (
+            "far future step",
+            [_hello(job), _forward(job, 10_000, good)],
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "step 10000 is outside",
+        ),
+    ]
+
+
+def test_bad_peer_messages_are_refused_and_training_still_works(prepared):
+    parties, config, clients = prepared
+    bob_address = f"127.0.0.1:{parties['bob'].port}"
+    for name, messages, code, text in _cases(config.job):
+        error = _exchange(bob_address, messages)
+        assert error.code() == code, (name, error.code(), error.details())
+        assert text in error.details(), (name, error.details())
+
+    last = run_window(
+        clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
+    )
+
+    assert last.next_step == 5
+    assert last.has_metrics and np.isfinite(last.metrics.loss)
+
+
+def test_forward_with_wrong_dtype_names_the_dtype(prepared):
+    # float64 of the right shape has the wrong byte length for float32 nowhere: the
+    # tensor is decoded as float64 and its shape checked, so the message is about
+    # dtype or shape; the server must still refuse it without storing it.
+    parties, config, _ = prepared
+    bob_address = f"127.0.0.1:{parties['bob'].port}"
+    good = np.zeros((64, WIDTH), np.float64)
+    error = _exchange(bob_address, [_hello(config.job), _forward(config.job, 0, good)])
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "float" in error.details()
+
+
+def test_control_rpcs_refuse_unknown_jobs_and_bad_windows(prepared):
+    parties, config, _ = prepared
+    with grpc.insecure_channel(f"127.0.0.1:{parties['alice'].port}") as channel:
+        stub = control_pb2_grpc.ControlStub(channel)
+        with pytest.raises(grpc.RpcError) as unknown:
+            list(
+                stub.RunSteps(
+                    control_pb2.RunStepsRequest(job_id="nope", num_steps=1), timeout=10
+                )
+            )
+        window = control_pb2.RunStepsRequest(
+            job_id=config.job, epoch=0, first_step=0, num_steps=10_000
+        )
+        with pytest.raises(grpc.RpcError) as outside:
+            list(stub.RunSteps(window, timeout=10))
+        with pytest.raises(grpc.RpcError) as bad_split:
+            stub.Evaluate(control_pb2.EvaluateRequest(job_id=config.job), timeout=10)
+    assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "holds no job 'nope'" in unknown.value.details()
+    assert outside.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "outside the epoch" in outside.value.details()
+    assert bad_split.value.code() == grpc.StatusCode.INVALID_ARGUMENT
