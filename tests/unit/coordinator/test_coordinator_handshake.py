@@ -1,0 +1,68 @@
+"""Handshake checks on party descriptions, without servers."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from common.config import JobConfig, JobPartyConfig, PartyRole
+from common.errors import HandshakeError
+from common.jobspec import OutputSpec, PartyDescription
+from common.version import PROTOCOL_VERSION
+from coordinator.handshake import check_descriptions, job_spec
+
+CONFIG = JobConfig(
+    job="j",
+    parties=(JobPartyConfig("alice", "a:1"), JobPartyConfig("bob", "b:2")),
+    label_party="bob",
+    source=Path("job.yaml"),
+)
+
+
+def _describe(name: str, role: PartyRole) -> PartyDescription:
+    return PartyDescription(
+        party=name,
+        role=role,
+        protocol_version=PROTOCOL_VERSION,
+        num_rows=100,
+        id_digest="abc",
+        output=OutputSpec(32, 8),
+        features=("f",),
+        peers=(),
+    )
+
+
+def _pair(**bob_changes) -> dict[str, PartyDescription]:
+    return {
+        "alice": _describe("alice", PartyRole.FEATURE),
+        "bob": dataclasses.replace(_describe("bob", PartyRole.LABEL), **bob_changes),
+    }
+
+
+def test_matching_parties_pass_and_give_the_job_spec():
+    descriptions = _pair()
+    check_descriptions(CONFIG, descriptions)
+    spec = job_spec(CONFIG, descriptions)
+    assert [p.name for p in spec.parties] == ["alice", "bob"]
+    assert spec.feature_parties == ("alice",)
+    assert spec.party("bob").role is PartyRole.LABEL
+    assert spec.seed == 1234 and spec.batch_size == 128
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"party": "carol"}, "is party 'carol', but job.yaml lists it as 'bob'"),
+        ({"protocol_version": "splitrec.v0"}, "speaks protocol 'splitrec.v0'"),
+        ({"role": PartyRole.FEATURE}, "names 'bob' as label party"),
+        ({"num_rows": 99}, "holds 99 rows"),
+        ({"id_digest": "other"}, "row IDs of party bob differ"),
+        ({"output": OutputSpec(32, 4)}, "embedding_dim per party"),
+    ],
+)
+def test_mismatches_are_refused_with_the_reason(changes, message):
+    with pytest.raises(HandshakeError) as caught:
+        check_descriptions(CONFIG, _pair(**changes))
+    assert message in str(caught.value)

@@ -1,0 +1,72 @@
+"""History file, curves, progress display and the final summary."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+from pathlib import Path
+
+from coordinator.history import EpochRecord, plot_curves, write_history
+from coordinator.job import JobResult, summary_lines
+from coordinator.progress import EpochProgress
+
+
+def _records() -> list[EpochRecord]:
+    return [
+        EpochRecord(1, 0.65, 0.70, 0.62, 0.72, 0.71, 0.60, 9000.0, 10.0),
+        EpochRecord(2, 0.55, 0.80, 0.60, 0.74, 0.70, 0.65, 11000.0, 8.0),
+    ]
+
+
+def test_history_holds_one_object_per_epoch_and_nan_as_null(tmp_path: Path):
+    records = [*_records(), EpochRecord(3, 0.5, math.nan, 0.6, 0.7, 0.7, 0.6, 1.0, 1.0)]
+    path = tmp_path / "job" / "history.json"
+    write_history(path, records)
+    rows = json.loads(path.read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[1]["val_auc"] == 0.74
+    assert rows[2]["train_auc"] is None
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_curves_are_a_png(tmp_path: Path):
+    path = tmp_path / "curves.png"
+    plot_curves(path, _records())
+    assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_a_bar_on_a_terminal():
+    screen = _Terminal()
+    progress = EpochProgress(0, 5, 10, stream=screen)
+    progress.update(5, 640, 0.6931)
+    progress.finish()
+    text = screen.getvalue()
+    assert text.startswith("\repoch 1/5 [")
+    assert "5/10" in text and "loss 0.6931" in text and "samples/s" in text
+    assert "#" * 14 + "." * 14 in text
+    assert text.endswith("\n")
+
+
+def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
+    stream = io.StringIO()
+    progress = EpochProgress(1, 5, 10, stream=stream)
+    with caplog.at_level(logging.INFO, logger="coordinator.progress"):
+        progress.update(10, 1280, float("nan"))
+        progress.finish()
+    assert stream.getvalue() == ""
+    assert "epoch 2/5 step 10/10" in caplog.text and "loss -" in caplog.text
+
+
+def test_summary_names_final_and_best_epoch(tmp_path: Path):
+    lines = summary_lines(JobResult(_records(), tmp_path, 100))
+    assert lines[0] == "job finished: 2 epochs"
+    assert "final  val AUC 0.7400" in lines[1]
+    assert "best   val AUC 0.7400 (epoch 2)" in lines[2]
+    assert "10,000 samples/s" in lines[3]
