@@ -17,7 +17,13 @@ _TYPE_NAMES = {
     int: "an integer",
     float: "a number",
     bool: "true/false",
+    dict: "a mapping",
+    list: "a list",
 }
+
+
+def _type_name(kind: type) -> str:
+    return _TYPE_NAMES.get(kind, kind.__name__)
 
 
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -64,7 +70,7 @@ class ConfigReader:
 
     def require(self, key: str, kind: type[T]) -> T:
         if key not in self._data:
-            raise self.error(key, f"missing; add it as {_TYPE_NAMES.get(kind, kind)}")
+            raise self.error(key, f"missing; add it as {_type_name(kind)}")
         return self._typed(key, kind)
 
     def optional(self, key: str, kind: type[T], default: T) -> T:
@@ -83,6 +89,12 @@ class ConfigReader:
         for index, item in enumerate(raw):
             if isinstance(item, (dict, list)) or item is None:
                 raise self.error(f"{key}[{index}]", "must be a plain value")
+            if isinstance(item, bool):
+                raise self.error(
+                    f"{key}[{index}]",
+                    f"YAML read this value as {item}; quote it (e.g. 'yes') to keep "
+                    "it as text",
+                )
         return tuple(str(item) for item in raw)
 
     def int_list(
@@ -126,6 +138,6 @@ class ConfigReader:
             return float(value)  # type: ignore[return-value]
         wrong_bool = isinstance(value, bool) and kind is not bool
         if wrong_bool or not isinstance(value, kind):
-            wanted = _TYPE_NAMES.get(kind, kind.__name__)
+            wanted = _type_name(kind)
             raise self.error(key, f"must be {wanted}, got {value!r}")
         return value

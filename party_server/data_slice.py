@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ import pandas as pd
 from common.config import PartyConfig
 from common.errors import DataError
 from common.features import EncodedFeatures, encode_features
+from party_server.csv_layout import CsvLayout, scan_csv
 
 logger = logging.getLogger(__name__)
 
@@ -31,30 +33,31 @@ class DataSlice:
         return int(self.ids.size)
 
 
-def _read_csv(config: PartyConfig) -> pd.DataFrame:
+def _read_csv(config: PartyConfig) -> tuple[pd.DataFrame, CsvLayout]:
     path = config.data.path
     try:
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            quoting=csv.QUOTE_NONE,
-            encoding="utf-8",
-        )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(
             f"{path}: data file not found (set data.path in {config.source})"
         ) from None
-    except UnicodeDecodeError as exc:
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the data file: {exc}") from None
+    layout = scan_csv(raw, path)
+    frame = pd.read_csv(
+        io.BytesIO(raw),
+        dtype=str,
+        keep_default_na=False,
+        quoting=csv.QUOTE_NONE,
+        index_col=False,
+        encoding="utf-8",
+    )
+    if len(frame) != layout.row_lines.size:
         raise DataError(
-            f"{path}: not UTF-8 text at byte {exc.start}; re-encode the file as UTF-8"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"{path}: the file is empty; it needs a header line and rows"
-        ) from None
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path}: cannot parse as CSV: {exc}") from None
+            f"{path}: read {len(frame)} rows but the file has {layout.row_lines.size}; "
+            "check for stray quote or control characters"
+        )
+    return frame, layout
 
 
 def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
@@ -80,11 +83,11 @@ def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
         raise DataError(f"{path}: the file has a header but no rows")
 
 
-def _check_ids(ids: pd.Series, config: PartyConfig) -> None:
+def _check_ids(ids: pd.Series, config: PartyConfig, layout: CsvLayout) -> None:
     duplicated = ids[ids.duplicated(keep=False)]
     if not duplicated.empty:
         first = duplicated.iloc[0]
-        lines = (duplicated.index[duplicated == first][:3] + 2).tolist()
+        lines = [layout.line(i) for i in duplicated.index[duplicated == first][:3]]
         raise DataError(
             f"{config.data.path}: ID {first!r} appears more than once (lines {lines}, "
             f"column {config.data.id_column!r}); row IDs must be unique"
@@ -92,12 +95,14 @@ def _check_ids(ids: pd.Series, config: PartyConfig) -> None:
     empty = ids.index[ids == ""]
     if len(empty):
         raise DataError(
-            f"{config.data.path}:{empty[0] + 2}: empty ID in column "
+            f"{config.data.path}:{layout.line(empty[0])}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
         )
 
 
-def _labels(frame: pd.DataFrame, config: PartyConfig) -> np.ndarray | None:
+def _labels(
+    frame: pd.DataFrame, config: PartyConfig, layout: CsvLayout
+) -> np.ndarray | None:
     if config.label is None:
         return None
     column = config.label.column
@@ -105,7 +110,7 @@ def _labels(frame: pd.DataFrame, config: PartyConfig) -> np.ndarray | None:
     bad = values.index[values.isna()]
     if len(bad):
         raise DataError(
-            f"{config.data.path}:{bad[0] + 2}: column {column!r} holds "
+            f"{config.data.path}:{layout.line(bad[0])}: column {column!r} holds "
             f"{frame[column].iloc[bad[0]]!r}, not a number; the label needs numbers"
         )
     return (values.to_numpy() > config.label.positive_above).astype(np.float32)
@@ -120,11 +125,11 @@ def id_digest(ids: np.ndarray) -> str:
 
 def load_data_slice(config: PartyConfig) -> DataSlice:
     """Reads the party's own file and encodes its features once."""
-    frame = _read_csv(config)
+    frame, layout = _read_csv(config)
     _check_columns(frame, config)
     ids = frame[config.data.id_column]
-    _check_ids(ids, config)
-    labels = _labels(frame, config)
+    _check_ids(ids, config, layout)
+    labels = _labels(frame, config, layout)
     features = encode_features(frame, config.features)
     id_array = ids.to_numpy(dtype=str)
     logger.info(

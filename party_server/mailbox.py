@@ -33,30 +33,40 @@ class Mailbox:
         self._cond = threading.Condition()
 
     def put(self, sender: str, key: Key, array: np.ndarray, timeout: float) -> None:
-        """Stores one hidden tensor; refuses duplicates and steps already taken."""
-        phase, epoch, step = key
+        """Stores one hidden tensor; refuses duplicates and steps already taken.
+
+        Waits up to ``timeout`` for room; the checks hold at the moment of storing.
+        """
+        deadline = time.monotonic() + timeout
         with self._cond:
-            cursor = self._cursor.get(phase)
-            if cursor is not None and (epoch, step) <= cursor:
-                raise JobStateError(
-                    f"step {step} of epoch {epoch} from {sender} was already processed"
-                )
-            if (sender, key) in self._items:
-                raise JobStateError(
-                    f"step {step} of epoch {epoch} from {sender} was already received"
-                )
-            room = self._cond.wait_for(
-                lambda: self._counts[sender] < self._capacity or self._failure, timeout
-            )
-            if self._failure is not None:
-                raise self._failure
-            if not room:
-                raise PeerError(
-                    f"the label party did not consume {sender}'s tensors in time"
-                )
+            while True:
+                if self._failure is not None:
+                    raise self._failure
+                self._check_new(sender, key)
+                if self._counts[sender] < self._capacity:
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PeerError(
+                        f"the label party did not consume {sender}'s tensors within "
+                        f"{timeout:g} s"
+                    )
+                self._cond.wait(remaining)
             self._items[(sender, key)] = array
             self._counts[sender] += 1
             self._cond.notify_all()
+
+    def _check_new(self, sender: str, key: Key) -> None:
+        phase, epoch, step = key
+        cursor = self._cursor.get(phase)
+        if cursor is not None and (epoch, step) <= cursor:
+            raise JobStateError(
+                f"step {step} of epoch {epoch} from {sender} was already processed"
+            )
+        if (sender, key) in self._items:
+            raise JobStateError(
+                f"step {step} of epoch {epoch} from {sender} was already received"
+            )
 
     def take(
         self, key: Key, timeout: float, cancelled: threading.Event
@@ -76,7 +86,7 @@ class Mailbox:
                     raise PeerError(
                         f"no hidden tensor from {missing} for epoch {key[1]} step "
                         f"{key[2]} "
-                        f"within {timeout:.0f} s; is that party running?"
+                        f"within {timeout:g} s; is that party running?"
                     )
                 self._cond.wait(min(remaining, 0.5))
             arrays = [self._items.pop(w) for w in wanted]

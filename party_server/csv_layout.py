@@ -1,0 +1,76 @@
+"""Checks a CSV file's bytes before parsing: UTF-8, and the same field count on
+every line. Maps data rows to file line numbers so errors can name the line.
+
+Blank lines are skipped (a documented rule); every other line must have exactly
+as many fields as the header. Fields are never quoted in party files, so a comma
+always separates fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.errors import DataError
+
+_NEWLINE, _COMMA, _RETURN = 10, 44, 13
+_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    num_fields: int
+    # 1-based file line number of every data row, in order.
+    row_lines: np.ndarray
+
+    def line(self, row: int) -> int:
+        return int(self.row_lines[row])
+
+
+def _check_utf8(raw: bytes, path: Path) -> None:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            f"{path}:{line}:{column}: byte 0x{raw[exc.start]:02x} is not UTF-8 "
+            f"(file offset {exc.start}); re-encode the file as UTF-8"
+        ) from None
+
+
+def scan_csv(raw: bytes, path: Path) -> CsvLayout:
+    """Validates encoding and field counts; raises ``DataError`` naming the lines."""
+    _check_utf8(raw, path)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.flatnonzero(data == _NEWLINE)
+    if data.size and data[-1] != _NEWLINE:
+        ends = np.append(ends, data.size)  # a last line without a newline
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+    lengths = ends - starts
+    carriage = np.zeros(ends.size, dtype=bool)
+    nonempty = lengths > 0
+    carriage[nonempty] = data[ends[nonempty] - 1] == _RETURN
+    blank = (lengths - carriage) == 0
+    commas = np.bincount(
+        np.searchsorted(ends, np.flatnonzero(data == _COMMA)), minlength=ends.size
+    )
+    if ends.size == 0 or blank[0]:
+        raise DataError(f"{path}: the file is empty; it needs a header line and rows")
+    num_fields = int(commas[0]) + 1
+    wrong = np.flatnonzero(~blank & (commas + 1 != num_fields))
+    if wrong.size:
+        shown = ", ".join(
+            f"line {i + 1} has {commas[i] + 1}" for i in wrong[:_SHOWN].tolist()
+        )
+        raise DataError(
+            f"{path}:{wrong[0] + 1}: {wrong.size} line(s) do not have the header's "
+            f"{num_fields} fields ({shown}); fix or remove them (fields may not "
+            "contain commas)"
+        )
+    row_lines = np.flatnonzero(~blank)[1:] + 1
+    if row_lines.size == 0:
+        raise DataError(f"{path}: the file has a header but no rows")
+    return CsvLayout(num_fields, row_lines)

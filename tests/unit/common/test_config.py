@@ -1,0 +1,696 @@
+"""Unit tests of common.config and common.config_reader: loading and refusals."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common.config import (
+    FeatureConfig,
+    PartyRole,
+    load_job_config,
+    load_party_config,
+)
+from common.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+PARTY = {
+    "party": "alice",
+    "listen": "127.0.0.1:50051",
+    "data": {
+        "path": "data/alice.csv",
+        "id_column": "ID",
+        "columns": ["ID", "UserID", "Gender"],
+    },
+    "features": [
+        {"name": "UserID", "type": "hashed", "bins": 100},
+        {"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]},
+    ],
+    "model": {"embedding_dim": 4, "deep_units": [8, 2]},
+    "peers": [{"name": "bob", "address": "127.0.0.1:50052"}],
+}
+
+LABEL_PARTY = {
+    "party": "bob",
+    "data": {"path": "bob.csv", "columns": ["ID", "MovieID", "Rating"]},
+    "features": [{"name": "MovieID", "type": "hashed", "bins": 50}],
+    "label": {"column": "Rating", "positive_above": 3},
+    "model": {"embedding_dim": 4, "deep_units": [8, 2], "fuse_units": [4]},
+    "peers": [{"name": "alice", "address": "127.0.0.1:50051"}],
+}
+
+JOB = {
+    "job": "test-job",
+    "parties": [
+        {"name": "alice", "address": "127.0.0.1:50051"},
+        {"name": "bob", "address": "127.0.0.1:50052"},
+    ],
+    "label_party": "bob",
+}
+
+
+def _write(folder: Path, data: object, name: str = "config.yaml") -> Path:
+    path = folder / name
+    text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _party(**changes) -> dict:
+    data = copy.deepcopy(PARTY)
+    data.update(changes)
+    return data
+
+
+def _job(**changes) -> dict:
+    data = copy.deepcopy(JOB)
+    data.update(changes)
+    return data
+
+
+def _party_error(folder: Path, data: object) -> tuple[Path, str]:
+    path = _write(folder, data)
+    with pytest.raises(ConfigError) as caught:
+        load_party_config(path)
+    return path, str(caught.value)
+
+
+def _job_error(folder: Path, data: object) -> tuple[Path, str]:
+    path = _write(folder, data)
+    with pytest.raises(ConfigError) as caught:
+        load_job_config(path)
+    return path, str(caught.value)
+
+
+# --- the repository's configs -------------------------------------------------
+
+
+def test_repository_alice_config_loads_as_the_feature_party():
+    config = load_party_config(CONFIGS / "alice.yaml")
+
+    assert config.party == "alice"
+    assert config.role is PartyRole.FEATURE
+    assert config.label is None
+    assert config.listen == "127.0.0.1:50051"
+    assert config.source == (CONFIGS / "alice.yaml").resolve()
+    assert config.data.path == (CONFIGS.parent / "data" / "alice_ml1m.csv").resolve()
+    assert config.data.id_column == "ID"
+    assert config.data.columns == (
+        "ID",
+        "UserID",
+        "Gender",
+        "Age",
+        "Occupation",
+        "Zip-code",
+    )
+    kinds = {f.name: (f.kind, f.bins) for f in config.features}
+    assert kinds == {
+        "UserID": ("hashed", 6040),
+        "Gender": ("vocabulary", 0),
+        "Age": ("vocabulary", 0),
+        "Occupation": ("vocabulary", 0),
+    }
+    by_name = {f.name: f for f in config.features}
+    assert by_name["Gender"].vocabulary == ("F", "M")
+    assert by_name["Age"].vocabulary == ("1", "18", "25", "35", "45", "50", "56")
+    assert by_name["Occupation"].vocabulary == tuple(str(i) for i in range(21))
+    assert config.model.embedding_dim == 8
+    assert config.model.deep_units == (256, 32)
+    assert config.model.fuse_units == ()
+    assert [(p.name, p.address) for p in config.peers] == [("bob", "127.0.0.1:50052")]
+    assert config.peer("bob").address == "127.0.0.1:50052"
+    assert config.peer("carol") is None
+    assert config.output_dir == (CONFIGS.parent / "runs" / "alice").resolve()
+
+
+def test_repository_bob_config_loads_as_the_label_party():
+    config = load_party_config(CONFIGS / "bob.yaml")
+
+    assert config.party == "bob"
+    assert config.role is PartyRole.LABEL
+    assert config.label.column == "Rating"
+    assert config.label.positive_above == 3.0
+    assert isinstance(config.label.positive_above, float)
+    assert config.data.path == (CONFIGS.parent / "data" / "bob_ml1m.csv").resolve()
+    assert "Rating" not in {f.column for f in config.features}
+    movie, genres = config.features
+    assert (movie.name, movie.kind, movie.bins) == ("MovieID", "hashed", 3952)
+    assert (genres.name, genres.kind, genres.separator) == ("Genres", "multi_hot", " ")
+    assert len(genres.vocabulary) == 18
+    assert genres.vocabulary[:4] == ("Action", "Adventure", "Animation", "Children's")
+    assert genres.vocabulary[-1] == "Western"
+    assert config.model.fuse_units == (256, 256, 32)
+    assert [p.name for p in config.peers] == ["alice"]
+    assert config.output_dir == (CONFIGS.parent / "runs" / "bob").resolve()
+
+
+def test_repository_job_config_loads_the_reference_settings():
+    config = load_job_config(CONFIGS / "job.yaml")
+
+    assert config.job == "deepfm-ml1m"
+    assert [(p.name, p.address) for p in config.parties] == [
+        ("alice", "127.0.0.1:50051"),
+        ("bob", "127.0.0.1:50052"),
+    ]
+    assert config.label_party == "bob"
+    assert (config.epochs, config.batch_size, config.seed) == (5, 128, 1234)
+    assert (config.optimizer, config.learning_rate) == ("adam", 0.001)
+    assert config.validation_fraction == 0.1
+    assert config.steps_per_window == 0
+    assert config.report_every == 50
+    assert config.predict == "validation"
+    assert config.runs_dir == (CONFIGS.parent / "runs").resolve()
+    assert config.connect_timeout == 30.0
+    assert isinstance(config.connect_timeout, float)
+    assert config.rpc_timeout == 120.0
+    assert config.party("bob").address == "127.0.0.1:50052"
+
+
+# --- small configs: values and defaults ---------------------------------------
+
+
+def test_relative_paths_are_resolved_from_the_config_folder(tmp_path):
+    folder = tmp_path / "cfg"
+    folder.mkdir()
+    path = _write(folder, _party(output_dir="../out"))
+
+    config = load_party_config(path)
+
+    assert config.data.path == folder / "data" / "alice.csv"
+    assert config.output_dir == tmp_path / "out"
+    assert config.source == path
+
+
+def test_absolute_data_path_is_kept(tmp_path):
+    data = _party()
+    data["data"]["path"] = "/srv/data/alice.csv"
+
+    config = load_party_config(_write(tmp_path, data))
+
+    assert config.data.path == Path("/srv/data/alice.csv")
+
+
+def test_party_defaults_apply_when_keys_are_left_out(tmp_path):
+    data = _party()
+    del data["listen"]
+    del data["peers"]
+    data["data"] = {"path": "a.csv"}
+    data["model"] = {}
+
+    config = load_party_config(_write(tmp_path, data))
+
+    assert config.listen == "127.0.0.1:0"
+    assert config.peers == ()
+    assert config.data.id_column == "ID"
+    assert config.data.columns == ()
+    assert config.model.embedding_dim == 8
+    assert config.model.deep_units == (256, 32)
+    assert config.model.fuse_units == ()
+    assert config.output_dir == tmp_path / "runs"
+
+
+def test_feature_defaults_column_to_its_name_and_separator_to_space(tmp_path):
+    data = _party()
+    data["features"].append(
+        {"name": "Genre", "column": "Gender", "type": "multi_hot", "vocabulary": ["A"]}
+    )
+
+    config = load_party_config(_write(tmp_path, data))
+
+    assert config.features[0] == FeatureConfig(
+        name="UserID", column="UserID", kind="hashed", bins=100
+    )
+    assert config.features[2].column == "Gender"
+    assert config.features[2].separator == " "
+
+
+def test_label_party_gets_fuse_units_and_integer_threshold_as_float(tmp_path):
+    config = load_party_config(_write(tmp_path, LABEL_PARTY))
+
+    assert config.role is PartyRole.LABEL
+    assert config.label.positive_above == 3.0
+    assert config.model.fuse_units == (4,)
+
+
+def test_job_defaults_apply_when_keys_are_left_out(tmp_path):
+    config = load_job_config(_write(tmp_path, JOB))
+
+    assert (config.epochs, config.batch_size, config.seed) == (5, 128, 1234)
+    assert (config.optimizer, config.learning_rate) == ("adam", 1e-3)
+    assert config.validation_fraction == 0.1
+    assert config.runs_dir == tmp_path / "runs"
+    assert config.source == tmp_path / "config.yaml"
+
+
+# --- file-level errors --------------------------------------------------------
+
+
+def test_missing_file_is_named(tmp_path):
+    path = tmp_path / "nowhere.yaml"
+
+    with pytest.raises(ConfigError) as caught:
+        load_party_config(path)
+
+    assert str(caught.value) == f"{path}: config file not found"
+
+
+def test_bad_yaml_names_file_line_and_column(tmp_path):
+    # Prepare: the flow mapping opened on line 2 is never closed; the parser
+    # stops at the ':' of line 3, column 9.
+    text = "party: alice\ndata: {path: x.csv\nfeatures: []\n"
+
+    path, message = _party_error(tmp_path, text)
+
+    assert message.startswith(f"{path}:3:9: not valid YAML")
+
+
+def test_tab_indentation_error_names_line_and_column(tmp_path):
+    text = "party: alice\ndata:\n\tpath: x.csv\n"
+
+    path, message = _party_error(tmp_path, text)
+
+    assert re.match(rf"{re.escape(str(path))}:3:1: not valid YAML", message)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just text\n", ""])
+def test_top_level_that_is_not_a_mapping_is_refused(tmp_path, text):
+    path, message = _party_error(tmp_path, text)
+
+    assert message == f"{path}: the top level must be a mapping of keys to values"
+
+
+def test_non_utf8_config_is_refused(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"party: al\xffice\n")
+
+    with pytest.raises(ConfigError) as caught:
+        load_party_config(path)
+
+    assert str(caught.value).startswith(f"{path}: cannot read config file")
+
+
+# --- party config: key errors -------------------------------------------------
+
+
+def test_unknown_top_level_key_is_named(tmp_path):
+    path, message = _party_error(tmp_path, _party(bogus=1))
+
+    assert message.startswith(f"{path}: key 'bogus': unknown key;")
+    assert "data" in message and "features" in message
+
+
+def test_unknown_nested_feature_key_is_named_with_its_index(tmp_path):
+    data = _party()
+    data["features"][1]["bogus"] = 3
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'features[1].bogus': unknown key;")
+    assert "name" in message and "vocabulary" in message
+
+
+def test_unknown_key_in_a_section_is_named_with_the_section(tmp_path):
+    data = _party()
+    data["model"]["dropout"] = 0.5
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.dropout': unknown key")
+
+
+def test_fuse_units_on_a_feature_party_is_an_unknown_key(tmp_path):
+    data = _party()
+    data["model"]["fuse_units"] = [4]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.fuse_units': unknown key")
+
+
+def test_missing_top_level_key_is_named_with_its_type(tmp_path):
+    data = _party()
+    del data["party"]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'party': missing; add it as a string"
+
+
+def test_missing_nested_key_is_named_with_its_path(tmp_path):
+    data = _party()
+    del data["peers"][0]["address"]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'peers[0].address': missing; add it as a string"
+
+
+def test_missing_section_message_is_readable(tmp_path):
+    data = _party()
+    del data["model"]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model': missing")
+    assert "<class" not in message
+
+
+def _set(data: dict, where: tuple, value: object) -> None:
+    """Sets ``data[where[0]][where[1]]...`` to ``value``."""
+    for step in where[:-1]:
+        data = data[step]
+    data[where[-1]] = value
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "expected"),
+    [
+        (("model", "embedding_dim"), "8", "an integer, got '8'"),
+        (("model", "embedding_dim"), True, "an integer, got True"),
+        (("features", 0, "bins"), True, "an integer, got True"),
+        (("features", 0, "bins"), 1.5, "an integer, got 1.5"),
+        (("party",), 7, "a string, got 7"),
+        (("data",), ["ID"], "a mapping, got ['ID']"),
+        (("features",), {"name": "x"}, "a list, got {'name': 'x'}"),
+    ],
+    ids=[
+        "string-for-int",
+        "bool-for-int",
+        "bool-for-bins",
+        "float-for-int",
+        "int-for-string",
+        "list-for-mapping",
+        "mapping-for-list",
+    ],
+)
+def test_wrong_type_is_named_with_key_and_value(tmp_path, where, value, expected):
+    data = _party()
+    _set(data, where, value)
+    key = ".".join(f"[{w}]" if isinstance(w, int) else w for w in where)
+    key = key.replace(".[", "[")
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key '{key}': must be {expected}"
+
+
+def test_list_item_that_is_not_a_mapping_is_named(tmp_path):
+    data = _party()
+    data["features"][1] = "Gender"
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'features[1]': must be a mapping"
+
+
+def test_bool_for_a_float_threshold_is_refused(tmp_path):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["label"]["positive_above"] = True
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'label.positive_above': must be a number, got True"
+
+
+@pytest.mark.parametrize(
+    ("units", "index"), [([8, 0], 1), ([True], 0), (["8"], 0), ([-2, 4], 0)]
+)
+def test_deep_units_must_be_positive_integers(tmp_path, units, index):
+    data = _party()
+    data["model"]["deep_units"] = units
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'model.deep_units[{index}]': must be a positive integer"
+    )
+
+
+def test_embedding_dim_zero_is_refused(tmp_path):
+    data = _party()
+    data["model"]["embedding_dim"] = 0
+
+    path, message = _party_error(tmp_path, data)
+
+    assert (
+        message == f"{path}: key 'model.embedding_dim': must be greater than 0, got 0"
+    )
+
+
+# --- party config: feature and consistency errors -----------------------------
+
+
+def test_unknown_feature_type_is_refused(tmp_path):
+    data = _party()
+    data["features"][1]["type"] = "embedding"
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(
+        f"{path}: key 'features[1].type': unknown feature type 'embedding'; use one of"
+    )
+    assert "'hashed'" in message and "'multi_hot'" in message
+
+
+@pytest.mark.parametrize("bins", [None, 0, -5])
+def test_hashed_feature_without_positive_bins_is_refused(tmp_path, bins):
+    data = _party()
+    if bins is None:
+        del data["features"][0]["bins"]
+    else:
+        data["features"][0]["bins"] = bins
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'features[0].bins': "
+        "a hashed feature needs 'bins', a positive integer"
+    )
+
+
+@pytest.mark.parametrize("kind", ["vocabulary", "multi_hot"])
+def test_vocabulary_feature_without_vocabulary_is_refused(tmp_path, kind):
+    data = _party()
+    data["features"][1] = {"name": "Gender", "type": kind}
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'features[1].vocabulary': "
+        f"a {kind} feature needs a non-empty 'vocabulary' list"
+    )
+
+
+def test_vocabulary_with_a_repeated_value_is_refused(tmp_path):
+    # Prepare: 1 and "1" are the same value once read as strings.
+    data = _party()
+    data["features"][1]["vocabulary"] = [1, "1"]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert (
+        message == f"{path}: key 'features[1].vocabulary': holds the same value twice"
+    )
+
+
+def test_vocabulary_item_that_is_a_list_is_refused(tmp_path):
+    data = _party()
+    data["features"][1]["vocabulary"] = ["F", ["M"]]
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'features[1].vocabulary[1]': must be a plain value"
+
+
+def test_numeric_vocabulary_values_are_read_as_strings(tmp_path):
+    data = _party()
+    data["features"][1]["vocabulary"] = [1, 18, 25]
+
+    config = load_party_config(_write(tmp_path, data))
+
+    assert config.features[1].vocabulary == ("1", "18", "25")
+
+
+def test_yes_no_vocabulary_is_kept_or_refused(tmp_path):
+    # Prepare: unquoted yes/no are booleans in YAML 1.1 (PyYAML).
+    path = _write(
+        tmp_path,
+        "party: alice\n"
+        "data: {path: a.csv}\n"
+        "features:\n"
+        "  - {name: Smoker, type: vocabulary, vocabulary: [yes, no]}\n"
+        "model: {}\n",
+    )
+
+    try:
+        config = load_party_config(path)
+    except ConfigError:
+        return  # refusing with a "quote the value" message is also fine
+    assert config.features[0].vocabulary == ("yes", "no")
+
+
+def test_label_column_used_as_a_feature_is_refused(tmp_path):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["features"].append(
+        {"name": "Stars", "column": "Rating", "type": "hashed", "bins": 5}
+    )
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'label.column': "
+        "'Rating' is the label; it must not be a feature column"
+    )
+
+
+def test_label_column_used_as_a_feature_by_name_is_refused(tmp_path):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["features"].append({"name": "Rating", "type": "hashed", "bins": 5})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert "key 'label.column'" in message and str(path) in message
+
+
+def test_id_column_used_as_a_feature_is_refused(tmp_path):
+    data = _party()
+    data["features"].append({"name": "ID", "type": "hashed", "bins": 5})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'data.id_column': the row ID column must not be a feature"
+    )
+
+
+def test_id_column_not_among_the_columns_is_refused(tmp_path):
+    data = _party()
+    data["data"]["id_column"] = "RowID"
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'data.id_column': 'RowID' is not in 'columns'"
+
+
+def test_duplicate_feature_names_are_refused(tmp_path):
+    data = _party()
+    data["features"].append({"name": "Gender", "type": "hashed", "bins": 2})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'features': feature names used twice: ['Gender']"
+
+
+def test_empty_feature_list_is_refused(tmp_path):
+    path, message = _party_error(tmp_path, _party(features=[]))
+
+    assert message == f"{path}: key 'features': list at least one feature"
+
+
+def test_party_listing_itself_as_a_peer_is_refused(tmp_path):
+    data = _party()
+    data["peers"].append({"name": "alice", "address": "127.0.0.1:1"})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == f"{path}: key 'peers': lists the party itself ('alice')"
+
+
+# --- job config ---------------------------------------------------------------
+
+
+def test_job_label_party_not_among_parties_is_refused(tmp_path):
+    path, message = _job_error(tmp_path, _job(label_party="carol"))
+
+    assert message == (
+        f"{path}: key 'label_party': 'carol' is not a party: ['alice', 'bob']"
+    )
+
+
+def test_job_with_a_party_listed_twice_is_refused(tmp_path):
+    data = _job()
+    data["parties"].append({"name": "alice", "address": "127.0.0.1:9"})
+
+    path, message = _job_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'parties': a party is listed twice: ['alice', 'bob', 'alice']"
+    )
+
+
+def test_job_with_one_party_is_refused(tmp_path):
+    data = _job()
+    data["parties"] = data["parties"][1:]
+
+    path, message = _job_error(tmp_path, data)
+
+    assert message == f"{path}: key 'parties': a split job needs at least two parties"
+
+
+@pytest.mark.parametrize("fraction", [0, 0.0, 1, 1.5, -0.1])
+def test_job_validation_fraction_out_of_range_is_refused(tmp_path, fraction):
+    path, message = _job_error(tmp_path, _job(validation_fraction=fraction))
+
+    assert message == (f"{path}: key 'validation_fraction': must lie between 0 and 1")
+
+
+def test_job_unknown_optimizer_is_refused(tmp_path):
+    data = _job(optimizer={"name": "rmsprop", "learning_rate": 0.01})
+
+    path, message = _job_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'optimizer.name': use one of ['adagrad', 'adam', 'sgd']"
+    )
+
+
+def test_job_unknown_optimizer_key_is_refused(tmp_path):
+    data = _job(optimizer={"name": "adam", "momentum": 0.9})
+
+    path, message = _job_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'optimizer.momentum': unknown key")
+
+
+@pytest.mark.parametrize("key", ["epochs", "batch_size", "report_every"])
+def test_job_zero_counts_are_refused(tmp_path, key):
+    path, message = _job_error(tmp_path, _job(**{key: 0}))
+
+    assert message == f"{path}: key '{key}': must be greater than 0"
+
+
+def test_job_epochs_of_wrong_type_is_refused(tmp_path):
+    path, message = _job_error(tmp_path, _job(epochs="five"))
+
+    assert message == f"{path}: key 'epochs': must be an integer, got 'five'"
+
+
+def test_job_negative_steps_per_window_is_refused(tmp_path):
+    path, message = _job_error(tmp_path, _job(steps_per_window=-1))
+
+    assert "key 'steps_per_window': must be 0 (whole epoch) or more" in message
+
+
+def test_job_non_positive_learning_rate_is_refused(tmp_path):
+    data = _job(optimizer={"name": "sgd", "learning_rate": 0})
+
+    path, message = _job_error(tmp_path, data)
+
+    assert message == (f"{path}: key 'optimizer.learning_rate': must be greater than 0")
+
+
+def test_job_unknown_predict_split_is_refused(tmp_path):
+    path, message = _job_error(tmp_path, _job(predict="test"))
+
+    assert message.startswith(f"{path}: key 'predict': use one of")
+
+
+def test_job_unknown_top_level_key_is_refused(tmp_path):
+    path, message = _job_error(tmp_path, _job(epoch=3))
+
+    assert message.startswith(f"{path}: key 'epoch': unknown key")

@@ -1,0 +1,479 @@
+"""Unit tests of common.serde: the tensor codec and the message conversions."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from common import serde
+from common.config import PartyRole
+from common.errors import InvalidMessageError
+from common.jobspec import (
+    JobParty,
+    JobSpec,
+    OutputSpec,
+    PartyDescription,
+    PartyStatusView,
+)
+from common.metrics import Metrics
+from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+
+# (numpy dtype, wire code, little-endian struct format of one element)
+SUPPORTED = [
+    ("float32", tensor_pb2.DTYPE_FLOAT32, "<f"),
+    ("float16", tensor_pb2.DTYPE_FLOAT16, "<e"),
+    ("float64", tensor_pb2.DTYPE_FLOAT64, "<d"),
+    ("int32", tensor_pb2.DTYPE_INT32, "<i"),
+    ("int64", tensor_pb2.DTYPE_INT64, "<q"),
+    ("uint8", tensor_pb2.DTYPE_UINT8, "<B"),
+]
+
+
+def _raw(dtype_code: int, shape: list[int], data: bytes) -> tensor_pb2.Tensor:
+    return tensor_pb2.Tensor(dtype=dtype_code, shape=shape, data=data)
+
+
+def _float32s(*values: float) -> bytes:
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def _message_of(call) -> str:
+    with pytest.raises(InvalidMessageError) as caught:
+        call()
+    return str(caught.value)
+
+
+# --- tensors: round trips -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("dtype", "code", "fmt"), SUPPORTED)
+def test_tensor_round_trip_keeps_values_dtype_and_shape(dtype, code, fmt):
+    # Prepare
+    array = np.array([[1, 2, 3], [4, 5, 250]], dtype=dtype)
+
+    # Execute
+    message = serde.tensor_to_proto(array)
+    decoded = serde.tensor_from_proto(message)
+
+    # Assert
+    assert message.dtype == code
+    assert list(message.shape) == [2, 3]
+    assert message.data == struct.pack("<6" + fmt[1], 1, 2, 3, 4, 5, 250)
+    assert decoded.dtype == np.dtype(dtype)
+    assert decoded.shape == (2, 3)
+    np.testing.assert_array_equal(decoded, array)
+
+
+def test_zero_dimensional_tensor_round_trips_as_a_scalar_array():
+    message = serde.tensor_to_proto(np.float32(2.5))
+
+    decoded = serde.tensor_from_proto(message)
+
+    assert list(message.shape) == []
+    assert message.data == _float32s(2.5)
+    assert decoded.shape == ()
+    assert decoded.item() == 2.5
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (4, 0)])
+def test_empty_tensor_round_trips_with_no_bytes(shape):
+    message = serde.tensor_to_proto(np.zeros(shape, dtype=np.float32))
+
+    decoded = serde.tensor_from_proto(message)
+
+    assert message.data == b""
+    assert tuple(message.shape) == shape
+    assert decoded.shape == shape
+    assert decoded.dtype == np.float32
+
+
+def test_non_contiguous_array_is_sent_in_row_major_order():
+    # Prepare: the transpose of [[1, 2], [3, 4]] is [[1, 3], [2, 4]].
+    array = np.array([[1, 2], [3, 4]], dtype=np.int32).T
+
+    message = serde.tensor_to_proto(array)
+
+    assert list(message.shape) == [2, 2]
+    assert message.data == struct.pack("<4i", 1, 3, 2, 4)
+    np.testing.assert_array_equal(serde.tensor_from_proto(message), [[1, 3], [2, 4]])
+
+
+def test_big_endian_array_is_encoded_little_endian():
+    # Prepare: 1.0 as float32 is 0x3F800000; 258 as int64 is 0x0102.
+    floats = np.array([1.0, -2.0], dtype=">f4")
+    ints = np.array([258], dtype=">i8")
+
+    # Execute
+    float_message = serde.tensor_to_proto(floats)
+    int_message = serde.tensor_to_proto(ints)
+
+    # Assert
+    assert float_message.dtype == tensor_pb2.DTYPE_FLOAT32
+    assert float_message.data == bytes.fromhex("0000803f000000c0")
+    assert int_message.dtype == tensor_pb2.DTYPE_INT64
+    assert int_message.data == bytes.fromhex("0201000000000000")
+    np.testing.assert_array_equal(serde.tensor_from_proto(float_message), [1.0, -2.0])
+    np.testing.assert_array_equal(serde.tensor_from_proto(int_message), [258])
+
+
+def test_decoded_tensor_is_a_read_only_view_over_the_message_bytes():
+    message = _raw(tensor_pb2.DTYPE_FLOAT32, [2], _float32s(1.0, 2.0))
+
+    decoded = serde.tensor_from_proto(message)
+
+    assert not decoded.flags.writeable
+    assert not decoded.flags.owndata
+    base = decoded
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(base, bytes)
+    assert base == message.data
+    with pytest.raises(ValueError):
+        decoded[0] = 5.0
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int16", "complex64", "uint16"])
+def test_encoding_an_unsupported_dtype_is_refused(dtype):
+    message = _message_of(lambda: serde.tensor_to_proto(np.zeros(2, dtype=dtype)))
+
+    assert f"dtype {dtype} cannot be sent" in message
+
+
+# --- tensors: refusals --------------------------------------------------------
+
+
+def test_wrong_byte_length_is_refused_with_both_sizes():
+    # Prepare: shape [2, 2] of float32 needs 16 bytes; 12 are sent.
+    message = _raw(tensor_pb2.DTYPE_FLOAT32, [2, 2], _float32s(1, 2, 3))
+
+    text = _message_of(lambda: serde.tensor_from_proto(message, what="hidden"))
+
+    assert text == "hidden: shape (2, 2) of float32 needs 16 bytes, got 12"
+
+
+def test_zero_dimensional_shape_with_no_bytes_is_refused():
+    message = _raw(tensor_pb2.DTYPE_INT32, [], b"")
+
+    text = _message_of(lambda: serde.tensor_from_proto(message))
+
+    assert "needs 4 bytes, got 0" in text
+
+
+@pytest.mark.parametrize(
+    ("code", "shown"), [(0, "DTYPE_UNSPECIFIED"), (99, "99")], ids=["zero", "99"]
+)
+def test_unknown_dtype_code_is_refused(code, shown):
+    message = _raw(code, [1], b"\x00")
+
+    text = _message_of(lambda: serde.tensor_from_proto(message))
+
+    assert text == f"tensor: unsupported dtype {shown}"
+
+
+def test_negative_dimension_is_refused():
+    message = _raw(tensor_pb2.DTYPE_FLOAT32, [2, -1], b"")
+
+    text = _message_of(lambda: serde.tensor_from_proto(message))
+
+    assert text == "tensor: negative dimension in shape (2, -1)"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize(("code", "fmt"), [(1, "<3f"), (2, "<3e"), (3, "<3d")])
+def test_non_finite_floats_are_refused(bad, code, fmt):
+    message = _raw(code, [3], struct.pack(fmt, 1.0, bad, 2.0))
+
+    text = _message_of(lambda: serde.tensor_from_proto(message, what="gradient"))
+
+    assert text == "gradient: holds NaN or infinite values"
+
+
+def test_integer_tensor_is_not_checked_for_finiteness():
+    # Prepare: the bytes of a float32 NaN, read as int32, are a plain number.
+    nan_bits = _float32s(math.nan)
+    message = _raw(tensor_pb2.DTYPE_INT32, [1], nan_bits)
+
+    decoded = serde.tensor_from_proto(message)
+
+    assert decoded[0] == struct.unpack("<i", nan_bits)[0]
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [(2, 3), (None, 3), (2, None), (None, None)],
+    ids=["exact", "any-rows", "any-cols", "any-both"],
+)
+def test_shape_matching_accepts_exact_sizes_and_none_wildcards(expected):
+    message = serde.tensor_to_proto(np.ones((2, 3), dtype=np.float32))
+
+    decoded = serde.tensor_from_proto(message, shape=expected)
+
+    assert decoded.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("expected", "shown"),
+    [
+        ((2, 4), "(2, 4)"),
+        ((None, 4), "('?', 4)"),
+        ((3, None), "(3, '?')"),
+        ((None,), "('?',)"),
+        ((None, None, None), "('?', '?', '?')"),
+    ],
+)
+def test_shape_mismatch_is_refused_with_expected_and_actual(expected, shown):
+    message = serde.tensor_to_proto(np.ones((2, 3), dtype=np.float32))
+
+    text = _message_of(
+        lambda: serde.tensor_from_proto(message, shape=expected, what="hidden")
+    )
+
+    assert text == f"hidden: expected shape {shown}, got (2, 3)"
+
+
+def test_tensor_over_the_byte_limit_is_refused():
+    # Prepare: 3 float32 values are 12 bytes.
+    message = serde.tensor_to_proto(np.ones(3, dtype=np.float32))
+
+    text = _message_of(lambda: serde.tensor_from_proto(message, max_bytes=8))
+
+    assert text == "tensor: 12 bytes exceeds the limit of 8"
+
+
+def test_tensor_exactly_at_the_byte_limit_is_accepted():
+    message = serde.tensor_to_proto(np.ones(3, dtype=np.float32))
+
+    decoded = serde.tensor_from_proto(message, max_bytes=12)
+
+    np.testing.assert_array_equal(decoded, [1.0, 1.0, 1.0])
+
+
+def test_default_byte_limit_is_64_mebibytes():
+    assert serde.MAX_TENSOR_BYTES == 64 * 1024 * 1024
+
+
+# --- job spec, output spec, description, metrics ------------------------------
+
+
+def _job_spec(**changes) -> JobSpec:
+    values = dict(
+        job_id="job-1",
+        seed=1234,
+        batch_size=128,
+        epochs=5,
+        optimizer="adam",
+        learning_rate=0.001,
+        validation_fraction=0.1,
+        label_party="bob",
+        parties=(
+            JobParty("alice", PartyRole.FEATURE, OutputSpec(32, 8)),
+            JobParty("bob", PartyRole.LABEL, OutputSpec(16, 4)),
+        ),
+    )
+    values.update(changes)
+    return JobSpec(**values)
+
+
+def test_job_spec_round_trips_exactly():
+    spec = _job_spec()
+
+    message = serde.job_spec_to_proto(spec)
+    back = serde.job_spec_from_proto(message)
+
+    assert back == spec
+    assert message.optimizer.name == "adam"
+    assert message.parties[0].role == common_pb2.ROLE_FEATURE
+    assert message.parties[1].role == common_pb2.ROLE_LABEL
+    assert message.parties[1].output.deep_units == 16
+    assert back.feature_parties == ("alice",)
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"job_id": ""}, "job spec has no job_id"),
+        ({"batch_size": 0}, "positive batch_size and epochs"),
+        ({"epochs": 0}, "positive batch_size and epochs"),
+        ({"batch_size": -4}, "positive batch_size and epochs"),
+        ({"validation_fraction": 0.0}, "validation_fraction must lie between 0 and 1"),
+        ({"validation_fraction": 1.0}, "validation_fraction must lie between 0 and 1"),
+        ({"learning_rate": 0.0}, "learning_rate must be positive"),
+        ({"learning_rate": -0.1}, "learning_rate must be positive"),
+    ],
+)
+def test_job_spec_from_proto_refuses_bad_values(change, needle):
+    message = serde.job_spec_to_proto(_job_spec(**change))
+
+    text = _message_of(lambda: serde.job_spec_from_proto(message))
+
+    assert needle in text
+
+
+def test_job_spec_from_proto_refuses_unknown_role():
+    message = serde.job_spec_to_proto(_job_spec())
+    message.parties[0].role = common_pb2.ROLE_UNSPECIFIED
+
+    text = _message_of(lambda: serde.job_spec_from_proto(message))
+
+    assert text == "unknown party role 0"
+
+
+def test_job_spec_from_proto_refuses_a_party_without_output_sizes():
+    message = serde.job_spec_to_proto(_job_spec())
+    message.parties[1].output.embedding_dim = 0
+
+    text = _message_of(lambda: serde.job_spec_from_proto(message))
+
+    assert "deep_units=16, embedding_dim=0" in text
+
+
+def test_output_spec_round_trips_and_width_adds_two():
+    spec = OutputSpec(deep_units=32, embedding_dim=8)
+
+    back = serde.output_spec_from_proto(serde.output_spec_to_proto(spec))
+
+    assert back == spec
+    assert back.width == 42
+
+
+@pytest.mark.parametrize(("deep", "embedding"), [(0, 8), (32, 0), (-1, 8)])
+def test_output_spec_from_proto_refuses_non_positive_sizes(deep, embedding):
+    message = common_pb2.OutputSpec(deep_units=deep, embedding_dim=embedding)
+
+    text = _message_of(lambda: serde.output_spec_from_proto(message))
+
+    assert text == (
+        "output spec needs positive sizes, got "
+        f"deep_units={deep}, embedding_dim={embedding}"
+    )
+
+
+def _description() -> PartyDescription:
+    return PartyDescription(
+        party="alice",
+        role=PartyRole.FEATURE,
+        protocol_version="splitrec.v1",
+        num_rows=1000,
+        id_digest="ab" * 32,
+        output=OutputSpec(32, 8),
+        features=("UserID", "Gender"),
+        peers=("bob",),
+    )
+
+
+def test_description_round_trips_exactly():
+    description = _description()
+
+    message = serde.description_to_proto(description)
+    back = serde.description_from_proto(message)
+
+    assert back == description
+    assert list(message.features) == ["UserID", "Gender"]
+    assert message.role == common_pb2.ROLE_FEATURE
+
+
+def test_metrics_round_trip_exactly():
+    metrics = Metrics(count=7, loss=0.25, auc=0.75, precision=0.5, recall=1.0 / 3)
+
+    back = serde.metrics_from_proto(serde.metrics_to_proto(metrics))
+
+    assert back == metrics
+
+
+def test_optional_metrics_round_trip_with_and_without_metrics():
+    metrics = Metrics(count=3, loss=0.5, auc=1.0, precision=1.0, recall=0.5)
+
+    with_metrics = control_pb2.EvaluateReply(
+        rows=3, **serde.optional_metrics_to_proto(metrics)
+    )
+    without = control_pb2.EvaluateReply(rows=3, **serde.optional_metrics_to_proto(None))
+
+    assert with_metrics.has_metrics
+    assert serde.optional_metrics_from_proto(with_metrics) == metrics
+    assert not without.has_metrics
+    assert serde.optional_metrics_from_proto(without) is None
+
+
+# --- splits and roles ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("train", common_pb2.SPLIT_TRAIN),
+        ("validation", common_pb2.SPLIT_VALIDATION),
+        ("all", common_pb2.SPLIT_ALL),
+    ],
+)
+def test_split_names_convert_both_ways(name, code):
+    assert serde.split_to_proto(name) == code
+    assert serde.split_from_proto(code) == name
+
+
+@pytest.mark.parametrize("code", [common_pb2.SPLIT_UNSPECIFIED, 42])
+def test_unknown_split_code_is_refused(code):
+    text = _message_of(lambda: serde.split_from_proto(code))
+
+    assert text == f"unknown split {code}; use TRAIN, VALIDATION or ALL"
+
+
+@pytest.mark.parametrize(
+    ("role", "code"),
+    [(PartyRole.FEATURE, common_pb2.ROLE_FEATURE), (PartyRole.LABEL, 2)],
+)
+def test_roles_convert_both_ways(role, code):
+    assert serde.role_to_proto(role) == code
+    assert serde.role_from_proto(code) is role
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_unknown_role_code_is_refused(code):
+    text = _message_of(lambda: serde.role_from_proto(code))
+
+    assert text == f"unknown party role {code}"
+
+
+# --- status -------------------------------------------------------------------
+
+
+def _status(last_metrics: Metrics | None) -> PartyStatusView:
+    return PartyStatusView(
+        description=_description(),
+        job_id="job-1",
+        state="training",
+        epoch=2,
+        step=17,
+        samples_per_second=512.5,
+        last_metrics=last_metrics,
+        uptime_seconds=60.25,
+    )
+
+
+def test_status_to_proto_with_metrics():
+    metrics = Metrics(count=10, loss=0.5, auc=0.75, precision=0.25, recall=0.125)
+
+    message = serde.status_to_proto(_status(metrics))
+
+    assert message.party == "alice"
+    assert message.role == common_pb2.ROLE_FEATURE
+    assert message.protocol_version == "splitrec.v1"
+    assert message.job_id == "job-1"
+    assert message.state == "training"
+    assert (message.epoch, message.step) == (2, 17)
+    assert message.samples_per_second == 512.5
+    assert message.uptime_seconds == 60.25
+    assert list(message.peers) == ["bob"]
+    assert message.has_metrics
+    assert serde.metrics_from_proto(message.last_metrics) == metrics
+
+
+def test_status_to_proto_without_metrics():
+    message = serde.status_to_proto(_status(None))
+
+    assert not message.has_metrics
+    assert not message.HasField("last_metrics")
+    assert message.state == "training"
+    assert list(message.peers) == ["bob"]

@@ -1,0 +1,333 @@
+"""Unit tests of party_server.data_slice: reading and checking a party's CSV."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from common.config import PartyConfig, load_party_config
+from common.errors import DataError
+from party_server.data_slice import id_digest, load_data_slice
+
+BOB_HEADER = "ID,MovieID,Rating,Genres"
+BOB_ROWS = [
+    "10,m1,5,Comedy Drama",
+    "11,m2,3,Drama",
+    "12,m1,4,",
+    "13,m3,1,Action Western",
+]
+
+
+def _bob_config(folder: Path, columns: list[str] | None = None) -> PartyConfig:
+    """A label party whose label is Rating > 3; data at ``folder/bob.csv``."""
+    data = {"path": "bob.csv", "id_column": "ID"}
+    if columns is not None:
+        data["columns"] = columns
+    config = {
+        "party": "bob",
+        "data": data,
+        "features": [
+            {"name": "MovieID", "type": "from_data"},
+            {
+                "name": "Genres",
+                "type": "multi_hot",
+                "vocabulary": ["Action", "Comedy", "Drama"],
+            },
+        ],
+        "label": {"column": "Rating", "positive_above": 3},
+        "model": {"embedding_dim": 2, "deep_units": [4]},
+        "peers": [{"name": "alice", "address": "127.0.0.1:1"}],
+    }
+    path = folder / "bob.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return load_party_config(path)
+
+
+def _alice_config(folder: Path) -> PartyConfig:
+    """A feature party (no label) with columns ID, UserID, Gender."""
+    config = {
+        "party": "alice",
+        "data": {"path": "alice.csv", "columns": ["ID", "UserID", "Gender"]},
+        "features": [
+            {"name": "UserID", "type": "from_data"},
+            {"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]},
+        ],
+        "model": {"embedding_dim": 2, "deep_units": [4]},
+        "peers": [{"name": "bob", "address": "127.0.0.1:1"}],
+    }
+    path = folder / "alice.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return load_party_config(path)
+
+
+def _write_csv(path: Path, *lines: str) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def _data_error(config: PartyConfig) -> str:
+    with pytest.raises(DataError) as caught:
+        load_data_slice(config)
+    return str(caught.value)
+
+
+# --- happy path ---------------------------------------------------------------
+
+
+def test_label_party_slice_has_ids_labels_digest_and_features(tmp_path):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *BOB_ROWS)
+    config = _bob_config(tmp_path, columns=BOB_HEADER.split(","))
+
+    data = load_data_slice(config)
+
+    assert data.num_rows == 4
+    assert data.ids.tolist() == ["10", "11", "12", "13"]
+    # Rating > 3: 5 yes, 3 no, 4 yes, 1 no.
+    assert data.labels.dtype == np.float32
+    np.testing.assert_array_equal(data.labels, [1.0, 0.0, 1.0, 0.0])
+    assert data.id_digest == hashlib.sha256(b"10\n11\n12\n13").hexdigest()
+    assert data.features.num_rows == 4
+    # MovieID fitted from the data: vocabulary (m1, m2, m3).
+    np.testing.assert_array_equal(data.features.arrays["MovieID"], [1, 2, 1, 3])
+    # Genres columns: [unknown, Action, Comedy, Drama]; Western is unknown.
+    np.testing.assert_array_equal(
+        data.features.arrays["Genres"],
+        [[0, 0, 1, 1], [0, 0, 0, 1], [0, 0, 0, 0], [1, 1, 0, 0]],
+    )
+    assert [s.name for s in data.features.shapes] == ["MovieID", "Genres"]
+
+
+def test_feature_party_slice_has_no_labels(tmp_path):
+    _write_csv(tmp_path / "alice.csv", "ID,UserID,Gender", "0,u7,M", "1,u8,F")
+    config = _alice_config(tmp_path)
+
+    data = load_data_slice(config)
+
+    assert data.labels is None
+    assert data.ids.tolist() == ["0", "1"]
+    np.testing.assert_array_equal(data.features.arrays["Gender"], [2, 1])
+    assert data.id_digest == hashlib.sha256(b"0\n1").hexdigest()
+
+
+def test_values_are_read_as_text_without_changing_them(tmp_path):
+    # Prepare: leading zeros, "NA" and "nan" must stay the strings they are.
+    _write_csv(
+        tmp_path / "alice.csv", "ID,UserID,Gender", "007,NA,F", "08,nan,M", "9,,F"
+    )
+    config = _alice_config(tmp_path)
+
+    data = load_data_slice(config)
+
+    assert data.ids.tolist() == ["007", "08", "9"]
+    assert data.id_digest == hashlib.sha256(b"007\n08\n9").hexdigest()
+    # UserID vocabulary fitted from ("NA", "nan", ""): sorted "", "NA", "nan".
+    np.testing.assert_array_equal(data.features.arrays["UserID"], [2, 3, 1])
+
+
+def test_threshold_compares_numbers_not_strings(tmp_path):
+    # Prepare: "10" > 3 and "3.5" > 3 as numbers; "3.0" is not.
+    _write_csv(
+        tmp_path / "bob.csv", BOB_HEADER, "0,m,10,", "1,m,3.0,", "2,m,3.5,", "3,m,-1,"
+    )
+    config = _bob_config(tmp_path)
+
+    data = load_data_slice(config)
+
+    np.testing.assert_array_equal(data.labels, [1.0, 0.0, 1.0, 0.0])
+
+
+def test_file_with_windows_line_ends_and_a_byte_order_mark_is_read(tmp_path):
+    (tmp_path / "alice.csv").write_bytes(
+        b"\xef\xbb\xbfID,UserID,Gender\r\n0,u1,F\r\n1,u2,M\r\n"
+    )
+    config = _alice_config(tmp_path)
+
+    data = load_data_slice(config)
+
+    assert data.ids.tolist() == ["0", "1"]
+    np.testing.assert_array_equal(data.features.arrays["Gender"], [1, 2])
+
+
+def test_id_digest_is_sha256_of_the_ids_joined_by_newlines():
+    ids = np.array(["a", "b", "c"])
+
+    assert id_digest(ids) == hashlib.sha256(b"a\nb\nc").hexdigest()
+    assert id_digest(np.array(["b", "a", "c"])) != id_digest(ids)
+    assert id_digest(np.array(["é"])) == hashlib.sha256("é".encode()).hexdigest()
+
+
+# --- errors -------------------------------------------------------------------
+
+
+def test_missing_file_names_the_file_and_the_config(tmp_path):
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == (
+        f"{tmp_path / 'bob.csv'}: data file not found "
+        f"(set data.path in {tmp_path / 'bob.yaml'})"
+    )
+
+
+def test_empty_file_is_refused(tmp_path):
+    (tmp_path / "bob.csv").write_bytes(b"")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == (
+        f"{tmp_path / 'bob.csv'}: the file is empty; it needs a header line and rows"
+    )
+
+
+def test_header_only_file_is_refused(tmp_path):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER)
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == f"{tmp_path / 'bob.csv'}: the file has a header but no rows"
+
+
+def test_header_differing_from_configured_columns_is_refused(tmp_path):
+    _write_csv(tmp_path / "bob.csv", "ID,MovieID,Genres,Rating", "0,m,Drama,4")
+    config = _bob_config(tmp_path, columns=BOB_HEADER.split(","))
+
+    message = _data_error(config)
+
+    assert message.startswith(
+        f"{tmp_path / 'bob.csv'}:1: header ['ID', 'MovieID', 'Genres', 'Rating'] "
+        "differs from data.columns ['ID', 'MovieID', 'Rating', 'Genres'] "
+        f"in {tmp_path / 'bob.yaml'}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "missing"),
+    [
+        ("ID,MovieID,Rating", "0,m,4", ["Genres"]),
+        ("ID,MovieID,Genres", "0,m,Drama", ["Rating"]),
+        ("Key,MovieID,Rating,Genres", "0,m,4,Drama", ["ID"]),
+        ("ID,Rating", "0,4", ["MovieID", "Genres"]),
+    ],
+    ids=["feature", "label", "id", "two"],
+)
+def test_configured_column_missing_from_the_header_is_refused(
+    tmp_path, header, row, missing
+):
+    _write_csv(tmp_path / "bob.csv", header, row)
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message.startswith(
+        f"{tmp_path / 'bob.csv'}:1: columns {missing} are configured in "
+        f"{tmp_path / 'bob.yaml'} but missing from the header"
+    )
+
+
+def test_duplicate_ids_are_refused_with_their_lines(tmp_path):
+    # Prepare: ID 11 is on lines 3 and 5 (the header is line 1).
+    _write_csv(
+        tmp_path / "bob.csv", BOB_HEADER, "10,m,4,", "11,m,4,", "12,m,4,", "11,m,2,"
+    )
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == (
+        f"{tmp_path / 'bob.csv'}: ID '11' appears more than once (lines [3, 5], "
+        "column 'ID'); row IDs must be unique"
+    )
+
+
+def test_empty_id_is_refused_with_its_line(tmp_path):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, "10,m,4,", ",m,4,")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == (
+        f"{tmp_path / 'bob.csv'}:3: empty ID in column 'ID'; every row needs an ID"
+    )
+
+
+@pytest.mark.parametrize("value", ["four", "", "nan"])
+def test_non_numeric_label_is_refused_with_its_line(tmp_path, value):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, "10,m,4,", "11,m,2,", f"12,m,{value},")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message == (
+        f"{tmp_path / 'bob.csv'}:4: column 'Rating' holds {value!r}, not a number; "
+        "the label needs numbers"
+    )
+
+
+def test_non_utf8_file_is_refused(tmp_path):
+    path = tmp_path / "bob.csv"
+    path.write_bytes(b"ID,MovieID,Rating,Genres\n10,m,4,Com\xe9die\n")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert "is not UTF-8" in message and "re-encode the file as UTF-8" in message
+    assert message.endswith("re-encode the file as UTF-8")
+
+
+def test_row_with_too_many_fields_in_the_middle_is_refused(tmp_path):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, "10,m,4,", "11,m,4,Drama,extra")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message.startswith(f"{tmp_path / 'bob.csv'}:3: 1 line(s) do not have")
+    assert "line 3 has 5" in message
+
+
+def test_non_utf8_error_points_at_the_bad_byte(tmp_path):
+    # Prepare: the header line is 25 bytes and "10,m,4,Com" 10 more, so 0xE9 is
+    # file byte 35, on line 2.
+    path = tmp_path / "bob.csv"
+    path.write_bytes(b"ID,MovieID,Rating,Genres\n10,m,4,Com\xe9die\n")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert f"{path}:2:" in message or "at byte 35" in message
+
+
+def test_trailing_comma_on_every_row_does_not_shift_the_columns(tmp_path):
+    _write_csv(tmp_path / "alice.csv", "ID,UserID,Gender", "0,u7,M,", "1,u8,F,")
+    config = _alice_config(tmp_path)
+
+    try:
+        data = load_data_slice(config)
+    except DataError:
+        return
+    assert data.ids.tolist() == ["0", "1"]
+    np.testing.assert_array_equal(data.features.arrays["Gender"], [2, 1])
+
+
+def test_row_with_too_few_fields_is_refused(tmp_path):
+    _write_csv(tmp_path / "alice.csv", "ID,UserID,Gender", "0,u7,M", "1,u8")
+    config = _alice_config(tmp_path)
+
+    with pytest.raises(DataError):
+        load_data_slice(config)
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    # Prepare: the bad label is on line 4 of the file (line 3 is blank).
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, "10,m,4,", "", "11,m,x,")
+    config = _bob_config(tmp_path)
+
+    message = _data_error(config)
+
+    assert message.startswith(f"{tmp_path / 'bob.csv'}:4:")
