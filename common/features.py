@@ -35,17 +35,17 @@ def _hash_bins(values: pd.Series, bins: int) -> np.ndarray:
 
 
 def _lookup(values: pd.Series, vocabulary: tuple[str, ...]) -> np.ndarray:
-    table = {value: index + 1 for index, value in enumerate(vocabulary)}
-    return values.map(table).fillna(0).to_numpy(dtype=np.int32)
+    """Position in the vocabulary plus one; 0 for values outside it."""
+    positions = pd.Index(vocabulary).get_indexer(values.to_numpy(dtype=object))
+    return (positions + 1).astype(np.int32)
 
 
 def _multi_hot(
     values: pd.Series, vocabulary: tuple[str, ...], separator: str
 ) -> np.ndarray:
-    table = {value: index + 1 for index, value in enumerate(vocabulary)}
     tokens = values.reset_index(drop=True).str.split(separator, regex=False).explode()
     tokens = tokens[tokens.notna() & (tokens != "")]
-    columns = tokens.map(table).fillna(0).to_numpy(dtype=np.int64)
+    columns = _lookup(tokens, vocabulary).astype(np.int64)
     matrix = np.zeros((len(values), len(vocabulary) + 1), dtype=np.float32)
     matrix[tokens.index.to_numpy(), columns] = 1.0
     return matrix
