@@ -87,10 +87,11 @@ class PartyClient:
         except grpc.RpcError as exc:
             raise self._fail("Predict", exc) from None
 
-    def end_job(self, job_id: str) -> None:
+    def end_job(self, job_id: str, timeout: float | None = None) -> None:
         try:
             self._stub.EndJob(
-                control_pb2.EndJobRequest(job_id=job_id), timeout=self._timeout
+                control_pb2.EndJobRequest(job_id=job_id),
+                timeout=timeout or self._timeout,
             )
         except grpc.RpcError as exc:
             raise self._fail("EndJob", exc) from None

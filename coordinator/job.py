@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import JobConfig
-from common.errors import JobFailedError
+from common.errors import JobFailedError, SplitRecError
 from common.metrics import Metrics
 from coordinator.client import PartyClient
 from coordinator.handshake import PreparedJob, handshake
@@ -53,6 +53,9 @@ class JobDriver:
             records = self._train(prepared)
             predicted = self._predict()
             self._end_job()
+        except BaseException:
+            self._release()
+            raise
         finally:
             for client in self.clients.values():
                 client.close()
@@ -166,6 +169,14 @@ class JobDriver:
 
     def _end_job(self) -> None:
         self._everywhere(lambda c: c.end_job(self.config.job))
+
+    def _release(self) -> None:
+        """After a failure: asks every reachable party to drop the job, best effort."""
+        for client in self.clients.values():
+            try:
+                client.end_job(self.config.job, timeout=5.0)
+            except SplitRecError as exc:
+                logger.info("could not end the job at %s: %s", client.name, exc)
 
     def _everywhere(self, call: object) -> dict[str, object]:
         """Runs ``call(client)`` at every party at once; the first failure is raised."""

@@ -114,6 +114,10 @@ class PartyJob:
                 f"epoch's 0..{self.steps_per_epoch - 1}"
             )
 
+    @property
+    def busy(self) -> bool:
+        return self._busy.locked()
+
     @contextlib.contextmanager
     def exclusive(self, state: str) -> Iterator[None]:
         """One pass at a time; the status shows what runs."""
@@ -156,4 +160,5 @@ class PartyJob:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Releases what the job holds; subclasses wake their waiters."""
+        """Releases what the job holds; subclasses also wake their waiters."""
+        self.status.state = "ended"

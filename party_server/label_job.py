@@ -212,6 +212,7 @@ class LabelJob(PartyJob):
             return int(scores.size)
 
     def close(self) -> None:
+        super().close()
         self.mailbox.fail(UnknownJobError(f"job {self.spec.job_id} has ended"))
         with self._outbox_lock:
             for outbox in self._outboxes.values():

@@ -55,17 +55,28 @@ class Party:
         )
 
     def prepare_job(self, spec: JobSpec) -> PartyJob:
-        """Builds the job's models; an equal spec again returns the same job."""
+        """Builds the job's models.
+
+        An equal spec for a job that has not started returns that job (a retried
+        call); an idle job left over from an earlier run is replaced by a fresh one.
+        """
         self._check_spec(spec)
         with self._lock:
             existing = self._jobs.get(spec.job_id)
             if existing is not None:
-                if existing.spec != spec:
+                if existing.spec == spec and existing.status.state == "prepared":
+                    return existing
+                if existing.busy:
                     raise JobStateError(
-                        f"job {spec.job_id!r} already exists here with other settings; "
-                        "end it first or use another job name"
+                        f"job {spec.job_id!r} is running here "
+                        f"({existing.status.state}); wait for it to finish or use "
+                        "another job name"
                     )
-                return existing
+                logger.warning(
+                    "job %s was left over from an earlier run; starting it afresh",
+                    spec.job_id,
+                )
+                existing.close()
             job = self._new_job(spec)
             self._jobs[spec.job_id] = job
             self._latest = job

@@ -82,7 +82,9 @@ class ControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def PrepareJob(self, request, context):
-        """Builds the models and the row split of a job. Idempotent for an equal spec.
+        """Builds the models and the row split of a job. Repeating it for a job that
+        has not started returns that job; an idle job left from an earlier run is
+        started afresh.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
