@@ -7,14 +7,13 @@ writes ``<runs_dir>/<job>-centralized/history.json``.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.config import load_job_config, validate_job_config  # noqa: E402
+from common.config import load_job_config, override_job  # noqa: E402
 from common.errors import SplitRecError  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
 
@@ -34,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a party config (repeat for every party)",
     )
     parser.add_argument("--epochs", type=int, help="override 'epochs'")
+    parser.add_argument("--batch-size", type=int, help="override 'batch_size'")
     parser.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
     )
@@ -43,10 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     from coordinator.history import EpochRecord, write_history
 
     try:
-        job = load_job_config(args.job)
-        if args.epochs:
-            job = dataclasses.replace(job, epochs=args.epochs)
-        validate_job_config(job)
+        job = override_job(
+            load_job_config(args.job), epochs=args.epochs, batch_size=args.batch_size
+        )
         trainer = CentralizedTrainer(job, load_parties(args.party))
         epochs = trainer.fit()
     except SplitRecError as exc:

@@ -6,6 +6,7 @@ the file and the key. Relative paths are taken from the config file's folder.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -100,6 +101,7 @@ class JobConfig:
     validation_fraction: float = 0.1
     steps_per_window: int = 0
     report_every: int = 50
+    pipeline_size: int = 1
     predict: str = "validation"
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
@@ -244,6 +246,7 @@ def load_job_config(path: Path) -> JobConfig:
     path = Path(path).resolve()
     reader = ConfigReader(load_yaml_mapping(path), path)
     optimizer = reader.section("optimizer") if reader.has("optimizer") else None
+    strategy = reader.section("strategy") if reader.has("strategy") else None
     config = JobConfig(
         job=reader.require("job", str),
         parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
@@ -258,14 +261,16 @@ def load_job_config(path: Path) -> JobConfig:
         validation_fraction=reader.optional("validation_fraction", float, 0.1),
         steps_per_window=reader.optional("steps_per_window", int, 0),
         report_every=reader.optional("report_every", int, 50),
+        pipeline_size=strategy.optional("pipeline_size", int, 1) if strategy else 1,
         predict=reader.optional("predict", str, "validation"),
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
         source=path,
     )
-    if optimizer:
-        optimizer.finish()
+    for section in (optimizer, strategy):
+        if section:
+            section.finish()
     reader.finish()
     validate_job_config(config)
     return config
@@ -283,6 +288,8 @@ def validate_job_config(config: JobConfig) -> None:
         raise ConfigError(
             f"{where} 'label_party': {config.label_party!r} is not a party: {names}"
         )
+    if config.pipeline_size <= 0:
+        raise ConfigError(f"{where} 'strategy.pipeline_size': must be 1 or more")
     for key in ("epochs", "batch_size", "report_every"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where} '{key}': must be greater than 0")
@@ -302,3 +309,12 @@ def validate_job_config(config: JobConfig) -> None:
 
 OPTIMIZERS = ("adam", "sgd", "adagrad")
 PREDICT_SPLITS = ("none", "validation", "train", "all")
+
+
+def override_job(config: JobConfig, **overrides: object) -> JobConfig:
+    """The config with command-line overrides applied (``None`` keeps a value)."""
+    changed = dataclasses.replace(
+        config, **{k: v for k, v in overrides.items() if v is not None}
+    )
+    validate_job_config(changed)
+    return changed

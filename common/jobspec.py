@@ -42,6 +42,7 @@ class JobSpec:
     validation_fraction: float
     label_party: str
     parties: tuple[JobParty, ...]
+    pipeline_size: int = 1
 
     @property
     def feature_parties(self) -> tuple[str, ...]:

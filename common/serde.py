@@ -148,6 +148,7 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         ),
         validation_fraction=spec.validation_fraction,
         label_party=spec.label_party,
+        pipeline_size=spec.pipeline_size,
         parties=[
             control_pb2.JobParty(
                 name=p.name,
@@ -188,6 +189,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         validation_fraction=message.validation_fraction,
         label_party=message.label_party,
         parties=parties,
+        pipeline_size=max(1, message.pipeline_size),
     )
 
 

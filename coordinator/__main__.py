@@ -8,7 +8,6 @@ also starts the party servers as local processes and stops them afterwards.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import sys
@@ -16,7 +15,12 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.config import JobConfig, load_job_config, load_party_config  # noqa: E402
+from common.config import (  # noqa: E402
+    JobConfig,
+    load_job_config,
+    load_party_config,
+    override_job,
+)
 from common.errors import SplitRecError  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
 
@@ -55,19 +59,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def job_config(args: argparse.Namespace) -> JobConfig:
-    from common.config import validate_job_config
-
-    config = load_job_config(args.job)
-    overrides = {
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "runs_dir": args.runs_dir.resolve() if args.runs_dir else None,
-    }
-    config = dataclasses.replace(
-        config, **{k: v for k, v in overrides.items() if v is not None}
+    return override_job(
+        load_job_config(args.job),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        runs_dir=args.runs_dir.resolve() if args.runs_dir else None,
     )
-    validate_job_config(config)
-    return config
 
 
 def run(config: JobConfig) -> int:

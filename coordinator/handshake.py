@@ -87,6 +87,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         learning_rate=config.learning_rate,
         validation_fraction=config.validation_fraction,
         label_party=config.label_party,
+        pipeline_size=config.pipeline_size,
         parties=tuple(
             JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
             for p in config.parties

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import grpc
 import numpy as np
@@ -16,9 +18,19 @@ from common.models.build import build_base
 from common.models.steps import BaseStep
 from common.serde import split_to_proto, tensor_from_proto, tensor_to_proto
 from party_server.data_slice import DataSlice
-from party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from party_server.job_base import Evaluation, PartyJob, Progress
 from party_server.peer_client import PeerStream
 from splitrec.v1 import common_pb2, peer_pb2
+
+
+@dataclass(frozen=True)
+class _InFlight:
+    """A step whose hidden tensor was sent and whose gradient is awaited."""
+
+    epoch: int
+    step: int
+    inputs: dict[str, np.ndarray]
+    shape: tuple[int, ...]
 
 
 class FeatureJob(PartyJob):
@@ -45,16 +57,15 @@ class FeatureJob(PartyJob):
             hello.split = split_to_proto(split)
         return PeerStream(self._channel, self.spec.label_party, hello)
 
-    def _forward(self, phase: int, epoch: int, step: int, rows: np.ndarray) -> tuple:
-        inputs = self.data.features.take(rows)
-        hidden = self.step.forward(inputs).numpy()
+    def _forward_message(
+        self, phase: int, epoch: int, step: int, hidden: np.ndarray
+    ) -> peer_pb2.PeerMessage:
         key = common_pb2.StepKey(
             job_id=self.spec.job_id, phase=phase, epoch=epoch, step=step
         )
-        message = peer_pb2.PeerMessage(
+        return peer_pb2.PeerMessage(
             forward=peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
         )
-        return inputs, hidden, message
 
     def run_window(
         self,
@@ -64,19 +75,35 @@ class FeatureJob(PartyJob):
         report_every: int,
         cancelled: threading.Event,
     ) -> Iterator[Progress]:
+        """Trains a window, keeping up to ``pipeline_size`` forwards in flight.
+
+        With a pipeline size of 1 every forward waits for the previous step's
+        update: training is exact. With K > 1 the forward of step s uses weights
+        that lack the last K - 1 updates (stale by at most K - 1 steps).
+        """
         self.check_window(epoch, first_step, num_steps)
         with self.exclusive("training"):
             train = self.train_pass(epoch)
             stream = self._open(common_pb2.PHASE_TRAIN)
+            end = first_step + num_steps
+            in_flight: deque[_InFlight] = deque()
+            depth = self.spec.pipeline_size
             started, samples = time.monotonic(), 0
             try:
-                for step in range(first_step, first_step + num_steps):
+                for step in range(first_step, min(end, first_step + depth)):
+                    in_flight.append(self._send(stream, epoch, step, train.batch(step)))
+                for step in range(first_step, end):
                     if cancelled.is_set():
                         raise JobStateError("the window was cancelled")
-                    samples += self._train_step(stream, train, epoch, step)
+                    sent = in_flight.popleft()
+                    following = step + depth
+                    rows = train.batch(following) if following < end else None
+                    follow_up = self._update_and_send(stream, sent, following, rows)
+                    if follow_up is not None:
+                        in_flight.append(follow_up)
+                    samples += sent.shape[0]
                     self.status.epoch, self.status.step = epoch, step + 1
-                    done = step + 1 == first_step + num_steps
-                    if done or (step + 1 - first_step) % report_every == 0:
+                    if step + 1 == end or (step + 1 - first_step) % report_every == 0:
                         self.note_speed(samples, started)
                         yield Progress(epoch, step + 1, samples)
                 stream.close(self._timeout)
@@ -84,14 +111,44 @@ class FeatureJob(PartyJob):
                 stream.cancel()
                 raise
 
-    def _train_step(
-        self, stream: PeerStream, train: Pass, epoch: int, step: int
-    ) -> int:
-        rows = train.batch(step)
-        inputs, hidden, message = self._forward(
-            common_pb2.PHASE_TRAIN, epoch, step, rows
-        )
-        stream.send(message)
+    def _update_and_send(
+        self,
+        stream: PeerStream,
+        sent: _InFlight,
+        following: int,
+        rows: np.ndarray | None,
+    ) -> _InFlight | None:
+        """Applies the gradient of ``sent``; then sends step ``following`` if any.
+
+        Both happen in one compiled call: the next forward sees the new weights.
+        """
+        gradient = self._receive_gradient(stream, sent)
+        if rows is None:
+            self.step.backward(sent.inputs, gradient)
+            return None
+        inputs = self.data.features.take(rows)
+        hidden = self.step.backward_then_forward(sent.inputs, gradient, inputs)
+        return self._send_hidden(stream, sent.epoch, following, inputs, hidden)
+
+    def _send(
+        self, stream: PeerStream, epoch: int, step: int, rows: np.ndarray
+    ) -> _InFlight:
+        inputs = self.data.features.take(rows)
+        return self._send_hidden(stream, epoch, step, inputs, self.step.forward(inputs))
+
+    def _send_hidden(
+        self,
+        stream: PeerStream,
+        epoch: int,
+        step: int,
+        inputs: dict[str, np.ndarray],
+        hidden: object,
+    ) -> _InFlight:
+        array = hidden.numpy()
+        stream.send(self._forward_message(common_pb2.PHASE_TRAIN, epoch, step, array))
+        return _InFlight(epoch, step, inputs, array.shape)
+
+    def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
         reply = stream.receive(self._timeout)
         if reply.WhichOneof("kind") != "backward":
             raise PeerError(
@@ -99,19 +156,17 @@ class FeatureJob(PartyJob):
                 "expected a gradient"
             )
         key = reply.backward.key
-        if (key.epoch, key.step) != (epoch, step):
+        if (key.epoch, key.step) != (sent.epoch, sent.step):
             raise PeerError(
                 f"{self.spec.label_party} sent the gradient of epoch {key.epoch} step "
-                f"{key.step}, expected epoch {epoch} step {step}"
+                f"{key.step}, expected epoch {sent.epoch} step {sent.step}"
             )
-        gradient = tensor_from_proto(
+        return tensor_from_proto(
             reply.backward.gradient,
-            shape=hidden.shape,
+            shape=sent.shape,
             dtype=np.float32,
             what="gradient",
         )
-        self.step.backward(inputs, gradient)
-        return int(rows.size)
 
     def evaluate(
         self, epoch: int, split: str, cancelled: threading.Event
@@ -136,7 +191,9 @@ class FeatureJob(PartyJob):
                 for step in range(read.steps):
                     if cancelled.is_set():
                         raise JobStateError("the pass was cancelled")
-                    stream.send(self._forward(phase, epoch, step, read.batch(step))[2])
+                    inputs = self.data.features.take(read.batch(step))
+                    hidden = self.step.forward(inputs).numpy()
+                    stream.send(self._forward_message(phase, epoch, step, hidden))
                 stream.close(self._timeout)
             except BaseException:
                 stream.cancel()

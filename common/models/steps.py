@@ -72,9 +72,13 @@ class BaseStep:
         signature = input_signature(base.shapes)
         width = base.output_spec.width
         self.forward = tf.function(self._forward, input_signature=[signature])
+        gradient = tf.TensorSpec([None, width], tf.float32)
         self.backward = tf.function(
-            self._backward,
-            input_signature=[signature, tf.TensorSpec([None, width], tf.float32)],
+            self._backward, input_signature=[signature, gradient]
+        )
+        self.backward_then_forward = tf.function(
+            self._backward_then_forward,
+            input_signature=[signature, gradient, signature],
         )
 
     def _forward(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
@@ -88,6 +92,20 @@ class BaseStep:
         grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
         self.optimizer.apply(grads, self.variables)
         return tf.constant(0)
+
+    def _backward_then_forward(
+        self,
+        inputs: dict[str, tf.Tensor],
+        gradient: tf.Tensor,
+        next_inputs: dict[str, tf.Tensor],
+    ) -> tf.Tensor:
+        """One step's update, then the next batch's forward with the new weights.
+
+        One compiled call instead of two: the same result as ``backward`` followed
+        by ``forward``.
+        """
+        with tf.control_dependencies([self._backward(inputs, gradient)]):
+            return self.model(next_inputs)
 
 
 class FuseStep:
