@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from common.config import PartyRole
 from common.metrics import Metrics
+from common.traffic import Traffic
 
 
 @dataclass(frozen=True)
@@ -79,3 +80,4 @@ class PartyStatusView:
     samples_per_second: float
     last_metrics: Metrics | None
     uptime_seconds: float
+    peer_traffic: Traffic

@@ -18,6 +18,7 @@ from common.jobspec import (
     PartyStatusView,
 )
 from common.metrics import Metrics
+from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 
 _DTYPES: dict[int, np.dtype] = {
@@ -283,5 +284,24 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         peers=list(view.description.peers),
         uptime_seconds=view.uptime_seconds,
         last_metrics=metrics_to_proto(view.last_metrics) if view.last_metrics else None,
+        peer_traffic=traffic_to_proto(view.peer_traffic),
         has_metrics=view.last_metrics is not None,
+    )
+
+
+def traffic_to_proto(traffic: Traffic) -> control_pb2.Traffic:
+    return control_pb2.Traffic(
+        bytes_sent=traffic.bytes_sent,
+        bytes_received=traffic.bytes_received,
+        messages_sent=traffic.messages_sent,
+        messages_received=traffic.messages_received,
+    )
+
+
+def traffic_from_proto(message: control_pb2.Traffic) -> Traffic:
+    return Traffic(
+        message.bytes_sent,
+        message.bytes_received,
+        message.messages_sent,
+        message.messages_received,
     )

@@ -48,6 +48,7 @@ class _Consumer(threading.Thread):
     def run(self) -> None:
         try:
             for progress in self.call:
+                self.client.traffic.received(progress)
                 self.last_seen = time.monotonic()
                 self.last = progress
                 if self.on_progress is not None:

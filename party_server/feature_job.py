@@ -17,6 +17,7 @@ from common.jobspec import JobSpec
 from common.models.build import build_base
 from common.models.steps import BaseStep
 from common.serde import split_to_proto, tensor_from_proto, tensor_to_proto
+from common.traffic import TrafficCounter
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Progress
 from party_server.peer_client import PeerStream
@@ -43,11 +44,13 @@ class FeatureJob(PartyJob):
         data: DataSlice,
         label_channel: grpc.Channel,
         peer_timeout: float,
+        traffic: TrafficCounter,
     ) -> None:
         super().__init__(spec, data)
         self._party = config.party
         self._channel = label_channel
         self._timeout = peer_timeout
+        self._traffic = traffic
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         self.step = BaseStep(base, spec.optimizer, spec.learning_rate)
 
@@ -55,7 +58,7 @@ class FeatureJob(PartyJob):
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)
         if split:
             hello.split = split_to_proto(split)
-        return PeerStream(self._channel, self.spec.label_party, hello)
+        return PeerStream(self._channel, self.spec.label_party, hello, self._traffic)
 
     def _forward_message(
         self, phase: int, epoch: int, step: int, hidden: np.ndarray

@@ -18,6 +18,7 @@ from common.errors import (
 from common.jobspec import JobSpec, PartyDescription, PartyStatusView
 from common.models.build import output_spec
 from common.rpc import create_channel
+from common.traffic import TrafficCounter
 from common.version import PROTOCOL_VERSION
 from party_server.data_slice import DataSlice
 from party_server.feature_job import FeatureJob
@@ -41,6 +42,7 @@ class Party:
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
         self._started = time.monotonic()
+        self.traffic = TrafficCounter()
 
     def describe(self) -> PartyDescription:
         return PartyDescription(
@@ -94,7 +96,9 @@ class Party:
         channel = self._channels.get(peer.name)
         if channel is None:
             channel = self._channels[peer.name] = create_channel(peer.address)
-        return FeatureJob(spec, self.config, self.data, channel, self._peer_timeout)
+        return FeatureJob(
+            spec, self.config, self.data, channel, self._peer_timeout, self.traffic
+        )
 
     def _check_spec(self, spec: JobSpec) -> None:
         me = self.config.party
@@ -175,6 +179,7 @@ class Party:
             samples_per_second=state.samples_per_second if state is not None else 0.0,
             last_metrics=state.last_metrics if state is not None else None,
             uptime_seconds=time.monotonic() - self._started,
+            peer_traffic=self.traffic.snapshot(),
         )
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import threading
 import grpc
 
 from common.errors import PeerError
+from common.traffic import TrafficCounter
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -22,10 +23,17 @@ class PeerStream:
     Replies are read by a background thread so that ``receive`` can time out.
     """
 
-    def __init__(self, channel: grpc.Channel, peer: str, hello: peer_pb2.Hello) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        peer: str,
+        hello: peer_pb2.Hello,
+        traffic: TrafficCounter,
+    ) -> None:
         self._peer = peer
+        self._traffic = traffic
         self._requests: queue.Queue[object] = queue.Queue()
-        self._requests.put(peer_pb2.PeerMessage(hello=hello))
+        self.send(peer_pb2.PeerMessage(hello=hello))
         self._replies: queue.Queue[object] = queue.Queue()
         self._call = peer_pb2_grpc.PeerStub(channel).Exchange(
             iter(self._next_request, _CLOSE)
@@ -41,12 +49,14 @@ class PeerStream:
     def _read(self) -> None:
         try:
             for reply in self._call:
+                self._traffic.received(reply)
                 self._replies.put(reply)
             self._replies.put(_CLOSE)
         except grpc.RpcError as exc:
             self._replies.put(exc)
 
     def send(self, message: peer_pb2.PeerMessage) -> None:
+        self._traffic.sent(message)
         self._requests.put(message)
 
     def receive(self, timeout: float) -> peer_pb2.PeerMessage:

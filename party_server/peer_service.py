@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import grpc
 
 from common.errors import InvalidMessageError, NotAllowedError, SplitRecError
+from common.traffic import TrafficCounter
 from party_server.label_job import LabelJob
 from party_server.mailbox import END_OF_STREAM, Outbox
 from party_server.party import Party
@@ -31,13 +32,14 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         request_iterator: Iterator[peer_pb2.PeerMessage],
         context: grpc.ServicerContext,
     ) -> Iterator[peer_pb2.PeerMessage]:
+        traffic = self._party.traffic
         hello = self._hello(request_iterator)
         job = self._party.label_job(hello.job_id)
         outbox = job.open_stream(hello.party, hello)
         context.add_callback(outbox.close)
         reader = threading.Thread(
             target=_read_forwards,
-            args=(request_iterator, job, hello, outbox),
+            args=(request_iterator, job, hello, outbox, traffic),
             name=f"peer-in-{hello.party}",
             daemon=True,
         )
@@ -51,12 +53,15 @@ class PeerService(peer_pb2_grpc.PeerServicer):
                 return
             if isinstance(item, Exception):
                 raise item
+            traffic.sent(item)
             yield item
 
     def _hello(
         self, request_iterator: Iterator[peer_pb2.PeerMessage]
     ) -> peer_pb2.Hello:
         first = next(request_iterator, None)
+        if first is not None:
+            self._party.traffic.received(first)
         if first is None or first.WhichOneof("kind") != "hello":
             raise InvalidMessageError("a peer stream must start with a Hello message")
         hello = first.hello
@@ -73,10 +78,12 @@ def _read_forwards(
     job: LabelJob,
     hello: peer_pb2.Hello,
     outbox: Outbox,
+    traffic: TrafficCounter,
 ) -> None:
     """Stores each incoming hidden tensor; a bad one ends the stream with its error."""
     try:
         for message in request_iterator:
+            traffic.received(message)
             if message.WhichOneof("kind") != "forward":
                 raise InvalidMessageError(
                     "expected Forward messages after Hello, got "

@@ -19,6 +19,7 @@ from common.jobspec import (
     PartyStatusView,
 )
 from common.metrics import Metrics
+from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 
 # (numpy dtype, wire code, little-endian struct format of one element)
@@ -449,6 +450,7 @@ def _status(last_metrics: Metrics | None) -> PartyStatusView:
         samples_per_second=512.5,
         last_metrics=last_metrics,
         uptime_seconds=60.25,
+        peer_traffic=Traffic(1000, 200, 10, 2),
     )
 
 
@@ -477,3 +479,10 @@ def test_status_to_proto_without_metrics():
     assert not message.HasField("last_metrics")
     assert message.state == "training"
     assert list(message.peers) == ["bob"]
+
+
+def test_status_carries_peer_traffic_and_traffic_round_trips():
+    message = serde.status_to_proto(_status(None))
+    assert serde.traffic_from_proto(message.peer_traffic) == Traffic(1000, 200, 10, 2)
+    again = serde.traffic_from_proto(serde.traffic_to_proto(Traffic(1, 2, 3, 4)))
+    assert again == Traffic(1, 2, 3, 4)

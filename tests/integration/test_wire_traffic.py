@@ -1,0 +1,42 @@
+"""What crosses the wire: party-to-party bytes near the raw float32 payload,
+coordinator bytes a small fraction of them."""
+
+from __future__ import annotations
+
+from common.config import load_job_config
+from coordinator.client import PartyClient
+from coordinator.handshake import handshake
+from coordinator.windows import Window, run_window
+from tests.support import running_parties
+
+STEPS, BATCH, WIDTH = 30, 64, 32 + 8 + 2
+
+
+def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
+    party_files.edit("job", batch_size=BATCH)
+    with running_parties(party_files) as parties:
+        config = load_job_config(party_files.job)
+        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
+        handshake(config, clients)
+        before = {name: c.traffic.snapshot() for name, c in clients.items()}
+        window = Window(config.job, 0, 0, STEPS, 10)
+        run_window(clients, "bob", window, lambda _: None, 30.0)
+        control = sum(
+            c.traffic.snapshot().total_bytes - before[n].total_bytes
+            for n, c in clients.items()
+        )
+        alice = clients["alice"].peer_traffic()
+        bob = clients["bob"].peer_traffic()
+        for client in clients.values():
+            client.close()
+
+    # Every byte alice sent bob counted as received, and the reverse.
+    assert alice.bytes_sent == bob.bytes_received
+    assert alice.bytes_received == bob.bytes_sent
+    assert alice.messages_sent == STEPS + 1  # Hello, then one hidden tensor a step
+    assert alice.messages_received == STEPS  # one gradient a step
+    raw = STEPS * BATCH * WIDTH * 4 * 2  # float32 forward and backward
+    assert raw < alice.bytes_sent + alice.bytes_received <= 1.1 * raw
+    assert parties["alice"].party.traffic.snapshot() == alice
+    # The coordinator's window: one request, a few progress messages.
+    assert control < 0.01 * raw
