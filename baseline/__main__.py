@@ -40,31 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
     from baseline.centralized import CentralizedTrainer, load_parties
-    from coordinator.history import EpochRecord, write_history
+    from common.history import write_history
 
     try:
         job = override_job(
             load_job_config(args.job), epochs=args.epochs, batch_size=args.batch_size
         )
         trainer = CentralizedTrainer(job, load_parties(args.party))
-        epochs = trainer.fit()
+        records = trainer.fit()
     except SplitRecError as exc:
         print(f"baseline: {exc}", file=sys.stderr)
         return 1
-    records = [
-        EpochRecord(
-            e.epoch,
-            e.train.loss,
-            e.train.auc,
-            e.validation.loss,
-            e.validation.auc,
-            e.validation.precision,
-            e.validation.recall,
-            e.samples_per_second,
-            e.train_seconds,
-        )
-        for e in epochs
-    ]
     path = job.runs_dir / f"{job.job}-centralized" / "history.json"
     write_history(path, records)
     last = records[-1]

@@ -8,28 +8,20 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from common.batching import epoch_order, eval_batch_size, split_rows, steps_per_epoch
 from common.config import JobConfig, PartyConfig
 from common.errors import HandshakeError
+from common.history import EpochRecord
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
 from common.models.steps import CentralStep
+from common.throughput import SteadyRate
 from party_server.data_slice import DataSlice, load_data_slice
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CentralEpoch:
-    epoch: int
-    train: Metrics
-    validation: Metrics
-    samples_per_second: float
-    train_seconds: float
 
 
 class CentralizedTrainer:
@@ -71,8 +63,15 @@ class CentralizedTrainer:
     def inputs(self, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
         return [s.features.take(rows) for s in self.slices]
 
-    def train_epoch(self, epoch: int, max_steps: int | None = None) -> Metrics:
-        """Trains an epoch (or its first ``max_steps`` steps) in the split order."""
+    def train_epoch(
+        self, epoch: int, max_steps: int | None = None
+    ) -> tuple[Metrics, float]:
+        """Trains an epoch (or its first ``max_steps`` steps) in the split order.
+
+        Returns the epoch's metrics and its steady throughput (samples per second
+        from the first progress report on, as the coordinator measures it).
+        """
+        steady = SteadyRate()
         order = epoch_order(self.split.train, self.job.seed, epoch)
         accumulator = MetricAccumulator()
         size = self.job.batch_size
@@ -82,7 +81,10 @@ class CentralizedTrainer:
             labels = self.labels[rows]
             loss, scores = self.step.train(self.inputs(rows), labels)
             accumulator.add(labels, scores.numpy(), float(loss))
-        return accumulator.result()
+            if (step + 1) % self.job.report_every == 0:
+                steady.mark(accumulator.count)
+        steady.mark(accumulator.count)
+        return accumulator.result(), steady.rate()
 
     def evaluate(self, rows: np.ndarray) -> Metrics:
         size = eval_batch_size(self.job.batch_size)
@@ -92,30 +94,39 @@ class CentralizedTrainer:
         ]
         return binary_metrics(self.labels[rows], np.concatenate(scores))
 
-    def fit(self) -> list[CentralEpoch]:
-        epochs = []
+    def fit(self) -> list[EpochRecord]:
+        """Trains every epoch and evaluates after each, like the split job."""
+        records = []
         for epoch in range(self.job.epochs):
             started = time.monotonic()
-            train = self.train_epoch(epoch)
+            train, steady = self.train_epoch(epoch)
             seconds = time.monotonic() - started
             validation = self.evaluate(self.split.validation)
-            record = CentralEpoch(
-                epoch + 1, train, validation, self.split.train.size / seconds, seconds
+            record = EpochRecord(
+                epoch=epoch + 1,
+                train_loss=train.loss,
+                train_auc=train.auc,
+                val_loss=validation.loss,
+                val_auc=validation.auc,
+                val_precision=validation.precision,
+                val_recall=validation.recall,
+                samples_per_second=self.split.train.size / seconds,
+                steady_samples_per_second=steady,
+                train_seconds=seconds,
             )
             logger.info(
-                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc "
-                "%.4f "
-                "| %.0f samples/s",
+                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f "
+                "auc %.4f | %.0f samples/s",
                 record.epoch,
                 self.job.epochs,
-                train.loss,
-                train.auc,
-                validation.loss,
-                validation.auc,
+                record.train_loss,
+                record.train_auc,
+                record.val_loss,
+                record.val_auc,
                 record.samples_per_second,
             )
-            epochs.append(record)
-        return epochs
+            records.append(record)
+        return records
 
 
 def load_parties(paths: list) -> dict[str, tuple[PartyConfig, DataSlice]]:

@@ -9,12 +9,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import serde
 from common.config import JobConfig
 from common.errors import JobFailedError, SplitRecError
+from common.history import EpochRecord, plot_curves, write_history
 from common.metrics import Metrics
+from common.throughput import SteadyRate
 from coordinator.client import PartyClient
 from coordinator.handshake import PreparedJob, handshake
-from coordinator.history import EpochRecord, plot_curves, write_history
 from coordinator.progress import EpochProgress
 from coordinator.windows import Window, run_window
 from splitrec.v1 import control_pb2
@@ -66,7 +68,7 @@ class JobDriver:
         records: list[EpochRecord] = []
         for epoch in range(self.config.epochs):
             started = time.monotonic()
-            train_metrics = self._train_epoch(epoch, prepared.steps_per_epoch)
+            train_metrics, steady = self._train_epoch(epoch, prepared.steps_per_epoch)
             seconds = time.monotonic() - started
             val = self._evaluate(epoch)
             record = EpochRecord(
@@ -78,6 +80,7 @@ class JobDriver:
                 val_precision=val.precision,
                 val_recall=val.recall,
                 samples_per_second=prepared.train_rows / seconds,
+                steady_samples_per_second=steady,
                 train_seconds=seconds,
             )
             records.append(record)
@@ -97,12 +100,15 @@ class JobDriver:
             )
         return records
 
-    def _train_epoch(self, epoch: int, steps: int) -> Metrics:
+    def _train_epoch(self, epoch: int, steps: int) -> tuple[Metrics, float]:
+        """Trains one epoch in windows; returns its metrics and steady throughput."""
         size = self.config.steps_per_window or steps
         bar = EpochProgress(epoch, self.config.epochs, steps)
+        steady = SteadyRate()
         done_samples = 0
 
         def show(progress: control_pb2.StepProgress) -> None:
+            steady.mark(done_samples + progress.samples)
             bar.update(
                 progress.next_step,
                 done_samples + progress.samples,
@@ -133,13 +139,7 @@ class JobDriver:
             raise JobFailedError(
                 f"party {self.config.label_party} reported no training metrics"
             )
-        return Metrics(
-            last.metrics.count,
-            last.metrics.loss,
-            last.metrics.auc,
-            last.metrics.precision,
-            last.metrics.recall,
-        )
+        return serde.metrics_from_proto(last.metrics), steady.rate()
 
     def _evaluate(self, epoch: int) -> Metrics:
         results = self._everywhere(

@@ -8,26 +8,28 @@ import logging
 import math
 from pathlib import Path
 
-from coordinator.history import EpochRecord, plot_curves, write_history
+from common.history import EpochRecord, plot_curves, write_history
 from coordinator.job import JobResult, summary_lines
 from coordinator.progress import EpochProgress
 
 
 def _records() -> list[EpochRecord]:
     return [
-        EpochRecord(1, 0.65, 0.70, 0.62, 0.72, 0.71, 0.60, 9000.0, 10.0),
-        EpochRecord(2, 0.55, 0.80, 0.60, 0.74, 0.70, 0.65, 11000.0, 8.0),
+        EpochRecord(1, 0.65, 0.70, 0.62, 0.72, 0.71, 0.60, 9000.0, 9500.0, 10.0),
+        EpochRecord(2, 0.55, 0.80, 0.60, 0.74, 0.70, 0.65, 11000.0, 11500.0, 8.0),
     ]
 
 
 def test_history_holds_one_object_per_epoch_and_nan_as_null(tmp_path: Path):
-    records = [*_records(), EpochRecord(3, 0.5, math.nan, 0.6, 0.7, 0.7, 0.6, 1.0, 1.0)]
+    records = [*_records(), EpochRecord(3, 0.5, math.nan, 0.6, 0.7, 0.7, 0.6, 1.0, math.nan, 1.0)]
     path = tmp_path / "job" / "history.json"
     write_history(path, records)
     rows = json.loads(path.read_text())
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[1]["val_auc"] == 0.74
     assert rows[2]["train_auc"] is None
+    assert rows[2]["steady_samples_per_second"] is None
+    assert rows[0]["steady_samples_per_second"] == 9500.0
     assert not list(path.parent.glob("*.tmp"))
 
 

@@ -19,6 +19,7 @@ class EpochRecord:
     val_precision: float
     val_recall: float
     samples_per_second: float
+    steady_samples_per_second: float
     train_seconds: float
 
 
