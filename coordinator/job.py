@@ -18,6 +18,7 @@ from common.throughput import SteadyRate
 from coordinator.client import PartyClient
 from coordinator.handshake import PreparedJob, handshake
 from coordinator.progress import EpochProgress
+from coordinator.traffic_report import TrafficLedger, write_traffic
 from coordinator.windows import Window, run_window
 from splitrec.v1 import control_pb2
 
@@ -66,10 +67,13 @@ class JobDriver:
 
     def _train(self, prepared: PreparedJob) -> list[EpochRecord]:
         records: list[EpochRecord] = []
+        ledger = TrafficLedger(self.clients)
         for epoch in range(self.config.epochs):
+            ledger.begin()
             started = time.monotonic()
             train_metrics, steady = self._train_epoch(epoch, prepared.steps_per_epoch)
             seconds = time.monotonic() - started
+            ledger.end()
             val = self._evaluate(epoch)
             record = EpochRecord(
                 epoch=epoch + 1,
@@ -98,7 +102,28 @@ class JobDriver:
                 record.val_recall,
                 record.samples_per_second,
             )
+        self._write_traffic(prepared, ledger)
         return records
+
+    def _write_traffic(self, prepared: PreparedJob, ledger: TrafficLedger) -> None:
+        payload = sum(
+            2 * 4 * prepared.spec.party(name).output.width
+            for name in prepared.spec.feature_parties
+        )
+        summary = ledger.summary(
+            samples=self.config.epochs * prepared.train_rows,
+            steps=self.config.epochs * prepared.steps_per_epoch,
+            payload_per_sample=payload,
+        )
+        write_traffic(self.run_dir / "traffic.json", summary)
+        logger.info(
+            "wire: %.1f party-to-party bytes per training sample (raw float32 "
+            "payload %d, ratio %.4f); coordinator %.1f bytes per step",
+            summary["peer_bytes_per_sample"],
+            payload,
+            summary["peer_overhead_ratio"],
+            summary["control_bytes_per_step"],
+        )
 
     def _train_epoch(self, epoch: int, steps: int) -> tuple[Metrics, float]:
         """Trains one epoch in windows; returns its metrics and steady throughput."""

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,28 +20,48 @@ logger = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class Exit:
+    returncode: int
+    # The process's peak resident memory (its own, not its children's).
+    peak_rss_bytes: int
+
+
+def wait_with_usage(process: subprocess.Popen, timeout: float) -> Exit | None:
+    """Waits for a child and reads its resource usage; None if still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid == process.pid:
+            process.returncode = os.waitstatus_to_exitcode(status)
+            return Exit(process.returncode, usage.ru_maxrss * 1024)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
 @dataclass
 class LocalParty:
     name: str
     address: str
     process: subprocess.Popen
     log_path: Path
+    exit: Exit | None = None
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
-        if self.process.poll() is None:
+        if self.exit is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                logger.warning(
-                    "party %s did not stop in %.0f s; killing it", self.name, timeout
-                )
-                self.process.kill()
-                self.process.wait()
+            self.exit = wait_with_usage(self.process, timeout)
+        if self.exit is None:
+            logger.warning(
+                "party %s did not stop in %.0f s; killing it", self.name, timeout
+            )
+            self.process.kill()
+            self.exit = wait_with_usage(self.process, 30.0)
         if self.process.stdout is not None:
             self.process.stdout.close()
-        return self.process.returncode
+        return self.exit.returncode if self.exit else -9
 
 
 def project_env() -> dict[str, str]:

@@ -64,6 +64,12 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         history = _check_outputs(party_files, "deepfm-ml1m", 2)
         assert history[-1]["val_auc"] > 0.6
         assert history[-1]["train_loss"] < history[0]["train_loss"]
+        traffic = json.loads(
+            (party_files.folder / "runs" / "deepfm-ml1m" / "traffic.json").read_text()
+        )
+        assert traffic["train_samples"] == 2 * 18_000
+        assert 1.0 < traffic["peer_overhead_ratio"] <= 1.1
+        assert traffic["control_to_peer_ratio"] < 0.01
         scores = (
             party_files.folder
             / "runs"

@@ -21,7 +21,10 @@ def _records() -> list[EpochRecord]:
 
 
 def test_history_holds_one_object_per_epoch_and_nan_as_null(tmp_path: Path):
-    records = [*_records(), EpochRecord(3, 0.5, math.nan, 0.6, 0.7, 0.7, 0.6, 1.0, math.nan, 1.0)]
+    records = [
+        *_records(),
+        EpochRecord(3, 0.5, math.nan, 0.6, 0.7, 0.7, 0.6, 1.0, math.nan, 1.0),
+    ]
     path = tmp_path / "job" / "history.json"
     write_history(path, records)
     rows = json.loads(path.read_text())
