@@ -1,0 +1,1 @@
+"""The benchmark: split training against the centralized baseline (``make bench``)."""

@@ -1,0 +1,119 @@
+"""``python -m bench``: split training against the centralized baseline.
+
+Runs, one after the other on this machine, the centralized model and the split
+job (real party processes over loopback) for each data size and batch size, with
+and without the pipeline strategy, plus a scale row; prints a table and writes
+``runs/bench/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.report import evaluate_targets, format_table
+from bench.runs import RunResult, run_centralized, run_split
+from bench.setup import ROOT, RunConfigs, ensure_data
+from common.history import write_atomically
+from common.logs import configure_logging
+
+logger = logging.getLogger("bench")
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--rows", type=_ints, default=[100_000, 1_000_000])
+    parser.add_argument("--batches", type=_ints, default=[128, 1024])
+    parser.add_argument(
+        "--pipeline", type=int, default=2, help="pipeline size compared with 1"
+    )
+    parser.add_argument(
+        "--scale-rows", type=int, default=5_000_000, help="0 skips the scale row"
+    )
+    parser.add_argument("--scale-batch", type=int, default=1024)
+    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
+    parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
+    parser.add_argument("--log-level")
+    return parser.parse_args(argv)
+
+
+def _git_commit() -> str:
+    result = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return result.stdout.strip() or "unknown"
+
+
+def _run_size(args: argparse.Namespace, rows: int) -> list[RunResult]:
+    data = ensure_data(args.work / "data", rows)
+    results = []
+    plan = [("centralized", 1), ("split", 1)]
+    if args.pipeline > 1:
+        plan.append(("split", args.pipeline))
+    for batch in args.batches:
+        for mode, pipeline in plan:
+            folder = args.work / "work" / f"{rows}-b{batch}-{mode}-k{pipeline}"
+            configs = RunConfigs(folder, data, batch, pipeline)
+            logger.info(
+                "running %s: %d rows, batch %d, pipeline %d",
+                mode,
+                rows,
+                batch,
+                pipeline,
+            )
+            if mode == "centralized":
+                result = run_centralized(configs, rows, batch, args.timeout)
+            else:
+                result = run_split(configs, rows, batch, pipeline, args.timeout)
+            logger.info("%s", result)
+            results.append(result)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_level)
+    results: list[RunResult] = []
+    for rows in args.rows:
+        results += _run_size(args, rows)
+    scale = []
+    if args.scale_rows:
+        data = ensure_data(args.work / "data", args.scale_rows)
+        folder = args.work / "work" / f"{args.scale_rows}-scale"
+        configs = RunConfigs(folder, data, args.scale_batch, 1)
+        scale.append(
+            run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
+        )
+    report = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "results": [dataclasses.asdict(r) for r in results],
+        "scale": [dataclasses.asdict(r) for r in scale],
+    }
+    report["targets"] = evaluate_targets(results, scale, args.pipeline)
+    path = args.work / "results.json"
+    write_atomically(path, json.dumps(report, indent=2) + "\n")
+    print(format_table(results + scale, report["targets"]))
+    print(f"results: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

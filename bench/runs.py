@@ -1,0 +1,128 @@
+"""One benchmark run: the centralized baseline or the split job, in real processes.
+
+Each process's peak resident memory comes from the kernel when it exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.setup import ROOT, RunConfigs
+from coordinator.local import project_env, start_party, wait_with_usage
+
+logger = logging.getLogger(__name__)
+
+_MB = 1024 * 1024
+
+
+@dataclass
+class RunResult:
+    mode: str
+    rows: int
+    batch_size: int
+    pipeline_size: int
+    samples_per_second: float
+    epoch_seconds: float
+    val_auc: float
+    peak_rss_mb: dict[str, float]
+    wire: dict = field(default_factory=dict)
+
+
+def _run_process(command: list[str], log: Path, timeout: float) -> float:
+    """Runs a Python module to completion; returns its peak RSS in MB."""
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, *command],
+            cwd=ROOT,
+            env=project_env(),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    exit_ = wait_with_usage(process, timeout)
+    if exit_ is None:
+        process.kill()
+        wait_with_usage(process, 30.0)
+        raise RuntimeError(
+            f"{' '.join(command)} did not finish in {timeout:.0f} s; see {log}"
+        )
+    if exit_.returncode != 0:
+        tail = "\n".join(log.read_text().splitlines()[-20:])
+        raise RuntimeError(f"{' '.join(command)} failed ({exit_.returncode}):\n{tail}")
+    return exit_.peak_rss_bytes / _MB
+
+
+def _history(path: Path) -> dict:
+    """The last epoch of a history file; undefined values (null) become NaN."""
+    last = json.loads(path.read_text())[-1]
+    return {k: float("nan") if v is None else v for k, v in last.items()}
+
+
+def run_centralized(
+    configs: RunConfigs, rows: int, batch: int, timeout: float
+) -> RunResult:
+    command = [
+        "-m",
+        "baseline",
+        "--job",
+        str(configs.job),
+        "--party",
+        str(configs.alice),
+    ]
+    command += ["--party", str(configs.bob)]
+    rss = _run_process(command, configs.folder / "centralized.log", timeout)
+    epoch = _history(
+        configs.folder / "runs" / "deepfm-ml1m-centralized" / "history.json"
+    )
+    return RunResult(
+        mode="centralized",
+        rows=rows,
+        batch_size=batch,
+        pipeline_size=1,
+        samples_per_second=epoch["steady_samples_per_second"],
+        epoch_seconds=epoch["train_seconds"],
+        val_auc=epoch["val_auc"],
+        peak_rss_mb={"centralized": rss},
+    )
+
+
+def run_split(
+    configs: RunConfigs, rows: int, batch: int, pipeline: int, timeout: float
+) -> RunResult:
+    logs = configs.folder / "logs"
+    bob = start_party(configs.bob, logs / "bob.log", ready_timeout=timeout)
+    alice = None
+    try:
+        configs.point_alice_at(bob.address)
+        alice = start_party(configs.alice, logs / "alice.log", ready_timeout=timeout)
+        configs.set_job_addresses(alice.address, bob.address)
+        command = ["-m", "coordinator", "run", "--job", str(configs.job)]
+        coordinator_rss = _run_process(
+            command, configs.folder / "coordinator.log", timeout
+        )
+    finally:
+        for party in (alice, bob):
+            if party is not None:
+                party.stop()
+    run_dir = configs.folder / "runs" / "deepfm-ml1m"
+    epoch = _history(run_dir / "history.json")
+    wire = json.loads((run_dir / "traffic.json").read_text())
+    return RunResult(
+        mode="split",
+        rows=rows,
+        batch_size=batch,
+        pipeline_size=pipeline,
+        samples_per_second=epoch["steady_samples_per_second"],
+        epoch_seconds=epoch["train_seconds"],
+        val_auc=epoch["val_auc"],
+        peak_rss_mb={
+            "alice": alice.exit.peak_rss_bytes / _MB if alice and alice.exit else 0.0,
+            "bob": bob.exit.peak_rss_bytes / _MB if bob.exit else 0.0,
+            "coordinator": coordinator_rss,
+        },
+        wire={k: v for k, v in wire.items() if k not in ("peer", "control")},
+    )
