@@ -14,6 +14,7 @@ import numpy as np
 from common.batching import epoch_order, eval_batch_size, split_rows, steps_per_epoch
 from common.config import JobConfig, PartyConfig
 from common.errors import HandshakeError
+from common.features import PackedBatch
 from common.history import EpochRecord
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
@@ -60,7 +61,7 @@ class CentralizedTrainer:
             self.slices[0].num_rows, job.validation_fraction, job.seed
         )
 
-    def inputs(self, rows: np.ndarray) -> list[dict[str, np.ndarray]]:
+    def inputs(self, rows: np.ndarray) -> list[PackedBatch]:
         return [s.features.take(rows) for s in self.slices]
 
     def train_epoch(

@@ -87,20 +87,65 @@ def encode_feature(feature: FeatureConfig, column: pd.Series) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class PackedBatch:
+    """A batch of inputs as two matrices: what a compiled step takes.
+
+    ``indices`` holds the index features' columns in shape order, ``dense`` the
+    multi-hot features' columns side by side, also in shape order.
+    """
+
+    indices: np.ndarray
+    dense: np.ndarray
+
+
+@dataclass(frozen=True)
 class EncodedFeatures:
-    """All model inputs of a party, aligned with its rows."""
+    """All model inputs of a party, aligned with its rows.
+
+    The inputs live in two matrices (see ``PackedBatch``); ``arrays`` are views
+    of their columns by feature name.
+    """
 
     shapes: tuple[FeatureShape, ...]
-    arrays: dict[str, np.ndarray]
+    packed: PackedBatch
 
     @property
     def num_rows(self) -> int:
-        first = next(iter(self.arrays.values()))
-        return int(first.shape[0])
+        return int(self.packed.indices.shape[0])
 
-    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        views, index, offset = {}, 0, 0
+        for shape in self.shapes:
+            if shape.encoding == INDEX:
+                views[shape.name] = self.packed.indices[:, index]
+                index += 1
+            else:
+                views[shape.name] = self.packed.dense[:, offset : offset + shape.size]
+                offset += shape.size
+        return views
+
+    def take(self, rows: np.ndarray) -> PackedBatch:
         """The inputs of the given row positions."""
-        return {name: array[rows] for name, array in self.arrays.items()}
+        return PackedBatch(self.packed.indices[rows], self.packed.dense[rows])
+
+
+def pack(
+    shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray]
+) -> EncodedFeatures:
+    """Stacks encoded features into the two matrices of ``EncodedFeatures``."""
+    rows = len(next(iter(arrays.values())))
+    index = [arrays[s.name] for s in shapes if s.encoding == INDEX]
+    dense = [arrays[s.name] for s in shapes if s.encoding == MULTI_HOT]
+    packed = PackedBatch(
+        np.stack(index, axis=1).astype(np.int32)
+        if index
+        else np.zeros((rows, 0), np.int32),
+        np.concatenate(dense, axis=1).astype(np.float32)
+        if dense
+        else np.zeros((rows, 0), np.float32),
+    )
+    return EncodedFeatures(shapes, packed)
 
 
 def encode_features(
@@ -108,7 +153,7 @@ def encode_features(
 ) -> EncodedFeatures:
     """Encodes every configured feature of a frame of string columns."""
     fitted = [fit_vocabulary(f, frame[f.column]) for f in features]
-    return EncodedFeatures(
-        shapes=tuple(feature_shape(f) for f in fitted),
-        arrays={f.name: encode_feature(f, frame[f.column]) for f in fitted},
+    return pack(
+        tuple(feature_shape(f) for f in fitted),
+        {f.name: encode_feature(f, frame[f.column]) for f in fitted},
     )

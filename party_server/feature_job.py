@@ -13,6 +13,7 @@ import numpy as np
 
 from common.config import PartyConfig
 from common.errors import JobStateError, PeerError
+from common.features import PackedBatch
 from common.jobspec import JobSpec
 from common.models.build import build_base
 from common.models.steps import BaseStep
@@ -30,7 +31,7 @@ class _InFlight:
 
     epoch: int
     step: int
-    inputs: dict[str, np.ndarray]
+    inputs: PackedBatch
     shape: tuple[int, ...]
 
 
@@ -144,7 +145,7 @@ class FeatureJob(PartyJob):
         stream: PeerStream,
         epoch: int,
         step: int,
-        inputs: dict[str, np.ndarray],
+        inputs: PackedBatch,
         hidden: object,
     ) -> _InFlight:
         array = hidden.numpy()

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.features import INDEX, FeatureShape
+from common.features import INDEX, FeatureShape, PackedBatch
 from common.models.deepfm import DeepFMBase, DeepFMFuse
 
 _OPTIMIZERS = {
@@ -34,23 +34,46 @@ def make_optimizer(
     return optimizer
 
 
-def input_signature(shapes: Sequence[FeatureShape]) -> dict[str, tf.TensorSpec]:
-    """TensorSpecs of a party's encoded inputs with any batch size."""
-    return {
-        s.name: tf.TensorSpec([None], tf.int32, name=s.name)
-        if s.encoding == INDEX
-        else tf.TensorSpec([None, s.size], tf.float32, name=s.name)
-        for s in shapes
-    }
+Packed = tuple[tf.Tensor, tf.Tensor]
+
+
+def input_signature(
+    shapes: Sequence[FeatureShape],
+) -> tuple[tf.TensorSpec, tf.TensorSpec]:
+    """Specs of a party's packed inputs (index matrix, multi-hot matrix), any batch."""
+    index = sum(1 for s in shapes if s.encoding == INDEX)
+    dense = sum(s.size for s in shapes if s.encoding != INDEX)
+    return (
+        tf.TensorSpec([None, index], tf.int32, name="indices"),
+        tf.TensorSpec([None, dense], tf.float32, name="dense"),
+    )
+
+
+def unpack(shapes: Sequence[FeatureShape], packed: Packed) -> dict[str, tf.Tensor]:
+    """The model's input dict from the packed matrices (see ``PackedBatch``)."""
+    indices, dense = packed
+    inputs, index, offset = {}, 0, 0
+    for shape in shapes:
+        if shape.encoding == INDEX:
+            inputs[shape.name] = indices[:, index]
+            index += 1
+        else:
+            inputs[shape.name] = dense[:, offset : offset + shape.size]
+            offset += shape.size
+    return inputs
+
+
+def packed(batch: PackedBatch) -> Packed:
+    return (batch.indices, batch.dense)
 
 
 def create_weights(base: DeepFMBase) -> None:
     """Creates the base model's weights by running one empty batch."""
-    empty = {
-        name: tf.zeros([0, *spec.shape[1:]], spec.dtype)
-        for name, spec in input_signature(base.shapes).items()
-    }
-    base(empty)
+    empty = tuple(
+        tf.zeros([0, *spec.shape[1:]], spec.dtype)
+        for spec in input_signature(base.shapes)
+    )
+    base(unpack(base.shapes, empty))
 
 
 def bce_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -60,7 +83,7 @@ def bce_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
 
 
 class BaseStep:
-    """A party's base model with its optimizer."""
+    """A party's base model with its optimizer; inputs are ``PackedBatch``es."""
 
     def __init__(
         self, base: DeepFMBase, optimizer_name: str, learning_rate: float
@@ -70,42 +93,48 @@ class BaseStep:
         self.variables = list(base.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
-        width = base.output_spec.width
-        self.forward = tf.function(self._forward, input_signature=[signature])
-        gradient = tf.TensorSpec([None, width], tf.float32)
-        self.backward = tf.function(
-            self._backward, input_signature=[signature, gradient]
+        gradient = tf.TensorSpec([None, base.output_spec.width], tf.float32)
+        self._forward = tf.function(self._hidden, input_signature=[signature])
+        self._backward = tf.function(
+            self._update, input_signature=[signature, gradient]
         )
-        self.backward_then_forward = tf.function(
-            self._backward_then_forward,
-            input_signature=[signature, gradient, signature],
+        self._backward_then_forward = tf.function(
+            self._update_then_hidden, input_signature=[signature, gradient, signature]
         )
 
-    def _forward(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        return self.model(inputs)
+    def forward(self, batch: PackedBatch) -> tf.Tensor:
+        return self._forward(packed(batch))
 
-    def _backward(self, inputs: dict[str, tf.Tensor], gradient: tf.Tensor) -> tf.Tensor:
-        # The forward pass is recomputed under the tape; with no step in between
-        # the weights are those the hidden tensor was computed with.
-        with tf.GradientTape() as tape:
-            hidden = self.model(inputs)
-        grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
-        self.optimizer.apply(grads, self.variables)
-        return tf.constant(0)
+    def backward(self, batch: PackedBatch, gradient: np.ndarray) -> None:
+        self._backward(packed(batch), gradient)
 
-    def _backward_then_forward(
-        self,
-        inputs: dict[str, tf.Tensor],
-        gradient: tf.Tensor,
-        next_inputs: dict[str, tf.Tensor],
+    def backward_then_forward(
+        self, batch: PackedBatch, gradient: np.ndarray, next_batch: PackedBatch
     ) -> tf.Tensor:
         """One step's update, then the next batch's forward with the new weights.
 
         One compiled call instead of two: the same result as ``backward`` followed
         by ``forward``.
         """
-        with tf.control_dependencies([self._backward(inputs, gradient)]):
-            return self.model(next_inputs)
+        return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
+
+    def _hidden(self, inputs: Packed) -> tf.Tensor:
+        return self.model(unpack(self.model.shapes, inputs))
+
+    def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
+        # The forward pass is recomputed under the tape; with no step in between
+        # the weights are those the hidden tensor was computed with.
+        with tf.GradientTape() as tape:
+            hidden = self._hidden(inputs)
+        grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
+        self.optimizer.apply(grads, self.variables)
+        return tf.constant(0)
+
+    def _update_then_hidden(
+        self, inputs: Packed, gradient: tf.Tensor, next_inputs: Packed
+    ) -> tf.Tensor:
+        with tf.control_dependencies([self._update(inputs, gradient)]):
+            return self._hidden(next_inputs)
 
 
 class FuseStep:
@@ -134,21 +163,28 @@ class FuseStep:
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
         labels = tf.TensorSpec([None], tf.float32)
-        self.train = tf.function(
-            self._train, input_signature=[signature, peers, labels]
+        self._train = tf.function(
+            self._step, input_signature=[signature, peers, labels]
         )
-        self.predict = tf.function(self._predict, input_signature=[signature, peers])
+        self._predict = tf.function(self._scores, input_signature=[signature, peers])
 
-    def _logits(
-        self, inputs: dict[str, tf.Tensor], peer_hiddens: Sequence[tf.Tensor]
-    ) -> tf.Tensor:
+    def train(
+        self, batch: PackedBatch, peer_hiddens: list[np.ndarray], labels: np.ndarray
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """One update; returns the loss, the scores and each peer's gradient."""
+        return self._train(packed(batch), peer_hiddens, labels)
+
+    def predict(self, batch: PackedBatch, peer_hiddens: list[np.ndarray]) -> tf.Tensor:
+        return self._predict(packed(batch), peer_hiddens)
+
+    def _logits(self, inputs: Packed, peer_hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
         hiddens = list(peer_hiddens)
-        hiddens.insert(self.own_index, self.base(inputs))
+        hiddens.insert(self.own_index, self.base(unpack(self.base.shapes, inputs)))
         return tf.squeeze(self.fuse(hiddens), axis=1)
 
-    def _train(
+    def _step(
         self,
-        inputs: dict[str, tf.Tensor],
+        inputs: Packed,
         peer_hiddens: list[tf.Tensor],
         labels: tf.Tensor,
     ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
@@ -160,9 +196,7 @@ class FuseStep:
         self.optimizer.apply(grads[0], self.variables)
         return loss, tf.sigmoid(logits), grads[1]
 
-    def _predict(
-        self, inputs: dict[str, tf.Tensor], peer_hiddens: list[tf.Tensor]
-    ) -> tf.Tensor:
+    def _scores(self, inputs: Packed, peer_hiddens: list[tf.Tensor]) -> tf.Tensor:
         return tf.sigmoid(self._logits(inputs, peer_hiddens))
 
 
@@ -186,15 +220,27 @@ class CentralStep:
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signatures = [input_signature(b.shapes) for b in self.bases]
         labels = tf.TensorSpec([None], tf.float32)
-        self.train = tf.function(self._train, input_signature=[signatures, labels])
-        self.predict = tf.function(self._predict, input_signature=[signatures])
+        self._train = tf.function(self._step, input_signature=[signatures, labels])
+        self._predict = tf.function(self._scores, input_signature=[signatures])
 
-    def _logits(self, inputs: list[dict[str, tf.Tensor]]) -> tf.Tensor:
-        hiddens = [base(x) for base, x in zip(self.bases, inputs, strict=True)]
+    def train(
+        self, batches: Sequence[PackedBatch], labels: np.ndarray
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One update over every party's batch; returns the loss and the scores."""
+        return self._train([packed(b) for b in batches], labels)
+
+    def predict(self, batches: Sequence[PackedBatch]) -> tf.Tensor:
+        return self._predict([packed(b) for b in batches])
+
+    def _logits(self, inputs: list[Packed]) -> tf.Tensor:
+        hiddens = [
+            base(unpack(base.shapes, x))
+            for base, x in zip(self.bases, inputs, strict=True)
+        ]
         return tf.squeeze(self.fuse(hiddens), axis=1)
 
-    def _train(
-        self, inputs: list[dict[str, tf.Tensor]], labels: tf.Tensor
+    def _step(
+        self, inputs: list[Packed], labels: tf.Tensor
     ) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             logits = self._logits(inputs)
@@ -203,7 +249,7 @@ class CentralStep:
         self.optimizer.apply(grads, self.variables)
         return loss, tf.sigmoid(logits)
 
-    def _predict(self, inputs: list[dict[str, tf.Tensor]]) -> tf.Tensor:
+    def _scores(self, inputs: list[Packed]) -> tf.Tensor:
         return tf.sigmoid(self._logits(inputs))
 
 

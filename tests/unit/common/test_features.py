@@ -10,12 +10,12 @@ from common.config import FeatureConfig
 from common.features import (
     INDEX,
     MULTI_HOT,
-    EncodedFeatures,
     FeatureShape,
     encode_feature,
     encode_features,
     feature_shape,
     fit_vocabulary,
+    pack,
 )
 
 GENRES = FeatureConfig(
@@ -245,26 +245,36 @@ def test_encode_features_gives_shapes_and_arrays_by_feature_name():
     assert encoded.num_rows == 4
 
 
-def test_take_returns_the_given_rows_of_every_array_in_that_order():
+def test_take_returns_the_given_rows_packed_in_shape_order():
     encoded = encode_features(_frame(), _features())
 
     taken = encoded.take(np.array([3, 0, 3]))
 
-    assert list(taken) == ["Gender", "Genres", "Zip"]
-    np.testing.assert_array_equal(taken["Gender"], [0, 1, 0])
+    # Index features (Gender, Zip) side by side; multi-hot (Genres) in ``dense``.
+    np.testing.assert_array_equal(taken.indices, [[0, 3], [1, 2], [0, 3]])
     np.testing.assert_array_equal(
-        taken["Genres"], [[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 1]]
+        taken.dense, [[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 0, 1]]
     )
-    np.testing.assert_array_equal(taken["Zip"], [3, 2, 3])
+    assert taken.indices.dtype == np.int32 and taken.dense.dtype == np.float32
+
+
+def test_arrays_are_views_of_the_packed_matrices():
+    encoded = encode_features(_frame(), _features())
+
+    views = encoded.arrays
+
+    assert list(views) == ["Gender", "Genres", "Zip"]
+    assert np.shares_memory(views["Zip"], encoded.packed.indices)
+    assert np.shares_memory(views["Genres"], encoded.packed.dense)
 
 
 def test_take_of_no_rows_keeps_the_trailing_dimensions():
-    encoded = EncodedFeatures(
-        shapes=(FeatureShape("G", MULTI_HOT, 3),),
-        arrays={"G": np.eye(3, dtype=np.float32)},
+    encoded = pack(
+        (FeatureShape("G", MULTI_HOT, 3),), {"G": np.eye(3, dtype=np.float32)}
     )
 
     taken = encoded.take(np.array([], dtype=np.int64))
 
-    assert taken["G"].shape == (0, 3)
+    assert taken.dense.shape == (0, 3)
+    assert taken.indices.shape == (0, 0)
     assert encoded.num_rows == 3
