@@ -59,7 +59,9 @@ class FeatureJob(PartyJob):
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)
         if split:
             hello.split = split_to_proto(split)
-        return PeerStream(self._channel, self.spec.label_party, hello, self._traffic)
+        return PeerStream(
+            self._channel, self.spec.label_party, hello, self._traffic, self._timeout
+        )
 
     def _forward_message(
         self, phase: int, epoch: int, step: int, hidden: np.ndarray
@@ -110,7 +112,7 @@ class FeatureJob(PartyJob):
                     if step + 1 == end or (step + 1 - first_step) % report_every == 0:
                         self.note_speed(samples, started)
                         yield Progress(epoch, step + 1, samples)
-                stream.close(self._timeout)
+                stream.close()
             except BaseException:
                 stream.cancel()
                 raise
@@ -153,7 +155,7 @@ class FeatureJob(PartyJob):
         return _InFlight(epoch, step, inputs, array.shape)
 
     def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
-        reply = stream.receive(self._timeout)
+        reply = stream.receive()
         if reply.WhichOneof("kind") != "backward":
             raise PeerError(
                 f"{self.spec.label_party} sent {reply.WhichOneof('kind')}, "
@@ -198,7 +200,7 @@ class FeatureJob(PartyJob):
                     inputs = self.data.features.take(read.batch(step))
                     hidden = self.step.forward(inputs).numpy()
                     stream.send(self._forward_message(phase, epoch, step, hidden))
-                stream.close(self._timeout)
+                stream.close()
             except BaseException:
                 stream.cancel()
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 
 import grpc
 
@@ -15,12 +16,15 @@ from splitrec.v1 import peer_pb2, peer_pb2_grpc
 logger = logging.getLogger(__name__)
 
 _CLOSE = object()
+_WATCH_SECONDS = 0.5
 
 
 class PeerStream:
     """Sends ``PeerMessage``s on one Exchange call and reads the replies.
 
-    Replies are read by a background thread so that ``receive`` can time out.
+    Replies are read on the caller's thread (no hand-off on the step's critical
+    path); a watchdog cancels the call when a reply is awaited for longer than
+    the timeout.
     """
 
     def __init__(
@@ -29,67 +33,72 @@ class PeerStream:
         peer: str,
         hello: peer_pb2.Hello,
         traffic: TrafficCounter,
+        timeout: float,
     ) -> None:
         self._peer = peer
         self._traffic = traffic
+        self._timeout = timeout
         self._requests: queue.Queue[object] = queue.Queue()
         self.send(peer_pb2.PeerMessage(hello=hello))
-        self._replies: queue.Queue[object] = queue.Queue()
         self._call = peer_pb2_grpc.PeerStub(channel).Exchange(
-            iter(self._next_request, _CLOSE)
+            iter(self._requests.get, _CLOSE)
         )
-        self._reader = threading.Thread(
-            target=self._read, name=f"peer-reader-{peer}", daemon=True
-        )
-        self._reader.start()
+        self._waiting_since: float | None = None
+        self._timed_out = False
+        self._done = threading.Event()
+        threading.Thread(
+            target=self._watch, name=f"peer-watch-{peer}", daemon=True
+        ).start()
 
-    def _next_request(self) -> object:
-        return self._requests.get()
-
-    def _read(self) -> None:
-        try:
-            for reply in self._call:
-                self._traffic.received(reply)
-                self._replies.put(reply)
-            self._replies.put(_CLOSE)
-        except grpc.RpcError as exc:
-            self._replies.put(exc)
+    def _watch(self) -> None:
+        while not self._done.wait(_WATCH_SECONDS):
+            since = self._waiting_since
+            if since is not None and time.monotonic() - since > self._timeout:
+                self._timed_out = True
+                self._call.cancel()
+                return
 
     def send(self, message: peer_pb2.PeerMessage) -> None:
         self._traffic.sent(message)
         self._requests.put(message)
 
-    def receive(self, timeout: float) -> peer_pb2.PeerMessage:
-        """The next reply; raises ``PeerError`` on timeout, error or early end."""
+    def _next(self) -> peer_pb2.PeerMessage | None:
+        self._waiting_since = time.monotonic()
         try:
-            item = self._replies.get(timeout=timeout)
-        except queue.Empty:
-            self.cancel()
+            reply = next(self._call, None)
+        except grpc.RpcError as exc:
+            self._done.set()
+            if self._timed_out:
+                raise PeerError(
+                    f"no reply from {self._peer} within {self._timeout:g} s"
+                ) from None
             raise PeerError(
-                f"no reply from {self._peer} within {timeout:.0f} s"
+                f"{self._peer} ended the stream: {exc.code().name}: {exc.details()}"
             ) from None
-        if isinstance(item, grpc.RpcError):
-            raise PeerError(
-                f"{self._peer} ended the stream: {item.code().name}: {item.details()}"
-            )
-        if item is _CLOSE:
-            raise PeerError(f"{self._peer} closed the stream before replying")
-        return item
+        finally:
+            self._waiting_since = None
+        if reply is not None:
+            self._traffic.received(reply)
+        return reply
 
-    def close(self, timeout: float) -> None:
+    def receive(self) -> peer_pb2.PeerMessage:
+        """The next reply; raises ``PeerError`` on timeout, error or early end."""
+        reply = self._next()
+        if reply is None:
+            self._done.set()
+            raise PeerError(f"{self._peer} closed the stream before replying")
+        return reply
+
+    def close(self) -> None:
         """Ends the sending side and waits for the peer to end its side."""
         self._requests.put(_CLOSE)
-        self._reader.join(timeout)
-        if self._reader.is_alive():
-            self.cancel()
-            raise PeerError(
-                f"{self._peer} did not end the stream within {timeout:.0f} s"
-            )
-        while not self._replies.empty():
-            item = self._replies.get()
-            if isinstance(item, grpc.RpcError):
-                raise PeerError(f"{self._peer}: {item.code().name}: {item.details()}")
+        try:
+            while self._next() is not None:
+                pass
+        finally:
+            self._done.set()
 
     def cancel(self) -> None:
+        self._done.set()
         self._requests.put(_CLOSE)
         self._call.cancel()

@@ -1,0 +1,84 @@
+"""The feature party's peer stream: replies, silence and refusals."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import pytest
+
+from common.errors import PeerError
+from common.rpc import create_channel, create_server
+from common.traffic import TrafficCounter
+from party_server.peer_client import PeerStream
+from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
+
+
+class _Peer(peer_pb2_grpc.PeerServicer):
+    """Echoes forwards as backwards, stays silent, or refuses, by the hello's job."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def Exchange(self, request_iterator, context):  # noqa: N802
+        hello = next(request_iterator).hello
+        if hello.job_id == "refuse":
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "not a peer")
+        for message in request_iterator:
+            if hello.job_id == "silent":
+                self.release.wait(10)
+                return
+            key = message.forward.key
+            yield peer_pb2.PeerMessage(backward=peer_pb2.Backward(key=key))
+
+
+@pytest.fixture
+def peer():
+    servicer = _Peer()
+    server, port = create_server("127.0.0.1:0", max_workers=4)
+    peer_pb2_grpc.add_PeerServicer_to_server(servicer, server)
+    server.start()
+    channel = create_channel(f"127.0.0.1:{port}")
+    yield channel
+    servicer.release.set()
+    channel.close()
+    server.stop(0)
+
+
+def _stream(
+    channel, job: str, timeout: float = 5.0
+) -> tuple[PeerStream, TrafficCounter]:
+    traffic = TrafficCounter()
+    hello = peer_pb2.Hello(job_id=job, party="alice", phase=common_pb2.PHASE_TRAIN)
+    return PeerStream(channel, "bob", hello, traffic, timeout), traffic
+
+
+def _forward(step: int) -> peer_pb2.PeerMessage:
+    key = common_pb2.StepKey(job_id="j", epoch=0, step=step)
+    return peer_pb2.PeerMessage(forward=peer_pb2.Forward(key=key))
+
+
+def test_replies_come_back_in_order_and_are_counted(peer):
+    stream, traffic = _stream(peer, "echo")
+    for step in range(3):
+        stream.send(_forward(step))
+        assert stream.receive().backward.key.step == step
+    stream.close()
+    counted = traffic.snapshot()
+    assert (counted.messages_sent, counted.messages_received) == (4, 3)
+
+
+def test_a_silent_peer_times_out_with_a_clear_error(peer):
+    stream, _ = _stream(peer, "silent", timeout=1.0)
+    stream.send(_forward(0))
+    started = time.monotonic()
+    with pytest.raises(PeerError, match="no reply from bob within 1 s"):
+        stream.receive()
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_refusal_names_the_status(peer):
+    stream, _ = _stream(peer, "refuse")
+    with pytest.raises(PeerError, match="PERMISSION_DENIED: not a peer"):
+        stream.receive()
