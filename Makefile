@@ -12,7 +12,7 @@ ML1M ?=
 NUM_SAMPLE ?= -1
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
-.PHONY: install proto proto-check data data-generated demo test test-quick lint format clean
+.PHONY: install proto proto-check data data-generated demo test test-quick bench lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m tools.check_stubs
 	$(PY) -m pytest -q
+
+# Split vs centralized on this machine: prints a table, writes runs/bench/results.json.
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"

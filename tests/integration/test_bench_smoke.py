@@ -1,0 +1,62 @@
+"""``python -m bench`` on a tiny data set: every field of results.json is there."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from coordinator.local import project_env
+from tests.support import ROOT
+
+pytestmark = pytest.mark.slow
+
+RUN_FIELDS = {
+    "mode",
+    "rows",
+    "batch_size",
+    "pipeline_size",
+    "samples_per_second",
+    "epoch_seconds",
+    "val_auc",
+    "peak_rss_mb",
+    "wire",
+}
+
+
+def test_bench_writes_results_for_every_run(tmp_path):
+    command = [sys.executable, "-m", "bench", "--rows", "13000", "--batches", "256"]
+    command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
+
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "results.json").read_text())
+    assert report["machine"]["cpu_count"] >= 1 and report["git_commit"]
+    runs = report["results"]
+    assert [(r["mode"], r["pipeline_size"]) for r in runs] == [
+        ("centralized", 1),
+        ("split", 1),
+        ("split", 2),
+    ]
+    for run in runs:
+        assert set(run) == RUN_FIELDS
+        assert run["samples_per_second"] > 0 and 0.5 < run["val_auc"] < 1.0
+    central, exact, _ = runs
+    assert exact["val_auc"] == pytest.approx(central["val_auc"], abs=1e-4)
+    assert set(exact["peak_rss_mb"]) == {"alice", "bob", "coordinator"}
+    assert all(mb > 50 for mb in exact["peak_rss_mb"].values())
+    assert 1.0 < exact["wire"]["peer_overhead_ratio"] <= 1.1
+    names = {t["target"] for t in report["targets"]}
+    assert "split/centralized throughput" in names
+    assert "pipeline AUC gap" in names
+    assert "samples/s" in result.stdout and "results:" in result.stdout
