@@ -103,29 +103,10 @@ class CentralizedTrainer:
             train, steady = self.train_epoch(epoch)
             seconds = time.monotonic() - started
             validation = self.evaluate(self.split.validation)
-            record = EpochRecord(
-                epoch=epoch + 1,
-                train_loss=train.loss,
-                train_auc=train.auc,
-                val_loss=validation.loss,
-                val_auc=validation.auc,
-                val_precision=validation.precision,
-                val_recall=validation.recall,
-                samples_per_second=self.split.train.size / seconds,
-                steady_samples_per_second=steady,
-                train_seconds=seconds,
+            record = EpochRecord.of(
+                epoch, train, validation, self.split.train.size, seconds, steady
             )
-            logger.info(
-                "centralized epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f "
-                "auc %.4f | %.0f samples/s",
-                record.epoch,
-                self.job.epochs,
-                record.train_loss,
-                record.train_auc,
-                record.val_loss,
-                record.val_auc,
-                record.samples_per_second,
-            )
+            logger.info("centralized %s", record.summary(self.job.epochs))
             records.append(record)
         return records
 

@@ -8,6 +8,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.metrics import Metrics
+
 
 @dataclass(frozen=True)
 class EpochRecord:
@@ -21,6 +23,39 @@ class EpochRecord:
     samples_per_second: float
     steady_samples_per_second: float
     train_seconds: float
+
+    @classmethod
+    def of(
+        cls,
+        epoch: int,
+        train: Metrics,
+        validation: Metrics,
+        train_rows: int,
+        seconds: float,
+        steady: float,
+    ) -> EpochRecord:
+        """The record of 0-based ``epoch`` (stored 1-based, as people count)."""
+        return cls(
+            epoch=epoch + 1,
+            train_loss=train.loss,
+            train_auc=train.auc,
+            val_loss=validation.loss,
+            val_auc=validation.auc,
+            val_precision=validation.precision,
+            val_recall=validation.recall,
+            samples_per_second=train_rows / seconds,
+            steady_samples_per_second=steady,
+            train_seconds=seconds,
+        )
+
+    def summary(self, epochs: int) -> str:
+        """One log line: the epoch's training and validation metrics and speed."""
+        return (
+            f"epoch {self.epoch}/{epochs}: train loss {self.train_loss:.4f} "
+            f"auc {self.train_auc:.4f} | val loss {self.val_loss:.4f} "
+            f"auc {self.val_auc:.4f} precision {self.val_precision:.4f} "
+            f"recall {self.val_recall:.4f} | {self.samples_per_second:.0f} samples/s"
+        )
 
 
 def _finite(value: object) -> object:

@@ -75,33 +75,12 @@ class JobDriver:
             seconds = time.monotonic() - started
             ledger.end()
             val = self._evaluate(epoch)
-            record = EpochRecord(
-                epoch=epoch + 1,
-                train_loss=train_metrics.loss,
-                train_auc=train_metrics.auc,
-                val_loss=val.loss,
-                val_auc=val.auc,
-                val_precision=val.precision,
-                val_recall=val.recall,
-                samples_per_second=prepared.train_rows / seconds,
-                steady_samples_per_second=steady,
-                train_seconds=seconds,
+            record = EpochRecord.of(
+                epoch, train_metrics, val, prepared.train_rows, seconds, steady
             )
             records.append(record)
             write_history(self.run_dir / "history.json", records)
-            logger.info(
-                "epoch %d/%d: train loss %.4f auc %.4f | val loss %.4f auc %.4f "
-                "precision %.4f recall %.4f | %.0f samples/s",
-                record.epoch,
-                self.config.epochs,
-                record.train_loss,
-                record.train_auc,
-                record.val_loss,
-                record.val_auc,
-                record.val_precision,
-                record.val_recall,
-                record.samples_per_second,
-            )
+            logger.info("%s", record.summary(self.config.epochs))
         self._write_traffic(prepared, ledger)
         return records
 

@@ -34,6 +34,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds to wait for a peer's tensor before a step fails (default 120)",
     )
     parser.add_argument(
+        "--intra-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow threads inside one operation (0: TensorFlow's default)",
+    )
+    parser.add_argument(
+        "--inter-op-threads",
+        type=int,
+        default=0,
+        help="TensorFlow operations run at once (0: TensorFlow's default)",
+    )
+    parser.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
     )
     return parser.parse_args(argv)
@@ -42,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    import tensorflow as tf
+
+    # Thread pools must be sized before TensorFlow runs its first operation.
+    tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
     from party_server.server import start_party
 
     try:

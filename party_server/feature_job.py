@@ -98,6 +98,9 @@ class FeatureJob(PartyJob):
             try:
                 for step in range(first_step, min(end, first_step + depth)):
                     in_flight.append(self._send(stream, epoch, step, train.batch(step)))
+                self.status.in_flight_peak = max(
+                    self.status.in_flight_peak, len(in_flight)
+                )
                 for step in range(first_step, end):
                     if cancelled.is_set():
                         raise JobStateError("the window was cancelled")

@@ -69,6 +69,8 @@ class JobStatus:
         self.step = 0
         self.samples_per_second = 0.0
         self.last_metrics: Metrics | None = None
+        # Most forward steps a feature party had in flight (pipeline depth used).
+        self.in_flight_peak = 0
 
 
 class PartyJob:
