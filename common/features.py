@@ -7,6 +7,7 @@ out-of-vocabulary slot for vocabulary features; hashed features use every bin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,11 +52,11 @@ def _multi_hot(
     return matrix
 
 
-def fit_vocabulary(feature: FeatureConfig, column: pd.Series) -> FeatureConfig:
-    """For ``from_data`` features: the sorted distinct values of the party's column."""
+def fit_vocabulary(feature: FeatureConfig, values: Iterable[str]) -> FeatureConfig:
+    """For ``from_data`` features: the sorted distinct values seen in the column."""
     if feature.kind != "from_data":
         return feature
-    distinct = tuple(sorted(column.unique().tolist()))
+    distinct = tuple(sorted(set(values)))
     return FeatureConfig(
         name=feature.name,
         column=feature.column,
@@ -102,8 +103,9 @@ class PackedBatch:
 class EncodedFeatures:
     """All model inputs of a party, aligned with its rows.
 
-    The inputs live in two matrices (see ``PackedBatch``); ``arrays`` are views
-    of their columns by feature name.
+    The inputs live in two matrices (see ``PackedBatch``); multi-hot columns are
+    stored as bytes (they hold 0 and 1) and batches get them as float32.
+    ``arrays`` are views of the columns by feature name.
     """
 
     shapes: tuple[FeatureShape, ...]
@@ -127,7 +129,9 @@ class EncodedFeatures:
 
     def take(self, rows: np.ndarray) -> PackedBatch:
         """The inputs of the given row positions."""
-        return PackedBatch(self.packed.indices[rows], self.packed.dense[rows])
+        return PackedBatch(
+            self.packed.indices[rows], self.packed.dense[rows].astype(np.float32)
+        )
 
 
 def pack(
@@ -141,9 +145,9 @@ def pack(
         np.stack(index, axis=1).astype(np.int32)
         if index
         else np.zeros((rows, 0), np.int32),
-        np.concatenate(dense, axis=1).astype(np.float32)
+        np.concatenate(dense, axis=1).astype(np.uint8)
         if dense
-        else np.zeros((rows, 0), np.float32),
+        else np.zeros((rows, 0), np.uint8),
     )
     return EncodedFeatures(shapes, packed)
 
@@ -152,7 +156,7 @@ def encode_features(
     frame: pd.DataFrame, features: tuple[FeatureConfig, ...]
 ) -> EncodedFeatures:
     """Encodes every configured feature of a frame of string columns."""
-    fitted = [fit_vocabulary(f, frame[f.column]) for f in features]
+    fitted = [fit_vocabulary(f, frame[f.column].unique().tolist()) for f in features]
     return pack(
         tuple(feature_shape(f) for f in fitted),
         {f.name: encode_feature(f, frame[f.column]) for f in fitted},

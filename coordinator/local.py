@@ -27,14 +27,32 @@ class Exit:
     peak_rss_bytes: int
 
 
+def _high_water_mark(pid: int) -> int | None:
+    """The process's peak resident memory (VmHWM) in bytes, while it runs."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def wait_with_usage(process: subprocess.Popen, timeout: float) -> Exit | None:
-    """Waits for a child and reads its resource usage; None if still running."""
+    """Waits for a child and reads its peak memory; None if still running.
+
+    The peak is read from /proc while the child runs: the kernel's exit figure
+    (ru_maxrss) also counts the parent's memory at the time of the fork.
+    """
     deadline = time.monotonic() + timeout
+    peak: int | None = None
     while True:
+        peak = _high_water_mark(process.pid) or peak
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid == process.pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return Exit(process.returncode, usage.ru_maxrss * 1024)
+            return Exit(process.returncode, peak or usage.ru_maxrss * 1024)
         if time.monotonic() >= deadline:
             return None
         time.sleep(0.05)

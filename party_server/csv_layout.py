@@ -17,10 +17,12 @@ from common.errors import DataError
 
 _NEWLINE, _COMMA, _RETURN = 10, 44, 13
 _SHOWN = 3
+_BLOCK = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class CsvLayout:
+    header: list[str]
     num_fields: int
     # 1-based file line number of every data row, in order.
     row_lines: np.ndarray
@@ -41,6 +43,18 @@ def _check_utf8(raw: bytes, path: Path) -> None:
         ) from None
 
 
+def _commas_per_line(data: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """How many commas each line holds, reading the bytes block by block so that
+    large files need little memory beyond the bytes themselves."""
+    commas = np.zeros(ends.size, dtype=np.int64)
+    for start in range(0, data.size, _BLOCK):
+        positions = np.flatnonzero(data[start : start + _BLOCK] == _COMMA) + start
+        if positions.size:
+            lines = np.searchsorted(ends, positions)
+            commas += np.bincount(lines, minlength=ends.size)
+    return commas
+
+
 def scan_csv(raw: bytes, path: Path) -> CsvLayout:
     """Validates encoding and field counts; raises ``DataError`` naming the lines."""
     _check_utf8(raw, path)
@@ -54,9 +68,7 @@ def scan_csv(raw: bytes, path: Path) -> CsvLayout:
     nonempty = lengths > 0
     carriage[nonempty] = data[ends[nonempty] - 1] == _RETURN
     blank = (lengths - carriage) == 0
-    commas = np.bincount(
-        np.searchsorted(ends, np.flatnonzero(data == _COMMA)), minlength=ends.size
-    )
+    commas = _commas_per_line(data, ends)
     if ends.size == 0 or blank[0]:
         raise DataError(f"{path}: the file is empty; it needs a header line and rows")
     num_fields = int(commas[0]) + 1
@@ -73,4 +85,5 @@ def scan_csv(raw: bytes, path: Path) -> CsvLayout:
     row_lines = np.flatnonzero(~blank)[1:] + 1
     if row_lines.size == 0:
         raise DataError(f"{path}: the file has a header but no rows")
-    return CsvLayout(num_fields, row_lines)
+    header = raw[: int(ends[0])].decode("utf-8-sig").rstrip("\r").split(",")
+    return CsvLayout(header, num_fields, row_lines)

@@ -6,14 +6,21 @@ import csv
 import hashlib
 import io
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from common.config import PartyConfig
+from common.config import FeatureConfig, PartyConfig
 from common.errors import DataError
-from common.features import EncodedFeatures, encode_features
+from common.features import (
+    EncodedFeatures,
+    encode_feature,
+    feature_shape,
+    fit_vocabulary,
+    pack,
+)
 from party_server.csv_layout import CsvLayout, scan_csv
 
 logger = logging.getLogger(__name__)
@@ -33,7 +40,12 @@ class DataSlice:
         return int(self.ids.size)
 
 
-def _read_csv(config: PartyConfig) -> tuple[pd.DataFrame, CsvLayout]:
+# Rows parsed at a time: bounds the memory that raw strings take while loading.
+CHUNK_ROWS = 500_000
+
+
+def _read_raw(config: PartyConfig) -> tuple[bytes, CsvLayout, list[str]]:
+    """The file's bytes, its checked layout, and the columns the party uses."""
     path = config.data.path
     try:
         raw = path.read_bytes()
@@ -44,25 +56,40 @@ def _read_csv(config: PartyConfig) -> tuple[pd.DataFrame, CsvLayout]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read the data file: {exc}") from None
     layout = scan_csv(raw, path)
-    frame = pd.read_csv(
+    return raw, layout, _check_header(layout.header, config)
+
+
+def _chunks(raw: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The used columns as strings, ``CHUNK_ROWS`` rows at a time (global index)."""
+    return pd.read_csv(
         io.BytesIO(raw),
         dtype=str,
         keep_default_na=False,
         quoting=csv.QUOTE_NONE,
         index_col=False,
         encoding="utf-8",
+        usecols=columns,
+        chunksize=CHUNK_ROWS,
     )
-    if len(frame) != layout.row_lines.size:
-        raise DataError(
-            f"{path}: read {len(frame)} rows but the file has {layout.row_lines.size}; "
-            "check for stray quote or control characters"
-        )
-    return frame, layout
 
 
-def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
+def _fitted_features(
+    raw: bytes, columns: list[str], config: PartyConfig
+) -> tuple[FeatureConfig, ...]:
+    """Features with ``from_data`` vocabularies fitted on the whole file."""
+    from_data = [f for f in config.features if f.kind == "from_data"]
+    if not from_data:
+        return config.features
+    seen: dict[str, set[str]] = {f.name: set() for f in from_data}
+    for chunk in _chunks(raw, columns):
+        for feature in from_data:
+            seen[feature.name].update(chunk[feature.column].unique().tolist())
+    return tuple(fit_vocabulary(f, seen.get(f.name, ())) for f in config.features)
+
+
+def _check_header(header: list[str], config: PartyConfig) -> list[str]:
+    """The columns the party needs, after checking the header against the config."""
     path = config.data.path
-    header = list(frame.columns)
     if config.data.columns and tuple(header) != config.data.columns:
         raise DataError(
             f"{path}:1: header {header} differs from data.columns "
@@ -76,24 +103,25 @@ def _check_columns(frame: pd.DataFrame, config: PartyConfig) -> None:
     if missing:
         raise DataError(
             f"{path}:1: columns {missing} are configured in {config.source} but "
-            "missing "
-            f"from the header {header}"
+            f"missing from the header {header}"
         )
-    if frame.empty:
-        raise DataError(f"{path}: the file has a header but no rows")
+    return list(dict.fromkeys(needed))
 
 
-def _check_ids(ids: pd.Series, config: PartyConfig, layout: CsvLayout) -> None:
-    duplicated = ids[ids.duplicated(keep=False)]
-    if not duplicated.empty:
-        first = duplicated.iloc[0]
-        lines = [layout.line(i) for i in duplicated.index[duplicated == first][:3]]
+def _check_ids(ids: np.ndarray, config: PartyConfig, layout: CsvLayout) -> None:
+    """Refuses duplicate and empty IDs, naming their lines (sorts, no Python loop)."""
+    order = np.argsort(ids, kind="stable")
+    ordered = ids[order]
+    same = ordered[1:] == ordered[:-1]
+    if same.any():
+        first = str(ids[min(order[1:][same].min(), order[:-1][same].min())])
+        lines = [layout.line(i) for i in np.flatnonzero(ids == first)[:3]]
         raise DataError(
             f"{config.data.path}: ID {first!r} appears more than once (lines {lines}, "
             f"column {config.data.id_column!r}); row IDs must be unique"
         )
-    empty = ids.index[ids == ""]
-    if len(empty):
+    empty = np.flatnonzero(ids == "")
+    if empty.size:
         raise DataError(
             f"{config.data.path}:{layout.line(empty[0])}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
@@ -111,31 +139,51 @@ def _labels(
     if len(bad):
         raise DataError(
             f"{config.data.path}:{layout.line(bad[0])}: column {column!r} holds "
-            f"{frame[column].iloc[bad[0]]!r}, not a number; the label needs numbers"
+            f"{frame[column].loc[bad[0]]!r}, not a number; the label needs numbers"
         )
     return (values.to_numpy() > config.label.positive_above).astype(np.float32)
 
 
 def id_digest(ids: np.ndarray) -> str:
-    """SHA-256 over the ordered IDs: equal digests mean equal rows in equal order."""
+    """SHA-256 over the ordered IDs joined by newlines: equal digests mean equal
+    rows in equal order."""
     digest = hashlib.sha256()
-    digest.update("\n".join(ids.tolist()).encode("utf-8"))
+    for start in range(0, ids.size, CHUNK_ROWS):
+        if start:
+            digest.update(b"\n")
+        digest.update(
+            "\n".join(ids[start : start + CHUNK_ROWS].tolist()).encode("utf-8")
+        )
     return digest.hexdigest()
 
 
 def load_data_slice(config: PartyConfig) -> DataSlice:
-    """Reads the party's own file and encodes its features once."""
-    frame, layout = _read_csv(config)
-    _check_columns(frame, config)
-    ids = frame[config.data.id_column]
-    _check_ids(ids, config, layout)
-    labels = _labels(frame, config, layout)
-    features = encode_features(frame, config.features)
-    id_array = ids.to_numpy(dtype=str)
+    """Reads the party's own file and encodes its features once, chunk by chunk."""
+    raw, layout, columns = _read_raw(config)
+    features = _fitted_features(raw, columns, config)
+    ids, labels, encoded = [], [], {f.name: [] for f in features}
+    for chunk in _chunks(raw, columns):
+        ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
+        labels.append(_labels(chunk, config, layout))
+        for feature in features:
+            encoded[feature.name].append(encode_feature(feature, chunk[feature.column]))
+    del raw
+    id_array = np.concatenate(ids)
+    if id_array.size != layout.row_lines.size:
+        raise DataError(
+            f"{config.data.path}: read {id_array.size} rows but the file has "
+            f"{layout.row_lines.size}; check for stray quote or control characters"
+        )
+    _check_ids(id_array, config, layout)
+    packed = pack(
+        tuple(feature_shape(f) for f in features),
+        {name: np.concatenate(parts) for name, parts in encoded.items()},
+    )
     logger.info(
         "loaded %d rows and %d features from %s",
-        len(frame),
-        len(config.features),
+        id_array.size,
+        len(features),
         config.data.path,
     )
-    return DataSlice(id_array, features, labels, id_digest(id_array))
+    label_array = np.concatenate(labels) if config.label is not None else None
+    return DataSlice(id_array, packed, label_array, id_digest(id_array))

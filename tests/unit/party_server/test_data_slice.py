@@ -11,6 +11,7 @@ import yaml
 
 from common.config import PartyConfig, load_party_config
 from common.errors import DataError
+from party_server import data_slice
 from party_server.data_slice import id_digest, load_data_slice
 
 BOB_HEADER = "ID,MovieID,Rating,Genres"
@@ -331,3 +332,37 @@ def test_line_numbers_count_blank_lines(tmp_path):
     message = _data_error(config)
 
     assert message.startswith(f"{tmp_path / 'bob.csv'}:4:")
+
+
+def test_loading_in_small_chunks_gives_the_same_slice(tmp_path, monkeypatch):
+    # Prepare: six rows, from_data vocabulary, multi-hot and a label.
+    rows = [f"{i},m{i % 4},{1 + i % 5},Action Comedy" for i in range(6)]
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
+    config = _bob_config(tmp_path)
+    whole = load_data_slice(config)
+
+    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 4)
+    chunked = load_data_slice(config)
+
+    np.testing.assert_array_equal(chunked.ids, whole.ids)
+    np.testing.assert_array_equal(chunked.labels, whole.labels)
+    np.testing.assert_array_equal(
+        chunked.features.packed.indices, whole.features.packed.indices
+    )
+    np.testing.assert_array_equal(
+        chunked.features.packed.dense, whole.features.packed.dense
+    )
+    assert chunked.id_digest == whole.id_digest == id_digest(whole.ids)
+    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 2)
+    assert load_data_slice(config).id_digest == whole.id_digest
+
+
+def test_line_numbers_hold_across_chunks(tmp_path, monkeypatch):
+    # Prepare: the bad label sits in the third chunk of two rows, on line 6.
+    rows = ["0,m,4,", "1,m,4,", "2,m,4,", "3,m,4,", "4,m,x,"]
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
+    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 2)
+
+    message = _data_error(_bob_config(tmp_path))
+
+    assert message.startswith(f"{tmp_path / 'bob.csv'}:6: column 'Rating' holds 'x'")
