@@ -96,11 +96,10 @@ class PartyJob:
 
     def read_pass(self, split: str) -> Pass:
         """Rows of an evaluation or prediction pass, in row order."""
-        rows = {
-            "train": self.split.train,
-            "validation": self.split.validation,
-            "all": np.arange(self.data.num_rows),
-        }[split]
+        if split == "all":
+            rows = np.arange(self.data.num_rows)
+        else:
+            rows = self.split.train if split == "train" else self.split.validation
         return Pass(rows, eval_batch_size(self.spec.batch_size))
 
     def check_window(self, epoch: int, first_step: int, num_steps: int) -> None:

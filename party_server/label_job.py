@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.batching import batch_length, eval_batch_size, steps_per_epoch
 from common.config import PartyConfig
 from common.errors import (
     InvalidMessageError,
@@ -84,14 +85,13 @@ class LabelJob(PartyJob):
             raise JobStateError(
                 f"epoch {key.epoch} is outside 0..{self.spec.epochs - 1}"
             )
-        pass_ = self._pass_of(hello, key.epoch)
-        if not 0 <= key.step < pass_.steps:
-            raise JobStateError(
-                f"step {key.step} is outside the pass's 0..{pass_.steps - 1}"
-            )
+        rows, batch = self._pass_size(hello)
+        steps = steps_per_epoch(rows, batch)
+        if not 0 <= key.step < steps:
+            raise JobStateError(f"step {key.step} is outside the pass's 0..{steps - 1}")
         hidden = tensor_from_proto(
             forward.hidden,
-            shape=(pass_.batch_length(key.step), self._widths[sender]),
+            shape=(batch_length(rows, batch, key.step), self._widths[sender]),
             dtype=np.float32,
             what=f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}",
         )
@@ -99,10 +99,16 @@ class LabelJob(PartyJob):
             sender, (key.phase, key.epoch, key.step), hidden, self._timeout
         )
 
-    def _pass_of(self, hello: peer_pb2.Hello, epoch: int) -> Pass:
+    def _pass_size(self, hello: peer_pb2.Hello) -> tuple[int, int]:
+        """Rows and batch size of the pass a stream's messages belong to."""
         if hello.phase == common_pb2.PHASE_TRAIN:
-            return Pass(self.split.train, self.spec.batch_size)
-        return self.read_pass(split_from_proto(hello.split))
+            return self.split.train.size, self.spec.batch_size
+        rows = {
+            "train": self.split.train.size,
+            "validation": self.split.validation.size,
+            "all": self.data.num_rows,
+        }[split_from_proto(hello.split)]
+        return rows, eval_batch_size(self.spec.batch_size)
 
     # Control side: called by the control service.
 
