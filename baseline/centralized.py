@@ -11,7 +11,13 @@ import time
 
 import numpy as np
 
-from common.batching import epoch_order, eval_batch_size, split_rows, steps_per_epoch
+from common.batching import (
+    batch_rows,
+    epoch_order,
+    eval_batch_size,
+    split_rows,
+    steps_per_epoch,
+)
 from common.config import JobConfig, PartyConfig
 from common.errors import HandshakeError
 from common.features import PackedBatch
@@ -78,7 +84,7 @@ class CentralizedTrainer:
         size = self.job.batch_size
         steps = steps_per_epoch(order.size, size)
         for step in range(steps if max_steps is None else min(steps, max_steps)):
-            rows = order[step * size : (step + 1) * size]
+            rows = batch_rows(order, size, step)
             labels = self.labels[rows]
             loss, scores = self.step.train(self.inputs(rows), labels)
             accumulator.add(labels, scores.numpy(), float(loss))

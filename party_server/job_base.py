@@ -12,7 +12,7 @@ import numpy as np
 
 from common.batching import (
     RowSplit,
-    batch_length,
+    batch_rows,
     epoch_order,
     eval_batch_size,
     split_rows,
@@ -46,10 +46,7 @@ class Pass:
         return steps_per_epoch(self.rows.size, self.batch_size)
 
     def batch(self, step: int) -> np.ndarray:
-        return self.rows[step * self.batch_size : (step + 1) * self.batch_size]
-
-    def batch_length(self, step: int) -> int:
-        return batch_length(self.rows.size, self.batch_size, step)
+        return batch_rows(self.rows, self.batch_size, step)
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,3 @@ class CentralStep:
 
     def _scores(self, inputs: list[Packed]) -> tf.Tensor:
         return tf.sigmoid(self._logits(inputs))
-
-
-def weights_of(models: Sequence[keras.Model]) -> list[np.ndarray]:
-    """Every trainable weight of the models, in order, as arrays."""
-    return [v.numpy() for m in models for v in m.trainable_variables]
