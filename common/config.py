@@ -102,6 +102,7 @@ class JobConfig:
     steps_per_window: int = 0
     report_every: int = 50
     pipeline_size: int = 1
+    pipeline_warmup_steps: int = 100
     predict: str = "validation"
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
@@ -262,6 +263,9 @@ def load_job_config(path: Path) -> JobConfig:
         steps_per_window=reader.optional("steps_per_window", int, 0),
         report_every=reader.optional("report_every", int, 50),
         pipeline_size=strategy.optional("pipeline_size", int, 1) if strategy else 1,
+        pipeline_warmup_steps=(
+            strategy.optional("warmup_steps", int, 100) if strategy else 100
+        ),
         predict=reader.optional("predict", str, "validation"),
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
@@ -290,6 +294,8 @@ def validate_job_config(config: JobConfig) -> None:
         )
     if config.pipeline_size <= 0:
         raise ConfigError(f"{where} 'strategy.pipeline_size': must be 1 or more")
+    if config.pipeline_warmup_steps < 0:
+        raise ConfigError(f"{where} 'strategy.warmup_steps': must be 0 or more")
     for key in ("epochs", "batch_size", "report_every"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where} '{key}': must be greater than 0")

@@ -44,6 +44,7 @@ class JobSpec:
     label_party: str
     parties: tuple[JobParty, ...]
     pipeline_size: int = 1
+    pipeline_warmup_steps: int = 0
 
     @property
     def feature_parties(self) -> tuple[str, ...]:

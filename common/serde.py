@@ -150,6 +150,7 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         validation_fraction=spec.validation_fraction,
         label_party=spec.label_party,
         pipeline_size=spec.pipeline_size,
+        pipeline_warmup_steps=spec.pipeline_warmup_steps,
         parties=[
             control_pb2.JobParty(
                 name=p.name,
@@ -191,6 +192,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         label_party=message.label_party,
         parties=parties,
         pipeline_size=max(1, message.pipeline_size),
+        pipeline_warmup_steps=max(0, message.pipeline_warmup_steps),
     )
 
 

@@ -88,6 +88,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         validation_fraction=config.validation_fraction,
         label_party=config.label_party,
         pipeline_size=config.pipeline_size,
+        pipeline_warmup_steps=config.pipeline_warmup_steps,
         parties=tuple(
             JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
             for p in config.parties

@@ -20,7 +20,7 @@ from common.models.steps import BaseStep
 from common.serde import split_to_proto, tensor_from_proto, tensor_to_proto
 from common.traffic import TrafficCounter
 from party_server.data_slice import DataSlice
-from party_server.job_base import Evaluation, PartyJob, Progress
+from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.peer_client import PeerStream
 from splitrec.v1 import common_pb2, peer_pb2
 
@@ -85,7 +85,8 @@ class FeatureJob(PartyJob):
 
         With a pipeline size of 1 every forward waits for the previous step's
         update: training is exact. With K > 1 the forward of step s uses weights
-        that lack the last K - 1 updates (stale by at most K - 1 steps).
+        that lack the last K - 1 updates (stale by at most K - 1 steps). The
+        job's first ``pipeline_warmup_steps`` steps always run exact.
         """
         self.check_window(epoch, first_step, num_steps)
         with self.exclusive("training"):
@@ -93,23 +94,25 @@ class FeatureJob(PartyJob):
             stream = self._open(common_pb2.PHASE_TRAIN)
             end = first_step + num_steps
             in_flight: deque[_InFlight] = deque()
-            depth = self.spec.pipeline_size
             started, samples = time.monotonic(), 0
             try:
-                for step in range(first_step, min(end, first_step + depth)):
-                    in_flight.append(self._send(stream, epoch, step, train.batch(step)))
-                self.status.in_flight_peak = max(
-                    self.status.in_flight_peak, len(in_flight)
+                limit = min(end, first_step + self._depth(epoch, first_step))
+                next_send = self._fill(
+                    stream, train, epoch, in_flight, first_step, limit
                 )
                 for step in range(first_step, end):
                     if cancelled.is_set():
                         raise JobStateError("the window was cancelled")
                     sent = in_flight.popleft()
-                    following = step + depth
-                    rows = train.batch(following) if following < end else None
-                    follow_up = self._update_and_send(stream, sent, following, rows)
+                    limit = min(end, step + 1 + self._depth(epoch, step + 1))
+                    rows = train.batch(next_send) if next_send < limit else None
+                    follow_up = self._update_and_send(stream, sent, next_send, rows)
                     if follow_up is not None:
                         in_flight.append(follow_up)
+                        next_send += 1
+                    next_send = self._fill(
+                        stream, train, epoch, in_flight, next_send, limit
+                    )
                     samples += sent.shape[0]
                     self.status.epoch, self.status.step = epoch, step + 1
                     if step + 1 == end or (step + 1 - first_step) % report_every == 0:
@@ -119,6 +122,31 @@ class FeatureJob(PartyJob):
             except BaseException:
                 stream.cancel()
                 raise
+
+    def _depth(self, epoch: int, step: int) -> int:
+        """How many forwards may be in flight from ``step`` on (1 while warming up)."""
+        done = epoch * self.steps_per_epoch + step
+        if done < self.spec.pipeline_warmup_steps:
+            return 1
+        return self.spec.pipeline_size
+
+    def _fill(
+        self,
+        stream: PeerStream,
+        train: Pass,
+        epoch: int,
+        in_flight: deque[_InFlight],
+        next_send: int,
+        limit: int,
+    ) -> int:
+        """Sends forwards up to (not including) step ``limit``; returns the next."""
+        while next_send < limit:
+            in_flight.append(
+                self._send(stream, epoch, next_send, train.batch(next_send))
+            )
+            next_send += 1
+        self.status.in_flight_peak = max(self.status.in_flight_peak, len(in_flight))
+        return next_send
 
     def _update_and_send(
         self,

@@ -14,9 +14,12 @@ from coordinator.windows import Window, run_window
 from tests.support import running_parties
 
 
-def _train_one_epoch(files, pipeline: int) -> tuple[float, int, list[np.ndarray]]:
+def _train_one_epoch(
+    files, pipeline: int, warmup: int = 0
+) -> tuple[float, int, list[np.ndarray]]:
     """Validation AUC, the in-flight peak and alice's weights after one epoch."""
-    files.edit("job", batch_size=128, strategy={"pipeline_size": pipeline})
+    strategy = {"pipeline_size": pipeline, "warmup_steps": warmup}
+    files.edit("job", batch_size=128, strategy=strategy)
     with running_parties(files) as parties:
         config = load_job_config(files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
@@ -61,3 +64,19 @@ def test_exact_run_matches_the_centralized_validation_auc(party_files):
     central.train_epoch(0)
     central_auc = central.evaluate(central.split.validation).auc
     assert abs(central_auc - exact_auc) < 1e-4
+
+
+def test_warmup_steps_run_exact_and_the_pipeline_starts_after_them(party_files):
+    exact_auc, _, exact_weights = _train_one_epoch(party_files, 1)
+    # The epoch has 141 steps: a warm-up longer than that is the exact run.
+    long_auc, long_peak, long_weights = _train_one_epoch(party_files, 3, warmup=1000)
+    # A warm-up of 100 steps, then three forwards in flight.
+    _, short_peak, short_weights = _train_one_epoch(party_files, 3, warmup=100)
+
+    assert (long_peak, short_peak) == (1, 3)
+    assert long_auc == exact_auc
+    for a, b in zip(exact_weights, long_weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(
+        not np.allclose(a, b) for a, b in zip(exact_weights, short_weights, strict=True)
+    )

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from splitrec.v1 import common_pb2 as splitrec_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19splitrec/v1/control.proto\x12\x0bsplitrec.v1\x1a\x18splitrec/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\xcb\x01\n\x10PartyDescription\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\x18\n\x10protocol_version\x18\x03 \x01(\t\x12\x10\n\x08num_rows\x18\x04 \x01(\x03\x12\x11\n\tid_digest\x18\x05 \x01(\t\x12\'\n\x06output\x18\x06 \x01(\x0b\x32\x17.splitrec.v1.OutputSpec\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\x12\r\n\x05peers\x18\x08 \x03(\t\"4\n\rOptimizerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\"b\n\x08JobParty\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\'\n\x06output\x18\x03 \x01(\x0b\x32\x17.splitrec.v1.OutputSpec\"\xeb\x01\n\x07JobSpec\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12-\n\toptimizer\x18\x05 \x01(\x0b\x32\x1a.splitrec.v1.OptimizerSpec\x12\x1b\n\x13validation_fraction\x18\x06 \x01(\x01\x12\x13\n\x0blabel_party\x18\x07 \x01(\t\x12&\n\x07parties\x18\x08 \x03(\x0b\x32\x15.splitrec.v1.JobParty\x12\x15\n\rpipeline_size\x18\t \x01(\x05\"6\n\x11PrepareJobRequest\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.JobSpec\"W\n\x0fPrepareJobReply\x12\x12\n\ntrain_rows\x18\x01 \x01(\x03\x12\x17\n\x0fvalidation_rows\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x05\"m\n\x0fRunStepsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12\x12\n\nfirst_step\x18\x03 \x01(\x05\x12\x11\n\tnum_steps\x18\x04 \x01(\x05\x12\x14\n\x0creport_every\x18\x05 \x01(\x05\"V\n\x07Metrics\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x0b\n\x03\x61uc\x18\x03 \x01(\x01\x12\x11\n\tprecision\x18\x04 \x01(\x01\x12\x0e\n\x06recall\x18\x05 \x01(\x01\"}\n\x0cStepProgress\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x11\n\tnext_step\x18\x02 \x01(\x05\x12\x0f\n\x07samples\x18\x03 \x01(\x03\x12\x13\n\x0bhas_metrics\x18\x04 \x01(\x08\x12%\n\x07metrics\x18\x05 \x01(\x0b\x32\x14.splitrec.v1.Metrics\"S\n\x0f\x45valuateRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12!\n\x05split\x18\x03 \x01(\x0e\x32\x12.splitrec.v1.Split\"Y\n\rEvaluateReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x13\n\x0bhas_metrics\x18\x02 \x01(\x08\x12%\n\x07metrics\x18\x03 \x01(\x0b\x32\x14.splitrec.v1.Metrics\"C\n\x0ePredictRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05split\x18\x02 \x01(\x0e\x32\x12.splitrec.v1.Split\"\x1c\n\x0cPredictReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\"\x0f\n\rStatusRequest\"\xc3\x02\n\x0bPartyStatus\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\x18\n\x10protocol_version\x18\x03 \x01(\t\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\x12\x0c\n\x04step\x18\x07 \x01(\x05\x12\x1a\n\x12samples_per_second\x18\x08 \x01(\x01\x12\x13\n\x0bhas_metrics\x18\t \x01(\x08\x12*\n\x0clast_metrics\x18\n \x01(\x0b\x32\x14.splitrec.v1.Metrics\x12\r\n\x05peers\x18\x0b \x03(\t\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\x12*\n\x0cpeer_traffic\x18\r \x01(\x0b\x32\x14.splitrec.v1.Traffic\"g\n\x07Traffic\x12\x12\n\nbytes_sent\x18\x01 \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x03\x12\x15\n\rmessages_sent\x18\x03 \x01(\x03\x12\x19\n\x11messages_received\x18\x04 \x01(\x03\"\x1f\n\rEndJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\r\n\x0b\x45ndJobReply2\xf1\x03\n\x07\x43ontrol\x12G\n\x08\x44\x65scribe\x12\x1c.splitrec.v1.DescribeRequest\x1a\x1d.splitrec.v1.PartyDescription\x12J\n\nPrepareJob\x12\x1e.splitrec.v1.PrepareJobRequest\x1a\x1c.splitrec.v1.PrepareJobReply\x12\x45\n\x08RunSteps\x12\x1c.splitrec.v1.RunStepsRequest\x1a\x19.splitrec.v1.StepProgress0\x01\x12\x44\n\x08\x45valuate\x12\x1c.splitrec.v1.EvaluateRequest\x1a\x1a.splitrec.v1.EvaluateReply\x12\x41\n\x07Predict\x12\x1b.splitrec.v1.PredictRequest\x1a\x19.splitrec.v1.PredictReply\x12\x41\n\tGetStatus\x12\x1a.splitrec.v1.StatusRequest\x1a\x18.splitrec.v1.PartyStatus\x12>\n\x06\x45ndJob\x12\x1a.splitrec.v1.EndJobRequest\x1a\x18.splitrec.v1.EndJobReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19splitrec/v1/control.proto\x12\x0bsplitrec.v1\x1a\x18splitrec/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\xcb\x01\n\x10PartyDescription\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\x18\n\x10protocol_version\x18\x03 \x01(\t\x12\x10\n\x08num_rows\x18\x04 \x01(\x03\x12\x11\n\tid_digest\x18\x05 \x01(\t\x12\'\n\x06output\x18\x06 \x01(\x0b\x32\x17.splitrec.v1.OutputSpec\x12\x10\n\x08\x66\x65\x61tures\x18\x07 \x03(\t\x12\r\n\x05peers\x18\x08 \x03(\t\"4\n\rOptimizerSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlearning_rate\x18\x02 \x01(\x01\"b\n\x08JobParty\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\'\n\x06output\x18\x03 \x01(\x0b\x32\x17.splitrec.v1.OutputSpec\"\x8a\x02\n\x07JobSpec\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x03\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12\x0e\n\x06\x65pochs\x18\x04 \x01(\x05\x12-\n\toptimizer\x18\x05 \x01(\x0b\x32\x1a.splitrec.v1.OptimizerSpec\x12\x1b\n\x13validation_fraction\x18\x06 \x01(\x01\x12\x13\n\x0blabel_party\x18\x07 \x01(\t\x12&\n\x07parties\x18\x08 \x03(\x0b\x32\x15.splitrec.v1.JobParty\x12\x15\n\rpipeline_size\x18\t \x01(\x05\x12\x1d\n\x15pipeline_warmup_steps\x18\n \x01(\x05\"6\n\x11PrepareJobRequest\x12!\n\x03job\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.JobSpec\"W\n\x0fPrepareJobReply\x12\x12\n\ntrain_rows\x18\x01 \x01(\x03\x12\x17\n\x0fvalidation_rows\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x05\"m\n\x0fRunStepsRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12\x12\n\nfirst_step\x18\x03 \x01(\x05\x12\x11\n\tnum_steps\x18\x04 \x01(\x05\x12\x14\n\x0creport_every\x18\x05 \x01(\x05\"V\n\x07Metrics\x12\r\n\x05\x63ount\x18\x01 \x01(\x03\x12\x0c\n\x04loss\x18\x02 \x01(\x01\x12\x0b\n\x03\x61uc\x18\x03 \x01(\x01\x12\x11\n\tprecision\x18\x04 \x01(\x01\x12\x0e\n\x06recall\x18\x05 \x01(\x01\"}\n\x0cStepProgress\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x11\n\tnext_step\x18\x02 \x01(\x05\x12\x0f\n\x07samples\x18\x03 \x01(\x03\x12\x13\n\x0bhas_metrics\x18\x04 \x01(\x08\x12%\n\x07metrics\x18\x05 \x01(\x0b\x32\x14.splitrec.v1.Metrics\"S\n\x0f\x45valuateRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x05\x12!\n\x05split\x18\x03 \x01(\x0e\x32\x12.splitrec.v1.Split\"Y\n\rEvaluateReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\x12\x13\n\x0bhas_metrics\x18\x02 \x01(\x08\x12%\n\x07metrics\x18\x03 \x01(\x0b\x32\x14.splitrec.v1.Metrics\"C\n\x0ePredictRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05split\x18\x02 \x01(\x0e\x32\x12.splitrec.v1.Split\"\x1c\n\x0cPredictReply\x12\x0c\n\x04rows\x18\x01 \x01(\x03\"\x0f\n\rStatusRequest\"\xc3\x02\n\x0bPartyStatus\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1f\n\x04role\x18\x02 \x01(\x0e\x32\x11.splitrec.v1.Role\x12\x18\n\x10protocol_version\x18\x03 \x01(\t\x12\x0e\n\x06job_id\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x05\x12\x0c\n\x04step\x18\x07 \x01(\x05\x12\x1a\n\x12samples_per_second\x18\x08 \x01(\x01\x12\x13\n\x0bhas_metrics\x18\t \x01(\x08\x12*\n\x0clast_metrics\x18\n \x01(\x0b\x32\x14.splitrec.v1.Metrics\x12\r\n\x05peers\x18\x0b \x03(\t\x12\x16\n\x0euptime_seconds\x18\x0c \x01(\x01\x12*\n\x0cpeer_traffic\x18\r \x01(\x0b\x32\x14.splitrec.v1.Traffic\"g\n\x07Traffic\x12\x12\n\nbytes_sent\x18\x01 \x01(\x03\x12\x16\n\x0e\x62ytes_received\x18\x02 \x01(\x03\x12\x15\n\rmessages_sent\x18\x03 \x01(\x03\x12\x19\n\x11messages_received\x18\x04 \x01(\x03\"\x1f\n\rEndJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\r\n\x0b\x45ndJobReply2\xf1\x03\n\x07\x43ontrol\x12G\n\x08\x44\x65scribe\x12\x1c.splitrec.v1.DescribeRequest\x1a\x1d.splitrec.v1.PartyDescription\x12J\n\nPrepareJob\x12\x1e.splitrec.v1.PrepareJobRequest\x1a\x1c.splitrec.v1.PrepareJobReply\x12\x45\n\x08RunSteps\x12\x1c.splitrec.v1.RunStepsRequest\x1a\x19.splitrec.v1.StepProgress0\x01\x12\x44\n\x08\x45valuate\x12\x1c.splitrec.v1.EvaluateRequest\x1a\x1a.splitrec.v1.EvaluateReply\x12\x41\n\x07Predict\x12\x1b.splitrec.v1.PredictRequest\x1a\x19.splitrec.v1.PredictReply\x12\x41\n\tGetStatus\x12\x1a.splitrec.v1.StatusRequest\x1a\x18.splitrec.v1.PartyStatus\x12>\n\x06\x45ndJob\x12\x1a.splitrec.v1.EndJobRequest\x1a\x18.splitrec.v1.EndJobReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,35 +41,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_JOBPARTY']._serialized_start=347
   _globals['_JOBPARTY']._serialized_end=445
   _globals['_JOBSPEC']._serialized_start=448
-  _globals['_JOBSPEC']._serialized_end=683
-  _globals['_PREPAREJOBREQUEST']._serialized_start=685
-  _globals['_PREPAREJOBREQUEST']._serialized_end=739
-  _globals['_PREPAREJOBREPLY']._serialized_start=741
-  _globals['_PREPAREJOBREPLY']._serialized_end=828
-  _globals['_RUNSTEPSREQUEST']._serialized_start=830
-  _globals['_RUNSTEPSREQUEST']._serialized_end=939
-  _globals['_METRICS']._serialized_start=941
-  _globals['_METRICS']._serialized_end=1027
-  _globals['_STEPPROGRESS']._serialized_start=1029
-  _globals['_STEPPROGRESS']._serialized_end=1154
-  _globals['_EVALUATEREQUEST']._serialized_start=1156
-  _globals['_EVALUATEREQUEST']._serialized_end=1239
-  _globals['_EVALUATEREPLY']._serialized_start=1241
-  _globals['_EVALUATEREPLY']._serialized_end=1330
-  _globals['_PREDICTREQUEST']._serialized_start=1332
-  _globals['_PREDICTREQUEST']._serialized_end=1399
-  _globals['_PREDICTREPLY']._serialized_start=1401
-  _globals['_PREDICTREPLY']._serialized_end=1429
-  _globals['_STATUSREQUEST']._serialized_start=1431
-  _globals['_STATUSREQUEST']._serialized_end=1446
-  _globals['_PARTYSTATUS']._serialized_start=1449
-  _globals['_PARTYSTATUS']._serialized_end=1772
-  _globals['_TRAFFIC']._serialized_start=1774
-  _globals['_TRAFFIC']._serialized_end=1877
-  _globals['_ENDJOBREQUEST']._serialized_start=1879
-  _globals['_ENDJOBREQUEST']._serialized_end=1910
-  _globals['_ENDJOBREPLY']._serialized_start=1912
-  _globals['_ENDJOBREPLY']._serialized_end=1925
-  _globals['_CONTROL']._serialized_start=1928
-  _globals['_CONTROL']._serialized_end=2425
+  _globals['_JOBSPEC']._serialized_end=714
+  _globals['_PREPAREJOBREQUEST']._serialized_start=716
+  _globals['_PREPAREJOBREQUEST']._serialized_end=770
+  _globals['_PREPAREJOBREPLY']._serialized_start=772
+  _globals['_PREPAREJOBREPLY']._serialized_end=859
+  _globals['_RUNSTEPSREQUEST']._serialized_start=861
+  _globals['_RUNSTEPSREQUEST']._serialized_end=970
+  _globals['_METRICS']._serialized_start=972
+  _globals['_METRICS']._serialized_end=1058
+  _globals['_STEPPROGRESS']._serialized_start=1060
+  _globals['_STEPPROGRESS']._serialized_end=1185
+  _globals['_EVALUATEREQUEST']._serialized_start=1187
+  _globals['_EVALUATEREQUEST']._serialized_end=1270
+  _globals['_EVALUATEREPLY']._serialized_start=1272
+  _globals['_EVALUATEREPLY']._serialized_end=1361
+  _globals['_PREDICTREQUEST']._serialized_start=1363
+  _globals['_PREDICTREQUEST']._serialized_end=1430
+  _globals['_PREDICTREPLY']._serialized_start=1432
+  _globals['_PREDICTREPLY']._serialized_end=1460
+  _globals['_STATUSREQUEST']._serialized_start=1462
+  _globals['_STATUSREQUEST']._serialized_end=1477
+  _globals['_PARTYSTATUS']._serialized_start=1480
+  _globals['_PARTYSTATUS']._serialized_end=1803
+  _globals['_TRAFFIC']._serialized_start=1805
+  _globals['_TRAFFIC']._serialized_end=1908
+  _globals['_ENDJOBREQUEST']._serialized_start=1910
+  _globals['_ENDJOBREQUEST']._serialized_end=1941
+  _globals['_ENDJOBREPLY']._serialized_start=1943
+  _globals['_ENDJOBREPLY']._serialized_end=1956
+  _globals['_CONTROL']._serialized_start=1959
+  _globals['_CONTROL']._serialized_end=2456
 # @@protoc_insertion_point(module_scope)
