@@ -134,6 +134,17 @@ class EncodedFeatures:
         )
 
 
+def concatenate(parts: list[EncodedFeatures]) -> EncodedFeatures:
+    """The rows of several encodings of the same features, one after the other."""
+    return EncodedFeatures(
+        parts[0].shapes,
+        PackedBatch(
+            np.concatenate([p.packed.indices for p in parts]),
+            np.concatenate([p.packed.dense for p in parts]),
+        ),
+    )
+
+
 def pack(
     shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray]
 ) -> EncodedFeatures:
@@ -155,8 +166,17 @@ def pack(
 def encode_features(
     frame: pd.DataFrame, features: tuple[FeatureConfig, ...]
 ) -> EncodedFeatures:
-    """Encodes every configured feature of a frame of string columns."""
-    fitted = [fit_vocabulary(f, frame[f.column].unique().tolist()) for f in features]
+    """Encodes every configured feature of a frame of string columns.
+
+    ``from_data`` vocabularies are fitted on this frame; pass fitted features to
+    encode a part of a larger file.
+    """
+    fitted = [
+        fit_vocabulary(f, frame[f.column].unique().tolist())
+        if f.kind == "from_data"
+        else f
+        for f in features
+    ]
     return pack(
         tuple(feature_shape(f) for f in fitted),
         {f.name: encode_feature(f, frame[f.column]) for f in fitted},

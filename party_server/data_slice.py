@@ -16,10 +16,9 @@ from common.config import FeatureConfig, PartyConfig
 from common.errors import DataError
 from common.features import (
     EncodedFeatures,
-    encode_feature,
-    feature_shape,
+    concatenate,
+    encode_features,
     fit_vocabulary,
-    pack,
 )
 from party_server.csv_layout import CsvLayout, scan_csv
 
@@ -161,12 +160,11 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
     """Reads the party's own file and encodes its features once, chunk by chunk."""
     raw, layout, columns = _read_raw(config)
     features = _fitted_features(raw, columns, config)
-    ids, labels, encoded = [], [], {f.name: [] for f in features}
+    ids, labels, parts = [], [], []
     for chunk in _chunks(raw, columns):
         ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
         labels.append(_labels(chunk, config, layout))
-        for feature in features:
-            encoded[feature.name].append(encode_feature(feature, chunk[feature.column]))
+        parts.append(encode_features(chunk, features))
     del raw
     id_array = np.concatenate(ids)
     if id_array.size != layout.row_lines.size:
@@ -175,10 +173,7 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
             f"{layout.row_lines.size}; check for stray quote or control characters"
         )
     _check_ids(id_array, config, layout)
-    packed = pack(
-        tuple(feature_shape(f) for f in features),
-        {name: np.concatenate(parts) for name, parts in encoded.items()},
-    )
+    packed = concatenate(parts)
     logger.info(
         "loaded %d rows and %d features from %s",
         id_array.size,
