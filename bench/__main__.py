@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.report import evaluate_targets, format_table
 from bench.runs import RunResult, run_centralized, run_split
-from bench.setup import ROOT, RunConfigs, ensure_data
+from bench.setup import ROOT, ensure_data, run_configs
 from common.history import write_atomically
 from common.logs import configure_logging
 
@@ -65,7 +65,7 @@ def _run_size(args: argparse.Namespace, rows: int) -> list[RunResult]:
     for batch in args.batches:
         for mode, pipeline in plan:
             folder = args.work / "work" / f"{rows}-b{batch}-{mode}-k{pipeline}"
-            configs = RunConfigs(folder, data, batch, pipeline)
+            configs = run_configs(folder, data, batch, pipeline)
             logger.info(
                 "running %s: %d rows, batch %d, pipeline %d",
                 mode,
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale_rows:
         data = ensure_data(args.work / "data", args.scale_rows)
         folder = args.work / "work" / f"{args.scale_rows}-scale"
-        configs = RunConfigs(folder, data, args.scale_batch, 1)
+        configs = run_configs(folder, data, args.scale_batch, 1)
         scale.append(
             run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
         )

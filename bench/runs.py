@@ -12,8 +12,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.setup import ROOT, RunConfigs
+from bench.setup import ROOT
 from coordinator.local import project_env, start_party, wait_with_usage
+from coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def _history(path: Path) -> dict:
 
 
 def run_centralized(
-    configs: RunConfigs, rows: int, batch: int, timeout: float
+    configs: LocalConfigs, rows: int, batch: int, timeout: float
 ) -> RunResult:
     command = [
         "-m",
@@ -91,7 +92,7 @@ def run_centralized(
 
 
 def run_split(
-    configs: RunConfigs, rows: int, batch: int, pipeline: int, timeout: float
+    configs: LocalConfigs, rows: int, batch: int, pipeline: int, timeout: float
 ) -> RunResult:
     logs = configs.folder / "logs"
     bob = start_party(configs.bob, logs / "bob.log", ready_timeout=timeout)

@@ -273,3 +273,18 @@ def _lookup(
             "same ml-1m copy"
         )
     return positions
+
+
+def prepare_generated(
+    out_dir: Path, num_ratings: int, seed: int, keep_raw: bool = True
+) -> PreparedFiles:
+    """Generated ml-1m files (in ``out_dir/raw``) turned into the parties' CSVs,
+    through the same preparation as real data."""
+    from common.movielens.generate import generate_ml1m
+
+    raw = generate_ml1m(out_dir / "raw", num_ratings=num_ratings, seed=seed)
+    prepared = prepare_party_csvs(raw.ratings.parent, out_dir)
+    if not keep_raw:
+        for path in (raw.users, raw.movies, raw.ratings):
+            path.unlink()
+    return prepared

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from coordinator.local import project_env, start_party
-from tests.support import ROOT, free_port, point_alice_at_bob, set_addresses
+from tests.support import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -53,9 +53,9 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
     bob = start_party(party_files.bob, logs / "bob.log", listen="127.0.0.1:0")
     alice = None
     try:
-        point_alice_at_bob(party_files, bob.address)
+        party_files.point_alice_at(bob.address)
         alice = start_party(party_files.alice, logs / "alice.log", listen="127.0.0.1:0")
-        set_addresses(party_files, alice.address, bob.address)
+        party_files.set_job_addresses(alice.address, bob.address)
 
         result = _coordinator("run", "--job", str(party_files.job))
 
@@ -91,8 +91,8 @@ def test_demo_command_starts_and_stops_the_parties(party_files):
     alice_port, bob_port = free_port(), free_port()
     party_files.edit("bob", listen=f"127.0.0.1:{bob_port}")
     party_files.edit("alice", listen=f"127.0.0.1:{alice_port}")
-    point_alice_at_bob(party_files, f"127.0.0.1:{bob_port}")
-    set_addresses(party_files, f"127.0.0.1:{alice_port}", f"127.0.0.1:{bob_port}")
+    party_files.point_alice_at(f"127.0.0.1:{bob_port}")
+    party_files.set_job_addresses(f"127.0.0.1:{alice_port}", f"127.0.0.1:{bob_port}")
 
     result = _coordinator(
         "demo",

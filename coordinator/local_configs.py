@@ -1,0 +1,64 @@
+"""Config files for a federation on one machine (the benchmark and the tests).
+
+The repository's example configs are rewritten into a folder: each party reads a
+given data set and listens on a free port, and the addresses that are known
+only once the parties are up are filled in afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class LocalConfigs:
+    folder: Path
+    alice: Path
+    bob: Path
+    job: Path
+
+    @classmethod
+    def write(cls, folder: Path, data_dir: Path, **job_changes: object) -> LocalConfigs:
+        """The examples, pointed at ``data_dir`` with outputs under ``folder/runs``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
+        for name in ("alice", "bob"):
+            config = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+            config["data"]["path"] = str(data_dir / f"{name}_ml1m.csv")
+            config["output_dir"] = str(folder / "runs" / name)
+            config["listen"] = "127.0.0.1:0"
+            paths[name].write_text(yaml.safe_dump(config, sort_keys=False))
+        job = yaml.safe_load((EXAMPLES / "job.yaml").read_text())
+        job.update(runs_dir=str(folder / "runs"), **job_changes)
+        paths["job"].write_text(yaml.safe_dump(job, sort_keys=False))
+        return cls(folder, paths["alice"], paths["bob"], paths["job"])
+
+    def read(self, which: str) -> dict:
+        """One config (``alice``, ``bob`` or ``job``) as a mapping."""
+        return yaml.safe_load(getattr(self, which).read_text())
+
+    def edit(self, which: str, **changes: object) -> Path:
+        """Sets top-level keys of one config file."""
+        path = getattr(self, which)
+        config = self.read(which)
+        config.update(changes)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+
+    def point_alice_at(self, bob: str) -> None:
+        """Gives alice bob's address once bob's port is known."""
+        self.edit("alice", peers=[{"name": "bob", "address": bob}])
+
+    def set_job_addresses(self, alice: str, bob: str) -> None:
+        self.edit(
+            "job",
+            parties=[
+                {"name": "alice", "address": alice},
+                {"name": "bob", "address": bob},
+            ],
+        )
