@@ -33,29 +33,27 @@ def check_descriptions(
         if described.party != name:
             raise HandshakeError(
                 f"the server at {address} is party {described.party!r}, but "
-                f"{config.source} "
-                f"lists it as {name!r}; fix the address or the name"
+                f"{config.source} lists it as {name!r}; fix the address or the name"
             )
         if described.protocol_version != PROTOCOL_VERSION:
             raise HandshakeError(
-                f"party {name} speaks protocol {described.protocol_version!r}, the "
-                "coordinator "
-                f"{PROTOCOL_VERSION!r}; run the same release everywhere"
+                f"party {name} speaks protocol {described.protocol_version!r}, "
+                f"the coordinator {PROTOCOL_VERSION!r}; run the same release "
+                "everywhere"
             )
         should_label = name == config.label_party
         if should_label != (described.role is PartyRole.LABEL):
             raise HandshakeError(
-                f"{config.source} names {config.label_party!r} as label party, but "
-                "party "
-                f"{name} is configured as a {described.role.value} party"
+                f"{config.source} names {config.label_party!r} as label party, "
+                f"but party {name} is configured as a {described.role.value} party"
             )
     _check_same_rows(descriptions)
     dims = {n: d.output.embedding_dim for n, d in descriptions.items()}
     if len(set(dims.values())) != 1:
         raise HandshakeError(
-            f"output shapes differ: embedding_dim per party {dims}; the FM term needs "
-            "one "
-            "embedding_dim at every party (model.embedding_dim in each party config)"
+            f"output shapes differ: embedding_dim per party {dims}; the FM term "
+            "needs one embedding_dim at every party (model.embedding_dim in each "
+            "party config)"
         )
 
 
@@ -71,9 +69,8 @@ def _check_same_rows(descriptions: dict[str, PartyDescription]) -> None:
         if described.id_digest != reference.id_digest:
             raise HandshakeError(
                 f"the row IDs of party {name} differ from those of party "
-                f"{reference_name} "
-                "(same count, different IDs or order); align the files so every party "
-                "holds the same IDs in the same order"
+                f"{reference_name} (same count, different IDs or order); align the "
+                "files so every party holds the same IDs in the same order"
             )
 
 

@@ -139,8 +139,8 @@ def start_party(
         process.wait()
         raise JobFailedError(
             f"party server for {config} did not start (exit code "
-            f"{process.returncode}); "
-            f"its log {log_path} ends with:\n{_tail(log_path)}"
+            f"{process.returncode}); its log {log_path} ends with:\n"
+            f"{_tail(log_path)}"
         )
     fields = dict(item.split("=", 1) for item in line.split()[1:])
     logger.info(

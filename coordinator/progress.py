@@ -35,8 +35,7 @@ class EpochProgress:
             bar = "#" * filled + "." * (_BAR_WIDTH - filled)
             self._stream.write(
                 f"\repoch {self._epoch + 1}/{self._epochs} [{bar}] "
-                f"{step}/{self._steps} "
-                f"{rate:,.0f} samples/s loss {loss_text}"
+                f"{step}/{self._steps} {rate:,.0f} samples/s loss {loss_text}"
             )
             self._stream.flush()
         else:

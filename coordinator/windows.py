@@ -91,9 +91,8 @@ def run_window(
     expected = window.first_step + window.num_steps
     if last is None or last.next_step != expected:
         raise JobFailedError(
-            f"party {label_party} ended window {window.first_step}..{expected - 1} of "
-            "epoch "
-            f"{window.epoch} early (at step "
+            f"party {label_party} ended window {window.first_step}..{expected - 1} "
+            f"of epoch {window.epoch} early (at step "
             f"{last.next_step if last else window.first_step})"
         )
     return last

@@ -99,6 +99,12 @@ class PartyJob:
             rows = self.split.train if split == "train" else self.split.validation
         return Pass(rows, eval_batch_size(self.spec.batch_size))
 
+    def split_size(self, split: str) -> int:
+        """How many rows ``read_pass(split)`` reads, without building them."""
+        if split == "all":
+            return self.data.num_rows
+        return self.read_pass(split).rows.size
+
     def check_window(self, epoch: int, first_step: int, num_steps: int) -> None:
         if not 0 <= epoch < self.spec.epochs:
             raise JobStateError(f"epoch {epoch} is outside 0..{self.spec.epochs - 1}")

@@ -77,9 +77,8 @@ class LabelJob(PartyJob):
         key = forward.key
         if key.job_id != self.spec.job_id or key.phase != hello.phase:
             raise InvalidMessageError(
-                f"forward for job {key.job_id!r} phase {key.phase} on a stream opened "
-                "for "
-                f"job {self.spec.job_id!r} phase {hello.phase}"
+                f"forward for job {key.job_id!r} phase {key.phase} on a stream "
+                f"opened for job {self.spec.job_id!r} phase {hello.phase}"
             )
         if not 0 <= key.epoch < self.spec.epochs:
             raise JobStateError(
@@ -103,11 +102,7 @@ class LabelJob(PartyJob):
         """Rows and batch size of the pass a stream's messages belong to."""
         if hello.phase == common_pb2.PHASE_TRAIN:
             return self.split.train.size, self.spec.batch_size
-        rows = {
-            "train": self.split.train.size,
-            "validation": self.split.validation.size,
-            "all": self.data.num_rows,
-        }[split_from_proto(hello.split)]
+        rows = self.split_size(split_from_proto(hello.split))
         return rows, eval_batch_size(self.spec.batch_size)
 
     # Control side: called by the control service.

@@ -84,9 +84,8 @@ class Mailbox:
                 if remaining <= 0:
                     missing = [s for s, k in wanted if (s, k) not in self._items]
                     raise PeerError(
-                        f"no hidden tensor from {missing} for epoch {key[1]} step "
-                        f"{key[2]} "
-                        f"within {timeout:g} s; is that party running?"
+                        f"no hidden tensor from {missing} for epoch {key[1]} "
+                        f"step {key[2]} within {timeout:g} s; is that party running?"
                     )
                 self._cond.wait(min(remaining, 0.5))
             arrays = [self._items.pop(w) for w in wanted]

@@ -111,17 +111,15 @@ class Party:
         is_label = spec.label_party == me
         if is_label != (self.config.role is PartyRole.LABEL):
             raise HandshakeError(
-                f"job {spec.job_id!r} names {spec.label_party!r} as label party, but "
-                f"{me!r} "
-                f"is configured as a {self.config.role.value} party in "
+                f"job {spec.job_id!r} names {spec.label_party!r} as label party, "
+                f"but {me!r} is configured as a {self.config.role.value} party in "
                 f"{self.config.source}"
             )
         expected = output_spec(self.config.model)
         if mine.output != expected:
             raise HandshakeError(
-                f"job {spec.job_id!r} expects {me!r} to output {mine.output}, but its "
-                "model "
-                f"outputs {expected}"
+                f"job {spec.job_id!r} expects {me!r} to output {mine.output}, "
+                f"but its model outputs {expected}"
             )
         dims = {p.output.embedding_dim for p in spec.parties}
         if len(dims) != 1:
