@@ -13,6 +13,7 @@ from pathlib import Path
 
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
+from common.tls import INSECURE, TlsConfig, read_tls
 
 FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot")
 
@@ -58,8 +59,15 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class PeerConfig:
+    """A party this one talks to; ``identity`` is the name in its certificate."""
+
     name: str
     address: str
+    identity: str = ""
+
+    @property
+    def expected_identity(self) -> str:
+        return self.identity or self.name
 
 
 @dataclass(frozen=True)
@@ -72,6 +80,8 @@ class PartyConfig:
     peers: tuple[PeerConfig, ...]
     output_dir: Path
     label: LabelConfig | None = None
+    tls: TlsConfig = INSECURE
+    coordinator_identity: str = "coordinator"
     source: Path = Path("<memory>")
 
     @property
@@ -86,6 +96,11 @@ class PartyConfig:
 class JobPartyConfig:
     name: str
     address: str
+    identity: str = ""
+
+    @property
+    def expected_identity(self) -> str:
+        return self.identity or self.name
 
 
 @dataclass(frozen=True)
@@ -107,6 +122,7 @@ class JobConfig:
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
+    tls: TlsConfig = INSECURE
     source: Path = Path("<memory>")
 
     def party(self, name: str) -> JobPartyConfig | None:
@@ -183,8 +199,11 @@ def _read_label(reader: ConfigReader) -> LabelConfig:
 
 
 def _read_peer(reader: ConfigReader) -> PeerConfig:
+    name = reader.require("name", str)
     peer = PeerConfig(
-        name=reader.require("name", str), address=reader.require("address", str)
+        name=name,
+        address=reader.require("address", str),
+        identity=reader.optional("identity", str, name),
     )
     reader.finish()
     return peer
@@ -208,6 +227,10 @@ def load_party_config(path: Path) -> PartyConfig:
         else (),
         output_dir=_resolve(base, reader.optional("output_dir", str, "runs")),
         label=label,
+        tls=read_tls(reader, base),
+        coordinator_identity=reader.optional(
+            "coordinator_identity", str, "coordinator"
+        ),
         source=path,
     )
     reader.finish()
@@ -235,8 +258,11 @@ def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
 
 
 def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
+    name = reader.require("name", str)
     party = JobPartyConfig(
-        name=reader.require("name", str), address=reader.require("address", str)
+        name=name,
+        address=reader.require("address", str),
+        identity=reader.optional("identity", str, name),
     )
     reader.finish()
     return party
@@ -270,6 +296,7 @@ def load_job_config(path: Path) -> JobConfig:
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
+        tls=read_tls(reader, path.parent),
         source=path,
     )
     for section in (optimizer, strategy):

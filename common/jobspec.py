@@ -70,6 +70,17 @@ class PartyDescription:
 
 
 @dataclass(frozen=True)
+class PeerState:
+    """A configured peer and whether it answered a health check just now."""
+
+    name: str
+    address: str
+    identity: str
+    reachable: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
 class PartyStatusView:
     """What the status RPC shows a person: no raw data, no tensors."""
 
@@ -82,3 +93,5 @@ class PartyStatusView:
     last_metrics: Metrics | None
     uptime_seconds: float
     peer_traffic: Traffic
+    peers: tuple[PeerState, ...] = ()
+    transport_security: str = "insecure"

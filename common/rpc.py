@@ -1,21 +1,33 @@
 """The one place that builds gRPC servers and channels.
 
 Message size limits and keepalive are set here so that every server and channel
-of the project agrees on them.
+of the project agrees on them. With credentials, servers demand a client
+certificate from the federation's CA and channels check the server's certificate
+against the identity configured for it (its name, not its address, so a party can
+move between hosts or sit behind an IP address).
+
+``SPLITREC_HOSTS`` (``name=address,name=address``) maps host names to addresses
+for this process, like entries in ``/etc/hosts``: a config can name its peers
+``bob:50052`` on a network without DNS for them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Sequence
 from concurrent import futures
 
 import grpc
 
+from common.errors import ConfigError
 from common.serde import MAX_TENSOR_BYTES
+from common.tls import Credentials
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = MAX_TENSOR_BYTES + 1024 * 1024
+HOSTS_VARIABLE = "SPLITREC_HOSTS"
 
 _COMMON_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -33,26 +45,78 @@ _SERVER_OPTIONS = [
 ]
 
 
-def create_server(address: str, max_workers: int = 32) -> tuple[grpc.Server, int]:
+def host_overrides() -> dict[str, str]:
+    """The name-to-address map of ``SPLITREC_HOSTS`` (empty when unset)."""
+    overrides = {}
+    for entry in filter(None, os.environ.get(HOSTS_VARIABLE, "").split(",")):
+        name, sep, address = entry.strip().partition("=")
+        if not sep or not name or not address:
+            raise ConfigError(
+                f"{HOSTS_VARIABLE}: entry {entry!r} is not name=address "
+                "(example: bob=10.0.0.7,alice=10.0.0.6)"
+            )
+        overrides[name] = address
+    return overrides
+
+
+def resolve(address: str) -> str:
+    """``host:port`` with the host replaced when ``SPLITREC_HOSTS`` maps it."""
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address
+    return f"{host_overrides().get(host, host)}:{port}"
+
+
+def create_server(
+    address: str,
+    credentials: Credentials | None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+    max_workers: int = 32,
+) -> tuple[grpc.Server, int]:
     """A server bound to ``address`` (port 0 picks a free port); returns the port.
 
-    Raises ``OSError`` naming the address when it cannot be bound.
+    ``credentials`` ``None`` serves without TLS, with a warning. Raises
+    ``OSError`` naming the address when it cannot be bound.
     """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         options=_SERVER_OPTIONS,
+        interceptors=list(interceptors),
         maximum_concurrent_rpcs=max_workers * 2,
     )
+    bind = resolve(address)
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(bind)
+        else:
+            port = server.add_secure_port(bind, credentials.server())
     except RuntimeError as exc:
-        raise OSError(f"cannot listen on {address}: {exc}") from None
+        raise OSError(f"cannot listen on {bind}: {exc}") from None
     if port == 0:
-        raise OSError(f"cannot listen on {address}: the address is in use or invalid")
-    logger.warning("listening on %s WITHOUT TLS (insecure mode for local use)", address)
+        raise OSError(f"cannot listen on {bind}: the address is in use or invalid")
+    if credentials is None:
+        logger.warning(
+            "INSECURE MODE: listening on %s WITHOUT TLS; anyone who can reach this "
+            "port can call every RPC (local demos only)",
+            bind,
+        )
+    else:
+        logger.info("listening on %s with mutual TLS as %s", bind, credentials.identity)
     return server, port
 
 
-def create_channel(address: str) -> grpc.Channel:
-    """A channel to ``address`` with the project's limits and keepalive."""
-    return grpc.insecure_channel(address, options=_COMMON_OPTIONS)
+def create_channel(
+    address: str, credentials: Credentials | None, identity: str | None = None
+) -> grpc.Channel:
+    """A channel to ``address`` with the project's limits and keepalive.
+
+    With credentials the server must present a certificate of the federation's
+    CA naming ``identity`` (default: the address's host name).
+    """
+    target = resolve(address)
+    if credentials is None:
+        return grpc.insecure_channel(target, options=_COMMON_OPTIONS)
+    options = list(_COMMON_OPTIONS)
+    if identity:
+        options.append(("grpc.ssl_target_name_override", identity))
+    return grpc.secure_channel(target, credentials.channel(), options=options)

@@ -16,6 +16,7 @@ from common.jobspec import (
     OutputSpec,
     PartyDescription,
     PartyStatusView,
+    PeerState,
 )
 from common.metrics import Metrics
 from common.traffic import Traffic
@@ -283,11 +284,22 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         epoch=view.epoch,
         step=view.step,
         samples_per_second=view.samples_per_second,
-        peers=list(view.description.peers),
+        peers=[peer_state_to_proto(p) for p in view.peers],
+        transport_security=view.transport_security,
         uptime_seconds=view.uptime_seconds,
         last_metrics=metrics_to_proto(view.last_metrics) if view.last_metrics else None,
         peer_traffic=traffic_to_proto(view.peer_traffic),
         has_metrics=view.last_metrics is not None,
+    )
+
+
+def peer_state_to_proto(state: PeerState) -> control_pb2.PeerState:
+    return control_pb2.PeerState(
+        name=state.name,
+        address=state.address,
+        identity=state.identity,
+        reachable=state.reachable,
+        detail=state.detail,
     )
 
 

@@ -6,6 +6,8 @@ job can report what the control plane cost.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,16 +19,33 @@ from common.errors import PeerError
 from common.jobspec import JobSpec, PartyDescription
 from common.metrics import Metrics
 from common.rpc import create_channel
+from common.tls import Credentials
 from common.traffic import Traffic, TrafficCounter
 from splitrec.v1 import control_pb2, control_pb2_grpc
 
+logger = logging.getLogger(__name__)
+
+
+_HANDSHAKE_HINT = (
+    " (the TLS handshake failed: check that both sides use certificates of the "
+    "same CA, that the party's certificate names the identity configured for it, "
+    "and that neither certificate has expired)"
+)
+
 
 class PartyClient:
-    def __init__(self, name: str, address: str, rpc_timeout: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        address: str,
+        rpc_timeout: float,
+        credentials: Credentials | None = None,
+        identity: str | None = None,
+    ) -> None:
         self.name = name
         self.address = address
         self._timeout = rpc_timeout
-        self._channel = create_channel(address)
+        self._channel = create_channel(address, credentials, identity or name)
         self._stub = control_pb2_grpc.ControlStub(self._channel)
         self.traffic = TrafficCounter()
 
@@ -36,6 +55,8 @@ class PartyClient:
         details = error.details() or ""
         if code == grpc.StatusCode.DEADLINE_EXCEEDED and rpc == "Describe":
             details = "no answer; is the party server running at that address?"
+        if "handshake" in details.lower():
+            details += _HANDSHAKE_HINT
         return PeerError(
             f"party {self.name} at {self.address}: {rpc} failed: {code.name}: {details}"
         )
@@ -57,15 +78,40 @@ class PartyClient:
         return reply
 
     def describe(self, connect_timeout: float) -> PartyDescription:
-        """Waits up to ``connect_timeout`` for the party to come up, then asks it."""
-        reply = self._call(
-            "Describe",
-            self._stub.Describe,
-            control_pb2.DescribeRequest(),
-            timeout=connect_timeout,
-            wait_for_ready=True,
-        )
-        return serde.description_from_proto(reply)
+        """Waits up to ``connect_timeout`` for the party to come up, then asks it.
+
+        While the party is unreachable the attempts back off (0.2 s doubling to
+        5 s) and the wait is logged with the last reason, so a person can see
+        whom the coordinator is waiting for and why.
+        """
+        deadline = time.monotonic() + connect_timeout
+        pause, last_log = 0.2, 0.0
+        retry = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+        request = control_pb2.DescribeRequest()
+        while True:
+            remaining = deadline - time.monotonic()
+            self.traffic.sent(request)
+            try:
+                reply = self._stub.Describe(
+                    request, timeout=max(0.1, min(remaining, 10))
+                )
+            except grpc.RpcError as exc:
+                if exc.code() not in retry or time.monotonic() + pause >= deadline:
+                    raise self.rpc_error("Describe", exc) from None
+                if time.monotonic() - last_log >= 5.0:
+                    logger.info(
+                        "waiting for party %s at %s (%.0f s left): %s",
+                        self.name,
+                        self.address,
+                        deadline - time.monotonic(),
+                        exc.details(),
+                    )
+                    last_log = time.monotonic()
+            else:
+                self.traffic.received(reply)
+                return serde.description_from_proto(reply)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     def prepare(self, spec: JobSpec) -> control_pb2.PrepareJobReply:
         request = control_pb2.PrepareJobRequest(job=serde.job_spec_to_proto(spec))

@@ -15,6 +15,7 @@ from common.errors import JobFailedError, SplitRecError
 from common.history import EpochRecord, plot_curves, write_history
 from common.metrics import Metrics
 from common.throughput import SteadyRate
+from common.tls import load_credentials
 from coordinator.client import PartyClient
 from coordinator.handshake import PreparedJob, handshake
 from coordinator.progress import EpochProgress
@@ -38,8 +39,11 @@ class JobDriver:
     def __init__(self, config: JobConfig) -> None:
         self.config = config
         self.run_dir = config.runs_dir / config.job
+        credentials = load_credentials(config.tls)
         self.clients = {
-            p.name: PartyClient(p.name, p.address, config.rpc_timeout)
+            p.name: PartyClient(
+                p.name, p.address, config.rpc_timeout, credentials, p.expected_identity
+            )
             for p in config.parties
         }
 

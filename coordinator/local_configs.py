@@ -23,8 +23,18 @@ class LocalConfigs:
     job: Path
 
     @classmethod
-    def write(cls, folder: Path, data_dir: Path, **job_changes: object) -> LocalConfigs:
-        """The examples, pointed at ``data_dir`` with outputs under ``folder/runs``."""
+    def write(
+        cls,
+        folder: Path,
+        data_dir: Path,
+        certs: Path | None = None,
+        **job_changes: object,
+    ) -> LocalConfigs:
+        """The examples, pointed at ``data_dir`` with outputs under ``folder/runs``.
+
+        With ``certs`` (a folder made by ``python -m common.certs``) every process
+        uses mutual TLS with its own certificate; without, TLS is off.
+        """
         folder.mkdir(parents=True, exist_ok=True)
         paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
         for name in ("alice", "bob"):
@@ -32,9 +42,11 @@ class LocalConfigs:
             config["data"]["path"] = str(data_dir / f"{name}_ml1m.csv")
             config["output_dir"] = str(folder / "runs" / name)
             config["listen"] = "127.0.0.1:0"
+            config["tls"] = _tls(certs, name)
             paths[name].write_text(yaml.safe_dump(config, sort_keys=False))
         job = yaml.safe_load((EXAMPLES / "job.yaml").read_text())
-        job.update(runs_dir=str(folder / "runs"), **job_changes)
+        job.update(runs_dir=str(folder / "runs"), tls=_tls(certs, "coordinator"))
+        job.update(job_changes)
         paths["job"].write_text(yaml.safe_dump(job, sort_keys=False))
         return cls(folder, paths["alice"], paths["bob"], paths["job"])
 
@@ -52,13 +64,23 @@ class LocalConfigs:
 
     def point_alice_at(self, bob: str) -> None:
         """Gives alice bob's address once bob's port is known."""
-        self.edit("alice", peers=[{"name": "bob", "address": bob}])
+        self.edit("alice", peers=[{"name": "bob", "address": bob, "identity": "bob"}])
 
     def set_job_addresses(self, alice: str, bob: str) -> None:
         self.edit(
             "job",
             parties=[
-                {"name": "alice", "address": alice},
-                {"name": "bob", "address": bob},
+                {"name": "alice", "address": alice, "identity": "alice"},
+                {"name": "bob", "address": bob, "identity": "bob"},
             ],
         )
+
+
+def _tls(certs: Path | None, identity: str) -> dict:
+    if certs is None:
+        return {"insecure": True}
+    return {
+        "ca": str(certs / "ca.pem"),
+        "cert": str(certs / f"{identity}.pem"),
+        "key": str(certs / f"{identity}.key"),
+    }

@@ -7,6 +7,7 @@ import threading
 import time
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common.config import PartyConfig, PartyRole
 from common.errors import (
@@ -15,9 +16,10 @@ from common.errors import (
     NotAllowedError,
     UnknownJobError,
 )
-from common.jobspec import JobSpec, PartyDescription, PartyStatusView
+from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
 from common.models.build import output_spec
 from common.rpc import create_channel
+from common.tls import Credentials
 from common.traffic import TrafficCounter
 from common.version import PROTOCOL_VERSION
 from party_server.data_slice import DataSlice
@@ -32,14 +34,20 @@ class Party:
     """Holds the party's jobs; the servicers call it and nothing else."""
 
     def __init__(
-        self, config: PartyConfig, data: DataSlice, peer_timeout: float = 120.0
+        self,
+        config: PartyConfig,
+        data: DataSlice,
+        credentials: Credentials | None = None,
+        peer_timeout: float = 120.0,
     ) -> None:
         self.config = config
         self.data = data
+        self.credentials = credentials
         self._peer_timeout = peer_timeout
         self._jobs: dict[str, PartyJob] = {}
         self._latest: PartyJob | None = None
         self._channels: dict[str, grpc.Channel] = {}
+        self._channels_lock = threading.Lock()
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self.traffic = TrafficCounter()
@@ -92,13 +100,43 @@ class Party:
     def _new_job(self, spec: JobSpec) -> PartyJob:
         if self.config.role is PartyRole.LABEL:
             return LabelJob(spec, self.config, self.data, self._peer_timeout)
-        peer = self.config.peer(spec.label_party)
-        channel = self._channels.get(peer.name)
-        if channel is None:
-            channel = self._channels[peer.name] = create_channel(peer.address)
+        channel = self.channel(spec.label_party)
         return FeatureJob(
             spec, self.config, self.data, channel, self._peer_timeout, self.traffic
         )
+
+    def channel(self, peer_name: str) -> grpc.Channel:
+        """The one channel to a configured peer, made on first use."""
+        peer = self.config.peer(peer_name)
+        if peer is None:
+            raise NotAllowedError(f"{peer_name!r} is not a peer of {self.config.party}")
+        with self._channels_lock:
+            channel = self._channels.get(peer.name)
+            if channel is None:
+                channel = self._channels[peer.name] = create_channel(
+                    peer.address, self.credentials, peer.expected_identity
+                )
+            return channel
+
+    def probe_peers(self, timeout: float = 1.0) -> tuple[PeerState, ...]:
+        """Asks every configured peer's health service, each for ``timeout`` s."""
+        states = []
+        for peer in self.config.peers:
+            stub = health_pb2_grpc.HealthStub(self.channel(peer.name))
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+                answer = health_pb2.HealthCheckResponse
+                serving = reply.status == answer.SERVING
+                detail = "" if serving else answer.ServingStatus.Name(reply.status)
+            except grpc.RpcError as exc:
+                serving = False
+                detail = f"{exc.code().name}: {exc.details()}"
+            states.append(
+                PeerState(
+                    peer.name, peer.address, peer.expected_identity, serving, detail
+                )
+            )
+        return tuple(states)
 
     def _check_spec(self, spec: JobSpec) -> None:
         me = self.config.party
@@ -178,6 +216,8 @@ class Party:
             last_metrics=state.last_metrics if state is not None else None,
             uptime_seconds=time.monotonic() - self._started,
             peer_traffic=self.traffic.snapshot(),
+            peers=self.probe_peers(),
+            transport_security="insecure" if self.credentials is None else "mutual-tls",
         )
 
     def close(self) -> None:

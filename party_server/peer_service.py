@@ -11,6 +11,7 @@ import grpc
 
 from common.errors import InvalidMessageError, NotAllowedError, SplitRecError
 from common.traffic import TrafficCounter
+from party_server.authz import Authorizer
 from party_server.label_job import LabelJob
 from party_server.mailbox import END_OF_STREAM, Outbox
 from party_server.party import Party
@@ -23,8 +24,9 @@ _POLL_SECONDS = 1.0
 
 
 class PeerService(peer_pb2_grpc.PeerServicer):
-    def __init__(self, party: Party) -> None:
+    def __init__(self, party: Party, authorizer: Authorizer) -> None:
         self._party = party
+        self._authorizer = authorizer
 
     @rpc_method
     def Exchange(  # noqa: N802 - gRPC method name
@@ -33,7 +35,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         context: grpc.ServicerContext,
     ) -> Iterator[peer_pb2.PeerMessage]:
         traffic = self._party.traffic
-        hello = self._hello(request_iterator)
+        hello = self._hello(request_iterator, context)
         job = self._party.label_job(hello.job_id)
         outbox = job.open_stream(hello.party, hello)
         context.add_callback(outbox.close)
@@ -57,7 +59,9 @@ class PeerService(peer_pb2_grpc.PeerServicer):
             yield item
 
     def _hello(
-        self, request_iterator: Iterator[peer_pb2.PeerMessage]
+        self,
+        request_iterator: Iterator[peer_pb2.PeerMessage],
+        context: grpc.ServicerContext,
     ) -> peer_pb2.Hello:
         first = next(request_iterator, None)
         if first is not None:
@@ -70,6 +74,9 @@ class PeerService(peer_pb2_grpc.PeerServicer):
                 f"party {hello.party!r} is not a configured peer of "
                 f"{self._party.config.party!r}"
             )
+        refusal = self._authorizer.check_hello(context, hello.party)
+        if refusal is not None:
+            raise NotAllowedError(refusal)
         return hello
 
 

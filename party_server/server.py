@@ -11,6 +11,8 @@ from grpc_reflection.v1alpha import reflection
 
 from common.config import PartyConfig
 from common.rpc import create_server
+from common.tls import load_credentials
+from party_server.authz import AuthorizationInterceptor, Authorizer
 from party_server.control_service import ControlService
 from party_server.data_slice import load_data_slice
 from party_server.party import Party
@@ -43,11 +45,15 @@ def start_party(
     config: PartyConfig, listen: str | None = None, peer_timeout: float = 120.0
 ) -> RunningParty:
     """Loads the party's data, builds its services and starts serving."""
+    credentials = load_credentials(config.tls)
     data = load_data_slice(config)
-    party = Party(config, data, peer_timeout=peer_timeout)
-    server, port = create_server(listen or config.listen)
+    party = Party(config, data, credentials, peer_timeout=peer_timeout)
+    authorizer = Authorizer(config, secure=credentials is not None)
+    server, port = create_server(
+        listen or config.listen, credentials, [AuthorizationInterceptor(authorizer)]
+    )
     control_pb2_grpc.add_ControlServicer_to_server(ControlService(party), server)
-    peer_pb2_grpc.add_PeerServicer_to_server(PeerService(party), server)
+    peer_pb2_grpc.add_PeerServicer_to_server(PeerService(party, authorizer), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):

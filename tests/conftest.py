@@ -24,3 +24,13 @@ def small_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def party_files(small_data: Path, tmp_path: Path) -> PartyFiles:
     """Configs for alice, bob and the job, on the small data set, ports unset."""
     return write_configs(tmp_path, small_data)
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A development CA with certificates for alice, bob and the coordinator."""
+    from common.certs import write_bundle
+
+    folder = tmp_path_factory.mktemp("certs")
+    write_bundle(folder, ["alice", "bob", "coordinator"])
+    return folder

@@ -170,7 +170,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "peers", "uptime_seconds", "peer_traffic")
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -181,9 +181,10 @@ class PartyStatus(_message.Message):
     SAMPLES_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
     HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
     LAST_METRICS_FIELD_NUMBER: _ClassVar[int]
-    PEERS_FIELD_NUMBER: _ClassVar[int]
     UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PEER_TRAFFIC_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_SECURITY_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -194,10 +195,25 @@ class PartyStatus(_message.Message):
     samples_per_second: float
     has_metrics: bool
     last_metrics: Metrics
-    peers: _containers.RepeatedScalarFieldContainer[str]
     uptime_seconds: float
     peer_traffic: Traffic
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., peers: _Optional[_Iterable[str]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ...) -> None: ...
+    peers: _containers.RepeatedCompositeFieldContainer[PeerState]
+    transport_security: str
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ...) -> None: ...
+
+class PeerState(_message.Message):
+    __slots__ = ("name", "address", "identity", "reachable", "detail")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    address: str
+    identity: str
+    reachable: bool
+    detail: str
+    def __init__(self, name: _Optional[str] = ..., address: _Optional[str] = ..., identity: _Optional[str] = ..., reachable: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class Traffic(_message.Message):
     __slots__ = ("bytes_sent", "bytes_received", "messages_sent", "messages_received")

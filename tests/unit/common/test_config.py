@@ -33,6 +33,7 @@ PARTY = {
     ],
     "model": {"embedding_dim": 4, "deep_units": [8, 2]},
     "peers": [{"name": "bob", "address": "127.0.0.1:50052"}],
+    "tls": {"insecure": True},
 }
 
 LABEL_PARTY = {
@@ -42,6 +43,7 @@ LABEL_PARTY = {
     "label": {"column": "Rating", "positive_above": 3},
     "model": {"embedding_dim": 4, "deep_units": [8, 2], "fuse_units": [4]},
     "peers": [{"name": "alice", "address": "127.0.0.1:50051"}],
+    "tls": {"insecure": True},
 }
 
 JOB = {
@@ -51,6 +53,7 @@ JOB = {
         {"name": "bob", "address": "127.0.0.1:50052"},
     ],
     "label_party": "bob",
+    "tls": {"insecure": True},
 }
 
 

@@ -17,6 +17,7 @@ from common.jobspec import (
     OutputSpec,
     PartyDescription,
     PartyStatusView,
+    PeerState,
 )
 from common.metrics import Metrics
 from common.traffic import Traffic
@@ -451,6 +452,11 @@ def _status(last_metrics: Metrics | None) -> PartyStatusView:
         last_metrics=last_metrics,
         uptime_seconds=60.25,
         peer_traffic=Traffic(1000, 200, 10, 2),
+        peers=(
+            PeerState("bob", "bob:50052", "bob", True),
+            PeerState("carol", "carol:1", "carol", False, "UNAVAILABLE: refused"),
+        ),
+        transport_security="mutual-tls",
     )
 
 
@@ -467,7 +473,15 @@ def test_status_to_proto_with_metrics():
     assert (message.epoch, message.step) == (2, 17)
     assert message.samples_per_second == 512.5
     assert message.uptime_seconds == 60.25
-    assert list(message.peers) == ["bob"]
+    assert message.transport_security == "mutual-tls"
+    assert [(p.name, p.address, p.identity) for p in message.peers] == [
+        ("bob", "bob:50052", "bob"),
+        ("carol", "carol:1", "carol"),
+    ]
+    assert [(p.reachable, p.detail) for p in message.peers] == [
+        (True, ""),
+        (False, "UNAVAILABLE: refused"),
+    ]
     assert message.has_metrics
     assert serde.metrics_from_proto(message.last_metrics) == metrics
 
@@ -478,7 +492,7 @@ def test_status_to_proto_without_metrics():
     assert not message.has_metrics
     assert not message.HasField("last_metrics")
     assert message.state == "training"
-    assert list(message.peers) == ["bob"]
+    assert len(message.peers) == 2
 
 
 def test_status_carries_peer_traffic_and_traffic_round_trips():

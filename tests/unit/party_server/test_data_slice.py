@@ -42,6 +42,7 @@ def _bob_config(folder: Path, columns: list[str] | None = None) -> PartyConfig:
         "label": {"column": "Rating", "positive_above": 3},
         "model": {"embedding_dim": 2, "deep_units": [4]},
         "peers": [{"name": "alice", "address": "127.0.0.1:1"}],
+        "tls": {"insecure": True},
     }
     path = folder / "bob.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
@@ -59,6 +60,7 @@ def _alice_config(folder: Path) -> PartyConfig:
         ],
         "model": {"embedding_dim": 2, "deep_units": [4]},
         "peers": [{"name": "bob", "address": "127.0.0.1:1"}],
+        "tls": {"insecure": True},
     }
     path = folder / "alice.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -36,10 +36,10 @@ class _Peer(peer_pb2_grpc.PeerServicer):
 @pytest.fixture
 def peer():
     servicer = _Peer()
-    server, port = create_server("127.0.0.1:0", max_workers=4)
+    server, port = create_server("127.0.0.1:0", None, max_workers=4)
     peer_pb2_grpc.add_PeerServicer_to_server(servicer, server)
     server.start()
-    channel = create_channel(f"127.0.0.1:{port}")
+    channel = create_channel(f"127.0.0.1:{port}", None)
     yield channel
     servicer.release.set()
     channel.close()
