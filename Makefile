@@ -12,7 +12,8 @@ ML1M ?=
 NUM_SAMPLE ?= -1
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
-.PHONY: install proto proto-check data data-generated demo test test-quick bench lint format clean
+.PHONY: install proto proto-check data data-generated certs demo test test-quick bench \
+	compose-config compose-up lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +52,19 @@ data-generated: install
 	$(PY) -m common.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE)
 
+# A development CA and certificates for alice, bob and the coordinator in certs/.
+# CERTS_HOSTS adds names or addresses: CERTS_HOSTS="--host alice=10.0.0.6".
+# CERTS_PASSWORD_FILE protects every key with the password in that file.
+CERTS_DIR ?= certs
+CERTS_HOSTS ?=
+CERTS_PASSWORD_FILE ?=
+certs: install
+	$(PY) -m common.certs --out $(CERTS_DIR) alice bob coordinator $(CERTS_HOSTS) \
+		$(if $(CERTS_PASSWORD_FILE),--password-file $(CERTS_PASSWORD_FILE))
+
 demo: install
 	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
+	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
 	$(PY) -m coordinator demo --job configs/job.yaml --party configs/alice.yaml \
 		--party configs/bob.yaml
 
@@ -67,6 +79,17 @@ bench: install
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"
+
+# docker-compose: check the file offline; run the reference job (needs Docker).
+compose-config:
+	docker-compose config --quiet
+
+compose-up:
+	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
+	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
+	mkdir -p runs
+	SPLITREC_UID=$$(id -u) SPLITREC_GID=$$(id -g) docker-compose up --build \
+		--exit-code-from coordinator
 
 lint: install
 	$(PY) -m ruff check .

@@ -254,7 +254,8 @@ def load_private_key(path: Path, password: bytes | None) -> PrivateKeyTypes:
         raise ValueError(f"{path}: not a valid PEM private key") from exc
 
 
-def _load_authority(out: Path, password: bytes | None) -> Authority:
+def load_authority(out: Path, password: bytes | None) -> Authority:
+    """The CA kept in ``out`` (``ca.pem`` and ``ca.key``)."""
     cert_path, key_path = out / CA_CERT_FILE, out / CA_KEY_FILE
     try:
         cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -263,13 +264,18 @@ def _load_authority(out: Path, password: bytes | None) -> Authority:
     key = load_private_key(key_path, password)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{key_path}: the CA key is not an EC key")
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    encoding = serialization.Encoding.DER
-    if key.public_key().public_bytes(
-        encoding, public
-    ) != cert.public_key().public_bytes(encoding, public):
+    if not key_matches(key, cert):
         raise ValueError(f"{key_path} does not belong to the certificate {cert_path}")
     return Authority(key=key, cert=cert)
+
+
+def key_matches(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
+    """Whether ``cert`` certifies the public half of ``key``."""
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    return key.public_key().public_bytes(
+        encoding, public
+    ) == cert.public_key().public_bytes(encoding, public)
 
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
@@ -331,7 +337,7 @@ def write_bundle(
 
     files: list[tuple[Path, bytes, int]] = []
     if has_cert:
-        authority = _load_authority(out, password)
+        authority = load_authority(out, password)
     else:
         authority = create_authority()
         files.append(

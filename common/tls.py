@@ -25,7 +25,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from common.certs import load_private_key
+from common.certs import key_matches, load_private_key
 from common.config_reader import ConfigReader
 from common.errors import ConfigError
 
@@ -158,11 +158,7 @@ def load_credentials(config: TlsConfig) -> Credentials | None:
             f"{config.source}: {exc}; a key password comes from key_password_file "
             "or key_password_env"
         ) from None
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    encoding = serialization.Encoding.PEM
-    if key.public_key().public_bytes(
-        encoding, public
-    ) != cert.public_key().public_bytes(encoding, public):
+    if not key_matches(key, cert):
         raise ConfigError(
             f"{config.source}: the key {config.key} does not belong to the "
             f"certificate {config.cert}"
@@ -176,7 +172,7 @@ def load_credentials(config: TlsConfig) -> Credentials | None:
             "(make certs)"
         )
     plain = key.private_bytes(
-        encoding,
+        serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )

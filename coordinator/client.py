@@ -53,10 +53,12 @@ class PartyClient:
         """A ``PeerError`` naming the party, its address, the RPC and the status."""
         code = error.code()
         details = error.details() or ""
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED and rpc == "Describe":
-            details = "no answer; is the party server running at that address?"
         if "handshake" in details.lower():
             details += _HANDSHAKE_HINT
+        elif code == grpc.StatusCode.DEADLINE_EXCEEDED and rpc == "Describe":
+            details = "no answer; is the party server running at that address?"
+        elif code == grpc.StatusCode.UNAVAILABLE and rpc == "Describe":
+            details += " (is the party server running at that address?)"
         return PeerError(
             f"party {self.name} at {self.address}: {rpc} failed: {code.name}: {details}"
         )

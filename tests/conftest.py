@@ -34,3 +34,9 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("certs")
     write_bundle(folder, ["alice", "bob", "coordinator"])
     return folder
+
+
+@pytest.fixture
+def tls_party_files(small_data: Path, certs: Path, tmp_path: Path) -> PartyFiles:
+    """Like ``party_files``, with mutual TLS and the ``certs`` certificates."""
+    return write_configs(tmp_path, small_data, certs)

@@ -24,9 +24,16 @@ def generate_party_csvs(folder: Path, num_ratings: int) -> Path:
 PartyFiles = LocalConfigs
 
 
-def write_configs(folder: Path, data_dir: Path) -> PartyFiles:
-    """The repository's example configs, pointed at ``data_dir`` and a temp runs dir."""
-    return LocalConfigs.write(folder, data_dir, connect_timeout=20, rpc_timeout=60)
+def write_configs(
+    folder: Path, data_dir: Path, certs: Path | None = None
+) -> PartyFiles:
+    """The repository's example configs, pointed at ``data_dir`` and a temp runs dir.
+
+    With ``certs`` every process uses mutual TLS; without, TLS is off.
+    """
+    return LocalConfigs.write(
+        folder, data_dir, certs, connect_timeout=20, rpc_timeout=60
+    )
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,19 +44,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
-    """Starts bob, then alice (pointed at bob), as in-process servers on free ports."""
+    """Starts bob, then alice, as in-process servers on free ports; each config
+    names the other's address."""
     from common.config import load_party_config
     from party_server.server import start_party
 
+    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("alice", "bob")}
+    for name, peer in (("alice", "bob"), ("bob", "alice")):
+        files.edit(
+            name,
+            listen=addresses[name],
+            peers=[{"name": peer, "address": addresses[peer], "identity": peer}],
+        )
+    files.set_job_addresses(addresses["alice"], addresses["bob"])
     started = {}
     try:
-        bob = start_party(load_party_config(files.bob), peer_timeout=peer_timeout)
-        started["bob"] = bob
-        bob_address = f"127.0.0.1:{bob.port}"
-        files.point_alice_at(bob_address)
-        alice = start_party(load_party_config(files.alice), peer_timeout=peer_timeout)
-        started["alice"] = alice
-        files.set_job_addresses(f"127.0.0.1:{alice.port}", bob_address)
+        for name in ("bob", "alice"):
+            config = load_party_config(getattr(files, name))
+            started[name] = start_party(config, peer_timeout=peer_timeout)
         yield started
     finally:
         for party in started.values():

@@ -1,0 +1,86 @@
+"""SIGTERM during training: the party exits 0, the job stops cleanly everywhere,
+and the federation runs the next job once the party is back."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import grpc
+import pytest
+
+from coordinator.local import project_env, start_party
+from splitrec.v1 import control_pb2, control_pb2_grpc
+from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _status(address: str) -> control_pb2.PartyStatus:
+    with grpc.insecure_channel(address) as channel:
+        stub = control_pb2_grpc.ControlStub(channel)
+        return stub.GetStatus(control_pb2.StatusRequest(), timeout=10)
+
+
+def _coordinator(job) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--job", str(job)],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
+    address = {name: f"127.0.0.1:{free_port()}" for name in ("alice", "bob")}
+    for name, peer in (("alice", "bob"), ("bob", "alice")):
+        party_files.edit(
+            name,
+            listen=address[name],
+            peers=[{"name": peer, "address": address[peer], "identity": peer}],
+        )
+    party_files.set_job_addresses(address["alice"], address["bob"])
+    party_files.edit("job", epochs=50)
+    logs = party_files.folder / "logs"
+    parties = {
+        n: start_party(getattr(party_files, n), logs / f"{n}.log") for n in address
+    }
+    job = None
+    try:
+        job = _coordinator(party_files.job)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = _status(address["bob"])
+            if status.state == "training" and status.step > 20:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail(f"training did not start: {status}")
+
+        assert parties["alice"].stop(timeout=30) == 0
+        _, err = job.communicate(timeout=120)
+        assert job.returncode == 1
+        assert "party alice" in err and "Traceback" not in err
+
+        # bob serves on and holds no running job.
+        after = _status(address["bob"])
+        assert after.state != "training"
+        alice_log = (logs / "alice.log").read_text()
+        assert "stopping party alice" in alice_log and "Traceback" not in alice_log
+
+        # alice back on the same address: the next job runs to the end.
+        parties["alice"] = start_party(party_files.alice, logs / "alice-2.log")
+        party_files.edit("job", epochs=1)
+        job = _coordinator(party_files.job)
+        out, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+        assert "job finished: 1 epochs" in out
+    finally:
+        if job is not None and job.poll() is None:
+            job.kill()
+            job.wait()
+        codes = {name: party.stop() for name, party in parties.items()}
+    assert codes == {"alice": 0, "bob": 0}
