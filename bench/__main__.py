@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.report import evaluate_targets, format_table
 from bench.runs import RunResult, run_centralized, run_split
 from bench.setup import ROOT, ensure_data, run_configs
-from common.history import write_atomically
+from common.atomic import write_atomically
 from common.logs import configure_logging
 
 logger = logging.getLogger("bench")

@@ -23,7 +23,6 @@ import ipaddress
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from common.atomic import write_atomically
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"
@@ -72,6 +73,21 @@ def _check_identity(identity: str) -> None:
         )
 
 
+def _key_usage(authority: bool) -> x509.KeyUsage:
+    """A CA signs certificates and CRLs; a party's key signs handshakes."""
+    return x509.KeyUsage(
+        digital_signature=not authority,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=authority,
+        crl_sign=authority,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def create_authority(
     name: str = "SplitRec development CA", days: int = 3650
 ) -> Authority:
@@ -81,17 +97,7 @@ def create_authority(
     key = _new_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = datetime.now(UTC)
-    usage = x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    usage = _key_usage(authority=True)
     cert = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -164,17 +170,7 @@ def issue(
     _check_identity(identity)
     start, end = _validity(days, not_before, not_after)
     key = _new_key()
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    usage = _key_usage(authority=False)
     extended_usage = x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     )
@@ -278,26 +274,6 @@ def key_matches(key: PrivateKeyTypes, cert: x509.Certificate) -> bool:
     ) == cert.public_key().public_bytes(encoding, public)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` with ``mode``; readers never see half a file."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-
-
 def write_bundle(
     out: Path,
     identities: Sequence[str],
@@ -350,7 +326,7 @@ def write_bundle(
         files.append((out / f"{identity}.pem", cert_pem(cert), CERT_FILE_MODE))
 
     for path, data, mode in files:
-        _write_atomic(path, data, mode)
+        write_atomically(path, data, mode)
     return [path for path, _, _ in files]
 
 

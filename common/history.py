@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from common.atomic import write_atomically
 from common.metrics import Metrics
 
 
@@ -61,16 +61,6 @@ class EpochRecord:
 def _finite(value: object) -> object:
     # JSON has no NaN: an undefined metric is written as null.
     return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
 
 
 def write_history(path: Path, records: list[EpochRecord]) -> None:

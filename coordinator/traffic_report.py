@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from common.history import write_atomically
+from common.atomic import write_atomically
 from common.traffic import Traffic
 from coordinator.client import PartyClient
 

@@ -42,13 +42,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-@contextmanager
-def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
-    """Starts bob, then alice, as in-process servers on free ports; each config
-    names the other's address."""
-    from common.config import load_party_config
-    from party_server.server import start_party
-
+def assign_addresses(files: PartyFiles) -> dict[str, str]:
+    """Free loopback ports for alice and bob, written into all three configs."""
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("alice", "bob")}
     for name, peer in (("alice", "bob"), ("bob", "alice")):
         files.edit(
@@ -57,6 +52,17 @@ def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[d
             peers=[{"name": peer, "address": addresses[peer], "identity": peer}],
         )
     files.set_job_addresses(addresses["alice"], addresses["bob"])
+    return addresses
+
+
+@contextmanager
+def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
+    """Starts bob, then alice, as in-process servers on free ports; each config
+    names the other's address."""
+    from common.config import load_party_config
+    from party_server.server import start_party
+
+    assign_addresses(files)
     started = {}
     try:
         for name in ("bob", "alice"):

@@ -12,7 +12,7 @@ import pytest
 
 from coordinator.local import project_env, start_party
 from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, free_port
+from tests.support import ROOT, assign_addresses
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,7 @@ def _coordinator(job) -> subprocess.Popen:
 
 
 def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
-    address = {name: f"127.0.0.1:{free_port()}" for name in ("alice", "bob")}
-    for name, peer in (("alice", "bob"), ("bob", "alice")):
-        party_files.edit(
-            name,
-            listen=address[name],
-            peers=[{"name": peer, "address": address[peer], "identity": peer}],
-        )
-    party_files.set_job_addresses(address["alice"], address["bob"])
+    address = assign_addresses(party_files)
     party_files.edit("job", epochs=50)
     logs = party_files.folder / "logs"
     parties = {
