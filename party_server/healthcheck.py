@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="the party's YAML config")
     parser.add_argument("--address", help="host:port to ask (default: 'listen')")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds (3)")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds (5)")
     args = parser.parse_args(argv)
     try:
         serving, seen = check(args.config, args.address, args.timeout)

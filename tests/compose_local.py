@@ -239,28 +239,35 @@ class LocalCompose:
         return service
 
     def healthy(self, name: str) -> bool:
+        return self.health(name)[0]
+
+    def health(self, name: str) -> tuple[bool, str]:
+        """Runs the service's healthcheck: (passed, what it printed)."""
         service = self.services[name]
         if service.healthcheck is None:
-            return True
+            return True, ""
         argv = [a for a in service.healthcheck if a != "CMD"]
         if argv and argv[0] == "python":
             argv[0] = sys.executable
         result = subprocess.run(
             argv, cwd=service.cwd, env=service.env, capture_output=True, timeout=60
         )
-        return result.returncode == 0
+        return result.returncode == 0, (result.stdout + result.stderr).decode()
 
     def wait_healthy(self, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         service = self.services[name]
+        seen = ""
         while time.monotonic() < deadline:
             if service.process is not None and service.process.poll() is not None:
                 raise RuntimeError(f"{name} exited early:\n{self.output(name)}")
-            if self.healthy(name):
+            passed, seen = self.health(name)
+            if passed:
                 return
             time.sleep(1.0)
         raise TimeoutError(
-            f"{name} not healthy after {timeout} s:\n{self.output(name)}"
+            f"{name} not healthy after {timeout} s; the healthcheck said: {seen}\n"
+            f"{self.output(name)}"
         )
 
     def up(self, health_timeout: float = 120.0) -> None:

@@ -123,7 +123,8 @@ def test_compose_services_run_the_reference_job(small_data, certs, tmp_path):
         assert history[-1]["val_auc"] > 0.6
         assert (runs / "bob" / "deepfm-ml1m" / "predictions-validation.csv").exists()
         # Parties keep serving after the job; SIGTERM stops them cleanly.
-        assert compose.healthy("alice") and compose.healthy("bob")
+        for party in PARTIES:
+            compose.wait_healthy(party, timeout=60)
         assert {n: compose.stop(n) for n in PARTIES} == {"alice": 0, "bob": 0}
         for party in PARTIES:
             assert "mutual TLS" in compose.output(party)
