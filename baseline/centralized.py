@@ -26,6 +26,7 @@ from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
 from common.models.steps import CentralStep
 from common.throughput import SteadyRate
+from party_server.alignment import aligned_slice, plain_alignment
 from party_server.data_slice import DataSlice, load_data_slice
 
 logger = logging.getLogger(__name__)
@@ -42,13 +43,12 @@ class CentralizedTrainer:
         missing = [n for n in self.order if n not in parties]
         if missing:
             raise HandshakeError(f"no party config given for {missing} of {job.source}")
-        self.slices = [parties[n][1] for n in self.order]
-        digests = {n: parties[n][1].id_digest for n in self.order}
-        if len(set(digests.values())) != 1:
-            raise HandshakeError(
-                f"parties hold different row IDs or order: {sorted(digests)}"
-            )
-        labels = parties[job.label_party][1].labels
+        slices = [parties[n][1] for n in self.order]
+        rows = plain_alignment(slices)
+        if rows[0].size == 0:
+            raise HandshakeError(f"no row ID is held by every party of {self.order}")
+        self.slices = [aligned_slice(s, r) for s, r in zip(slices, rows, strict=True)]
+        labels = self.slices[self.order.index(job.label_party)].labels
         if labels is None:
             raise HandshakeError(
                 f"label party {job.label_party} has no label configured"

@@ -122,6 +122,7 @@ class JobConfig:
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
+    align_timeout: float = 1800.0
     tls: TlsConfig = INSECURE
     source: Path = Path("<memory>")
 
@@ -296,6 +297,7 @@ def load_job_config(path: Path) -> JobConfig:
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
+        align_timeout=reader.optional("align_timeout", float, 1800.0),
         tls=read_tls(reader, path.parent),
         source=path,
     )

@@ -63,7 +63,6 @@ class PartyDescription:
     role: PartyRole
     protocol_version: str
     num_rows: int
-    id_digest: str
     output: OutputSpec
     features: tuple[str, ...]
     peers: tuple[str, ...]

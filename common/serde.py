@@ -20,7 +20,7 @@ from common.jobspec import (
 )
 from common.metrics import Metrics
 from common.traffic import Traffic
-from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
 
 _DTYPES: dict[int, np.dtype] = {
     tensor_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
@@ -241,7 +241,6 @@ def description_to_proto(description: PartyDescription) -> control_pb2.PartyDesc
         role=role_to_proto(description.role),
         protocol_version=description.protocol_version,
         num_rows=description.num_rows,
-        id_digest=description.id_digest,
         output=output_spec_to_proto(description.output),
         features=list(description.features),
         peers=list(description.peers),
@@ -254,7 +253,6 @@ def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescri
         role=role_from_proto(message.role),
         protocol_version=message.protocol_version,
         num_rows=message.num_rows,
-        id_digest=message.id_digest,
         output=output_spec_from_proto(message.output),
         features=tuple(message.features),
         peers=tuple(message.peers),
@@ -319,3 +317,74 @@ def traffic_from_proto(message: control_pb2.Traffic) -> Traffic:
         message.messages_sent,
         message.messages_received,
     )
+
+
+# --- private set intersection -------------------------------------------------
+
+# Values per PsiValues message: 32,768 points are 1 MiB.
+PSI_CHUNK_VALUES = 32_768
+_PSI_STAGES = {
+    "blinded": peer_pb2.PSI_STAGE_BLINDED,
+    "double_blinded": peer_pb2.PSI_STAGE_DOUBLE_BLINDED,
+    "aligned": peer_pb2.PSI_STAGE_ALIGNED,
+}
+
+
+def psi_values_to_proto(
+    stage: str, values: bytes, width: int
+) -> list[peer_pb2.PsiMessage]:
+    """``values`` (fixed-width, concatenated) as a run of chunk messages."""
+    step = PSI_CHUNK_VALUES * width
+    starts = range(0, max(len(values), 1), step)
+    return [
+        peer_pb2.PsiMessage(
+            values=peer_pb2.PsiValues(
+                stage=_PSI_STAGES[stage],
+                width=width,
+                values=values[start : start + step],
+                last=start + step >= len(values),
+            )
+        )
+        for start in starts
+    ]
+
+
+def psi_values_from_proto(
+    messages: object, stage: str, width: int, expected: int | None = None
+) -> bytes:
+    """Joins the chunks of one stage read from ``messages`` (an iterator).
+
+    Raises ``InvalidMessageError`` for another message kind or stage, a wrong
+    width, a chunk that is not whole values, or a total other than ``expected``
+    values.
+    """
+    parts = []
+    while True:
+        message = next(messages, None)
+        if message is None:
+            raise InvalidMessageError(f"the PSI stream ended before the {stage} values")
+        if message.WhichOneof("kind") != "values":
+            raise InvalidMessageError(
+                f"expected {stage} values in the PSI stream, got "
+                f"{message.WhichOneof('kind')}"
+            )
+        chunk = message.values
+        if chunk.stage != _PSI_STAGES[stage] or chunk.width != width:
+            raise InvalidMessageError(
+                f"expected {stage} values {width} bytes wide, got stage "
+                f"{peer_pb2.PsiStage.Name(chunk.stage)} width {chunk.width}"
+            )
+        if len(chunk.values) % width:
+            raise InvalidMessageError(
+                f"a PSI chunk of {len(chunk.values)} bytes is not whole "
+                f"{width}-byte values"
+            )
+        parts.append(chunk.values)
+        if chunk.last:
+            break
+    values = b"".join(parts)
+    if expected is not None and len(values) != expected * width:
+        raise InvalidMessageError(
+            f"expected {expected} {stage} values, got {len(values) // width}"
+        )
+    return values

@@ -115,9 +115,20 @@ class PartyClient:
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 
-    def prepare(self, spec: JobSpec) -> control_pb2.PrepareJobReply:
+    def prepare(self, spec: JobSpec, timeout: float) -> grpc.Future:
+        """Starts PrepareJob (which aligns the rows privately, so it may take
+        minutes); ``prepared`` turns the finished call into its reply."""
         request = control_pb2.PrepareJobRequest(job=serde.job_spec_to_proto(spec))
-        return self._call("PrepareJob", self._stub.PrepareJob, request)
+        self.traffic.sent(request)
+        return self._stub.PrepareJob.future(request, timeout=timeout)
+
+    def prepared(self, call: grpc.Future) -> control_pb2.PrepareJobReply:
+        try:
+            reply = call.result()
+        except grpc.RpcError as exc:
+            raise self.rpc_error("PrepareJob", exc) from None
+        self.traffic.received(reply)
+        return reply
 
     def run_steps(
         self,

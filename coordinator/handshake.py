@@ -1,17 +1,22 @@
-"""The handshake: every party is who the job says, speaks our protocol, holds the
-same rows in the same order, and produces outputs the fuse model can take."""
+"""The handshake: every party is who the job says, speaks our protocol and produces
+outputs the fuse model can take; then the parties align their rows privately
+(PSI) while they prepare the job."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+import grpc
 
 from common.config import JobConfig, PartyRole
 from common.errors import HandshakeError
 from common.jobspec import JobParty, JobSpec, PartyDescription
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
+from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +52,6 @@ def check_descriptions(
                 f"{config.source} names {config.label_party!r} as label party, "
                 f"but party {name} is configured as a {described.role.value} party"
             )
-    _check_same_rows(descriptions)
     dims = {n: d.output.embedding_dim for n, d in descriptions.items()}
     if len(set(dims.values())) != 1:
         raise HandshakeError(
@@ -55,23 +59,6 @@ def check_descriptions(
             "needs one embedding_dim at every party (model.embedding_dim in each "
             "party config)"
         )
-
-
-def _check_same_rows(descriptions: dict[str, PartyDescription]) -> None:
-    reference_name, reference = next(iter(descriptions.items()))
-    for name, described in descriptions.items():
-        if described.num_rows != reference.num_rows:
-            raise HandshakeError(
-                f"party {name} holds {described.num_rows} rows, party {reference_name} "
-                f"{reference.num_rows}; every party must hold the same row IDs in the "
-                "same order"
-            )
-        if described.id_digest != reference.id_digest:
-            raise HandshakeError(
-                f"the row IDs of party {name} differ from those of party "
-                f"{reference_name} (same count, different IDs or order); align the "
-                "files so every party holds the same IDs in the same order"
-            )
 
 
 def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> JobSpec:
@@ -93,6 +80,37 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
     )
 
 
+def wait_for_calls(pending: set[grpc.Future]) -> tuple[set, set]:
+    """Blocks until at least one call of ``pending`` is done: (done, pending)."""
+    finished = threading.Event()
+    for call in pending:
+        call.add_done_callback(lambda _: finished.set())
+    finished.wait()
+    done = {call for call in pending if call.done()}
+    return done, pending - done
+
+
+def _prepare_all(
+    spec: JobSpec, clients: dict[str, PartyClient], timeout: float
+) -> dict[str, control_pb2.PrepareJobReply]:
+    """PrepareJob at every party at once (they align their rows with each other);
+    the first failure cancels the others' calls and is raised."""
+    calls = {name: client.prepare(spec, timeout) for name, client in clients.items()}
+    by_call = {id(call): name for name, call in calls.items()}
+    pending = set(calls.values())
+    replies = {}
+    try:
+        while pending:
+            done, pending = wait_for_calls(pending)
+            for call in done:
+                name = by_call[id(call)]
+                replies[name] = clients[name].prepared(call)
+    finally:
+        for call in pending:
+            call.cancel()
+    return replies
+
+
 def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob:
     """Describes and prepares every party; all calls run concurrently."""
     with ThreadPoolExecutor(len(clients)) as pool:
@@ -111,9 +129,16 @@ def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob
         )
     check_descriptions(config, descriptions)
     spec = job_spec(config, descriptions)
-    with ThreadPoolExecutor(len(clients)) as pool:
-        replies = {n: pool.submit(c.prepare, spec) for n, c in clients.items()}
-        prepared = {n: f.result() for n, f in replies.items()}
+    prepared = _prepare_all(spec, clients, config.align_timeout)
+    rows = {n: r.aligned_rows for n, r in prepared.items()}
+    if len(set(rows.values())) != 1:
+        raise HandshakeError(f"parties disagree on the aligned rows: {rows}")
+    cached = all(r.alignment_cached for r in prepared.values())
+    logger.info(
+        "rows aligned privately: %d in the intersection%s",
+        next(iter(rows.values())),
+        " (cached alignment, no PSI run)" if cached else "",
+    )
     steps = {n: r.steps_per_epoch for n, r in prepared.items()}
     if len(set(steps.values())) != 1:
         raise HandshakeError(f"parties disagree on steps per epoch: {steps}")

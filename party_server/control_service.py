@@ -33,11 +33,16 @@ class ControlService(control_pb2_grpc.ControlServicer):
     def PrepareJob(  # noqa: N802
         self, request: control_pb2.PrepareJobRequest, context: grpc.ServicerContext
     ) -> control_pb2.PrepareJobReply:
-        job = self._party.prepare_job(serde.job_spec_from_proto(request.job))
+        job = self._party.prepare_job(
+            serde.job_spec_from_proto(request.job),
+            cancelled=lambda: not context.is_active(),
+        )
         return control_pb2.PrepareJobReply(
             train_rows=job.split.train.size,
             validation_rows=job.split.validation.size,
             steps_per_epoch=job.steps_per_epoch,
+            aligned_rows=job.data.num_rows,
+            alignment_cached=job.alignment_cached,
         )
 
     @rpc_method

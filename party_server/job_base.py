@@ -76,6 +76,8 @@ class PartyJob:
     def __init__(self, spec: JobSpec, data: DataSlice) -> None:
         self.spec = spec
         self.data = data
+        # Whether the rows came from a cached alignment rather than a PSI run.
+        self.alignment_cached = False
         self.split: RowSplit = split_rows(
             data.num_rows, spec.validation_fraction, spec.seed
         )

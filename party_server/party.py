@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -22,10 +23,13 @@ from common.rpc import create_channel
 from common.tls import Credentials
 from common.traffic import TrafficCounter
 from common.version import PROTOCOL_VERSION
+from party_server.alignment import Alignment, aligned_slice
 from party_server.data_slice import DataSlice
 from party_server.feature_job import FeatureJob
 from party_server.job_base import PartyJob
 from party_server.label_job import LabelJob
+from party_server.psi_feature import align_with_label_party
+from party_server.psi_hub import HubSession, PsiHub
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class Party:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self.traffic = TrafficCounter()
+        self.psi_hub = PsiHub()
 
     def describe(self) -> PartyDescription:
         return PartyDescription(
@@ -58,36 +63,38 @@ class Party:
             role=self.config.role,
             protocol_version=PROTOCOL_VERSION,
             num_rows=self.data.num_rows,
-            id_digest=self.data.id_digest,
             output=output_spec(self.config.model),
             features=tuple(f.name for f in self.config.features),
             peers=tuple(p.name for p in self.config.peers),
         )
 
-    def prepare_job(self, spec: JobSpec) -> PartyJob:
-        """Builds the job's models.
+    def prepare_job(
+        self, spec: JobSpec, cancelled: Callable[[], bool] = lambda: False
+    ) -> PartyJob:
+        """Aligns the rows with the other parties (PSI), then builds the models.
 
         An equal spec for a job that has not started returns that job (a retried
         call); an idle job left over from an earlier run is replaced by a fresh one.
         """
         self._check_spec(spec)
         with self._lock:
+            existing = self._reusable(spec)
+        if existing is not None:
+            return existing
+        alignment = self._align(spec, cancelled)
+        with self._lock:
+            existing = self._reusable(spec)
+            if existing is not None:
+                return existing
             existing = self._jobs.get(spec.job_id)
             if existing is not None:
-                if existing.spec == spec and existing.status.state == "prepared":
-                    return existing
-                if existing.busy:
-                    raise JobStateError(
-                        f"job {spec.job_id!r} is running here "
-                        f"({existing.status.state}); wait for it to finish or use "
-                        "another job name"
-                    )
                 logger.warning(
                     "job %s was left over from an earlier run; starting it afresh",
                     spec.job_id,
                 )
                 existing.close()
-            job = self._new_job(spec)
+            job = self._new_job(spec, aligned_slice(self.data, alignment.rows))
+            job.alignment_cached = alignment.cached
             self._jobs[spec.job_id] = job
             self._latest = job
             logger.info(
@@ -97,12 +104,43 @@ class Party:
             )
             return job
 
-    def _new_job(self, spec: JobSpec) -> PartyJob:
+    def _reusable(self, spec: JobSpec) -> PartyJob | None:
+        """A prepared, unstarted job of this spec; refuses to replace a busy one."""
+        existing = self._jobs.get(spec.job_id)
+        if existing is None:
+            return None
+        if existing.spec == spec and existing.status.state == "prepared":
+            return existing
+        if existing.busy:
+            raise JobStateError(
+                f"job {spec.job_id!r} is running here ({existing.status.state}); "
+                "wait for it to finish or use another job name"
+            )
+        return None
+
+    def _align(self, spec: JobSpec, cancelled: Callable[[], bool]) -> Alignment:
+        """This party's rows of the IDs every party holds (PSI or its cache)."""
         if self.config.role is PartyRole.LABEL:
-            return LabelJob(spec, self.config, self.data, self._peer_timeout)
+            session = HubSession(spec, self.config, self.data, self._peer_timeout)
+            self.psi_hub.open(session)
+            try:
+                return session.run(cancelled)
+            finally:
+                self.psi_hub.close(spec.job_id)
+        return align_with_label_party(
+            self.channel(spec.label_party),
+            spec,
+            self.config,
+            self.data,
+            cancelled,
+        )
+
+    def _new_job(self, spec: JobSpec, data: DataSlice) -> PartyJob:
+        if self.config.role is PartyRole.LABEL:
+            return LabelJob(spec, self.config, data, self._peer_timeout)
         channel = self.channel(spec.label_party)
         return FeatureJob(
-            spec, self.config, self.data, channel, self._peer_timeout, self.traffic
+            spec, self.config, data, channel, self._peer_timeout, self.traffic
         )
 
     def channel(self, peer_name: str) -> grpc.Channel:

@@ -58,6 +58,38 @@ class PeerService(peer_pb2_grpc.PeerServicer):
             traffic.sent(item)
             yield item
 
+    @rpc_method
+    def Intersect(  # noqa: N802 - gRPC method name
+        self,
+        request_iterator: Iterator[peer_pb2.PsiMessage],
+        context: grpc.ServicerContext,
+    ) -> Iterator[peer_pb2.PsiMessage]:
+        traffic = self._party.traffic
+        requests = _counted(request_iterator, traffic)
+        first = next(requests, None)
+        if first is None or first.WhichOneof("kind") != "hello":
+            raise InvalidMessageError("a PSI stream must start with a PsiHello message")
+        hello = first.hello
+        self._check_peer(context, hello.party)
+        session = self._party.psi_hub.session(hello.job_id, timeout=60.0)
+        if hello.party not in session.expected:
+            raise NotAllowedError(
+                f"party {hello.party!r} is not a feature party of job {hello.job_id!r}"
+            )
+        for message in session.serve(hello, requests):
+            traffic.sent(message)
+            yield message
+
+    def _check_peer(self, context: grpc.ServicerContext, party: str) -> None:
+        if not self._party.is_peer(party):
+            raise NotAllowedError(
+                f"party {party!r} is not a configured peer of "
+                f"{self._party.config.party!r}"
+            )
+        refusal = self._authorizer.check_hello(context, party)
+        if refusal is not None:
+            raise NotAllowedError(refusal)
+
     def _hello(
         self,
         request_iterator: Iterator[peer_pb2.PeerMessage],
@@ -69,14 +101,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         if first is None or first.WhichOneof("kind") != "hello":
             raise InvalidMessageError("a peer stream must start with a Hello message")
         hello = first.hello
-        if not self._party.is_peer(hello.party):
-            raise NotAllowedError(
-                f"party {hello.party!r} is not a configured peer of "
-                f"{self._party.config.party!r}"
-            )
-        refusal = self._authorizer.check_hello(context, hello.party)
-        if refusal is not None:
-            raise NotAllowedError(refusal)
+        self._check_peer(context, hello.party)
         return hello
 
 
@@ -102,3 +127,11 @@ def _read_forwards(
     except grpc.RpcError:
         logger.info("stream from %s was cancelled", hello.party)
     outbox.close()
+
+
+def _counted(
+    messages: Iterator[peer_pb2.PsiMessage], traffic: TrafficCounter
+) -> Iterator[peer_pb2.PsiMessage]:
+    for message in messages:
+        traffic.received(message)
+        yield message

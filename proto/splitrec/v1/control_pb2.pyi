@@ -12,12 +12,11 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyDescription(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "num_rows", "id_digest", "output", "features", "peers")
+    __slots__ = ("party", "role", "protocol_version", "num_rows", "output", "features", "peers")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
     NUM_ROWS_FIELD_NUMBER: _ClassVar[int]
-    ID_DIGEST_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
@@ -25,11 +24,10 @@ class PartyDescription(_message.Message):
     role: _common_pb2.Role
     protocol_version: str
     num_rows: int
-    id_digest: str
     output: _common_pb2.OutputSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     peers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., id_digest: _Optional[str] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class OptimizerSpec(_message.Message):
     __slots__ = ("name", "learning_rate")
@@ -80,14 +78,18 @@ class PrepareJobRequest(_message.Message):
     def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
 
 class PrepareJobReply(_message.Message):
-    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch")
+    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch", "aligned_rows", "alignment_cached")
     TRAIN_ROWS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_ROWS_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ALIGNED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ALIGNMENT_CACHED_FIELD_NUMBER: _ClassVar[int]
     train_rows: int
     validation_rows: int
     steps_per_epoch: int
-    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ...) -> None: ...
+    aligned_rows: int
+    alignment_cached: bool
+    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., aligned_rows: _Optional[int] = ..., alignment_cached: _Optional[bool] = ...) -> None: ...
 
 class RunStepsRequest(_message.Message):
     __slots__ = ("job_id", "epoch", "first_step", "num_steps", "report_every")

@@ -1,11 +1,75 @@
 from splitrec.v1 import common_pb2 as _common_pb2
 from splitrec.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class PsiStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PSI_STAGE_UNSPECIFIED: _ClassVar[PsiStage]
+    PSI_STAGE_BLINDED: _ClassVar[PsiStage]
+    PSI_STAGE_DOUBLE_BLINDED: _ClassVar[PsiStage]
+    PSI_STAGE_ALIGNED: _ClassVar[PsiStage]
+PSI_STAGE_UNSPECIFIED: PsiStage
+PSI_STAGE_BLINDED: PsiStage
+PSI_STAGE_DOUBLE_BLINDED: PsiStage
+PSI_STAGE_ALIGNED: PsiStage
+
+class PsiHello(_message.Message):
+    __slots__ = ("job_id", "party", "count", "id_digest", "cache_key")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    ID_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    party: str
+    count: int
+    id_digest: str
+    cache_key: str
+    def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., count: _Optional[int] = ..., id_digest: _Optional[str] = ..., cache_key: _Optional[str] = ...) -> None: ...
+
+class PsiCache(_message.Message):
+    __slots__ = ("has_cache", "use_cache")
+    HAS_CACHE_FIELD_NUMBER: _ClassVar[int]
+    USE_CACHE_FIELD_NUMBER: _ClassVar[int]
+    has_cache: bool
+    use_cache: bool
+    def __init__(self, has_cache: _Optional[bool] = ..., use_cache: _Optional[bool] = ...) -> None: ...
+
+class PsiValues(_message.Message):
+    __slots__ = ("stage", "width", "values", "last")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    stage: PsiStage
+    width: int
+    values: bytes
+    last: bool
+    def __init__(self, stage: _Optional[_Union[PsiStage, str]] = ..., width: _Optional[int] = ..., values: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class PsiDone(_message.Message):
+    __slots__ = ("rows",)
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    def __init__(self, rows: _Optional[int] = ...) -> None: ...
+
+class PsiMessage(_message.Message):
+    __slots__ = ("hello", "cache", "values", "done")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    hello: PsiHello
+    cache: PsiCache
+    values: PsiValues
+    done: PsiDone
+    def __init__(self, hello: _Optional[_Union[PsiHello, _Mapping]] = ..., cache: _Optional[_Union[PsiCache, _Mapping]] = ..., values: _Optional[_Union[PsiValues, _Mapping]] = ..., done: _Optional[_Union[PsiDone, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("job_id", "party", "phase", "split")

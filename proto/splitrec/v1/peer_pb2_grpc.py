@@ -39,6 +39,11 @@ class PeerStub:
                 request_serializer=splitrec_dot_v1_dot_peer__pb2.PeerMessage.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_peer__pb2.PeerMessage.FromString,
                 _registered_method=True)
+        self.Intersect = channel.stream_stream(
+                '/splitrec.v1.Peer/Intersect',
+                request_serializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -52,6 +57,14 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Intersect(self, request_iterator, context):
+        """Private set intersection of the parties' row IDs before a job (ECDH-PSI).
+        A feature party opens it to the label party; only blinded values cross.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -59,6 +72,11 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.Exchange,
                     request_deserializer=splitrec_dot_v1_dot_peer__pb2.PeerMessage.FromString,
                     response_serializer=splitrec_dot_v1_dot_peer__pb2.PeerMessage.SerializeToString,
+            ),
+            'Intersect': grpc.stream_stream_rpc_method_handler(
+                    servicer.Intersect,
+                    request_deserializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
+                    response_serializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,6 +106,33 @@ class Peer:
             '/splitrec.v1.Peer/Exchange',
             splitrec_dot_v1_dot_peer__pb2.PeerMessage.SerializeToString,
             splitrec_dot_v1_dot_peer__pb2.PeerMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Intersect(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/splitrec.v1.Peer/Intersect',
+            splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
+            splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
             options,
             channel_credentials,
             insecure,

@@ -359,7 +359,6 @@ def _description() -> PartyDescription:
         role=PartyRole.FEATURE,
         protocol_version="splitrec.v1",
         num_rows=1000,
-        id_digest="ab" * 32,
         output=OutputSpec(32, 8),
         features=("UserID", "Gender"),
         peers=("bob",),

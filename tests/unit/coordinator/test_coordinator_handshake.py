@@ -27,7 +27,6 @@ def _describe(name: str, role: PartyRole) -> PartyDescription:
         role=role,
         protocol_version=PROTOCOL_VERSION,
         num_rows=100,
-        id_digest="abc",
         output=OutputSpec(32, 8),
         features=("f",),
         peers=(),
@@ -57,8 +56,6 @@ def test_matching_parties_pass_and_give_the_job_spec():
         ({"party": "carol"}, "is party 'carol', but job.yaml lists it as 'bob'"),
         ({"protocol_version": "splitrec.v0"}, "speaks protocol 'splitrec.v0'"),
         ({"role": PartyRole.FEATURE}, "names 'bob' as label party"),
-        ({"num_rows": 99}, "holds 99 rows"),
-        ({"id_digest": "other"}, "row IDs of party bob differ"),
         ({"output": OutputSpec(32, 4)}, "embedding_dim per party"),
     ],
 )

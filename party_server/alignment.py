@@ -1,0 +1,95 @@
+"""The rows a party trains on after private ID alignment, and their cache.
+
+Every party ends up with the same ordered list of intersecting IDs: its own row
+positions of those IDs, ordered by ID (the same order at every party, since the
+IDs are equal). The cache holds only this party's own row positions, keyed by
+the digests of every party's ID column, so it is reused exactly while no data
+file changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from common.atomic import write_atomically
+from common.features import EncodedFeatures, PackedBatch
+from party_server.data_slice import DataSlice, id_digest
+
+logger = logging.getLogger(__name__)
+
+CACHE_FILE = "alignment.npz"
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """This party's rows of the intersection, in the common (ID) order."""
+
+    rows: np.ndarray
+    cached: bool
+
+
+def cache_key(job_id: str, digests: dict[str, str]) -> str:
+    """The key of an alignment: the job and every party's ID-column digest."""
+    text = job_id + "\n" + "\n".join(f"{n}:{d}" for n, d in sorted(digests.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def order_by_id(data: DataSlice, rows: np.ndarray) -> np.ndarray:
+    """``rows`` ordered by their IDs: the order every party computes alike."""
+    return rows[np.argsort(data.ids[rows], kind="stable")]
+
+
+def plain_alignment(slices: list[DataSlice]) -> list[np.ndarray]:
+    """Each slice's rows of the IDs all hold, in ID order, by a plain join.
+
+    The result PSI computes without anyone seeing the others' IDs; for the
+    centralized baseline, which holds every party's data anyway.
+    """
+    common = slices[0].ids
+    for data in slices[1:]:
+        common = np.intersect1d(common, data.ids, assume_unique=True)
+    aligned = []
+    for data in slices:
+        order = np.argsort(data.ids, kind="stable")
+        aligned.append(order[np.searchsorted(data.ids, common, sorter=order)])
+    return aligned
+
+
+def read_cache(folder: Path, key: str) -> np.ndarray | None:
+    """The cached rows for ``key``, or ``None`` (missing, stale or unreadable)."""
+    path = folder / CACHE_FILE
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["key"]) != key:
+                return None
+            return stored["rows"].astype(np.int64)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError) as exc:
+        logger.warning("ignoring unreadable alignment cache %s: %s", path, exc)
+        return None
+
+
+def write_cache(folder: Path, key: str, rows: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.savez(buffer, key=np.array(key), rows=rows.astype(np.int64))
+    write_atomically(folder / CACHE_FILE, buffer.getvalue(), mode=0o600)
+
+
+def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
+    """The party's data restricted to ``rows``, in that order."""
+    features = EncodedFeatures(
+        data.features.shapes,
+        PackedBatch(
+            data.features.packed.indices[rows], data.features.packed.dense[rows]
+        ),
+    )
+    labels = data.labels[rows] if data.labels is not None else None
+    ids = data.ids[rows]
+    return DataSlice(ids, features, labels, id_digest(ids))

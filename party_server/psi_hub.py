@@ -1,0 +1,274 @@
+"""The label party's side of private ID alignment: PSI with every feature party.
+
+The label party is the hub. Each feature party opens one ``Intersect`` stream;
+the hub runs two-party ECDH-PSI with each (see ``psi_feature``) using one key for
+the job, intersects the results over all pairs (the rows every party holds),
+orders them by ID, and tells each feature party which of its rows those are by
+their doubly blinded values of that pair. A feature party thus learns only the
+rows common to all parties; the hub learns each pairwise intersection.
+
+Before any PSI the parties exchange the digests of their ID columns: when every
+party still holds the alignment cached for exactly these digests, it is reused.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from common import psi, serde
+from common.config import PartyConfig
+from common.errors import HandshakeError, InvalidMessageError, PeerError
+from common.jobspec import JobSpec
+from party_server.alignment import (
+    Alignment,
+    cache_key,
+    order_by_id,
+    read_cache,
+    write_cache,
+)
+from party_server.data_slice import DataSlice
+from splitrec.v1 import peer_pb2
+
+logger = logging.getLogger(__name__)
+
+
+class HubSession:
+    """One job's alignment at the label party, shared by its feature streams."""
+
+    def __init__(
+        self, spec: JobSpec, config: PartyConfig, data: DataSlice, timeout: float
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.data = data
+        self.timeout = timeout
+        self.expected = set(spec.feature_parties)
+        self._cond = threading.Condition()
+        self._hellos: dict[str, peer_pb2.PsiHello] = {}
+        self._caches: dict[str, bool] = {}
+        self._pairs: dict[str, np.ndarray] = {}
+        self._doubles: dict[str, np.ndarray] = {}
+        self._final: np.ndarray | None = None
+        self._use_cache: bool | None = None
+        self._key: str | None = None
+        self._error: Exception | None = None
+        self._blinder = psi.Blinder(psi.new_key())
+        self._own: Future | None = None
+
+    # --- the PrepareJob side ------------------------------------------------
+
+    def run(self, cancelled: Callable[[], bool]) -> Alignment:
+        """Aligns with every feature party; returns this party's rows."""
+        folder = self.config.output_dir / self.spec.job_id
+        with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:
+            self._own = pool.submit(
+                self._blinder.hash_and_blind, self.data.ids.tolist()
+            )
+            try:
+                self._wait(
+                    lambda: len(self._hellos) == len(self.expected),
+                    cancelled,
+                    "every feature party's PSI hello",
+                )
+                digests = {n: h.id_digest for n, h in self._hellos.items()}
+                digests[self.config.party] = self.data.id_digest
+                key = cache_key(self.spec.job_id, digests)
+                cached = read_cache(folder, key)
+                with self._cond:
+                    self._key = key
+                    self._cond.notify_all()
+                self._wait(
+                    lambda: len(self._caches) == len(self.expected),
+                    cancelled,
+                    "every feature party's cache answer",
+                )
+                use_cache = cached is not None and all(self._caches.values())
+                with self._cond:
+                    self._use_cache = use_cache
+                    self._cond.notify_all()
+                if use_cache:
+                    assert cached is not None
+                    final = cached
+                else:
+                    self._wait(
+                        lambda: len(self._pairs) == len(self.expected),
+                        cancelled,
+                        "PSI with every feature party",
+                        None,
+                    )
+                    final = self._intersection()
+                    write_cache(folder, key, final)
+                with self._cond:
+                    self._final = final
+                    self._cond.notify_all()
+            except BaseException as exc:
+                self.fail(exc if isinstance(exc, Exception) else PeerError(str(exc)))
+                self._own.cancel()
+                raise
+        logger.info(
+            "aligned %d of %d rows with %s%s",
+            final.size,
+            self.data.num_rows,
+            ", ".join(sorted(self.expected)),
+            " (cached)" if use_cache else "",
+        )
+        return Alignment(final, use_cache)
+
+    def _intersection(self) -> np.ndarray:
+        rows = np.arange(self.data.num_rows)
+        for pair in self._pairs.values():
+            rows = np.intersect1d(rows, pair, assume_unique=True)
+        if rows.size == 0:
+            sizes = {p: int(r.size) for p, r in self._pairs.items()}
+            raise HandshakeError(
+                f"no row ID is held by every party (empty intersection; rows shared "
+                f"with {self.config.party} per party: {sizes}); check that the ID "
+                "columns hold the same kind of key"
+            )
+        return order_by_id(self.data, rows.astype(np.int64))
+
+    def fail(self, error: Exception) -> None:
+        with self._cond:
+            if self._error is None:
+                self._error = error
+            self._cond.notify_all()
+
+    def _wait(
+        self,
+        ready: Callable[[], bool],
+        cancelled: Callable[[], bool],
+        what: str,
+        timeout: float | None = -1.0,
+    ) -> None:
+        limit = self.timeout if timeout == -1.0 else timeout
+        waited = 0.0
+        with self._cond:
+            while not ready():
+                if self._error is not None:
+                    raise self._error
+                if cancelled():
+                    raise PeerError(f"alignment of job {self.spec.job_id} cancelled")
+                if limit is not None and waited >= limit:
+                    missing = sorted(self.expected - set(self._hellos))
+                    raise PeerError(
+                        f"waited {limit:.0f} s for {what}; no PSI stream yet from "
+                        f"{missing or 'nobody missing'}"
+                    )
+                self._cond.wait(0.5)
+                waited += 0.5
+
+    # --- the stream side ----------------------------------------------------
+
+    def serve(
+        self, hello: peer_pb2.PsiHello, requests: Iterator[peer_pb2.PsiMessage]
+    ) -> Iterator[peer_pb2.PsiMessage]:
+        """Runs the protocol with one feature party (the ``Intersect`` handler)."""
+        party = hello.party
+        try:
+            yield from self._serve(party, hello, requests)
+        except Exception as exc:
+            self.fail(PeerError(f"PSI with party {party} failed: {exc}"))
+            raise
+
+    def _serve(
+        self, party: str, hello: peer_pb2.PsiHello, requests: Iterator
+    ) -> Iterator[peer_pb2.PsiMessage]:
+        never = lambda: False  # noqa: E731
+        with self._cond:
+            if party in self._hellos:
+                raise InvalidMessageError(f"a second PSI stream from party {party}")
+            self._hellos[party] = hello
+            self._cond.notify_all()
+        self._wait(lambda: self._key is not None, never, "the alignment's cache key")
+        yield peer_pb2.PsiMessage(
+            hello=peer_pb2.PsiHello(
+                job_id=self.spec.job_id,
+                party=self.config.party,
+                count=self.data.num_rows,
+                id_digest=self.data.id_digest,
+                cache_key=self._key,
+            )
+        )
+        answer = next(requests, None)
+        if answer is None or answer.WhichOneof("kind") != "cache":
+            raise InvalidMessageError("expected the PSI cache answer")
+        with self._cond:
+            self._caches[party] = answer.cache.has_cache
+            self._cond.notify_all()
+        self._wait(lambda: self._use_cache is not None, never, "the cache decision")
+        yield peer_pb2.PsiMessage(cache=peer_pb2.PsiCache(use_cache=self._use_cache))
+        if not self._use_cache:
+            yield from self._exchange(party, hello.count, requests)
+        self._wait(lambda: self._final is not None, never, "the intersection", None)
+        if not self._use_cache:
+            yield from serde.psi_values_to_proto(
+                "aligned", self._doubles[party][self._final].tobytes(), psi.MATCH_BYTES
+            )
+        done = next(requests, None)
+        if done is None or done.WhichOneof("kind") != "done":
+            raise InvalidMessageError("expected PsiDone at the end of the PSI stream")
+        if done.done.rows != self._final.size:
+            raise PeerError(
+                f"party {party} aligned {done.done.rows} rows, this party "
+                f"{self._final.size}"
+            )
+
+    def _exchange(
+        self, party: str, count: int, requests: Iterator
+    ) -> Iterator[peer_pb2.PsiMessage]:
+        assert self._own is not None
+        own = self._own.result()
+        yield from serde.psi_values_to_proto("blinded", own, psi.POINT_BYTES)
+        theirs = serde.psi_values_from_proto(
+            requests, "blinded", psi.POINT_BYTES, count
+        )
+        try:
+            their_double = self._blinder.blind(theirs, psi.MATCH_BYTES)
+        except ValueError as exc:
+            raise InvalidMessageError(f"unusable blinded values: {exc}") from None
+        yield from serde.psi_values_to_proto(
+            "double_blinded", their_double, psi.MATCH_BYTES
+        )
+        own_double = psi.as_rows(
+            serde.psi_values_from_proto(
+                requests, "double_blinded", psi.MATCH_BYTES, self.data.num_rows
+            ),
+            psi.MATCH_BYTES,
+        )
+        shared = psi.matches(own_double, psi.as_rows(their_double, psi.MATCH_BYTES))
+        with self._cond:
+            self._doubles[party] = own_double
+            self._pairs[party] = shared
+            self._cond.notify_all()
+
+
+class PsiHub:
+    """The label party's alignment sessions by job, met by streams and PrepareJob."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, HubSession] = {}
+        self._cond = threading.Condition()
+
+    def open(self, session: HubSession) -> None:
+        with self._cond:
+            self._sessions[session.spec.job_id] = session
+            self._cond.notify_all()
+
+    def close(self, job_id: str) -> None:
+        with self._cond:
+            self._sessions.pop(job_id, None)
+
+    def session(self, job_id: str, timeout: float) -> HubSession:
+        """The session of ``job_id``; waits for its PrepareJob up to ``timeout``."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: job_id in self._sessions, timeout):
+                raise PeerError(
+                    f"no alignment of job {job_id!r} started here within "
+                    f"{timeout:.0f} s; the coordinator prepares every party at once"
+                )
+            return self._sessions[job_id]
