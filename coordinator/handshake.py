@@ -27,6 +27,7 @@ class PreparedJob:
     train_rows: int
     validation_rows: int
     steps_per_epoch: int
+    alignment_cached: bool = False
 
 
 def check_descriptions(
@@ -144,5 +145,5 @@ def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob
         raise HandshakeError(f"parties disagree on steps per epoch: {steps}")
     first = next(iter(prepared.values()))
     return PreparedJob(
-        spec, first.train_rows, first.validation_rows, first.steps_per_epoch
+        spec, first.train_rows, first.validation_rows, first.steps_per_epoch, cached
     )

@@ -133,6 +133,7 @@ class Party:
             self.config,
             self.data,
             cancelled,
+            self.traffic,
         )
 
     def _new_job(self, spec: JobSpec, data: DataSlice) -> PartyJob:

@@ -25,6 +25,7 @@ from common import psi, serde
 from common.config import PartyConfig
 from common.errors import HandshakeError, PeerError
 from common.jobspec import JobSpec
+from common.traffic import TrafficCounter
 from party_server.alignment import (
     Alignment,
     order_by_id,
@@ -42,10 +43,12 @@ _END = object()
 class _Requests:
     """The request side of the stream: messages queued, sent by gRPC's thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, traffic: TrafficCounter) -> None:
         self._queue: queue.Queue = queue.Queue()
+        self._traffic = traffic
 
     def put(self, message: peer_pb2.PsiMessage) -> None:
+        self._traffic.sent(message)
         self._queue.put(message)
 
     def close(self) -> None:
@@ -64,10 +67,14 @@ def _cancel_when(call: grpc.Future, cancelled: Callable[[], bool]) -> None:
         time.sleep(0.5)
 
 
-def _replies(call: Iterator, label: str) -> Iterator[peer_pb2.PsiMessage]:
+def _replies(
+    call: Iterator, label: str, traffic: TrafficCounter
+) -> Iterator[peer_pb2.PsiMessage]:
     """The label party's messages; a broken stream becomes a ``PeerError``."""
     try:
-        yield from call
+        for message in call:
+            traffic.received(message)
+            yield message
     except grpc.RpcError as exc:
         raise PeerError(
             f"party {label} ended the PSI stream: {exc.code().name}: {exc.details()}"
@@ -92,6 +99,7 @@ def align_with_label_party(
     config: PartyConfig,
     data: DataSlice,
     cancelled: Callable[[], bool] = lambda: False,
+    traffic: TrafficCounter | None = None,
 ) -> Alignment:
     """This party's rows of the intersection of every party's IDs, in ID order.
 
@@ -100,9 +108,10 @@ def align_with_label_party(
     """
     label = spec.label_party
     folder = config.output_dir / spec.job_id
-    requests = _Requests()
+    traffic = traffic if traffic is not None else TrafficCounter()
+    requests = _Requests(traffic)
     call = peer_pb2_grpc.PeerStub(channel).Intersect(iter(requests))
-    replies = _replies(call, label)
+    replies = _replies(call, label, traffic)
     watcher = threading.Thread(
         target=_cancel_when, args=(call, cancelled), daemon=True, name="psi-watch"
     )

@@ -9,7 +9,12 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tests.support import PartyFiles, generate_party_csvs, write_configs  # noqa: E402
+from tests.support import (  # noqa: E402
+    PartyFiles,
+    generate_party_csvs,
+    misaligned_copy,
+    write_configs,
+)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +45,17 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tls_party_files(small_data: Path, certs: Path, tmp_path: Path) -> PartyFiles:
     """Like ``party_files``, with mutual TLS and the ``certs`` certificates."""
     return write_configs(tmp_path, small_data, certs)
+
+
+@pytest.fixture(scope="session")
+def misaligned_data(
+    small_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, int]:
+    """``small_data`` with different row sets and orders per party, and the
+    number of IDs both hold."""
+    return misaligned_copy(small_data, tmp_path_factory.mktemp("misaligned"))
+
+
+@pytest.fixture
+def misaligned_files(misaligned_data: tuple[Path, int], tmp_path: Path) -> PartyFiles:
+    return write_configs(tmp_path, misaligned_data[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,36 @@ def generate_party_csvs(folder: Path, num_ratings: int) -> Path:
     """Generated ml-1m files turned into alice's and bob's CSVs, as ``make data``."""
     prepare_generated(folder, num_ratings, seed=7)
     return folder
+
+
+def misaligned_copy(
+    source: Path, folder: Path, seed: int = 11, id_format: str = "{}"
+) -> tuple[Path, int]:
+    """The party CSVs of ``source`` as two companies would really hold them.
+
+    alice lacks the first 2,000 rows and holds 1,000 rows of her own; bob lacks
+    the last 1,500 and holds 500 of his own; each file is shuffled differently.
+    ``id_format`` rewrites each numeric ID. Returns the folder and how many IDs
+    both hold.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    plans = {"alice": (2000, None, 1000, 900_000), "bob": (0, -1500, 500, 800_000)}
+    for name, (start, stop, extra, first_new) in plans.items():
+        header, *rows = (source / f"{name}_ml1m.csv").read_text().splitlines()
+        kept = rows[start:stop]
+        for i in range(extra):
+            _, rest = rows[i].split(",", 1)
+            kept.append(f"{first_new + i},{rest}")
+        kept = [
+            id_format.format(int(key)) + "," + rest
+            for key, rest in (row.split(",", 1) for row in kept)
+        ]
+        rng.shuffle(kept)
+        text = "\n".join([header, *kept]) + "\n"
+        (folder / f"{name}_ml1m.csv").write_text(text)
+    common = len(rows) - 2000 - 1500
+    return folder, common
 
 
 # The tests' name for a folder of configs; timeouts short enough for tests.

@@ -1,5 +1,8 @@
 """Split = centralized: the split job over real gRPC makes the same updates as the
-composed model trained in one process on the same batches."""
+composed model trained in one process on the same batches.
+
+The parties' files hold different row sets in different orders: the split job
+aligns them privately (PSI), the centralized model by a plain join."""
 
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ def _split_weights(parties: dict, job_id: str) -> list[np.ndarray]:
     return [v.numpy().copy() for m in models for v in m.trainable_variables]
 
 
-def test_split_weights_equal_centralized_weights_after_two_windows(party_files):
+def test_split_weights_equal_centralized_weights_after_two_windows(
+    misaligned_files, misaligned_data
+):
+    party_files = misaligned_files
     party_files.edit("job", batch_size=64, epochs=2)
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
@@ -37,6 +43,7 @@ def test_split_weights_equal_centralized_weights_after_two_windows(party_files):
         for client in clients.values():
             client.close()
     assert prepared.steps_per_epoch > STEPS
+    assert prepared.train_rows + prepared.validation_rows == misaligned_data[1]
 
     central = CentralizedTrainer(
         config, load_parties([party_files.alice, party_files.bob])
