@@ -19,7 +19,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.report import evaluate_targets, format_table
+from bench.psi import run_psi
+from bench.report import evaluate_targets, format_psi_table, format_table
 from bench.runs import RunResult, run_centralized, run_split
 from bench.setup import ROOT, ensure_data, run_configs
 from common.atomic import write_atomically
@@ -43,6 +44,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scale-rows", type=int, default=5_000_000, help="0 skips the scale row"
     )
     parser.add_argument("--scale-batch", type=int, default=1024)
+    parser.add_argument(
+        "--psi-ids",
+        type=_ints,
+        default=[100_000, 1_000_000],
+        help="IDs per party for the PSI rows (half shared); empty skips them",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
@@ -96,6 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         scale.append(
             run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
         )
+    psi_results = []
+    for ids in args.psi_ids:
+        logger.info("private ID alignment: %d IDs per party", ids)
+        psi_results.append(run_psi(ids))
+        logger.info("%s", psi_results[-1])
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
@@ -106,11 +118,17 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": [dataclasses.asdict(r) for r in results],
         "scale": [dataclasses.asdict(r) for r in scale],
+        "psi": [
+            {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
+            for r in psi_results
+        ],
     }
     report["targets"] = evaluate_targets(results, scale, args.pipeline)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     print(format_table(results + scale, report["targets"]))
+    if psi_results:
+        print(format_psi_table(psi_results))
     print(f"results: {path}")
     return 0
 

@@ -194,3 +194,21 @@ def format_table(results: list[RunResult], targets: list[dict]) -> str:
             f"(limit {t['limit']}) {where}"
         )
     return "\n".join(lines)
+
+
+def format_psi_table(results: list) -> str:
+    """Private ID alignment: time and bytes per party size (target: 60 s at 1M)."""
+    lines = [
+        f"{'PSI IDs/party':>14}{'common':>10}{'seconds':>9}{'feature MB':>12}"
+        f"{'label MB':>10}{'B/ID':>7}"
+    ]
+    for r in results:
+        verdict = ""
+        if r.ids_per_party >= 1_000_000:
+            verdict = "  met (<= 60 s)" if r.seconds <= 60 else "  MISSED (> 60 s)"
+        lines.append(
+            f"{r.ids_per_party:>14,}{r.intersection:>10,}{r.seconds:>9.1f}"
+            f"{r.feature_bytes_sent / 1e6:>12.1f}{r.label_bytes_sent / 1e6:>10.1f}"
+            f"{r.bytes_per_id:>7.1f}{verdict}"
+        )
+    return "\n".join(lines)

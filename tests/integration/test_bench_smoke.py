@@ -29,6 +29,7 @@ RUN_FIELDS = {
 def test_bench_writes_results_for_every_run(tmp_path):
     command = [sys.executable, "-m", "bench", "--rows", "13000", "--batches", "256"]
     command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
+    command += ["--psi-ids", "2000"]
 
     result = subprocess.run(
         command,
@@ -60,3 +61,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert "split/centralized throughput" in names
     assert "pipeline AUC gap" in names
     assert "samples/s" in result.stdout and "results:" in result.stdout
+    [psi] = report["psi"]
+    assert (psi["ids_per_party"], psi["intersection"]) == (2000, 1000)
+    assert psi["seconds"] > 0 and psi["bytes_per_id"] > 32
+    assert "PSI IDs/party" in result.stdout

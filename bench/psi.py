@@ -1,0 +1,117 @@
+"""Private ID alignment timed: two parties, ``n`` IDs each, half of them shared.
+
+The label party's hub and the feature party's client run the real protocol over
+a gRPC stream on loopback, each with its own pool of worker processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from common.config import PartyConfig, PartyRole
+from common.jobspec import JobParty, JobSpec, OutputSpec
+from common.traffic import TrafficCounter
+from party_server.data_slice import DataSlice, id_digest
+from party_server.psi_feature import align_with_label_party
+from party_server.psi_hub import HubSession
+from splitrec.v1 import peer_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PsiResult:
+    ids_per_party: int
+    intersection: int
+    seconds: float
+    feature_bytes_sent: int
+    label_bytes_sent: int
+
+    @property
+    def bytes_per_id(self) -> float:
+        total = self.feature_bytes_sent + self.label_bytes_sent
+        return total / (2 * self.ids_per_party)
+
+
+class _Hub(peer_pb2_grpc.PeerServicer):
+    def __init__(self, session: HubSession) -> None:
+        self.session = session
+
+    def Intersect(  # noqa: N802 - gRPC method name
+        self, request_iterator: Iterator, context: grpc.ServicerContext
+    ) -> Iterator:
+        first = next(request_iterator)
+        yield from self.session.serve(first.hello, request_iterator)
+
+
+def _party(name: str, folder: Path, ids: np.ndarray) -> tuple[PartyConfig, DataSlice]:
+    config = PartyConfig(
+        party=name,
+        listen="127.0.0.1:0",
+        data=None,
+        features=(),
+        model=None,
+        peers=(),
+        output_dir=folder / name,
+    )
+    return config, DataSlice(ids, None, None, id_digest(ids))
+
+
+def run_psi(n: int) -> PsiResult:
+    """Aligns ``n`` IDs at each of two parties (IDs n/2..3n/2 are shared)."""
+    alice_ids = np.array([f"{i}" for i in range(n)])
+    bob_ids = np.array([f"{i}" for i in range(n // 2, n + n // 2)])
+    output = OutputSpec(32, 8)
+    spec = JobSpec(
+        job_id="psi-bench",
+        seed=1,
+        batch_size=1,
+        epochs=1,
+        optimizer="adam",
+        learning_rate=0.001,
+        validation_fraction=0.1,
+        label_party="bob",
+        parties=(
+            JobParty("alice", PartyRole.FEATURE, output),
+            JobParty("bob", PartyRole.LABEL, output),
+        ),
+    )
+    with tempfile.TemporaryDirectory() as work:
+        alice, alice_data = _party("alice", Path(work), alice_ids)
+        bob, bob_data = _party("bob", Path(work), bob_ids)
+        session = HubSession(spec, bob, bob_data, timeout=600.0)
+        server = grpc.server(futures.ThreadPoolExecutor(4))
+        peer_pb2_grpc.add_PeerServicer_to_server(_Hub(session), server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        traffic = TrafficCounter()
+        hub_result: list = []
+        started = time.monotonic()
+        hub = threading.Thread(
+            target=lambda: hub_result.append(session.run(lambda: False))
+        )
+        hub.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                aligned = align_with_label_party(
+                    channel, spec, alice, alice_data, traffic=traffic
+                )
+            hub.join()
+        finally:
+            server.stop(0)
+        seconds = time.monotonic() - started
+    counted = traffic.snapshot()
+    assert hub_result and hub_result[0].rows.size == aligned.rows.size
+    return PsiResult(
+        n, int(aligned.rows.size), seconds, counted.bytes_sent, counted.bytes_received
+    )
