@@ -23,6 +23,15 @@ class Traffic:
             self.messages_received + other.messages_received,
         )
 
+    def __sub__(self, other: Traffic) -> Traffic:
+        """What was counted between two snapshots."""
+        return Traffic(
+            self.bytes_sent - other.bytes_sent,
+            self.bytes_received - other.bytes_received,
+            self.messages_sent - other.messages_sent,
+            self.messages_received - other.messages_received,
+        )
+
     @property
     def total_bytes(self) -> int:
         return self.bytes_sent + self.bytes_received

@@ -15,15 +15,6 @@ from common.traffic import Traffic
 from coordinator.client import PartyClient
 
 
-def _minus(after: Traffic, before: Traffic) -> Traffic:
-    return Traffic(
-        after.bytes_sent - before.bytes_sent,
-        after.bytes_received - before.bytes_received,
-        after.messages_sent - before.messages_sent,
-        after.messages_received - before.messages_received,
-    )
-
-
 class TrafficLedger:
     def __init__(self, clients: dict[str, PartyClient]) -> None:
         self._clients = clients
@@ -40,8 +31,8 @@ class TrafficLedger:
     def end(self) -> None:
         for name, client in self._clients.items():
             peer_before, control_before = self._start[name]
-            self.peer[name] += _minus(client.peer_traffic(), peer_before)
-            self.control[name] += _minus(client.traffic.snapshot(), control_before)
+            self.peer[name] += client.peer_traffic() - peer_before
+            self.control[name] += client.traffic.snapshot() - control_before
 
     def summary(self, samples: int, steps: int, payload_per_sample: int) -> dict:
         """Totals, and the ratios the benchmark targets are stated in.
