@@ -123,6 +123,10 @@ class JobConfig:
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
     align_timeout: float = 1800.0
+    checkpoint_every: int = 0
+    keep_checkpoints: int = 3
+    max_recoveries: int = 5
+    recovery_timeout: float = 300.0
     tls: TlsConfig = INSECURE
     source: Path = Path("<memory>")
 
@@ -275,6 +279,8 @@ def load_job_config(path: Path) -> JobConfig:
     reader = ConfigReader(load_yaml_mapping(path), path)
     optimizer = reader.section("optimizer") if reader.has("optimizer") else None
     strategy = reader.section("strategy") if reader.has("strategy") else None
+    checkpoint = reader.section("checkpoint") if reader.has("checkpoint") else None
+    recovery = reader.section("recovery") if reader.has("recovery") else None
     config = JobConfig(
         job=reader.require("job", str),
         parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
@@ -298,10 +304,18 @@ def load_job_config(path: Path) -> JobConfig:
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
         align_timeout=reader.optional("align_timeout", float, 1800.0),
+        checkpoint_every=checkpoint.optional("every_steps", int, 0)
+        if checkpoint
+        else 0,
+        keep_checkpoints=checkpoint.optional("keep", int, 3) if checkpoint else 3,
+        max_recoveries=recovery.optional("max_attempts", int, 5) if recovery else 5,
+        recovery_timeout=(
+            recovery.optional("timeout", float, 300.0) if recovery else 300.0
+        ),
         tls=read_tls(reader, path.parent),
         source=path,
     )
-    for section in (optimizer, strategy):
+    for section in (optimizer, strategy, checkpoint, recovery):
         if section:
             section.finish()
     reader.finish()
@@ -328,6 +342,17 @@ def validate_job_config(config: JobConfig) -> None:
     for key in ("epochs", "batch_size", "report_every"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where} '{key}': must be greater than 0")
+    if config.checkpoint_every < 0:
+        raise ConfigError(
+            f"{where} 'checkpoint.every_steps': must be 0 (epoch ends only) or more"
+        )
+    if config.keep_checkpoints < 1:
+        raise ConfigError(f"{where} 'checkpoint.keep': must be 1 or more")
+    if config.max_recoveries < 0 or config.recovery_timeout <= 0:
+        raise ConfigError(
+            f"{where} 'recovery': max_attempts must be 0 or more and timeout "
+            "greater than 0"
+        )
     if config.steps_per_window < 0:
         raise ConfigError(
             f"{where} 'steps_per_window': must be 0 (whole epoch) or more"

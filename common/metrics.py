@@ -102,3 +102,22 @@ class MetricAccumulator:
 
     def scores(self) -> np.ndarray:
         return np.concatenate(self._scores) if self._scores else np.zeros(0, np.float32)
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What was collected, as arrays (for a checkpoint)."""
+        labels = np.concatenate(self._labels) if self._labels else np.zeros(0)
+        return {
+            "metrics/labels": labels.astype(np.float32),
+            "metrics/scores": self.scores(),
+            "metrics/totals": np.array([self._loss_sum, self._count], np.float64),
+        }
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray]) -> MetricAccumulator:
+        accumulator = cls()
+        if arrays["metrics/labels"].size:
+            accumulator._labels = [arrays["metrics/labels"].astype(np.float32)]
+            accumulator._scores = [arrays["metrics/scores"].astype(np.float32)]
+        loss_sum, count = arrays["metrics/totals"].tolist()
+        accumulator._loss_sum, accumulator._count = float(loss_sum), int(count)
+        return accumulator

@@ -169,6 +169,30 @@ class PartyClient:
         request = control_pb2.EndJobRequest(job_id=job_id)
         self._call("EndJob", self._stub.EndJob, request, timeout=timeout)
 
+    def save_checkpoint(
+        self, job_id: str, checkpoint_id: int, epoch: int, step: int
+    ) -> control_pb2.SaveCheckpointReply:
+        request = control_pb2.SaveCheckpointRequest(
+            job_id=job_id, checkpoint_id=checkpoint_id, epoch=epoch, step=step
+        )
+        return self._call("SaveCheckpoint", self._stub.SaveCheckpoint, request)
+
+    def restore_checkpoint(
+        self, job_id: str, checkpoint_id: int, epoch: int, step: int, digest: str
+    ) -> None:
+        request = control_pb2.RestoreCheckpointRequest(
+            job_id=job_id,
+            checkpoint_id=checkpoint_id,
+            epoch=epoch,
+            step=step,
+            digest=digest,
+        )
+        self._call("RestoreCheckpoint", self._stub.RestoreCheckpoint, request)
+
+    def commit_checkpoints(self, job_id: str, keep: list[int]) -> None:
+        request = control_pb2.CommitCheckpointsRequest(job_id=job_id, keep=keep)
+        self._call("CommitCheckpoints", self._stub.CommitCheckpoints, request)
+
     def peer_traffic(self) -> Traffic:
         """What the party has exchanged with its peers so far (from its status)."""
         reply = self._call(

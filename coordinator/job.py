@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -11,13 +12,21 @@ from pathlib import Path
 
 from common import serde
 from common.config import JobConfig
-from common.errors import JobFailedError, SplitRecError
+from common.errors import JobFailedError, PeerError, SplitRecError
 from common.history import EpochRecord, plot_curves, write_history
 from common.metrics import Metrics
 from common.throughput import SteadyRate
 from common.tls import load_credentials
 from coordinator.client import PartyClient
 from coordinator.handshake import PreparedJob, handshake
+from coordinator.manifest import (
+    MANIFEST_FILE,
+    CheckpointEntry,
+    Manifest,
+    fingerprint,
+    read_manifest,
+    write_manifest,
+)
 from coordinator.progress import EpochProgress
 from coordinator.traffic_report import TrafficLedger, write_traffic
 from coordinator.windows import Window, run_window
@@ -39,6 +48,7 @@ class JobDriver:
     def __init__(self, config: JobConfig) -> None:
         self.config = config
         self.run_dir = config.runs_dir / config.job
+        self._recoveries = 0
         credentials = load_credentials(config.tls)
         self.clients = {
             p.name: PartyClient(
@@ -48,6 +58,8 @@ class JobDriver:
         }
 
     def run(self) -> JobResult:
+        """Runs the job to the end; resumes it when its manifest says it is
+        unfinished, and recovers from party failures from the last checkpoint."""
         try:
             prepared = handshake(self.config, self.clients)
             logger.info(
@@ -57,8 +69,11 @@ class JobDriver:
                 prepared.validation_rows,
                 prepared.steps_per_epoch,
             )
-            records = self._train(prepared)
+            manifest = self._open_manifest(prepared)
+            records = self._train(prepared, manifest)
             predicted = self._predict()
+            manifest.finished = True
+            write_manifest(self.run_dir, manifest)
             self._end_job()
         except BaseException:
             self._release()
@@ -69,22 +84,135 @@ class JobDriver:
         plot_curves(self.run_dir / "curves.png", records)
         return JobResult(records, self.run_dir, predicted)
 
-    def _train(self, prepared: PreparedJob) -> list[EpochRecord]:
-        records: list[EpochRecord] = []
-        ledger = TrafficLedger(self.clients)
-        for epoch in range(self.config.epochs):
-            ledger.begin()
-            started = time.monotonic()
-            train_metrics, steady = self._train_epoch(epoch, prepared.steps_per_epoch)
-            seconds = time.monotonic() - started
-            ledger.end()
-            val = self._evaluate(epoch)
-            record = EpochRecord.of(
-                epoch, train_metrics, val, prepared.train_rows, seconds, steady
+    # --- checkpoints ----------------------------------------------------------
+
+    def _open_manifest(self, prepared: PreparedJob) -> Manifest:
+        """The unfinished run to resume (restored everywhere), or a fresh one
+        with checkpoint 0 of the initial weights."""
+        existing = read_manifest(self.run_dir)
+        print_ = fingerprint(prepared.spec)
+        if existing is not None and not existing.finished and existing.latest:
+            if existing.fingerprint != print_:
+                raise JobFailedError(
+                    f"{self.run_dir / MANIFEST_FILE} belongs to an unfinished run of "
+                    f"job {self.config.job} with other settings; move it away to "
+                    "start afresh, or restore the settings to resume it"
+                )
+            entry = existing.latest
+            logger.info(
+                "resuming job %s from checkpoint %d (epoch %d, step %d)",
+                self.config.job,
+                entry.checkpoint_id,
+                entry.epoch + 1,
+                entry.step,
             )
-            records.append(record)
-            write_history(self.run_dir / "history.json", records)
-            logger.info("%s", record.summary(self.config.epochs))
+            self._restore(entry)
+            return existing
+        manifest = Manifest(self.config.job, print_)
+        self._checkpoint(manifest, 0, 0, [])
+        return manifest
+
+    def _checkpoint(
+        self, manifest: Manifest, epoch: int, step: int, records: list[EpochRecord]
+    ) -> None:
+        """Two-phase commit: every party writes, then the manifest names it."""
+        checkpoint_id = manifest.next_id()
+        replies = self._everywhere(
+            lambda c: c.save_checkpoint(self.config.job, checkpoint_id, epoch, step)
+        )
+        entry = CheckpointEntry(
+            checkpoint_id, epoch, step, {n: r.digest for n, r in replies.items()}
+        )
+        manifest.checkpoints = [*manifest.checkpoints, entry][
+            -self.config.keep_checkpoints :
+        ]
+        manifest.records = [dataclasses.asdict(r) for r in records]
+        write_manifest(self.run_dir, manifest)
+        keep = [e.checkpoint_id for e in manifest.checkpoints]
+        self._everywhere(lambda c: c.commit_checkpoints(self.config.job, keep))
+
+    def _restore(self, entry: CheckpointEntry) -> None:
+        self._everywhere(
+            lambda c: c.restore_checkpoint(
+                self.config.job,
+                entry.checkpoint_id,
+                entry.epoch,
+                entry.step,
+                entry.digests[c.name],
+            )
+        )
+
+    def _recover(
+        self, prepared: PreparedJob, manifest: Manifest, error: Exception
+    ) -> None:
+        """Waits for every party, prepares the job again and restores the last
+        committed checkpoint everywhere; retried until the attempts run out."""
+        entry = manifest.latest
+        assert entry is not None
+        while True:
+            self._recoveries += 1
+            if self._recoveries > self.config.max_recoveries:
+                raise JobFailedError(
+                    f"job {self.config.job} failed {self._recoveries} times; last: "
+                    f"{error}"
+                ) from None
+            logger.warning(
+                "job %s: %s; recovering from checkpoint %d (epoch %d, step %d), "
+                "attempt %d of %d",
+                self.config.job,
+                error,
+                entry.checkpoint_id,
+                entry.epoch + 1,
+                entry.step,
+                self._recoveries,
+                self.config.max_recoveries,
+            )
+            started = time.monotonic()
+            try:
+                self._everywhere(lambda c: c.describe(self.config.recovery_timeout))
+                handshake(self.config, self.clients)
+                self._restore(entry)
+            except SplitRecError as exc:
+                error = exc
+                time.sleep(min(2.0**self._recoveries, 30.0))
+                continue
+            logger.info(
+                "job %s: recovered in %.1f s",
+                self.config.job,
+                time.monotonic() - started,
+            )
+            return
+
+    # --- training -------------------------------------------------------------
+
+    def _train(self, prepared: PreparedJob, manifest: Manifest) -> list[EpochRecord]:
+        ledger = TrafficLedger(self.clients)
+        steps = prepared.steps_per_epoch
+        while True:
+            entry = manifest.latest
+            assert entry is not None
+            records = [EpochRecord(**r) for r in manifest.records]
+            try:
+                for epoch in range(entry.epoch, self.config.epochs):
+                    first = entry.step if epoch == entry.epoch else 0
+                    ledger.begin()
+                    started = time.monotonic()
+                    train_metrics, steady = self._train_epoch(
+                        epoch, first, steps, manifest, records
+                    )
+                    seconds = time.monotonic() - started
+                    ledger.end()
+                    val = self._evaluate(epoch)
+                    record = EpochRecord.of(
+                        epoch, train_metrics, val, prepared.train_rows, seconds, steady
+                    )
+                    records.append(record)
+                    write_history(self.run_dir / "history.json", records)
+                    logger.info("%s", record.summary(self.config.epochs))
+                    self._checkpoint(manifest, epoch + 1, 0, records)
+                break
+            except (PeerError, JobFailedError) as exc:
+                self._recover(prepared, manifest, exc)
         self._write_traffic(prepared, ledger)
         return records
 
@@ -108,9 +236,18 @@ class JobDriver:
             summary["control_bytes_per_step"],
         )
 
-    def _train_epoch(self, epoch: int, steps: int) -> tuple[Metrics, float]:
-        """Trains one epoch in windows; returns its metrics and steady throughput."""
+    def _train_epoch(
+        self,
+        epoch: int,
+        start: int,
+        steps: int,
+        manifest: Manifest,
+        records: list[EpochRecord],
+    ) -> tuple[Metrics, float]:
+        """Trains an epoch from step ``start`` in windows that end at checkpoint
+        boundaries; returns its metrics and steady throughput."""
         size = self.config.steps_per_window or steps
+        every = self.config.checkpoint_every
         bar = EpochProgress(epoch, self.config.epochs, steps)
         steady = SteadyRate()
         done_samples = 0
@@ -124,14 +261,14 @@ class JobDriver:
             )
 
         last = None
+        first = start
         try:
-            for first in range(0, steps, size):
+            while first < steps:
+                end = min(first + size, steps)
+                if every:
+                    end = min(end, (first // every + 1) * every)
                 window = Window(
-                    self.config.job,
-                    epoch,
-                    first,
-                    min(size, steps - first),
-                    self.config.report_every,
+                    self.config.job, epoch, first, end - first, self.config.report_every
                 )
                 last = run_window(
                     self.clients,
@@ -141,6 +278,9 @@ class JobDriver:
                     self.config.rpc_timeout,
                 )
                 done_samples += last.samples
+                first = end
+                if every and end % every == 0 and end < steps:
+                    self._checkpoint(manifest, epoch, end, records)
         finally:
             bar.finish()
         if last is None or not last.has_metrics:

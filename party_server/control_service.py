@@ -98,3 +98,34 @@ class ControlService(control_pb2_grpc.ControlServicer):
     ) -> control_pb2.EndJobReply:
         self._party.end_job(request.job_id)
         return control_pb2.EndJobReply()
+
+    @rpc_method
+    def SaveCheckpoint(  # noqa: N802
+        self, request: control_pb2.SaveCheckpointRequest, context: grpc.ServicerContext
+    ) -> control_pb2.SaveCheckpointReply:
+        job = self._party.job(request.job_id)
+        digest, size = job.save_checkpoint(
+            request.checkpoint_id, request.epoch, request.step
+        )
+        return control_pb2.SaveCheckpointReply(digest=digest, bytes=size)
+
+    @rpc_method
+    def RestoreCheckpoint(  # noqa: N802
+        self,
+        request: control_pb2.RestoreCheckpointRequest,
+        context: grpc.ServicerContext,
+    ) -> control_pb2.RestoreCheckpointReply:
+        job = self._party.job(request.job_id)
+        job.restore_checkpoint(
+            request.checkpoint_id, request.epoch, request.step, request.digest
+        )
+        return control_pb2.RestoreCheckpointReply()
+
+    @rpc_method
+    def CommitCheckpoints(  # noqa: N802
+        self,
+        request: control_pb2.CommitCheckpointsRequest,
+        context: grpc.ServicerContext,
+    ) -> control_pb2.CommitCheckpointsReply:
+        self._party.job(request.job_id).checkpoints.keep_only(set(request.keep))
+        return control_pb2.CommitCheckpointsReply()

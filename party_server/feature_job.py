@@ -19,6 +19,7 @@ from common.models.build import build_base
 from common.models.steps import BaseStep
 from common.serde import split_to_proto, tensor_from_proto, tensor_to_proto
 from common.traffic import TrafficCounter
+from party_server.checkpoints import assign_states, variables_state
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.peer_client import PeerStream
@@ -47,13 +48,26 @@ class FeatureJob(PartyJob):
         peer_timeout: float,
         traffic: TrafficCounter,
     ) -> None:
-        super().__init__(spec, data)
+        super().__init__(spec, data, config.output_dir)
         self._party = config.party
         self._channel = label_channel
         self._timeout = peer_timeout
         self._traffic = traffic
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         self.step = BaseStep(base, spec.optimizer, spec.learning_rate)
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {
+            **variables_state("model", self.step.variables),
+            **variables_state("optimizer", self.step.optimizer.variables),
+        }
+
+    def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
+        assign_states(
+            {"model": self.step.variables, "optimizer": self.step.optimizer.variables},
+            arrays,
+            source,
+        )
 
     def _open(self, phase: int, split: str = "") -> PeerStream:
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)

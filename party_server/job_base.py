@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -21,7 +23,10 @@ from common.batching import (
 from common.errors import JobStateError
 from common.jobspec import JobSpec
 from common.metrics import Metrics
+from party_server.checkpoints import CheckpointStore
 from party_server.data_slice import DataSlice
+
+logger = logging.getLogger(__name__)
 
 TRAIN = "train"
 
@@ -73,9 +78,10 @@ class JobStatus:
 class PartyJob:
     """One job at one party: rows, split, passes. Subclassed once per role."""
 
-    def __init__(self, spec: JobSpec, data: DataSlice) -> None:
+    def __init__(self, spec: JobSpec, data: DataSlice, output_dir: Path) -> None:
         self.spec = spec
         self.data = data
+        self.checkpoints = CheckpointStore(output_dir / spec.job_id / "checkpoints")
         # Whether the rows came from a cached alignment rather than a PSI run.
         self.alignment_cached = False
         self.split: RowSplit = split_rows(
@@ -164,6 +170,63 @@ class PartyJob:
     def predict(self, epoch: int, split: str, cancelled: threading.Event) -> int:
         """Scores a split; returns the number of rows."""
         raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The job's trainable state as arrays: model, optimizer, role extras."""
+        raise NotImplementedError
+
+    def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
+        raise NotImplementedError
+
+    def _check_position(self, epoch: int, step: int) -> None:
+        if not (
+            0 <= epoch < self.spec.epochs and 0 <= step < self.steps_per_epoch
+        ) and (epoch, step) != (self.spec.epochs, 0):
+            raise JobStateError(
+                f"position epoch {epoch} step {step} is outside the job "
+                f"({self.spec.epochs} epochs of {self.steps_per_epoch} steps)"
+            )
+
+    def save_checkpoint(
+        self, checkpoint_id: int, epoch: int, step: int
+    ) -> tuple[str, int]:
+        """Writes the state before ``step`` of ``epoch``; returns digest and size."""
+        self._check_position(epoch, step)
+        with self.exclusive("checkpointing"):
+            arrays = {"position": np.array([epoch, step], np.int64), **self.state()}
+            digest, size = self.checkpoints.save(checkpoint_id, arrays)
+        logger.info(
+            "job %s: checkpoint %d at epoch %d step %d (%d bytes)",
+            self.spec.job_id,
+            checkpoint_id,
+            epoch,
+            step,
+            size,
+        )
+        return digest, size
+
+    def restore_checkpoint(
+        self, checkpoint_id: int, epoch: int, step: int, digest: str
+    ) -> None:
+        """Puts the job back to a checkpoint; nothing changes if it does not fit."""
+        self._check_position(epoch, step)
+        with self.exclusive("restoring"):
+            arrays = self.checkpoints.load(checkpoint_id, digest)
+            source = str(self.checkpoints.path(checkpoint_id))
+            if tuple(arrays["position"].tolist()) != (epoch, step):
+                raise JobStateError(
+                    f"{source} holds epoch {arrays['position'][0]} step "
+                    f"{arrays['position'][1]}, not epoch {epoch} step {step}"
+                )
+            self.load_state(arrays, source)
+            self.status.epoch, self.status.step = epoch, step
+        logger.info(
+            "job %s: restored checkpoint %d (epoch %d step %d)",
+            self.spec.job_id,
+            checkpoint_id,
+            epoch,
+            step,
+        )
 
     def close(self) -> None:
         """Releases what the job holds; subclasses also wake their waiters."""

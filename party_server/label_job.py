@@ -23,6 +23,7 @@ from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
 from common.models.steps import FuseStep
 from common.serde import split_from_proto, tensor_from_proto, tensor_to_proto
+from party_server.checkpoints import assign_states, variables_state
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.mailbox import Mailbox, Outbox
@@ -37,7 +38,7 @@ class LabelJob(PartyJob):
     def __init__(
         self, spec: JobSpec, config: PartyConfig, data: DataSlice, peer_timeout: float
     ) -> None:
-        super().__init__(spec, data)
+        super().__init__(spec, data, config.output_dir)
         if data.labels is None:
             raise JobStateError(f"party {config.party} has no label column configured")
         self._labels = data.labels
@@ -53,6 +54,22 @@ class LabelJob(PartyJob):
         self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
         self._epoch_metrics = MetricAccumulator()
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {
+            **variables_state("model", self.step.variables),
+            **variables_state("optimizer", self.step.optimizer.variables),
+            **self._epoch_metrics.state(),
+        }
+
+    def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
+        metrics = MetricAccumulator.from_state(arrays)
+        assign_states(
+            {"model": self.step.variables, "optimizer": self.step.optimizer.variables},
+            arrays,
+            source,
+        )
+        self._epoch_metrics = metrics
 
     # Peer side: called by the peer service for each stream and message.
 

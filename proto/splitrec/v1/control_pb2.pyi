@@ -238,3 +238,53 @@ class EndJobRequest(_message.Message):
 class EndJobReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SaveCheckpointRequest(_message.Message):
+    __slots__ = ("job_id", "checkpoint_id", "epoch", "step")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    checkpoint_id: int
+    epoch: int
+    step: int
+    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ...) -> None: ...
+
+class SaveCheckpointReply(_message.Message):
+    __slots__ = ("digest", "bytes")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    bytes: int
+    def __init__(self, digest: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
+
+class RestoreCheckpointRequest(_message.Message):
+    __slots__ = ("job_id", "checkpoint_id", "epoch", "step", "digest")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    checkpoint_id: int
+    epoch: int
+    step: int
+    digest: str
+    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+
+class RestoreCheckpointReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CommitCheckpointsRequest(_message.Message):
+    __slots__ = ("job_id", "keep")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    KEEP_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    keep: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, job_id: _Optional[str] = ..., keep: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CommitCheckpointsReply(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

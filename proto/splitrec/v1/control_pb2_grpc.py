@@ -69,6 +69,21 @@ class ControlStub:
                 request_serializer=splitrec_dot_v1_dot_control__pb2.EndJobRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_control__pb2.EndJobReply.FromString,
                 _registered_method=True)
+        self.SaveCheckpoint = channel.unary_unary(
+                '/splitrec.v1.Control/SaveCheckpoint',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.SaveCheckpointRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.SaveCheckpointReply.FromString,
+                _registered_method=True)
+        self.RestoreCheckpoint = channel.unary_unary(
+                '/splitrec.v1.Control/RestoreCheckpoint',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.RestoreCheckpointRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.RestoreCheckpointReply.FromString,
+                _registered_method=True)
+        self.CommitCheckpoints = channel.unary_unary(
+                '/splitrec.v1.Control/CommitCheckpoints',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -125,6 +140,27 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SaveCheckpoint(self, request, context):
+        """Phase one of a checkpoint: write the job's state at a step boundary.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreCheckpoint(self, request, context):
+        """Puts the job back to a saved checkpoint (after a failure or a restart).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitCheckpoints(self, request, context):
+        """Phase two: the coordinator committed these checkpoints; others may go.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -162,6 +198,21 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.EndJob,
                     request_deserializer=splitrec_dot_v1_dot_control__pb2.EndJobRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_control__pb2.EndJobReply.SerializeToString,
+            ),
+            'SaveCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveCheckpoint,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.SaveCheckpointRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.SaveCheckpointReply.SerializeToString,
+            ),
+            'RestoreCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreCheckpoint,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.RestoreCheckpointRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.RestoreCheckpointReply.SerializeToString,
+            ),
+            'CommitCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitCheckpoints,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -353,6 +404,87 @@ class Control:
             '/splitrec.v1.Control/EndJob',
             splitrec_dot_v1_dot_control__pb2.EndJobRequest.SerializeToString,
             splitrec_dot_v1_dot_control__pb2.EndJobReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Control/SaveCheckpoint',
+            splitrec_dot_v1_dot_control__pb2.SaveCheckpointRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.SaveCheckpointReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Control/RestoreCheckpoint',
+            splitrec_dot_v1_dot_control__pb2.RestoreCheckpointRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.RestoreCheckpointReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Control/CommitCheckpoints',
+            splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.FromString,
             options,
             channel_credentials,
             insecure,

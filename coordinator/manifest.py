@@ -1,0 +1,82 @@
+"""The job's manifest: the checkpoints every party has committed, and the history.
+
+A checkpoint enters the manifest only after every party wrote it (phase one);
+the manifest is then written atomically (phase two). It therefore never names a
+checkpoint that some party lacks, and a restarted coordinator resumes from its
+last entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.atomic import write_atomically
+from common.errors import JobFailedError
+from common.jobspec import JobSpec
+
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    checkpoint_id: int
+    epoch: int
+    step: int
+    digests: dict[str, str]
+
+
+@dataclass
+class Manifest:
+    job: str
+    fingerprint: str
+    checkpoints: list[CheckpointEntry] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+    finished: bool = False
+
+    @property
+    def latest(self) -> CheckpointEntry | None:
+        return self.checkpoints[-1] if self.checkpoints else None
+
+    def next_id(self) -> int:
+        return self.latest.checkpoint_id + 1 if self.latest else 0
+
+
+def fingerprint(spec: JobSpec) -> str:
+    """A digest of everything that decides the training: a manifest resumes
+    only the job it was written for."""
+    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_manifest(folder: Path) -> Manifest | None:
+    path = folder / MANIFEST_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise JobFailedError(
+            f"{path}: cannot read the job's manifest ({exc}); move it away to start "
+            "the job afresh"
+        ) from None
+    try:
+        return Manifest(
+            job=data["job"],
+            fingerprint=data["fingerprint"],
+            checkpoints=[CheckpointEntry(**c) for c in data["checkpoints"]],
+            records=list(data["records"]),
+            finished=bool(data["finished"]),
+        )
+    except (KeyError, TypeError) as exc:
+        raise JobFailedError(
+            f"{path}: the manifest lacks {exc}; move it away to start the job afresh"
+        ) from None
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    text = json.dumps(dataclasses.asdict(manifest), indent=2) + "\n"
+    write_atomically(folder / MANIFEST_FILE, text)
