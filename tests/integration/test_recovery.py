@@ -1,0 +1,166 @@
+"""Fault tests: kill -9 a party or the coordinator mid-epoch; the job recovers
+from its last committed checkpoint and ends with the same weights and the same
+per-epoch metrics as a run that was never interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+
+from coordinator.local import project_env, start_party
+from splitrec.v1 import control_pb2, control_pb2_grpc
+from tests.support import ROOT, assign_addresses, write_configs
+
+pytestmark = pytest.mark.slow
+
+JOB = "deepfm-ml1m"
+METRICS = ("train_loss", "train_auc", "val_loss", "val_auc", "val_precision")
+
+
+def _federation(folder: Path, data: Path):
+    files = write_configs(folder, data)
+    addresses = assign_addresses(files)
+    files.edit(
+        "job",
+        epochs=2,
+        predict="none",
+        report_every=10,
+        checkpoint={"every_steps": 40, "keep": 2},
+        recovery={"max_attempts": 3, "timeout": 120},
+    )
+    return files, addresses
+
+
+def _coordinator(files) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _status(address: str) -> control_pb2.PartyStatus | None:
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = control_pb2_grpc.ControlStub(channel)
+            return stub.GetStatus(control_pb2.StatusRequest(), timeout=5)
+    except grpc.RpcError:
+        return None
+
+
+def _wait_for_step(address: str, step: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = _status(address)
+        if status and status.state == "training" and status.step >= step:
+            return
+        time.sleep(0.1)
+    pytest.fail(f"training never reached step {step}")
+
+
+def _outcome(files) -> tuple[dict[str, dict[str, np.ndarray]], list[dict]]:
+    """Each party's final checkpoint arrays, and the history."""
+    runs = files.folder / "runs"
+    manifest = json.loads((runs / JOB / "manifest.json").read_text())
+    assert manifest["finished"]
+    last = manifest["checkpoints"][-1]["checkpoint_id"]
+    weights = {}
+    for party in ("alice", "bob"):
+        path = runs / party / JOB / "checkpoints" / f"checkpoint-{last:08d}.npz"
+        with np.load(path) as stored:
+            weights[party] = {k: stored[k] for k in stored.files}
+    history = json.loads((runs / JOB / "history.json").read_text())
+    return weights, history
+
+
+def _start(files, name: str, log: Path):
+    return start_party(getattr(files, name), log)
+
+
+@pytest.fixture(scope="module")
+def reference(small_data, tmp_path_factory):
+    """The uninterrupted run."""
+    files, _ = _federation(tmp_path_factory.mktemp("reference"), small_data)
+    logs = files.folder / "logs"
+    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    try:
+        job = _coordinator(files)
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    return _outcome(files)
+
+
+def _same_as(reference, files) -> None:
+    weights, history = _outcome(files)
+    want_weights, want_history = reference
+    for party in ("alice", "bob"):
+        assert weights[party].keys() == want_weights[party].keys()
+        for key, value in want_weights[party].items():
+            np.testing.assert_allclose(
+                weights[party][key], value, rtol=1e-5, atol=1e-6, err_msg=key
+            )
+    assert [r["epoch"] for r in history] == [r["epoch"] for r in want_history]
+    for got, want in zip(history, want_history, strict=True):
+        for key in METRICS:
+            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("victim", ["alice", "bob"])
+def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, victim):
+    files, addresses = _federation(tmp_path, small_data)
+    logs = tmp_path / "logs"
+    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    job = None
+    try:
+        job = _coordinator(files)
+        _wait_for_step(addresses["bob"], 60)
+        os.kill(parties[victim].process.pid, signal.SIGKILL)
+        parties[victim].process.wait()
+        time.sleep(1.0)
+        parties[victim] = _start(files, victim, logs / f"{victim}-again.log")
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        if job is not None and job.poll() is None:
+            job.kill()
+        for party in parties.values():
+            party.stop()
+    assert "recovering from checkpoint 1 (epoch 1, step 40)" in err
+    assert "recovered in" in err
+    _same_as(reference, files)
+
+
+def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
+    reference, small_data, tmp_path
+):
+    files, addresses = _federation(tmp_path, small_data)
+    logs = tmp_path / "logs"
+    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    try:
+        first = _coordinator(files)
+        _wait_for_step(addresses["bob"], 100)
+        first.kill()
+        first.wait()
+        again = _coordinator(files)
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    assert "resuming job deepfm-ml1m from checkpoint 2 (epoch 1, step 80)" in err
+    _same_as(reference, files)
