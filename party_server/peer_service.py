@@ -71,7 +71,9 @@ class PeerService(peer_pb2_grpc.PeerServicer):
             raise InvalidMessageError("a PSI stream must start with a PsiHello message")
         hello = first.hello
         self._check_peer(context, hello.party)
-        session = self._party.psi_hub.session(hello.job_id, timeout=60.0)
+        session = self._party.psi_hub.session(
+            hello.job_id, timeout=30.0, cancelled=lambda: not context.is_active()
+        )
         if hello.party not in session.expected:
             raise NotAllowedError(
                 f"party {hello.party!r} is not a feature party of job {hello.job_id!r}"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -263,10 +264,20 @@ class PsiHub:
         with self._cond:
             self._sessions.pop(job_id, None)
 
-    def session(self, job_id: str, timeout: float) -> HubSession:
-        """The session of ``job_id``; waits for its PrepareJob up to ``timeout``."""
+    def session(
+        self, job_id: str, timeout: float, cancelled: Callable[[], bool]
+    ) -> HubSession:
+        """The session of ``job_id``; waits for its PrepareJob up to ``timeout``
+        (a feature party's stream may arrive first) or until ``cancelled``."""
+        deadline = time.monotonic() + timeout
         with self._cond:
-            if not self._cond.wait_for(lambda: job_id in self._sessions, timeout):
+            while job_id not in self._sessions:
+                if cancelled():
+                    raise PeerError(f"the PSI stream for job {job_id!r} was cancelled")
+                if time.monotonic() >= deadline:
+                    break
+                self._cond.wait(0.2)
+            if job_id not in self._sessions:
                 raise PeerError(
                     f"no alignment of job {job_id!r} started here within "
                     f"{timeout:.0f} s; the coordinator prepares every party at once"

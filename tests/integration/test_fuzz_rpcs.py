@@ -1,0 +1,178 @@
+"""Property-based fuzzing of every RPC of a running party server.
+
+Random bytes and mutated valid messages go to each control and peer method of
+bob (the label party, which serves both). Whatever arrives, the server answers
+with a status (never an unhandled exception), keeps serving, leaves the job's
+model and checkpoints untouched, and trains normally afterwards.
+"""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from common.config import load_job_config
+from coordinator.client import PartyClient
+from coordinator.handshake import handshake
+from coordinator.windows import Window, run_window
+from splitrec.v1 import common_pb2, control_pb2, peer_pb2
+from tests.support import running_parties
+
+pytestmark = pytest.mark.slow
+
+FUZZ_JOB = "fuzz-job"
+_KEY = common_pb2.StepKey(job_id=FUZZ_JOB, phase=common_pb2.PHASE_TRAIN, step=3)
+
+UNARY = {
+    "/splitrec.v1.Control/Describe": control_pb2.DescribeRequest(),
+    "/splitrec.v1.Control/PrepareJob": control_pb2.PrepareJobRequest(
+        job=control_pb2.JobSpec(job_id=FUZZ_JOB, batch_size=8, epochs=1)
+    ),
+    "/splitrec.v1.Control/Evaluate": control_pb2.EvaluateRequest(job_id=FUZZ_JOB),
+    "/splitrec.v1.Control/Predict": control_pb2.PredictRequest(job_id=FUZZ_JOB),
+    "/splitrec.v1.Control/GetStatus": control_pb2.StatusRequest(),
+    "/splitrec.v1.Control/EndJob": control_pb2.EndJobRequest(job_id=FUZZ_JOB),
+    "/splitrec.v1.Control/SaveCheckpoint": control_pb2.SaveCheckpointRequest(
+        job_id=FUZZ_JOB, checkpoint_id=7, step=2
+    ),
+    "/splitrec.v1.Control/RestoreCheckpoint": control_pb2.RestoreCheckpointRequest(
+        job_id=FUZZ_JOB, checkpoint_id=0, digest="00"
+    ),
+    "/splitrec.v1.Control/CommitCheckpoints": control_pb2.CommitCheckpointsRequest(
+        job_id=FUZZ_JOB, keep=[1, 2]
+    ),
+}
+SERVER_STREAM = {
+    "/splitrec.v1.Control/RunSteps": control_pb2.RunStepsRequest(
+        job_id=FUZZ_JOB, num_steps=2, report_every=1
+    ),
+}
+BIDI = {
+    "/splitrec.v1.Peer/Exchange": [
+        peer_pb2.PeerMessage(hello=peer_pb2.Hello(job_id=FUZZ_JOB, party="alice")),
+        peer_pb2.PeerMessage(forward=peer_pb2.Forward(key=_KEY)),
+    ],
+    "/splitrec.v1.Peer/Intersect": [
+        peer_pb2.PsiMessage(hello=peer_pb2.PsiHello(job_id=FUZZ_JOB, party="alice")),
+        peer_pb2.PsiMessage(values=peer_pb2.PsiValues(width=32, values=b"\x01" * 64)),
+    ],
+}
+
+
+def _mutate(data: bytes, edits: list[tuple[int, int, int]]) -> bytes:
+    """Byte flips, insertions and cuts at positions taken modulo the length."""
+    out = bytearray(data)
+    for kind, position, value in edits:
+        at = position % (len(out) + 1)
+        if kind == 0 and out:
+            out[at % len(out)] ^= value or 1
+        elif kind == 1:
+            out.insert(at, value)
+        else:
+            del out[at:]
+    return bytes(out)
+
+
+def _payload(valid: bytes) -> st.SearchStrategy[bytes]:
+    edits = st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 512), st.integers(0, 255)),
+        max_size=6,
+    )
+    return st.one_of(st.binary(max_size=256), edits.map(lambda e: _mutate(valid, e)))
+
+
+def _case() -> st.SearchStrategy:
+    unary = st.sampled_from(sorted(UNARY)).flatmap(
+        lambda m: st.tuples(
+            st.just(m), _payload(UNARY[m].SerializeToString()).map(lambda p: [p])
+        )
+    )
+    server = st.sampled_from(sorted(SERVER_STREAM)).flatmap(
+        lambda m: st.tuples(
+            st.just(m),
+            _payload(SERVER_STREAM[m].SerializeToString()).map(lambda p: [p]),
+        )
+    )
+    bidi = st.sampled_from(sorted(BIDI)).flatmap(
+        lambda m: st.tuples(
+            st.just(m),
+            st.lists(
+                st.sampled_from(BIDI[m]).flatmap(
+                    lambda v: _payload(v.SerializeToString())
+                ),
+                min_size=1,
+                max_size=3,
+            ),
+        )
+    )
+    return st.one_of(unary, server, bidi)
+
+
+def _call(channel: grpc.Channel, method: str, payloads: list[bytes]) -> None:
+    try:
+        if method in UNARY:
+            channel.unary_unary(method)(payloads[0], timeout=3)
+        elif method in SERVER_STREAM:
+            list(channel.unary_stream(method)(payloads[0], timeout=3))
+        else:
+            list(channel.stream_stream(method)(iter(payloads), timeout=3))
+    except grpc.RpcError as error:
+        assert error.code() != grpc.StatusCode.UNKNOWN, (method, error.details())
+        assert ": internal error:" not in (error.details() or ""), (
+            method,
+            error.details(),
+        )
+
+
+def _weights(parties) -> list[np.ndarray]:
+    job = parties["bob"].party.job("deepfm-ml1m")
+    return [v.numpy().copy() for v in job.step.variables]
+
+
+def _checkpoint_files(files) -> dict[str, int]:
+    folder = files.folder / "runs" / "bob" / "deepfm-ml1m" / "checkpoints"
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")}
+
+
+def test_random_and_mutated_messages_never_break_the_server(party_files):
+    party_files.edit("job", batch_size=64)
+    with running_parties(party_files, peer_timeout=3.0) as parties:
+        config = load_job_config(party_files.job)
+        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
+        handshake(config, clients)
+        clients["bob"].save_checkpoint(config.job, 0, 0, 0)
+        before, files_before = _weights(parties), _checkpoint_files(party_files)
+        address = f"127.0.0.1:{parties['bob'].port}"
+        cases = []
+
+        @settings(
+            max_examples=150,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+            database=None,
+        )
+        @given(case=_case())
+        def fuzz(case: tuple[str, list[bytes]]) -> None:
+            method, payloads = case
+            cases.append(method)
+            with grpc.insecure_channel(address) as channel:
+                _call(channel, method, payloads)
+
+        fuzz()
+        after, files_after = _weights(parties), _checkpoint_files(party_files)
+        # Still serving, and a normal window trains afterwards.
+        assert clients["bob"].describe(5.0).party == "bob"
+        last = run_window(
+            clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
+        )
+        for client in clients.values():
+            client.close()
+
+    assert len(cases) == 150 and len(set(cases)) >= 10
+    for got, want in zip(after, before, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert files_after == files_before
+    assert last.next_step == 5
