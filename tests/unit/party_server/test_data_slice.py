@@ -368,3 +368,27 @@ def test_line_numbers_hold_across_chunks(tmp_path, monkeypatch):
     message = _data_error(_bob_config(tmp_path))
 
     assert message.startswith(f"{tmp_path / 'bob.csv'}:6: column 'Rating' holds 'x'")
+
+
+def test_empty_nan_and_unknown_cells_load_by_the_documented_rule(tmp_path):
+    """Empty and 'NaN' cells are text like any other: a vocabulary feature puts
+    them (and unknown values) in its out-of-vocabulary slot, a fitted feature
+    gives them their own value; nothing is dropped."""
+    config = _alice_config(tmp_path)
+    _write_csv(
+        tmp_path / "alice.csv",
+        "ID,UserID,Gender",
+        "1,7,F",
+        "2,,M",
+        "3,NaN,",
+        "4,7,X",
+        "5,nan,NaN",
+    )
+    data = load_data_slice(config)
+    gender = data.features.arrays["Gender"]
+    user = data.features.arrays["UserID"]
+    assert data.ids.tolist() == ["1", "2", "3", "4", "5"]
+    assert gender[0] != 0 and gender[1] != 0
+    assert gender[2] == gender[3] == gender[4] == 0  # "", "X", "NaN": out of vocabulary
+    assert user[0] == user[3]
+    assert len({user[0], user[1], user[2], user[4]}) == 4  # "7", "", "NaN", "nan"
