@@ -105,6 +105,12 @@ class LabelJob(PartyJob):
         steps = steps_per_epoch(rows, batch)
         if not 0 <= key.step < steps:
             raise JobStateError(f"step {key.step} is outside the pass's 0..{steps - 1}")
+        trained = (self.status.epoch, self.status.step)
+        if key.phase == common_pb2.PHASE_TRAIN and (key.epoch, key.step) < trained:
+            raise JobStateError(
+                f"epoch {key.epoch} step {key.step} was already trained (the job is "
+                f"at epoch {trained[0]} step {trained[1]})"
+            )
         hidden = tensor_from_proto(
             forward.hidden,
             shape=(batch_length(rows, batch, key.step), self._widths[sender]),

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from common.config import load_job_config
+from common.errors import PeerError
+from common.rpc import MAX_MESSAGE_BYTES
 from common.serde import tensor_to_proto
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
@@ -17,6 +19,7 @@ from splitrec.v1 import (
     control_pb2_grpc,
     peer_pb2,
     peer_pb2_grpc,
+    tensor_pb2,
 )
 from tests.support import running_parties
 
@@ -175,3 +178,52 @@ def test_control_rpcs_refuse_unknown_jobs_and_bad_windows(prepared):
     assert outside.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "outside the epoch" in outside.value.details()
     assert bad_split.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_infinite_values_oversize_messages_and_past_steps(prepared):
+    parties, config, clients = prepared
+    bob_address = f"127.0.0.1:{parties['bob'].port}"
+    run_window(clients, "bob", Window(config.job, 0, 0, 3, 3), lambda _: None, 30.0)
+    good = np.zeros((64, WIDTH), np.float32)
+    inf = good.copy()
+    inf[0, 0] = np.inf
+    error = _exchange(bob_address, [_hello(config.job), _forward(config.job, 3, inf)])
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "NaN or infinite" in error.details()
+
+    huge = peer_pb2.PeerMessage(
+        forward=peer_pb2.Forward(
+            key=_forward(config.job, 3, good).forward.key,
+            hidden=tensor_pb2.Tensor(data=b"\0" * (MAX_MESSAGE_BYTES + 1)),
+        )
+    )
+    error = _exchange(bob_address, [_hello(config.job), huge])
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    # Step 1 was trained already: a late tensor for it is refused.
+    error = _exchange(bob_address, [_hello(config.job), _forward(config.job, 1, good)])
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "epoch 0 step 1 was already trained" in error.details()
+    last = run_window(
+        clients, "bob", Window(config.job, 0, 3, 4, 4), lambda _: None, 30.0
+    )
+    assert last.next_step == 7
+
+
+def test_checkpoint_rpcs_refuse_bad_positions_and_unknown_checkpoints(prepared):
+    parties, config, clients = prepared
+    bob = clients["bob"]
+    reply = bob.save_checkpoint(config.job, 1, 0, 0)
+    with pytest.raises(PeerError, match="FAILED_PRECONDITION: .*position epoch 0 step"):
+        bob.save_checkpoint(config.job, 2, 0, 10_000)
+    with pytest.raises(PeerError, match="checkpoint 9 is not at"):
+        bob.restore_checkpoint(config.job, 9, 0, 0, "")
+    with pytest.raises(PeerError, match="the file changed since it was saved"):
+        bob.restore_checkpoint(config.job, 1, 0, 0, "0" * 64)
+    with pytest.raises(PeerError, match="holds no job 'nope'"):
+        bob.save_checkpoint("nope", 1, 0, 0)
+    bob.restore_checkpoint(config.job, 1, 0, 0, reply.digest)
+    last = run_window(
+        clients, "bob", Window(config.job, 0, 0, 2, 2), lambda _: None, 30.0
+    )
+    assert last.next_step == 2
