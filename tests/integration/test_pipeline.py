@@ -76,7 +76,7 @@ def test_warmup_steps_run_exact_and_the_pipeline_starts_after_them(party_files):
 
     assert (long_peak, short_peak) == (1, 3)
     # Equal up to rounding: under heavy load TensorFlow's threaded kernels may
-    # round the last bit differently (seen once in about twenty runs).
+    # round the last bit differently (seen while other tests ran alongside).
     assert long_auc == pytest.approx(exact_auc, abs=1e-6)
     for a, b in zip(exact_weights, long_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
