@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -129,7 +130,8 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
     job = None
     try:
         job = _coordinator(files)
-        _wait_for_step(addresses["bob"], 60)
+        at = random.randint(10, 130)  # any step of the first epoch (141 steps)
+        _wait_for_step(addresses["bob"], at)
         os.kill(parties[victim].process.pid, signal.SIGKILL)
         parties[victim].process.wait()
         time.sleep(1.0)
@@ -141,9 +143,13 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
             job.kill()
         for party in parties.values():
             party.stop()
-    assert "recovering from checkpoint 1 (epoch 1, step 40)" in err
+    [(checkpoint, step)] = re.findall(
+        r"recovering from checkpoint (\d+) \(epoch 1, step (\d+)\)", err
+    )
+    # Checkpoint k holds step 40 k; the last one before the kill is restored.
+    assert int(step) == 40 * int(checkpoint) and at - 40 < int(step) <= at + 20, at
     [seconds] = re.findall(r"recovered in ([0-9.]+) s", err)
-    print(f"{victim} killed: recovered in {seconds} s")
+    print(f"{victim} killed after step {at}: recovered in {seconds} s")
     _same_as(reference, files)
 
 
