@@ -53,6 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument("--batch-size", type=int, help="override 'batch_size'")
         sub.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
         sub.add_argument(
+            "--fresh",
+            action="store_true",
+            help="start afresh even when an unfinished run of the job could resume",
+        )
+        sub.add_argument(
             "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
         )
     return parser.parse_args(argv)
@@ -67,16 +72,16 @@ def job_config(args: argparse.Namespace) -> JobConfig:
     )
 
 
-def run(config: JobConfig) -> int:
+def run(config: JobConfig, fresh: bool = False) -> int:
     from coordinator.job import JobDriver, summary_lines
 
-    result = JobDriver(config).run()
+    result = JobDriver(config, fresh=fresh).run()
     for line in summary_lines(result):
         print(line, flush=True)
     return 0
 
 
-def demo(config: JobConfig, party_paths: list[Path]) -> int:
+def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
     """Starts each party from its own config (label party first), then runs the job."""
     from coordinator.local import start_party
 
@@ -91,7 +96,7 @@ def demo(config: JobConfig, party_paths: list[Path]) -> int:
                 )
             log = config.runs_dir / config.job / "logs" / f"{party.party}.log"
             started.append(start_party(path, log))
-        return run(config)
+        return run(config, fresh)
     finally:
         for party in reversed(started):
             code = party.stop()
@@ -104,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = job_config(args)
         if args.command == "demo":
-            return demo(config, args.party)
-        return run(config)
+            return demo(config, args.party, args.fresh)
+        return run(config, args.fresh)
     except SplitRecError as exc:
         print(f"coordinator: {exc}", file=sys.stderr)
         return 1

@@ -45,8 +45,9 @@ class JobResult:
 class JobDriver:
     """Holds the clients of one job and runs it epoch by epoch."""
 
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, fresh: bool = False) -> None:
         self.config = config
+        self.fresh = fresh
         self.run_dir = config.runs_dir / config.job
         self._recoveries = 0
         credentials = load_credentials(config.tls)
@@ -89,13 +90,13 @@ class JobDriver:
     def _open_manifest(self, prepared: PreparedJob) -> Manifest:
         """The unfinished run to resume (restored everywhere), or a fresh one
         with checkpoint 0 of the initial weights."""
-        existing = read_manifest(self.run_dir)
+        existing = None if self.fresh else read_manifest(self.run_dir)
         print_ = fingerprint(prepared.spec)
         if existing is not None and not existing.finished and existing.latest:
             if existing.fingerprint != print_:
                 raise JobFailedError(
                     f"{self.run_dir / MANIFEST_FILE} belongs to an unfinished run of "
-                    f"job {self.config.job} with other settings; move it away to "
+                    f"job {self.config.job} with other settings; run with --fresh to "
                     "start afresh, or restore the settings to resume it"
                 )
             entry = existing.latest

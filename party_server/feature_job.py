@@ -55,6 +55,7 @@ class FeatureJob(PartyJob):
         self._traffic = traffic
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         self.step = BaseStep(base, spec.optimizer, spec.learning_rate)
+        self._training_stream: PeerStream | None = None
 
     def state(self) -> dict[str, np.ndarray]:
         return {
@@ -106,6 +107,7 @@ class FeatureJob(PartyJob):
         with self.exclusive("training"):
             train = self.train_pass(epoch)
             stream = self._open(common_pb2.PHASE_TRAIN)
+            self._training_stream = stream
             end = first_step + num_steps
             in_flight: deque[_InFlight] = deque()
             started, samples = time.monotonic(), 0
@@ -136,6 +138,15 @@ class FeatureJob(PartyJob):
             except BaseException:
                 stream.cancel()
                 raise
+            finally:
+                self._training_stream = None
+
+    def close(self) -> None:
+        """Ends the job; a running training window stops at once."""
+        super().close()
+        stream = self._training_stream
+        if stream is not None:
+            stream.cancel()
 
     def _depth(self, epoch: int, step: int) -> int:
         """How many forwards may be in flight from ``step`` on (1 while warming up)."""

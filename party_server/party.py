@@ -78,6 +78,10 @@ class Party:
         """
         self._check_spec(spec)
         with self._lock:
+            existing = self._jobs.get(spec.job_id)
+        if existing is not None and existing.busy:
+            self._take_over(existing)
+        with self._lock:
             existing = self._reusable(spec)
         if existing is not None:
             return existing
@@ -103,6 +107,20 @@ class Party:
                 job.steps_per_epoch,
             )
             return job
+
+    def _take_over(self, job: PartyJob, wait: float = 30.0) -> None:
+        """Stops a pass that is still running when the coordinator prepares its
+        job again (it restarted, or it is recovering): the new call wins."""
+        logger.warning(
+            "job %s is still %s here; the coordinator prepares it again, so the "
+            "running pass is stopped",
+            job.spec.job_id,
+            job.status.state,
+        )
+        job.close()
+        deadline = time.monotonic() + wait
+        while job.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def _reusable(self, spec: JobSpec) -> PartyJob | None:
         """A prepared, unstarted job of this spec; refuses to replace a busy one."""

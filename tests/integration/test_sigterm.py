@@ -23,9 +23,9 @@ def _status(address: str) -> control_pb2.PartyStatus:
         return stub.GetStatus(control_pb2.StatusRequest(), timeout=10)
 
 
-def _coordinator(job) -> subprocess.Popen:
+def _coordinator(job, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(job)],
+        [sys.executable, "-m", "coordinator", "run", "--job", str(job), *args],
         cwd=ROOT,
         env=project_env(),
         stdout=subprocess.PIPE,
@@ -36,7 +36,8 @@ def _coordinator(job) -> subprocess.Popen:
 
 def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
     address = assign_addresses(party_files)
-    party_files.edit("job", epochs=50)
+    # No recovery: the job stops at once (recovery is the fault tests' subject).
+    party_files.edit("job", epochs=50, recovery={"max_attempts": 0})
     logs = party_files.folder / "logs"
     parties = {
         n: start_party(getattr(party_files, n), logs / f"{n}.log") for n in address
@@ -67,7 +68,7 @@ def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
         # alice back on the same address: the next job runs to the end.
         parties["alice"] = start_party(party_files.alice, logs / "alice-2.log")
         party_files.edit("job", epochs=1)
-        job = _coordinator(party_files.job)
+        job = _coordinator(party_files.job, "--fresh")
         out, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-3000:]
         assert "job finished: 1 epochs" in out
