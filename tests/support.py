@@ -103,3 +103,23 @@ def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[d
     finally:
         for party in started.values():
             party.stop(grace=1.0)
+
+
+@contextmanager
+def prepared_federation(
+    files: PartyFiles, peer_timeout: float = 30.0
+) -> Iterator[tuple[dict, object, dict]]:
+    """Both parties up and the job prepared: (parties, job config, clients)."""
+    from common.config import load_job_config
+    from coordinator.client import PartyClient
+    from coordinator.handshake import handshake
+
+    with running_parties(files, peer_timeout=peer_timeout) as parties:
+        config = load_job_config(files.job)
+        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
+        try:
+            handshake(config, clients)
+            yield parties, config, clients
+        finally:
+            for client in clients.values():
+                client.close()

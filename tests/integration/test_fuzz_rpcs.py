@@ -14,12 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.config import load_job_config
-from coordinator.client import PartyClient
-from coordinator.handshake import handshake
 from coordinator.windows import Window, run_window
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2
-from tests.support import running_parties
+from tests.support import prepared_federation
 
 pytestmark = pytest.mark.slow
 
@@ -139,10 +136,8 @@ def _checkpoint_files(files) -> dict[str, int]:
 
 def test_random_and_mutated_messages_never_break_the_server(party_files):
     party_files.edit("job", batch_size=64)
-    with running_parties(party_files, peer_timeout=3.0) as parties:
-        config = load_job_config(party_files.job)
-        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
-        handshake(config, clients)
+    with prepared_federation(party_files, peer_timeout=3.0) as federation:
+        parties, config, clients = federation
         clients["bob"].save_checkpoint(config.job, 0, 0, 0)
         before, files_before = _weights(parties), _checkpoint_files(party_files)
         address = f"127.0.0.1:{parties['bob'].port}"
@@ -168,8 +163,6 @@ def test_random_and_mutated_messages_never_break_the_server(party_files):
         last = run_window(
             clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
         )
-        for client in clients.values():
-            client.close()
 
     assert len(cases) == 150 and len(set(cases)) >= 10
     for got, want in zip(after, before, strict=True):

@@ -87,6 +87,14 @@ def _outcome(files) -> tuple[dict[str, dict[str, np.ndarray]], list[dict]]:
     return weights, history
 
 
+def _stop(job: subprocess.Popen | None, parties: dict) -> None:
+    if job is not None and job.poll() is None:
+        job.kill()
+        job.wait()
+    for party in parties.values():
+        party.stop()
+
+
 def _start(files, name: str, log: Path):
     return start_party(getattr(files, name), log)
 
@@ -139,10 +147,7 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
         _, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-3000:]
     finally:
-        if job is not None and job.poll() is None:
-            job.kill()
-        for party in parties.values():
-            party.stop()
+        _stop(job, parties)
     [(checkpoint, step)] = re.findall(
         r"recovering from checkpoint (\d+) \(epoch 1, step (\d+)\)", err
     )
@@ -196,9 +201,6 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
         _, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-3000:]
     finally:
-        if job is not None and job.poll() is None:
-            job.kill()
-        for party in parties.values():
-            party.stop()
+        _stop(job, parties)
     assert "recovering from checkpoint" in err
     _same_as(reference, files)

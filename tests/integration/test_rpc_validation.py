@@ -6,12 +6,9 @@ import grpc
 import numpy as np
 import pytest
 
-from common.config import load_job_config
 from common.errors import PeerError
 from common.rpc import MAX_MESSAGE_BYTES
 from common.serde import tensor_to_proto
-from coordinator.client import PartyClient
-from coordinator.handshake import handshake
 from coordinator.windows import Window, run_window
 from splitrec.v1 import (
     common_pb2,
@@ -21,7 +18,7 @@ from splitrec.v1 import (
     peer_pb2_grpc,
     tensor_pb2,
 )
-from tests.support import running_parties
+from tests.support import prepared_federation
 
 WIDTH = 32 + 8 + 2
 
@@ -30,13 +27,8 @@ WIDTH = 32 + 8 + 2
 def prepared(party_files):
     """Both parties up, the job prepared; yields (parties, job config, clients)."""
     party_files.edit("job", batch_size=64)
-    with running_parties(party_files, peer_timeout=5.0) as parties:
-        config = load_job_config(party_files.job)
-        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
-        handshake(config, clients)
-        yield parties, config, clients
-        for client in clients.values():
-            client.close()
+    with prepared_federation(party_files, peer_timeout=5.0) as federation:
+        yield federation
 
 
 def _exchange(address: str, messages: list[peer_pb2.PeerMessage]) -> grpc.RpcError:
