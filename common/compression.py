@@ -103,6 +103,25 @@ class Compressor:
             return np.sort(top).astype(np.uint32)
         return None
 
+    def for_evaluation(self) -> Compressor:
+        """The compressor of evaluation and prediction passes: ``random`` is
+        training noise (like dropout) and sends dense tensors there."""
+        if self.method == "random":
+            return Compressor("none")
+        return self
+
+    def wire_layout(
+        self, shape: tuple[int, ...], gradient: bool
+    ) -> tuple[str, int, bool]:
+        """(value dtype, value count, whether positions travel) of a message."""
+        size = int(np.prod(shape))
+        count = kept_count(size, self.ratio) if self.sparse else size
+        dtype = {"fp16": "float16", "int8": "uint8", "topk_int8": "uint8"}.get(
+            self.method, "float32"
+        )
+        positions = self.method in ("topk", "topk_int8") and not gradient
+        return dtype, count, positions
+
     def positions_of(self, packed: Compressed, step_key: tuple) -> np.ndarray | None:
         """The positions a compressed tensor kept (derived again for ``random``)."""
         if self.method == "random":

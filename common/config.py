@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
 from common.tls import INSECURE, TlsConfig, read_tls
@@ -123,6 +124,8 @@ class JobConfig:
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
     align_timeout: float = 1800.0
+    compression: str = "none"
+    compression_ratio: float = 1.0
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
     max_recoveries: int = 5
@@ -281,6 +284,7 @@ def load_job_config(path: Path) -> JobConfig:
     strategy = reader.section("strategy") if reader.has("strategy") else None
     checkpoint = reader.section("checkpoint") if reader.has("checkpoint") else None
     recovery = reader.section("recovery") if reader.has("recovery") else None
+    compression = reader.section("compression") if reader.has("compression") else None
     config = JobConfig(
         job=reader.require("job", str),
         parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
@@ -304,6 +308,12 @@ def load_job_config(path: Path) -> JobConfig:
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
         align_timeout=reader.optional("align_timeout", float, 1800.0),
+        compression=compression.optional("method", str, "none")
+        if compression
+        else "none",
+        compression_ratio=compression.optional("ratio", float, 1.0)
+        if compression
+        else 1.0,
         checkpoint_every=checkpoint.optional("every_steps", int, 0)
         if checkpoint
         else 0,
@@ -315,7 +325,7 @@ def load_job_config(path: Path) -> JobConfig:
         tls=read_tls(reader, path.parent),
         source=path,
     )
-    for section in (optimizer, strategy, checkpoint, recovery):
+    for section in (optimizer, strategy, checkpoint, recovery, compression):
         if section:
             section.finish()
     reader.finish()
@@ -342,6 +352,12 @@ def validate_job_config(config: JobConfig) -> None:
     for key in ("epochs", "batch_size", "report_every"):
         if getattr(config, key) <= 0:
             raise ConfigError(f"{where} '{key}': must be greater than 0")
+    if config.compression not in COMPRESSION_METHODS:
+        raise ConfigError(
+            f"{where} 'compression.method': use one of {COMPRESSION_METHODS}"
+        )
+    if not 0.0 < config.compression_ratio <= 1.0:
+        raise ConfigError(f"{where} 'compression.ratio': must lie in (0, 1]")
     if config.checkpoint_every < 0:
         raise ConfigError(
             f"{where} 'checkpoint.every_steps': must be 0 (epoch ends only) or more"

@@ -45,6 +45,8 @@ class JobSpec:
     parties: tuple[JobParty, ...]
     pipeline_size: int = 1
     pipeline_warmup_steps: int = 0
+    compression: str = "none"
+    compression_ratio: float = 1.0
 
     @property
     def feature_parties(self) -> tuple[str, ...]:

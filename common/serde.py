@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.compression import Compressed, Compressor
 from common.config import PartyRole
 from common.errors import InvalidMessageError
 from common.jobspec import (
@@ -152,6 +153,8 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         label_party=spec.label_party,
         pipeline_size=spec.pipeline_size,
         pipeline_warmup_steps=spec.pipeline_warmup_steps,
+        compression=spec.compression,
+        compression_ratio=spec.compression_ratio,
         parties=[
             control_pb2.JobParty(
                 name=p.name,
@@ -194,6 +197,8 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         parties=parties,
         pipeline_size=max(1, message.pipeline_size),
         pipeline_warmup_steps=max(0, message.pipeline_warmup_steps),
+        compression=message.compression or "none",
+        compression_ratio=message.compression_ratio or 1.0,
     )
 
 
@@ -388,3 +393,79 @@ def psi_values_from_proto(
             f"expected {expected} {stage} values, got {len(values) // width}"
         )
     return values
+
+
+# --- compressed tensors -------------------------------------------------------
+
+_COMPRESSED_DTYPES = {
+    "float32": tensor_pb2.DTYPE_FLOAT32,
+    "float16": tensor_pb2.DTYPE_FLOAT16,
+    "uint8": tensor_pb2.DTYPE_UINT8,
+}
+
+
+def compressed_to_proto(packed: Compressed) -> tensor_pb2.CompressedTensor:
+    return tensor_pb2.CompressedTensor(
+        shape=list(packed.shape),
+        dtype=_COMPRESSED_DTYPES[packed.values.dtype.name],
+        values=np.ascontiguousarray(packed.values)
+        .astype(packed.values.dtype.newbyteorder("<"))
+        .tobytes(),
+        positions=(
+            packed.positions.astype("<u4").tobytes()
+            if packed.positions is not None
+            else b""
+        ),
+        scale=packed.scale,
+        zero_point=packed.zero_point,
+    )
+
+
+def compressed_from_proto(
+    message: tensor_pb2.CompressedTensor,
+    compressor: Compressor,
+    shape: tuple[int, ...],
+    *,
+    gradient: bool,
+    what: str,
+) -> Compressed:
+    """Decodes a compressed tensor and checks it against what ``compressor``
+    sends for a tensor of ``shape`` (dtype, value count, positions, scale)."""
+    dims = tuple(int(d) for d in message.shape)
+    if dims != tuple(shape):
+        raise InvalidMessageError(f"{what}: expected shape {tuple(shape)}, got {dims}")
+    expected_dtype, count, with_positions = compressor.wire_layout(shape, gradient)
+    wire = _DTYPES.get(message.dtype)
+    if wire is None or wire.name != expected_dtype:
+        raise InvalidMessageError(
+            f"{what}: {compressor.method} sends {expected_dtype} values, got "
+            f"{wire.name if wire is not None else message.dtype}"
+        )
+    if len(message.values) != count * wire.itemsize:
+        raise InvalidMessageError(
+            f"{what}: {compressor.method} sends {count} values "
+            f"({count * wire.itemsize} bytes), got {len(message.values)} bytes"
+        )
+    values = np.frombuffer(message.values, dtype=wire)
+    if wire.kind == "f" and not np.isfinite(values).all():
+        raise InvalidMessageError(f"{what}: holds NaN or infinite values")
+    if not (np.isfinite(message.scale) and np.isfinite(message.zero_point)):
+        raise InvalidMessageError(f"{what}: scale or zero point is not finite")
+    positions = None
+    if with_positions:
+        if len(message.positions) != count * 4:
+            raise InvalidMessageError(
+                f"{what}: expected {count} positions, got {len(message.positions) // 4}"
+            )
+        positions = np.frombuffer(message.positions, dtype="<u4")
+        size = int(np.prod(shape))
+        if positions.size and (
+            int(positions.max()) >= size
+            or (np.diff(positions.astype(np.int64)) <= 0).any()
+        ):
+            raise InvalidMessageError(
+                f"{what}: positions must be increasing and below {size}"
+            )
+    elif message.positions:
+        raise InvalidMessageError(f"{what}: {compressor.method} sends no positions")
+    return Compressed(dims, values, positions, message.scale, message.zero_point)

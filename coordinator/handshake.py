@@ -74,6 +74,8 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         label_party=config.label_party,
         pipeline_size=config.pipeline_size,
         pipeline_warmup_steps=config.pipeline_warmup_steps,
+        compression=config.compression,
+        compression_ratio=config.compression_ratio,
         parties=tuple(
             JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
             for p in config.parties

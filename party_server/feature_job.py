@@ -11,13 +11,20 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from common.compression import Compressor
 from common.config import PartyConfig
 from common.errors import JobStateError, PeerError
 from common.features import PackedBatch
 from common.jobspec import JobSpec
 from common.models.build import build_base
 from common.models.steps import BaseStep
-from common.serde import split_to_proto, tensor_from_proto, tensor_to_proto
+from common.serde import (
+    compressed_from_proto,
+    compressed_to_proto,
+    split_to_proto,
+    tensor_from_proto,
+    tensor_to_proto,
+)
 from common.traffic import TrafficCounter
 from party_server.checkpoints import assign_states, variables_state
 from party_server.data_slice import DataSlice
@@ -34,6 +41,8 @@ class _InFlight:
     step: int
     inputs: PackedBatch
     shape: tuple[int, ...]
+    # Flat positions the compressed forward kept (sparsifiers only).
+    positions: np.ndarray | None = None
 
 
 class FeatureJob(PartyJob):
@@ -56,6 +65,9 @@ class FeatureJob(PartyJob):
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         self.step = BaseStep(base, spec.optimizer, spec.learning_rate)
         self._training_stream: PeerStream | None = None
+        self.compressor = Compressor(
+            spec.compression, spec.compression_ratio, spec.seed
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         return {
@@ -80,13 +92,23 @@ class FeatureJob(PartyJob):
 
     def _forward_message(
         self, phase: int, epoch: int, step: int, hidden: np.ndarray
-    ) -> peer_pb2.PeerMessage:
+    ) -> tuple[peer_pb2.PeerMessage, np.ndarray | None]:
+        """The forward message, compressed as the job says, and the positions a
+        sparsifier kept (for the gradient that comes back)."""
         key = common_pb2.StepKey(
             job_id=self.spec.job_id, phase=phase, epoch=epoch, step=step
         )
-        return peer_pb2.PeerMessage(
-            forward=peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
-        )
+        compressor = self.compressor
+        if phase != common_pb2.PHASE_TRAIN:
+            compressor = compressor.for_evaluation()
+        if compressor.method == "none":
+            forward = peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
+            return peer_pb2.PeerMessage(forward=forward), None
+        step_key = (phase, epoch, step)
+        packed = compressor.compress(hidden, step_key)
+        forward = peer_pb2.Forward(key=key, compressed=compressed_to_proto(packed))
+        positions = compressor.positions_of(packed, step_key)
+        return peer_pb2.PeerMessage(forward=forward), positions
 
     def run_window(
         self,
@@ -207,8 +229,11 @@ class FeatureJob(PartyJob):
         hidden: object,
     ) -> _InFlight:
         array = hidden.numpy()
-        stream.send(self._forward_message(common_pb2.PHASE_TRAIN, epoch, step, array))
-        return _InFlight(epoch, step, inputs, array.shape)
+        message, positions = self._forward_message(
+            common_pb2.PHASE_TRAIN, epoch, step, array
+        )
+        stream.send(message)
+        return _InFlight(epoch, step, inputs, array.shape, positions)
 
     def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
         reply = stream.receive()
@@ -223,12 +248,21 @@ class FeatureJob(PartyJob):
                 f"{self.spec.label_party} sent the gradient of epoch {key.epoch} step "
                 f"{key.step}, expected epoch {sent.epoch} step {sent.step}"
             )
-        return tensor_from_proto(
-            reply.backward.gradient,
-            shape=sent.shape,
-            dtype=np.float32,
-            what="gradient",
+        if self.compressor.method == "none":
+            return tensor_from_proto(
+                reply.backward.gradient,
+                shape=sent.shape,
+                dtype=np.float32,
+                what="gradient",
+            )
+        packed = compressed_from_proto(
+            reply.backward.compressed,
+            self.compressor,
+            sent.shape,
+            gradient=True,
+            what=f"gradient of epoch {sent.epoch} step {sent.step}",
         )
+        return self.compressor.decompress_gradient(packed, sent.positions)
 
     def evaluate(
         self, epoch: int, split: str, cancelled: threading.Event
@@ -255,7 +289,7 @@ class FeatureJob(PartyJob):
                         raise JobStateError("the pass was cancelled")
                     inputs = self.data.features.take(read.batch(step))
                     hidden = self.step.forward(inputs).numpy()
-                    stream.send(self._forward_message(phase, epoch, step, hidden))
+                    stream.send(self._forward_message(phase, epoch, step, hidden)[0])
                 stream.close()
             except BaseException:
                 stream.cancel()

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from common.batching import batch_length, eval_batch_size, steps_per_epoch
+from common.compression import Compressor
 from common.config import PartyConfig
 from common.errors import (
     InvalidMessageError,
@@ -22,7 +23,13 @@ from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
 from common.models.steps import FuseStep
-from common.serde import split_from_proto, tensor_from_proto, tensor_to_proto
+from common.serde import (
+    compressed_from_proto,
+    compressed_to_proto,
+    split_from_proto,
+    tensor_from_proto,
+    tensor_to_proto,
+)
 from party_server.checkpoints import assign_states, variables_state
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
@@ -54,6 +61,11 @@ class LabelJob(PartyJob):
         self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
         self._epoch_metrics = MetricAccumulator()
+        self.compressor = Compressor(
+            spec.compression, spec.compression_ratio, spec.seed
+        )
+        # Positions each sender's compressed forward kept, until its gradient goes.
+        self._kept: dict[tuple[str, tuple[int, int, int]], np.ndarray | None] = {}
 
     def state(self) -> dict[str, np.ndarray]:
         return {
@@ -111,15 +123,33 @@ class LabelJob(PartyJob):
                 f"epoch {key.epoch} step {key.step} was already trained (the job is "
                 f"at epoch {trained[0]} step {trained[1]})"
             )
-        hidden = tensor_from_proto(
-            forward.hidden,
-            shape=(batch_length(rows, batch, key.step), self._widths[sender]),
-            dtype=np.float32,
-            what=f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}",
-        )
-        self.mailbox.put(
-            sender, (key.phase, key.epoch, key.step), hidden, self._timeout
-        )
+        shape = (batch_length(rows, batch, key.step), self._widths[sender])
+        what = f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}"
+        step_key = (key.phase, key.epoch, key.step)
+        compressor = self.compressor
+        if key.phase != common_pb2.PHASE_TRAIN:
+            compressor = compressor.for_evaluation()
+        if compressor.method == "none":
+            if forward.HasField("compressed"):
+                raise InvalidMessageError(
+                    f"{what}: this job sends tensors uncompressed"
+                )
+            hidden = tensor_from_proto(
+                forward.hidden, shape=shape, dtype=np.float32, what=what
+            )
+        else:
+            if not forward.HasField("compressed"):
+                raise InvalidMessageError(
+                    f"{what}: this job compresses with {compressor.method}"
+                )
+            packed = compressed_from_proto(
+                forward.compressed, compressor, shape, gradient=False, what=what
+            )
+            hidden, positions = compressor.decompress(packed, step_key)
+            if key.phase == common_pb2.PHASE_TRAIN:
+                with self._outbox_lock:
+                    self._kept[(sender, step_key)] = positions
+        self.mailbox.put(sender, step_key, hidden, self._timeout)
 
     def _pass_size(self, hello: peer_pb2.Hello) -> tuple[int, int]:
         """Rows and batch size of the pass a stream's messages belong to."""
@@ -182,15 +212,27 @@ class LabelJob(PartyJob):
         )
         with self._outbox_lock:
             for sender, grad in zip(self._senders, grads, strict=True):
-                backward = peer_pb2.Backward(
-                    key=step_key, gradient=tensor_to_proto(grad.numpy())
-                )
+                backward = self._backward(sender, key, step_key, grad.numpy())
                 outbox = self._outboxes.get(sender)
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
                 outbox.put(peer_pb2.PeerMessage(backward=backward))
         self._epoch_metrics.add(labels, scores.numpy(), float(loss))
         return int(rows.size)
+
+    def _backward(
+        self,
+        sender: str,
+        key: tuple[int, int, int],
+        step_key: common_pb2.StepKey,
+        gradient: np.ndarray,
+    ) -> peer_pb2.Backward:
+        """The gradient message, through the forward's mask when compressed."""
+        if self.compressor.method == "none":
+            return peer_pb2.Backward(key=step_key, gradient=tensor_to_proto(gradient))
+        positions = self._kept.pop((sender, key), None)
+        packed = self.compressor.compress_gradient(gradient, positions)
+        return peer_pb2.Backward(key=step_key, compressed=compressed_to_proto(packed))
 
     def _score(
         self, phase: int, epoch: int, split: str, cancelled: threading.Event

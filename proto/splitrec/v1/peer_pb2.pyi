@@ -84,20 +84,24 @@ class Hello(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., phase: _Optional[_Union[_common_pb2.Phase, str]] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
 
 class Forward(_message.Message):
-    __slots__ = ("key", "hidden")
+    __slots__ = ("key", "hidden", "compressed")
     KEY_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.StepKey
     hidden: _tensor_pb2.Tensor
-    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., hidden: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    compressed: _tensor_pb2.CompressedTensor
+    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., hidden: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ...) -> None: ...
 
 class Backward(_message.Message):
-    __slots__ = ("key", "gradient")
+    __slots__ = ("key", "gradient", "compressed")
     KEY_FIELD_NUMBER: _ClassVar[int]
     GRADIENT_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSED_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.StepKey
     gradient: _tensor_pb2.Tensor
-    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    compressed: _tensor_pb2.CompressedTensor
+    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ...) -> None: ...
 
 class PeerMessage(_message.Message):
     __slots__ = ("hello", "forward", "backward")
