@@ -20,7 +20,13 @@ import sys
 from pathlib import Path
 
 from bench.psi import run_psi
-from bench.report import evaluate_targets, format_psi_table, format_table
+from bench.report import (
+    compression_target,
+    evaluate_targets,
+    format_compression_table,
+    format_psi_table,
+    format_table,
+)
 from bench.runs import RunResult, run_centralized, run_split
 from bench.setup import ROOT, ensure_data, run_configs
 from common.atomic import write_atomically
@@ -45,6 +51,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--scale-batch", type=int, default=1024)
     parser.add_argument(
+        "--compression",
+        type=_settings,
+        default=_settings(
+            "none,fp16,int8,topk:0.1,topk:0.3,random:0.3,topk_int8:0.1,topk_int8:0.3"
+        ),
+        help="compressor settings (method[:ratio], comma separated); empty skips",
+    )
+    parser.add_argument("--compression-rows", type=int, default=100_000)
+    parser.add_argument("--compression-epochs", type=int, default=5)
+    parser.add_argument("--compression-batch", type=int, default=128)
+    parser.add_argument(
         "--psi-ids",
         type=_ints,
         default=[100_000, 1_000_000],
@@ -54,6 +71,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
     return parser.parse_args(argv)
+
+
+def _settings(text: str) -> list[tuple[str, float]]:
+    settings = []
+    for part in filter(None, text.split(",")):
+        method, _, ratio = part.partition(":")
+        settings.append((method, float(ratio) if ratio else 1.0))
+    return settings
+
+
+def _run_compression(args: argparse.Namespace) -> list[dict]:
+    """The split job once per compressor setting: bytes, speed and AUC."""
+    if not args.compression:
+        return []
+    data = ensure_data(args.work / "data", args.compression_rows)
+    rows = []
+    for method, ratio in args.compression:
+        folder = args.work / "work" / f"compression-{method}-{ratio:g}"
+        configs = run_configs(folder, data, args.compression_batch, 1)
+        configs.edit(
+            "job",
+            epochs=args.compression_epochs,
+            compression={"method": method, "ratio": ratio},
+        )
+        logger.info("compression %s (ratio %g)", method, ratio)
+        result = run_split(
+            configs, args.compression_rows, args.compression_batch, 1, args.timeout
+        )
+        rows.append(
+            {
+                "method": method,
+                "ratio": ratio,
+                "peer_bytes_per_sample": result.wire["peer_bytes_per_sample"],
+                "samples_per_second": result.samples_per_second,
+                "val_auc": result.val_auc,
+            }
+        )
+    return rows
 
 
 def _git_commit() -> str:
@@ -103,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         scale.append(
             run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
         )
+    compression = _run_compression(args)
     psi_results = []
     for ids in args.psi_ids:
         logger.info("private ID alignment: %d IDs per party", ids)
@@ -118,15 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         },
         "results": [dataclasses.asdict(r) for r in results],
         "scale": [dataclasses.asdict(r) for r in scale],
+        "compression": compression,
         "psi": [
             {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
             for r in psi_results
         ],
     }
     report["targets"] = evaluate_targets(results, scale, args.pipeline)
+    report["targets"] += compression_target(compression)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     print(format_table(results + scale, report["targets"]))
+    if compression:
+        print(format_compression_table(compression))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

@@ -212,3 +212,56 @@ def format_psi_table(results: list) -> str:
             f"{r.bytes_per_id:>7.1f}{verdict}"
         )
     return "\n".join(lines)
+
+
+def _with_reference(rows: list[dict]) -> list[dict]:
+    """Each compression row with its shrink and AUC gap against ``none``."""
+    reference = next((r for r in rows if r["method"] == "none"), None)
+    out = []
+    for row in rows:
+        row = dict(row)
+        if reference is not None:
+            row["shrink"] = (
+                reference["peer_bytes_per_sample"] / row["peer_bytes_per_sample"]
+            )
+            row["auc_gap"] = reference["val_auc"] - row["val_auc"]
+        out.append(row)
+    return out
+
+
+def compression_target(rows: list[dict]) -> list[dict]:
+    """At least one setting sends 4x fewer bytes within 0.005 AUC of ``none``."""
+    rows = [r for r in _with_reference(rows) if "shrink" in r and r["method"] != "none"]
+    if not rows:
+        return []
+    good = [r for r in rows if r["shrink"] >= 4.0 and r["auc_gap"] <= 0.005]
+    best = max(good or rows, key=lambda r: r["shrink"])
+    return [
+        {
+            "target": "compression: >= 4x fewer bytes, AUC within 0.005",
+            "value": best["shrink"],
+            "limit": 4.0,
+            "met": bool(good),
+            "setting": f"{best['method']}:{best['ratio']:g}",
+            "auc_gap": best["auc_gap"],
+        }
+    ]
+
+
+def format_compression_table(rows: list[dict]) -> str:
+    lines = [
+        f"{'compression':<16}{'B/sample':>10}{'shrink':>8}{'samples/s':>11}"
+        f"{'val AUC':>9}{'AUC gap':>9}"
+    ]
+    for r in _with_reference(rows):
+        setting = (
+            r["method"]
+            if r["method"] in ("none", "fp16", "int8")
+            else (f"{r['method']}:{r['ratio']:g}")
+        )
+        lines.append(
+            f"{setting:<16}{r['peer_bytes_per_sample']:>10.1f}"
+            f"{r.get('shrink', float('nan')):>8.2f}{r['samples_per_second']:>11,.0f}"
+            f"{r['val_auc']:>9.4f}{r.get('auc_gap', float('nan')):>+9.4f}"
+        )
+    return "\n".join(lines)

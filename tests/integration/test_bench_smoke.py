@@ -29,7 +29,9 @@ RUN_FIELDS = {
 def test_bench_writes_results_for_every_run(tmp_path):
     command = [sys.executable, "-m", "bench", "--rows", "13000", "--batches", "256"]
     command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
-    command += ["--psi-ids", "2000"]
+    command += ["--psi-ids", "2000", "--compression", "none,int8"]
+    command += ["--compression-rows", "13000", "--compression-epochs", "1"]
+    command += ["--compression-batch", "256"]
 
     result = subprocess.run(
         command,
@@ -65,3 +67,10 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert (psi["ids_per_party"], psi["intersection"]) == (2000, 1000)
     assert psi["seconds"] > 0 and psi["bytes_per_id"] > 32
     assert "PSI IDs/party" in result.stdout
+    none, int8 = report["compression"]
+    assert (none["method"], int8["method"]) == ("none", "int8")
+    shrink = none["peer_bytes_per_sample"] / int8["peer_bytes_per_sample"]
+    assert 3.5 < shrink <= 4.0
+    targets = {t["target"] for t in report["targets"]}
+    assert "compression: >= 4x fewer bytes, AUC within 0.005" in targets
+    assert "compression" in result.stdout and "shrink" in result.stdout
