@@ -186,7 +186,9 @@ def format_table(results: list[RunResult], targets: list[dict]) -> str:
     lines.append("")
     for t in targets:
         where = ", ".join(
-            f"{k}={t[k]}" for k in ("rows", "batch_size", "pipeline_size") if k in t
+            f"{k}={t[k]}"
+            for k in ("rows", "batch_size", "pipeline_size", "setting")
+            if k in t
         )
         verdict = "met" if t["met"] else "MISSED"
         lines.append(
