@@ -67,9 +67,6 @@ class HubSession:
         """Aligns with every feature party; returns this party's rows."""
         folder = self.config.output_dir / self.spec.job_id
         with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:
-            self._own = pool.submit(
-                self._blinder.hash_and_blind, self.data.ids.tolist()
-            )
             try:
                 self._wait(
                     lambda: len(self._hellos) == len(self.expected),
@@ -89,6 +86,10 @@ class HubSession:
                     "every feature party's cache answer",
                 )
                 use_cache = cached is not None and all(self._caches.values())
+                if not use_cache:  # blinding is the costly part: only when needed
+                    self._own = pool.submit(
+                        self._blinder.hash_and_blind, self.data.ids.tolist()
+                    )
                 with self._cond:
                     self._use_cache = use_cache
                     self._cond.notify_all()
@@ -109,7 +110,8 @@ class HubSession:
                     self._cond.notify_all()
             except BaseException as exc:
                 self.fail(exc if isinstance(exc, Exception) else PeerError(str(exc)))
-                self._own.cancel()
+                if self._own is not None:
+                    self._own.cancel()
                 raise
         logger.info(
             "aligned %d of %d rows with %s%s",
