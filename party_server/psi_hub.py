@@ -77,6 +77,8 @@ class HubSession:
                 digests[self.config.party] = self.data.id_digest
                 key = cache_key(self.spec.job_id, digests)
                 cached = read_cache(folder, key)
+                if cached is None:  # PSI will run: start the costly blinding now
+                    self._start_blinding(pool)
                 with self._cond:
                     self._key = key
                     self._cond.notify_all()
@@ -86,10 +88,8 @@ class HubSession:
                     "every feature party's cache answer",
                 )
                 use_cache = cached is not None and all(self._caches.values())
-                if not use_cache:  # blinding is the costly part: only when needed
-                    self._own = pool.submit(
-                        self._blinder.hash_and_blind, self.data.ids.tolist()
-                    )
+                if not use_cache:
+                    self._start_blinding(pool)
                 with self._cond:
                     self._use_cache = use_cache
                     self._cond.notify_all()
@@ -121,6 +121,13 @@ class HubSession:
             " (cached)" if use_cache else "",
         )
         return Alignment(final, use_cache)
+
+    def _start_blinding(self, pool: ThreadPoolExecutor) -> None:
+        """Blinds this party's own IDs in the background, once per session."""
+        if self._own is None:
+            self._own = pool.submit(
+                self._blinder.hash_and_blind, self.data.ids.tolist()
+            )
 
     def _intersection(self) -> np.ndarray:
         rows = np.arange(self.data.num_rows)
