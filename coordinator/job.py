@@ -143,9 +143,7 @@ class JobDriver:
             )
         )
 
-    def _recover(
-        self, prepared: PreparedJob, manifest: Manifest, error: Exception
-    ) -> None:
+    def _recover(self, manifest: Manifest, error: Exception) -> None:
         """Waits for every party, prepares the job again and restores the last
         committed checkpoint everywhere; retried until the attempts run out."""
         entry = manifest.latest
@@ -213,7 +211,7 @@ class JobDriver:
                     self._checkpoint(manifest, epoch + 1, 0, records)
                 break
             except (PeerError, JobFailedError) as exc:
-                self._recover(prepared, manifest, exc)
+                self._recover(manifest, exc)
         self._write_traffic(prepared, ledger)
         return records
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.atomic import write_atomically
 from common.batching import batch_length, eval_batch_size, steps_per_epoch
 from common.compression import Compressor
 from common.config import PartyConfig
@@ -286,11 +287,8 @@ class LabelJob(PartyJob):
 
 
 def write_scores(path: Path, ids: np.ndarray, scores: np.ndarray) -> None:
-    """Writes ``ID,score`` lines atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        handle.write("ID,score\n")
-        for row_id, score in zip(ids.tolist(), scores.tolist(), strict=True):
-            handle.write(f"{row_id},{score:.6f}\n")
-    temporary.replace(path)
+    """Writes ``ID,score`` lines atomically."""
+    lines = (
+        f"{i},{v:.6f}\n" for i, v in zip(ids.tolist(), scores.tolist(), strict=True)
+    )
+    write_atomically(path, "ID,score\n" + "".join(lines))

@@ -72,6 +72,7 @@ class HubSession:
                     lambda: len(self._hellos) == len(self.expected),
                     cancelled,
                     "every feature party's PSI hello",
+                    self.timeout,
                 )
                 digests = {n: h.id_digest for n, h in self._hellos.items()}
                 digests[self.config.party] = self.data.id_digest
@@ -86,6 +87,7 @@ class HubSession:
                     lambda: len(self._caches) == len(self.expected),
                     cancelled,
                     "every feature party's cache answer",
+                    self.timeout,
                 )
                 use_cache = cached is not None and all(self._caches.values())
                 if not use_cache:
@@ -153,24 +155,24 @@ class HubSession:
         ready: Callable[[], bool],
         cancelled: Callable[[], bool],
         what: str,
-        timeout: float | None = -1.0,
+        limit: float | None,
     ) -> None:
-        limit = self.timeout if timeout == -1.0 else timeout
-        waited = 0.0
+        """Waits until ``ready()``, for at most ``limit`` seconds (``None``: no
+        limit); a failure anywhere in the session or ``cancelled()`` ends it."""
+        deadline = None if limit is None else time.monotonic() + limit
         with self._cond:
             while not ready():
                 if self._error is not None:
                     raise self._error
                 if cancelled():
                     raise PeerError(f"alignment of job {self.spec.job_id} cancelled")
-                if limit is not None and waited >= limit:
+                if deadline is not None and time.monotonic() >= deadline:
                     missing = sorted(self.expected - set(self._hellos))
                     raise PeerError(
-                        f"waited {limit:.0f} s for {what}; no PSI stream yet from "
-                        f"{missing or 'nobody missing'}"
+                        f"waited {limit:.0f} s for {what}"
+                        + (f"; no PSI stream yet from {missing}" if missing else "")
                     )
                 self._cond.wait(0.5)
-                waited += 0.5
 
     # --- the stream side ----------------------------------------------------
 
@@ -194,7 +196,12 @@ class HubSession:
                 raise InvalidMessageError(f"a second PSI stream from party {party}")
             self._hellos[party] = hello
             self._cond.notify_all()
-        self._wait(lambda: self._key is not None, never, "the alignment's cache key")
+        self._wait(
+            lambda: self._key is not None,
+            never,
+            "the alignment's cache key",
+            self.timeout,
+        )
         yield peer_pb2.PsiMessage(
             hello=peer_pb2.PsiHello(
                 job_id=self.spec.job_id,
@@ -210,7 +217,12 @@ class HubSession:
         with self._cond:
             self._caches[party] = answer.cache.has_cache
             self._cond.notify_all()
-        self._wait(lambda: self._use_cache is not None, never, "the cache decision")
+        self._wait(
+            lambda: self._use_cache is not None,
+            never,
+            "the cache decision",
+            self.timeout,
+        )
         yield peer_pb2.PsiMessage(cache=peer_pb2.PsiCache(use_cache=self._use_cache))
         if not self._use_cache:
             yield from self._exchange(party, hello.count, requests)
