@@ -12,7 +12,7 @@ ML1M ?=
 NUM_SAMPLE ?= -1
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
-.PHONY: install proto proto-check data data-generated certs demo test test-quick bench \
+.PHONY: install proto proto-check data data-generated certs demo test test-quick bench leakage \
 	compose-config compose-up lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -76,6 +76,11 @@ test: install
 # Split vs centralized on this machine: prints a table, writes runs/bench/results.json.
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Label leakage of the split job with and without gradient defenses:
+# prints leak AUC next to validation AUC, writes runs/bench/leakage.json.
+leakage: install
+	$(PY) -m bench.leakage $(LEAKAGE_ARGS)
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"

@@ -14,6 +14,7 @@ from pathlib import Path
 from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
+from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
 
 FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot")
@@ -126,6 +127,7 @@ class JobConfig:
     align_timeout: float = 1800.0
     compression: str = "none"
     compression_ratio: float = 1.0
+    privacy: PrivacySettings = PrivacySettings()
     checkpoint_every: int = 0
     keep_checkpoints: int = 3
     max_recoveries: int = 5
@@ -276,6 +278,37 @@ def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
     return party
 
 
+def _read_privacy(job: ConfigReader) -> PrivacySettings:
+    """The job's ``privacy`` section; every part of it is optional."""
+    if not job.has("privacy"):
+        return PrivacySettings()
+    reader = job.section("privacy")
+    values: dict[str, object] = {}
+    if reader.has("embedding_dp"):
+        dp = reader.section("embedding_dp")
+        values["clip_norm"] = dp.require("clip_norm", float)
+        values["noise_multiplier"] = dp.require("noise_multiplier", float)
+        values["delta"] = dp.optional("delta", float, 1e-5)
+        dp.finish()
+    if reader.has("label_dp"):
+        label = reader.section("label_dp")
+        values["label_epsilon"] = label.require("epsilon", float)
+        label.finish()
+    if reader.has("gradient_defense"):
+        defense = reader.section("gradient_defense")
+        values["gradient_defense"] = defense.require("method", str)
+        values["defense_scale"] = defense.optional("scale", float, 1.0)
+        defense.finish()
+    values["leakage_probe"] = reader.optional("leakage_probe", bool, False)
+    reader.finish()
+    settings = PrivacySettings(**values)
+    if "clip_norm" in values and settings.clip_norm <= 0:
+        raise reader.error("embedding_dp.clip_norm", "must be greater than 0")
+    if "label_epsilon" in values and settings.label_epsilon <= 0:
+        raise reader.error("label_dp.epsilon", "must be greater than 0")
+    return settings
+
+
 def load_job_config(path: Path) -> JobConfig:
     """Reads and validates a job's config file (the coordinator's only input)."""
     path = Path(path).resolve()
@@ -314,6 +347,7 @@ def load_job_config(path: Path) -> JobConfig:
         compression_ratio=compression.optional("ratio", float, 1.0)
         if compression
         else 1.0,
+        privacy=_read_privacy(reader),
         checkpoint_every=checkpoint.optional("every_steps", int, 0)
         if checkpoint
         else 0,
@@ -358,6 +392,8 @@ def validate_job_config(config: JobConfig) -> None:
         )
     if not 0.0 < config.compression_ratio <= 1.0:
         raise ConfigError(f"{where} 'compression.ratio': must lie in (0, 1]")
+    for key, problem in config.privacy.problems():
+        raise ConfigError(f"{where} 'privacy.{key}': {problem}")
     if config.checkpoint_every < 0:
         raise ConfigError(
             f"{where} 'checkpoint.every_steps': must be 0 (epoch ends only) or more"

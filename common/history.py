@@ -23,6 +23,12 @@ class EpochRecord:
     samples_per_second: float
     steady_samples_per_second: float
     train_seconds: float
+    # Embedding DP: ε at the job's δ after this epoch (DP-SGD convention, and
+    # per row without amplification); label DP: the randomized response's ε.
+    epsilon: float | None = None
+    epsilon_per_row: float | None = None
+    delta: float | None = None
+    label_epsilon: float | None = None
 
     @classmethod
     def of(
@@ -50,12 +56,20 @@ class EpochRecord:
 
     def summary(self, epochs: int) -> str:
         """One log line: the epoch's training and validation metrics and speed."""
-        return (
+        line = (
             f"epoch {self.epoch}/{epochs}: train loss {self.train_loss:.4f} "
             f"auc {self.train_auc:.4f} | val loss {self.val_loss:.4f} "
             f"auc {self.val_auc:.4f} precision {self.val_precision:.4f} "
             f"recall {self.val_recall:.4f} | {self.samples_per_second:.0f} samples/s"
         )
+        if self.epsilon is not None:
+            line += (
+                f" | embedding DP ε {self.epsilon:.3g} (per row "
+                f"{self.epsilon_per_row:.3g}) at δ {self.delta:g}"
+            )
+        if self.label_epsilon is not None:
+            line += f" | label DP ε {self.label_epsilon:g}"
+        return line
 
 
 def _finite(value: object) -> object:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from common.config import PartyRole
 from common.metrics import Metrics
+from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.traffic import Traffic
 
 
@@ -47,6 +48,7 @@ class JobSpec:
     pipeline_warmup_steps: int = 0
     compression: str = "none"
     compression_ratio: float = 1.0
+    privacy: PrivacySettings = PrivacySettings()
 
     @property
     def feature_parties(self) -> tuple[str, ...]:
@@ -96,3 +98,6 @@ class PartyStatusView:
     peer_traffic: Traffic
     peers: tuple[PeerState, ...] = ()
     transport_security: str = "insecure"
+    privacy: PrivacySettings = PrivacySettings()
+    # ε spent by embedding DP so far (None when it is off).
+    spent: PrivacySpent | None = None

@@ -6,6 +6,8 @@ reads: a bad message raises ``InvalidMessageError`` with a readable reason.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from common.compression import Compressed, Compressor
@@ -20,6 +22,7 @@ from common.jobspec import (
     PeerState,
 )
 from common.metrics import Metrics
+from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
 
@@ -155,6 +158,7 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         pipeline_warmup_steps=spec.pipeline_warmup_steps,
         compression=spec.compression,
         compression_ratio=spec.compression_ratio,
+        privacy=privacy_to_proto(spec.privacy),
         parties=[
             control_pb2.JobParty(
                 name=p.name,
@@ -199,7 +203,53 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         pipeline_warmup_steps=max(0, message.pipeline_warmup_steps),
         compression=message.compression or "none",
         compression_ratio=message.compression_ratio or 1.0,
+        privacy=privacy_from_proto(message.privacy),
     )
+
+
+def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
+    return control_pb2.PrivacySpec(
+        clip_norm=settings.clip_norm,
+        noise_multiplier=settings.noise_multiplier,
+        delta=settings.delta,
+        label_epsilon=settings.label_epsilon,
+        gradient_defense=settings.gradient_defense,
+        defense_scale=settings.defense_scale,
+        leakage_probe=settings.leakage_probe,
+    )
+
+
+def privacy_from_proto(message: control_pb2.PrivacySpec) -> PrivacySettings:
+    settings = PrivacySettings(
+        clip_norm=message.clip_norm,
+        noise_multiplier=message.noise_multiplier,
+        delta=message.delta or 1e-5,
+        label_epsilon=message.label_epsilon,
+        gradient_defense=message.gradient_defense or "none",
+        defense_scale=message.defense_scale or 1.0,
+        leakage_probe=message.leakage_probe,
+    )
+    for key, problem in settings.problems():
+        raise InvalidMessageError(f"job spec privacy {key}: {problem}")
+    values = (settings.clip_norm, settings.noise_multiplier, settings.label_epsilon)
+    if not all(math.isfinite(v) for v in values):
+        raise InvalidMessageError("job spec privacy values must be finite numbers")
+    return settings
+
+
+def privacy_status_to_proto(
+    settings: PrivacySettings, spent: PrivacySpent | None
+) -> control_pb2.PrivacyStatus:
+    status = control_pb2.PrivacyStatus(
+        embedding_dp=settings.embedding_dp,
+        label_epsilon=settings.label_epsilon,
+        gradient_defense=settings.gradient_defense,
+    )
+    if spent is not None:
+        status.epsilon = spent.epsilon
+        status.epsilon_per_row = spent.epsilon_per_row
+        status.delta = spent.delta
+    return status
 
 
 def metrics_to_proto(metrics: Metrics) -> control_pb2.Metrics:
@@ -293,6 +343,7 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         last_metrics=metrics_to_proto(view.last_metrics) if view.last_metrics else None,
         peer_traffic=traffic_to_proto(view.peer_traffic),
         has_metrics=view.last_metrics is not None,
+        privacy=privacy_status_to_proto(view.privacy, view.spent),
     )
 
 

@@ -76,6 +76,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         pipeline_warmup_steps=config.pipeline_warmup_steps,
         compression=config.compression,
         compression_ratio=config.compression_ratio,
+        privacy=config.privacy,
         parties=tuple(
             JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
             for p in config.parties

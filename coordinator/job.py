@@ -15,6 +15,8 @@ from common.config import JobConfig
 from common.errors import JobFailedError, PeerError, SplitRecError
 from common.history import EpochRecord, plot_curves, write_history
 from common.metrics import Metrics
+from common.privacy.accountant import embedding_privacy
+from common.privacy.settings import PrivacySettings
 from common.throughput import SteadyRate
 from common.tls import load_credentials
 from coordinator.client import PartyClient
@@ -205,6 +207,9 @@ class JobDriver:
                     record = EpochRecord.of(
                         epoch, train_metrics, val, prepared.train_rows, seconds, steady
                     )
+                    record = dataclasses.replace(
+                        record, **privacy_fields(self.config.privacy, prepared, epoch)
+                    )
                     records.append(record)
                     write_history(self.run_dir / "history.json", records)
                     logger.info("%s", record.summary(self.config.epochs))
@@ -330,6 +335,31 @@ class JobDriver:
         with ThreadPoolExecutor(len(self.clients)) as pool:
             futures = {name: pool.submit(call, c) for name, c in self.clients.items()}
             return {name: f.result() for name, f in futures.items()}
+
+
+def privacy_fields(
+    privacy: PrivacySettings, prepared: PreparedJob, epoch: int
+) -> dict[str, float]:
+    """The history's privacy figures after 0-based ``epoch``."""
+    fields: dict[str, float] = {}
+    if privacy.embedding_dp:
+        steps = prepared.steps_per_epoch
+        spent = embedding_privacy(
+            privacy.noise_multiplier,
+            prepared.spec.batch_size,
+            prepared.train_rows,
+            (epoch + 1) * steps,
+            steps,
+            privacy.delta,
+        )
+        fields.update(
+            epsilon=spent.epsilon,
+            epsilon_per_row=spent.epsilon_per_row,
+            delta=spent.delta,
+        )
+    if privacy.label_dp:
+        fields["label_epsilon"] = privacy.label_epsilon
+    return fields
 
 
 def summary_lines(result: JobResult) -> list[str]:

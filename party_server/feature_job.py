@@ -18,6 +18,7 @@ from common.features import PackedBatch
 from common.jobspec import JobSpec
 from common.models.build import build_base
 from common.models.steps import BaseStep
+from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from common.serde import (
     compressed_from_proto,
     compressed_to_proto,
@@ -29,6 +30,7 @@ from common.traffic import TrafficCounter
 from party_server.checkpoints import assign_states, variables_state
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from party_server.leakage_probe import LeakageProbe
 from party_server.peer_client import PeerStream
 from splitrec.v1 import common_pb2, peer_pb2
 
@@ -41,6 +43,7 @@ class _InFlight:
     step: int
     inputs: PackedBatch
     shape: tuple[int, ...]
+    rows: np.ndarray
     # Flat positions the compressed forward kept (sparsifiers only).
     positions: np.ndarray | None = None
 
@@ -63,10 +66,18 @@ class FeatureJob(PartyJob):
         self._timeout = peer_timeout
         self._traffic = traffic
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
-        self.step = BaseStep(base, spec.optimizer, spec.learning_rate)
+        self.step = BaseStep(
+            base, spec.optimizer, spec.learning_rate, spec.privacy.clip_norm
+        )
         self._training_stream: PeerStream | None = None
         self.compressor = Compressor(
             spec.compression, spec.compression_ratio, spec.seed
+        )
+        self._index = [p.name for p in spec.parties].index(config.party)
+        self.probe = (
+            LeakageProbe(config.output_dir / spec.job_id / "leakage")
+            if spec.privacy.leakage_probe
+            else None
         )
 
     def state(self) -> dict[str, np.ndarray]:
@@ -127,6 +138,8 @@ class FeatureJob(PartyJob):
         """
         self.check_window(epoch, first_step, num_steps)
         with self.exclusive("training"):
+            if self.probe is not None:
+                self.probe.clear()
             train = self.train_pass(epoch)
             stream = self._open(common_pb2.PHASE_TRAIN)
             self._training_stream = stream
@@ -157,6 +170,8 @@ class FeatureJob(PartyJob):
                         self.note_speed(samples, started)
                         yield Progress(epoch, step + 1, samples)
                 stream.close()
+                if self.probe is not None:
+                    self.probe.flush(epoch, first_step, end - 1)
             except BaseException:
                 stream.cancel()
                 raise
@@ -207,33 +222,46 @@ class FeatureJob(PartyJob):
         Both happen in one compiled call: the next forward sees the new weights.
         """
         gradient = self._receive_gradient(stream, sent)
+        if self.probe is not None:
+            self.probe.record(sent.step, self.data.ids[sent.rows], gradient)
         if rows is None:
             self.step.backward(sent.inputs, gradient)
             return None
         inputs = self.data.features.take(rows)
         hidden = self.step.backward_then_forward(sent.inputs, gradient, inputs)
-        return self._send_hidden(stream, sent.epoch, following, inputs, hidden)
+        return self._send_hidden(stream, sent.epoch, following, rows, inputs, hidden)
 
     def _send(
         self, stream: PeerStream, epoch: int, step: int, rows: np.ndarray
     ) -> _InFlight:
         inputs = self.data.features.take(rows)
-        return self._send_hidden(stream, epoch, step, inputs, self.step.forward(inputs))
+        hidden = self.step.forward(inputs)
+        return self._send_hidden(stream, epoch, step, rows, inputs, hidden)
 
     def _send_hidden(
         self,
         stream: PeerStream,
         epoch: int,
         step: int,
+        rows: np.ndarray,
         inputs: PackedBatch,
         hidden: object,
     ) -> _InFlight:
-        array = hidden.numpy()
+        array = self._with_noise(hidden.numpy(), epoch, step)
         message, positions = self._forward_message(
             common_pb2.PHASE_TRAIN, epoch, step, array
         )
         stream.send(message)
-        return _InFlight(epoch, step, inputs, array.shape, positions)
+        return _InFlight(epoch, step, inputs, array.shape, rows, positions)
+
+    def _with_noise(self, hidden: np.ndarray, epoch: int, step: int) -> np.ndarray:
+        """Embedding DP: the rows are already clipped by the model; Gaussian noise
+        of standard deviation σ·C is added before they leave the party."""
+        privacy = self.spec.privacy
+        if not privacy.embedding_dp or privacy.noise_multiplier <= 0:
+            return hidden
+        rng = generator(self.spec.seed, EMBEDDING_NOISE, self._index, epoch, step)
+        return add_gaussian(hidden, privacy.noise_multiplier * privacy.clip_norm, rng)
 
     def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
         reply = stream.receive()

@@ -23,6 +23,8 @@ from common.batching import (
 from common.errors import JobStateError
 from common.jobspec import JobSpec
 from common.metrics import Metrics
+from common.privacy.accountant import embedding_privacy
+from common.privacy.settings import PrivacySpent
 from party_server.checkpoints import CheckpointStore
 from party_server.data_slice import DataSlice
 
@@ -144,6 +146,21 @@ class PartyJob:
         finally:
             self.status.state = "idle"
             self._busy.release()
+
+    def privacy_spent(self) -> PrivacySpent | None:
+        """ε spent by the job's embedding DP up to the current step."""
+        privacy = self.spec.privacy
+        if not privacy.embedding_dp:
+            return None
+        steps = self.status.epoch * self.steps_per_epoch + self.status.step
+        return embedding_privacy(
+            privacy.noise_multiplier,
+            self.spec.batch_size,
+            int(self.split.train.size),
+            steps,
+            self.steps_per_epoch,
+            privacy.delta,
+        )
 
     def note_speed(self, samples: int, started: float) -> None:
         elapsed = time.monotonic() - started

@@ -24,6 +24,13 @@ from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
 from common.models.steps import FuseStep
+from common.privacy.mechanisms import (
+    GRADIENT_NOISE,
+    LABEL_FLIPS,
+    defend,
+    generator,
+    randomized_response,
+)
 from common.serde import (
     compressed_from_proto,
     compressed_to_proto,
@@ -50,6 +57,13 @@ class LabelJob(PartyJob):
         if data.labels is None:
             raise JobStateError(f"party {config.party} has no label column configured")
         self._labels = data.labels
+        # The labels training sees: randomized response under label DP.
+        self._train_labels = self._labels
+        if spec.privacy.label_dp:
+            rng = generator(spec.seed, LABEL_FLIPS)
+            self._train_labels = randomized_response(
+                self._labels, spec.privacy.label_epsilon, rng
+            )
         self._timeout = peer_timeout
         self._output_dir = config.output_dir / spec.job_id
         self._senders = spec.feature_parties
@@ -201,7 +215,7 @@ class LabelJob(PartyJob):
         key = (common_pb2.PHASE_TRAIN, epoch, step)
         hiddens = self.mailbox.take(key, self._timeout, cancelled)
         rows = train.batch(step)
-        labels = self._labels[rows]
+        labels = self._train_labels[rows]
         loss, scores, grads = self.step.train(
             self.data.features.take(rows), hiddens, labels
         )
@@ -213,13 +227,25 @@ class LabelJob(PartyJob):
         )
         with self._outbox_lock:
             for sender, grad in zip(self._senders, grads, strict=True):
-                backward = self._backward(sender, key, step_key, grad.numpy())
+                gradient = self._defended(sender, epoch, step, grad.numpy())
+                backward = self._backward(sender, key, step_key, gradient)
                 outbox = self._outboxes.get(sender)
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
                 outbox.put(peer_pb2.PeerMessage(backward=backward))
         self._epoch_metrics.add(labels, scores.numpy(), float(loss))
         return int(rows.size)
+
+    def _defended(
+        self, sender: str, epoch: int, step: int, gradient: np.ndarray
+    ) -> np.ndarray:
+        """The gradient for ``sender`` after the job's gradient defense."""
+        privacy = self.spec.privacy
+        if privacy.gradient_defense == "none":
+            return gradient
+        index = self._senders.index(sender)
+        rng = generator(self.spec.seed, GRADIENT_NOISE, index, epoch, step)
+        return defend(gradient, privacy.gradient_defense, privacy.defense_scale, rng)
 
     def _backward(
         self,

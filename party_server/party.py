@@ -19,6 +19,7 @@ from common.errors import (
 )
 from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
 from common.models.build import output_spec
+from common.privacy.settings import PrivacySettings
 from common.rpc import create_channel
 from common.tls import Credentials
 from common.traffic import TrafficCounter
@@ -275,6 +276,8 @@ class Party:
             peer_traffic=self.traffic.snapshot(),
             peers=self.probe_peers(),
             transport_security="insecure" if self.credentials is None else "mutual-tls",
+            privacy=job.spec.privacy if job is not None else PrivacySettings(),
+            spent=job.privacy_spent() if job is not None else None,
         )
 
     def close(self) -> None:

@@ -86,10 +86,17 @@ class BaseStep:
     """A party's base model with its optimizer; inputs are ``PackedBatch``es."""
 
     def __init__(
-        self, base: DeepFMBase, optimizer_name: str, learning_rate: float
+        self,
+        base: DeepFMBase,
+        optimizer_name: str,
+        learning_rate: float,
+        clip_norm: float = 0.0,
     ) -> None:
+        """``clip_norm`` > 0 clips each row of the hidden tensor to that L2 norm
+        inside the model, so the backward pass differentiates through the clip."""
         create_weights(base)
         self.model = base
+        self._clip_norm = clip_norm
         self.variables = list(base.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
@@ -119,7 +126,10 @@ class BaseStep:
         return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
 
     def _hidden(self, inputs: Packed) -> tf.Tensor:
-        return self.model(unpack(self.model.shapes, inputs))
+        hidden = self.model(unpack(self.model.shapes, inputs))
+        if self._clip_norm > 0:
+            hidden = tf.clip_by_norm(hidden, self._clip_norm, axes=[1])
+        return hidden
 
     def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
         # The forward pass is recomputed under the tape; with no step in between

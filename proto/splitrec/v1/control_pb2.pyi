@@ -48,7 +48,7 @@ class JobParty(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio")
+    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +61,7 @@ class JobSpec(_message.Message):
     PIPELINE_WARMUP_STEPS_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_FIELD_NUMBER: _ClassVar[int]
     COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seed: int
     batch_size: int
@@ -73,7 +74,42 @@ class JobSpec(_message.Message):
     pipeline_warmup_steps: int
     compression: str
     compression_ratio: float
-    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ...) -> None: ...
+    privacy: PrivacySpec
+    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ...) -> None: ...
+
+class PrivacySpec(_message.Message):
+    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe")
+    CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
+    NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    LABEL_EPSILON_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_DEFENSE_FIELD_NUMBER: _ClassVar[int]
+    DEFENSE_SCALE_FIELD_NUMBER: _ClassVar[int]
+    LEAKAGE_PROBE_FIELD_NUMBER: _ClassVar[int]
+    clip_norm: float
+    noise_multiplier: float
+    delta: float
+    label_epsilon: float
+    gradient_defense: str
+    defense_scale: float
+    leakage_probe: bool
+    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ...) -> None: ...
+
+class PrivacyStatus(_message.Message):
+    __slots__ = ("embedding_dp", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")
+    EMBEDDING_DP_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_PER_ROW_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    LABEL_EPSILON_FIELD_NUMBER: _ClassVar[int]
+    GRADIENT_DEFENSE_FIELD_NUMBER: _ClassVar[int]
+    embedding_dp: bool
+    epsilon: float
+    epsilon_per_row: float
+    delta: float
+    label_epsilon: float
+    gradient_defense: str
+    def __init__(self, embedding_dp: _Optional[bool] = ..., epsilon: _Optional[float] = ..., epsilon_per_row: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ...) -> None: ...
 
 class PrepareJobRequest(_message.Message):
     __slots__ = ("job",)
@@ -176,7 +212,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security")
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +227,7 @@ class PartyStatus(_message.Message):
     PEER_TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_SECURITY_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -205,7 +242,8 @@ class PartyStatus(_message.Message):
     peer_traffic: Traffic
     peers: _containers.RepeatedCompositeFieldContainer[PeerState]
     transport_security: str
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ...) -> None: ...
+    privacy: PrivacyStatus
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ...) -> None: ...
 
 class PeerState(_message.Message):
     __slots__ = ("name", "address", "identity", "reachable", "detail")

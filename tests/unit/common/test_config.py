@@ -697,3 +697,73 @@ def test_job_unknown_top_level_key_is_refused(tmp_path):
     path, message = _job_error(tmp_path, _job(epoch=3))
 
     assert message.startswith(f"{path}: key 'epoch': unknown key")
+
+
+# --- privacy --------------------------------------------------------------------
+
+
+def test_privacy_section_reads_every_mechanism(tmp_path):
+    privacy = {
+        "embedding_dp": {"clip_norm": 2, "noise_multiplier": 0.5},
+        "label_dp": {"epsilon": 3},
+        "gradient_defense": {"method": "iso", "scale": 4},
+        "leakage_probe": True,
+    }
+    config = load_job_config(_write(tmp_path, _job(privacy=privacy)))
+    settings = config.privacy
+    assert (settings.clip_norm, settings.noise_multiplier, settings.delta) == (
+        2.0,
+        0.5,
+        1e-5,
+    )
+    assert settings.label_epsilon == 3.0 and settings.label_dp
+    assert (settings.gradient_defense, settings.defense_scale) == ("iso", 4.0)
+    assert settings.leakage_probe and settings.embedding_dp
+
+
+def test_privacy_is_off_without_the_section(tmp_path):
+    settings = load_job_config(_write(tmp_path, _job())).privacy
+    assert not settings.embedding_dp and not settings.label_dp
+    assert settings.gradient_defense == "none" and not settings.leakage_probe
+
+
+@pytest.mark.parametrize(
+    ("privacy", "key", "message"),
+    [
+        (
+            {"embedding_dp": {"clip_norm": 0, "noise_multiplier": 1}},
+            "privacy.embedding_dp.clip_norm",
+            "greater than 0",
+        ),
+        (
+            {"embedding_dp": {"clip_norm": 1}},
+            "privacy.embedding_dp.noise_multiplier",
+            "missing",
+        ),
+        (
+            {"embedding_dp": {"clip_norm": 1, "noise_multiplier": -1}},
+            "privacy.embedding_dp.noise_multiplier",
+            "0 or more",
+        ),
+        (
+            {"embedding_dp": {"clip_norm": 1, "noise_multiplier": 1, "delta": 2}},
+            "privacy.embedding_dp.delta",
+            "(0, 1)",
+        ),
+        ({"label_dp": {"epsilon": 0}}, "privacy.label_dp.epsilon", "greater than 0"),
+        (
+            {"gradient_defense": {"method": "marvell"}},
+            "privacy.gradient_defense.method",
+            "use one of",
+        ),
+        (
+            {"gradient_defense": {"method": "iso", "scale": 0}},
+            "privacy.gradient_defense.scale",
+            "greater than 0",
+        ),
+        ({"leakage": True}, "privacy.leakage", "unknown key"),
+    ],
+)
+def test_bad_privacy_values_name_the_key(tmp_path, privacy, key, message):
+    path, error = _job_error(tmp_path, _job(privacy=privacy))
+    assert str(path) in error and f"'{key}'" in error and message in error, error

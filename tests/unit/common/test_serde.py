@@ -20,6 +20,7 @@ from common.jobspec import (
     PeerState,
 )
 from common.metrics import Metrics
+from common.privacy.settings import PrivacySettings
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 
@@ -308,6 +309,38 @@ def test_job_spec_round_trips_exactly():
 )
 def test_job_spec_from_proto_refuses_bad_values(change, needle):
     message = serde.job_spec_to_proto(_job_spec(**change))
+
+    text = _message_of(lambda: serde.job_spec_from_proto(message))
+
+    assert needle in text
+
+
+def test_privacy_settings_round_trip_in_the_job_spec():
+    privacy = PrivacySettings(
+        clip_norm=1.5,
+        noise_multiplier=0.7,
+        delta=1e-6,
+        label_epsilon=2.0,
+        gradient_defense="max_norm",
+        defense_scale=3.0,
+        leakage_probe=True,
+    )
+    spec = _job_spec(privacy=privacy)
+    assert serde.job_spec_from_proto(serde.job_spec_to_proto(spec)) == spec
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("gradient_defense", "marvell", "gradient_defense.method: use one of"),
+        ("noise_multiplier", -1.0, "noise_multiplier: must be 0 or more"),
+        ("label_epsilon", float("nan"), "must be finite"),
+        ("clip_norm", float("inf"), "must be finite"),
+    ],
+)
+def test_job_spec_from_proto_refuses_bad_privacy(field, value, needle):
+    message = serde.job_spec_to_proto(_job_spec())
+    setattr(message.privacy, field, value)
 
     text = _message_of(lambda: serde.job_spec_from_proto(message))
 

@@ -1,0 +1,142 @@
+"""Clipping, Gaussian noise, randomized response and the gradient defenses
+produce the statistics they promise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from common.privacy.leakage import AttackScores, leak_auc
+from common.privacy.mechanisms import (
+    EMBEDDING_NOISE,
+    add_gaussian,
+    clip_rows,
+    defend,
+    flip_probability,
+    generator,
+    iso_noise,
+    max_norm_noise,
+    randomized_response,
+)
+
+
+def _rows(n: int = 20_000, width: int = 42, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    # Row norms spread from far below to far above the clip norm.
+    scale = rng.lognormal(0.0, 1.0, size=(n, 1))
+    return (rng.standard_normal((n, width)) * scale / math.sqrt(width)).astype(
+        np.float32
+    )
+
+
+def test_clipping_caps_every_norm_and_keeps_short_rows():
+    rows = _rows()
+    clipped = clip_rows(rows, 1.0)
+    before = np.linalg.norm(rows, axis=1)
+    after = np.linalg.norm(clipped, axis=1)
+    assert after.max() <= 1.0 + 1e-5
+    short = before < 1.0
+    np.testing.assert_array_equal(clipped[short], rows[short])
+    # Long rows end exactly on the sphere, pointing the same way.
+    np.testing.assert_allclose(after[~short], 1.0, rtol=1e-5)
+    cosine = np.sum(clipped[~short] * rows[~short], axis=1) / before[~short]
+    np.testing.assert_allclose(cosine, 1.0, rtol=1e-5)
+    # The norm distribution after clipping is the clipped one: a point mass at C.
+    assert np.mean(after >= 1.0 - 1e-5) == pytest.approx(np.mean(before >= 1.0))
+
+
+def test_gaussian_noise_has_the_configured_variance_and_no_bias():
+    values = np.zeros((4000, 50), np.float32)
+    noisy = add_gaussian(values, 0.7, generator(1234, EMBEDDING_NOISE, 0, 3))
+    assert noisy.dtype == np.float32
+    assert noisy.mean() == pytest.approx(0.0, abs=0.005)
+    assert noisy.std() == pytest.approx(0.7, rel=0.01)
+    # Clipped rows plus noise σC: E‖x + n‖² = ‖x‖² + d σ² C².
+    rows = clip_rows(_rows(4000, 50), 1.0)
+    released = add_gaussian(rows, 0.5, generator(1234, EMBEDDING_NOISE, 0, 4))
+    excess = np.sum(released**2, axis=1) - np.sum(rows**2, axis=1)
+    assert excess.mean() == pytest.approx(50 * 0.25, rel=0.02)
+
+
+def test_noise_is_the_same_for_the_same_step_and_differs_between_steps():
+    values = np.zeros((8, 4), np.float32)
+    first = add_gaussian(values, 1.0, generator(7, EMBEDDING_NOISE, 0, 0, 5))
+    again = add_gaussian(values, 1.0, generator(7, EMBEDDING_NOISE, 0, 0, 5))
+    other = add_gaussian(values, 1.0, generator(7, EMBEDDING_NOISE, 0, 0, 6))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("epsilon", [0.5, 1.0, 3.0])
+def test_randomized_response_flips_each_class_at_the_promised_rate(epsilon):
+    labels = (np.random.default_rng(3).random(200_000) < 0.57).astype(np.float32)
+    noisy = randomized_response(labels, epsilon, generator(1, 2))
+    want = 1 / (1 + math.exp(epsilon))
+    assert flip_probability(epsilon) == pytest.approx(want)
+    for value in (0.0, 1.0):
+        rows = labels == value
+        assert np.mean(noisy[rows] != value) == pytest.approx(want, abs=0.005)
+    assert set(np.unique(noisy)) <= {0.0, 1.0}
+
+
+def _gradients(n: int = 4096, width: int = 42, seed: int = 5):
+    """Sigmoid-BCE-like gradients: (p − y) times a shared direction with jitter;
+    positives are the majority, so their gradients are shorter."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.random(n) < 0.6).astype(int)
+    p = np.clip(rng.normal(0.6, 0.15, n), 0.01, 0.99)
+    direction = rng.standard_normal(width)
+    jitter = rng.standard_normal((n, width)) * 0.2
+    grads = (p - labels)[:, None] * (direction + jitter)
+    return labels, grads.astype(np.float32)
+
+
+def test_max_norm_lifts_every_expected_norm_to_the_batch_maximum():
+    _, grads = _gradients(256)
+    norms = np.linalg.norm(grads, axis=1)
+    squares = np.zeros(256)
+    draws = 400
+    for i in range(draws):
+        noisy = max_norm_noise(grads, generator(1, 3, i))
+        squares += np.sum(noisy.astype(np.float64) ** 2, axis=1)
+    np.testing.assert_allclose(squares / draws, norms.max() ** 2, rtol=0.05)
+
+
+def test_iso_noise_has_the_scaled_standard_deviation():
+    _, grads = _gradients(256)
+    noise = iso_noise(grads, 2.0, generator(1, 3, 0)) - grads
+    want = 2.0 * np.linalg.norm(grads, axis=1).max() / math.sqrt(grads.shape[1])
+    assert noise.std() == pytest.approx(want, rel=0.02)
+    np.testing.assert_array_equal(defend(grads, "none", 1.0, generator(1, 3)), grads)
+
+
+def test_attacks_read_labels_from_plain_gradients_and_defenses_blunt_them():
+    labels, grads = _gradients()
+    plain = AttackScores().score(grads)
+    assert leak_auc(labels, plain["cosine"]) > 0.99
+    assert leak_auc(labels, plain["norm"]) > 0.6
+    defended = max_norm_noise(grads, generator(2, 3))
+    norm_after = leak_auc(labels, AttackScores().score(defended)["norm"])
+    assert norm_after < 0.55
+    blurred = iso_noise(grads, 8.0, generator(2, 3))
+    cosine_after = leak_auc(labels, AttackScores().score(blurred)["cosine"])
+    assert cosine_after < leak_auc(labels, plain["cosine"]) - 0.2
+
+
+def test_cosine_scores_keep_one_orientation_across_batches():
+    labels, grads = _gradients(2048)
+    attack = AttackScores()
+    scores = np.concatenate(
+        [attack.score(part)["cosine"] for part in np.split(grads, 16)]
+    )
+    # Without the carried sign, half the batches would point the other way.
+    assert leak_auc(labels, scores) > 0.99
+
+
+def test_leak_auc_is_symmetric():
+    labels = np.array([0, 0, 1, 1])
+    assert leak_auc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert leak_auc(labels, np.array([0.9, 0.8, 0.2, 0.1])) == 1.0
+    assert leak_auc(labels, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
