@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +31,66 @@ from party_server.leakage_probe import read_scores
 logger = logging.getLogger("bench.leakage")
 
 JOB = "deepfm-ml1m"
+DEFAULT_SETTINGS = (
+    "none,max_norm,iso:1,iso:4,embedding_dp:0.5,embedding_dp:1,label_dp:1,label_dp:3"
+)
 # The target: some defense leaks at most this AUC (every attack) ...
 LEAK_LIMIT = 0.6
 # ... and costs at most this much validation AUC against no defense.
 COST_LIMIT = 0.01
 
 
-def _defenses(text: str) -> list[tuple[str, float]]:
+@dataclass(frozen=True)
+class Setting:
+    """One run's privacy: a gradient defense, embedding DP or label DP.
+
+    Written ``none``, ``max_norm``, ``iso:SCALE``, ``embedding_dp:SIGMA[:CLIP]``
+    or ``label_dp:EPSILON``.
+    """
+
+    kind: str
+    value: float = 0.0
+    clip_norm: float = 1.0
+
+    @property
+    def name(self) -> str:
+        if self.kind in ("none", "max_norm"):
+            return self.kind
+        extra = f":{self.clip_norm:g}" if self.kind == "embedding_dp" else ""
+        return f"{self.kind}:{self.value:g}{extra}"
+
+    def privacy(self) -> dict[str, object]:
+        """The job config's ``privacy`` section for this run."""
+        section: dict[str, object] = {"leakage_probe": True}
+        if self.kind in ("max_norm", "iso"):
+            method = {"method": self.kind}
+            section["gradient_defense"] = (
+                {**method, "scale": self.value} if self.kind == "iso" else method
+            )
+        elif self.kind == "embedding_dp":
+            section["embedding_dp"] = {
+                "clip_norm": self.clip_norm,
+                "noise_multiplier": self.value,
+            }
+        elif self.kind == "label_dp":
+            section["label_dp"] = {"epsilon": self.value}
+        return section
+
+
+KINDS = ("none", "max_norm", "iso", "embedding_dp", "label_dp")
+
+
+def _settings(text: str) -> list[Setting]:
     found = []
     for part in filter(None, text.split(",")):
-        method, _, scale = part.partition(":")
-        found.append((method, float(scale) if scale else 1.0))
+        kind, *numbers = part.split(":")
+        if kind not in KINDS or (kind in ("none", "max_norm")) != (not numbers):
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: write none, max_norm, iso:SCALE, "
+                "embedding_dp:SIGMA[:CLIP] or label_dp:EPSILON"
+            )
+        values = [float(n) for n in numbers]
+        found.append(Setting(kind, *values))
     return found
 
 
@@ -49,10 +99,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench.leakage", description=__doc__
     )
     parser.add_argument(
-        "--defenses",
-        type=_defenses,
-        default=_defenses("none,max_norm,iso:1,iso:2,iso:4"),
-        help="method[:scale], comma separated (none, max_norm, iso)",
+        "--settings",
+        type=_settings,
+        default=_settings(DEFAULT_SETTINGS),
+        help="comma separated: none, max_norm, iso:SCALE, embedding_dp:SIGMA[:CLIP], "
+        "label_dp:EPSILON",
     )
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--epochs", type=int, default=5)
@@ -85,33 +136,32 @@ def leak_aucs(probe: Path, labels: pd.Series) -> dict[str, list[float]]:
     return found
 
 
-def run_setting(
-    args: argparse.Namespace, data: Path, method: str, scale: float
-) -> dict:
-    folder = args.work / "work" / f"leakage-{method}-{scale:g}"
+def run_setting(args: argparse.Namespace, data: Path, setting: Setting) -> dict:
+    folder = args.work / "work" / f"leakage-{setting.name.replace(':', '-')}"
     configs = run_configs(folder, data, args.batch, 1)
-    privacy: dict[str, object] = {"leakage_probe": True}
-    if method != "none":
-        privacy["gradient_defense"] = {"method": method, "scale": scale}
-    configs.edit("job", epochs=args.epochs, privacy=privacy)
+    configs.edit("job", epochs=args.epochs, privacy=setting.privacy())
     probe = load_party_config(configs.alice).output_dir / JOB / "leakage"
     for stale in probe.glob("*.npz"):
         stale.unlink()
-    logger.info("leakage: defense %s (scale %g)", method, scale)
+    logger.info("leakage: %s", setting.name)
     result = run_split(configs, args.rows, args.batch, 1, args.timeout)
     leaks = leak_aucs(probe, labels_by_id(data))
+    last = json.loads((folder / "runs" / JOB / "history.json").read_text())[-1]
     return {
-        "defense": method,
-        "scale": scale if method == "iso" else None,
+        "setting": setting.name,
+        "kind": setting.kind,
         "val_auc": result.val_auc,
         "leak_auc": {attack: values[-1] for attack, values in leaks.items()},
         "leak_auc_per_epoch": leaks,
+        "epsilon": last.get("epsilon"),
+        "epsilon_per_row": last.get("epsilon_per_row"),
+        "label_epsilon": last.get("label_epsilon"),
     }
 
 
 def with_costs(rows: list[dict]) -> list[dict]:
     """Adds each row's validation-AUC cost against the undefended run."""
-    plain = next((r for r in rows if r["defense"] == "none"), None)
+    plain = next((r for r in rows if r["kind"] == "none"), None)
     for row in rows:
         row["val_auc_cost"] = plain["val_auc"] - row["val_auc"] if plain else None
         row["worst_leak_auc"] = max(row["leak_auc"].values())
@@ -123,7 +173,7 @@ def target(rows: list[dict]) -> dict:
     meeting = [
         r
         for r in rows
-        if r["defense"] != "none"
+        if r["kind"] != "none"
         and r["val_auc_cost"] is not None
         and r["worst_leak_auc"] <= LEAK_LIMIT
         and r["val_auc_cost"] <= COST_LIMIT
@@ -135,33 +185,38 @@ def target(rows: list[dict]) -> dict:
         "value": best["worst_leak_auc"] if best else None,
         "limit": LEAK_LIMIT,
         "met": best is not None,
-        "setting": _name(best) if best else None,
+        "setting": best["setting"] if best else None,
     }
-
-
-def _name(row: dict) -> str:
-    return row["defense"] + (f":{row['scale']:g}" if row["scale"] else "")
 
 
 def format_table(rows: list[dict]) -> str:
     lines = [
-        "defense       norm leak AUC  cosine leak AUC  val AUC   cost",
+        "setting               norm leak AUC  cosine leak AUC  val AUC     cost  ε",
     ]
     for row in rows:
         cost = row["val_auc_cost"]
         lines.append(
-            f"{_name(row):<13} {row['leak_auc']['norm']:>13.4f}  "
+            f"{row['setting']:<21} {row['leak_auc']['norm']:>13.4f}  "
             f"{row['leak_auc']['cosine']:>15.4f}  {row['val_auc']:.4f}  "
-            + (f"{cost:+.4f}" if cost is not None else "   n/a")
+            + (f"{cost:+.4f}" if cost is not None else "    n/a")
+            + f"  {_epsilon(row)}"
         )
     return "\n".join(lines)
+
+
+def _epsilon(row: dict) -> str:
+    if row["epsilon"] is not None:
+        return f"{row['epsilon']:.3g} (per row {row['epsilon_per_row']:.3g})"
+    if row["label_epsilon"] is not None:
+        return f"{row['label_epsilon']:g} (labels)"
+    return "-"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     data = ensure_data(args.work / "data", args.rows)
-    rows = with_costs([run_setting(args, data, m, s) for m, s in args.defenses])
+    rows = with_costs([run_setting(args, data, s) for s in args.settings])
     report = {
         "rows": args.rows,
         "epochs": args.epochs,

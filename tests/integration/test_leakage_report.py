@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_leakage_report_scores_every_defense(tmp_path):
     command = [sys.executable, "-m", "bench.leakage", "--rows", "13000"]
     command += ["--epochs", "2", "--batch", "256", "--work", str(tmp_path)]
-    command += ["--defenses", "none,max_norm,iso:4"]
+    command += ["--settings", "none,max_norm,iso:4,label_dp:1"]
 
     result = subprocess.run(
         command,
@@ -31,8 +31,8 @@ def test_leakage_report_scores_every_defense(tmp_path):
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "leakage.json").read_text())
-    rows = {r["defense"]: r for r in report["results"]}
-    assert list(rows) == ["none", "max_norm", "iso"]
+    rows = {r["kind"]: r for r in report["results"]}
+    assert list(rows) == ["none", "max_norm", "iso", "label_dp"]
     for row in rows.values():
         assert set(row["leak_auc"]) == {"norm", "cosine"}
         assert all(len(v) == 2 for v in row["leak_auc_per_epoch"].values())
@@ -43,5 +43,8 @@ def test_leakage_report_scores_every_defense(tmp_path):
     # max_norm hides the norm; strong isotropic noise also blurs the direction.
     assert rows["max_norm"]["leak_auc"]["norm"] < rows["none"]["leak_auc"]["norm"]
     assert rows["iso"]["leak_auc"]["cosine"] < rows["none"]["leak_auc"]["cosine"] - 0.1
+    # Flipped labels leak less of the true ones; ε is reported.
+    assert rows["label_dp"]["label_epsilon"] == 1.0
+    assert rows["label_dp"]["leak_auc"]["cosine"] < rows["none"]["leak_auc"]["cosine"]
     assert report["target"]["target"].startswith("leakage:")
     assert "cosine leak AUC" in result.stdout and "target" in result.stdout
