@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -17,6 +18,21 @@ def _cancel_event(context: grpc.ServicerContext) -> threading.Event:
     cancelled = threading.Event()
     context.add_callback(cancelled.set)
     return cancelled
+
+
+def _close_on_termination(
+    context: grpc.ServicerContext, generator: Iterator[object]
+) -> None:
+    """gRPC stops iterating a cancelled streaming call without closing its
+    generator; a window suspended at ``yield`` would keep its job busy (lock and
+    peer stream) until garbage collection. Close it as soon as the call ends."""
+
+    def close() -> None:
+        # ValueError: running now; it sees the cancel event at its next step.
+        with contextlib.suppress(ValueError):
+            generator.close()
+
+    context.add_callback(close)
 
 
 class ControlService(control_pb2_grpc.ControlServicer):
@@ -57,6 +73,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
             max(1, request.report_every),
             _cancel_event(context),
         )
+        _close_on_termination(context, window)
         for progress in window:
             yield control_pb2.StepProgress(
                 epoch=progress.epoch,

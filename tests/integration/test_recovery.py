@@ -36,7 +36,8 @@ def _federation(folder: Path, data: Path):
         epochs=2,
         predict="none",
         report_every=10,
-        checkpoint={"every_steps": 40, "keep": 2},
+        # Every checkpoint is kept, so a mismatch can be located (see _same_as).
+        checkpoint={"every_steps": 40, "keep": 100},
         recovery={"max_attempts": 3, "timeout": 120},
     )
     return files, addresses
@@ -112,18 +113,40 @@ def reference(small_data, tmp_path_factory):
     finally:
         for party in parties.values():
             party.stop()
-    return _outcome(files)
+    return (*_outcome(files), files.folder)
+
+
+def _first_divergence(reference_folder: Path, folder: Path) -> str:
+    """The first checkpoint (by id) whose arrays differ between two runs."""
+    for party in ("alice", "bob"):
+        theirs = reference_folder / "runs" / party / JOB / "checkpoints"
+        ours = folder / "runs" / party / JOB / "checkpoints"
+        for path in sorted(theirs.glob("checkpoint-*.npz")):
+            if not (ours / path.name).exists():
+                continue
+            with np.load(path) as want, np.load(ours / path.name) as got:
+                for key in want.files:
+                    if not np.array_equal(want[key], got[key]):
+                        return f"{party} {path.name} {key} (position {got['position']})"
+    return "no stored checkpoint differs"
 
 
 def _same_as(reference, files) -> None:
     weights, history = _outcome(files)
-    want_weights, want_history = reference
+    want_weights, want_history, reference_folder = reference
     for party in ("alice", "bob"):
         assert weights[party].keys() == want_weights[party].keys()
         for key, value in want_weights[party].items():
-            np.testing.assert_allclose(
-                weights[party][key], value, rtol=1e-5, atol=1e-6, err_msg=key
-            )
+            try:
+                np.testing.assert_allclose(
+                    weights[party][key], value, rtol=1e-5, atol=1e-6, err_msg=key
+                )
+            except AssertionError as exc:
+                where = _first_divergence(reference_folder, files.folder)
+                raise AssertionError(
+                    f"{party}: {exc}\nfirst divergence: {where}; logs and "
+                    f"checkpoints under {files.folder}"
+                ) from None
     assert [r["epoch"] for r in history] == [r["epoch"] for r in want_history]
     for got, want in zip(history, want_history, strict=True):
         for key in METRICS:
@@ -145,6 +168,7 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
         time.sleep(1.0)
         parties[victim] = _start(files, victim, logs / f"{victim}-again.log")
         _, err = job.communicate(timeout=300)
+        (logs / "coordinator.log").write_text(err)
         assert job.returncode == 0, err[-3000:]
     finally:
         _stop(job, parties)
