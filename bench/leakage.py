@@ -62,10 +62,10 @@ class Setting:
     def privacy(self) -> dict[str, object]:
         """The job config's ``privacy`` section for this run."""
         section: dict[str, object] = {"leakage_probe": True}
-        if self.kind in ("max_norm", "iso"):
+        if self.kind in ("max_norm", "iso", "directional"):
             method = {"method": self.kind}
             section["gradient_defense"] = (
-                {**method, "scale": self.value} if self.kind == "iso" else method
+                method if self.kind == "max_norm" else {**method, "scale": self.value}
             )
         elif self.kind == "embedding_dp":
             section["embedding_dp"] = {
@@ -77,7 +77,7 @@ class Setting:
         return section
 
 
-KINDS = ("none", "max_norm", "iso", "embedding_dp", "label_dp")
+KINDS = ("none", "max_norm", "iso", "directional", "embedding_dp", "label_dp")
 
 
 def _settings(text: str) -> list[Setting]:
@@ -86,7 +86,7 @@ def _settings(text: str) -> list[Setting]:
         kind, *numbers = part.split(":")
         if kind not in KINDS or (kind in ("none", "max_norm")) != (not numbers):
             raise argparse.ArgumentTypeError(
-                f"{part!r}: write none, max_norm, iso:SCALE, "
+                f"{part!r}: write none, max_norm, iso:SCALE, directional:SCALE, "
                 "embedding_dp:SIGMA[:CLIP] or label_dp:EPSILON"
             )
         values = [float(n) for n in numbers]
@@ -102,7 +102,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--settings",
         type=_settings,
         default=_settings(DEFAULT_SETTINGS),
-        help="comma separated: none, max_norm, iso:SCALE, embedding_dp:SIGMA[:CLIP], "
+        help="comma separated: none, max_norm, iso:SCALE, directional:SCALE, "
+        "embedding_dp:SIGMA[:CLIP], "
         "label_dp:EPSILON",
     )
     parser.add_argument("--rows", type=int, default=100_000)

@@ -227,7 +227,7 @@ class LabelJob(PartyJob):
         )
         with self._outbox_lock:
             for sender, grad in zip(self._senders, grads, strict=True):
-                gradient = self._defended(sender, epoch, step, grad.numpy())
+                gradient = self._defended(sender, epoch, step, grad.numpy(), labels)
                 backward = self._backward(sender, key, step_key, gradient)
                 outbox = self._outboxes.get(sender)
                 if outbox is None:
@@ -237,7 +237,12 @@ class LabelJob(PartyJob):
         return int(rows.size)
 
     def _defended(
-        self, sender: str, epoch: int, step: int, gradient: np.ndarray
+        self,
+        sender: str,
+        epoch: int,
+        step: int,
+        gradient: np.ndarray,
+        labels: np.ndarray,
     ) -> np.ndarray:
         """The gradient for ``sender`` after the job's gradient defense."""
         privacy = self.spec.privacy
@@ -245,7 +250,9 @@ class LabelJob(PartyJob):
             return gradient
         index = self._senders.index(sender)
         rng = generator(self.spec.seed, GRADIENT_NOISE, index, epoch, step)
-        return defend(gradient, privacy.gradient_defense, privacy.defense_scale, rng)
+        return defend(
+            gradient, privacy.gradient_defense, privacy.defense_scale, rng, labels
+        )
 
     def _backward(
         self,

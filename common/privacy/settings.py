@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFENSES = ("none", "max_norm", "iso")
+DEFENSES = ("none", "max_norm", "iso", "directional")
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,10 @@ class PrivacySettings:
       passed through randomized response with this ε.
     - ``gradient_defense`` perturbs the gradients the label party returns:
       ``max_norm`` (each row's noise lifts its expected norm to the batch's
-      largest) or ``iso`` (isotropic noise scaled by ``defense_scale`` times the
-      batch's largest norm).
+      largest), ``iso`` (isotropic noise scaled by ``defense_scale`` times the
+      batch's largest norm) or ``directional`` (noise only along the direction
+      that separates the classes, ``defense_scale`` times the rows' RMS
+      projection on it).
     - ``leakage_probe`` makes feature parties record the label-inference attack
       scores of every training row (an evaluation mode).
     """

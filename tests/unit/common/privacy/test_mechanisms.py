@@ -12,8 +12,10 @@ from common.privacy.leakage import AttackScores, leak_auc
 from common.privacy.mechanisms import (
     EMBEDDING_NOISE,
     add_gaussian,
+    class_direction,
     clip_rows,
     defend,
+    directional_noise,
     flip_probability,
     generator,
     iso_noise,
@@ -140,3 +142,28 @@ def test_leak_auc_is_symmetric():
     assert leak_auc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
     assert leak_auc(labels, np.array([0.9, 0.8, 0.2, 0.1])) == 1.0
     assert leak_auc(labels, np.array([0.5, 0.5, 0.5, 0.5])) == 0.5
+
+
+def test_directional_noise_moves_rows_only_along_the_class_direction():
+    labels, grads = _gradients(512)
+    direction = class_direction(grads, labels)
+    noisy = directional_noise(grads, labels, 2.0, generator(4, 3))
+    change = (noisy - grads).astype(np.float64)
+    # Every row moved parallel to the direction, by the promised amount.
+    along = change @ direction
+    np.testing.assert_allclose(change, along[:, None] * direction, atol=1e-5)
+    rms = math.sqrt(np.mean((grads.astype(np.float64) @ direction) ** 2))
+    assert along.std() == pytest.approx(2.0 * rms, rel=0.1)
+    # The direction separates the classes: the positives' mean lies ahead.
+    projection = grads @ direction
+    assert projection[labels == 1].mean() > projection[labels == 0].mean()
+    blurred = directional_noise(grads, labels, 4.0, generator(4, 3))
+    assert leak_auc(labels, AttackScores().score(blurred)["cosine"]) < 0.75
+    with pytest.raises(ValueError, match="needs the batch's labels"):
+        defend(grads, "directional", 1.0, generator(4, 3))
+
+
+def test_class_direction_of_a_one_class_batch_is_the_leading_direction():
+    _, grads = _gradients(64)
+    direction = class_direction(grads, np.ones(64))
+    assert np.linalg.norm(direction) == pytest.approx(1.0)
