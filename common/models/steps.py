@@ -18,6 +18,11 @@ import tensorflow as tf
 from common.features import INDEX, FeatureShape, PackedBatch
 from common.models.deepfm import DeepFMBase, DeepFMFuse
 
+# Same inputs, same outputs, in every run: a job recovered from a checkpoint
+# replays its steps and must end with the weights of an uninterrupted run, so no
+# kernel may choose a summation order by timing or thread scheduling.
+tf.config.experimental.enable_op_determinism()
+
 _OPTIMIZERS = {
     "adam": keras.optimizers.Adam,
     "sgd": keras.optimizers.SGD,
