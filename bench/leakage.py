@@ -32,7 +32,8 @@ logger = logging.getLogger("bench.leakage")
 
 JOB = "deepfm-ml1m"
 DEFAULT_SETTINGS = (
-    "none,max_norm,iso:1,iso:4,embedding_dp:0.5,embedding_dp:1,label_dp:1,label_dp:3"
+    "none,max_norm,iso:1,iso:4,directional:1,directional:2,directional:3,"
+    "directional:4,embedding_dp:0.5,embedding_dp:2,label_dp:1,label_dp:3"
 )
 # The target: some defense leaks at most this AUC (every attack) ...
 LEAK_LIMIT = 0.6
