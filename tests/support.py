@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +14,22 @@ from common.movielens.prepare import prepare_generated
 from coordinator.local_configs import LocalConfigs
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs ``python -m <args>`` from the project root; output captured as text."""
+    from coordinator.local import project_env
+
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 CONFIGS = ROOT / "configs"
 
 

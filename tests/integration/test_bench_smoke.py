@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from coordinator.local import project_env
-from tests.support import ROOT
+from tests.support import run_module
 
 pytestmark = pytest.mark.slow
 
@@ -27,20 +24,13 @@ RUN_FIELDS = {
 
 
 def test_bench_writes_results_for_every_run(tmp_path):
-    command = [sys.executable, "-m", "bench", "--rows", "13000", "--batches", "256"]
+    command = ["bench", "--rows", "13000", "--batches", "256"]
     command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
     command += ["--psi-ids", "2000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
     command += ["--compression-batch", "256"]
 
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_module(command)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())

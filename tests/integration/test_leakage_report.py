@@ -4,30 +4,20 @@ from the probe files, and the JSON report."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from coordinator.local import project_env
-from tests.support import ROOT
+from tests.support import run_module
 
 pytestmark = pytest.mark.slow
 
 
 def test_leakage_report_scores_every_defense(tmp_path):
-    command = [sys.executable, "-m", "bench.leakage", "--rows", "13000"]
+    command = ["bench.leakage", "--rows", "13000"]
     command += ["--epochs", "2", "--batch", "256", "--work", str(tmp_path)]
     command += ["--settings", "none,max_norm,iso:4,label_dp:1"]
 
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    result = run_module(command)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "leakage.json").read_text())
