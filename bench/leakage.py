@@ -45,8 +45,8 @@ COST_LIMIT = 0.01
 class Setting:
     """One run's privacy: a gradient defense, embedding DP or label DP.
 
-    Written ``none``, ``max_norm``, ``iso:SCALE``, ``embedding_dp:SIGMA[:CLIP]``
-    or ``label_dp:EPSILON``.
+    Written ``none``, ``max_norm``, ``iso:SCALE``, ``directional:SCALE``,
+    ``embedding_dp:SIGMA[:CLIP]`` or ``label_dp:EPSILON``.
     """
 
     kind: str
@@ -138,7 +138,9 @@ def leak_aucs(probe: Path, labels: pd.Series) -> dict[str, list[float]]:
     return found
 
 
-def run_setting(args: argparse.Namespace, data: Path, setting: Setting) -> dict:
+def run_setting(
+    args: argparse.Namespace, data: Path, labels: pd.Series, setting: Setting
+) -> dict:
     folder = args.work / "work" / f"leakage-{setting.name.replace(':', '-')}"
     configs = run_configs(folder, data, args.batch, 1)
     configs.edit("job", epochs=args.epochs, privacy=setting.privacy())
@@ -147,7 +149,7 @@ def run_setting(args: argparse.Namespace, data: Path, setting: Setting) -> dict:
         stale.unlink()
     logger.info("leakage: %s", setting.name)
     result = run_split(configs, args.rows, args.batch, 1, args.timeout)
-    leaks = leak_aucs(probe, labels_by_id(data))
+    leaks = leak_aucs(probe, labels)
     last = json.loads((folder / "runs" / JOB / "history.json").read_text())[-1]
     return {
         "setting": setting.name,
@@ -218,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     data = ensure_data(args.work / "data", args.rows)
-    rows = with_costs([run_setting(args, data, s) for s in args.settings])
+    labels = labels_by_id(data)
+    rows = with_costs([run_setting(args, data, labels, s) for s in args.settings])
     report = {
         "rows": args.rows,
         "epochs": args.epochs,

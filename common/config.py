@@ -288,7 +288,8 @@ def _read_privacy(job: ConfigReader) -> PrivacySettings:
         dp = reader.section("embedding_dp")
         values["clip_norm"] = dp.require("clip_norm", float)
         values["noise_multiplier"] = dp.require("noise_multiplier", float)
-        values["delta"] = dp.optional("delta", float, 1e-5)
+        if dp.has("delta"):
+            values["delta"] = dp.require("delta", float)
         dp.finish()
     if reader.has("label_dp"):
         label = reader.section("label_dp")

@@ -58,6 +58,10 @@ class JobSpec:
     def party(self, name: str) -> JobParty | None:
         return next((p for p in self.parties if p.name == name), None)
 
+    def position(self, name: str) -> int:
+        """Where ``name`` stands among the parties (the fuse model's order)."""
+        return [p.name for p in self.parties].index(name)
+
 
 @dataclass(frozen=True)
 class PartyDescription:

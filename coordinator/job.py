@@ -342,21 +342,16 @@ def privacy_fields(
 ) -> dict[str, float]:
     """The history's privacy figures after 0-based ``epoch``."""
     fields: dict[str, float] = {}
-    if privacy.embedding_dp:
-        steps = prepared.steps_per_epoch
-        spent = embedding_privacy(
-            privacy.noise_multiplier,
-            prepared.spec.batch_size,
-            prepared.train_rows,
-            (epoch + 1) * steps,
-            steps,
-            privacy.delta,
-        )
-        fields.update(
-            epsilon=spent.epsilon,
-            epsilon_per_row=spent.epsilon_per_row,
-            delta=spent.delta,
-        )
+    steps = prepared.steps_per_epoch
+    spent = embedding_privacy(
+        privacy,
+        prepared.spec.batch_size,
+        prepared.train_rows,
+        (epoch + 1) * steps,
+        steps,
+    )
+    if spent is not None:
+        fields.update(dataclasses.asdict(spent))
     if privacy.label_dp:
         fields["label_epsilon"] = privacy.label_epsilon
     return fields

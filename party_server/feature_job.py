@@ -73,7 +73,7 @@ class FeatureJob(PartyJob):
         self.compressor = Compressor(
             spec.compression, spec.compression_ratio, spec.seed
         )
-        self._index = [p.name for p in spec.parties].index(config.party)
+        self._index = spec.position(config.party)
         self.probe = (
             LeakageProbe(config.output_dir / spec.job_id / "leakage")
             if spec.privacy.leakage_probe

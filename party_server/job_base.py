@@ -149,17 +149,12 @@ class PartyJob:
 
     def privacy_spent(self) -> PrivacySpent | None:
         """ε spent by the job's embedding DP up to the current step."""
-        privacy = self.spec.privacy
-        if not privacy.embedding_dp:
-            return None
-        steps = self.status.epoch * self.steps_per_epoch + self.status.step
         return embedding_privacy(
-            privacy.noise_multiplier,
+            self.spec.privacy,
             self.spec.batch_size,
             int(self.split.train.size),
-            steps,
+            self.status.epoch * self.steps_per_epoch + self.status.step,
             self.steps_per_epoch,
-            privacy.delta,
         )
 
     def note_speed(self, samples: int, started: float) -> None:

@@ -68,7 +68,7 @@ class LabelJob(PartyJob):
         self._output_dir = config.output_dir / spec.job_id
         self._senders = spec.feature_parties
         self._widths = {p.name: p.output.width for p in spec.parties}
-        own_index = [p.name for p in spec.parties].index(config.party)
+        own_index = spec.position(config.party)
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         fuse = build_fuse([p.output for p in spec.parties], config.model, spec.seed)
         self.step = FuseStep(base, fuse, own_index, spec.optimizer, spec.learning_rate)
@@ -251,7 +251,7 @@ class LabelJob(PartyJob):
         index = self._senders.index(sender)
         rng = generator(self.spec.seed, GRADIENT_NOISE, index, epoch, step)
         return defend(
-            gradient, privacy.gradient_defense, privacy.defense_scale, rng, labels
+            gradient, labels, privacy.gradient_defense, privacy.defense_scale, rng
         )
 
     def _backward(

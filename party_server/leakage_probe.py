@@ -8,15 +8,12 @@ place could compute from the gradients it legitimately receives.
 from __future__ import annotations
 
 import io
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from common.atomic import write_atomically
 from common.privacy.leakage import ATTACKS, AttackScores
-
-logger = logging.getLogger(__name__)
 
 
 class LeakageProbe:

@@ -13,11 +13,12 @@ multiplier σ. Two figures are reported:
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
-from common.privacy.settings import PrivacySpent
+from common.privacy.settings import PrivacySettings, PrivacySpent
 
 # RDP orders searched for the best conversion to (ε, δ).
 ORDERS = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))
@@ -34,6 +35,7 @@ def _accountant(noise_multiplier: float, rate: float, steps: int) -> object:
     return accountant
 
 
+@functools.lru_cache(maxsize=256)
 def sampled_gaussian_epsilon(
     noise_multiplier: float, rate: float, steps: int, delta: float
 ) -> float:
@@ -59,18 +61,22 @@ def classic_epsilon(
 
 
 def embedding_privacy(
-    noise_multiplier: float,
+    privacy: PrivacySettings,
     batch_size: int,
     rows: int,
     steps: int,
     steps_per_epoch: int,
-    delta: float,
-) -> PrivacySpent:
-    """ε spent by a feature party after ``steps`` training steps."""
+) -> PrivacySpent | None:
+    """ε spent by a feature party after ``steps`` training steps of ``rows``
+    training rows (None when embedding DP is off). Answers are cached: the
+    status RPC asks again for the same step."""
+    if not privacy.embedding_dp:
+        return None
+    sigma, delta = privacy.noise_multiplier, privacy.delta
     rate = min(1.0, batch_size / rows) if rows else 1.0
     epochs = math.ceil(steps / steps_per_epoch) if steps_per_epoch else 0
     return PrivacySpent(
-        epsilon=sampled_gaussian_epsilon(noise_multiplier, rate, steps, delta),
-        epsilon_per_row=sampled_gaussian_epsilon(noise_multiplier, 1.0, epochs, delta),
+        epsilon=sampled_gaussian_epsilon(sigma, rate, steps, delta),
+        epsilon_per_row=sampled_gaussian_epsilon(sigma, 1.0, epochs, delta),
         delta=delta,
     )

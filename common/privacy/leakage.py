@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from common.metrics import roc_auc
+from common.privacy.mechanisms import leading_direction
 
 ATTACKS = ("norm", "cosine")
 
@@ -40,11 +41,7 @@ class AttackScores:
         return {"norm": norms, "cosine": cosine}
 
     def _direction(self, values: np.ndarray) -> np.ndarray:
-        if values.shape[0] == 0 or not np.any(values):
-            found = np.zeros(values.shape[1])
-            found[0] = 1.0
-        else:
-            found = np.linalg.svd(values, full_matrices=False)[2][0]
+        found = leading_direction(values)
         if self._reference is not None and found @ self._reference < 0:
             found = -found
         self._reference = found

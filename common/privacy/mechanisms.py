@@ -19,13 +19,6 @@ def generator(seed: int, stream: int, *key: int) -> np.random.Generator:
     return np.random.default_rng([seed % 2**63, stream, *key])
 
 
-def clip_rows(values: np.ndarray, clip_norm: float) -> np.ndarray:
-    """Each row scaled down to L2 norm ``clip_norm`` if it is longer."""
-    norms = np.linalg.norm(values, axis=1, keepdims=True)
-    scale = np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))
-    return (values * scale).astype(values.dtype)
-
-
 def add_gaussian(
     values: np.ndarray, std: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -55,9 +48,9 @@ def max_norm_noise(gradient: np.ndarray, rng: np.random.Generator) -> np.ndarray
     """The max-norm heuristic of Li et al.: row j gets isotropic noise of variance
     (‖g_max‖² − ‖g_j‖²) / d per entry, so every row's expected squared norm is the
     batch's largest and the norm no longer tells the classes apart."""
-    norms = _row_norms(gradient)
     if gradient.size == 0:
         return gradient
+    norms = _row_norms(gradient)
     width = gradient.shape[1]
     std = np.sqrt(np.maximum(norms.max() ** 2 - norms**2, 0.0) / width)
     noise = rng.standard_normal(gradient.shape) * std[:, None]
@@ -77,19 +70,28 @@ def iso_noise(
     return (gradient + noise).astype(gradient.dtype)
 
 
+def leading_direction(values: np.ndarray) -> np.ndarray:
+    """The unit vector the rows of ``values`` lie along most (first right
+    singular vector); the first axis when there is nothing to go by."""
+    if values.shape[0] == 0 or not np.any(values):
+        axis = np.zeros(values.shape[1])
+        axis[0] = 1.0
+        return axis
+    return np.linalg.svd(values, full_matrices=False)[2][0]
+
+
 def class_direction(gradient: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The unit vector from the negatives' mean gradient to the positives' (the
-    direction the label shows in); the leading singular direction when the batch
-    holds one class only."""
+    direction the label shows in); the leading direction when the batch holds
+    one class only or the means coincide."""
     positive = np.asarray(labels).ravel() > 0.5
     values = gradient.astype(np.float64)
-    if positive.all() or not positive.any():
-        return np.linalg.svd(values, full_matrices=False)[2][0]
-    delta = values[positive].mean(axis=0) - values[~positive].mean(axis=0)
-    length = np.linalg.norm(delta)
-    if length == 0:
-        return np.linalg.svd(values, full_matrices=False)[2][0]
-    return delta / length
+    if positive.any() and not positive.all():
+        delta = values[positive].mean(axis=0) - values[~positive].mean(axis=0)
+        length = np.linalg.norm(delta)
+        if length > 0:
+            return delta / length
+    return leading_direction(values)
 
 
 def directional_noise(
@@ -110,19 +112,17 @@ def directional_noise(
 
 def defend(
     gradient: np.ndarray,
+    labels: np.ndarray,
     method: str,
     scale: float,
     rng: np.random.Generator,
-    labels: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The gradient a label party returns under ``method`` (``directional``
-    needs the batch's training labels)."""
+    """The gradient a label party returns under ``method``; ``labels`` are the
+    batch's training labels."""
     if method == "max_norm":
         return max_norm_noise(gradient, rng)
     if method == "iso":
         return iso_noise(gradient, scale, rng)
     if method == "directional":
-        if labels is None:
-            raise ValueError("the directional defense needs the batch's labels")
         return directional_noise(gradient, labels, scale, rng)
     return gradient

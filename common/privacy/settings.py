@@ -3,6 +3,7 @@ them from the job spec."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFENSES = ("none", "max_norm", "iso", "directional")
@@ -56,6 +57,18 @@ class PrivacySettings:
     def problems(self) -> list[tuple[str, str]]:
         """``(key, what is wrong)`` for each bad value; empty when all fit."""
         found = []
+        numbers = {
+            "embedding_dp.clip_norm": self.clip_norm,
+            "embedding_dp.noise_multiplier": self.noise_multiplier,
+            "embedding_dp.delta": self.delta,
+            "label_dp.epsilon": self.label_epsilon,
+            "gradient_defense.scale": self.defense_scale,
+        }
+        for key, value in numbers.items():
+            if not math.isfinite(value):
+                found.append((key, f"must be a finite number, not {value}"))
+        if found:
+            return found
         if self.clip_norm < 0:
             found.append(("embedding_dp.clip_norm", "must be greater than 0"))
         if self.noise_multiplier < 0:

@@ -49,7 +49,7 @@ def test_embedding_dp_reports_epsilon_in_history_and_status(party_files):
     history = json.loads((result.run_dir / "history.json").read_text())[-1]
     train_rows = 18_000  # 20,000 rows, 10 % held out for validation
     steps = -(-train_rows // spec.batch_size)
-    want = embedding_privacy(0.8, spec.batch_size, train_rows, steps, steps, 1e-5)
+    want = embedding_privacy(spec.privacy, spec.batch_size, train_rows, steps, steps)
     assert history["epsilon"] == pytest.approx(want.epsilon)
     assert history["epsilon_per_row"] == pytest.approx(want.epsilon_per_row)
     assert history["label_epsilon"] == 2.0

@@ -762,6 +762,11 @@ def test_privacy_is_off_without_the_section(tmp_path):
             "greater than 0",
         ),
         ({"leakage": True}, "privacy.leakage", "unknown key"),
+        (
+            {"gradient_defense": {"method": "iso", "scale": float("inf")}},
+            "privacy.gradient_defense.scale",
+            "finite number",
+        ),
     ],
 )
 def test_bad_privacy_values_name_the_key(tmp_path, privacy, key, message):

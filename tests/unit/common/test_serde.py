@@ -334,8 +334,8 @@ def test_privacy_settings_round_trip_in_the_job_spec():
     [
         ("gradient_defense", "marvell", "gradient_defense.method: use one of"),
         ("noise_multiplier", -1.0, "noise_multiplier: must be 0 or more"),
-        ("label_epsilon", float("nan"), "must be finite"),
-        ("clip_norm", float("inf"), "must be finite"),
+        ("label_epsilon", float("nan"), "label_dp.epsilon: must be a finite number"),
+        ("clip_norm", float("inf"), "clip_norm: must be a finite number"),
     ],
 )
 def test_job_spec_from_proto_refuses_bad_privacy(field, value, needle):

@@ -35,7 +35,11 @@ def test_rows_are_clipped_to_the_norm_and_short_rows_pass_unchanged():
     assert after.max() <= clip * (1 + 1e-5)
     short = norms < clip
     np.testing.assert_allclose(clipped[short], plain[short], rtol=1e-6)
+    # Long rows end on the sphere, pointing the same way: the norm distribution
+    # after clipping is the original one with a point mass at C.
     np.testing.assert_allclose(after[~short], clip, rtol=1e-5)
+    cosine = np.sum(clipped[~short] * plain[~short], axis=1) / norms[~short] / clip
+    np.testing.assert_allclose(cosine, 1.0, rtol=1e-5)
 
 
 def test_the_update_follows_the_gradient_through_the_clip():

@@ -11,6 +11,7 @@ from common.privacy.accountant import (
     embedding_privacy,
     sampled_gaussian_epsilon,
 )
+from common.privacy.settings import PrivacySettings
 
 
 @pytest.mark.parametrize(
@@ -47,7 +48,8 @@ def test_epsilon_grows_with_steps_and_shrinks_with_noise():
 
 
 def test_per_row_epsilon_composes_one_gaussian_release_per_epoch():
-    spent = embedding_privacy(2.0, 128, 12_800, 250, 100, 1e-5)
+    privacy = PrivacySettings(clip_norm=1.0, noise_multiplier=2.0, delta=1e-5)
+    spent = embedding_privacy(privacy, 128, 12_800, 250, 100)
     # 250 steps of 100 per epoch: the rows of 3 epochs were released.
     assert spent.epsilon_per_row == pytest.approx(
         sampled_gaussian_epsilon(2.0, 1.0, 3, 1e-5)
@@ -57,3 +59,4 @@ def test_per_row_epsilon_composes_one_gaussian_release_per_epoch():
     )
     assert spent.epsilon < spent.epsilon_per_row
     assert spent.delta == 1e-5
+    assert embedding_privacy(PrivacySettings(), 128, 12_800, 250, 100) is None

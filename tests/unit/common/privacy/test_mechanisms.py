@@ -13,7 +13,6 @@ from common.privacy.mechanisms import (
     EMBEDDING_NOISE,
     add_gaussian,
     class_direction,
-    clip_rows,
     defend,
     directional_noise,
     flip_probability,
@@ -33,30 +32,15 @@ def _rows(n: int = 20_000, width: int = 42, seed: int = 0) -> np.ndarray:
     )
 
 
-def test_clipping_caps_every_norm_and_keeps_short_rows():
-    rows = _rows()
-    clipped = clip_rows(rows, 1.0)
-    before = np.linalg.norm(rows, axis=1)
-    after = np.linalg.norm(clipped, axis=1)
-    assert after.max() <= 1.0 + 1e-5
-    short = before < 1.0
-    np.testing.assert_array_equal(clipped[short], rows[short])
-    # Long rows end exactly on the sphere, pointing the same way.
-    np.testing.assert_allclose(after[~short], 1.0, rtol=1e-5)
-    cosine = np.sum(clipped[~short] * rows[~short], axis=1) / before[~short]
-    np.testing.assert_allclose(cosine, 1.0, rtol=1e-5)
-    # The norm distribution after clipping is the clipped one: a point mass at C.
-    assert np.mean(after >= 1.0 - 1e-5) == pytest.approx(np.mean(before >= 1.0))
-
-
 def test_gaussian_noise_has_the_configured_variance_and_no_bias():
     values = np.zeros((4000, 50), np.float32)
     noisy = add_gaussian(values, 0.7, generator(1234, EMBEDDING_NOISE, 0, 3))
     assert noisy.dtype == np.float32
     assert noisy.mean() == pytest.approx(0.0, abs=0.005)
     assert noisy.std() == pytest.approx(0.7, rel=0.01)
-    # Clipped rows plus noise σC: E‖x + n‖² = ‖x‖² + d σ² C².
-    rows = clip_rows(_rows(4000, 50), 1.0)
+    # Rows (clipped to C = 1 by the model) plus noise σC: E‖x + n‖² = ‖x‖² + dσ²C².
+    rows = _rows(4000, 50)
+    rows /= np.maximum(1.0, np.linalg.norm(rows, axis=1, keepdims=True))
     released = add_gaussian(rows, 0.5, generator(1234, EMBEDDING_NOISE, 0, 4))
     excess = np.sum(released**2, axis=1) - np.sum(rows**2, axis=1)
     assert excess.mean() == pytest.approx(50 * 0.25, rel=0.02)
@@ -111,7 +95,9 @@ def test_iso_noise_has_the_scaled_standard_deviation():
     noise = iso_noise(grads, 2.0, generator(1, 3, 0)) - grads
     want = 2.0 * np.linalg.norm(grads, axis=1).max() / math.sqrt(grads.shape[1])
     assert noise.std() == pytest.approx(want, rel=0.02)
-    np.testing.assert_array_equal(defend(grads, "none", 1.0, generator(1, 3)), grads)
+    np.testing.assert_array_equal(
+        defend(grads, np.zeros(256), "none", 1.0, generator(1, 3)), grads
+    )
 
 
 def test_attacks_read_labels_from_plain_gradients_and_defenses_blunt_them():
@@ -159,8 +145,9 @@ def test_directional_noise_moves_rows_only_along_the_class_direction():
     assert projection[labels == 1].mean() > projection[labels == 0].mean()
     blurred = directional_noise(grads, labels, 4.0, generator(4, 3))
     assert leak_auc(labels, AttackScores().score(blurred)["cosine"]) < 0.75
-    with pytest.raises(ValueError, match="needs the batch's labels"):
-        defend(grads, "directional", 1.0, generator(4, 3))
+    np.testing.assert_array_equal(
+        defend(grads, labels, "directional", 2.0, generator(4, 3)), noisy
+    )
 
 
 def test_class_direction_of_a_one_class_batch_is_the_leading_direction():
