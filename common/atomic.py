@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
+
+from common.errors import DiskFullError, StorageError
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def storage_error(path: Path, error: OSError) -> StorageError:
+    """The error to raise for a failed write of ``path``: it names the path, the
+    reason and what to do."""
+    reason = error.strerror or str(error)
+    if error.errno in _FULL:
+        return DiskFullError(
+            f"cannot write {path}: {reason}; free space on that disk and run the "
+            "job again (it resumes from its last checkpoint)"
+        )
+    return StorageError(
+        f"cannot write {path}: {reason}; the folder must be a writable directory"
+    )
 
 
 def write_atomically(path: Path, data: str | bytes, mode: int = 0o644) -> None:
@@ -12,11 +31,20 @@ def write_atomically(path: Path, data: str | bytes, mode: int = 0o644) -> None:
 
     The bytes go to a temporary file in the same folder, are flushed to disk and
     renamed over ``path``; the folder is synced so that the rename survives a
-    crash. On failure the temporary file is removed and ``path`` is untouched.
+    crash. On failure the temporary file is removed and ``path`` is untouched;
+    the error is a ``StorageError`` (``DiskFullError`` when no space is left)
+    naming the path.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        _write(path, payload, mode)
+    except OSError as exc:
+        raise storage_error(path, exc) from None
+
+
+def _write(path: Path, payload: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
     )

@@ -14,6 +14,8 @@ from pathlib import Path
 from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
+from common.limits import JOB_LIMITS, PARTY_LIMITS
+from common.names import name_problem
 from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
 
@@ -144,9 +146,22 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _positive(reader: ConfigReader, key: str, value: float) -> None:
-    if value <= 0:
-        raise reader.error(key, f"must be greater than 0, got {value}")
+def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
+    """A job or party name: it becomes part of file paths (see ``common.names``)."""
+    if default is None:
+        value = reader.require(key, str)
+    else:
+        value = reader.optional(key, str, default)
+    problem = name_problem(value)
+    if problem is not None:
+        raise reader.error(key, problem)
+    return value
+
+
+def _bins(reader: ConfigReader) -> int:
+    if not reader.has("bins"):
+        raise reader.error("bins", "a hashed feature needs 'bins', a positive integer")
+    return reader.number("bins", int, 0, PARTY_LIMITS["bins"])
 
 
 def _read_feature(reader: ConfigReader) -> FeatureConfig:
@@ -160,12 +175,12 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
         name=name,
         column=reader.optional("column", str, name),
         kind=kind,
-        bins=reader.optional("bins", int, 0),
+        bins=_bins(reader) if kind == "hashed" else reader.optional("bins", int, 0),
         vocabulary=reader.string_list("vocabulary", ()),
         separator=reader.optional("separator", str, " "),
     )
-    if kind == "hashed" and feature.bins <= 0:
-        raise reader.error("bins", "a hashed feature needs 'bins', a positive integer")
+    if feature.separator == "":
+        raise reader.error("separator", "must not be empty; the default is a space")
     if kind in ("vocabulary", "multi_hot") and not feature.vocabulary:
         raise reader.error(
             "vocabulary", f"a {kind} feature needs a non-empty 'vocabulary' list"
@@ -178,11 +193,14 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
 
 def _read_model(reader: ConfigReader, is_label: bool) -> ModelConfig:
     model = ModelConfig(
-        embedding_dim=reader.optional("embedding_dim", int, 8),
-        deep_units=reader.int_list("deep_units", (256, 32)),
-        fuse_units=reader.int_list("fuse_units", (256, 256, 32)) if is_label else (),
+        embedding_dim=reader.number(
+            "embedding_dim", int, 8, PARTY_LIMITS["embedding_dim"]
+        ),
+        deep_units=reader.int_list("deep_units", (256, 32), PARTY_LIMITS["units"]),
+        fuse_units=reader.int_list("fuse_units", (256, 256, 32), PARTY_LIMITS["units"])
+        if is_label
+        else (),
     )
-    _positive(reader, "embedding_dim", model.embedding_dim)
     reader.finish()
     return model
 
@@ -209,7 +227,7 @@ def _read_label(reader: ConfigReader) -> LabelConfig:
 
 
 def _read_peer(reader: ConfigReader) -> PeerConfig:
-    name = reader.require("name", str)
+    name = _name(reader, "name")
     peer = PeerConfig(
         name=name,
         address=reader.require("address", str),
@@ -227,7 +245,7 @@ def load_party_config(path: Path) -> PartyConfig:
     label = _read_label(reader.section("label")) if reader.has("label") else None
     features = tuple(_read_feature(r) for r in reader.sections("features"))
     config = PartyConfig(
-        party=reader.require("party", str),
+        party=_name(reader, "party"),
         listen=reader.optional("listen", str, "127.0.0.1:0"),
         data=_read_data(reader.section("data"), base),
         features=features,
@@ -268,7 +286,7 @@ def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
 
 
 def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
-    name = reader.require("name", str)
+    name = _name(reader, "name")
     party = JobPartyConfig(
         name=name,
         address=reader.require("address", str),
@@ -320,7 +338,7 @@ def load_job_config(path: Path) -> JobConfig:
     recovery = reader.section("recovery") if reader.has("recovery") else None
     compression = reader.section("compression") if reader.has("compression") else None
     config = JobConfig(
-        job=reader.require("job", str),
+        job=_name(reader, "job"),
         parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
         label_party=reader.require("label_party", str),
         epochs=reader.optional("epochs", int, 5),
@@ -371,7 +389,14 @@ def load_job_config(path: Path) -> JobConfig:
 def validate_job_config(config: JobConfig) -> None:
     """Checks values that must hold however the config was built (file or flags)."""
     where = f"{config.source}: key"
+    problem = name_problem(config.job)
+    if problem is not None:
+        raise ConfigError(f"{where} 'job': {problem}")
     names = [p.name for p in config.parties]
+    for index, name in enumerate(names):
+        problem = name_problem(name)
+        if problem is not None:
+            raise ConfigError(f"{where} 'parties[{index}].name': {problem}")
     if len(names) < 2:
         raise ConfigError(f"{where} 'parties': a split job needs at least two parties")
     if len(set(names)) != len(names):
@@ -380,42 +405,18 @@ def validate_job_config(config: JobConfig) -> None:
         raise ConfigError(
             f"{where} 'label_party': {config.label_party!r} is not a party: {names}"
         )
-    if config.pipeline_size <= 0:
-        raise ConfigError(f"{where} 'strategy.pipeline_size': must be 1 or more")
-    if config.pipeline_warmup_steps < 0:
-        raise ConfigError(f"{where} 'strategy.warmup_steps': must be 0 or more")
-    for key in ("epochs", "batch_size", "report_every"):
-        if getattr(config, key) <= 0:
-            raise ConfigError(f"{where} '{key}': must be greater than 0")
+    for attribute, (key, limit) in JOB_LIMITS.items():
+        problem = limit.problem(getattr(config, attribute))
+        if problem is not None:
+            raise ConfigError(f"{where} '{key}': {problem}")
     if config.compression not in COMPRESSION_METHODS:
         raise ConfigError(
             f"{where} 'compression.method': use one of {COMPRESSION_METHODS}"
         )
-    if not 0.0 < config.compression_ratio <= 1.0:
-        raise ConfigError(f"{where} 'compression.ratio': must lie in (0, 1]")
     for key, problem in config.privacy.problems():
         raise ConfigError(f"{where} 'privacy.{key}': {problem}")
-    if config.checkpoint_every < 0:
-        raise ConfigError(
-            f"{where} 'checkpoint.every_steps': must be 0 (epoch ends only) or more"
-        )
-    if config.keep_checkpoints < 1:
-        raise ConfigError(f"{where} 'checkpoint.keep': must be 1 or more")
-    if config.max_recoveries < 0 or config.recovery_timeout <= 0:
-        raise ConfigError(
-            f"{where} 'recovery': max_attempts must be 0 or more and timeout "
-            "greater than 0"
-        )
-    if config.steps_per_window < 0:
-        raise ConfigError(
-            f"{where} 'steps_per_window': must be 0 (whole epoch) or more"
-        )
-    if not 0.0 < config.validation_fraction < 1.0:
-        raise ConfigError(f"{where} 'validation_fraction': must lie between 0 and 1")
     if config.optimizer not in OPTIMIZERS:
         raise ConfigError(f"{where} 'optimizer.name': use one of {sorted(OPTIMIZERS)}")
-    if config.learning_rate <= 0:
-        raise ConfigError(f"{where} 'optimizer.learning_rate': must be greater than 0")
     if config.predict not in PREDICT_SPLITS:
         raise ConfigError(f"{where} 'predict': use one of {PREDICT_SPLITS}")
 

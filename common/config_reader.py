@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -9,6 +10,7 @@ from typing import Any, TypeVar
 import yaml
 
 from common.errors import ConfigError
+from common.limits import Limit
 
 T = TypeVar("T")
 
@@ -26,6 +28,38 @@ def _type_name(kind: type) -> str:
     return _TYPE_NAMES.get(kind, kind.__name__)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an
+    error (plain YAML keeps the last one, silently)."""
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+    first_lines: dict[object, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node)
+        try:
+            seen = first_lines.get(key)
+        except TypeError:  # an unhashable key; the constructor reports it
+            continue
+        if seen is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"key {key!r} appears twice in one mapping (first on line {seen}); "
+                "keep one of them",
+                key_node.start_mark,
+            )
+        first_lines[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_StrictLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping
+)
+
+
 def load_yaml_mapping(path: Path) -> dict[str, Any]:
     """Reads a YAML file whose top level must be a mapping."""
     try:
@@ -35,7 +69,7 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
@@ -97,15 +131,26 @@ class ConfigReader:
                 )
         return tuple(str(item) for item in raw)
 
+    def number(self, key: str, kind: type[T], default: T, limit: Limit) -> T:
+        """An optional number, refused outside ``limit`` with the key and value."""
+        value = self.optional(key, kind, default)
+        problem = limit.problem(value)
+        if problem is not None:
+            raise self.error(key, problem)
+        return value
+
     def int_list(
-        self, key: str, default: tuple[int, ...] | None = None
+        self, key: str, default: tuple[int, ...] | None, limit: Limit
     ) -> tuple[int, ...]:
         if key not in self._data and default is not None:
             return default
         raw = self.require(key, list)
+        if not raw:
+            raise self.error(key, "must list at least one number")
         for index, item in enumerate(raw):
-            if isinstance(item, bool) or not isinstance(item, int) or item <= 0:
-                raise self.error(f"{key}[{index}]", "must be a positive integer")
+            problem = limit.problem(item)
+            if problem is not None:
+                raise self.error(f"{key}[{index}]", problem)
         return tuple(raw)
 
     def section(self, key: str) -> ConfigReader:
@@ -135,7 +180,12 @@ class ConfigReader:
         self._seen.add(key)
         value = self._data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)  # type: ignore[return-value]
+            try:
+                value = float(value)
+            except OverflowError:
+                raise self.error(key, f"must be a finite number, got {value}") from None
+        if kind is float and isinstance(value, float) and not math.isfinite(value):
+            raise self.error(key, f"must be a finite number, got {value}")
         wrong_bool = isinstance(value, bool) and kind is not bool
         if wrong_bool or not isinstance(value, kind):
             wanted = _type_name(kind)

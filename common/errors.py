@@ -32,7 +32,16 @@ class JobStateError(SplitRecError):
 
 
 class PeerError(SplitRecError):
-    """A peer party failed, was unreachable, or sent something unusable."""
+    """A peer party failed, was unreachable, or sent something unusable.
+
+    ``code`` is the gRPC status name and ``rpc`` the method when the error came
+    from a call (the coordinator decides by them whether recovery can help).
+    """
+
+    def __init__(self, message: str, code: str = "", rpc: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.rpc = rpc
 
 
 class HandshakeError(SplitRecError):
@@ -44,4 +53,27 @@ class NotAllowedError(SplitRecError):
 
 
 class JobFailedError(SplitRecError):
-    """A job could not go on; the message names each party's reason."""
+    """A job could not go on; the message names each party's reason.
+
+    ``fatal`` marks failures that recovery from a checkpoint cannot fix.
+    """
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+
+
+class CheckpointLostError(JobStateError):
+    """A committed checkpoint file is missing or no longer has its digest."""
+
+
+class StorageError(SplitRecError):
+    """A file could not be written (read-only folder, a file in a folder's place)."""
+
+
+class DiskFullError(StorageError):
+    """A file could not be written: no space left (or the quota is used up)."""
+
+
+class OwnershipError(SplitRecError):
+    """Another coordinator drives the job (or took it over)."""

@@ -72,14 +72,28 @@ class EpochRecord:
         return line
 
 
-def _finite(value: object) -> object:
-    # JSON has no NaN: an undefined metric is written as null.
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+def json_record(record: dict) -> dict:
+    """A record for strict JSON: an undefined metric (NaN) becomes null."""
+    return {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v
+        for k, v in record.items()
+    }
+
+
+def record_from_json(data: dict) -> EpochRecord:
+    """The record back from JSON: null metrics are NaN again (optional privacy
+    fields stay ``None``)."""
+    optional = {"epsilon", "epsilon_per_row", "delta", "label_epsilon"}
+    values = {
+        k: float("nan") if v is None and k not in optional else v
+        for k, v in data.items()
+    }
+    return EpochRecord(**values)
 
 
 def write_history(path: Path, records: list[EpochRecord]) -> None:
-    rows = [{k: _finite(v) for k, v in asdict(r).items()} for r in records]
-    write_atomically(path, json.dumps(rows, indent=2) + "\n")
+    rows = [json_record(asdict(r)) for r in records]
+    write_atomically(path, json.dumps(rows, indent=2, allow_nan=False) + "\n")
 
 
 def plot_curves(path: Path, records: list[EpochRecord]) -> None:

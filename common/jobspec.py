@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.config import PartyRole
 from common.metrics import Metrics
@@ -74,6 +74,8 @@ class PartyDescription:
     output: OutputSpec
     features: tuple[str, ...]
     peers: tuple[str, ...]
+    # Keyed digests of what the party trains on, by kind (``common.fingerprint``).
+    fingerprint: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,5 @@ class PartyStatusView:
     privacy: PrivacySettings = PrivacySettings()
     # ε spent by embedding DP so far (None when it is off).
     spent: PrivacySpent | None = None
+    # Who drives the current job (see ``party_server.ownership``).
+    job_owner: str = ""

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.compression import METHODS as COMPRESSION_METHODS
 from common.compression import Compressed, Compressor
-from common.config import PartyRole
+from common.config import OPTIMIZERS, PartyRole
 from common.errors import InvalidMessageError
 from common.jobspec import (
     JobParty,
@@ -19,7 +20,9 @@ from common.jobspec import (
     PartyStatusView,
     PeerState,
 )
+from common.limits import JOB_LIMITS
 from common.metrics import Metrics
+from common.names import name_problem
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
@@ -169,16 +172,14 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
 
 
 def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
-    if not message.job_id:
-        raise InvalidMessageError("job spec has no job_id")
-    if message.batch_size <= 0 or message.epochs <= 0:
-        raise InvalidMessageError("job spec needs a positive batch_size and epochs")
-    if not 0.0 < message.validation_fraction < 1.0:
-        raise InvalidMessageError(
-            "job spec validation_fraction must lie between 0 and 1"
-        )
-    if message.optimizer.learning_rate <= 0:
-        raise InvalidMessageError("job spec learning_rate must be positive")
+    """The job spec, refused with ``InvalidMessageError`` unless every name is a
+    safe path component and every number lies in its config range."""
+    names = {"job_id": message.job_id, "label_party": message.label_party}
+    names.update({f"parties[{i}].name": p.name for i, p in enumerate(message.parties)})
+    for field, value in names.items():
+        problem = name_problem(value)
+        if problem is not None:
+            raise InvalidMessageError(f"job spec {field}: {problem}")
     parties = tuple(
         JobParty(
             name=p.name,
@@ -187,7 +188,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         )
         for p in message.parties
     )
-    return JobSpec(
+    spec = JobSpec(
         job_id=message.job_id,
         seed=message.seed,
         batch_size=message.batch_size,
@@ -203,6 +204,21 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         compression_ratio=message.compression_ratio or 1.0,
         privacy=privacy_from_proto(message.privacy),
     )
+    for attribute, (key, limit) in JOB_LIMITS.items():
+        if hasattr(spec, attribute):
+            problem = limit.problem(getattr(spec, attribute))
+            if problem is not None:
+                raise InvalidMessageError(f"job spec {key}: {problem}")
+    if spec.optimizer not in OPTIMIZERS:
+        raise InvalidMessageError(
+            f"job spec optimizer {spec.optimizer!r}: use one of {OPTIMIZERS}"
+        )
+    if spec.compression not in COMPRESSION_METHODS:
+        raise InvalidMessageError(
+            f"job spec compression {spec.compression!r}: use one of "
+            f"{COMPRESSION_METHODS}"
+        )
+    return spec
 
 
 def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
@@ -294,6 +310,7 @@ def description_to_proto(description: PartyDescription) -> control_pb2.PartyDesc
         output=output_spec_to_proto(description.output),
         features=list(description.features),
         peers=list(description.peers),
+        fingerprint=description.fingerprint,
     )
 
 
@@ -306,6 +323,7 @@ def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescri
         output=output_spec_from_proto(message.output),
         features=tuple(message.features),
         peers=tuple(message.peers),
+        fingerprint=dict(message.fingerprint),
     )
 
 
@@ -339,6 +357,7 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         peer_traffic=traffic_to_proto(view.peer_traffic),
         has_metrics=view.last_metrics is not None,
         privacy=privacy_status_to_proto(view.privacy, view.spent),
+        job_owner=view.job_owner,
     )
 
 

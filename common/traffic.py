@@ -38,23 +38,29 @@ class Traffic:
 
 
 class TrafficCounter:
-    """Thread-safe totals of ``Message.ByteSize()`` per direction."""
+    """Thread-safe totals of ``Message.ByteSize()`` per direction.
 
-    def __init__(self) -> None:
+    A counter with a ``parent`` adds every message to the parent as well (one
+    stream's counter inside the party's).
+    """
+
+    def __init__(self, parent: TrafficCounter | None = None) -> None:
         self._lock = threading.Lock()
         self._totals = [0, 0, 0, 0]
+        self._parent = parent
 
     def sent(self, message: Message) -> None:
-        size = message.ByteSize()
-        with self._lock:
-            self._totals[0] += size
-            self._totals[2] += 1
+        self._add(0, message.ByteSize())
 
     def received(self, message: Message) -> None:
-        size = message.ByteSize()
+        self._add(1, message.ByteSize())
+
+    def _add(self, direction: int, size: int) -> None:
         with self._lock:
-            self._totals[1] += size
-            self._totals[3] += 1
+            self._totals[direction] += size
+            self._totals[direction + 2] += 1
+        if self._parent is not None:
+            self._parent._add(direction, size)
 
     def snapshot(self) -> Traffic:
         with self._lock:

@@ -3,6 +3,11 @@
 ``python -m coordinator run --job job.yaml`` drives a job against running parties;
 ``python -m coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
 also starts the party servers as local processes and stops them afterwards.
+
+Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
+it); 2 bad flags, a bad config file or an unusable runs folder (nothing was
+started); 128 + the signal's number when stopped by SIGINT (130), SIGTERM (143)
+or SIGHUP (129), after the parties the demo started have stopped.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from common.config import (  # noqa: E402
     load_party_config,
     override_job,
 )
-from common.errors import SplitRecError  # noqa: E402
+from common.errors import ConfigError, SplitRecError  # noqa: E402
+from common.limits import JOB_LIMITS, flag_type  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
+from common.paths import check_writable, confined  # noqa: E402
+from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 
 logger = logging.getLogger("coordinator")
 
@@ -49,8 +57,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument(
             "--job", required=True, type=Path, help="the job's YAML config"
         )
-        sub.add_argument("--epochs", type=int, help="override 'epochs'")
-        sub.add_argument("--batch-size", type=int, help="override 'batch_size'")
+        sub.add_argument(
+            "--epochs",
+            type=flag_type(JOB_LIMITS["epochs"][1]),
+            help="override 'epochs'",
+        )
+        sub.add_argument(
+            "--batch-size",
+            type=flag_type(JOB_LIMITS["batch_size"][1]),
+            help="override 'batch_size'",
+        )
         sub.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
         sub.add_argument(
             "--fresh",
@@ -64,12 +80,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def job_config(args: argparse.Namespace) -> JobConfig:
-    return override_job(
+    """The job's config with the flags applied; its runs folder checked."""
+    config = override_job(
         load_job_config(args.job),
         epochs=args.epochs,
         batch_size=args.batch_size,
         runs_dir=args.runs_dir.resolve() if args.runs_dir else None,
     )
+    key = "--runs-dir" if args.runs_dir else "runs_dir"
+    check_writable(config.runs_dir, key, "the flags" if args.runs_dir else args.job)
+    return config
 
 
 def run(config: JobConfig, fresh: bool = False) -> int:
@@ -82,41 +102,55 @@ def run(config: JobConfig, fresh: bool = False) -> int:
 
 
 def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
-    """Starts each party from its own config (label party first), then runs the job."""
+    """Starts each party from its own config (label party first), then runs the
+    job; the parties stop however the job ends (a signal included)."""
     from coordinator.local import start_party
+    from coordinator.ownership import RunLock
 
     parties = [(load_party_config(p), p) for p in party_paths]
     parties.sort(key=lambda item: item[0].label is None)
+    for party, path in parties:
+        if config.party(party.party) is None:
+            raise ConfigError(
+                f"{path}: party {party.party!r} is not in {config.source}"
+            )
+    run_dir = confined(config.runs_dir, config.job)
     started = []
-    try:
-        for party, path in parties:
-            if config.party(party.party) is None:
-                raise SplitRecError(
-                    f"{path}: party {party.party!r} is not in {config.source}"
-                )
-            log = config.runs_dir / config.job / "logs" / f"{party.party}.log"
-            started.append(start_party(path, log))
-        return run(config, fresh)
-    finally:
-        for party in reversed(started):
-            code = party.stop()
-            logger.info("party %s stopped (exit code %s)", party.name, code)
+    # The lock first: a second demo of the job is refused before it starts anything.
+    with RunLock(run_dir):
+        try:
+            for party, path in parties:
+                log = run_dir / "logs" / f"{party.party}.log"
+                started.append(start_party(path, log))
+            return run(config, fresh)
+        finally:
+            for party in reversed(started):
+                code = party.stop()
+                logger.info("party %s stopped (exit code %s)", party.name, code)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    raise_on_stop_signals()
     try:
-        config = job_config(args)
+        try:
+            config = job_config(args)
+        except SplitRecError as exc:
+            print(f"coordinator: {exc}", file=sys.stderr)
+            return 2
         if args.command == "demo":
             return demo(config, args.party, args.fresh)
         return run(config, args.fresh)
+    except ConfigError as exc:
+        print(f"coordinator: {exc}", file=sys.stderr)
+        return 2
     except SplitRecError as exc:
         print(f"coordinator: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("coordinator: interrupted", file=sys.stderr)
-        return 130
+    except Terminated as exc:
+        print(f"coordinator: {exc}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

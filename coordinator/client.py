@@ -7,8 +7,13 @@ job can report what the control plane cost.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,7 +25,7 @@ from common.jobspec import JobSpec, PartyDescription
 from common.metrics import Metrics
 from common.rpc import create_channel
 from common.tls import Credentials
-from common.traffic import Traffic, TrafficCounter
+from common.traffic import TrafficCounter
 from splitrec.v1 import control_pb2, control_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -33,6 +38,22 @@ _HANDSHAKE_HINT = (
 )
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The coordinator run that drives a job: a random token, and who it is."""
+
+    token: str
+    description: str
+
+    @classmethod
+    def of_this_process(cls, runs: Path | str = "") -> Owner:
+        where = f", runs {runs}" if runs else ""
+        return cls(
+            secrets.token_hex(16),
+            f"coordinator pid {os.getpid()} on {socket.gethostname()}{where}",
+        )
+
+
 class PartyClient:
     def __init__(
         self,
@@ -41,9 +62,11 @@ class PartyClient:
         rpc_timeout: float,
         credentials: Credentials | None = None,
         identity: str | None = None,
+        owner: Owner | None = None,
     ) -> None:
         self.name = name
         self.address = address
+        self.owner = owner or Owner.of_this_process()
         self._timeout = rpc_timeout
         self._channel = create_channel(address, credentials, identity or name)
         self._stub = control_pb2_grpc.ControlStub(self._channel)
@@ -60,7 +83,10 @@ class PartyClient:
         elif code == grpc.StatusCode.UNAVAILABLE and rpc == "Describe":
             details += " (is the party server running at that address?)"
         return PeerError(
-            f"party {self.name} at {self.address}: {rpc} failed: {code.name}: {details}"
+            f"party {self.name} at {self.address}: {rpc} failed: {code.name}: "
+            f"{details}",
+            code.name,
+            rpc,
         )
 
     def _call(
@@ -115,10 +141,12 @@ class PartyClient:
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
 
-    def prepare(self, spec: JobSpec, timeout: float) -> grpc.Future:
+    def prepare(self, spec: JobSpec, timeout: float, attempt: str = "") -> grpc.Future:
         """Starts PrepareJob (which aligns the rows privately, so it may take
         minutes); ``prepared`` turns the finished call into its reply."""
-        request = control_pb2.PrepareJobRequest(job=serde.job_spec_to_proto(spec))
+        request = control_pb2.PrepareJobRequest(
+            job=serde.job_spec_to_proto(spec), owner=self.owner.token, attempt=attempt
+        )
         self.traffic.sent(request)
         return self._stub.PrepareJob.future(request, timeout=timeout)
 
@@ -146,6 +174,7 @@ class PartyClient:
             first_step=first_step,
             num_steps=num_steps,
             report_every=report_every,
+            owner=self.owner.token,
         )
         self.traffic.sent(request)
         return self._stub.RunSteps(request)
@@ -154,26 +183,33 @@ class PartyClient:
         self, job_id: str, epoch: int, split: str
     ) -> tuple[int, Metrics | None]:
         request = control_pb2.EvaluateRequest(
-            job_id=job_id, epoch=epoch, split=serde.split_to_proto(split)
+            job_id=job_id,
+            epoch=epoch,
+            split=serde.split_to_proto(split),
+            owner=self.owner.token,
         )
         reply = self._call("Evaluate", self._stub.Evaluate, request)
         return reply.rows, serde.optional_metrics_from_proto(reply)
 
     def predict(self, job_id: str, split: str) -> int:
         request = control_pb2.PredictRequest(
-            job_id=job_id, split=serde.split_to_proto(split)
+            job_id=job_id, split=serde.split_to_proto(split), owner=self.owner.token
         )
         return self._call("Predict", self._stub.Predict, request).rows
 
     def end_job(self, job_id: str, timeout: float | None = None) -> None:
-        request = control_pb2.EndJobRequest(job_id=job_id)
+        request = control_pb2.EndJobRequest(job_id=job_id, owner=self.owner.token)
         self._call("EndJob", self._stub.EndJob, request, timeout=timeout)
 
     def save_checkpoint(
         self, job_id: str, checkpoint_id: int, epoch: int, step: int
     ) -> control_pb2.SaveCheckpointReply:
         request = control_pb2.SaveCheckpointRequest(
-            job_id=job_id, checkpoint_id=checkpoint_id, epoch=epoch, step=step
+            job_id=job_id,
+            checkpoint_id=checkpoint_id,
+            epoch=epoch,
+            step=step,
+            owner=self.owner.token,
         )
         return self._call("SaveCheckpoint", self._stub.SaveCheckpoint, request)
 
@@ -186,19 +222,32 @@ class PartyClient:
             epoch=epoch,
             step=step,
             digest=digest,
+            owner=self.owner.token,
         )
         self._call("RestoreCheckpoint", self._stub.RestoreCheckpoint, request)
 
     def commit_checkpoints(self, job_id: str, keep: list[int]) -> None:
-        request = control_pb2.CommitCheckpointsRequest(job_id=job_id, keep=keep)
+        request = control_pb2.CommitCheckpointsRequest(
+            job_id=job_id, keep=keep, owner=self.owner.token
+        )
         self._call("CommitCheckpoints", self._stub.CommitCheckpoints, request)
 
-    def peer_traffic(self) -> Traffic:
-        """What the party has exchanged with its peers so far (from its status)."""
-        reply = self._call(
+    def status(self) -> control_pb2.PartyStatus:
+        """The party's status (what grpcurl's GetStatus shows)."""
+        return self._call(
             "GetStatus", self._stub.GetStatus, control_pb2.StatusRequest()
         )
-        return serde.traffic_from_proto(reply.peer_traffic)
+
+    def hold(self, job_id: str) -> grpc.Call:
+        """Opens the HoldJob stream that claims the job for this coordinator;
+        iterate it for heartbeats, cancel it to let the job go."""
+        request = control_pb2.HoldJobRequest(
+            job_id=job_id,
+            owner=control_pb2.Owner(
+                token=self.owner.token, description=self.owner.description
+            ),
+        )
+        return self._stub.HoldJob(request)
 
     def close(self) -> None:
         self._channel.close()

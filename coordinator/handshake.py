@@ -5,9 +5,9 @@ outputs the fuse model can take; then the parties align their rows privately
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 
@@ -16,6 +16,7 @@ from common.errors import HandshakeError
 from common.jobspec import JobParty, JobSpec, PartyDescription
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
+from coordinator.fan_out import at_every_party
 from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
@@ -23,11 +24,28 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class PreparedJob:
+    """What the parties agreed on in one handshake (re-derived after every
+    alignment, never reused from an earlier one)."""
+
     spec: JobSpec
     train_rows: int
     validation_rows: int
     steps_per_epoch: int
     alignment_cached: bool = False
+    aligned_rows: int = 0
+    # Each party's fingerprint (see ``common.fingerprint``), by party.
+    fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """The row counts a resumed job must find again."""
+        return {
+            "aligned": self.aligned_rows,
+            "train": self.train_rows,
+            "validation": self.validation_rows,
+            "steps_per_epoch": self.steps_per_epoch,
+        }
 
 
 def check_descriptions(
@@ -98,8 +116,12 @@ def _prepare_all(
     spec: JobSpec, clients: dict[str, PartyClient], timeout: float
 ) -> dict[str, control_pb2.PrepareJobReply]:
     """PrepareJob at every party at once (they align their rows with each other);
-    the first failure cancels the others' calls and is raised."""
-    calls = {name: client.prepare(spec, timeout) for name, client in clients.items()}
+    the first failure cancels the others' calls and is raised. Each round has
+    its own attempt token, so PSI streams of an earlier round never join it."""
+    attempt = secrets.token_hex(8)
+    calls = {
+        name: client.prepare(spec, timeout, attempt) for name, client in clients.items()
+    }
     by_call = {id(call): name for name, call in calls.items()}
     pending = set(calls.values())
     replies = {}
@@ -115,14 +137,11 @@ def _prepare_all(
     return replies
 
 
-def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob:
-    """Describes and prepares every party; all calls run concurrently."""
-    with ThreadPoolExecutor(len(clients)) as pool:
-        futures = {
-            n: pool.submit(c.describe, config.connect_timeout)
-            for n, c in clients.items()
-        }
-        descriptions = {n: f.result() for n, f in futures.items()}
+def describe_all(
+    config: JobConfig, clients: dict[str, PartyClient], timeout: float
+) -> dict[str, PartyDescription]:
+    """Every party's description, waiting up to ``timeout`` for each; checked."""
+    descriptions = at_every_party(clients, lambda c: c.describe(timeout))
     for name, described in descriptions.items():
         logger.info(
             "party %s: %s party, %d rows, features %s",
@@ -132,6 +151,16 @@ def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob
             ", ".join(described.features),
         )
     check_descriptions(config, descriptions)
+    return descriptions
+
+
+def prepare_all(
+    config: JobConfig,
+    clients: dict[str, PartyClient],
+    descriptions: dict[str, PartyDescription],
+) -> PreparedJob:
+    """Prepares the job at every party at once: they align their rows privately
+    and build their models; checks that they agree."""
     spec = job_spec(config, descriptions)
     prepared = _prepare_all(spec, clients, config.align_timeout)
     rows = {n: r.aligned_rows for n, r in prepared.items()}
@@ -146,7 +175,23 @@ def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob
     steps = {n: r.steps_per_epoch for n, r in prepared.items()}
     if len(set(steps.values())) != 1:
         raise HandshakeError(f"parties disagree on steps per epoch: {steps}")
+    warnings = tuple(w for r in prepared.values() for w in r.warnings)
+    for warning in warnings:
+        logger.warning("%s", warning)
     first = next(iter(prepared.values()))
     return PreparedJob(
-        spec, first.train_rows, first.validation_rows, first.steps_per_epoch, cached
+        spec,
+        first.train_rows,
+        first.validation_rows,
+        first.steps_per_epoch,
+        cached,
+        first.aligned_rows,
+        {n: dict(d.fingerprint) for n, d in descriptions.items()},
+        warnings,
     )
+
+
+def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob:
+    """Describes and prepares every party; all calls run concurrently."""
+    descriptions = describe_all(config, clients, config.connect_timeout)
+    return prepare_all(config, clients, descriptions)

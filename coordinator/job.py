@@ -6,35 +6,44 @@ import dataclasses
 import logging
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from common import serde
 from common.config import JobConfig
-from common.errors import JobFailedError, PeerError, SplitRecError
-from common.history import EpochRecord, plot_curves, write_history
+from common.errors import JobFailedError, SplitRecError
+from common.fingerprint import changes
+from common.history import EpochRecord, plot_curves, record_from_json, write_history
+from common.jobspec import PartyDescription
 from common.metrics import Metrics
+from common.paths import check_writable, confined
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySettings
 from common.throughput import SteadyRate
 from common.tls import load_credentials
-from coordinator.client import PartyClient
-from coordinator.handshake import PreparedJob, handshake
+from coordinator.checkpointing import Checkpoints
+from coordinator.client import Owner, PartyClient
+from coordinator.failures import is_fatal
+from coordinator.fan_out import at_every_party
+from coordinator.handshake import PreparedJob, describe_all, prepare_all
 from coordinator.manifest import (
     MANIFEST_FILE,
-    CheckpointEntry,
     Manifest,
     fingerprint,
     read_manifest,
     write_manifest,
 )
+from coordinator.ownership import Holds, RunLock
 from coordinator.progress import EpochProgress
 from coordinator.traffic_report import TrafficLedger, write_traffic
 from coordinator.windows import Window, run_window
 from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,48 +59,174 @@ class JobDriver:
     def __init__(self, config: JobConfig, fresh: bool = False) -> None:
         self.config = config
         self.fresh = fresh
-        self.run_dir = config.runs_dir / config.job
-        self._recoveries = 0
+        self.run_dir = confined(config.runs_dir, config.job)
+        self.owner = Owner.of_this_process(self.run_dir)
+        self._failures = 0
         credentials = load_credentials(config.tls)
         self.clients = {
             p.name: PartyClient(
-                p.name, p.address, config.rpc_timeout, credentials, p.expected_identity
+                p.name,
+                p.address,
+                config.rpc_timeout,
+                credentials,
+                p.expected_identity,
+                self.owner,
             )
             for p in config.parties
         }
+        self.checkpoints = Checkpoints(
+            config.job, self.run_dir, config.keep_checkpoints, self._everywhere
+        )
+        self._holds: Holds | None = None
 
     def run(self) -> JobResult:
         """Runs the job to the end; resumes it when its manifest says it is
-        unfinished, and recovers from party failures from the last checkpoint."""
+        unfinished, and recovers from party failures from the last checkpoint.
+
+        The job's runs folder is locked and the job held at every party for the
+        whole run: a second coordinator of the same job is refused at once.
+        """
+        check_writable(self.config.runs_dir, "runs_dir", self.config.source)
         try:
-            prepared = handshake(self.config, self.clients)
-            logger.info(
-                "job %s: %d training rows, %d validation rows, %d steps per epoch",
-                self.config.job,
-                prepared.train_rows,
-                prepared.validation_rows,
-                prepared.steps_per_epoch,
-            )
-            manifest = self._open_manifest(prepared)
-            records = self._train(prepared, manifest)
-            predicted = self._predict()
-            manifest.finished = True
-            write_manifest(self.run_dir, manifest)
-            self._end_job()
-        except BaseException:
-            self._release()
-            raise
+            with RunLock(self.run_dir), Holds(self.clients, self.config.job) as holds:
+                self._holds = holds
+                try:
+                    records, predicted = self._run()
+                except BaseException:
+                    self._release()
+                    raise
         finally:
             for client in self.clients.values():
                 client.close()
         plot_curves(self.run_dir / "curves.png", records)
         return JobResult(records, self.run_dir, predicted)
 
-    # --- checkpoints ----------------------------------------------------------
+    def _run(self) -> tuple[list[EpochRecord], int]:
+        prepared = self._start()
+        manifest, resumed = self._open_manifest(prepared)
+        ledger = TrafficLedger(self.clients, prepared.spec.feature_parties)
+        while True:
+            try:
+                if resumed:
+                    self.checkpoints.restore(manifest)
+                records = self._train(prepared, manifest, ledger)
+                break
+            except SplitRecError as exc:
+                prepared = self._recover(manifest, exc)
+                resumed = True
+        self._write_traffic(prepared, ledger)
+        predicted = self._predict()
+        manifest.finished = True
+        write_manifest(self.run_dir, manifest)
+        self._everywhere(lambda c: c.end_job(self.config.job))
+        return records, predicted
 
-    def _open_manifest(self, prepared: PreparedJob) -> Manifest:
-        """The unfinished run to resume (restored everywhere), or a fresh one
-        with checkpoint 0 of the initial weights."""
+    # --- start, failures and recovery -------------------------------------------
+
+    def _handshake(self, wait: float) -> PreparedJob:
+        """Describes every party (waiting up to ``wait`` for each), holds the
+        job at every party, then prepares it everywhere."""
+        descriptions = describe_all(self.config, self.clients, wait)
+        return self._prepare(descriptions)
+
+    def _prepare(self, descriptions: dict[str, PartyDescription]) -> PreparedJob:
+        assert self._holds is not None
+        self._holds.wait(self.config.rpc_timeout)
+        return prepare_all(self.config, self.clients, descriptions)
+
+    def _start(self) -> PreparedJob:
+        """The first handshake. Each party gets ``connect_timeout`` to come up;
+        after that, a party that is briefly unavailable (restarting, or dropping
+        a PSI stream) gets the same bounded retries as a recovery."""
+        descriptions = describe_all(
+            self.config, self.clients, self.config.connect_timeout
+        )
+        while True:
+            try:
+                return self._prepare(descriptions)
+            except SplitRecError as exc:
+                self._failed(exc, "starting")
+            try:
+                descriptions = describe_all(
+                    self.config, self.clients, self.config.recovery_timeout
+                )
+            except SplitRecError as exc:
+                self._failed(exc, "starting")
+
+    def _failed(self, error: SplitRecError, doing: str) -> None:
+        """Counts a failure and waits before the next try; raises when no retry
+        can help (a fatal error, or the attempts are used up)."""
+        if self._holds is not None:
+            self._holds.check()
+        if is_fatal(error):
+            raise JobFailedError(str(error), fatal=True) from None
+        self._failures += 1
+        limit = self.config.max_recoveries
+        if self._failures > limit:
+            raise JobFailedError(
+                f"job {self.config.job} failed {self._failures} times; last: {error}"
+            ) from None
+        logger.warning(
+            "job %s: %s while %s; trying again (attempt %d of %d)",
+            self.config.job,
+            error,
+            doing,
+            self._failures,
+            limit,
+        )
+        time.sleep(min(2.0 ** (self._failures - 1), 30.0))
+
+    def _recover(self, manifest: Manifest, error: SplitRecError) -> PreparedJob:
+        """Waits for every party and prepares the job again (its rows and steps
+        derived afresh); the caller then restores the last checkpoint."""
+        entry = manifest.latest
+        assert entry is not None
+        logger.warning(
+            "job %s: recovering from checkpoint %d (epoch %d, step %d)",
+            self.config.job,
+            entry.checkpoint_id,
+            entry.epoch + 1,
+            entry.step,
+        )
+        started = time.monotonic()
+        self._failed(error, "training")
+        while True:
+            try:
+                prepared = self._handshake(self.config.recovery_timeout)
+                self._check_identity(manifest, prepared)
+            except SplitRecError as exc:
+                self._failed(exc, "recovering")
+                continue
+            logger.info(
+                "job %s: recovered in %.1f s",
+                self.config.job,
+                time.monotonic() - started,
+            )
+            return prepared
+
+    def _check_identity(self, manifest: Manifest, prepared: PreparedJob) -> None:
+        """Refuses to go on when a party's data or settings changed since the job
+        started, or the alignment gives other row counts."""
+        changed = changes(manifest.parties, prepared.fingerprints)
+        if changed:
+            raise JobFailedError(
+                f"job {self.config.job} cannot go on: {', '.join(changed)} changed "
+                "since the job started (its manifest "
+                f"{self.run_dir / MANIFEST_FILE}); restore them to go on, or run "
+                "with --fresh to start the job afresh",
+                fatal=True,
+            )
+        if manifest.rows and manifest.rows != prepared.rows:
+            raise JobFailedError(
+                f"job {self.config.job} cannot go on: the aligned rows are "
+                f"{prepared.rows} now, {manifest.rows} when the job started; run "
+                "with --fresh to start the job afresh",
+                fatal=True,
+            )
+
+    def _open_manifest(self, prepared: PreparedJob) -> tuple[Manifest, bool]:
+        """The unfinished run to resume (checked, not yet restored), or a fresh
+        one with checkpoint 0 of the initial weights; and whether it resumes."""
         existing = None if self.fresh else read_manifest(self.run_dir)
         print_ = fingerprint(prepared.spec)
         if existing is not None and not existing.finished and existing.latest:
@@ -99,8 +234,10 @@ class JobDriver:
                 raise JobFailedError(
                     f"{self.run_dir / MANIFEST_FILE} belongs to an unfinished run of "
                     f"job {self.config.job} with other settings; run with --fresh to "
-                    "start afresh, or restore the settings to resume it"
+                    "start afresh, or restore the settings to resume it",
+                    fatal=True,
                 )
+            self._check_identity(existing, prepared)
             entry = existing.latest
             logger.info(
                 "resuming job %s from checkpoint %d (epoch %d, step %d)",
@@ -109,115 +246,43 @@ class JobDriver:
                 entry.epoch + 1,
                 entry.step,
             )
-            self._restore(entry)
-            return existing
-        manifest = Manifest(self.config.job, print_)
-        self._checkpoint(manifest, 0, 0, [])
-        return manifest
-
-    def _checkpoint(
-        self, manifest: Manifest, epoch: int, step: int, records: list[EpochRecord]
-    ) -> None:
-        """Two-phase commit: every party writes, then the manifest names it."""
-        checkpoint_id = manifest.next_id()
-        replies = self._everywhere(
-            lambda c: c.save_checkpoint(self.config.job, checkpoint_id, epoch, step)
+            return existing, True
+        manifest = Manifest(
+            self.config.job,
+            print_,
+            parties=prepared.fingerprints,
+            rows=prepared.rows,
         )
-        entry = CheckpointEntry(
-            checkpoint_id, epoch, step, {n: r.digest for n, r in replies.items()}
-        )
-        manifest.checkpoints = [*manifest.checkpoints, entry][
-            -self.config.keep_checkpoints :
-        ]
-        manifest.records = [dataclasses.asdict(r) for r in records]
-        write_manifest(self.run_dir, manifest)
-        keep = [e.checkpoint_id for e in manifest.checkpoints]
-        self._everywhere(lambda c: c.commit_checkpoints(self.config.job, keep))
-
-    def _restore(self, entry: CheckpointEntry) -> None:
-        self._everywhere(
-            lambda c: c.restore_checkpoint(
-                self.config.job,
-                entry.checkpoint_id,
-                entry.epoch,
-                entry.step,
-                entry.digests[c.name],
-            )
-        )
-
-    def _recover(self, manifest: Manifest, error: Exception) -> None:
-        """Waits for every party, prepares the job again and restores the last
-        committed checkpoint everywhere; retried until the attempts run out."""
-        entry = manifest.latest
-        assert entry is not None
-        while True:
-            self._recoveries += 1
-            if self._recoveries > self.config.max_recoveries:
-                raise JobFailedError(
-                    f"job {self.config.job} failed {self._recoveries} times; last: "
-                    f"{error}"
-                ) from None
-            logger.warning(
-                "job %s: %s; recovering from checkpoint %d (epoch %d, step %d), "
-                "attempt %d of %d",
-                self.config.job,
-                error,
-                entry.checkpoint_id,
-                entry.epoch + 1,
-                entry.step,
-                self._recoveries,
-                self.config.max_recoveries,
-            )
-            started = time.monotonic()
-            try:
-                self._everywhere(lambda c: c.describe(self.config.recovery_timeout))
-                handshake(self.config, self.clients)
-                self._restore(entry)
-            except SplitRecError as exc:
-                error = exc
-                time.sleep(min(2.0**self._recoveries, 30.0))
-                continue
-            logger.info(
-                "job %s: recovered in %.1f s",
-                self.config.job,
-                time.monotonic() - started,
-            )
-            return
+        self.checkpoints.save(manifest, 0, 0, [])
+        return manifest, False
 
     # --- training -------------------------------------------------------------
 
-    def _train(self, prepared: PreparedJob, manifest: Manifest) -> list[EpochRecord]:
-        ledger = TrafficLedger(self.clients)
+    def _train(
+        self, prepared: PreparedJob, manifest: Manifest, ledger: TrafficLedger
+    ) -> list[EpochRecord]:
+        entry = manifest.latest
+        assert entry is not None
+        records = [record_from_json(r) for r in manifest.records]
         steps = prepared.steps_per_epoch
-        while True:
-            entry = manifest.latest
-            assert entry is not None
-            records = [EpochRecord(**r) for r in manifest.records]
-            try:
-                for epoch in range(entry.epoch, self.config.epochs):
-                    first = entry.step if epoch == entry.epoch else 0
-                    ledger.begin()
-                    started = time.monotonic()
-                    train_metrics, steady = self._train_epoch(
-                        epoch, first, steps, manifest, records
-                    )
-                    seconds = time.monotonic() - started
-                    ledger.end()
-                    val = self._evaluate(epoch)
-                    record = EpochRecord.of(
-                        epoch, train_metrics, val, prepared.train_rows, seconds, steady
-                    )
-                    record = dataclasses.replace(
-                        record, **privacy_fields(self.config.privacy, prepared, epoch)
-                    )
-                    records.append(record)
-                    write_history(self.run_dir / "history.json", records)
-                    logger.info("%s", record.summary(self.config.epochs))
-                    self._checkpoint(manifest, epoch + 1, 0, records)
-                break
-            except (PeerError, JobFailedError) as exc:
-                self._recover(manifest, exc)
-        self._write_traffic(prepared, ledger)
+        for epoch in range(entry.epoch, self.config.epochs):
+            first = entry.step if epoch == entry.epoch else 0
+            started = time.monotonic()
+            train_metrics, steady = self._train_epoch(
+                epoch, first, steps, manifest, records, ledger
+            )
+            seconds = time.monotonic() - started
+            val = self._evaluate(epoch)
+            record = EpochRecord.of(
+                epoch, train_metrics, val, prepared.train_rows, seconds, steady
+            )
+            record = dataclasses.replace(
+                record, **privacy_fields(self.config.privacy, prepared, epoch)
+            )
+            records.append(record)
+            write_history(self.run_dir / "history.json", records)
+            logger.info("%s", record.summary(self.config.epochs))
+            self.checkpoints.save(manifest, epoch + 1, 0, records)
         return records
 
     def _write_traffic(self, prepared: PreparedJob, ledger: TrafficLedger) -> None:
@@ -247,6 +312,7 @@ class JobDriver:
         steps: int,
         manifest: Manifest,
         records: list[EpochRecord],
+        ledger: TrafficLedger,
     ) -> tuple[Metrics, float]:
         """Trains an epoch from step ``start`` in windows that end at checkpoint
         boundaries; returns its metrics and steady throughput."""
@@ -264,7 +330,7 @@ class JobDriver:
                 progress.metrics.loss,
             )
 
-        last = None
+        label = None
         first = start
         try:
             while first < steps:
@@ -274,6 +340,9 @@ class JobDriver:
                 window = Window(
                     self.config.job, epoch, first, end - first, self.config.report_every
                 )
+                assert self._holds is not None
+                self._holds.check()
+                before = ledger.control_snapshot()
                 last = run_window(
                     self.clients,
                     self.config.label_party,
@@ -281,17 +350,19 @@ class JobDriver:
                     show,
                     self.config.rpc_timeout,
                 )
-                done_samples += last.samples
+                ledger.add_window(before, last)
+                label = last[self.config.label_party]
+                done_samples += label.samples
                 first = end
                 if every and end % every == 0 and end < steps:
-                    self._checkpoint(manifest, epoch, end, records)
+                    self.checkpoints.save(manifest, epoch, end, records)
         finally:
             bar.finish()
-        if last is None or not last.has_metrics:
+        if label is None or not label.has_metrics:
             raise JobFailedError(
                 f"party {self.config.label_party} reported no training metrics"
             )
-        return serde.metrics_from_proto(last.metrics), steady.rate()
+        return serde.metrics_from_proto(label.metrics), steady.rate()
 
     def _evaluate(self, epoch: int) -> Metrics:
         results = self._everywhere(
@@ -319,22 +390,21 @@ class JobDriver:
         )
         return rows
 
-    def _end_job(self) -> None:
-        self._everywhere(lambda c: c.end_job(self.config.job))
-
     def _release(self) -> None:
-        """After a failure: asks every reachable party to drop the job, best effort."""
-        for client in self.clients.values():
+        """After a failure or a signal: asks every reachable party to drop the
+        job (best effort, a few seconds at most)."""
+
+        def end(client: PartyClient) -> None:
             try:
-                client.end_job(self.config.job, timeout=5.0)
+                client.end_job(self.config.job, timeout=3.0)
             except SplitRecError as exc:
                 logger.info("could not end the job at %s: %s", client.name, exc)
 
-    def _everywhere(self, call: object) -> dict[str, object]:
+        at_every_party(self.clients, end)
+
+    def _everywhere(self, call: Callable[[PartyClient], T]) -> dict[str, T]:
         """Runs ``call(client)`` at every party at once; the first failure is raised."""
-        with ThreadPoolExecutor(len(self.clients)) as pool:
-            futures = {name: pool.submit(call, c) for name, c in self.clients.items()}
-            return {name: f.result() for name, f in futures.items()}
+        return at_every_party(self.clients, call)
 
 
 def privacy_fields(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from common.errors import JobFailedError
+from common.lifetime import child_environment
 
 logger = logging.getLogger(__name__)
 
@@ -118,9 +119,15 @@ def start_party(
     if listen:
         command += ["--listen", listen]
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
+    if log_path.exists():  # one log per run; the previous run's stays as .1
+        log_path.replace(log_path.with_name(log_path.name + ".1"))
+    with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=log, env=project_env(), text=True
+            command,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=child_environment(project_env()),
+            text=True,
         )
     lines: queue.Queue[str | None] = queue.Queue()
 
@@ -144,6 +151,10 @@ def start_party(
         )
     fields = dict(item.split("=", 1) for item in line.split()[1:])
     logger.info(
-        "party %s is up at %s (log: %s)", fields["party"], fields["address"], log_path
+        "party %s is up at %s (pid %d, log: %s)",
+        fields["party"],
+        fields["address"],
+        process.pid,
+        log_path,
     )
     return LocalParty(fields["party"], fields["address"], process, log_path)

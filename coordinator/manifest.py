@@ -16,6 +16,7 @@ from pathlib import Path
 
 from common.atomic import write_atomically
 from common.errors import JobFailedError
+from common.history import json_record
 from common.jobspec import JobSpec
 
 MANIFEST_FILE = "manifest.json"
@@ -36,6 +37,10 @@ class Manifest:
     checkpoints: list[CheckpointEntry] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     finished: bool = False
+    # Each party's fingerprint when the job started (``common.fingerprint``).
+    parties: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Row counts of the job's alignment (``PreparedJob.rows``).
+    rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def latest(self) -> CheckpointEntry | None:
@@ -43,6 +48,17 @@ class Manifest:
 
     def next_id(self) -> int:
         return self.latest.checkpoint_id + 1 if self.latest else 0
+
+    def records_at(self, entry: CheckpointEntry) -> list[dict]:
+        """The history when ``entry`` was taken: the epochs finished by then."""
+        return self.records[: entry.epoch]
+
+    def back_to(self, entry: CheckpointEntry) -> None:
+        """Forgets the checkpoints after ``entry`` (lost at some party) and the
+        epochs they recorded: training goes on from ``entry``."""
+        index = self.checkpoints.index(entry)
+        self.checkpoints = self.checkpoints[: index + 1]
+        self.records = self.records_at(entry)
 
 
 def fingerprint(spec: JobSpec) -> str:
@@ -70,6 +86,8 @@ def read_manifest(folder: Path) -> Manifest | None:
             checkpoints=[CheckpointEntry(**c) for c in data["checkpoints"]],
             records=list(data["records"]),
             finished=bool(data["finished"]),
+            parties=dict(data.get("parties", {})),
+            rows=dict(data.get("rows", {})),
         )
     except (KeyError, TypeError) as exc:
         raise JobFailedError(
@@ -78,5 +96,9 @@ def read_manifest(folder: Path) -> Manifest | None:
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
-    text = json.dumps(dataclasses.asdict(manifest), indent=2) + "\n"
+    """Writes the manifest atomically, as strict JSON (an undefined metric is
+    null, never NaN)."""
+    data = dataclasses.asdict(manifest)
+    data["records"] = [json_record(r) for r in manifest.records]
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
     write_atomically(folder / MANIFEST_FILE, text)

@@ -1,7 +1,10 @@
 """What training cost on the wire: party-to-party and coordinator bytes.
 
-Counts only the training windows (not evaluation or prediction): each epoch's
-windows are bracketed by ``begin`` and ``end``.
+Counts the training windows that completed, each once: a window that failed and
+was run again after a recovery is counted only the time it completed. A feature
+party reports the messages of its window's stream (both directions), so every
+party-to-party message is counted exactly once; the coordinator counts its own
+control messages of the window.
 """
 
 from __future__ import annotations
@@ -10,37 +13,40 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from common import serde
 from common.atomic import write_atomically
 from common.traffic import Traffic
 from coordinator.client import PartyClient
+from splitrec.v1 import control_pb2
 
 
 class TrafficLedger:
-    def __init__(self, clients: dict[str, PartyClient]) -> None:
+    def __init__(
+        self, clients: dict[str, PartyClient], feature_parties: tuple[str, ...]
+    ) -> None:
         self._clients = clients
-        self.peer = dict.fromkeys(clients, Traffic())
+        self.peer = dict.fromkeys(feature_parties, Traffic())
         self.control = dict.fromkeys(clients, Traffic())
-        self._start: dict[str, tuple[Traffic, Traffic]] = {}
 
-    def begin(self) -> None:
-        self._start = {
-            name: (client.peer_traffic(), client.traffic.snapshot())
-            for name, client in self._clients.items()
-        }
+    def control_snapshot(self) -> dict[str, Traffic]:
+        """The coordinator's control counters now (before a window)."""
+        return {name: c.traffic.snapshot() for name, c in self._clients.items()}
 
-    def end(self) -> None:
+    def add_window(
+        self,
+        before: dict[str, Traffic],
+        last: dict[str, control_pb2.StepProgress],
+    ) -> None:
+        """Adds a completed window: each feature party's last progress carries
+        its stream's traffic; the control counters moved since ``before``."""
+        for name in self.peer:
+            self.peer[name] += serde.traffic_from_proto(last[name].peer_traffic)
         for name, client in self._clients.items():
-            peer_before, control_before = self._start[name]
-            self.peer[name] += client.peer_traffic() - peer_before
-            self.control[name] += client.traffic.snapshot() - control_before
+            self.control[name] += client.traffic.snapshot() - before[name]
 
     def summary(self, samples: int, steps: int, payload_per_sample: int) -> dict:
-        """Totals, and the ratios the benchmark targets are stated in.
-
-        Every party-to-party message has a sender and a receiver, so the
-        party-to-party volume is half the sum of what each party counted.
-        """
-        peer_bytes = sum(t.total_bytes for t in self.peer.values()) // 2
+        """Totals, and the ratios the benchmark targets are stated in."""
+        peer_bytes = sum(t.total_bytes for t in self.peer.values())
         control_bytes = sum(t.total_bytes for t in self.control.values())
         return {
             "train_samples": samples,

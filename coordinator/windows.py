@@ -15,6 +15,7 @@ import grpc
 
 from common.errors import JobFailedError
 from coordinator.client import PartyClient
+from coordinator.failures import is_fatal
 from splitrec.v1 import control_pb2
 
 _POLL_SECONDS = 0.2
@@ -68,8 +69,8 @@ def run_window(
     window: Window,
     on_progress: Callable[[control_pb2.StepProgress], None],
     stall_seconds: float,
-) -> control_pb2.StepProgress:
-    """Runs the window everywhere; returns the label party's last progress."""
+) -> dict[str, control_pb2.StepProgress]:
+    """Runs the window everywhere; returns each party's last progress."""
     consumers = {
         name: _Consumer(
             client,
@@ -87,15 +88,16 @@ def run_window(
     for consumer in consumers.values():
         consumer.start()
     _watch(consumers, window, stall_seconds)
-    last = consumers[label_party].last
     expected = window.first_step + window.num_steps
-    if last is None or last.next_step != expected:
-        raise JobFailedError(
-            f"party {label_party} ended window {window.first_step}..{expected - 1} "
-            f"of epoch {window.epoch} early (at step "
-            f"{last.next_step if last else window.first_step})"
-        )
-    return last
+    for name, consumer in consumers.items():
+        last = consumer.last
+        if last is None or last.next_step != expected:
+            raise JobFailedError(
+                f"party {name} ended window {window.first_step}..{expected - 1} "
+                f"of epoch {window.epoch + 1} early (at step "
+                f"{last.next_step if last else window.first_step})"
+            )
+    return {name: consumer.last for name, consumer in consumers.items()}
 
 
 def _watch(
@@ -120,8 +122,10 @@ def _watch(
                 f"party {c.client.name} reported no progress for {stall_seconds:.0f} s"
                 for c in stalled
             ]
+            errors = [c.error for c in consumers.values() if c.error is not None]
             raise JobFailedError(
                 f"epoch {window.epoch + 1}, steps {window.first_step}.."
                 f"{window.first_step + window.num_steps - 1} failed: "
-                + "; ".join(reasons)
+                + "; ".join(reasons),
+                fatal=any(is_fatal(e) for e in errors),
             )

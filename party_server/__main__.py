@@ -1,4 +1,9 @@
-"""Runs one party server: ``python -m party_server --config alice.yaml``."""
+"""Runs one party server: ``python -m party_server --config alice.yaml``.
+
+Exit codes: 0 after SIGTERM or Ctrl-C (the in-flight step is abandoned, streams
+are closed); 2 when it cannot start (bad flags, config, data, certificates, an
+output_dir that is not a writable folder, or an address it cannot listen on).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common.config import load_party_config  # noqa: E402
 from common.errors import SplitRecError  # noqa: E402
+from common.lifetime import stop_with_parent  # noqa: E402
+from common.limits import PEER_TIMEOUT, THREADS, flag_type  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
+from common.paths import check_writable  # noqa: E402
 
 logger = logging.getLogger("party_server")
 
@@ -29,19 +37,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--peer-timeout",
-        type=float,
+        type=flag_type(PEER_TIMEOUT, float),
         default=120.0,
         help="seconds to wait for a peer's tensor before a step fails (default 120)",
     )
     parser.add_argument(
         "--intra-op-threads",
-        type=int,
+        type=flag_type(THREADS),
         default=0,
         help="TensorFlow threads inside one operation (0: TensorFlow's default)",
     )
     parser.add_argument(
         "--inter-op-threads",
-        type=int,
+        type=flag_type(THREADS),
         default=0,
         help="TensorFlow operations run at once (0: TensorFlow's default)",
     )
@@ -54,6 +62,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if serving.is_set():
+            stop.set()
+        else:  # still loading: nothing to close yet, stop at once
+            raise SystemExit(0)
+
+    serving = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    stop_with_parent()
+    try:
+        config = load_party_config(args.config)
+        check_writable(config.output_dir, "output_dir", config.source)
+    except SplitRecError as exc:
+        print(f"party_server: {exc}", file=sys.stderr)
+        return 2
     import tensorflow as tf
 
     # Thread pools must be sized before TensorFlow runs its first operation.
@@ -62,14 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     from party_server.server import start_party
 
     try:
-        config = load_party_config(args.config)
         running = start_party(config, args.listen, args.peer_timeout)
     except (SplitRecError, OSError) as exc:
         print(f"party_server: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    serving.set()
     host = (args.listen or config.listen).rsplit(":", 1)[0]
     print(f"READY party={config.party} address={host}:{running.port}", flush=True)
     stop.wait()

@@ -92,4 +92,4 @@ def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
     )
     labels = data.labels[rows] if data.labels is not None else None
     ids = data.ids[rows]
-    return DataSlice(ids, features, labels, id_digest(ids))
+    return DataSlice(ids, features, labels, id_digest(ids), data.content_digest)

@@ -14,12 +14,14 @@ import hashlib
 import io
 import logging
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from common.atomic import write_atomically
-from common.errors import JobStateError
+from common.errors import CheckpointLostError, InvalidMessageError, JobStateError
+from common.names import checkpoint_id_problem
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ class CheckpointStore:
         self.folder = folder
 
     def path(self, checkpoint_id: int) -> Path:
+        """The file of a checkpoint; ids outside the file-name pattern are refused
+        (``INVALID_ARGUMENT``), so pruning finds every file a job writes."""
+        problem = checkpoint_id_problem(checkpoint_id)
+        if problem is not None:
+            raise InvalidMessageError(problem)
         return self.folder / f"checkpoint-{checkpoint_id:08d}.npz"
 
     def save(
@@ -51,21 +58,32 @@ class CheckpointStore:
         try:
             payload = path.read_bytes()
         except FileNotFoundError:
-            raise JobStateError(
+            raise CheckpointLostError(
                 f"checkpoint {checkpoint_id} is not at {path}; the party's output_dir "
                 "must be kept between restarts"
             ) from None
+        except OSError as exc:
+            raise CheckpointLostError(f"cannot read checkpoint {path}: {exc}") from None
         found = hashlib.sha256(payload).hexdigest()
         if digest and found != digest:
-            raise JobStateError(
+            raise CheckpointLostError(
                 f"checkpoint {path} has digest {found[:12]}…, the committed one "
                 f"{digest[:12]}…; the file changed since it was saved"
             )
-        with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
+        try:
+            with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+                return {name: stored[name] for name in stored.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            raise CheckpointLostError(
+                f"checkpoint {path} is not a readable checkpoint file: {exc}"
+            ) from None
 
     def keep_only(self, keep: set[int]) -> None:
         """Deletes every checkpoint not in ``keep``."""
+        for checkpoint_id in keep:
+            problem = checkpoint_id_problem(checkpoint_id)
+            if problem is not None:
+                raise InvalidMessageError(problem)
         if not self.folder.exists():
             return
         for path in self.folder.iterdir():

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import grpc
 
 from common import serde
-from party_server.party import Party
+from party_server.ownership import HEARTBEAT_SECONDS
+from party_server.party import Party, check_job_id
 from party_server.status_codes import rpc_method
 from splitrec.v1 import control_pb2, control_pb2_grpc
 
@@ -52,6 +53,8 @@ class ControlService(control_pb2_grpc.ControlServicer):
         job = self._party.prepare_job(
             serde.job_spec_from_proto(request.job),
             cancelled=lambda: not context.is_active(),
+            owner=request.owner,
+            attempt=request.attempt,
         )
         return control_pb2.PrepareJobReply(
             train_rows=job.split.train.size,
@@ -59,13 +62,14 @@ class ControlService(control_pb2_grpc.ControlServicer):
             steps_per_epoch=job.steps_per_epoch,
             aligned_rows=job.data.num_rows,
             alignment_cached=job.alignment_cached,
+            warnings=list(job.warnings),
         )
 
     @rpc_method
     def RunSteps(  # noqa: N802
         self, request: control_pb2.RunStepsRequest, context: grpc.ServicerContext
     ) -> Iterator[control_pb2.StepProgress]:
-        job = self._party.job(request.job_id)
+        job = self._party.owned_job(request.job_id, request.owner)
         window = job.run_window(
             request.epoch,
             request.first_step,
@@ -79,6 +83,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
                 epoch=progress.epoch,
                 next_step=progress.next_step,
                 samples=progress.samples,
+                peer_traffic=serde.traffic_to_proto(progress.traffic)
+                if progress.traffic is not None
+                else None,
                 **serde.optional_metrics_to_proto(progress.metrics),
             )
 
@@ -86,7 +93,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
     def Evaluate(  # noqa: N802
         self, request: control_pb2.EvaluateRequest, context: grpc.ServicerContext
     ) -> control_pb2.EvaluateReply:
-        job = self._party.job(request.job_id)
+        job = self._party.owned_job(request.job_id, request.owner)
         split = serde.split_from_proto(request.split)
         result = job.evaluate(request.epoch, split, _cancel_event(context))
         return control_pb2.EvaluateReply(
@@ -97,7 +104,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
     def Predict(  # noqa: N802
         self, request: control_pb2.PredictRequest, context: grpc.ServicerContext
     ) -> control_pb2.PredictReply:
-        job = self._party.job(request.job_id)
+        job = self._party.owned_job(request.job_id, request.owner)
         split = serde.split_from_proto(request.split)
         return control_pb2.PredictReply(
             rows=job.predict(0, split, _cancel_event(context))
@@ -113,14 +120,14 @@ class ControlService(control_pb2_grpc.ControlServicer):
     def EndJob(  # noqa: N802
         self, request: control_pb2.EndJobRequest, context: grpc.ServicerContext
     ) -> control_pb2.EndJobReply:
-        self._party.end_job(request.job_id)
+        self._party.end_job(request.job_id, request.owner)
         return control_pb2.EndJobReply()
 
     @rpc_method
     def SaveCheckpoint(  # noqa: N802
         self, request: control_pb2.SaveCheckpointRequest, context: grpc.ServicerContext
     ) -> control_pb2.SaveCheckpointReply:
-        job = self._party.job(request.job_id)
+        job = self._party.owned_job(request.job_id, request.owner)
         digest, size = job.save_checkpoint(
             request.checkpoint_id, request.epoch, request.step
         )
@@ -132,7 +139,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
         request: control_pb2.RestoreCheckpointRequest,
         context: grpc.ServicerContext,
     ) -> control_pb2.RestoreCheckpointReply:
-        job = self._party.job(request.job_id)
+        job = self._party.owned_job(request.job_id, request.owner)
         job.restore_checkpoint(
             request.checkpoint_id, request.epoch, request.step, request.digest
         )
@@ -144,5 +151,24 @@ class ControlService(control_pb2_grpc.ControlServicer):
         request: control_pb2.CommitCheckpointsRequest,
         context: grpc.ServicerContext,
     ) -> control_pb2.CommitCheckpointsReply:
-        self._party.job(request.job_id).checkpoints.keep_only(set(request.keep))
+        job = self._party.owned_job(request.job_id, request.owner)
+        job.checkpoints.keep_only(set(request.keep))
         return control_pb2.CommitCheckpointsReply()
+
+    @rpc_method
+    def HoldJob(  # noqa: N802
+        self, request: control_pb2.HoldJobRequest, context: grpc.ServicerContext
+    ) -> Iterator[control_pb2.HoldJobReply]:
+        check_job_id(request.job_id)
+        owners = self._party.owners
+        job_id, token = request.job_id, request.owner.token
+        owners.claim(job_id, token, request.owner.description, stream=True)
+        # Released when the call ends for any reason: gRPC does not resume a
+        # generator whose caller went away, so a ``finally`` here might never run.
+        if not context.add_callback(lambda: owners.release(job_id, token)):
+            owners.release(job_id, token)
+            return
+        while context.is_active():
+            yield control_pb2.HoldJobReply(heartbeat_seconds=HEARTBEAT_SECONDS)
+            if not owners.held_by(job_id, token, HEARTBEAT_SECONDS):
+                owners.check(job_id, token)  # raises, naming the new holder

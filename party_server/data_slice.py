@@ -33,6 +33,8 @@ class DataSlice:
     features: EncodedFeatures
     labels: np.ndarray | None
     id_digest: str
+    # SHA-256 over every column the party uses, row by row (its fingerprint).
+    content_digest: str = ""
 
     @property
     def num_rows(self) -> int:
@@ -143,6 +145,14 @@ def _labels(
     return (values.to_numpy() > config.label.positive_above).astype(np.float32)
 
 
+def _digest_chunk(digest: object, chunk: pd.DataFrame, columns: list[str]) -> None:
+    """Adds the used columns' cells of one chunk: a changed cell, row or column
+    order changes the digest."""
+    for column in columns:
+        digest.update(column.encode("utf-8") + b"\x1d")
+        digest.update("\x1f".join(chunk[column].tolist()).encode("utf-8") + b"\x1e")
+
+
 def id_digest(ids: np.ndarray) -> str:
     """SHA-256 over the ordered IDs joined by newlines: equal digests mean equal
     rows in equal order."""
@@ -161,7 +171,9 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
     raw, layout, columns = _read_raw(config)
     features = _fitted_features(raw, columns, config)
     ids, labels, parts = [], [], []
+    content = hashlib.sha256()
     for chunk in _chunks(raw, columns):
+        _digest_chunk(content, chunk, columns)
         ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
         labels.append(_labels(chunk, config, layout))
         parts.append(encode_features(chunk, features))
@@ -181,4 +193,6 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
         config.data.path,
     )
     label_array = np.concatenate(labels) if config.label is not None else None
-    return DataSlice(id_array, packed, label_array, id_digest(id_array))
+    return DataSlice(
+        id_array, packed, label_array, id_digest(id_array), content.hexdigest()
+    )

@@ -75,7 +75,7 @@ class FeatureJob(PartyJob):
         )
         self._index = spec.position(config.party)
         self.probe = (
-            LeakageProbe(config.output_dir / spec.job_id / "leakage")
+            LeakageProbe(self.folder / "leakage")
             if spec.privacy.leakage_probe
             else None
         )
@@ -166,12 +166,14 @@ class FeatureJob(PartyJob):
                     )
                     samples += sent.shape[0]
                     self.status.epoch, self.status.step = epoch, step + 1
+                    if step + 1 == end:
+                        stream.close()
+                        if self.probe is not None:
+                            self.probe.flush(epoch, first_step, end - 1)
                     if step + 1 == end or (step + 1 - first_step) % report_every == 0:
                         self.note_speed(samples, started)
-                        yield Progress(epoch, step + 1, samples)
-                stream.close()
-                if self.probe is not None:
-                    self.probe.flush(epoch, first_step, end - 1)
+                        traffic = stream.traffic.snapshot()
+                        yield Progress(epoch, step + 1, samples, traffic=traffic)
             except BaseException:
                 stream.cancel()
                 raise

@@ -20,11 +20,13 @@ from common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from common.errors import JobStateError
+from common.errors import DataError, JobStateError
 from common.jobspec import JobSpec
 from common.metrics import Metrics
+from common.paths import confined
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySpent
+from common.traffic import Traffic
 from party_server.checkpoints import CheckpointStore
 from party_server.data_slice import DataSlice
 
@@ -39,6 +41,9 @@ class Progress:
     next_step: int
     samples: int
     metrics: Metrics | None = None
+    # Party-to-party traffic of the window so far (feature parties, which
+    # count every message of their window's stream once).
+    traffic: Traffic | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,20 @@ class Evaluation:
     metrics: Metrics | None
 
 
+def _checked_split(rows: int, spec: JobSpec) -> RowSplit:
+    """The row split, refused when it cannot fill one training batch."""
+    split = split_rows(rows, spec.validation_fraction, spec.seed) if rows > 1 else None
+    train = int(split.train.size) if split is not None else rows
+    if split is None or train < spec.batch_size:
+        raise DataError(
+            f"job {spec.job_id}: the parties share {rows} rows after alignment, "
+            f"{train} of them for training; one training batch needs "
+            f"{spec.batch_size} (batch_size) and validation needs at least one row. "
+            "Use a smaller batch_size or give the parties more common rows"
+        )
+    return split
+
+
 class JobStatus:
     """Counters a person can read through the status RPC; updated by the job."""
 
@@ -83,12 +102,14 @@ class PartyJob:
     def __init__(self, spec: JobSpec, data: DataSlice, output_dir: Path) -> None:
         self.spec = spec
         self.data = data
-        self.checkpoints = CheckpointStore(output_dir / spec.job_id / "checkpoints")
+        # The job's own folder: the only place it writes (see common.names).
+        self.folder = confined(output_dir, spec.job_id)
+        self.checkpoints = CheckpointStore(self.folder / "checkpoints")
         # Whether the rows came from a cached alignment rather than a PSI run.
         self.alignment_cached = False
-        self.split: RowSplit = split_rows(
-            data.num_rows, spec.validation_fraction, spec.seed
-        )
+        # Findings worth a person's attention, reported by PrepareJob.
+        self.warnings: list[str] = []
+        self.split: RowSplit = _checked_split(data.num_rows, spec)
         self.status = JobStatus()
         self._busy = threading.Lock()
 

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import write_atomically
-from common.batching import batch_length, eval_batch_size, steps_per_epoch
+from common.batching import RowSplit, batch_length, eval_batch_size, steps_per_epoch
 from common.compression import Compressor
 from common.config import PartyConfig
 from common.errors import (
+    DataError,
     InvalidMessageError,
     JobStateError,
     PeerError,
@@ -57,6 +58,7 @@ class LabelJob(PartyJob):
         if data.labels is None:
             raise JobStateError(f"party {config.party} has no label column configured")
         self._labels = data.labels
+        self.warnings += _label_findings(config, data.labels, self.split)
         # The labels training sees: randomized response under label DP.
         self._train_labels = self._labels
         if spec.privacy.label_dp:
@@ -65,7 +67,6 @@ class LabelJob(PartyJob):
                 self._labels, spec.privacy.label_epsilon, rng
             )
         self._timeout = peer_timeout
-        self._output_dir = config.output_dir / spec.job_id
         self._senders = spec.feature_parties
         self._widths = {p.name: p.output.width for p in spec.parties}
         own_index = spec.position(config.party)
@@ -306,7 +307,7 @@ class LabelJob(PartyJob):
             read, scores = self._score(
                 common_pb2.PHASE_PREDICT, epoch, split, cancelled
             )
-            path = self._output_dir / f"predictions-{split}.csv"
+            path = self.folder / f"predictions-{split}.csv"
             write_scores(path, self.data.ids[read.rows], scores)
             logger.info("wrote %d scores to %s", scores.size, path)
             return int(scores.size)
@@ -317,6 +318,31 @@ class LabelJob(PartyJob):
         with self._outbox_lock:
             for outbox in self._outboxes.values():
                 outbox.close()
+
+
+def _label_findings(
+    config: PartyConfig, labels: np.ndarray, split: RowSplit
+) -> list[str]:
+    """Refuses training labels of one class; warns of validation labels of one."""
+    assert config.label is not None
+    rule = f"{config.label.column} > {config.label.positive_above:g}"
+    found = []
+    for name, rows in (("training", split.train), ("validation", split.validation)):
+        positives = int(labels[rows].sum())
+        if 0 < positives < rows.size:
+            continue
+        value = "1" if positives else "0"
+        message = (
+            f"party {config.party}: the label ({rule}) is {value} for every one of "
+            f"the {rows.size} {name} rows"
+        )
+        if name == "training":
+            raise DataError(
+                f"{message}; a model cannot learn from one class. Check "
+                f"label.positive_above in {config.source} and the data file"
+            )
+        found.append(f"{message}, so validation AUC is undefined")
+    return found
 
 
 def write_scores(path: Path, ids: np.ndarray, scores: np.ndarray) -> None:

@@ -13,12 +13,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common.config import PartyConfig, PartyRole
 from common.errors import (
     HandshakeError,
+    InvalidMessageError,
     JobStateError,
     NotAllowedError,
     UnknownJobError,
 )
+from common.fingerprint import keyed, party_key, settings_digests
 from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
 from common.models.build import output_spec
+from common.names import name_problem
+from common.paths import check_writable
 from common.privacy.settings import PrivacySettings
 from common.rpc import create_channel
 from common.tls import Credentials
@@ -29,10 +33,18 @@ from party_server.data_slice import DataSlice
 from party_server.feature_job import FeatureJob
 from party_server.job_base import PartyJob
 from party_server.label_job import LabelJob
+from party_server.ownership import JobOwners
 from party_server.psi_feature import align_with_label_party
 from party_server.psi_hub import HubSession, PsiHub
 
 logger = logging.getLogger(__name__)
+
+
+def check_job_id(job_id: str) -> None:
+    """Refuses a job name that could not be one folder name (INVALID_ARGUMENT)."""
+    problem = name_problem(job_id)
+    if problem is not None:
+        raise InvalidMessageError(f"job_id: {problem}")
 
 
 class Party:
@@ -57,6 +69,11 @@ class Party:
         self._started = time.monotonic()
         self.traffic = TrafficCounter()
         self.psi_hub = PsiHub()
+        self.owners = JobOwners()
+        self.fingerprint = keyed(
+            party_key(config.output_dir),
+            {**settings_digests(config), "data": data.content_digest},
+        )
 
     def describe(self) -> PartyDescription:
         return PartyDescription(
@@ -67,17 +84,27 @@ class Party:
             output=output_spec(self.config.model),
             features=tuple(f.name for f in self.config.features),
             peers=tuple(p.name for p in self.config.peers),
+            fingerprint=dict(self.fingerprint),
         )
 
     def prepare_job(
-        self, spec: JobSpec, cancelled: Callable[[], bool] = lambda: False
+        self,
+        spec: JobSpec,
+        cancelled: Callable[[], bool] = lambda: False,
+        owner: str = "",
+        attempt: str = "",
     ) -> PartyJob:
         """Aligns the rows with the other parties (PSI), then builds the models.
 
-        An equal spec for a job that has not started returns that job (a retried
-        call); an idle job left over from an earlier run is replaced by a fresh one.
+        Only the job's holder (``owner``, see ``ownership``) may prepare it; a job
+        nobody holds is claimed by the call. An equal spec for a job that has not
+        started returns that job (a retried call); an idle job left over from an
+        earlier run is replaced by a fresh one. ``attempt`` names this round of
+        preparation in the PSI streams.
         """
         self._check_spec(spec)
+        self.owners.claim(spec.job_id, owner, "")
+        check_writable(self.config.output_dir, "output_dir", self.config.source)
         with self._lock:
             existing = self._jobs.get(spec.job_id)
         if existing is not None and existing.busy:
@@ -86,7 +113,7 @@ class Party:
             existing = self._reusable(spec)
         if existing is not None:
             return existing
-        alignment = self._align(spec, cancelled)
+        alignment = self._align(spec, cancelled, attempt)
         with self._lock:
             existing = self._reusable(spec)
             if existing is not None:
@@ -137,15 +164,19 @@ class Party:
             )
         return None
 
-    def _align(self, spec: JobSpec, cancelled: Callable[[], bool]) -> Alignment:
+    def _align(
+        self, spec: JobSpec, cancelled: Callable[[], bool], attempt: str
+    ) -> Alignment:
         """This party's rows of the IDs every party holds (PSI or its cache)."""
         if self.config.role is PartyRole.LABEL:
-            session = HubSession(spec, self.config, self.data, self._peer_timeout)
+            session = HubSession(
+                spec, self.config, self.data, self._peer_timeout, attempt
+            )
             self.psi_hub.open(session)
             try:
                 return session.run(cancelled)
             finally:
-                self.psi_hub.close(spec.job_id)
+                self.psi_hub.close(session)
         return align_with_label_party(
             self.channel(spec.label_party),
             spec,
@@ -153,6 +184,7 @@ class Party:
             self.data,
             cancelled,
             self.traffic,
+            attempt,
         )
 
     def _new_job(self, spec: JobSpec, data: DataSlice) -> PartyJob:
@@ -231,7 +263,14 @@ class Party:
                 f"{[p.name for p in self.config.peers]})"
             )
 
+    def owned_job(self, job_id: str, owner: str) -> PartyJob:
+        """The job, for a control call of its holder only."""
+        check_job_id(job_id)
+        self.owners.check(job_id, owner)
+        return self.job(job_id)
+
     def job(self, job_id: str) -> PartyJob:
+        check_job_id(job_id)
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
@@ -248,7 +287,12 @@ class Party:
             )
         return job
 
-    def end_job(self, job_id: str) -> None:
+    def end_job(self, job_id: str, owner: str | None = None) -> None:
+        """Drops the job; ``owner`` (the caller's token) must be its holder's,
+        unless the caller is this process itself (``None``)."""
+        check_job_id(job_id)
+        if owner is not None:
+            self.owners.check(job_id, owner)
         with self._lock:
             job = self._jobs.pop(job_id, None)
         if job is None:
@@ -278,6 +322,7 @@ class Party:
             transport_security="insecure" if self.credentials is None else "mutual-tls",
             privacy=job.spec.privacy if job is not None else PrivacySettings(),
             spent=job.privacy_spent() if job is not None else None,
+            job_owner=self.owners.describe(job.spec.job_id) if job is not None else "",
         )
 
     def close(self) -> None:

@@ -36,7 +36,9 @@ class PeerStream:
         timeout: float,
     ) -> None:
         self._peer = peer
-        self._traffic = traffic
+        # This stream's own messages (also added to the party's ``traffic``).
+        self.traffic = TrafficCounter(traffic)
+        self._traffic = self.traffic
         self._timeout = timeout
         self._requests: queue.Queue[object] = queue.Queue()
         self.send(peer_pb2.PeerMessage(hello=hello))

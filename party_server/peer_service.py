@@ -14,7 +14,7 @@ from common.traffic import TrafficCounter
 from party_server.authz import Authorizer
 from party_server.label_job import LabelJob
 from party_server.mailbox import END_OF_STREAM, Outbox
-from party_server.party import Party
+from party_server.party import Party, check_job_id
 from party_server.status_codes import rpc_method
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
@@ -71,8 +71,12 @@ class PeerService(peer_pb2_grpc.PeerServicer):
             raise InvalidMessageError("a PSI stream must start with a PsiHello message")
         hello = first.hello
         self._check_peer(context, hello.party)
+        check_job_id(hello.job_id)
         session = self._party.psi_hub.session(
-            hello.job_id, timeout=30.0, cancelled=lambda: not context.is_active()
+            hello.job_id,
+            hello.attempt,
+            timeout=30.0,
+            cancelled=lambda: not context.is_active(),
         )
         if hello.party not in session.expected:
             raise NotAllowedError(

@@ -25,6 +25,7 @@ from common import psi, serde
 from common.config import PartyConfig
 from common.errors import HandshakeError, PeerError
 from common.jobspec import JobSpec
+from common.paths import confined
 from common.traffic import TrafficCounter
 from party_server.alignment import (
     Alignment,
@@ -100,6 +101,7 @@ def align_with_label_party(
     data: DataSlice,
     cancelled: Callable[[], bool] = lambda: False,
     traffic: TrafficCounter | None = None,
+    attempt: str = "",
 ) -> Alignment:
     """This party's rows of the intersection of every party's IDs, in ID order.
 
@@ -107,7 +109,7 @@ def align_with_label_party(
     deadline bounds the whole alignment.
     """
     label = spec.label_party
-    folder = config.output_dir / spec.job_id
+    folder = confined(config.output_dir, spec.job_id)
     traffic = traffic if traffic is not None else TrafficCounter()
     requests = _Requests(traffic)
     call = peer_pb2_grpc.PeerStub(channel).Intersect(iter(requests))
@@ -124,6 +126,7 @@ def align_with_label_party(
                     party=config.party,
                     count=data.num_rows,
                     id_digest=data.id_digest,
+                    attempt=attempt,
                 )
             )
         )

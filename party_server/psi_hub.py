@@ -25,6 +25,7 @@ from common import psi, serde
 from common.config import PartyConfig
 from common.errors import HandshakeError, InvalidMessageError, PeerError
 from common.jobspec import JobSpec
+from common.paths import confined
 from party_server.alignment import (
     Alignment,
     cache_key,
@@ -42,9 +43,16 @@ class HubSession:
     """One job's alignment at the label party, shared by its feature streams."""
 
     def __init__(
-        self, spec: JobSpec, config: PartyConfig, data: DataSlice, timeout: float
+        self,
+        spec: JobSpec,
+        config: PartyConfig,
+        data: DataSlice,
+        timeout: float,
+        attempt: str = "",
     ) -> None:
         self.spec = spec
+        # The PrepareJob round: only streams of the same round join the session.
+        self.attempt = attempt
         self.config = config
         self.data = data
         self.timeout = timeout
@@ -65,7 +73,7 @@ class HubSession:
 
     def run(self, cancelled: Callable[[], bool]) -> Alignment:
         """Aligns with every feature party; returns this party's rows."""
-        folder = self.config.output_dir / self.spec.job_id
+        folder = confined(self.config.output_dir, self.spec.job_id)
         with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:
             try:
                 self._wait(
@@ -270,7 +278,12 @@ class HubSession:
 
 
 class PsiHub:
-    """The label party's alignment sessions by job, met by streams and PrepareJob."""
+    """The label party's alignment sessions by job, met by streams and PrepareJob.
+
+    A job has one session at a time, that of its latest PrepareJob round; a PSI
+    stream joins the session of its own round only, so a stream left over from
+    an earlier try cannot disturb (or be confused with) a new one.
+    """
 
     def __init__(self) -> None:
         self._sessions: dict[str, HubSession] = {}
@@ -278,29 +291,42 @@ class PsiHub:
 
     def open(self, session: HubSession) -> None:
         with self._cond:
+            previous = self._sessions.get(session.spec.job_id)
             self._sessions[session.spec.job_id] = session
             self._cond.notify_all()
+        if previous is not None:
+            previous.fail(PeerError("replaced by a newer alignment of the job"))
 
-    def close(self, job_id: str) -> None:
+    def close(self, session: HubSession) -> None:
         with self._cond:
-            self._sessions.pop(job_id, None)
+            if self._sessions.get(session.spec.job_id) is session:
+                del self._sessions[session.spec.job_id]
 
     def session(
-        self, job_id: str, timeout: float, cancelled: Callable[[], bool]
+        self,
+        job_id: str,
+        attempt: str,
+        timeout: float,
+        cancelled: Callable[[], bool],
     ) -> HubSession:
-        """The session of ``job_id``; waits for its PrepareJob up to ``timeout``
-        (a feature party's stream may arrive first) or until ``cancelled``."""
+        """The session of ``job_id`` and ``attempt``; waits for its PrepareJob up
+        to ``timeout`` (a feature party's stream may arrive first) or until
+        ``cancelled``."""
         deadline = time.monotonic() + timeout
+
+        def found() -> HubSession | None:
+            session = self._sessions.get(job_id)
+            return session if session and session.attempt == attempt else None
+
         with self._cond:
-            while job_id not in self._sessions:
+            while found() is None:
                 if cancelled():
                     raise PeerError(f"the PSI stream for job {job_id!r} was cancelled")
                 if time.monotonic() >= deadline:
-                    break
+                    raise PeerError(
+                        f"no alignment of job {job_id!r} (round {attempt or '-'}) "
+                        f"started here within {timeout:.0f} s; the coordinator "
+                        "prepares every party at once"
+                    )
                 self._cond.wait(0.2)
-            if job_id not in self._sessions:
-                raise PeerError(
-                    f"no alignment of job {job_id!r} started here within "
-                    f"{timeout:.0f} s; the coordinator prepares every party at once"
-                )
-            return self._sessions[job_id]
+            return found()

@@ -16,6 +16,10 @@ logger = logging.getLogger(__name__)
 
 _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.InvalidMessageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.CheckpointLostError, grpc.StatusCode.DATA_LOSS),
+    (errors.DiskFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.StorageError, grpc.StatusCode.FAILED_PRECONDITION),
+    (errors.OwnershipError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UnknownJobError, grpc.StatusCode.NOT_FOUND),
     (errors.NotAllowedError, grpc.StatusCode.PERMISSION_DENIED),
     (errors.PeerError, grpc.StatusCode.UNAVAILABLE),

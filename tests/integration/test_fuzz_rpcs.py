@@ -156,7 +156,7 @@ def test_random_and_mutated_messages_never_break_the_server(party_files):
         assert clients["bob"].describe(5.0).party == "bob"
         last = run_window(
             clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
-        )
+        )["bob"]
 
     assert len(cases) == 150 and len(set(cases)) == 12
     for got, want in zip(after, before, strict=True):

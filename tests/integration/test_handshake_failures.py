@@ -98,6 +98,6 @@ def test_parties_with_different_rows_train_on_the_common_rows(party_files, tmp_p
 def test_bad_job_config_names_file_and_key(party_files):
     party_files.edit("job", epochs="five")
     result = _run_job(party_files.job)
-    assert result.returncode == 1
+    assert result.returncode == 2  # nothing started
     assert str(party_files.job) in result.stderr
     assert "key 'epochs'" in result.stderr

@@ -130,7 +130,7 @@ def test_bad_peer_messages_are_refused_and_training_still_works(prepared):
 
     last = run_window(
         clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
-    )
+    )["bob"]
 
     assert last.next_step == 5
     assert last.has_metrics and np.isfinite(last.metrics.loss)
@@ -149,7 +149,8 @@ def test_forward_with_wrong_dtype_names_the_dtype(prepared):
 
 
 def test_control_rpcs_refuse_unknown_jobs_and_bad_windows(prepared):
-    parties, config, _ = prepared
+    parties, config, clients = prepared
+    owner = clients["alice"].owner.token
     with grpc.insecure_channel(f"127.0.0.1:{parties['alice'].port}") as channel:
         stub = control_pb2_grpc.ControlStub(channel)
         with pytest.raises(grpc.RpcError) as unknown:
@@ -159,17 +160,24 @@ def test_control_rpcs_refuse_unknown_jobs_and_bad_windows(prepared):
                 )
             )
         window = control_pb2.RunStepsRequest(
-            job_id=config.job, epoch=0, first_step=0, num_steps=10_000
+            job_id=config.job, epoch=0, first_step=0, num_steps=10_000, owner=owner
         )
         with pytest.raises(grpc.RpcError) as outside:
             list(stub.RunSteps(window, timeout=10))
         with pytest.raises(grpc.RpcError) as bad_split:
-            stub.Evaluate(control_pb2.EvaluateRequest(job_id=config.job), timeout=10)
+            stub.Evaluate(
+                control_pb2.EvaluateRequest(job_id=config.job, owner=owner), timeout=10
+            )
+        with pytest.raises(grpc.RpcError) as stranger:
+            list(stub.RunSteps(control_pb2.RunStepsRequest(job_id=config.job)))
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
     assert "holds no job 'nope'" in unknown.value.details()
     assert outside.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "outside the epoch" in outside.value.details()
     assert bad_split.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A call without the holder's token is another coordinator's.
+    assert stranger.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "this call comes from another coordinator" in stranger.value.details()
 
 
 def test_infinite_values_oversize_messages_and_past_steps(prepared):
@@ -198,7 +206,7 @@ def test_infinite_values_oversize_messages_and_past_steps(prepared):
     assert "epoch 0 step 1 was already trained" in error.details()
     last = run_window(
         clients, "bob", Window(config.job, 0, 3, 4, 4), lambda _: None, 30.0
-    )
+    )["bob"]
     assert last.next_step == 7
 
 
@@ -217,5 +225,5 @@ def test_checkpoint_rpcs_refuse_bad_positions_and_unknown_checkpoints(prepared):
     bob.restore_checkpoint(config.job, 1, 0, 0, reply.digest)
     last = run_window(
         clients, "bob", Window(config.job, 0, 0, 2, 2), lambda _: None, 30.0
-    )
+    )["bob"]
     assert last.next_step == 2

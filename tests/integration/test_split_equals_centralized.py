@@ -37,7 +37,7 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
         initial = _split_weights(parties, config.job)
         for first, count in ((0, 10), (10, STEPS - 10)):
             window = Window(config.job, 0, first, count, 5)
-            last = run_window(clients, "bob", window, lambda _: None, 60.0)
+            last = run_window(clients, "bob", window, lambda _: None, 60.0)["bob"]
             assert last.next_step == first + count
         split = _split_weights(parties, config.job)
         for client in clients.values():

@@ -3,6 +3,7 @@ coordinator bytes a small fraction of them."""
 
 from __future__ import annotations
 
+from common import serde
 from common.config import load_job_config
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
@@ -10,6 +11,10 @@ from coordinator.windows import Window, run_window
 from tests.support import running_parties
 
 STEPS, BATCH, WIDTH = 30, 64, 32 + 8 + 2
+
+
+def _peer_traffic(client: PartyClient):
+    return serde.traffic_from_proto(client.status().peer_traffic)
 
 
 def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
@@ -20,16 +25,16 @@ def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
         handshake(config, clients)
         before = {name: c.traffic.snapshot() for name, c in clients.items()}
         # The private ID alignment during the handshake is not training traffic.
-        aligned = {name: c.peer_traffic() for name, c in clients.items()}
+        aligned = {name: _peer_traffic(c) for name, c in clients.items()}
         party_aligned = parties["alice"].party.traffic.snapshot()
         window = Window(config.job, 0, 0, STEPS, 10)
-        run_window(clients, "bob", window, lambda _: None, 30.0)
+        last = run_window(clients, "bob", window, lambda _: None, 30.0)
         control = sum(
             c.traffic.snapshot().total_bytes - before[n].total_bytes
             for n, c in clients.items()
         )
-        alice = clients["alice"].peer_traffic() - aligned["alice"]
-        bob = clients["bob"].peer_traffic() - aligned["bob"]
+        alice = _peer_traffic(clients["alice"]) - aligned["alice"]
+        bob = _peer_traffic(clients["bob"]) - aligned["bob"]
         for client in clients.values():
             client.close()
 
@@ -41,5 +46,7 @@ def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
     raw = STEPS * BATCH * WIDTH * 4 * 2  # float32 forward and backward
     assert raw < alice.bytes_sent + alice.bytes_received <= 1.1 * raw
     assert parties["alice"].party.traffic.snapshot() - party_aligned == alice
+    # The window's own count, reported with its last progress, is exactly that.
+    assert serde.traffic_from_proto(last["alice"].peer_traffic) == alice
     # The coordinator's window: one request, a few progress messages.
     assert control < 0.01 * raw

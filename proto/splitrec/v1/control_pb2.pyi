@@ -7,12 +7,41 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Owner(_message.Message):
+    __slots__ = ("token", "description")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    description: str
+    def __init__(self, token: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class HoldJobRequest(_message.Message):
+    __slots__ = ("job_id", "owner")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    owner: Owner
+    def __init__(self, job_id: _Optional[str] = ..., owner: _Optional[_Union[Owner, _Mapping]] = ...) -> None: ...
+
+class HoldJobReply(_message.Message):
+    __slots__ = ("heartbeat_seconds",)
+    HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_seconds: float
+    def __init__(self, heartbeat_seconds: _Optional[float] = ...) -> None: ...
+
 class DescribeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class PartyDescription(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "num_rows", "output", "features", "peers")
+    __slots__ = ("party", "role", "protocol_version", "num_rows", "output", "features", "peers", "fingerprint")
+    class FingerprintEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -20,6 +49,7 @@ class PartyDescription(_message.Message):
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     PEERS_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -27,7 +57,8 @@ class PartyDescription(_message.Message):
     output: _common_pb2.OutputSpec
     features: _containers.RepeatedScalarFieldContainer[str]
     peers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ...) -> None: ...
+    fingerprint: _containers.ScalarMap[str, str]
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class OptimizerSpec(_message.Message):
     __slots__ = ("name", "learning_rate")
@@ -112,38 +143,46 @@ class PrivacyStatus(_message.Message):
     def __init__(self, embedding_dp: _Optional[bool] = ..., epsilon: _Optional[float] = ..., epsilon_per_row: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ...) -> None: ...
 
 class PrepareJobRequest(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "owner", "attempt")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job: JobSpec
-    def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ...) -> None: ...
+    owner: str
+    attempt: str
+    def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ..., owner: _Optional[str] = ..., attempt: _Optional[str] = ...) -> None: ...
 
 class PrepareJobReply(_message.Message):
-    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch", "aligned_rows", "alignment_cached")
+    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch", "aligned_rows", "alignment_cached", "warnings")
     TRAIN_ROWS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_ROWS_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     ALIGNED_ROWS_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_CACHED_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     train_rows: int
     validation_rows: int
     steps_per_epoch: int
     aligned_rows: int
     alignment_cached: bool
-    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., aligned_rows: _Optional[int] = ..., alignment_cached: _Optional[bool] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., aligned_rows: _Optional[int] = ..., alignment_cached: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunStepsRequest(_message.Message):
-    __slots__ = ("job_id", "epoch", "first_step", "num_steps", "report_every")
+    __slots__ = ("job_id", "epoch", "first_step", "num_steps", "report_every", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     FIRST_STEP_FIELD_NUMBER: _ClassVar[int]
     NUM_STEPS_FIELD_NUMBER: _ClassVar[int]
     REPORT_EVERY_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     epoch: int
     first_step: int
     num_steps: int
     report_every: int
-    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., first_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., report_every: _Optional[int] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., first_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., report_every: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class Metrics(_message.Message):
     __slots__ = ("count", "loss", "auc", "precision", "recall")
@@ -160,28 +199,32 @@ class Metrics(_message.Message):
     def __init__(self, count: _Optional[int] = ..., loss: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ...) -> None: ...
 
 class StepProgress(_message.Message):
-    __slots__ = ("epoch", "next_step", "samples", "has_metrics", "metrics")
+    __slots__ = ("epoch", "next_step", "samples", "has_metrics", "metrics", "peer_traffic")
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     NEXT_STEP_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
     HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    PEER_TRAFFIC_FIELD_NUMBER: _ClassVar[int]
     epoch: int
     next_step: int
     samples: int
     has_metrics: bool
     metrics: Metrics
-    def __init__(self, epoch: _Optional[int] = ..., next_step: _Optional[int] = ..., samples: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ...) -> None: ...
+    peer_traffic: Traffic
+    def __init__(self, epoch: _Optional[int] = ..., next_step: _Optional[int] = ..., samples: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("job_id", "epoch", "split")
+    __slots__ = ("job_id", "epoch", "split", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     epoch: int
     split: _common_pb2.Split
-    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class EvaluateReply(_message.Message):
     __slots__ = ("rows", "has_metrics", "metrics")
@@ -194,12 +237,14 @@ class EvaluateReply(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("job_id", "split")
+    __slots__ = ("job_id", "split", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     split: _common_pb2.Split
-    def __init__(self, job_id: _Optional[str] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class PredictReply(_message.Message):
     __slots__ = ("rows",)
@@ -212,7 +257,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy")
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy", "job_owner")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -228,6 +273,7 @@ class PartyStatus(_message.Message):
     PEERS_FIELD_NUMBER: _ClassVar[int]
     TRANSPORT_SECURITY_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    JOB_OWNER_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -243,7 +289,8 @@ class PartyStatus(_message.Message):
     peers: _containers.RepeatedCompositeFieldContainer[PeerState]
     transport_security: str
     privacy: PrivacyStatus
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ...) -> None: ...
+    job_owner: str
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ..., job_owner: _Optional[str] = ...) -> None: ...
 
 class PeerState(_message.Message):
     __slots__ = ("name", "address", "identity", "reachable", "detail")
@@ -272,26 +319,30 @@ class Traffic(_message.Message):
     def __init__(self, bytes_sent: _Optional[int] = ..., bytes_received: _Optional[int] = ..., messages_sent: _Optional[int] = ..., messages_received: _Optional[int] = ...) -> None: ...
 
 class EndJobRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class EndJobReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SaveCheckpointRequest(_message.Message):
-    __slots__ = ("job_id", "checkpoint_id", "epoch", "step")
+    __slots__ = ("job_id", "checkpoint_id", "epoch", "step", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     checkpoint_id: int
     epoch: int
     step: int
-    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class SaveCheckpointReply(_message.Message):
     __slots__ = ("digest", "bytes")
@@ -302,30 +353,34 @@ class SaveCheckpointReply(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class RestoreCheckpointRequest(_message.Message):
-    __slots__ = ("job_id", "checkpoint_id", "epoch", "step", "digest")
+    __slots__ = ("job_id", "checkpoint_id", "epoch", "step", "digest", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     checkpoint_id: int
     epoch: int
     step: int
     digest: str
-    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., digest: _Optional[str] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., checkpoint_id: _Optional[int] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., digest: _Optional[str] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class RestoreCheckpointReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class CommitCheckpointsRequest(_message.Message):
-    __slots__ = ("job_id", "keep")
+    __slots__ = ("job_id", "keep", "owner")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     KEEP_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     keep: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, job_id: _Optional[str] = ..., keep: _Optional[_Iterable[int]] = ...) -> None: ...
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., keep: _Optional[_Iterable[int]] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class CommitCheckpointsReply(_message.Message):
     __slots__ = ()

@@ -84,6 +84,11 @@ class ControlStub:
                 request_serializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.FromString,
                 _registered_method=True)
+        self.HoldJob = channel.unary_stream(
+                '/splitrec.v1.Control/HoldJob',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.HoldJobRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.HoldJobReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -161,6 +166,16 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HoldJob(self, request, context):
+        """Claims a job for one coordinator and holds it while the stream stays open
+        (a heartbeat every few seconds). Another coordinator's claim is refused
+        with FAILED_PRECONDITION naming the holder; once the stream ends (the
+        coordinator stopped or died) the next claim takes the job over.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +228,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.CommitCheckpoints,
                     request_deserializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.SerializeToString,
+            ),
+            'HoldJob': grpc.unary_stream_rpc_method_handler(
+                    servicer.HoldJob,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.HoldJobRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.HoldJobReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -485,6 +505,33 @@ class Control:
             '/splitrec.v1.Control/CommitCheckpoints',
             splitrec_dot_v1_dot_control__pb2.CommitCheckpointsRequest.SerializeToString,
             splitrec_dot_v1_dot_control__pb2.CommitCheckpointsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HoldJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/splitrec.v1.Control/HoldJob',
+            splitrec_dot_v1_dot_control__pb2.HoldJobRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.HoldJobReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,18 +20,20 @@ PSI_STAGE_DOUBLE_BLINDED: PsiStage
 PSI_STAGE_ALIGNED: PsiStage
 
 class PsiHello(_message.Message):
-    __slots__ = ("job_id", "party", "count", "id_digest", "cache_key")
+    __slots__ = ("job_id", "party", "count", "id_digest", "cache_key", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     PARTY_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     ID_DIGEST_FIELD_NUMBER: _ClassVar[int]
     CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     party: str
     count: int
     id_digest: str
     cache_key: str
-    def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., count: _Optional[int] = ..., id_digest: _Optional[str] = ..., cache_key: _Optional[str] = ...) -> None: ...
+    attempt: str
+    def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., count: _Optional[int] = ..., id_digest: _Optional[str] = ..., cache_key: _Optional[str] = ..., attempt: _Optional[str] = ...) -> None: ...
 
 class PsiCache(_message.Message):
     __slots__ = ("has_cache", "use_cache")

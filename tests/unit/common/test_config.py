@@ -429,9 +429,8 @@ def test_deep_units_must_be_positive_integers(tmp_path, units, index):
 
     path, message = _party_error(tmp_path, data)
 
-    assert message == (
-        f"{path}: key 'model.deep_units[{index}]': must be a positive integer"
-    )
+    assert message.startswith(f"{path}: key 'model.deep_units[{index}]': ")
+    assert "an integer in [1, 65536]" in message
 
 
 def test_embedding_dim_zero_is_refused(tmp_path):
@@ -440,8 +439,9 @@ def test_embedding_dim_zero_is_refused(tmp_path):
 
     path, message = _party_error(tmp_path, data)
 
-    assert (
-        message == f"{path}: key 'model.embedding_dim': must be greater than 0, got 0"
+    assert message == (
+        f"{path}: key 'model.embedding_dim': 0 is outside the allowed range: "
+        "an integer in [1, 1024]"
     )
 
 
@@ -470,10 +470,16 @@ def test_hashed_feature_without_positive_bins_is_refused(tmp_path, bins):
 
     path, message = _party_error(tmp_path, data)
 
-    assert message == (
-        f"{path}: key 'features[0].bins': "
-        "a hashed feature needs 'bins', a positive integer"
-    )
+    if bins is None:
+        assert message == (
+            f"{path}: key 'features[0].bins': "
+            "a hashed feature needs 'bins', a positive integer"
+        )
+    else:
+        assert message == (
+            f"{path}: key 'features[0].bins': {bins} is outside the allowed range: "
+            "an integer in [1, 100000000]"
+        )
 
 
 @pytest.mark.parametrize("kind", ["vocabulary", "multi_hot"])
@@ -639,7 +645,10 @@ def test_job_with_one_party_is_refused(tmp_path):
 def test_job_validation_fraction_out_of_range_is_refused(tmp_path, fraction):
     path, message = _job_error(tmp_path, _job(validation_fraction=fraction))
 
-    assert message == (f"{path}: key 'validation_fraction': must lie between 0 and 1")
+    assert message == (
+        f"{path}: key 'validation_fraction': {float(fraction):g} is outside the "
+        "allowed range: a number in (0, 0.99]"
+    )
 
 
 def test_job_unknown_optimizer_is_refused(tmp_path):
@@ -664,7 +673,7 @@ def test_job_unknown_optimizer_key_is_refused(tmp_path):
 def test_job_zero_counts_are_refused(tmp_path, key):
     path, message = _job_error(tmp_path, _job(**{key: 0}))
 
-    assert message == f"{path}: key '{key}': must be greater than 0"
+    assert message.startswith(f"{path}: key '{key}': 0 is outside the allowed range")
 
 
 def test_job_epochs_of_wrong_type_is_refused(tmp_path):
@@ -676,7 +685,10 @@ def test_job_epochs_of_wrong_type_is_refused(tmp_path):
 def test_job_negative_steps_per_window_is_refused(tmp_path):
     path, message = _job_error(tmp_path, _job(steps_per_window=-1))
 
-    assert "key 'steps_per_window': must be 0 (whole epoch) or more" in message
+    assert message == (
+        f"{path}: key 'steps_per_window': -1 is outside the allowed range: an "
+        "integer in [0, 2147483647]"
+    )
 
 
 def test_job_non_positive_learning_rate_is_refused(tmp_path):
@@ -684,7 +696,10 @@ def test_job_non_positive_learning_rate_is_refused(tmp_path):
 
     path, message = _job_error(tmp_path, data)
 
-    assert message == (f"{path}: key 'optimizer.learning_rate': must be greater than 0")
+    assert message == (
+        f"{path}: key 'optimizer.learning_rate': 0 is outside the allowed range: a "
+        "number in (0, 10]"
+    )
 
 
 def test_job_unknown_predict_split_is_refused(tmp_path):

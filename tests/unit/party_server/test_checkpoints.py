@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from common.errors import JobStateError
+from common.errors import JobStateError, StorageError
 from party_server.checkpoints import CheckpointStore, assign_states, variables_state
 
 
@@ -34,9 +34,9 @@ def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch
         raise OSError("power cut")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(StorageError, match="power cut"):
         store.save(2, _arrays(2.0))
-    with pytest.raises(OSError, match="power cut"):
+    with pytest.raises(StorageError, match="power cut"):
         store.save(1, _arrays(3.0))  # overwriting in place fails too
     monkeypatch.undo()
     assert not store.path(2).exists()

@@ -1,0 +1,104 @@
+"""Coordinated checkpoints: the two-phase commit, and restoring the newest
+checkpoint that every party still holds intact."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from common.errors import JobFailedError, PeerError
+from common.history import EpochRecord
+from common.names import MAX_CHECKPOINT_ID
+from coordinator.client import PartyClient
+from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
+
+logger = logging.getLogger(__name__)
+
+Everywhere = Callable[[Callable[[PartyClient], object]], dict[str, object]]
+
+
+class Checkpoints:
+    """Saves and restores the job's checkpoints at every party at once."""
+
+    def __init__(
+        self, job: str, run_dir: Path, keep: int, everywhere: Everywhere
+    ) -> None:
+        self._job = job
+        self._run_dir = run_dir
+        self._keep = keep
+        self._everywhere = everywhere
+
+    def save(
+        self, manifest: Manifest, epoch: int, step: int, records: list[EpochRecord]
+    ) -> None:
+        """Two-phase commit: every party writes, then the manifest names it."""
+        checkpoint_id = manifest.next_id()
+        if checkpoint_id > MAX_CHECKPOINT_ID:
+            raise JobFailedError(
+                f"job {self._job} has used up its checkpoint ids; start it afresh "
+                "(--fresh)",
+                fatal=True,
+            )
+        logger.debug("checkpoint %d: saving at every party", checkpoint_id)
+        replies = self._everywhere(
+            lambda c: c.save_checkpoint(self._job, checkpoint_id, epoch, step)
+        )
+        entry = CheckpointEntry(
+            checkpoint_id, epoch, step, {n: r.digest for n, r in replies.items()}
+        )
+        manifest.checkpoints = [*manifest.checkpoints, entry][-self._keep :]
+        manifest.records = [dataclasses.asdict(r) for r in records]
+        write_manifest(self._run_dir, manifest)
+        keep = [e.checkpoint_id for e in manifest.checkpoints]
+        self._everywhere(lambda c: c.commit_checkpoints(self._job, keep))
+
+    def restore(self, manifest: Manifest) -> CheckpointEntry:
+        """Restores the newest committed checkpoint at every party; when a party
+        lost it (missing or changed file), the newest one before it that every
+        party still holds. Later entries then leave the manifest."""
+        lost = []
+        for entry in reversed(manifest.checkpoints):
+            try:
+                self._restore(entry)
+            except PeerError as exc:
+                if exc.code != "DATA_LOSS":
+                    raise
+                logger.warning(
+                    "checkpoint %d (epoch %d, step %d) cannot be restored: %s",
+                    entry.checkpoint_id,
+                    entry.epoch + 1,
+                    entry.step,
+                    exc,
+                )
+                lost.append(f"{entry.checkpoint_id}: {exc}")
+                continue
+            if entry is not manifest.latest:
+                logger.warning(
+                    "went back to checkpoint %d (epoch %d, step %d), the newest one "
+                    "every party holds intact",
+                    entry.checkpoint_id,
+                    entry.epoch + 1,
+                    entry.step,
+                )
+                manifest.back_to(entry)
+                write_manifest(self._run_dir, manifest)
+            return entry
+        raise JobFailedError(
+            f"no committed checkpoint of job {self._job} is intact at every party "
+            f"({'; '.join(lost) or 'the manifest lists none'}); run with --fresh to "
+            "start the job afresh",
+            fatal=True,
+        )
+
+    def _restore(self, entry: CheckpointEntry) -> None:
+        self._everywhere(
+            lambda c: c.restore_checkpoint(
+                self._job,
+                entry.checkpoint_id,
+                entry.epoch,
+                entry.step,
+                entry.digests.get(c.name, ""),
+            )
+        )
