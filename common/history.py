@@ -11,6 +11,12 @@ from common.atomic import write_atomically
 from common.metrics import Metrics
 
 
+def shown(value: float) -> str:
+    """A metric for people: four decimals, or n/a when it is undefined (AUC over
+    one class)."""
+    return f"{value:.4f}" if math.isfinite(value) else "n/a"
+
+
 @dataclass(frozen=True)
 class EpochRecord:
     epoch: int
@@ -57,10 +63,10 @@ class EpochRecord:
     def summary(self, epochs: int) -> str:
         """One log line: the epoch's training and validation metrics and speed."""
         line = (
-            f"epoch {self.epoch}/{epochs}: train loss {self.train_loss:.4f} "
-            f"auc {self.train_auc:.4f} | val loss {self.val_loss:.4f} "
-            f"auc {self.val_auc:.4f} precision {self.val_precision:.4f} "
-            f"recall {self.val_recall:.4f} | {self.samples_per_second:.0f} samples/s"
+            f"epoch {self.epoch}/{epochs}: train loss {shown(self.train_loss)} "
+            f"auc {shown(self.train_auc)} | val loss {shown(self.val_loss)} "
+            f"auc {shown(self.val_auc)} precision {shown(self.val_precision)} "
+            f"recall {shown(self.val_recall)} | {self.samples_per_second:.0f} samples/s"
         )
         if self.epsilon is not None:
             line += (

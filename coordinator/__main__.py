@@ -93,10 +93,11 @@ def job_config(args: argparse.Namespace) -> JobConfig:
 
 
 def run(config: JobConfig, fresh: bool = False) -> int:
-    from coordinator.job import JobDriver, summary_lines
+    from coordinator.job import JobDriver
+    from coordinator.records import summary_lines
 
     result = JobDriver(config, fresh=fresh).run()
-    for line in summary_lines(result):
+    for line in summary_lines(result.records, result.run_dir):
         print(line, flush=True)
     return 0
 

@@ -31,9 +31,15 @@ class Checkpoints:
         self._everywhere = everywhere
 
     def save(
-        self, manifest: Manifest, epoch: int, step: int, records: list[EpochRecord]
+        self,
+        manifest: Manifest,
+        epoch: int,
+        step: int,
+        records: list[EpochRecord],
+        traffic: dict | None = None,
     ) -> None:
-        """Two-phase commit: every party writes, then the manifest names it."""
+        """Two-phase commit: every party writes, then the manifest names it
+        (with the history and the traffic counted so far)."""
         checkpoint_id = manifest.next_id()
         if checkpoint_id > MAX_CHECKPOINT_ID:
             raise JobFailedError(
@@ -46,7 +52,11 @@ class Checkpoints:
             lambda c: c.save_checkpoint(self._job, checkpoint_id, epoch, step)
         )
         entry = CheckpointEntry(
-            checkpoint_id, epoch, step, {n: r.digest for n, r in replies.items()}
+            checkpoint_id,
+            epoch,
+            step,
+            {n: r.digest for n, r in replies.items()},
+            traffic or {},
         )
         manifest.checkpoints = [*manifest.checkpoints, entry][-self._keep :]
         manifest.records = [dataclasses.asdict(r) for r in records]

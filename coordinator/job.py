@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,14 +12,11 @@ from typing import TypeVar
 
 from common import serde
 from common.config import JobConfig
-from common.errors import JobFailedError, SplitRecError
+from common.errors import JobFailedError, PeerError, SplitRecError
 from common.fingerprint import changes
 from common.history import EpochRecord, plot_curves, record_from_json, write_history
-from common.jobspec import PartyDescription
 from common.metrics import Metrics
 from common.paths import check_writable, confined
-from common.privacy.accountant import embedding_privacy
-from common.privacy.settings import PrivacySettings
 from common.throughput import SteadyRate
 from common.tls import load_credentials
 from coordinator.checkpointing import Checkpoints
@@ -37,6 +33,7 @@ from coordinator.manifest import (
 )
 from coordinator.ownership import Holds, RunLock
 from coordinator.progress import EpochProgress
+from coordinator.records import privacy_fields
 from coordinator.traffic_report import TrafficLedger, write_traffic
 from coordinator.windows import Window, run_window
 from splitrec.v1 import control_pb2
@@ -102,13 +99,12 @@ class JobDriver:
         return JobResult(records, self.run_dir, predicted)
 
     def _run(self) -> tuple[list[EpochRecord], int]:
-        prepared = self._start()
-        manifest, resumed = self._open_manifest(prepared)
+        prepared, manifest, resumed = self._start()
         ledger = TrafficLedger(self.clients, prepared.spec.feature_parties)
         while True:
             try:
                 if resumed:
-                    self.checkpoints.restore(manifest)
+                    ledger.restore(self.checkpoints.restore(manifest).traffic)
                 records = self._train(prepared, manifest, ledger)
                 break
             except SplitRecError as exc:
@@ -125,33 +121,46 @@ class JobDriver:
 
     def _handshake(self, wait: float) -> PreparedJob:
         """Describes every party (waiting up to ``wait`` for each), holds the
-        job at every party, then prepares it everywhere."""
+        job at every party, then prepares it everywhere (rows and steps derived
+        afresh)."""
         descriptions = describe_all(self.config, self.clients, wait)
-        return self._prepare(descriptions)
-
-    def _prepare(self, descriptions: dict[str, PartyDescription]) -> PreparedJob:
         assert self._holds is not None
         self._holds.wait(self.config.rpc_timeout)
         return prepare_all(self.config, self.clients, descriptions)
 
-    def _start(self) -> PreparedJob:
-        """The first handshake. Each party gets ``connect_timeout`` to come up;
-        after that, a party that is briefly unavailable (restarting, or dropping
-        a PSI stream) gets the same bounded retries as a recovery."""
-        descriptions = describe_all(
-            self.config, self.clients, self.config.connect_timeout
-        )
+    def _retrying(self, doing: str, action: Callable[[int], T]) -> T:
+        """``action(attempt)`` until it succeeds; each failure goes through
+        ``_failed`` (which gives up on a fatal one or when attempts run out)."""
+        attempt = 0
         while True:
             try:
-                return self._prepare(descriptions)
+                return action(attempt)
             except SplitRecError as exc:
-                self._failed(exc, "starting")
-            try:
-                descriptions = describe_all(
-                    self.config, self.clients, self.config.recovery_timeout
-                )
-            except SplitRecError as exc:
-                self._failed(exc, "starting")
+                self._failed(exc, doing)
+            attempt += 1
+
+    def _start(self) -> tuple[PreparedJob, Manifest, bool]:
+        """The first handshake and the manifest (a fresh one, or the unfinished
+        run to resume). Each party first gets ``connect_timeout`` to come up;
+        after that, a party that is briefly unavailable (restarting, or dropping
+        a PSI stream) gets the same bounded retries as a recovery."""
+
+        def begin(attempt: int) -> tuple[PreparedJob, Manifest, bool]:
+            wait = (
+                self.config.connect_timeout
+                if attempt == 0
+                else (self.config.recovery_timeout)
+            )
+            prepared = self._handshake(wait)
+            return (prepared, *self._open_manifest(prepared))
+
+        try:
+            return begin(0)
+        except SplitRecError as exc:
+            if isinstance(exc, PeerError) and exc.rpc == "Describe":
+                raise  # a party that never came up within connect_timeout
+            self._failed(exc, "starting")
+        return self._retrying("starting", lambda attempt: begin(attempt + 1))
 
     def _failed(self, error: SplitRecError, doing: str) -> None:
         """Counts a failure and waits before the next try; raises when no retry
@@ -178,7 +187,8 @@ class JobDriver:
 
     def _recover(self, manifest: Manifest, error: SplitRecError) -> PreparedJob:
         """Waits for every party and prepares the job again (its rows and steps
-        derived afresh); the caller then restores the last checkpoint."""
+        derived afresh, its parties' fingerprints checked); the caller then
+        restores the last checkpoint."""
         entry = manifest.latest
         assert entry is not None
         logger.warning(
@@ -190,19 +200,17 @@ class JobDriver:
         )
         started = time.monotonic()
         self._failed(error, "training")
-        while True:
-            try:
-                prepared = self._handshake(self.config.recovery_timeout)
-                self._check_identity(manifest, prepared)
-            except SplitRecError as exc:
-                self._failed(exc, "recovering")
-                continue
-            logger.info(
-                "job %s: recovered in %.1f s",
-                self.config.job,
-                time.monotonic() - started,
-            )
+
+        def prepare(attempt: int) -> PreparedJob:
+            prepared = self._handshake(self.config.recovery_timeout)
+            self._check_identity(manifest, prepared)
             return prepared
+
+        prepared = self._retrying("recovering", prepare)
+        logger.info(
+            "job %s: recovered in %.1f s", self.config.job, time.monotonic() - started
+        )
+        return prepared
 
     def _check_identity(self, manifest: Manifest, prepared: PreparedJob) -> None:
         """Refuses to go on when a party's data or settings changed since the job
@@ -282,7 +290,7 @@ class JobDriver:
             records.append(record)
             write_history(self.run_dir / "history.json", records)
             logger.info("%s", record.summary(self.config.epochs))
-            self.checkpoints.save(manifest, epoch + 1, 0, records)
+            self.checkpoints.save(manifest, epoch + 1, 0, records, ledger.state())
         return records
 
     def _write_traffic(self, prepared: PreparedJob, ledger: TrafficLedger) -> None:
@@ -355,7 +363,7 @@ class JobDriver:
                 done_samples += label.samples
                 first = end
                 if every and end % every == 0 and end < steps:
-                    self.checkpoints.save(manifest, epoch, end, records)
+                    self.checkpoints.save(manifest, epoch, end, records, ledger.state())
         finally:
             bar.finish()
         if label is None or not label.has_metrics:
@@ -365,6 +373,7 @@ class JobDriver:
         return serde.metrics_from_proto(label.metrics), steady.rate()
 
     def _evaluate(self, epoch: int) -> Metrics:
+        logger.debug("epoch %d: evaluating at every party", epoch + 1)
         results = self._everywhere(
             lambda c: c.evaluate(self.config.job, epoch, "validation")
         )
@@ -405,41 +414,3 @@ class JobDriver:
     def _everywhere(self, call: Callable[[PartyClient], T]) -> dict[str, T]:
         """Runs ``call(client)`` at every party at once; the first failure is raised."""
         return at_every_party(self.clients, call)
-
-
-def privacy_fields(
-    privacy: PrivacySettings, prepared: PreparedJob, epoch: int
-) -> dict[str, float]:
-    """The history's privacy figures after 0-based ``epoch``."""
-    fields: dict[str, float] = {}
-    steps = prepared.steps_per_epoch
-    spent = embedding_privacy(
-        privacy,
-        prepared.spec.batch_size,
-        prepared.train_rows,
-        (epoch + 1) * steps,
-        steps,
-    )
-    if spent is not None:
-        fields.update(dataclasses.asdict(spent))
-    if privacy.label_dp:
-        fields["label_epsilon"] = privacy.label_epsilon
-    return fields
-
-
-def summary_lines(result: JobResult) -> list[str]:
-    """The final summary printed after a job."""
-    last = result.records[-1]
-    best = max(
-        result.records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc
-    )
-    speed = sum(r.samples_per_second for r in result.records) / len(result.records)
-    return [
-        f"job finished: {len(result.records)} epochs",
-        f"  final  val AUC {last.val_auc:.4f}  loss {last.val_loss:.4f}  "
-        f"precision {last.val_precision:.4f}  recall {last.val_recall:.4f}",
-        f"  best   val AUC {best.val_auc:.4f} (epoch {best.epoch})",
-        f"  speed  {speed:,.0f} samples/s (mean over epochs)",
-        f"  history {result.run_dir / 'history.json'}",
-        f"  curves  {result.run_dir / 'curves.png'}",
-    ]

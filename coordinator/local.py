@@ -106,9 +106,15 @@ def start_party(
     listen: str | None = None,
     extra_args: tuple[str, ...] = (),
     ready_timeout: float = 120.0,
+    prefix: tuple[str, ...] = (),
 ) -> LocalParty:
-    """Starts ``python -m party_server`` and waits for its READY line."""
+    """Starts ``python -m party_server`` and waits for its READY line.
+
+    ``prefix`` runs the server through another command that ends by executing
+    its arguments (``nice -n 10``, ``taskset -c 1``, ``unshare -m ...``).
+    """
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "party_server",
@@ -141,6 +147,10 @@ def start_party(
         line = lines.get(timeout=ready_timeout)
     except queue.Empty:
         line = None
+    except BaseException:  # interrupted (a signal): the child must not linger
+        process.kill()
+        process.wait()
+        raise
     if line is None or not line.startswith("READY "):
         process.kill()
         process.wait()

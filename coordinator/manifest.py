@@ -28,6 +28,8 @@ class CheckpointEntry:
     epoch: int
     step: int
     digests: dict[str, str]
+    # The training traffic counted up to this checkpoint (``TrafficLedger``).
+    traffic: dict = field(default_factory=dict)
 
 
 @dataclass

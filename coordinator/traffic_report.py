@@ -4,7 +4,10 @@ Counts the training windows that completed, each once: a window that failed and
 was run again after a recovery is counted only the time it completed. A feature
 party reports the messages of its window's stream (both directions), so every
 party-to-party message is counted exactly once; the coordinator counts its own
-control messages of the window.
+control messages of the window. The totals travel with each checkpoint in the
+manifest, and a restore (after a failure, or when a new coordinator resumes the
+job) goes back to the totals of the checkpoint restored: windows after it run
+again and are counted then.
 """
 
 from __future__ import annotations
@@ -27,6 +30,20 @@ class TrafficLedger:
         self._clients = clients
         self.peer = dict.fromkeys(feature_parties, Traffic())
         self.control = dict.fromkeys(clients, Traffic())
+
+    def state(self) -> dict[str, dict[str, dict[str, int]]]:
+        """The totals so far, for the manifest."""
+        return {
+            "peer": {n: asdict(t) for n, t in self.peer.items()},
+            "control": {n: asdict(t) for n, t in self.control.items()},
+        }
+
+    def restore(self, state: dict[str, dict[str, dict[str, int]]]) -> None:
+        """Goes back to the totals of a checkpoint (zero where it has none)."""
+        for totals, kind in ((self.peer, "peer"), (self.control, "control")):
+            saved = state.get(kind, {})
+            for name in totals:
+                totals[name] = Traffic(**saved[name]) if name in saved else Traffic()
 
     def control_snapshot(self) -> dict[str, Traffic]:
         """The coordinator's control counters now (before a window)."""

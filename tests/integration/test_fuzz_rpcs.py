@@ -1,12 +1,16 @@
 """Property-based fuzzing of every RPC of a running party server.
 
-Random bytes and mutated valid messages go to each control and peer method of
-bob (the label party, which serves both). Whatever arrives, the server answers
-with a status (never an unhandled exception), keeps serving, leaves the job's
-model and checkpoints untouched, and trains normally afterwards.
+Random bytes, mutated valid messages and valid messages whose job, party and
+checkpoint names are path-like (``../x``, absolute paths, huge ids) go to each
+control and peer method of bob (the label party, which serves both). Whatever
+arrives, the server answers with a status (never an unhandled exception), keeps
+serving, leaves the job's model and checkpoints untouched, writes no file
+anywhere, and trains normally afterwards.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -46,7 +50,29 @@ SERVER_STREAM = {
     "/splitrec.v1.Control/RunSteps": control_pb2.RunStepsRequest(
         job_id=FUZZ_JOB, num_steps=2, report_every=1
     ),
+    "/splitrec.v1.Control/HoldJob": control_pb2.HoldJobRequest(
+        job_id=FUZZ_JOB, owner=control_pb2.Owner(token="fuzz")
+    ),
 }
+# Names a careless or hostile caller might send where a job, party or file name
+# goes; none may lead a write outside the party's folder.
+PATH_LIKE = [
+    "..",
+    ".",
+    "",
+    "../escape",
+    "../../../../tmp/splitrec-fuzz-escape",
+    "/tmp/splitrec-fuzz-escape",
+    "a/b",
+    "deepfm-ml1m/../../x",
+    "x" * 300,
+    "nul\x00byte",
+    "C:\\Windows",
+    ".hidden",
+    "-rf",
+    "名前",
+]
+CHECKPOINT_IDS = [-1, 100_000_000, 2**62, -(2**62)]
 BIDI = {
     "/splitrec.v1.Peer/Exchange": [
         peer_pb2.PeerMessage(hello=peer_pb2.Hello(job_id=FUZZ_JOB, party="alice")),
@@ -81,20 +107,50 @@ def _payload(valid: bytes) -> st.SearchStrategy[bytes]:
     return st.one_of(st.binary(max_size=256), edits.map(lambda e: _mutate(valid, e)))
 
 
+def _renamed(message, name: str, checkpoint_id: int):
+    """A copy of ``message`` with every job, party and checkpoint name replaced."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    _rename(copy, name, checkpoint_id)
+    return copy.SerializeToString()
+
+
+def _rename(message, name: str, checkpoint_id: int) -> None:
+    for field, value in message.ListFields():
+        if field.name in ("job_id", "party", "label_party"):
+            setattr(message, field.name, name)
+        elif field.name == "checkpoint_id":
+            message.checkpoint_id = checkpoint_id
+        elif field.name == "keep":
+            message.keep[:] = [checkpoint_id]
+        elif field.message_type is not None and field.label != field.LABEL_REPEATED:
+            _rename(value, name, checkpoint_id)
+    if hasattr(message, "job_id") and not message.job_id:
+        message.job_id = name
+
+
+def _path_like(valid) -> st.SearchStrategy[bytes]:
+    return st.tuples(st.sampled_from(PATH_LIKE), st.sampled_from(CHECKPOINT_IDS)).map(
+        lambda pair: _renamed(valid, *pair)
+    )
+
+
 def _payloads(method: str) -> st.SearchStrategy[list[bytes]]:
     """One request for unary and server-streaming methods, up to three messages
     for the bidirectional ones."""
     if method in BIDI:
         one = st.sampled_from(BIDI[method]).flatmap(
-            lambda v: _payload(v.SerializeToString())
+            lambda v: st.one_of(_payload(v.SerializeToString()), _path_like(v))
         )
         return st.lists(one, min_size=1, max_size=3)
     valid = {**UNARY, **SERVER_STREAM}[method]
-    return _payload(valid.SerializeToString()).map(lambda p: [p])
+    return st.one_of(_payload(valid.SerializeToString()), _path_like(valid)).map(
+        lambda p: [p]
+    )
 
 
 def _case() -> st.SearchStrategy:
-    """A method drawn evenly from all twelve, and what to send it."""
+    """A method drawn evenly from all thirteen, and what to send it."""
     methods = sorted({*UNARY, *SERVER_STREAM, *BIDI})
     return st.sampled_from(methods).flatmap(
         lambda m: st.tuples(st.just(m), _payloads(m))
@@ -106,7 +162,9 @@ def _call(channel: grpc.Channel, method: str, payloads: list[bytes]) -> None:
         if method in UNARY:
             channel.unary_unary(method)(payloads[0], timeout=3)
         elif method in SERVER_STREAM:
-            list(channel.unary_stream(method)(payloads[0], timeout=3))
+            # A hold lasts until its caller lets go: half a second is enough.
+            timeout = 0.5 if method.endswith("/HoldJob") else 3
+            list(channel.unary_stream(method)(payloads[0], timeout=timeout))
         else:
             list(channel.stream_stream(method)(iter(payloads), timeout=3))
     except grpc.RpcError as error:
@@ -127,12 +185,19 @@ def _checkpoint_files(files) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*")}
 
 
+def _all_files(files) -> list[str]:
+    """Every path under the test's folder, and the escape target's existence."""
+    paths = sorted(str(p.relative_to(files.folder)) for p in files.folder.rglob("*"))
+    return [*paths, f"escape: {Path('/tmp/splitrec-fuzz-escape').exists()}"]
+
+
 def test_random_and_mutated_messages_never_break_the_server(party_files):
     party_files.edit("job", batch_size=64)
     with prepared_federation(party_files, peer_timeout=3.0) as federation:
         parties, config, clients = federation
         clients["bob"].save_checkpoint(config.job, 0, 0, 0)
         before, files_before = _weights(parties), _checkpoint_files(party_files)
+        tree_before = _all_files(party_files)
         address = f"127.0.0.1:{parties['bob'].port}"
         cases = []
 
@@ -152,14 +217,16 @@ def test_random_and_mutated_messages_never_break_the_server(party_files):
 
         fuzz()
         after, files_after = _weights(parties), _checkpoint_files(party_files)
+        tree_after = _all_files(party_files)
         # Still serving, and a normal window trains afterwards.
         assert clients["bob"].describe(5.0).party == "bob"
         last = run_window(
             clients, "bob", Window(config.job, 0, 0, 5, 5), lambda _: None, 30.0
         )["bob"]
 
-    assert len(cases) == 150 and len(set(cases)) == 12
+    assert len(cases) == 150 and len(set(cases)) == 13
     for got, want in zip(after, before, strict=True):
         np.testing.assert_array_equal(got, want)
     assert files_after == files_before
+    assert tree_after == tree_before
     assert last.next_step == 5

@@ -1,6 +1,7 @@
-"""Fault tests: kill -9 a party or the coordinator mid-epoch; the job recovers
-from its last committed checkpoint and ends with the same weights and the same
-per-epoch metrics as a run that was never interrupted."""
+"""Fault tests: kill -9 a party or the coordinator mid-epoch, or lose the newest
+checkpoint at a party; the job recovers (or resumes) from the newest checkpoint
+every party holds and ends with bit-identical weights, the same per-epoch
+metrics and the same traffic record as a run that was never interrupted."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def _wait_for_step(address: str, step: int, timeout: float = 120) -> None:
     pytest.fail(f"training never reached step {step}")
 
 
-def _outcome(files) -> tuple[dict[str, dict[str, np.ndarray]], list[dict]]:
-    """Each party's final checkpoint arrays, and the history."""
+def _outcome(files) -> tuple[dict[str, dict[str, np.ndarray]], list[dict], dict]:
+    """Each party's final checkpoint arrays, the history and the traffic."""
     runs = files.folder / "runs"
     manifest = json.loads((runs / JOB / "manifest.json").read_text())
     assert manifest["finished"]
@@ -85,7 +86,8 @@ def _outcome(files) -> tuple[dict[str, dict[str, np.ndarray]], list[dict]]:
         with np.load(path) as stored:
             weights[party] = {k: stored[k] for k in stored.files}
     history = json.loads((runs / JOB / "history.json").read_text())
-    return weights, history
+    traffic = json.loads((runs / JOB / "traffic.json").read_text())
+    return weights, history, traffic
 
 
 def _stop(job: subprocess.Popen | None, parties: dict) -> None:
@@ -132,25 +134,24 @@ def _first_divergence(reference_folder: Path, folder: Path) -> str:
 
 
 def _same_as(reference, files) -> None:
-    weights, history = _outcome(files)
-    want_weights, want_history, reference_folder = reference
+    """Bit-identical weights and optimizer state, equal metrics and traffic."""
+    weights, history, traffic = _outcome(files)
+    want_weights, want_history, want_traffic, reference_folder = reference
     for party in ("alice", "bob"):
         assert weights[party].keys() == want_weights[party].keys()
         for key, value in want_weights[party].items():
-            try:
-                np.testing.assert_allclose(
-                    weights[party][key], value, rtol=1e-5, atol=1e-6, err_msg=key
-                )
-            except AssertionError as exc:
+            if not np.array_equal(weights[party][key], value):
                 where = _first_divergence(reference_folder, files.folder)
                 raise AssertionError(
-                    f"{party}: {exc}\nfirst divergence: {where}; logs and "
+                    f"{party} {key} differs; first divergence: {where}; logs and "
                     f"checkpoints under {files.folder}"
-                ) from None
+                )
     assert [r["epoch"] for r in history] == [r["epoch"] for r in want_history]
     for got, want in zip(history, want_history, strict=True):
-        for key in METRICS:
-            assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-6), key
+        assert {k: got[k] for k in METRICS} == {k: want[k] for k in METRICS}
+    # Each step's traffic is counted once, however often it ran.
+    assert traffic["peer"] == want_traffic["peer"]
+    assert traffic["control"] == want_traffic["control"]
 
 
 @pytest.mark.parametrize("victim", ["alice", "bob"])
@@ -227,4 +228,38 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
     finally:
         _stop(job, parties)
     assert "recovering from checkpoint" in err
+    _same_as(reference, files)
+
+
+def test_resume_falls_back_when_the_newest_checkpoint_is_lost(
+    reference, small_data, tmp_path
+):
+    """The coordinator dies; bob's newest checkpoint file is then deleted and
+    alice's corrupted: the job resumes from the newest one both hold intact."""
+    files, addresses = _federation(tmp_path, small_data)
+    logs = tmp_path / "logs"
+    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    try:
+        first = _coordinator(files)
+        _wait_for_step(addresses["bob"], 100)
+        first.kill()
+        first.wait()
+        folder = files.folder / "runs"
+        manifest = json.loads((folder / JOB / "manifest.json").read_text())
+        newest = manifest["checkpoints"][-1]["checkpoint_id"]
+        assert newest == 2  # steps 0, 40, 80
+        (folder / "bob" / JOB / "checkpoints" / f"checkpoint-{newest:08d}.npz").unlink()
+        corrupted = folder / "alice" / JOB / "checkpoints" / "checkpoint-00000001.npz"
+        corrupted.write_bytes(corrupted.read_bytes()[:-10] + b"0123456789")
+        again = _coordinator(files)
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    assert "checkpoint 2 (epoch 1, step 80) cannot be restored" in err
+    assert "is not at" in err  # bob's file is missing
+    assert "checkpoint 1 (epoch 1, step 40) cannot be restored" in err
+    assert "the file changed since it was saved" in err  # alice's
+    assert "went back to checkpoint 0 (epoch 1, step 0)" in err
     _same_as(reference, files)

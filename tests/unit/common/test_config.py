@@ -787,3 +787,98 @@ def test_privacy_is_off_without_the_section(tmp_path):
 def test_bad_privacy_values_name_the_key(tmp_path, privacy, key, message):
     path, error = _job_error(tmp_path, _job(privacy=privacy))
     assert str(path) in error and f"'{key}'" in error and message in error, error
+
+
+# --- names, duplicate keys, ranges ----------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/evil", "a/b", "..", "", "x" * 65])
+def test_job_name_must_be_a_safe_path_component(tmp_path, name):
+    path, message = _job_error(tmp_path, _job(job=name))
+
+    assert message.startswith(f"{path}: key 'job': ")
+    assert "is not a safe name: use 1 to 64 letters, digits" in message
+
+
+def test_party_names_must_be_safe_in_every_config(tmp_path):
+    path, message = _party_error(tmp_path, _party(party="../alice"))
+    assert message.startswith(f"{path}: key 'party': '../alice' is not a safe name")
+    parties = [{"name": "alice", "address": "a:1"}, {"name": "b/ob", "address": "b:1"}]
+    path, message = _job_error(tmp_path, _job(parties=parties))
+    assert message.startswith(f"{path}: key 'parties[1].name': 'b/ob' is not a safe")
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "job.yaml"
+    text = yaml.safe_dump(_job(epochs=3), sort_keys=False)
+    path.write_text(text + "epochs: 7\n")
+    lines = text.splitlines()
+    first = 1 + next(i for i, line in enumerate(lines) if line.startswith("epochs"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_job_config(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{len(lines) + 1}:1: not valid YAML")
+    assert f"key 'epochs' appears twice in one mapping (first on line {first})" in (
+        message
+    )
+
+
+def test_a_nested_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "job.yaml"
+    path.write_text(
+        yaml.safe_dump(_job(), sort_keys=False)
+        + "checkpoint:\n  every_steps: 10\n  every_steps: 20\n"
+    )
+    with pytest.raises(ConfigError, match="key 'every_steps' appears twice"):
+        load_job_config(path)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "1.0e+400"])
+def test_non_finite_numbers_are_refused_with_the_key(tmp_path, value):
+    path = tmp_path / "job.yaml"
+    data = _job()
+    data["rpc_timeout"] = "PLACEHOLDER"
+    path.write_text(yaml.safe_dump(data, sort_keys=False).replace("PLACEHOLDER", value))
+
+    with pytest.raises(ConfigError) as caught:
+        load_job_config(path)
+
+    assert str(caught.value).startswith(f"{path}: key 'rpc_timeout': must be a finite")
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "text"),
+    [
+        ({"seed": -1}, "seed", "-1 is outside the allowed range: an integer in [0, "),
+        ({"epochs": 10**6}, "epochs", "an integer in [1, 100000]"),
+        ({"rpc_timeout": 0}, "rpc_timeout", "a number in (0, 604800]"),
+        ({"connect_timeout": -5}, "connect_timeout", "-5 is outside"),
+        ({"align_timeout": 10**9}, "align_timeout", "1000000000 is outside"),
+        ({"strategy": {"pipeline_size": 100}}, "strategy.pipeline_size", "[1, 64]"),
+        ({"checkpoint": {"keep": 0}}, "checkpoint.keep", "an integer in [1, 1000]"),
+        ({"recovery": {"timeout": 0}}, "recovery.timeout", "0 is outside"),
+        ({"recovery": {"max_attempts": -1}}, "recovery.max_attempts", "-1 is"),
+        ({"optimizer": {"learning_rate": 1e9}}, "optimizer.learning_rate", "(0, 10]"),
+        ({"batch_size": 2**40}, "batch_size", "an integer in [1, 1000000]"),
+    ],
+)
+def test_out_of_range_numbers_name_the_key_the_value_and_the_range(
+    tmp_path, changes, key, text
+):
+    path, message = _job_error(tmp_path, _job(**changes))
+
+    assert message.startswith(f"{path}: key '{key}': ")
+    assert text in message
+
+
+def test_an_empty_multi_hot_separator_is_refused(tmp_path):
+    data = _party()
+    data["features"].append(
+        {"name": "G", "column": "Gender", "type": "multi_hot", "vocabulary": ["F"]}
+    )
+    data["features"][-1]["separator"] = ""
+    path, message = _party_error(tmp_path, data)
+    assert message.startswith(f"{path}: key 'features[")
+    assert "separator': must not be empty" in message

@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 
 from common.history import EpochRecord, plot_curves, write_history
-from coordinator.job import JobResult, summary_lines
 from coordinator.progress import EpochProgress
+from coordinator.records import summary_lines
 
 
 def _records() -> list[EpochRecord]:
@@ -70,8 +70,19 @@ def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
 
 
 def test_summary_names_final_and_best_epoch(tmp_path: Path):
-    lines = summary_lines(JobResult(_records(), tmp_path, 100))
+    lines = summary_lines(_records(), tmp_path)
     assert lines[0] == "job finished: 2 epochs"
     assert "final  val AUC 0.7400" in lines[1]
     assert "best   val AUC 0.7400 (epoch 2)" in lines[2]
     assert "10,000 samples/s" in lines[3]
+
+
+def test_an_undefined_validation_auc_shows_as_not_available(tmp_path: Path):
+    one_class = [
+        EpochRecord(1, 0.65, 0.70, 0.62, math.nan, 0.0, 0.0, 9000.0, 9500.0, 10.0)
+    ]
+    lines = summary_lines(one_class, tmp_path)
+    assert "final  val AUC n/a  loss 0.6200" in lines[1]
+    assert lines[2] == "  best   val AUC n/a (the validation rows hold one class)"
+    assert "nan" not in "".join(lines).lower()
+    assert "auc n/a precision" in one_class[0].summary(1)

@@ -1,0 +1,53 @@
+"""What the coordinator adds to each epoch's record, and prints at the end."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from common.history import EpochRecord, shown
+from common.privacy.accountant import embedding_privacy
+from common.privacy.settings import PrivacySettings
+from coordinator.handshake import PreparedJob
+
+
+def privacy_fields(
+    privacy: PrivacySettings, prepared: PreparedJob, epoch: int
+) -> dict[str, float]:
+    """The history's privacy figures after 0-based ``epoch``."""
+    fields: dict[str, float] = {}
+    steps = prepared.steps_per_epoch
+    spent = embedding_privacy(
+        privacy,
+        prepared.spec.batch_size,
+        prepared.train_rows,
+        (epoch + 1) * steps,
+        steps,
+    )
+    if spent is not None:
+        fields.update(dataclasses.asdict(spent))
+    if privacy.label_dp:
+        fields["label_epsilon"] = privacy.label_epsilon
+    return fields
+
+
+def summary_lines(records: list[EpochRecord], run_dir: Path) -> list[str]:
+    """The final summary printed after a job; an undefined metric shows as n/a."""
+    last = records[-1]
+    best = max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)
+    speed = sum(r.samples_per_second for r in records) / len(records)
+    best_line = (
+        f"  best   val AUC {shown(best.val_auc)} (epoch {best.epoch})"
+        if not math.isnan(best.val_auc)
+        else "  best   val AUC n/a (the validation rows hold one class)"
+    )
+    return [
+        f"job finished: {len(records)} epochs",
+        f"  final  val AUC {shown(last.val_auc)}  loss {shown(last.val_loss)}  "
+        f"precision {shown(last.val_precision)}  recall {shown(last.val_recall)}",
+        best_line,
+        f"  speed  {speed:,.0f} samples/s (mean over epochs)",
+        f"  history {run_dir / 'history.json'}",
+        f"  curves  {run_dir / 'curves.png'}",
+    ]

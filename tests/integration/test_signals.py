@@ -1,0 +1,209 @@
+"""Signals to ``coordinator demo`` at every phase of a job: the parties it started
+stop, the exit code is 128 + the signal's number, and no process of ours stays
+behind (party servers, their PSI workers, anything they started). SIGKILL, which
+no process can catch, still takes the parties down with the coordinator."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from coordinator.local import project_env
+from splitrec.v1 import control_pb2, control_pb2_grpc
+from tests.support import ROOT, assign_addresses
+
+pytestmark = pytest.mark.slow
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (read from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class Demo:
+    """``python -m coordinator demo`` with its stderr read line by line."""
+
+    def __init__(self, files, folder: Path) -> None:
+        self.addresses = assign_addresses(files)
+        files.edit("job", epochs=2, checkpoint={"every_steps": 20})
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "coordinator",
+                "demo",
+                "--job",
+                str(files.job),
+                "--party",
+                str(files.alice),
+                "--party",
+                str(files.bob),
+                "--log-level",
+                "DEBUG",
+            ],
+            cwd=ROOT,
+            env=project_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log: list[str] = []
+        self.party_pids: dict[str, int] = {}
+        self.seen: set[int] = set()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
+            found = re.search(r"party (\w+) is up at \S+ \(pid (\d+)", line)
+            if found:
+                self.party_pids[found.group(1)] = int(found.group(2))
+            self.lines.put(line)
+
+    def wait_for_line(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if text in self.lines.get(timeout=0.5):
+                    return
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+        pytest.fail(f"never saw {text!r}; log:\n{''.join(self.log[-30:])}")
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout=120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.02)
+        pytest.fail(f"never reached {what}; log:\n{''.join(self.log[-30:])}")
+
+    def bob_state(self) -> str:
+        try:
+            with grpc.insecure_channel(self.addresses["bob"]) as channel:
+                stub = control_pb2_grpc.ControlStub(channel)
+                return stub.GetStatus(control_pb2.StatusRequest(), timeout=2).state
+        except grpc.RpcError:
+            return ""
+
+    def processes(self) -> set[int]:
+        """The coordinator and all its descendants now (remembered for ``stop``)."""
+        found = {self.process.pid, *_children(self.process.pid)}
+        self.seen |= found
+        return found
+
+    def stop(self) -> None:
+        """Whatever the test saw and is still alive is killed (clean-up only)."""
+        self.processes()
+        for pid in self.seen:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+
+def _psi_running(demo: Demo) -> bool:
+    bob = demo.party_pids.get("bob")
+    return bob is not None and bool(_children(bob))
+
+
+def _phase(demo: Demo, phase: str) -> None:
+    """Waits until the job is in ``phase``."""
+    if phase == "psi":
+        demo.wait_until(lambda: _psi_running(demo), "bob's PSI workers")
+    elif phase == "training":
+        demo.wait_for_line("rows aligned privately")
+        demo.wait_until(lambda: demo.bob_state() == "training", "training")
+    elif phase == "checkpoint":
+        demo.wait_for_line("checkpoint 2: saving at every party")
+    elif phase == "evaluation":
+        demo.wait_for_line("epoch 1: evaluating at every party")
+
+
+def _gone(pids: set[int], timeout: float = 30) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = {pid for pid in pids if _alive(pid)}
+        if not left:
+            return set()
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.parametrize(
+    ("signum", "phase"),
+    [
+        (signal.SIGTERM, "psi"),
+        (signal.SIGTERM, "training"),
+        (signal.SIGTERM, "checkpoint"),
+        (signal.SIGTERM, "evaluation"),
+        (signal.SIGINT, "training"),
+        (signal.SIGHUP, "checkpoint"),
+    ],
+)
+def test_a_signal_at_any_phase_stops_everything_the_demo_started(
+    party_files, tmp_path, signum, phase
+):
+    demo = Demo(party_files, tmp_path)
+    try:
+        _phase(demo, phase)
+        started = demo.processes()
+        demo.process.send_signal(signum)
+        code = demo.process.wait(timeout=60)
+        left = _gone(started | demo.processes())
+    finally:
+        demo.stop()
+    log = "".join(demo.log)
+    assert code == 128 + signum, log[-3000:]
+    assert f"stopped by {signal.Signals(signum).name}" in log
+    assert len(started) >= 3, started  # the coordinator and both parties
+    assert not left, f"still running: {left}"
+
+
+def test_sigkill_of_the_coordinator_takes_the_parties_down(party_files, tmp_path):
+    demo = Demo(party_files, tmp_path)
+    try:
+        _phase(demo, "training")
+        started = demo.processes()
+        demo.process.kill()
+        demo.process.wait(timeout=30)
+        left = _gone(started)
+    finally:
+        demo.stop()
+    assert len(started) >= 3, started
+    assert not left, f"still running after the coordinator was killed: {left}"

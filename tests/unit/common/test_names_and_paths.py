@@ -1,0 +1,90 @@
+"""Job and party names are one plain path component; paths built from them stay
+inside their folder, symbolic links included; folders are checked writable."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from common.errors import ConfigError
+from common.names import MAX_CHECKPOINT_ID, checkpoint_id_problem, name_problem
+from common.paths import check_writable, confined
+
+
+@pytest.mark.parametrize(
+    "name", ["deepfm-ml1m", "a", "Job_2.v1", "9", "x" * 64, "a..b"]
+)
+def test_safe_names_are_accepted(name):
+    assert name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        ".",
+        "..",
+        "../x",
+        "/abs",
+        "a/b",
+        "a\\b",
+        ".hidden",
+        "-rf",
+        "x" * 65,
+        "white space",
+        "nul\x00",
+        "名前",
+        "job\n",
+    ],
+)
+def test_unsafe_names_are_refused_with_the_rule(name):
+    problem = name_problem(name)
+    assert problem is not None
+    assert "is not a safe name: use 1 to 64 letters, digits" in problem
+
+
+def test_checkpoint_ids_must_fit_the_file_name_pattern():
+    assert checkpoint_id_problem(0) is None
+    assert checkpoint_id_problem(MAX_CHECKPOINT_ID) is None
+    assert "outside 0..99999999" in checkpoint_id_problem(-1)
+    assert "outside 0..99999999" in checkpoint_id_problem(MAX_CHECKPOINT_ID + 1)
+
+
+def test_confined_paths_stay_inside_their_folder(tmp_path):
+    assert confined(tmp_path, "job") == tmp_path.resolve() / "job"
+    for escape in ("..", "../x", "/etc", "a/../../b"):
+        with pytest.raises(ConfigError, match="outside"):
+            confined(tmp_path, escape)
+
+
+def test_a_symbolic_link_cannot_lead_a_job_folder_elsewhere(tmp_path):
+    root, elsewhere = tmp_path / "runs", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / "job").symlink_to(elsewhere)
+    with pytest.raises(ConfigError, match=f"resolves to {elsewhere}, outside"):
+        confined(root, "job")
+
+
+def test_a_file_in_place_of_a_folder_is_refused_naming_it(tmp_path):
+    path = tmp_path / "runs"
+    path.write_text("not a folder")
+    with pytest.raises(ConfigError) as caught:
+        check_writable(path, "runs_dir", "job.yaml")
+    assert str(caught.value) == (
+        f"{path} ('runs_dir' in job.yaml) is not a folder; remove that file or "
+        "change runs_dir"
+    )
+
+
+def test_a_missing_folder_is_made_and_a_readonly_one_refused(tmp_path):
+    made = tmp_path / "new" / "runs"
+    check_writable(made, "runs_dir", "job.yaml")
+    assert made.is_dir() and not list(made.iterdir())
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; see the process tests")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    with pytest.raises(ConfigError, match="is not a writable folder"):
+        check_writable(locked, "output_dir", "alice.yaml")
