@@ -8,19 +8,32 @@ from __future__ import annotations
 
 
 class SplitRecError(Exception):
-    """Base of every error the project raises on purpose."""
+    """Base of every error the project raises on purpose.
+
+    ``permanent`` errors say that the same request will fail again however often
+    it is retried (a setting, the data, a full disk): a party marks its refusal
+    so, and the coordinator then ends the job instead of recovering.
+    """
+
+    permanent = False
 
 
 class ConfigError(SplitRecError):
     """A config file or flag is missing, unknown, or of the wrong type."""
 
+    permanent = True
+
 
 class DataError(SplitRecError):
     """A party's data file cannot be used as configured."""
 
+    permanent = True
+
 
 class InvalidMessageError(SplitRecError):
     """A message failed validation (shape, dtype, size, finite values)."""
+
+    permanent = True
 
 
 class UnknownJobError(SplitRecError):
@@ -35,21 +48,29 @@ class PeerError(SplitRecError):
     """A peer party failed, was unreachable, or sent something unusable.
 
     ``code`` is the gRPC status name and ``rpc`` the method when the error came
-    from a call (the coordinator decides by them whether recovery can help).
+    from a call; ``permanent`` when the party marked its refusal as one that no
+    retry fixes (the coordinator decides by them whether recovery can help).
     """
 
-    def __init__(self, message: str, code: str = "", rpc: str = "") -> None:
+    def __init__(
+        self, message: str, code: str = "", rpc: str = "", permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.rpc = rpc
+        self.permanent = permanent
 
 
 class HandshakeError(SplitRecError):
     """The parties of a job do not agree on identity, version, rows or shapes."""
 
+    permanent = True
+
 
 class NotAllowedError(SplitRecError):
     """The caller is not one this party is configured to serve."""
+
+    permanent = True
 
 
 class JobFailedError(SplitRecError):
@@ -67,8 +88,16 @@ class CheckpointLostError(JobStateError):
     """A committed checkpoint file is missing or no longer has its digest."""
 
 
+class CheckpointMismatchError(JobStateError):
+    """A checkpoint does not fit the job's model (other shapes or position)."""
+
+    permanent = True
+
+
 class StorageError(SplitRecError):
     """A file could not be written (read-only folder, a file in a folder's place)."""
+
+    permanent = True
 
 
 class DiskFullError(StorageError):
@@ -77,3 +106,5 @@ class DiskFullError(StorageError):
 
 class OwnershipError(SplitRecError):
     """Another coordinator drives the job (or took it over)."""
+
+    permanent = True

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = MAX_TENSOR_BYTES + 1024 * 1024
 HOSTS_VARIABLE = "SPLITREC_HOSTS"
+# Trailing metadata a party sets on a refusal that no retry fixes (see
+# ``SplitRecError.permanent``); the coordinator then ends the job at once.
+PERMANENT_KEY = "splitrec-permanent"
 
 _COMMON_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 import grpc
 
 from common.config import JobConfig, PartyRole
-from common.errors import HandshakeError
+from common.errors import HandshakeError, PeerError
 from common.jobspec import JobParty, JobSpec, PartyDescription
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
@@ -102,38 +103,58 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
     )
 
 
-def wait_for_calls(pending: set[grpc.Future]) -> tuple[set, set]:
-    """Blocks until at least one call of ``pending`` is done: (done, pending)."""
+def wait_for_calls(
+    pending: set[grpc.Future], timeout: float | None = None
+) -> tuple[set, set]:
+    """Blocks until at least one call of ``pending`` is done (or ``timeout``
+    passes): (done, pending)."""
     finished = threading.Event()
     for call in pending:
         call.add_done_callback(lambda _: finished.set())
-    finished.wait()
+    finished.wait(timeout)
     done = {call for call in pending if call.done()}
     return done, pending - done
+
+
+# After a party's PrepareJob fails, how long the others may still answer: one
+# party's real reason (a permanent one) often shows up as a broken PSI stream at
+# its peer a moment earlier.
+_FAILURE_GRACE_SECONDS = 2.0
 
 
 def _prepare_all(
     spec: JobSpec, clients: dict[str, PartyClient], timeout: float
 ) -> dict[str, control_pb2.PrepareJobReply]:
-    """PrepareJob at every party at once (they align their rows with each other);
-    the first failure cancels the others' calls and is raised. Each round has
-    its own attempt token, so PSI streams of an earlier round never join it."""
+    """PrepareJob at every party at once (they align their rows with each other).
+
+    A failure cancels the others' calls, after a short grace; the most telling
+    failure is raised (a permanent one first). Each round has its own attempt
+    token, so PSI streams of an earlier round never join it.
+    """
     attempt = secrets.token_hex(8)
     calls = {
         name: client.prepare(spec, timeout, attempt) for name, client in clients.items()
     }
     by_call = {id(call): name for name, call in calls.items()}
     pending = set(calls.values())
-    replies = {}
+    replies, failures = {}, []
+    deadline = None
     try:
-        while pending:
-            done, pending = wait_for_calls(pending)
+        while pending and (deadline is None or time.monotonic() < deadline):
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            done, pending = wait_for_calls(pending, wait)
             for call in done:
                 name = by_call[id(call)]
-                replies[name] = clients[name].prepared(call)
+                try:
+                    replies[name] = clients[name].prepared(call)
+                except PeerError as exc:
+                    failures.append(exc)
+                    deadline = deadline or time.monotonic() + _FAILURE_GRACE_SECONDS
     finally:
         for call in pending:
             call.cancel()
+    if failures:
+        raise max(failures, key=lambda e: (e.permanent, e.code != "CANCELLED"))
     return replies
 
 

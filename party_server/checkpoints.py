@@ -20,7 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import write_atomically
-from common.errors import CheckpointLostError, InvalidMessageError, JobStateError
+from common.errors import (
+    CheckpointLostError,
+    CheckpointMismatchError,
+    InvalidMessageError,
+)
 from common.names import checkpoint_id_problem
 
 logger = logging.getLogger(__name__)
@@ -111,13 +115,13 @@ def assign_states(
             (int(k.split("/", 1)[1]), k) for k in arrays if k.startswith(prefix + "/")
         )
         if len(stored) != len(variables):
-            raise JobStateError(
+            raise CheckpointMismatchError(
                 f"{source} holds {len(stored)} {prefix} variables, this job has "
                 f"{len(variables)}; it was saved by another model"
             )
         for (_, key), variable in zip(stored, variables, strict=True):
             if tuple(arrays[key].shape) != tuple(variable.shape):
-                raise JobStateError(
+                raise CheckpointMismatchError(
                     f"{source}: {prefix} variable {variable.path} has shape "
                     f"{tuple(variable.shape)} here, {arrays[key].shape} in the "
                     "checkpoint"

@@ -20,7 +20,7 @@ from common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from common.errors import DataError, JobStateError
+from common.errors import CheckpointMismatchError, DataError, JobStateError
 from common.jobspec import JobSpec
 from common.metrics import Metrics
 from common.paths import confined
@@ -247,7 +247,7 @@ class PartyJob:
             arrays = self.checkpoints.load(checkpoint_id, digest)
             source = str(self.checkpoints.path(checkpoint_id))
             if tuple(arrays["position"].tolist()) != (epoch, step):
-                raise JobStateError(
+                raise CheckpointMismatchError(
                     f"{source} holds epoch {arrays['position'][0]} step "
                     f"{arrays['position'][1]}, not epoch {epoch} step {step}"
                 )

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from common import errors
+from common.rpc import PERMANENT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def status_code(error: Exception) -> grpc.StatusCode:
 
 def _abort(context: grpc.ServicerContext, name: str, error: Exception) -> None:
     code = status_code(error)
+    if getattr(error, "permanent", False):
+        context.set_trailing_metadata(((PERMANENT_KEY, "1"),))
     if code == grpc.StatusCode.INTERNAL:
         logger.exception("%s failed unexpectedly", name)
         context.abort(code, f"{name}: internal error: {type(error).__name__}: {error}")
