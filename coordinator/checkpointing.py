@@ -7,28 +7,33 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from common.errors import JobFailedError, PeerError
 from common.history import EpochRecord
 from common.names import MAX_CHECKPOINT_ID
 from coordinator.client import PartyClient
+from coordinator.fan_out import at_every_party, gather
 from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 
-Everywhere = Callable[[Callable[[PartyClient], object]], dict[str, object]]
+T = TypeVar("T")
 
 
 class Checkpoints:
     """Saves and restores the job's checkpoints at every party at once."""
 
     def __init__(
-        self, job: str, run_dir: Path, keep: int, everywhere: Everywhere
+        self, job: str, run_dir: Path, keep: int, clients: dict[str, PartyClient]
     ) -> None:
         self._job = job
         self._run_dir = run_dir
         self._keep = keep
-        self._everywhere = everywhere
+        self._clients = clients
+
+    def _everywhere(self, call: Callable[[PartyClient], T]) -> dict[str, T]:
+        return at_every_party(self._clients, call)
 
     def save(
         self,
@@ -70,19 +75,22 @@ class Checkpoints:
         party still holds. Later entries then leave the manifest."""
         lost = []
         for entry in reversed(manifest.checkpoints):
-            try:
-                self._restore(entry)
-            except PeerError as exc:
-                if exc.code != "DATA_LOSS":
-                    raise
-                logger.warning(
-                    "checkpoint %d (epoch %d, step %d) cannot be restored: %s",
-                    entry.checkpoint_id,
-                    entry.epoch + 1,
-                    entry.step,
-                    exc,
-                )
-                lost.append(f"{entry.checkpoint_id}: {exc}")
+            failures = self._restore(entry)
+            if failures:
+                # Lost files send the restore back in time; any other failure
+                # (a party down) is for the recovery to handle.
+                for error in failures:
+                    if not (isinstance(error, PeerError) and error.code == "DATA_LOSS"):
+                        raise error
+                for error in failures:
+                    logger.warning(
+                        "checkpoint %d (epoch %d, step %d) cannot be restored: %s",
+                        entry.checkpoint_id,
+                        entry.epoch + 1,
+                        entry.step,
+                        error,
+                    )
+                lost.append(f"{entry.checkpoint_id}: {failures[0]}")
                 continue
             if entry is not manifest.latest:
                 logger.warning(
@@ -102,13 +110,16 @@ class Checkpoints:
             fatal=True,
         )
 
-    def _restore(self, entry: CheckpointEntry) -> None:
-        self._everywhere(
+    def _restore(self, entry: CheckpointEntry) -> list[Exception]:
+        """Restores ``entry`` everywhere; the failures (every call has ended)."""
+        _, failures = gather(
+            self._clients,
             lambda c: c.restore_checkpoint(
                 self._job,
                 entry.checkpoint_id,
                 entry.epoch,
                 entry.step,
                 entry.digests.get(c.name, ""),
-            )
+            ),
         )
+        return list(failures.values())

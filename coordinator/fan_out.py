@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from coordinator.client import PartyClient
@@ -11,21 +11,41 @@ from coordinator.client import PartyClient
 T = TypeVar("T")
 
 
-def at_every_party(
+def gather(
     clients: dict[str, PartyClient], call: Callable[[PartyClient], T]
-) -> dict[str, T]:
-    """``call(client)`` for every party concurrently; results by party name.
+) -> tuple[dict[str, T], dict[str, Exception]]:
+    """``call(client)`` for every party concurrently; waits for every call to
+    end and returns the results and the failures, by party name.
 
-    The first failure (in party order) is raised. When the caller is
-    interrupted (a signal), the pool is not waited for: the calls end when the
-    caller closes the clients' channels.
+    When the caller is interrupted (a signal), the pool is not waited for: the
+    calls end when the caller closes the clients' channels.
     """
     pool = ThreadPoolExecutor(len(clients), thread_name_prefix="party-call")
     try:
         futures = {name: pool.submit(call, c) for name, c in clients.items()}
-        results = {name: f.result() for name, f in futures.items()}
+        wait(futures.values())
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+    results, failures = {}, {}
+    for name, future in futures.items():
+        error = future.exception()
+        if error is None:
+            results[name] = future.result()
+        elif isinstance(error, Exception):
+            failures[name] = error
+        else:
+            raise error
+    return results, failures
+
+
+def at_every_party(
+    clients: dict[str, PartyClient], call: Callable[[PartyClient], T]
+) -> dict[str, T]:
+    """``call(client)`` for every party concurrently; results by party name.
+    Once every call has ended, the first failure (in party order) is raised."""
+    results, failures = gather(clients, call)
+    if failures:
+        raise next(iter(failures.values()))
     return results

@@ -72,7 +72,7 @@ class JobDriver:
             for p in config.parties
         }
         self.checkpoints = Checkpoints(
-            config.job, self.run_dir, config.keep_checkpoints, self._everywhere
+            config.job, self.run_dir, config.keep_checkpoints, self.clients
         )
         self._holds: Holds | None = None
 

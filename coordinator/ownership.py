@@ -14,19 +14,15 @@ job at every party.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
-import socket
-import sys
 import threading
 import time
 from pathlib import Path
 
 import grpc
 
-from common.errors import JobFailedError, OwnershipError, PeerError
+from common.errors import JobFailedError, PeerError
+from common.folder_lock import FolderLock
 from coordinator.client import PartyClient
 
 logger = logging.getLogger(__name__)
@@ -34,88 +30,17 @@ logger = logging.getLogger(__name__)
 LOCK_FILE = "coordinator.lock"
 
 
-# Lock files this process holds, with how many ``RunLock``s entered each: the
-# demo takes the lock before it starts the parties, the job driver again.
-_HELD: dict[Path, int] = {}
-_HELD_LOCK = threading.Lock()
-
-
-class RunLock:
-    """An exclusive lock on one job's runs folder (use as a context manager)."""
+class RunLock(FolderLock):
+    """The lock on one job's runs folder (a context manager)."""
 
     def __init__(self, folder: Path) -> None:
-        self.path = Path(folder).resolve() / LOCK_FILE
-        self._fd: int | None = None
-        self._nested = False
-
-    def __enter__(self) -> RunLock:
-        with _HELD_LOCK:
-            if self.path in _HELD:
-                _HELD[self.path] += 1
-                self._nested = True
-                return self
-            self._lock()
-            _HELD[self.path] = 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with _HELD_LOCK:
-            _HELD[self.path] -= 1
-            if _HELD[self.path]:
-                return
-            del _HELD[self.path]
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            os.close(self._fd)  # closing drops the lock
-            self._fd = None
-
-    def _lock(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(_read(fd))
-            os.close(fd)
-            raise OwnershipError(
-                f"{self.path.parent} is in use by {holder} (lock file {self.path}); "
-                "a job runs under one coordinator at a time: wait for it to finish "
-                "or stop it"
-            ) from None
-        previous = _read(fd)
-        if previous:
-            logger.warning(
-                "taking over %s from %s, which stopped without releasing it",
-                self.path,
-                _describe(previous),
-            )
-        mine = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "command": " ".join(sys.argv),
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(mine) + "\n").encode("utf-8"), 0)
-        os.fsync(fd)
-        self._fd = fd
-
-
-def _read(fd: int) -> dict:
-    try:
-        data = os.pread(fd, 4096, 0)
-        return json.loads(data) if data.strip() else {}
-    except (OSError, ValueError):
-        return {"unreadable": True}
-
-
-def _describe(holder: dict) -> str:
-    if not holder or "pid" not in holder:
-        return "another coordinator"
-    return (
-        f"coordinator pid {holder['pid']} on {holder.get('host', '?')} "
-        f"(started {holder.get('started', '?')})"
-    )
+        super().__init__(
+            folder,
+            LOCK_FILE,
+            "coordinator",
+            "a job runs under one coordinator at a time: wait for it to finish or "
+            "stop it",
+        )
 
 
 class _Hold(threading.Thread):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -10,8 +11,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common.config import PartyConfig
+from common.folder_lock import FolderLock
 from common.rpc import create_server
-from common.tls import load_credentials
+from common.tls import Credentials, load_credentials
 from party_server.authz import AuthorizationInterceptor, Authorizer
 from party_server.control_service import ControlService
 from party_server.data_slice import load_data_slice
@@ -27,27 +29,54 @@ SERVICE_NAMES = (
 )
 
 
+# One party server per output_dir: two would overwrite each other's checkpoints.
+OUTPUT_LOCK = ".party.lock"
+
+
 @dataclass
 class RunningParty:
     server: grpc.Server
     party: Party
     port: int
     health: health.HealthServicer
+    output_lock: FolderLock
 
     def stop(self, grace: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish for ``grace`` seconds."""
         self.health.enter_graceful_shutdown()
         self.party.close()
         self.server.stop(grace).wait()
+        self.output_lock.__exit__(None, None, None)
 
 
 def start_party(
     config: PartyConfig, listen: str | None = None, peer_timeout: float = 120.0
 ) -> RunningParty:
-    """Loads the party's data, builds its services and starts serving."""
+    """Locks the party's output_dir, loads its data, builds its services and
+    starts serving."""
     credentials = load_credentials(config.tls)
-    data = load_data_slice(config)
-    party = Party(config, data, credentials, peer_timeout=peer_timeout)
+    output_lock = FolderLock(
+        config.output_dir,
+        OUTPUT_LOCK,
+        f"party {config.party}",
+        f"give each party server its own output_dir ({config.source})",
+    )
+    with contextlib.ExitStack() as undo:
+        undo.enter_context(output_lock)
+        data = load_data_slice(config)
+        party = Party(config, data, credentials, peer_timeout=peer_timeout)
+        running = _serve(config, party, credentials, listen, output_lock)
+        undo.pop_all()
+    return running
+
+
+def _serve(
+    config: PartyConfig,
+    party: Party,
+    credentials: Credentials | None,
+    listen: str | None,
+    output_lock: FolderLock,
+) -> RunningParty:
     authorizer = Authorizer(config, secure=credentials is not None)
     server, port = create_server(
         listen or config.listen, credentials, [AuthorizationInterceptor(authorizer)]
@@ -65,4 +94,4 @@ def start_party(
     logger.info(
         "party %s (%s) serving on port %d", config.party, config.role.value, port
     )
-    return RunningParty(server, party, port, health_servicer)
+    return RunningParty(server, party, port, health_servicer, output_lock)

@@ -141,3 +141,74 @@ def prepared_federation(
         finally:
             for client in clients.values():
                 client.close()
+
+
+def demo_args(files: LocalConfigs) -> list[str]:
+    """``coordinator demo`` for a folder of configs (after ``-m``)."""
+    return [
+        "coordinator",
+        "demo",
+        "--job",
+        str(files.job),
+        "--party",
+        str(files.alice),
+        "--party",
+        str(files.bob),
+    ]
+
+
+def start_coordinator(job: Path, *args: str) -> subprocess.Popen:
+    """``python -m coordinator run --job JOB ARGS`` in the background; its
+    stdout and stderr are captured as text."""
+    from coordinator.local import project_env
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "coordinator", "run", "--job", str(job), *args],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def party_status(address: str, timeout: float = 5.0):
+    """The party's ``GetStatus`` reply over a plaintext channel, or ``None``
+    when it does not answer."""
+    import grpc
+
+    from splitrec.v1 import control_pb2, control_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            stub = control_pb2_grpc.ControlStub(channel)
+            return stub.GetStatus(control_pb2.StatusRequest(), timeout=timeout)
+    except grpc.RpcError:
+        return None
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (children, their children, ...)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from coordinator.local import project_env, start_party
+from coordinator.local import start_party
 from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses, write_configs
+from tests.support import assign_addresses, run_module, write_configs
 
 pytestmark = pytest.mark.slow
 
@@ -86,13 +86,8 @@ def _run(folder: Path, data: Path) -> tuple[list, dict, dict, int]:
     )
     hammer.start()
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
-            cwd=ROOT,
-            env=project_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
+        result = run_module(
+            ["coordinator", "run", "--job", str(files.job)], timeout=600
         )
     finally:
         stop.set()

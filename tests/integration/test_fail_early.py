@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.local import project_env, start_party
-from tests.support import ROOT, assign_addresses
+from tests.support import ROOT, assign_addresses, descendants, start_coordinator
 
 pytestmark = pytest.mark.slow
 
@@ -149,19 +149,6 @@ def test_a_full_disk_ends_the_job_at_once(party_files, tmp_path):
     assert seconds < 120
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
-
-
 def test_a_party_lost_during_the_first_psi_is_waited_for(party_files, tmp_path):
     assign_addresses(party_files)
     party_files.edit("job", epochs=1, predict="none", recovery={"timeout": 120})
@@ -170,18 +157,11 @@ def test_a_party_lost_during_the_first_psi_is_waited_for(party_files, tmp_path):
         n: start_party(getattr(party_files, n), logs / f"{n}.log")
         for n in ("bob", "alice")
     }
-    job = subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(party_files.job)],
-        cwd=ROOT,
-        env=project_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    job = start_coordinator(party_files.job)
     try:
         # alice's PSI workers show that the first alignment is running.
         deadline = time.monotonic() + 120
-        while not _children(parties["alice"].process.pid):
+        while not descendants(parties["alice"].process.pid):
             assert time.monotonic() < deadline, "PSI never started"
             time.sleep(0.01)
         os.kill(parties["alice"].process.pid, signal.SIGKILL)

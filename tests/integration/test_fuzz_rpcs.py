@@ -123,7 +123,7 @@ def _rename(message, name: str, checkpoint_id: int) -> None:
             message.checkpoint_id = checkpoint_id
         elif field.name == "keep":
             message.keep[:] = [checkpoint_id]
-        elif field.message_type is not None and field.label != field.LABEL_REPEATED:
+        elif hasattr(value, "ListFields"):  # a message field, not a repeated one
             _rename(value, name, checkpoint_id)
     if hasattr(message, "job_id") and not message.job_id:
         message.job_id = name

@@ -6,44 +6,30 @@ runs, with a message naming the party and what kind of thing changed."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 import yaml
 
-from coordinator.local import project_env, start_party
+from coordinator.local import start_party
 from coordinator.local_configs import LocalConfigs
-from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses, write_configs
+from tests.support import (
+    assign_addresses,
+    party_status,
+    run_module,
+    start_coordinator,
+    write_configs,
+)
 
 pytestmark = pytest.mark.slow
 
 JOB = "deepfm-ml1m"
 
 
-def _coordinator(files: LocalConfigs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
-        cwd=ROOT,
-        env=project_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _step(address: str) -> tuple[str, int]:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = control_pb2_grpc.ControlStub(channel)
-            status = stub.GetStatus(control_pb2.StatusRequest(), timeout=5)
-            return status.state, status.step
-    except grpc.RpcError:
-        return "", 0
+    status = party_status(address)
+    return (status.state, status.step) if status else ("", 0)
 
 
 def _start_both(files: LocalConfigs, logs: Path) -> dict:
@@ -61,7 +47,7 @@ def unfinished(small_data, tmp_path_factory) -> Path:
     files.edit("job", epochs=2, predict="none", checkpoint={"every_steps": 20})
     parties = _start_both(files, folder / "logs")
     try:
-        job = _coordinator(files)
+        job = start_coordinator(files.job)
         deadline = time.monotonic() + 120
         while _step(addresses["bob"]) < ("training", 30):
             assert time.monotonic() < deadline, "training never reached step 30"
@@ -126,13 +112,8 @@ def test_a_party_changed_since_the_job_started_is_refused(
     assign_addresses(files)
     parties = _start_both(files, tmp_path / "logs")
     try:
-        result = subprocess.run(
-            [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
-            cwd=ROOT,
-            env=project_env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
+        result = run_module(
+            ["coordinator", "run", "--job", str(files.job)], timeout=300
         )
     finally:
         for running in parties.values():
@@ -152,7 +133,7 @@ def test_unchanged_parties_resume_and_finish(unfinished, small_data, tmp_path):
     assign_addresses(files)
     parties = _start_both(files, tmp_path / "logs")
     try:
-        job = _coordinator(files)
+        job = start_coordinator(files.job)
         _, err = job.communicate(timeout=300)
     finally:
         for running in parties.values():

@@ -11,38 +11,27 @@ import subprocess
 import sys
 import time
 
-import grpc
 import pytest
 
-from coordinator.local import project_env, start_party
+from common.errors import JobFailedError
+from coordinator.local import start_party
 from coordinator.ownership import LOCK_FILE
-from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses
+from tests.support import (
+    assign_addresses,
+    demo_args,
+    party_status,
+    run_module,
+    start_coordinator,
+)
 
 pytestmark = pytest.mark.slow
 
 JOB = "deepfm-ml1m"
 
 
-def _coordinator(job, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(job), *args],
-        cwd=ROOT,
-        env=project_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _state(address: str) -> tuple[str, str]:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = control_pb2_grpc.ControlStub(channel)
-            status = stub.GetStatus(control_pb2.StatusRequest(), timeout=5)
-            return status.state, status.job_owner
-    except grpc.RpcError:
-        return "", ""
+    status = party_status(address)
+    return (status.state, status.job_owner) if status else ("", "")
 
 
 @pytest.fixture
@@ -72,14 +61,16 @@ def _wait_for_training(address: str) -> str:
 
 def test_a_second_coordinator_is_refused_and_the_first_finishes(federation, tmp_path):
     files, addresses = federation
-    first = _coordinator(files.job)
+    first = start_coordinator(files.job)
     try:
         owner = _wait_for_training(addresses["bob"])
         # The same runs folder: refused by the lock, before it contacts anyone.
-        same = _coordinator(files.job)
+        same = start_coordinator(files.job)
         _, same_err = same.communicate(timeout=60)
+        # A demo of the same job is refused before it starts any party.
+        demo = run_module(demo_args(files), timeout=60)
         # Another runs folder, the same job at the same parties: refused by them.
-        other = _coordinator(files.job, "--runs-dir", str(tmp_path / "other-runs"))
+        other = start_coordinator(files.job, "--runs-dir", str(tmp_path / "other-runs"))
         _, other_err = other.communicate(timeout=120)
         _, first_err = first.communicate(timeout=300)
     finally:
@@ -92,6 +83,9 @@ def test_a_second_coordinator_is_refused_and_the_first_finishes(federation, tmp_
     assert same.returncode == 1, same_err[-2000:]
     assert f"is in use by coordinator pid {first.pid} on" in same_err
     assert LOCK_FILE in same_err
+    assert demo.returncode == 1, demo.stderr[-2000:]
+    assert f"is in use by coordinator pid {first.pid} on" in demo.stderr
+    assert "is up at" not in demo.stderr  # no party was started
     assert other.returncode == 1, other_err[-2000:]
     assert f"coordinator pid {first.pid} on {socket.gethostname()}" in other_err
     assert "a second coordinator may not drive it at the same time" in other_err
@@ -111,16 +105,22 @@ def test_a_lock_left_by_a_dead_coordinator_is_taken_over(federation):
     stale = {"pid": dead.pid, "host": socket.gethostname(), "started": "earlier"}
     lock.write_text(json.dumps(stale))
 
-    result = subprocess.run(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
-        cwd=ROOT,
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_module(["coordinator", "run", "--job", str(files.job)], timeout=300)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"from coordinator pid {dead.pid} on" in result.stderr
     assert "stopped without releasing it" in result.stderr
     assert lock.read_text() == ""  # released at the end
+
+
+def test_a_second_server_on_the_same_output_dir_is_refused(party_files, tmp_path):
+    assign_addresses(party_files)
+    first = start_party(party_files.bob, tmp_path / "bob.log")
+    try:
+        with pytest.raises(JobFailedError) as caught:
+            start_party(party_files.bob, tmp_path / "bob-2.log", listen="127.0.0.1:0")
+    finally:
+        first.stop()
+    message = str(caught.value)
+    assert f"is in use by party bob pid {first.process.pid} on" in message
+    assert "give each party server its own output_dir" in message

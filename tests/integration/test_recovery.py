@@ -11,17 +11,19 @@ import random
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
-from coordinator.local import project_env, start_party
-from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses, write_configs
+from coordinator.local import start_party
+from tests.support import (
+    assign_addresses,
+    party_status,
+    start_coordinator,
+    write_configs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -44,30 +46,10 @@ def _federation(folder: Path, data: Path):
     return files, addresses
 
 
-def _coordinator(files) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(files.job)],
-        cwd=ROOT,
-        env=project_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _status(address: str) -> control_pb2.PartyStatus | None:
-    try:
-        with grpc.insecure_channel(address) as channel:
-            stub = control_pb2_grpc.ControlStub(channel)
-            return stub.GetStatus(control_pb2.StatusRequest(), timeout=5)
-    except grpc.RpcError:
-        return None
-
-
 def _wait_for_step(address: str, step: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = _status(address)
+        status = party_status(address)
         if status and status.state == "training" and status.step >= step:
             return
         time.sleep(0.1)
@@ -109,7 +91,7 @@ def reference(small_data, tmp_path_factory):
     logs = files.folder / "logs"
     parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
     try:
-        job = _coordinator(files)
+        job = start_coordinator(files.job)
         _, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-3000:]
     finally:
@@ -161,7 +143,7 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
     parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
     job = None
     try:
-        job = _coordinator(files)
+        job = start_coordinator(files.job)
         at = random.randint(10, 130)  # any step of the first epoch (141 steps)
         _wait_for_step(addresses["bob"], at)
         os.kill(parties[victim].process.pid, signal.SIGKILL)
@@ -190,11 +172,11 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
     logs = tmp_path / "logs"
     parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
     try:
-        first = _coordinator(files)
+        first = start_coordinator(files.job)
         _wait_for_step(addresses["bob"], 100)
         first.kill()
         first.wait()
-        again = _coordinator(files)
+        again = start_coordinator(files.job)
         _, err = again.communicate(timeout=300)
         assert again.returncode == 0, err[-3000:]
     finally:
@@ -218,7 +200,7 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
     }
     job = None
     try:
-        job = _coordinator(files)
+        job = start_coordinator(files.job)
         _wait_for_step(addresses["bob"], 60)
         os.kill(parties["bob"].process.pid, signal.SIGSTOP)
         time.sleep(12)
@@ -240,7 +222,7 @@ def test_resume_falls_back_when_the_newest_checkpoint_is_lost(
     logs = tmp_path / "logs"
     parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
     try:
-        first = _coordinator(files)
+        first = start_coordinator(files.job)
         _wait_for_step(addresses["bob"], 100)
         first.kill()
         first.wait()
@@ -251,7 +233,7 @@ def test_resume_falls_back_when_the_newest_checkpoint_is_lost(
         (folder / "bob" / JOB / "checkpoints" / f"checkpoint-{newest:08d}.npz").unlink()
         corrupted = folder / "alice" / JOB / "checkpoints" / "checkpoint-00000001.npz"
         corrupted.write_bytes(corrupted.read_bytes()[:-10] + b"0123456789")
-        again = _coordinator(files)
+        again = start_coordinator(files.job)
         _, err = again.communicate(timeout=300)
         assert again.returncode == 0, err[-3000:]
     finally:

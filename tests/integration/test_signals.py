@@ -21,35 +21,9 @@ import pytest
 
 from coordinator.local import project_env
 from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses
+from tests.support import ROOT, alive, assign_addresses, demo_args, descendants
 
 pytestmark = pytest.mark.slow
-
-
-def _children(pid: int) -> set[int]:
-    """Every live descendant of ``pid`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {p for p, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 class Demo:
@@ -59,20 +33,7 @@ class Demo:
         self.addresses = assign_addresses(files)
         files.edit("job", epochs=2, checkpoint={"every_steps": 20})
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "coordinator",
-                "demo",
-                "--job",
-                str(files.job),
-                "--party",
-                str(files.alice),
-                "--party",
-                str(files.bob),
-                "--log-level",
-                "DEBUG",
-            ],
+            [sys.executable, "-m", *demo_args(files), "--log-level", "DEBUG"],
             cwd=ROOT,
             env=project_env(),
             stdout=subprocess.DEVNULL,
@@ -124,7 +85,7 @@ class Demo:
 
     def processes(self) -> set[int]:
         """The coordinator and all its descendants now (remembered for ``stop``)."""
-        found = {self.process.pid, *_children(self.process.pid)}
+        found = {self.process.pid, *descendants(self.process.pid)}
         self.seen |= found
         return found
 
@@ -132,14 +93,14 @@ class Demo:
         """Whatever the test saw and is still alive is killed (clean-up only)."""
         self.processes()
         for pid in self.seen:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         self.process.wait()
 
 
 def _psi_running(demo: Demo) -> bool:
     bob = demo.party_pids.get("bob")
-    return bob is not None and bool(_children(bob))
+    return bob is not None and bool(descendants(bob))
 
 
 def _phase(demo: Demo, phase: str) -> None:
@@ -158,7 +119,7 @@ def _phase(demo: Demo, phase: str) -> None:
 def _gone(pids: set[int], timeout: float = 30) -> set[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        left = {pid for pid in pids if _alive(pid)}
+        left = {pid for pid in pids if alive(pid)}
         if not left:
             return set()
         time.sleep(0.1)

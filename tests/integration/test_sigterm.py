@@ -3,35 +3,14 @@ and the federation runs the next job once the party is back."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
-import grpc
 import pytest
 
-from coordinator.local import project_env, start_party
-from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, assign_addresses
+from coordinator.local import start_party
+from tests.support import assign_addresses, party_status, start_coordinator
 
 pytestmark = pytest.mark.slow
-
-
-def _status(address: str) -> control_pb2.PartyStatus:
-    with grpc.insecure_channel(address) as channel:
-        stub = control_pb2_grpc.ControlStub(channel)
-        return stub.GetStatus(control_pb2.StatusRequest(), timeout=10)
-
-
-def _coordinator(job, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(job), *args],
-        cwd=ROOT,
-        env=project_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
@@ -44,11 +23,11 @@ def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
     }
     job = None
     try:
-        job = _coordinator(party_files.job)
+        job = start_coordinator(party_files.job)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            status = _status(address["bob"])
-            if status.state == "training" and status.step > 20:
+            status = party_status(address["bob"])
+            if status and status.state == "training" and status.step > 20:
                 break
             time.sleep(0.2)
         else:
@@ -60,7 +39,7 @@ def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
         assert "party alice" in err and "Traceback" not in err
 
         # bob serves on and holds no running job.
-        after = _status(address["bob"])
+        after = party_status(address["bob"])
         assert after.state != "training"
         alice_log = (logs / "alice.log").read_text()
         assert "stopping party alice" in alice_log and "Traceback" not in alice_log
@@ -68,7 +47,7 @@ def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
         # alice back on the same address: the next job runs to the end.
         parties["alice"] = start_party(party_files.alice, logs / "alice-2.log")
         party_files.edit("job", epochs=1)
-        job = _coordinator(party_files.job, "--fresh")
+        job = start_coordinator(party_files.job, "--fresh")
         out, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-3000:]
         assert "job finished: 1 epochs" in out

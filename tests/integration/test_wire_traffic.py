@@ -3,12 +3,19 @@ coordinator bytes a small fraction of them."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import pytest
+
 from common import serde
 from common.config import load_job_config
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
+from coordinator.local import project_env
 from coordinator.windows import Window, run_window
-from tests.support import running_parties
+from tests.support import ROOT, running_parties
 
 STEPS, BATCH, WIDTH = 30, 64, 32 + 8 + 2
 
@@ -50,3 +57,45 @@ def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
     assert serde.traffic_from_proto(last["alice"].peer_traffic) == alice
     # The coordinator's window: one request, a few progress messages.
     assert control < 0.01 * raw
+
+
+@pytest.mark.slow
+def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
+    """Two jobs of equal settings on the same parties at once: each records
+    only its own messages (so both records agree), and neither disturbs the
+    other's training."""
+    party_files.edit("job", epochs=1, predict="none")
+    second = party_files.folder / "second.yaml"
+    with running_parties(party_files):
+        second.write_text(
+            party_files.job.read_text().replace("job: deepfm-ml1m", "job: twin")
+        )
+        jobs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "coordinator", "run", "--job", str(path)],
+                cwd=ROOT,
+                env=project_env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for path in (party_files.job, second)
+        ]
+        outputs = [job.communicate(timeout=600) for job in jobs]
+    for job, (_, err) in zip(jobs, outputs, strict=True):
+        assert job.returncode == 0, err[-3000:]
+    runs = party_files.folder / "runs"
+
+    def record(name: str) -> list:
+        return [
+            json.loads((runs / j / name).read_text()) for j in ("deepfm-ml1m", "twin")
+        ]
+
+    traffic, history = record("traffic.json"), record("history.json")
+    assert traffic[0]["peer"] == traffic[1]["peer"]
+    raw = traffic[0]["raw_payload_bytes_per_sample"]
+    assert raw < traffic[0]["peer_bytes_per_sample"] <= 1.1 * raw
+    metrics = ("train_loss", "train_auc", "val_loss", "val_auc")
+    assert [{k: r[k] for k in metrics} for r in history[0]] == [
+        {k: r[k] for k in metrics} for r in history[1]
+    ]

@@ -8,7 +8,6 @@ import pytest
 
 from common.errors import JobFailedError, PeerError
 from coordinator.checkpointing import Checkpoints
-from coordinator.fan_out import at_every_party
 from coordinator.manifest import Manifest, read_manifest
 
 
@@ -49,9 +48,7 @@ class FakeClient:
 def _setup(tmp_path, keep: int = 3):
     clients = {"alice": FakeClient("alice"), "bob": FakeClient("bob")}
     run_dir = tmp_path / "j"
-    checkpoints = Checkpoints(
-        "j", run_dir, keep, lambda call: at_every_party(clients, call)
-    )
+    checkpoints = Checkpoints("j", run_dir, keep, clients)
     return clients, checkpoints, run_dir
 
 
