@@ -14,7 +14,7 @@ from pathlib import Path
 from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
-from common.limits import JOB_LIMITS, PARTY_LIMITS
+from common.limits import PARTY_LIMITS, job_limit_problems
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
@@ -405,10 +405,8 @@ def validate_job_config(config: JobConfig) -> None:
         raise ConfigError(
             f"{where} 'label_party': {config.label_party!r} is not a party: {names}"
         )
-    for attribute, (key, limit) in JOB_LIMITS.items():
-        problem = limit.problem(getattr(config, attribute))
-        if problem is not None:
-            raise ConfigError(f"{where} '{key}': {problem}")
+    for key, problem in job_limit_problems(config):
+        raise ConfigError(f"{where} '{key}': {problem}")
     if config.compression not in COMPRESSION_METHODS:
         raise ConfigError(
             f"{where} 'compression.method': use one of {COMPRESSION_METHODS}"

@@ -80,6 +80,18 @@ JOB_LIMITS: dict[str, tuple[str, Limit]] = {
     "recovery_timeout": ("recovery.timeout", seconds()),
 }
 
+def job_limit_problems(values: object) -> list[tuple[str, str]]:
+    """``(key, problem)`` for each number of a job (its config or its spec:
+    whichever of ``JOB_LIMITS``' attributes it has) outside its limit."""
+    found = []
+    for attribute, (key, limit) in JOB_LIMITS.items():
+        if hasattr(values, attribute):
+            problem = limit.problem(getattr(values, attribute))
+            if problem is not None:
+                found.append((key, problem))
+    return found
+
+
 # Party config: key -> limit.
 PARTY_LIMITS: dict[str, Limit] = {
     "bins": count(1, 100_000_000),

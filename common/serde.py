@@ -20,7 +20,7 @@ from common.jobspec import (
     PartyStatusView,
     PeerState,
 )
-from common.limits import JOB_LIMITS
+from common.limits import job_limit_problems
 from common.metrics import Metrics
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings, PrivacySpent
@@ -204,11 +204,8 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         compression_ratio=message.compression_ratio or 1.0,
         privacy=privacy_from_proto(message.privacy),
     )
-    for attribute, (key, limit) in JOB_LIMITS.items():
-        if hasattr(spec, attribute):
-            problem = limit.problem(getattr(spec, attribute))
-            if problem is not None:
-                raise InvalidMessageError(f"job spec {key}: {problem}")
+    for key, problem in job_limit_problems(spec):
+        raise InvalidMessageError(f"job spec {key}: {problem}")
     if spec.optimizer not in OPTIMIZERS:
         raise InvalidMessageError(
             f"job spec optimizer {spec.optimizer!r}: use one of {OPTIMIZERS}"

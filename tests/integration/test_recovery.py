@@ -165,9 +165,23 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
     _same_as(reference, files)
 
 
+def _lose_newest_checkpoints(folder: Path) -> None:
+    """bob's newest checkpoint file is deleted, alice's one before corrupted."""
+    runs = folder / "runs"
+    manifest = json.loads((runs / JOB / "manifest.json").read_text())
+    assert [c["checkpoint_id"] for c in manifest["checkpoints"]] == [0, 1, 2]
+    (runs / "bob" / JOB / "checkpoints" / "checkpoint-00000002.npz").unlink()
+    corrupted = runs / "alice" / JOB / "checkpoints" / "checkpoint-00000001.npz"
+    corrupted.write_bytes(corrupted.read_bytes()[:-10] + b"0123456789")
+
+
+@pytest.mark.parametrize("lose", [False, True], ids=["intact", "checkpoints-lost"])
 def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
-    reference, small_data, tmp_path
+    reference, small_data, tmp_path, lose
 ):
+    """The coordinator dies; the same command resumes the job. With its newest
+    checkpoints lost (one missing at bob, the one before changed at alice), it
+    resumes from the newest one both hold intact."""
     files, addresses = _federation(tmp_path, small_data)
     logs = tmp_path / "logs"
     parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
@@ -176,6 +190,8 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
         _wait_for_step(addresses["bob"], 100)
         first.kill()
         first.wait()
+        if lose:
+            _lose_newest_checkpoints(files.folder)
         again = start_coordinator(files.job)
         _, err = again.communicate(timeout=300)
         assert again.returncode == 0, err[-3000:]
@@ -183,6 +199,12 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
         for party in parties.values():
             party.stop()
     assert "resuming job deepfm-ml1m from checkpoint 2 (epoch 1, step 80)" in err
+    if lose:
+        assert "checkpoint 2 (epoch 1, step 80) cannot be restored" in err
+        assert "checkpoint-00000002.npz; the party's output_dir must be kept" in err
+        assert "checkpoint 1 (epoch 1, step 40) cannot be restored" in err
+        assert "the file changed since it was saved" in err
+        assert "went back to checkpoint 0 (epoch 1, step 0)" in err
     _same_as(reference, files)
 
 
@@ -210,38 +232,4 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
     finally:
         _stop(job, parties)
     assert "recovering from checkpoint" in err
-    _same_as(reference, files)
-
-
-def test_resume_falls_back_when_the_newest_checkpoint_is_lost(
-    reference, small_data, tmp_path
-):
-    """The coordinator dies; bob's newest checkpoint file is then deleted and
-    alice's corrupted: the job resumes from the newest one both hold intact."""
-    files, addresses = _federation(tmp_path, small_data)
-    logs = tmp_path / "logs"
-    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
-    try:
-        first = start_coordinator(files.job)
-        _wait_for_step(addresses["bob"], 100)
-        first.kill()
-        first.wait()
-        folder = files.folder / "runs"
-        manifest = json.loads((folder / JOB / "manifest.json").read_text())
-        newest = manifest["checkpoints"][-1]["checkpoint_id"]
-        assert newest == 2  # steps 0, 40, 80
-        (folder / "bob" / JOB / "checkpoints" / f"checkpoint-{newest:08d}.npz").unlink()
-        corrupted = folder / "alice" / JOB / "checkpoints" / "checkpoint-00000001.npz"
-        corrupted.write_bytes(corrupted.read_bytes()[:-10] + b"0123456789")
-        again = start_coordinator(files.job)
-        _, err = again.communicate(timeout=300)
-        assert again.returncode == 0, err[-3000:]
-    finally:
-        for party in parties.values():
-            party.stop()
-    assert "checkpoint 2 (epoch 1, step 80) cannot be restored" in err
-    assert "is not at" in err  # bob's file is missing
-    assert "checkpoint 1 (epoch 1, step 40) cannot be restored" in err
-    assert "the file changed since it was saved" in err  # alice's
-    assert "went back to checkpoint 0 (epoch 1, step 0)" in err
     _same_as(reference, files)
