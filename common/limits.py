@@ -80,6 +80,7 @@ JOB_LIMITS: dict[str, tuple[str, Limit]] = {
     "recovery_timeout": ("recovery.timeout", seconds()),
 }
 
+
 def job_limit_problems(values: object) -> list[tuple[str, str]]:
     """``(key, problem)`` for each number of a job (its config or its spec:
     whichever of ``JOB_LIMITS``' attributes it has) outside its limit."""

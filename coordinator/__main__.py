@@ -115,6 +115,7 @@ def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int
             raise ConfigError(
                 f"{path}: party {party.party!r} is not in {config.source}"
             )
+        check_writable(party.output_dir, "output_dir", path)
     run_dir = confined(config.runs_dir, config.job)
     started = []
     # The lock first: a second demo of the job is refused before it starts anything.

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 from coordinator.local import project_env, start_party
-from tests.support import ROOT, assign_addresses, descendants, start_coordinator
+from tests.support import (
+    ROOT,
+    assign_addresses,
+    demo_args,
+    descendants,
+    start_coordinator,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +102,20 @@ def test_party_server_refuses_an_unusable_output_dir(party_files, problem):
         result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+def test_demo_checks_every_party_output_dir_before_starting_anything(party_files):
+    output = party_files.folder / "alice-output"
+    output.write_text("oops")
+    party_files.edit("alice", output_dir=str(output))
+
+    result = _run(demo_args(party_files))
+
+    assert result.returncode == 2, result.stderr
+    assert f"{output} ('output_dir' in {party_files.alice}) is not a folder" in (
+        result.stderr
+    )
+    assert "is up at" not in result.stderr  # no party was started
 
 
 @pytest.mark.parametrize(
