@@ -61,14 +61,14 @@ def test_peer_bytes_match_payload_and_both_sides_agree(party_files):
 
 @pytest.mark.slow
 def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
-    """Two jobs of equal settings on the same parties at once: each records
-    only its own messages (so both records agree), and neither disturbs the
-    other's training."""
+    """Two jobs of equal settings (and names of equal length: the name travels
+    in every message) on the same parties at once: each records only its own
+    messages, so both records agree, and neither disturbs the other's training."""
     party_files.edit("job", epochs=1, predict="none")
     second = party_files.folder / "second.yaml"
     with running_parties(party_files):
         second.write_text(
-            party_files.job.read_text().replace("job: deepfm-ml1m", "job: twin")
+            party_files.job.read_text().replace("job: deepfm-ml1m", "job: deepfm-twin")
         )
         jobs = [
             subprocess.Popen(
@@ -87,9 +87,8 @@ def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
     runs = party_files.folder / "runs"
 
     def record(name: str) -> list:
-        return [
-            json.loads((runs / j / name).read_text()) for j in ("deepfm-ml1m", "twin")
-        ]
+        jobs = ("deepfm-ml1m", "deepfm-twin")
+        return [json.loads((runs / job / name).read_text()) for job in jobs]
 
     traffic, history = record("traffic.json"), record("history.json")
     assert traffic[0]["peer"] == traffic[1]["peer"]
