@@ -1,19 +1,36 @@
 # One image for every SplitRec process: party servers and the coordinator.
-# Build: docker build -t splitrec .   (docker-compose.yml builds it for you)
+#
+#   make wheelhouse          # wheels/ from requirements.txt, on the host
+#   docker build -t splitrec .   (make compose-up builds it for you)
+#
+# The build needs no network: Python packages come from the wheelhouse in the
+# build context, which is also how an air-gapped site builds it. The image holds
+# code and configs only: no data, no keys, no certificates (compose mounts each
+# party's own).
+
+# --- stage 1: the packages, installed into a virtual environment -------------
+FROM python:3.11-slim AS packages
+
+COPY requirements.txt /tmp/requirements.txt
+COPY wheels /tmp/wheels
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/python -m pip install --no-cache-dir --no-index \
+        --find-links /tmp/wheels -r /tmp/requirements.txt
+
+# --- stage 2: the image: the environment and the project's code ---------------
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app:/app/proto \
     TF_CPP_MIN_LOG_LEVEL=2 \
     MPLCONFIGDIR=/tmp/matplotlib \
     HOME=/tmp
 
+COPY --from=packages /opt/venv /opt/venv
+
 WORKDIR /app
-
-COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
-
 COPY proto ./proto
 COPY common ./common
 COPY party_server ./party_server
@@ -21,8 +38,8 @@ COPY coordinator ./coordinator
 COPY configs ./configs
 COPY deploy ./deploy
 
-# The processes run as this unprivileged user unless compose maps them to the
-# host user that owns the mounted data, certificates and runs/ folder.
+# The processes run as this unprivileged user; compose may map them to the host
+# user that owns the mounted data, certificates and runs/ folders.
 RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin splitrec \
     && mkdir -p /app/runs && chown splitrec /app/runs
 USER splitrec

@@ -13,7 +13,7 @@ NUM_SAMPLE ?= -1
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
 .PHONY: install proto proto-check data data-generated certs demo test test-quick bench leakage \
-	compose-config compose-up lint format clean
+	compose-config compose-up compose-down wheelhouse lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,16 +85,28 @@ leakage: install
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"
 
-# docker-compose: check the file offline; run the reference job (needs Docker).
+# Python wheels for the image, made on this host from requirements.txt: the
+# image build then needs no network (an air-gapped site builds the same way).
+wheels/.complete: requirements.txt | install
+	rm -rf wheels
+	$(PY) -m pip wheel --quiet --wheel-dir wheels -r requirements.txt
+	touch $@
+
+wheelhouse: wheels/.complete
+
+# docker-compose: check the file offline; run the reference job in containers
+# (a Docker engine, or podman where there is none: deploy/compose.sh).
 compose-config:
 	docker-compose config --quiet
 
-compose-up:
+compose-up: wheelhouse
 	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
 	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
-	mkdir -p runs
-	SPLITREC_UID=$$(id -u) SPLITREC_GID=$$(id -g) docker-compose up --build \
-		--exit-code-from coordinator
+	SPLITREC_DATA=$(abspath $(DATA_DIR)) SPLITREC_CERTS=$(abspath $(CERTS_DIR)) \
+		deploy/compose.sh up --build --abort-on-container-exit --exit-code-from coordinator
+
+compose-down:
+	deploy/compose.sh down --remove-orphans
 
 lint: install
 	$(PY) -m ruff check .
@@ -105,4 +117,4 @@ format: install
 	$(PY) -m ruff check --fix .
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) runs wheels .pytest_cache .ruff_cache

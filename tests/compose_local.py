@@ -84,6 +84,9 @@ class Image:
 
 
 def read_dockerfile(path: Path = DOCKERFILE) -> Image:
+    """The image's last stage. Its ``COPY --from`` of an earlier stage (the
+    installed packages) and its ``PATH`` are left out: a local process uses the
+    packages of the Python that runs the tests."""
     image = Image()
     text = re.sub(r"\\\n", " ", path.read_text())
     for line in text.splitlines():
@@ -91,12 +94,17 @@ def read_dockerfile(path: Path = DOCKERFILE) -> Image:
         if not words:
             continue
         instruction, args = words[0].upper(), words[1:]
-        if instruction == "WORKDIR":
+        if instruction == "FROM":
+            image = Image()
+        elif instruction == "COPY" and args[0].startswith("--from="):
+            continue
+        elif instruction == "WORKDIR":
             image.workdir = args[0]
         elif instruction == "ENV":
             for pair in args:
                 key, _, value = pair.partition("=")
-                image.env[key] = value
+                if key != "PATH":
+                    image.env[key] = value
         elif instruction == "COPY":
             destination = args[-1]
             for source in args[:-1]:
@@ -183,7 +191,7 @@ class LocalCompose:
                 command=[self._translate(root, a) for a in _argv(spec["command"])],
                 env=process_env,
                 cwd=root / self.image.workdir.lstrip("/"),
-                healthcheck=[self._translate(root, a) for a in _argv(health)]
+                healthcheck=[self._translate(root, a) for a in _health_argv(health)]
                 if health
                 else None,
                 depends_on=_depends_on(spec),
@@ -246,7 +254,7 @@ class LocalCompose:
         service = self.services[name]
         if service.healthcheck is None:
             return True, ""
-        argv = [a for a in service.healthcheck if a != "CMD"]
+        argv = list(service.healthcheck)
         if argv and argv[0] == "python":
             argv[0] = sys.executable
         result = subprocess.run(
@@ -314,6 +322,13 @@ def _argv(command: object) -> list[str]:
     if isinstance(command, str):
         return shlex.split(command)
     return [str(part) for part in command]
+
+
+def _health_argv(test: list[str]) -> list[str]:
+    """A healthcheck's command line: ``["CMD", ...]`` as it is, ``["CMD-SHELL",
+    "one string"]`` split as a shell would."""
+    kind, *rest = test
+    return shlex.split(rest[0]) if kind == "CMD-SHELL" else rest
 
 
 def _environment(spec: dict) -> dict[str, str]:

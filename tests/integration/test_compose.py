@@ -66,9 +66,15 @@ def test_each_party_mounts_only_its_own_data_and_keys_read_only(tmp_path):
     assert [s.name for s, _, _ in coordinator if s.suffix == ".key"] == [
         "coordinator.key"
     ]
-    for name in ("alice", "bob", "coordinator"):
-        runs = [(s, t) for s, t, _ in _mounts(services[name]) if t == "/app/runs"]
-        assert runs == [(tmp_path / "r", "/app/runs")], name
+    # Each service mounts its own runs folder only.
+    expected = {
+        "alice": [(tmp_path / "r" / "alice", "/app/runs/alice")],
+        "bob": [(tmp_path / "r" / "bob", "/app/runs/bob")],
+        "coordinator": [(tmp_path / "r" / "coordinator", "/app/runs")],
+    }
+    for name, runs in expected.items():
+        mounted = [(s, t) for s, t, _ in _mounts(services[name]) if "runs" in t]
+        assert mounted == runs, name
 
 
 def test_coordinator_waits_for_healthy_parties_checked_over_grpc_health():
@@ -78,8 +84,10 @@ def test_coordinator_waits_for_healthy_parties_checked_over_grpc_health():
         "bob": {"condition": "service_healthy"},
     }
     for party in PARTIES:
-        test = services[party]["healthcheck"]["test"]
-        assert test[:4] == ["CMD", "python", "-m", "party_server.healthcheck"]
+        # One shell string: podman's Docker API splits CMD arguments on spaces.
+        kind, command = services[party]["healthcheck"]["test"]
+        assert kind == "CMD-SHELL"
+        assert command.startswith("python -m party_server.healthcheck --config ")
 
 
 @pytest.mark.skipif(
@@ -118,7 +126,8 @@ def test_compose_services_run_the_reference_job(small_data, certs, tmp_path):
         coordinator = compose.services["coordinator"].process
         code = coordinator.wait(timeout=400)
         assert code == 0, compose.output("coordinator")
-        history = json.loads((runs / "deepfm-ml1m" / "history.json").read_text())
+        job = runs / "coordinator" / "deepfm-ml1m"
+        history = json.loads((job / "history.json").read_text())
         assert [r["epoch"] for r in history] == [1, 2, 3, 4, 5]
         assert history[-1]["val_auc"] > 0.6
         assert (runs / "bob" / "deepfm-ml1m" / "predictions-validation.csv").exists()

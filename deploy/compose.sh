@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Runs a docker-compose command for this project, with or without a Docker engine.
+#
+#   deploy/compose.sh up --build --abort-on-container-exit --exit-code-from coordinator
+#   deploy/compose.sh down --remove-orphans
+#
+# - With a Docker engine (`docker info` answers), it runs docker-compose (or
+#   `docker compose`) as it is.
+# - Without one, it runs rootful podman behind the Docker API for as long as the
+#   command runs, and docker-compose against it. Missing Debian packages are
+#   installed (root and apt needed). When no `python:3.11-slim` image can be had
+#   (no registry), a minimal Debian base with python3 is built from this
+#   machine's own apt sources and tagged so, once. podman runs no healthchecks
+#   without systemd, so this script runs them every 2 s while the command runs.
+#
+# Before the command it makes the host folders the services mount (runs/alice,
+# runs/bob, runs/coordinator) and chooses the containers' user: the caller's own
+# uid, or, for root, the image's unprivileged user 10001, which is then given the
+# runs folders and read access to the mounted keys (group 10001, mode 0640).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+say() { echo "compose.sh: $*" >&2; }
+die() { say "$*"; exit 2; }
+
+compose() {
+  if command -v docker-compose >/dev/null 2>&1; then
+    docker-compose "$@"
+  else
+    docker compose "$@"
+  fi
+}
+
+prepare_mounts() {
+  local runs=${SPLITREC_RUNS:-./runs} certs=${SPLITREC_CERTS:-./certs}
+  mkdir -p "$runs/alice" "$runs/bob" "$runs/coordinator"
+  if [ -z "${SPLITREC_UID:-}" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      export SPLITREC_UID=10001 SPLITREC_GID=10001
+      chown -R 10001:10001 "$runs/alice" "$runs/bob" "$runs/coordinator"
+      for key in "$certs"/alice.key "$certs"/bob.key "$certs"/coordinator.key; do
+        if [ -f "$key" ]; then chgrp 10001 "$key" && chmod 0640 "$key"; fi
+      done
+    else
+      export SPLITREC_UID SPLITREC_GID
+      SPLITREC_UID=$(id -u) SPLITREC_GID=$(id -g)
+    fi
+  fi
+}
+
+# docker-compose's own name for this project, so that the healthcheck loop below
+# only touches this project's containers.
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-$(basename "$root" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')}
+
+if [ $# -eq 0 ]; then
+  set -- up --build --abort-on-container-exit --exit-code-from coordinator
+fi
+prepare_mounts
+
+if docker info >/dev/null 2>&1; then
+  compose "$@"
+  exit $?
+fi
+
+# --- no Docker engine: rootful podman behind the Docker API --------------------
+[ "$(id -u)" = 0 ] || die "no Docker engine answers, and podman needs root here: \
+run this as root (sudo), or start a Docker engine"
+
+install_missing() {
+  local missing=()
+  for package in "$@"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "install these packages: ${missing[*]}"
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+}
+# netavark needs iptables for the bridge network; docker-compose v1 the API.
+install_missing podman runc netavark aardvark-dns iptables uidmap slirp4netns docker-compose
+
+state=$(mktemp -d "${TMPDIR:-/tmp}/splitrec-compose.XXXXXX")
+# Containers may not ask for more than this machine allows.
+nofile=$(ulimit -Hn); [ "$nofile" = unlimited ] && nofile=1048576
+nproc=$(ulimit -Hu); { [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768
+cat > "$state/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=$nofile:$nofile", "nproc=$nproc:$nproc"]
+[engine]
+runtime = "runc"
+[network]
+network_backend = "netavark"
+CONF
+export CONTAINERS_CONF="$state/containers.conf"
+
+base=docker.io/library/python:3.11-slim
+if ! podman image exists "$base"; then
+  if ! timeout 60 podman pull -q "$base" >/dev/null 2>&1; then
+    suite=${SPLITREC_BASE_SUITE:-bookworm}
+    say "no $base to pull: building one from Debian $suite (python3, venv, pip), once"
+    install_missing mmdebstrap
+    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$mirror" ] || die "no Debian mirror found in this machine's apt sources"
+    nice mmdebstrap --quiet --variant=minbase \
+      --include=python3,python3-venv,python3-pip,ca-certificates,passwd \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
+      --customize-hook='ln -sf python3 "$1"/usr/bin/python' \
+      "$suite" "$state/base.tar" "deb $mirror $suite main"
+    podman import --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' \
+      "$state/base.tar" "localhost/splitrec-base:$suite" >/dev/null
+    rm -f "$state/base.tar"
+    podman tag "localhost/splitrec-base:$suite" "$base"
+  fi
+fi
+
+socket="$state/podman.sock"
+podman system service --time=0 "unix://$socket" >"$state/service.log" 2>&1 &
+service=$!
+(
+  while :; do
+    for id in $(podman ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+                  --filter health=starting) \
+              $(podman ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+                  --filter health=unhealthy); do
+      podman healthcheck run "$id" >/dev/null 2>&1 || true
+    done
+    sleep 2
+  done
+) &
+health=$!
+cleanup() {
+  kill "$health" 2>/dev/null || true
+  kill "$service" 2>/dev/null || true
+  wait "$service" 2>/dev/null || true
+  rm -rf "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
+[ -S "$socket" ] || die "podman's API did not start: $(cat "$state/service.log")"
+export DOCKER_HOST="unix://$socket"
+status=0
+compose "$@" || status=$?
+exit "$status"
