@@ -25,12 +25,32 @@ cd "$root"
 say() { echo "compose.sh: $*" >&2; }
 die() { say "$*"; exit 2; }
 
-compose() {
-  if command -v docker-compose >/dev/null 2>&1; then
-    docker-compose "$@"
-  else
-    docker compose "$@"
-  fi
+if command -v docker-compose >/dev/null 2>&1; then
+  compose=(docker-compose)
+else
+  compose=(docker compose)
+fi
+
+# docker-compose runs in the background so that a signal to this script (Ctrl-C,
+# `timeout`, CI cancellation) reaches it: it stops the containers it started
+# before this script goes on (and, without Docker, stops podman's API).
+run_compose() {
+  "${compose[@]}" "$@" &
+  local client=$! status=0
+  stopped_by=0
+  # A background command of a script ignores SIGINT, so every signal is passed
+  # on as SIGTERM, which docker-compose handles as Ctrl-C.
+  trap "stopped_by=130; kill -s TERM $client 2>/dev/null || true" INT
+  trap "stopped_by=143; kill -s TERM $client 2>/dev/null || true" TERM
+  trap "stopped_by=129; kill -s TERM $client 2>/dev/null || true" HUP
+  while :; do
+    wait "$client" && status=0 || status=$?
+    kill -0 "$client" 2>/dev/null || break  # a signal only interrupted the wait
+  done
+  trap - INT TERM HUP
+  # Stopped by a signal: say so (128 + its number), as a shell would.
+  [ "$stopped_by" = 0 ] || [ "$status" != 0 ] || status=$stopped_by
+  return "$status"
 }
 
 prepare_mounts() {
@@ -60,7 +80,7 @@ fi
 prepare_mounts
 
 if docker info >/dev/null 2>&1; then
-  compose "$@"
+  run_compose "$@"
   exit $?
 fi
 
@@ -141,11 +161,8 @@ cleanup() {
   rm -rf "$state"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
 [ -S "$socket" ] || die "podman's API did not start: $(cat "$state/service.log")"
 export DOCKER_HOST="unix://$socket"
-status=0
-compose "$@" || status=$?
-exit "$status"
+
+run_compose "$@"
