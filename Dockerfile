@@ -20,7 +20,11 @@ RUN python -m venv /opt/venv \
 # --- stage 2: the image: the environment and the project's code ---------------
 FROM python:3.11-slim
 
+# gRPC resolves party names (alice, bob) with the C library, as every other
+# program in the container does: its own c-ares resolver can keep failing for
+# tens of seconds against a container network's DNS after a party restarts.
 ENV PATH=/opt/venv/bin:$PATH \
+    GRPC_DNS_RESOLVER=native \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app:/app/proto \

@@ -103,7 +103,7 @@ compose-up: wheelhouse
 	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
 	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
 	SPLITREC_DATA=$(abspath $(DATA_DIR)) SPLITREC_CERTS=$(abspath $(CERTS_DIR)) \
-		deploy/compose.sh up --build --abort-on-container-exit --exit-code-from coordinator
+		deploy/compose.sh job
 
 compose-down:
 	deploy/compose.sh down --remove-orphans

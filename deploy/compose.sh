@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs a docker-compose command for this project, with or without a Docker engine.
 #
-#   deploy/compose.sh up --build --abort-on-container-exit --exit-code-from coordinator
+#   deploy/compose.sh job                # the reference job (the default)
+#   deploy/compose.sh up --build ...     # any docker-compose command
 #   deploy/compose.sh down --remove-orphans
+#
+# `job` builds the image, starts the parties and follows every container's log,
+# starts the coordinator once both parties are healthy, waits for it to end, stops
+# the parties and exits with the coordinator's code. Unlike `up
+# --abort-on-container-exit`, a party that crashes and comes back through its
+# restart policy does not end the job: the coordinator recovers it.
 #
 # - With a Docker engine (`docker info` answers), it runs docker-compose (or
 #   `docker compose`) as it is.
@@ -31,26 +38,87 @@ else
   compose=(docker compose)
 fi
 
-# docker-compose runs in the background so that a signal to this script (Ctrl-C,
-# `timeout`, CI cancellation) reaches it: it stops the containers it started
-# before this script goes on (and, without Docker, stops podman's API).
-run_compose() {
-  "${compose[@]}" "$@" &
-  local client=$! status=0
-  stopped_by=0
-  # A background command of a script ignores SIGINT, so every signal is passed
-  # on as SIGTERM, which docker-compose handles as Ctrl-C.
-  trap "stopped_by=130; kill -s TERM $client 2>/dev/null || true" INT
-  trap "stopped_by=143; kill -s TERM $client 2>/dev/null || true" TERM
-  trap "stopped_by=129; kill -s TERM $client 2>/dev/null || true" HUP
+# Commands run in the background so that a signal to this script (Ctrl-C,
+# `timeout`, CI cancellation) reaches it at once; it is passed on to the command
+# as SIGTERM (a background command of a script ignores SIGINT), which
+# docker-compose handles as Ctrl-C: it stops the containers it started before
+# this script goes on (and, without Docker, stops podman's API). `stopped_by` is
+# then 128 + the signal's number, as a shell would report it.
+stopped_by=0
+child=""
+on_signal() {
+  stopped_by=$1
+  [ -z "$child" ] || kill -s TERM "$child" 2>/dev/null || true
+}
+trap "on_signal 130" INT
+trap "on_signal 143" TERM
+trap "on_signal 129" HUP
+
+run_interruptibly() {
+  local status=0
+  [ "$stopped_by" = 0 ] || return "$stopped_by"
+  "$@" &
+  child=$!
   while :; do
-    wait "$client" && status=0 || status=$?
-    kill -0 "$client" 2>/dev/null || break  # a signal only interrupted the wait
+    wait "$child" && status=0 || status=$?
+    kill -0 "$child" 2>/dev/null || break  # a signal only interrupted the wait
   done
-  trap - INT TERM HUP
-  # Stopped by a signal: say so (128 + its number), as a shell would.
+  child=""
   [ "$stopped_by" = 0 ] || [ "$status" != 0 ] || status=$stopped_by
   return "$status"
+}
+
+run_compose() {
+  run_interruptibly "${compose[@]}" "$@"
+}
+
+# The reference job (see the top of this file); $1 is the engine's command line
+# tool, for `wait`. Whatever happens (a failed build, an unhealthy party, a
+# signal), the parties are stopped before this returns.
+run_job() {
+  local engine=$1 status=0 logs="" coordinator="" exit_file
+  exit_file=$(mktemp "${TMPDIR:-/tmp}/splitrec-job.XXXXXX")
+  # A new coordinator container each time, so that the log below begins with
+  # this job; parties are recreated for the same reason (their outputs live in
+  # the mounted runs folders, which stay).
+  if run_compose rm --force --stop coordinator \
+      && run_compose up --build --detach --force-recreate alice bob; then
+    "${compose[@]}" logs --follow &
+    logs=$!
+    if run_compose up --detach coordinator; then
+      coordinator=$("${compose[@]}" ps -q coordinator) || true
+      [ -n "$coordinator" ] || { say "no coordinator container"; status=1; }
+    else
+      status=$?
+    fi
+  else
+    status=$?
+  fi
+  if [ "$status" = 0 ]; then
+    run_interruptibly "$engine" wait "$coordinator" >"$exit_file" || status=$?
+    [ "$status" != 0 ] || status=$(tr -dc 0-9 <"$exit_file")
+    [ -n "$status" ] || status=1
+  fi
+  rm -f "$exit_file"
+  [ "$stopped_by" = 0 ] || status=$stopped_by
+  # The parties stop gracefully; the log stream ends with them.
+  "${compose[@]}" stop >/dev/null 2>&1 || true
+  if [ -n "$logs" ]; then
+    for _ in $(seq 50); do kill -0 "$logs" 2>/dev/null || break; sleep 0.2; done
+    kill "$logs" 2>/dev/null || true
+    wait "$logs" 2>/dev/null || true
+  fi
+  if [ "$stopped_by" != 0 ]; then
+    say "stopped by a signal; the containers are stopped (exit $status)"
+  else
+    say "the job ended with exit code $status; the containers are stopped"
+  fi
+  return "$status"
+}
+
+# Runs the command line given to this script through the engine $1.
+run_command() {
+  if [ "$2" = job ]; then run_job "$1"; else shift; run_compose "$@"; fi
 }
 
 prepare_mounts() {
@@ -74,13 +142,12 @@ prepare_mounts() {
 # only touches this project's containers.
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-$(basename "$root" | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9_-')}
 
-if [ $# -eq 0 ]; then
-  set -- up --build --abort-on-container-exit --exit-code-from coordinator
-fi
+[ $# -gt 0 ] || set -- job
+[ "$1" != job ] || [ $# -eq 1 ] || die "job takes no arguments (SPLITREC_EPOCHS sets the epochs)"
 prepare_mounts
 
 if docker info >/dev/null 2>&1; then
-  run_compose "$@"
+  run_command docker "$@"
   exit $?
 fi
 
@@ -165,4 +232,4 @@ for _ in $(seq 100); do [ -S "$socket" ] && break; sleep 0.1; done
 [ -S "$socket" ] || die "podman's API did not start: $(cat "$state/service.log")"
 export DOCKER_HOST="unix://$socket"
 
-run_compose "$@"
+run_command podman "$@"

@@ -88,20 +88,13 @@ def _time(value: str) -> datetime:
 
 
 class Up:
-    """``compose.sh up`` in the background, its output in a file."""
+    """``compose.sh job`` in the background, its output in a file."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self._file = log.open("w")
         self.process = subprocess.Popen(
-            [
-                str(COMPOSE),
-                "up",
-                "--build",
-                "--abort-on-container-exit",
-                "--exit-code-from",
-                "coordinator",
-            ],
+            [str(COMPOSE), "job"],
             cwd=ROOT,
             env=env,
             stdout=self._file,
