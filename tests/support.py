@@ -14,6 +14,20 @@ from common.movielens.prepare import prepare_generated
 from coordinator.local_configs import LocalConfigs
 
 ROOT = Path(__file__).resolve().parent.parent
+# The metrics each epoch of a job's history.json holds.
+HISTORY_METRICS = (
+    "train_loss",
+    "train_auc",
+    "val_loss",
+    "val_auc",
+    "val_precision",
+    "val_recall",
+)
+
+
+def metrics(row: dict) -> dict:
+    """An epoch's metrics from a history.json row."""
+    return {k: row[k] for k in HISTORY_METRICS}
 
 
 def run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:

@@ -9,20 +9,11 @@ import sys
 import pytest
 
 from coordinator.local import project_env, start_party
-from tests.support import ROOT, free_port
+from tests.support import HISTORY_METRICS, ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
-HISTORY_KEYS = {
-    "epoch",
-    "train_loss",
-    "train_auc",
-    "val_loss",
-    "val_auc",
-    "val_precision",
-    "val_recall",
-    "samples_per_second",
-}
+HISTORY_KEYS = {"epoch", *HISTORY_METRICS, "samples_per_second"}
 
 
 def _coordinator(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
