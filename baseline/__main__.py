@@ -1,7 +1,7 @@
 """``python -m baseline --job job.yaml --party alice.yaml --party bob.yaml``
 
-Trains the same DeepFM in one process on the same batches as the split job and
-writes ``<runs_dir>/<job>-centralized/history.json``.
+Trains the same model (any family) in one process on the same batches as the
+split job and writes ``<runs_dir>/<job>-centralized/history.json``.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class CentralizedTrainer:
             for c, s in zip(configs, self.slices, strict=True)
         ]
         label_model = parties[job.label_party][0].model
-        fuse = build_fuse([b.output_spec for b in bases], label_model, job.seed)
+        outputs = {n: b.output_spec for n, b in zip(self.order, bases, strict=True)}
+        fuse = build_fuse(outputs, label_model, job.seed)
         self.bases, self.fuse = bases, fuse
         self.step = CentralStep(bases, fuse, job.optimizer, job.learning_rate)
         self.split = split_rows(

@@ -15,6 +15,12 @@ from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
 from common.limits import PARTY_LIMITS, job_limit_problems
+from common.models.registry import (
+    DEFAULT_FAMILY,
+    FAMILIES,
+    family_problem,
+    key_families,
+)
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
@@ -56,9 +62,21 @@ class LabelConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """A party's model: its family (see ``common.models.registry``) and that
+    family's settings; ``fuse_units`` and ``fuse`` only at the label party.
+
+    ``custom`` models name their builders as ``module:function`` (``base``,
+    ``fuse``), imported from the folder ``code`` (relative to the config file),
+    and declare their base's output width."""
+
     embedding_dim: int
     deep_units: tuple[int, ...]
     fuse_units: tuple[int, ...] = ()
+    family: str = DEFAULT_FAMILY
+    base: str = ""
+    fuse: str = ""
+    output_width: int = 0
+    code: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -191,18 +209,64 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
     return feature
 
 
-def _read_model(reader: ConfigReader, is_label: bool) -> ModelConfig:
+def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig:
+    family = reader.optional("family", str, DEFAULT_FAMILY)
+    problem = family_problem(family)
+    if problem is not None:
+        raise reader.error("family", problem)
+    declared = FAMILIES[family]
+    allowed = declared.base_keys + (declared.fuse_keys if is_label else ())
+    for key in reader.written():
+        if key in allowed:
+            continue
+        owners = key_families(key)
+        if key in declared.fuse_keys:
+            problem = "is a setting of the fuse, which only the label party has"
+        elif owners:
+            problem = f"belongs to model family {' / '.join(owners)}, not {family}"
+        else:
+            continue  # reader.finish() names it as unknown
+        raise reader.error(key, f"{problem}; remove it")
     model = ModelConfig(
         embedding_dim=reader.number(
             "embedding_dim", int, 8, PARTY_LIMITS["embedding_dim"]
         ),
         deep_units=reader.int_list("deep_units", (256, 32), PARTY_LIMITS["units"]),
         fuse_units=reader.int_list("fuse_units", (256, 256, 32), PARTY_LIMITS["units"])
-        if is_label
+        if "fuse_units" in allowed
         else (),
+        family=family,
+        base=_builder(reader, "base") if "base" in allowed else "",
+        fuse=_builder(reader, "fuse") if "fuse" in allowed else "",
+        output_width=_output_width(reader) if "output_width" in allowed else 0,
+        code=_resolve(base, reader.optional("code", str, "."))
+        if "code" in allowed
+        else None,
     )
     reader.finish()
     return model
+
+
+def _output_width(reader: ConfigReader) -> int:
+    if not reader.has("output_width"):
+        raise reader.error(
+            "output_width", "missing; add the width of the base's output per row"
+        )
+    return reader.number("output_width", int, 1, PARTY_LIMITS["units"])
+
+
+def _builder(reader: ConfigReader, key: str) -> str:
+    """A ``module:function`` reference to a model builder."""
+    value = reader.require(key, str)
+    module, _, function = value.partition(":")
+    parts = module.split(".") + [function]
+    if not all(part.isidentifier() for part in parts):
+        raise reader.error(
+            key,
+            f"{value!r} is not 'module:function' (for example "
+            "'cross_network:build_base'); the module is looked up in 'code'",
+        )
+    return value
 
 
 def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
@@ -249,7 +313,7 @@ def load_party_config(path: Path) -> PartyConfig:
         listen=reader.optional("listen", str, "127.0.0.1:0"),
         data=_read_data(reader.section("data"), base),
         features=features,
-        model=_read_model(reader.section("model"), label is not None),
+        model=_read_model(reader.section("model"), label is not None, base),
         peers=tuple(_read_peer(r) for r in reader.sections("peers"))
         if reader.has("peers")
         else (),

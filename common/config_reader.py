@@ -102,6 +102,10 @@ class ConfigReader:
     def has(self, key: str) -> bool:
         return key in self._data
 
+    def written(self) -> list[str]:
+        """The keys this section holds, as written."""
+        return [str(key) for key in self._data]
+
     def require(self, key: str, kind: type[T]) -> T:
         if key not in self._data:
             raise self.error(key, f"missing; add it as {_type_name(kind)}")

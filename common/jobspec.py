@@ -12,18 +12,30 @@ from common.traffic import Traffic
 
 @dataclass(frozen=True)
 class OutputSpec:
-    """Columns of a base model's output, per row.
+    """What a party's base model sends forward, per row, and what it is.
 
-    Layout: ``[deep (deep_units) | embedding sum (embedding_dim) | square sum | first
-    order]``; the last three let the fuse compute the global FM term exactly.
+    ``parts`` names the columns of the hidden tensor in order, with their sizes
+    (DeepFM: ``deep``, ``embedding_sum``, ``square_sum``, ``first_order``); the
+    fuse of the label party's family splits the tensor by them. ``structure`` is
+    a digest of the base model's structure: equal while the model is the same,
+    revealing nothing else.
     """
 
-    deep_units: int
-    embedding_dim: int
+    family: str
+    parts: tuple[tuple[str, int], ...]
+    structure: str = ""
 
     @property
     def width(self) -> int:
-        return self.deep_units + self.embedding_dim + 2
+        return sum(size for _, size in self.parts)
+
+    def size(self, part: str) -> int:
+        """The size of ``part``, 0 when the output has no such part."""
+        return dict(self.parts).get(part, 0)
+
+    def __str__(self) -> str:
+        parts = " | ".join(f"{name} {size}" for name, size in self.parts)
+        return f"{self.family} [{parts}]"
 
 
 @dataclass(frozen=True)

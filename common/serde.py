@@ -110,21 +110,45 @@ def _check_shape(
         raise InvalidMessageError(f"{what}: expected shape {shown}, got {dims}")
 
 
+# Bounds on what a party may say its base outputs.
+MAX_OUTPUT_PARTS = 64
+MAX_OUTPUT_WIDTH = 1 << 16
+
+
 def output_spec_to_proto(spec: OutputSpec) -> common_pb2.OutputSpec:
     return common_pb2.OutputSpec(
-        deep_units=spec.deep_units, embedding_dim=spec.embedding_dim
+        family=spec.family,
+        parts=[common_pb2.OutputPart(name=n, size=size) for n, size in spec.parts],
+        structure=spec.structure,
     )
 
 
 def output_spec_from_proto(message: common_pb2.OutputSpec) -> OutputSpec:
-    if message.deep_units <= 0 or message.embedding_dim <= 0:
+    problem = name_problem(message.family)
+    if problem is not None:
+        raise InvalidMessageError(f"output spec: model family: {problem}")
+    if not 0 < len(message.parts) <= MAX_OUTPUT_PARTS:
         raise InvalidMessageError(
-            f"output spec needs positive sizes, got deep_units={message.deep_units}, "
-            f"embedding_dim={message.embedding_dim}"
+            f"output spec of family {message.family!r} needs 1 to "
+            f"{MAX_OUTPUT_PARTS} parts, got {len(message.parts)}"
         )
-    return OutputSpec(
-        deep_units=message.deep_units, embedding_dim=message.embedding_dim
-    )
+    parts = tuple((p.name, p.size) for p in message.parts)
+    names = [name for name, _ in parts]
+    for name, size in parts:
+        problem = name_problem(name)
+        if problem is not None or size <= 0 or names.count(name) > 1:
+            raise InvalidMessageError(
+                f"output spec of family {message.family!r}: part {name!r} of size "
+                f"{size} (each part needs a distinct name and a positive size)"
+            )
+    spec = OutputSpec(message.family, parts, message.structure)
+    if spec.width > MAX_OUTPUT_WIDTH or len(spec.structure) > 128:
+        raise InvalidMessageError(
+            f"output spec of family {message.family!r} is too large: width "
+            f"{spec.width} (at most {MAX_OUTPUT_WIDTH}), structure digest of "
+            f"{len(spec.structure)} characters (at most 128)"
+        )
+    return spec
 
 
 _ROLES = {

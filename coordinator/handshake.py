@@ -15,6 +15,7 @@ import grpc
 from common.config import JobConfig, PartyRole
 from common.errors import HandshakeError, PeerError
 from common.jobspec import JobParty, JobSpec, PartyDescription
+from common.models.registry import combination_problem
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
@@ -72,13 +73,12 @@ def check_descriptions(
                 f"{config.source} names {config.label_party!r} as label party, "
                 f"but party {name} is configured as a {described.role.value} party"
             )
-    dims = {n: d.output.embedding_dim for n, d in descriptions.items()}
-    if len(set(dims.values())) != 1:
-        raise HandshakeError(
-            f"output shapes differ: embedding_dim per party {dims}; the FM term "
-            "needs one embedding_dim at every party (model.embedding_dim in each "
-            "party config)"
-        )
+    label = descriptions.get(config.label_party)
+    if label is not None:
+        outputs = {p.name: descriptions[p.name].output for p in config.parties}
+        problem = combination_problem(label.output.family, outputs)
+        if problem is not None:
+            raise HandshakeError(problem)
 
 
 def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> JobSpec:

@@ -238,6 +238,9 @@ class JobDriver:
         existing = None if self.fresh else read_manifest(self.run_dir)
         print_ = fingerprint(prepared.spec)
         if existing is not None and not existing.finished and existing.latest:
+            # What changed at a party first, by name (the job's settings hold
+            # each party's model structure, which follows its features too).
+            self._check_identity(existing, prepared)
             if existing.fingerprint != print_:
                 raise JobFailedError(
                     f"{self.run_dir / MANIFEST_FILE} belongs to an unfinished run of "
@@ -245,7 +248,6 @@ class JobDriver:
                     "start afresh, or restore the settings to resume it",
                     fatal=True,
                 )
-            self._check_identity(existing, prepared)
             entry = existing.latest
             logger.info(
                 "resuming job %s from checkpoint %d (epoch %d, step %d)",

@@ -97,35 +97,79 @@ class CheckpointStore:
                 logger.info("removed checkpoint %s", path)
 
 
+# The digest of the model's structure, stored beside its variables.
+STRUCTURE_KEY = "structure"
+
+
 def variables_state(prefix: str, variables: list) -> dict[str, np.ndarray]:
-    return {f"{prefix}/{i}": v.numpy() for i, v in enumerate(variables)}
+    """Each variable's value under ``prefix/<its path>``."""
+    return {f"{prefix}/{v.path}": v.numpy() for v in variables}
 
 
-def assign_states(
-    groups: dict[str, list], arrays: dict[str, np.ndarray], source: str
-) -> None:
-    """Assigns each group's ``prefix/i`` arrays to its variables.
+def _listed(paths: list[str]) -> str:
+    shown = ", ".join(paths[:3])
+    return shown + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
 
-    Every group is checked first (count and shapes), so a checkpoint that does
-    not fit changes nothing.
-    """
-    plan = []
-    for prefix, variables in groups.items():
-        stored = sorted(
-            (int(k.split("/", 1)[1]), k) for k in arrays if k.startswith(prefix + "/")
-        )
-        if len(stored) != len(variables):
+
+class ModelState:
+    """A model's part of a checkpoint: its variables and optimizer slots by path,
+    and the digest of its structure (see ``common.models.registry``)."""
+
+    def __init__(
+        self, structure: str, variables: list, optimizer_variables: list
+    ) -> None:
+        self.structure = structure
+        self.groups = {"model": variables, "optimizer": optimizer_variables}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        state = {STRUCTURE_KEY: np.array(self.structure)}
+        for prefix, group in self.groups.items():
+            state.update(variables_state(prefix, group))
+        return state
+
+    def load(self, arrays: dict[str, np.ndarray], source: str) -> None:
+        """Assigns what ``arrays`` stored to the variables, matched by path.
+
+        Everything is checked first (paths, shapes, then the structure digest),
+        so a checkpoint that does not fit changes nothing and the error says
+        what differs.
+        """
+        plan = []
+        for prefix, group in self.groups.items():
+            plan += _matched(arrays, source, prefix, group)
+        saved = str(arrays[STRUCTURE_KEY]) if STRUCTURE_KEY in arrays else ""
+        if saved != self.structure:
             raise CheckpointMismatchError(
-                f"{source} holds {len(stored)} {prefix} variables, this job has "
-                f"{len(variables)}; it was saved by another model"
+                f"{source} was saved by a model of another structure (digest "
+                f"{saved[:12] or 'none'}, this model's {self.structure[:12]}): its "
+                "settings or inputs changed since"
             )
-        for (_, key), variable in zip(stored, variables, strict=True):
-            if tuple(arrays[key].shape) != tuple(variable.shape):
-                raise CheckpointMismatchError(
-                    f"{source}: {prefix} variable {variable.path} has shape "
-                    f"{tuple(variable.shape)} here, {arrays[key].shape} in the "
-                    "checkpoint"
-                )
-            plan.append((variable, arrays[key]))
-    for variable, value in plan:
-        variable.assign(value)
+        for variable, value in plan:
+            variable.assign(value)
+
+
+def _matched(
+    arrays: dict[str, np.ndarray], source: str, prefix: str, group: list
+) -> list[tuple[object, np.ndarray]]:
+    """Each variable of ``group`` with its stored value; an error naming what
+    differs when the checkpoint holds other variables or shapes."""
+    stored = {k[len(prefix) + 1 :] for k in arrays if k.startswith(prefix + "/")}
+    here = {v.path for v in group}
+    only_stored, only_here = sorted(stored - here), sorted(here - stored)
+    if only_stored or only_here:
+        raise CheckpointMismatchError(
+            f"{source} was saved by another model: {prefix} variables only in "
+            f"the checkpoint: {_listed(only_stored) or 'none'}; only in this "
+            f"model: {_listed(only_here) or 'none'}"
+        )
+    pairs = []
+    for variable in group:
+        value = arrays[f"{prefix}/{variable.path}"]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise CheckpointMismatchError(
+                f"{source} was saved by another model: {prefix} variable "
+                f"{variable.path} has shape {tuple(variable.shape)} here, "
+                f"{tuple(value.shape)} in the checkpoint"
+            )
+        pairs.append((variable, value))
+    return pairs

@@ -27,7 +27,7 @@ from common.serde import (
     tensor_to_proto,
 )
 from common.traffic import TrafficCounter
-from party_server.checkpoints import assign_states, variables_state
+from party_server.checkpoints import ModelState
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.leakage_probe import LeakageProbe
@@ -69,6 +69,11 @@ class FeatureJob(PartyJob):
         self.step = BaseStep(
             base, spec.optimizer, spec.learning_rate, spec.privacy.clip_norm
         )
+        self.model_state = ModelState(
+            base.output_spec.structure,
+            self.step.variables,
+            self.step.optimizer.variables,
+        )
         self._training_stream: PeerStream | None = None
         self.compressor = Compressor(
             spec.compression, spec.compression_ratio, spec.seed
@@ -81,17 +86,10 @@ class FeatureJob(PartyJob):
         )
 
     def state(self) -> dict[str, np.ndarray]:
-        return {
-            **variables_state("model", self.step.variables),
-            **variables_state("optimizer", self.step.optimizer.variables),
-        }
+        return self.model_state.arrays()
 
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
-        assign_states(
-            {"model": self.step.variables, "optimizer": self.step.optimizer.variables},
-            arrays,
-            source,
-        )
+        self.model_state.load(arrays, source)
 
     def _open(self, phase: int, split: str = "") -> PeerStream:
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)

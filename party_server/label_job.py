@@ -15,6 +15,7 @@ from common.batching import RowSplit, batch_length, eval_batch_size, steps_per_e
 from common.compression import Compressor
 from common.config import PartyConfig
 from common.errors import (
+    ConfigError,
     DataError,
     InvalidMessageError,
     JobStateError,
@@ -24,6 +25,7 @@ from common.errors import (
 from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
+from common.models.registry import combined_structure
 from common.models.steps import FuseStep
 from common.privacy.mechanisms import (
     GRADIENT_NOISE,
@@ -39,7 +41,7 @@ from common.serde import (
     tensor_from_proto,
     tensor_to_proto,
 )
-from party_server.checkpoints import assign_states, variables_state
+from party_server.checkpoints import ModelState
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.mailbox import Mailbox, Outbox
@@ -71,8 +73,19 @@ class LabelJob(PartyJob):
         self._widths = {p.name: p.output.width for p in spec.parties}
         own_index = spec.position(config.party)
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
-        fuse = build_fuse([p.output for p in spec.parties], config.model, spec.seed)
+        try:
+            fuse = build_fuse(
+                {p.name: p.output for p in spec.parties}, config.model, spec.seed
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{config.source}: {exc}") from None
         self.step = FuseStep(base, fuse, own_index, spec.optimizer, spec.learning_rate)
+        # The fuse's variables follow every party's base output.
+        self.model_state = ModelState(
+            combined_structure([p.output for p in spec.parties]),
+            self.step.variables,
+            self.step.optimizer.variables,
+        )
         self.mailbox = Mailbox(self._senders)
         self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
@@ -84,19 +97,11 @@ class LabelJob(PartyJob):
         self._kept: dict[tuple[str, tuple[int, int, int]], np.ndarray | None] = {}
 
     def state(self) -> dict[str, np.ndarray]:
-        return {
-            **variables_state("model", self.step.variables),
-            **variables_state("optimizer", self.step.optimizer.variables),
-            **self._epoch_metrics.state(),
-        }
+        return {**self.model_state.arrays(), **self._epoch_metrics.state()}
 
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
         metrics = MetricAccumulator.from_state(arrays)
-        assign_states(
-            {"model": self.step.variables, "optimizer": self.step.optimizer.variables},
-            arrays,
-            source,
-        )
+        self.model_state.load(arrays, source)
         self._epoch_metrics = metrics
 
     # Peer side: called by the peer service for each stream and message.

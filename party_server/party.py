@@ -20,7 +20,8 @@ from common.errors import (
 )
 from common.fingerprint import keyed, party_key, settings_digests
 from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
-from common.models.build import output_spec
+from common.models.build import described_output
+from common.models.registry import combination_problem
 from common.names import name_problem
 from common.paths import check_writable
 from common.privacy.settings import PrivacySettings
@@ -59,6 +60,9 @@ class Party:
     ) -> None:
         self.config = config
         self.data = data
+        self.output = described_output(
+            config.party, data.features.shapes, config.model, config.source
+        )
         self.credentials = credentials
         self._peer_timeout = peer_timeout
         self._jobs: dict[str, PartyJob] = {}
@@ -81,7 +85,7 @@ class Party:
             role=self.config.role,
             protocol_version=PROTOCOL_VERSION,
             num_rows=self.data.num_rows,
-            output=output_spec(self.config.model),
+            output=self.output,
             features=tuple(f.name for f in self.config.features),
             peers=tuple(p.name for p in self.config.peers),
             fingerprint=dict(self.fingerprint),
@@ -243,17 +247,21 @@ class Party:
                 f"but {me!r} is configured as a {self.config.role.value} party in "
                 f"{self.config.source}"
             )
-        expected = output_spec(self.config.model)
-        if mine.output != expected:
+        if mine.output != self.output:
             raise HandshakeError(
                 f"job {spec.job_id!r} expects {me!r} to output {mine.output}, "
-                f"but its model outputs {expected}"
+                f"but its model outputs {self.output}"
             )
-        dims = {p.output.embedding_dim for p in spec.parties}
-        if len(dims) != 1:
-            raise HandshakeError(
-                f"parties disagree on embedding_dim {sorted(dims)}; FM needs one"
+        label = spec.party(spec.label_party)
+        problem = (
+            f"label party {spec.label_party!r} is not one of its parties {names}"
+            if label is None
+            else combination_problem(
+                label.output.family, {p.name: p.output for p in spec.parties}
             )
+        )
+        if problem is not None:
+            raise HandshakeError(f"job {spec.job_id!r}: {problem}")
         others = [n for n in names if n != me] if is_label else [spec.label_party]
         unknown = [n for n in others if self.config.peer(n) is None]
         if unknown:

@@ -1,1 +1,1 @@
-"""Split DeepFM: base models per party, the fuse model, and their compiled steps."""
+"""The model families (DeepFM, Wide & Deep, DNN), their layers and compiled steps."""

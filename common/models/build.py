@@ -1,44 +1,68 @@
 """Builds each party's models from its config and the job seed.
 
 The party servers and the centralized baseline call the same functions, so equal
-job seeds give equal initial weights everywhere.
+job seeds give equal initial weights everywhere. The family's module is imported
+here, only where a model is built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import importlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+
+import keras
 
 from common.config import ModelConfig
+from common.errors import ConfigError, HandshakeError
 from common.features import FeatureShape
 from common.jobspec import OutputSpec
-from common.models.deepfm import DeepFMBase, DeepFMFuse
+from common.models.custom import builder as custom_builder
+from common.models.registry import FAMILIES, combination_problem, output_spec
 from common.seeds import derive_seed
 
 
-def output_spec(model: ModelConfig) -> OutputSpec:
-    return OutputSpec(
-        deep_units=model.deep_units[-1], embedding_dim=model.embedding_dim
-    )
+def _module(family: str) -> ModuleType:
+    return importlib.import_module(FAMILIES[family].module)
 
 
 def build_base(
     party: str, shapes: Sequence[FeatureShape], model: ModelConfig, job_seed: int
-) -> DeepFMBase:
-    return DeepFMBase(
+) -> keras.Model:
+    return _module(model.family).build_base(
         shapes,
-        embedding_dim=model.embedding_dim,
-        deep_units=model.deep_units,
-        seed=derive_seed(job_seed, "base", party),
-        name=f"{party}_base",
+        model,
+        output_spec(model, shapes),
+        derive_seed(job_seed, "base", party),
+        f"{party}_base",
     )
 
 
 def build_fuse(
-    specs: Sequence[OutputSpec], model: ModelConfig, job_seed: int
-) -> DeepFMFuse:
-    return DeepFMFuse(
-        specs,
-        fuse_units=model.fuse_units,
-        seed=derive_seed(job_seed, "fuse"),
-        name="fuse",
+    outputs: Mapping[str, OutputSpec], model: ModelConfig, job_seed: int
+) -> keras.Model:
+    """The label party's fuse over every party's base output (by party name, in
+    the job's order); ``HandshakeError`` when its family cannot take them."""
+    problem = combination_problem(model.family, outputs)
+    if problem is not None:
+        raise HandshakeError(problem)
+    return _module(model.family).build_fuse(
+        list(outputs.values()), model, derive_seed(job_seed, "fuse"), "fuse"
     )
+
+
+def described_output(
+    party: str, shapes: Sequence[FeatureShape], model: ModelConfig, source: Path
+) -> OutputSpec:
+    """What a party tells the others its base outputs. The base is built once,
+    so that a model that cannot be built (a custom model's missing module or
+    function, code that raises, a wrong output width) stops the party before it
+    serves, naming its config file ``source``."""
+    try:
+        base = build_base(party, shapes, model, job_seed=0)
+        if model.fuse:
+            custom_builder(model, "fuse")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return base.output_spec

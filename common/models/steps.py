@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from common.features import INDEX, FeatureShape, PackedBatch
-from common.models.deepfm import DeepFMBase, DeepFMFuse
 
 # Same inputs, same outputs, in every run: a job recovered from a checkpoint
 # replays its steps and must end with the weights of an uninterrupted run, so no
@@ -33,8 +32,11 @@ _OPTIMIZERS = {
 def make_optimizer(
     name: str, learning_rate: float, variables: Sequence[tf.Variable]
 ) -> object:
-    """A built optimizer (its slots exist before any compiled step runs)."""
-    optimizer = _OPTIMIZERS[name](learning_rate=learning_rate)
+    """A built optimizer (its slots exist before any compiled step runs).
+
+    Its name is fixed, so that its variables' paths (``optimizer/...``, which
+    checkpoints are keyed by) are the same however many were made before."""
+    optimizer = _OPTIMIZERS[name](learning_rate=learning_rate, name="optimizer")
     optimizer.build(list(variables))
     return optimizer
 
@@ -72,7 +74,7 @@ def packed(batch: PackedBatch) -> Packed:
     return (batch.indices, batch.dense)
 
 
-def create_weights(base: DeepFMBase) -> None:
+def create_weights(base: keras.Model) -> None:
     """Creates the base model's weights by running one empty batch."""
     empty = tuple(
         tf.zeros([0, *spec.shape[1:]], spec.dtype)
@@ -92,7 +94,7 @@ class BaseStep:
 
     def __init__(
         self,
-        base: DeepFMBase,
+        base: keras.Model,
         optimizer_name: str,
         learning_rate: float,
         clip_norm: float = 0.0,
@@ -157,8 +159,8 @@ class FuseStep:
 
     def __init__(
         self,
-        base: DeepFMBase,
-        fuse: DeepFMFuse,
+        base: keras.Model,
+        fuse: keras.Model,
         own_index: int,
         optimizer_name: str,
         learning_rate: float,
@@ -220,8 +222,8 @@ class CentralStep:
 
     def __init__(
         self,
-        bases: Sequence[DeepFMBase],
-        fuse: DeepFMFuse,
+        bases: Sequence[keras.Model],
+        fuse: keras.Model,
         optimizer_name: str,
         learning_rate: float,
     ) -> None:

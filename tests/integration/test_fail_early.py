@@ -104,6 +104,23 @@ def test_party_server_refuses_an_unusable_output_dir(party_files, problem):
     assert "Traceback" not in result.stderr
 
 
+def test_party_server_refuses_a_custom_model_it_cannot_build(party_files):
+    code = party_files.folder / "models"
+    code.mkdir()
+    (code / "net.py").write_text("def build(inputs, width, seed):\n    return None\n")
+    model = {"family": "custom", "code": str(code), "base": "net:build"}
+    party_files.edit("alice", model={**model, "output_width": 8})
+
+    result = _run(["party_server", "--config", str(party_files.alice)])
+
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"party_server: {party_files.alice}: model.base 'net:build' raised "
+        "TypeError: it returned NoneType, not a keras.Model"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_demo_checks_every_party_output_dir_before_starting_anything(party_files):
     output = party_files.folder / "alice-output"
     output.write_text("oops")

@@ -60,6 +60,18 @@ def test_output_shape_mismatch_is_refused(party_files):
     assert "'alice': 8" in result.stderr and "'bob': 4" in result.stderr
 
 
+def test_families_that_do_not_combine_are_refused(party_files):
+    bob = party_files.read("bob")
+    party_files.edit("bob", model={**bob["model"], "family": "wide_deep"})
+    with running_parties(party_files):
+        result = _run_job(party_files.job)
+    assert result.returncode == 1
+    assert (
+        "party alice's base is of model family 'deepfm', which a wide_deep fuse "
+        "cannot take (it takes ['wide_deep']); set model.family in alice's config"
+    ) in result.stderr
+
+
 def test_unreachable_party_fails_within_the_connect_timeout(party_files):
     with running_parties(party_files):
         address = _addresses(party_files)

@@ -7,29 +7,47 @@ aligns them privately (PSI), the centralized model by a plain join."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from baseline.centralized import CentralizedTrainer, load_parties
 from common.config import load_job_config
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
 from coordinator.windows import Window, run_window
-from tests.support import running_parties
+from tests.support import ROOT, running_parties
 
 STEPS = 24
 
 
-def _split_weights(parties: dict, job_id: str) -> list[np.ndarray]:
+def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
     alice = parties["alice"].party.job(job_id).step
     bob = parties["bob"].party.job(job_id).step
     models = [alice.model, bob.base, bob.fuse]
-    return [v.numpy().copy() for m in models for v in m.trainable_variables]
+    return {v.path: v.numpy().copy() for m in models for v in m.trainable_variables}
 
 
+def _set_family(files, family: str) -> None:
+    for party in ("alice", "bob"):
+        model = {**files.read(party)["model"], "family": family}
+        if family == "custom":  # the worked example in examples/custom_models
+            model = {
+                "family": "custom",
+                "code": str(ROOT / "examples" / "custom_models"),
+                "base": "cross_network:build_base",
+                "output_width": 16,
+            }
+            if party == "bob":
+                model["fuse"] = "cross_network:build_fuse"
+        files.edit(party, model=model)
+
+
+@pytest.mark.parametrize("family", ["deepfm", "wide_deep", "dnn", "custom"])
 def test_split_weights_equal_centralized_weights_after_two_windows(
-    misaligned_files, misaligned_data
+    misaligned_files, misaligned_data, family
 ):
     party_files = misaligned_files
     party_files.edit("job", batch_size=64, epochs=2)
+    _set_family(party_files, family)
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
@@ -48,16 +66,18 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
     central = CentralizedTrainer(
         config, load_parties([party_files.alice, party_files.bob])
     )
-    central_initial = [v.numpy() for v in central.step.variables]
+    central_initial = {v.path: v.numpy() for v in central.step.variables}
     central.train_epoch(0, max_steps=STEPS)
-    centralized = [v.numpy() for v in central.step.variables]
+    centralized = {v.path: v.numpy() for v in central.step.variables}
 
-    assert len(split) == len(centralized) == len(initial)
-    for start, same in zip(initial, central_initial, strict=True):
-        np.testing.assert_array_equal(start, same)
-    moved = max(
-        float(np.max(np.abs(a - b))) for a, b in zip(split, initial, strict=True)
-    )
+    # The same variables, compared by path (``alice_base/field_0/embeddings``).
+    assert set(split) == set(centralized) == set(initial) == set(central_initial)
+    assert any(path.startswith("fuse/") for path in split)
+    for path, start in initial.items():
+        np.testing.assert_array_equal(start, central_initial[path], err_msg=path)
+    moved = max(float(np.max(np.abs(split[p] - initial[p]))) for p in split)
     assert moved > 1e-3, "training did not change the weights"
-    for got, want in zip(split, centralized, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    for path, got in split.items():
+        np.testing.assert_allclose(
+            got, centralized[path], rtol=1e-4, atol=1e-5, err_msg=path
+        )

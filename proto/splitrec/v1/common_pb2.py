@@ -24,21 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18splitrec/v1/common.proto\x12\x0bsplitrec.v1\"Y\n\x07StepKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05phase\x18\x02 \x01(\x0e\x32\x12.splitrec.v1.Phase\x12\r\n\x05\x65poch\x18\x03 \x01(\x05\x12\x0c\n\x04step\x18\x04 \x01(\x05\"7\n\nOutputSpec\x12\x12\n\ndeep_units\x18\x01 \x01(\x05\x12\x15\n\rembedding_dim\x18\x02 \x01(\x05*>\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_FEATURE\x10\x01\x12\x0e\n\nROLE_LABEL\x10\x02*V\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_TRAIN\x10\x01\x12\x12\n\x0ePHASE_EVALUATE\x10\x02\x12\x11\n\rPHASE_PREDICT\x10\x03*T\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSPLIT_TRAIN\x10\x01\x12\x14\n\x10SPLIT_VALIDATION\x10\x02\x12\r\n\tSPLIT_ALL\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18splitrec/v1/common.proto\x12\x0bsplitrec.v1\"Y\n\x07StepKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12!\n\x05phase\x18\x02 \x01(\x0e\x32\x12.splitrec.v1.Phase\x12\r\n\x05\x65poch\x18\x03 \x01(\x05\x12\x0c\n\x04step\x18\x04 \x01(\x05\"(\n\nOutputPart\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x05\"~\n\nOutputSpec\x12\x0e\n\x06\x66\x61mily\x18\x03 \x01(\t\x12&\n\x05parts\x18\x04 \x03(\x0b\x32\x17.splitrec.v1.OutputPart\x12\x11\n\tstructure\x18\x05 \x01(\tJ\x04\x08\x01\x10\x02J\x04\x08\x02\x10\x03R\ndeep_unitsR\rembedding_dim*>\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x10\n\x0cROLE_FEATURE\x10\x01\x12\x0e\n\nROLE_LABEL\x10\x02*V\n\x05Phase\x12\x15\n\x11PHASE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bPHASE_TRAIN\x10\x01\x12\x12\n\x0ePHASE_EVALUATE\x10\x02\x12\x11\n\rPHASE_PREDICT\x10\x03*T\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSPLIT_TRAIN\x10\x01\x12\x14\n\x10SPLIT_VALIDATION\x10\x02\x12\r\n\tSPLIT_ALL\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'splitrec.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=189
-  _globals['_ROLE']._serialized_end=251
-  _globals['_PHASE']._serialized_start=253
-  _globals['_PHASE']._serialized_end=339
-  _globals['_SPLIT']._serialized_start=341
-  _globals['_SPLIT']._serialized_end=425
+  _globals['_ROLE']._serialized_start=302
+  _globals['_ROLE']._serialized_end=364
+  _globals['_PHASE']._serialized_start=366
+  _globals['_PHASE']._serialized_end=452
+  _globals['_SPLIT']._serialized_start=454
+  _globals['_SPLIT']._serialized_end=538
   _globals['_STEPKEY']._serialized_start=41
   _globals['_STEPKEY']._serialized_end=130
-  _globals['_OUTPUTSPEC']._serialized_start=132
-  _globals['_OUTPUTSPEC']._serialized_end=187
+  _globals['_OUTPUTPART']._serialized_start=132
+  _globals['_OUTPUTPART']._serialized_end=172
+  _globals['_OUTPUTSPEC']._serialized_start=174
+  _globals['_OUTPUTSPEC']._serialized_end=300
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,8 @@
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -48,10 +50,20 @@ class StepKey(_message.Message):
     step: int
     def __init__(self, job_id: _Optional[str] = ..., phase: _Optional[_Union[Phase, str]] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ...) -> None: ...
 
+class OutputPart(_message.Message):
+    __slots__ = ("name", "size")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    size: int
+    def __init__(self, name: _Optional[str] = ..., size: _Optional[int] = ...) -> None: ...
+
 class OutputSpec(_message.Message):
-    __slots__ = ("deep_units", "embedding_dim")
-    DEEP_UNITS_FIELD_NUMBER: _ClassVar[int]
-    EMBEDDING_DIM_FIELD_NUMBER: _ClassVar[int]
-    deep_units: int
-    embedding_dim: int
-    def __init__(self, deep_units: _Optional[int] = ..., embedding_dim: _Optional[int] = ...) -> None: ...
+    __slots__ = ("family", "parts", "structure")
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
+    STRUCTURE_FIELD_NUMBER: _ClassVar[int]
+    family: str
+    parts: _containers.RepeatedCompositeFieldContainer[OutputPart]
+    structure: str
+    def __init__(self, family: _Optional[str] = ..., parts: _Optional[_Iterable[_Union[OutputPart, _Mapping]]] = ..., structure: _Optional[str] = ...) -> None: ...

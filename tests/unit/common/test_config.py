@@ -326,13 +326,95 @@ def test_unknown_key_in_a_section_is_named_with_the_section(tmp_path):
     assert message.startswith(f"{path}: key 'model.dropout': unknown key")
 
 
-def test_fuse_units_on_a_feature_party_is_an_unknown_key(tmp_path):
+def test_fuse_units_on_a_feature_party_is_refused(tmp_path):
     data = _party()
     data["model"]["fuse_units"] = [4]
 
     path, message = _party_error(tmp_path, data)
 
-    assert message.startswith(f"{path}: key 'model.fuse_units': unknown key")
+    assert message == (
+        f"{path}: key 'model.fuse_units': is a setting of the fuse, which only "
+        "the label party has; remove it"
+    )
+
+
+def test_model_family_defaults_to_deepfm_and_is_read(tmp_path):
+    assert load_party_config(_write(tmp_path, _party())).model.family == "deepfm"
+    data = _party()
+    data["model"]["family"] = "wide_deep"
+
+    assert load_party_config(_write(tmp_path, data)).model.family == "wide_deep"
+
+
+def test_a_custom_model_reads_its_own_keys(tmp_path):
+    data = _party()
+    data["model"] = {
+        "family": "custom",
+        "code": "models",
+        "base": "pkg.net:build",
+        "output_width": 12,
+    }
+
+    model = load_party_config(_write(tmp_path, data)).model
+
+    assert (model.family, model.base, model.output_width) == (
+        "custom",
+        "pkg.net:build",
+        12,
+    )
+    assert model.code == tmp_path / "models"
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "problem"),
+    [
+        ({"base": "a:b"}, "output_width", "missing; add the width"),
+        ({"base": "nocolon", "output_width": 4}, "base", "is not 'module:function'"),
+        ({"base": "a-b:c", "output_width": 4}, "base", "is not 'module:function'"),
+        (
+            {"base": "a:b", "output_width": 4, "deep_units": [4]},
+            "deep_units",
+            "belongs to model family deepfm / dnn / wide_deep, not custom; remove it",
+        ),
+        (
+            {"base": "a:b", "output_width": 4, "fuse": "a:c"},
+            "fuse",
+            "is a setting of the fuse, which only the label party has",
+        ),
+    ],
+)
+def test_custom_model_keys_are_checked(tmp_path, model, key, problem):
+    data = _party()
+    data["model"] = {"family": "custom", **model}
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.{key}': ")
+    assert problem in message
+
+
+def test_a_key_of_another_family_is_refused_naming_it(tmp_path):
+    data = _party()
+    data["model"]["base"] = "a:b"
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'model.base': belongs to model family custom, not deepfm; "
+        "remove it"
+    )
+
+
+def test_an_unknown_model_family_is_refused_with_the_choices(tmp_path):
+    data = _party()
+    data["model"]["family"] = "xgboost"
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'model.family': unknown model family 'xgboost'; use one of "
+        "['custom', 'deepfm', 'dnn', 'wide_deep']"
+    )
 
 
 def test_missing_top_level_key_is_named_with_its_type(tmp_path):

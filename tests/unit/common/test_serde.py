@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 
@@ -14,7 +15,6 @@ from common.errors import InvalidMessageError
 from common.jobspec import (
     JobParty,
     JobSpec,
-    OutputSpec,
     PartyDescription,
     PartyStatusView,
     PeerState,
@@ -23,6 +23,7 @@ from common.metrics import Metrics
 from common.privacy.settings import PrivacySettings
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+from tests.outputs import deepfm_output
 
 # (numpy dtype, wire code, little-endian struct format of one element)
 SUPPORTED = [
@@ -272,8 +273,8 @@ def _job_spec(**changes) -> JobSpec:
         validation_fraction=0.1,
         label_party="bob",
         parties=(
-            JobParty("alice", PartyRole.FEATURE, OutputSpec(32, 8)),
-            JobParty("bob", PartyRole.LABEL, OutputSpec(16, 4)),
+            JobParty("alice", PartyRole.FEATURE, deepfm_output(32, 8)),
+            JobParty("bob", PartyRole.LABEL, deepfm_output(16, 4)),
         ),
     )
     values.update(changes)
@@ -290,7 +291,7 @@ def test_job_spec_round_trips_exactly():
     assert message.optimizer.name == "adam"
     assert message.parties[0].role == common_pb2.ROLE_FEATURE
     assert message.parties[1].role == common_pb2.ROLE_LABEL
-    assert message.parties[1].output.deep_units == 16
+    assert message.parties[1].output.parts[0].size == 16
     assert back.feature_parties == ("alice",)
 
 
@@ -368,34 +369,54 @@ def test_job_spec_from_proto_refuses_unknown_role():
     assert text == "unknown party role 0"
 
 
-def test_job_spec_from_proto_refuses_a_party_without_output_sizes():
+def test_job_spec_from_proto_refuses_a_party_without_output_parts():
     message = serde.job_spec_to_proto(_job_spec())
-    message.parties[1].output.embedding_dim = 0
+    del message.parties[1].output.parts[:]
 
     text = _message_of(lambda: serde.job_spec_from_proto(message))
 
-    assert "deep_units=16, embedding_dim=0" in text
+    assert "output spec of family 'deepfm' needs 1 to 64 parts, got 0" in text
 
 
-def test_output_spec_round_trips_and_width_adds_two():
-    spec = OutputSpec(deep_units=32, embedding_dim=8)
+def test_output_spec_round_trips_and_width_adds_the_parts():
+    spec = dataclasses.replace(deepfm_output(32, 8), structure="ab" * 16)
 
     back = serde.output_spec_from_proto(serde.output_spec_to_proto(spec))
 
     assert back == spec
     assert back.width == 42
+    assert back.size("embedding_sum") == 8 and back.size("other") == 0
 
 
-@pytest.mark.parametrize(("deep", "embedding"), [(0, 8), (32, 0), (-1, 8)])
-def test_output_spec_from_proto_refuses_non_positive_sizes(deep, embedding):
-    message = common_pb2.OutputSpec(deep_units=deep, embedding_dim=embedding)
+@pytest.mark.parametrize(
+    ("parts", "needle"),
+    [
+        ([("deep", 0)], "part 'deep' of size 0"),
+        ([("deep", -1)], "part 'deep' of size -1"),
+        ([("deep", 4), ("deep", 4)], "part 'deep' of size 4 (each part needs a"),
+        ([("../x", 4)], "part '../x' of size 4"),
+        ([("deep", 1 << 17)], "too large: width 131072 (at most 65536)"),
+    ],
+)
+def test_output_spec_from_proto_refuses_bad_parts(parts, needle):
+    message = common_pb2.OutputSpec(
+        family="dnn",
+        parts=[common_pb2.OutputPart(name=n, size=size) for n, size in parts],
+    )
 
     text = _message_of(lambda: serde.output_spec_from_proto(message))
 
-    assert text == (
-        "output spec needs positive sizes, got "
-        f"deep_units={deep}, embedding_dim={embedding}"
+    assert needle in text
+
+
+def test_output_spec_from_proto_refuses_an_unsafe_family_name():
+    message = common_pb2.OutputSpec(
+        family="/etc", parts=[common_pb2.OutputPart(name="deep", size=4)]
     )
+
+    text = _message_of(lambda: serde.output_spec_from_proto(message))
+
+    assert text.startswith("output spec: model family: ")
 
 
 def _description() -> PartyDescription:
@@ -404,7 +425,7 @@ def _description() -> PartyDescription:
         role=PartyRole.FEATURE,
         protocol_version="splitrec.v1",
         num_rows=1000,
-        output=OutputSpec(32, 8),
+        output=deepfm_output(32, 8),
         features=("UserID", "Gender"),
         peers=("bob",),
     )

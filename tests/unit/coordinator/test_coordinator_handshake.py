@@ -9,9 +9,10 @@ import pytest
 
 from common.config import JobConfig, JobPartyConfig, PartyRole
 from common.errors import HandshakeError
-from common.jobspec import OutputSpec, PartyDescription
+from common.jobspec import PartyDescription
 from common.version import PROTOCOL_VERSION
 from coordinator.handshake import check_descriptions, job_spec
+from tests.outputs import deepfm_output, output_of
 
 CONFIG = JobConfig(
     job="j",
@@ -27,7 +28,7 @@ def _describe(name: str, role: PartyRole) -> PartyDescription:
         role=role,
         protocol_version=PROTOCOL_VERSION,
         num_rows=100,
-        output=OutputSpec(32, 8),
+        output=deepfm_output(32, 8),
         features=("f",),
         peers=(),
     )
@@ -56,7 +57,12 @@ def test_matching_parties_pass_and_give_the_job_spec():
         ({"party": "carol"}, "is party 'carol', but job.yaml lists it as 'bob'"),
         ({"protocol_version": "splitrec.v0"}, "speaks protocol 'splitrec.v0'"),
         ({"role": PartyRole.FEATURE}, "names 'bob' as label party"),
-        ({"output": OutputSpec(32, 4)}, "embedding_dim per party"),
+        ({"output": deepfm_output(32, 4)}, "embedding_dim per party"),
+        (
+            {"output": output_of("wide_deep")},
+            "party alice's base is of model family 'deepfm', which a wide_deep "
+            "fuse cannot take (it takes ['wide_deep'])",
+        ),
     ],
 )
 def test_mismatches_are_refused_with_the_reason(changes, message):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from common.errors import JobStateError, StorageError
-from party_server.checkpoints import CheckpointStore, assign_states, variables_state
+from party_server.checkpoints import CheckpointStore, ModelState
 
 
 def _arrays(value: float) -> dict[str, np.ndarray]:
@@ -72,16 +72,51 @@ def test_commit_keeps_only_the_named_checkpoints(tmp_path):
     ]
 
 
-def test_a_checkpoint_of_another_model_changes_nothing():
-    kernel = keras.Variable(np.zeros((2, 2), np.float32))
-    bias = keras.Variable(np.zeros((2,), np.float32))
-    arrays = {
-        **variables_state("model", [kernel]),
-        "optimizer/0": np.ones((3,), np.float32),
+def _variables(*shapes: tuple[int, ...]) -> list:
+    return [keras.Variable(np.zeros(shape, np.float32)) for shape in shapes]
+
+
+def test_model_state_round_trips_by_variable_path():
+    kernel, bias, slot = _variables((2, 2), (2,), (3,))
+    saved = ModelState("abc", [kernel, bias], [slot])
+    arrays = saved.arrays()
+    assert set(arrays) == {
+        "structure",
+        f"model/{kernel.path}",
+        f"model/{bias.path}",
+        f"optimizer/{slot.path}",
     }
-    arrays["model/0"] = np.ones((2, 2), np.float32)
-    with pytest.raises(JobStateError, match="optimizer variable .* has shape"):
-        assign_states({"model": [kernel], "optimizer": [bias]}, arrays, "ckpt")
+    arrays[f"model/{bias.path}"] = np.ones((2,), np.float32)
+
+    saved.load(arrays, "ckpt")
+
+    np.testing.assert_array_equal(bias.numpy(), np.ones(2))
+
+
+def test_a_checkpoint_of_another_model_changes_nothing_and_says_what_differs():
+    kernel, bias, slot = _variables((2, 2), (2,), (3,))
+    arrays = ModelState("abc", [kernel], [slot]).arrays()
+    arrays[f"model/{kernel.path}"] = np.ones((2, 2), np.float32)
+    arrays[f"optimizer/{slot.path}"] = np.ones((4,), np.float32)
+
+    with pytest.raises(JobStateError, match=f"optimizer variable {slot.path} has"):
+        ModelState("abc", [kernel], [slot]).load(arrays, "ckpt")
     np.testing.assert_array_equal(kernel.numpy(), np.zeros((2, 2)))
-    with pytest.raises(JobStateError, match="holds 1 model variables, this job has 2"):
-        assign_states({"model": [kernel, bias]}, arrays, "ckpt")
+    with pytest.raises(JobStateError) as caught:
+        ModelState("abc", [kernel, bias], [slot]).load(arrays, "ckpt")
+    assert str(caught.value) == (
+        "ckpt was saved by another model: model variables only in the checkpoint: "
+        f"none; only in this model: {bias.path}"
+    )
+
+
+def test_a_checkpoint_of_another_structure_is_refused():
+    kernel, slot = _variables((2, 2), (3,))
+    arrays = ModelState("abc", [kernel], [slot]).arrays()
+
+    with pytest.raises(JobStateError) as caught:
+        ModelState("xyz", [kernel], [slot]).load(arrays, "ckpt")
+
+    assert "saved by a model of another structure (digest abc, this model's xyz)" in (
+        str(caught.value)
+    )

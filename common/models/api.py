@@ -1,0 +1,65 @@
+"""What a model family is: the seams every family plugs into.
+
+A family builds a party's base model (its features → ``[B, width]``, the parts of
+that output named in an ``OutputSpec``) and, at the label party, the fuse model
+(every party's base output, in the job's order → one logit per row). It says
+which families' base outputs its fuse can take and what else those outputs must
+agree on.
+
+A family is declared here, without TensorFlow (the coordinator and the config
+reader use the declaration), and built by its own module, which defines
+
+    build_base(shapes, model, output, seed) -> keras.Model
+        the party's input dict → ``[B, output.width]``; the model keeps
+        ``shapes`` and ``output`` as attributes of those names;
+    build_fuse(specs, model, seed) -> keras.Model
+        the list of every party's base output → logits ``[B, 1]``; it keeps
+        ``specs``.
+
+Adding a family is that module plus one ``Family`` in ``common.models.registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from common.config import ModelConfig
+    from common.jobspec import OutputSpec
+
+# The config keys every family reads: for a party's base (``model`` section) and,
+# in addition at the label party, for the fuse.
+BASE_KEYS = ("family", "embedding_dim", "deep_units")
+FUSE_KEYS = ("fuse_units",)
+
+Parts = tuple[tuple[str, int], ...]
+
+
+def no_problem(outputs: Mapping[str, OutputSpec]) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family's declaration.
+
+    - ``module``: where its ``build_base`` and ``build_fuse`` live.
+    - ``parts(model)``: the named parts of a base's output, in order.
+    - ``fuse_accepts``: the families whose base outputs its fuse can take.
+    - ``fuse_reads``: the parts its fuse reads from every base output (none: it
+      takes each output whole).
+    - ``outputs_problem(outputs)``: what else the parties' outputs must agree on,
+      by party name (None when they do).
+    - ``base_keys``, ``fuse_keys``: its config keys.
+    """
+
+    name: str
+    module: str
+    parts: Callable[[ModelConfig], Parts]
+    fuse_accepts: frozenset[str]
+    fuse_reads: tuple[str, ...] = ()
+    outputs_problem: Callable[[Mapping[str, OutputSpec]], str | None] = no_problem
+    base_keys: tuple[str, ...] = BASE_KEYS
+    fuse_keys: tuple[str, ...] = FUSE_KEYS

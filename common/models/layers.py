@@ -1,0 +1,140 @@
+"""Layers that every model family builds from: field embeddings and dense stacks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import tensorflow as tf
+
+from common.features import INDEX
+from common.jobspec import OutputSpec
+from common.seeds import derive_seed
+
+_EMBEDDING_SCALE = 0.05
+
+
+class FieldEmbedding(keras.layers.Layer):
+    """One field's embedding ``v`` and, optionally, its first-order weight ``w``.
+
+    Index features look rows up; multi-hot features add the rows of their active
+    values. Returns ``(Σv [B,k], Σ‖v‖² [B,1], Σw [B,1] or None)`` over the
+    field's values.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        encoding: str,
+        embedding_dim: int,
+        seed: int,
+        first_order: bool = True,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+        self.encoding = encoding
+        self.embedding_dim = embedding_dim
+        self.seed = seed
+        self.with_first_order = first_order
+
+    def build(self, input_shape: object) -> None:
+        init = keras.initializers.RandomUniform
+        self.embeddings = self.add_weight(
+            name="embeddings",
+            shape=(self.size, self.embedding_dim),
+            initializer=init(-_EMBEDDING_SCALE, _EMBEDDING_SCALE, seed=self.seed),
+        )
+        self.first_order = None
+        if self.with_first_order:
+            self.first_order = self.add_weight(
+                name="first_order",
+                shape=(self.size, 1),
+                initializer=init(
+                    -_EMBEDDING_SCALE, _EMBEDDING_SCALE, seed=self.seed + 1
+                ),
+            )
+
+    def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+        if self.encoding == INDEX:
+            vectors = tf.gather(self.embeddings, values)
+            squares = tf.reduce_sum(tf.square(vectors), axis=1, keepdims=True)
+            first = None
+            if self.first_order is not None:
+                first = tf.gather(self.first_order, values)
+            return vectors, squares, first
+        norms = tf.reduce_sum(tf.square(self.embeddings), axis=1, keepdims=True)
+        vectors = tf.matmul(values, self.embeddings)
+        squares = tf.matmul(tf.square(values), norms)
+        first = None
+        if self.first_order is not None:
+            first = tf.matmul(values, self.first_order)
+        return vectors, squares, first
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
+            size=self.size,
+            encoding=self.encoding,
+            embedding_dim=self.embedding_dim,
+            seed=self.seed,
+            first_order=self.with_first_order,
+        )
+        return config
+
+
+def field_embeddings(
+    shapes: Sequence, embedding_dim: int, seed: int, first_order: bool = True
+) -> list[FieldEmbedding]:
+    """One ``FieldEmbedding`` per feature shape, each seeded by its name and named
+    by its position (``field_0``, ...), so that variable paths are the same in
+    every process."""
+    return [
+        FieldEmbedding(
+            s.size,
+            s.encoding,
+            embedding_dim,
+            derive_seed(seed, s.name),
+            first_order,
+            name=f"field_{i}",
+        )
+        for i, s in enumerate(shapes)
+    ]
+
+
+def dense_stack(units: Sequence[int], seed: int, name: str) -> list[keras.layers.Dense]:
+    """ReLU layers with seeded Glorot kernels."""
+    return [
+        keras.layers.Dense(
+            width,
+            activation="relu",
+            kernel_initializer=keras.initializers.GlorotUniform(
+                seed=derive_seed(seed, i)
+            ),
+            name=f"{name}_{i}",
+        )
+        for i, width in enumerate(units)
+    ]
+
+
+def logit_layer(seed: int) -> keras.layers.Dense:
+    """The last layer of a fuse: one logit, with a bias."""
+    return keras.layers.Dense(
+        1,
+        kernel_initializer=keras.initializers.GlorotUniform(
+            seed=derive_seed(seed, "out")
+        ),
+        name="logit",
+    )
+
+
+def run_stack(layers: Sequence[keras.layers.Layer], value: tf.Tensor) -> tf.Tensor:
+    for layer in layers:
+        value = layer(value)
+    return value
+
+
+def split_parts(hidden: tf.Tensor, spec: OutputSpec) -> dict[str, tf.Tensor]:
+    """A base output cut into its named parts (see ``OutputSpec``)."""
+    pieces = tf.split(hidden, [size for _, size in spec.parts], axis=1)
+    return {name: piece for (name, _), piece in zip(spec.parts, pieces, strict=True)}

@@ -1,0 +1,165 @@
+"""Every model family by name, and the one check of which bases a fuse can take.
+
+The declarations hold no TensorFlow: the config reader and the coordinator's
+handshake use them; ``common.models.build`` imports a family's module only where
+a model is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from common.models.api import Family, Parts
+
+if TYPE_CHECKING:
+    from common.config import ModelConfig
+    from common.features import FeatureShape
+    from common.jobspec import OutputSpec
+
+DEFAULT_FAMILY = "deepfm"
+
+
+def _deepfm_parts(model: ModelConfig) -> Parts:
+    return (
+        ("deep", model.deep_units[-1]),
+        ("embedding_sum", model.embedding_dim),
+        ("square_sum", 1),
+        ("first_order", 1),
+    )
+
+
+def _one_embedding_dim(outputs: Mapping[str, OutputSpec]) -> str | None:
+    dims = {name: spec.size("embedding_sum") for name, spec in outputs.items()}
+    if len(set(dims.values())) > 1:
+        return (
+            f"output shapes differ: embedding_dim per party {dims}; the FM term "
+            "needs one embedding_dim at every party (model.embedding_dim in each "
+            "party config)"
+        )
+    return None
+
+
+def _wide_deep_parts(model: ModelConfig) -> Parts:
+    return (("deep", model.deep_units[-1]), ("first_order", 1))
+
+
+def _dnn_parts(model: ModelConfig) -> Parts:
+    return (("deep", model.deep_units[-1]),)
+
+
+def _custom_parts(model: ModelConfig) -> Parts:
+    return (("out", model.output_width),)
+
+
+# Fuses that take every base output whole take every family's.
+_ANY_BASE = frozenset({"deepfm", "wide_deep", "dnn", "custom"})
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "deepfm",
+            "common.models.deepfm",
+            _deepfm_parts,
+            fuse_accepts=frozenset({"deepfm"}),
+            fuse_reads=("deep", "embedding_sum", "square_sum", "first_order"),
+            outputs_problem=_one_embedding_dim,
+        ),
+        Family(
+            "wide_deep",
+            "common.models.wide_deep",
+            _wide_deep_parts,
+            fuse_accepts=frozenset({"wide_deep"}),
+            fuse_reads=("deep", "first_order"),
+        ),
+        Family(
+            "dnn",
+            "common.models.dnn",
+            _dnn_parts,
+            fuse_accepts=_ANY_BASE,
+        ),
+        Family(
+            "custom",
+            "common.models.custom",
+            _custom_parts,
+            fuse_accepts=_ANY_BASE,
+            base_keys=("family", "base", "output_width", "code"),
+            fuse_keys=("fuse",),
+        ),
+    )
+}
+
+
+def family_problem(name: str) -> str | None:
+    """Why ``name`` is not a model family (None when it is one)."""
+    if name in FAMILIES:
+        return None
+    return f"unknown model family {name!r}; use one of {sorted(FAMILIES)}"
+
+
+def key_families(key: str) -> list[str]:
+    """The families that read config key ``key``."""
+    return sorted(f.name for f in FAMILIES.values() if key in f.base_keys + f.fuse_keys)
+
+
+def combination_problem(
+    label_family: str, outputs: Mapping[str, OutputSpec]
+) -> str | None:
+    """Why the label party's fuse (of ``label_family``) cannot take these base
+    outputs, by party name, in the job's order (None when it can).
+
+    The one compatibility check: the coordinator's handshake, every party's
+    PrepareJob and the fuse's construction all call it.
+    """
+    problem = family_problem(label_family)
+    if problem is not None:
+        return f"the label party's {problem}"
+    fuse = FAMILIES[label_family]
+    for name, spec in outputs.items():
+        if spec.family not in fuse.fuse_accepts:
+            return (
+                f"party {name}'s base is of model family {spec.family!r}, which a "
+                f"{label_family} fuse cannot take (it takes "
+                f"{sorted(fuse.fuse_accepts)}); set model.family in {name}'s "
+                "config to one of those"
+            )
+        missing = [part for part in fuse.fuse_reads if spec.size(part) == 0]
+        if missing:
+            return (
+                f"party {name}'s {spec.family} output has no part {missing[0]!r}, "
+                f"which a {label_family} fuse reads (its parts: {spec})"
+            )
+    return fuse.outputs_problem(outputs)
+
+
+def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:
+    """A digest of a base model's structure: its family, settings and inputs."""
+    described = {
+        "model": asdict(model),
+        "inputs": [[s.name, s.size, s.encoding] for s in shapes],
+    }
+    text = json.dumps(described, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def output_spec(model: ModelConfig, shapes: Sequence[FeatureShape]) -> OutputSpec:
+    """What a party's base outputs (see ``OutputSpec``)."""
+    from common.jobspec import OutputSpec  # common.jobspec imports common.config
+
+    return OutputSpec(
+        family=model.family,
+        parts=FAMILIES[model.family].parts(model),
+        structure=structure_digest(shapes, model),
+    )
+
+
+def combined_structure(outputs: Sequence[OutputSpec]) -> str:
+    """One digest of several bases' structures and output layouts (the label
+    party's base and fuse follow every party's)."""
+    text = json.dumps([[o.structure, str(o)] for o in outputs])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
