@@ -7,12 +7,13 @@ which families' base outputs its fuse can take and what else those outputs must
 agree on.
 
 A family is declared here, without TensorFlow (the coordinator and the config
-reader use the declaration), and built by its own module, which defines
+reader use the declaration), and built by its own module, which names two Keras
+model classes:
 
-    build_base(shapes, model, output, seed) -> keras.Model
-        the party's input dict → ``[B, output.width]``; the model keeps
-        ``shapes`` and ``output`` as attributes of those names;
-    build_fuse(specs, model, seed) -> keras.Model
+    BASE(shapes, model, output, seed, name=...)
+        the party's input dict → ``[B, output.width]``; it keeps ``shapes``
+        and its ``output_spec``;
+    FUSE(specs, model, seed, name=...)
         the list of every party's base output → logits ``[B, 1]``; it keeps
         ``specs``.
 
@@ -45,7 +46,7 @@ def no_problem(outputs: Mapping[str, OutputSpec]) -> str | None:
 class Family:
     """One model family's declaration.
 
-    - ``module``: where its ``build_base`` and ``build_fuse`` live.
+    - ``module``: where its ``BASE`` and ``FUSE`` classes live.
     - ``parts(model)``: the named parts of a base's output, in order.
     - ``fuse_accepts``: the families whose base outputs its fuse can take.
     - ``fuse_reads``: the parts its fuse reads from every base output (none: it

@@ -30,12 +30,12 @@ def _module(family: str) -> ModuleType:
 def build_base(
     party: str, shapes: Sequence[FeatureShape], model: ModelConfig, job_seed: int
 ) -> keras.Model:
-    return _module(model.family).build_base(
+    return _module(model.family).BASE(
         shapes,
         model,
         output_spec(model, shapes),
         derive_seed(job_seed, "base", party),
-        f"{party}_base",
+        name=f"{party}_base",
     )
 
 
@@ -47,8 +47,8 @@ def build_fuse(
     problem = combination_problem(model.family, outputs)
     if problem is not None:
         raise HandshakeError(problem)
-    return _module(model.family).build_fuse(
-        list(outputs.values()), model, derive_seed(job_seed, "fuse"), "fuse"
+    return _module(model.family).FUSE(
+        list(outputs.values()), model, derive_seed(job_seed, "fuse"), name="fuse"
     )
 
 

@@ -186,17 +186,4 @@ class CustomFuse(keras.Model):
         return self.inner(list(hiddens))
 
 
-def build_base(
-    shapes: Sequence[FeatureShape],
-    model: ModelConfig,
-    output: OutputSpec,
-    seed: int,
-    name: str,
-) -> CustomBase:
-    return CustomBase(shapes, model, output, seed, name=name)
-
-
-def build_fuse(
-    specs: Sequence[OutputSpec], model: ModelConfig, seed: int, name: str
-) -> CustomFuse:
-    return CustomFuse(specs, model, seed, name=name)
+BASE, FUSE = CustomBase, CustomFuse

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from common.config import ModelConfig
 from common.features import INDEX
 from common.jobspec import OutputSpec
 from common.seeds import derive_seed
@@ -138,3 +139,53 @@ def split_parts(hidden: tf.Tensor, spec: OutputSpec) -> dict[str, tf.Tensor]:
     """A base output cut into its named parts (see ``OutputSpec``)."""
     pieces = tf.split(hidden, [size for _, size in spec.parts], axis=1)
     return {name: piece for (name, _), piece in zip(spec.parts, pieces, strict=True)}
+
+
+class FieldsBase(keras.Model):
+    """A base over the party's fields: one embedding per field (with first-order
+    weights unless ``FIRST_ORDER`` is False) and a dense stack. Families say
+    what it outputs in ``call``."""
+
+    FIRST_ORDER = True
+
+    def __init__(
+        self,
+        shapes: Sequence,
+        model: ModelConfig,
+        output: OutputSpec,
+        seed: int,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.shapes = tuple(shapes)
+        self.output_spec = output
+        self.fields = field_embeddings(
+            self.shapes, model.embedding_dim, seed, self.FIRST_ORDER
+        )
+        self.deep = dense_stack(model.deep_units, derive_seed(seed, "deep"), "deep")
+
+    def embedded(
+        self, inputs: dict[str, tf.Tensor]
+    ) -> list[tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]]:
+        """Each field's ``(Σv, Σ‖v‖², Σw)`` (see ``FieldEmbedding``)."""
+        return [
+            field(inputs[s.name])
+            for field, s in zip(self.fields, self.shapes, strict=True)
+        ]
+
+
+class StackFuse(keras.Model):
+    """A fuse with a dense stack (``fuse_units``) and a logit layer. Families
+    say what goes into the stack and what is added to its logit in ``call``."""
+
+    def __init__(
+        self,
+        specs: Sequence[OutputSpec],
+        model: ModelConfig,
+        seed: int,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.specs = tuple(specs)
+        self.deep = dense_stack(model.fuse_units, derive_seed(seed, "deep"), "fuse")
+        self.logit = logit_layer(seed)

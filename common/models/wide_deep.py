@@ -11,62 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
 import tensorflow as tf
 
-from common.config import ModelConfig
-from common.features import FeatureShape
-from common.jobspec import OutputSpec
-from common.models.layers import (
-    dense_stack,
-    field_embeddings,
-    logit_layer,
-    run_stack,
-    split_parts,
-)
-from common.seeds import derive_seed
+from common.models.layers import FieldsBase, StackFuse, run_stack, split_parts
 
 
-class WideDeepBase(keras.Model):
+class WideDeepBase(FieldsBase):
     """A party's bottom model: its fields to ``[deep | Σw]``."""
 
-    def __init__(
-        self,
-        shapes: Sequence[FeatureShape],
-        model: ModelConfig,
-        output: OutputSpec,
-        seed: int,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.shapes = tuple(shapes)
-        self.output_spec = output
-        self.fields = field_embeddings(self.shapes, model.embedding_dim, seed)
-        self.deep = dense_stack(model.deep_units, derive_seed(seed, "deep"), "deep")
-
     def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        parts = [
-            field(inputs[s.name])
-            for field, s in zip(self.fields, self.shapes, strict=True)
-        ]
+        parts = self.embedded(inputs)
         deep = run_stack(self.deep, tf.concat([p[0] for p in parts], axis=1))
         return tf.concat([deep, tf.add_n([p[2] for p in parts])], axis=1)
 
 
-class WideDeepFuse(keras.Model):
+class WideDeepFuse(StackFuse):
     """The label party's top model: the wide parts summed, the deep parts stacked."""
-
-    def __init__(
-        self,
-        specs: Sequence[OutputSpec],
-        model: ModelConfig,
-        seed: int,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.specs = tuple(specs)
-        self.deep = dense_stack(model.fuse_units, derive_seed(seed, "deep"), "fuse")
-        self.logit = logit_layer(seed)
 
     def call(self, hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
         parts = [
@@ -77,17 +37,4 @@ class WideDeepFuse(keras.Model):
         return tf.add_n([p["first_order"] for p in parts]) + self.logit(deep)
 
 
-def build_base(
-    shapes: Sequence[FeatureShape],
-    model: ModelConfig,
-    output: OutputSpec,
-    seed: int,
-    name: str,
-) -> WideDeepBase:
-    return WideDeepBase(shapes, model, output, seed, name=name)
-
-
-def build_fuse(
-    specs: Sequence[OutputSpec], model: ModelConfig, seed: int, name: str
-) -> WideDeepFuse:
-    return WideDeepFuse(specs, model, seed, name=name)
+BASE, FUSE = WideDeepBase, WideDeepFuse

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.config import ModelConfig
 from common.features import INDEX, FeatureShape, PackedBatch
-from common.models.deepfm import DeepFMBase
+from common.models.build import build_base
 from common.models.steps import BaseStep
 
 
 def _step(clip_norm: float) -> BaseStep:
-    base = DeepFMBase(
+    base = build_base(
+        "alice",
         [FeatureShape("user", INDEX, 50), FeatureShape("age", INDEX, 7)],
-        8,
-        [16, 8],
-        seed=3,
+        ModelConfig(8, (16, 8)),
+        job_seed=3,
     )
     return BaseStep(base, "sgd", 0.5, clip_norm)
 

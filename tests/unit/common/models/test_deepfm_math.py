@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from common.config import ModelConfig
 from common.features import INDEX, MULTI_HOT, FeatureShape
-from common.models.deepfm import DeepFMBase, DeepFMFuse
+from common.models.build import build_base, build_fuse
 from common.models.steps import create_weights
 
 
@@ -61,19 +62,20 @@ def _numpy_deepfm(bases, fuse, inputs) -> np.ndarray:
 
 
 def test_fuse_output_matches_numpy_deepfm():
-    alice = DeepFMBase(
+    alice = build_base(
+        "alice",
         [FeatureShape("user", INDEX, 7), FeatureShape("age", INDEX, 4)],
-        3,
-        [5, 2],
-        seed=11,
+        ModelConfig(3, (5, 2)),
+        job_seed=11,
     )
-    bob = DeepFMBase(
+    bob = build_base(
+        "bob",
         [FeatureShape("movie", INDEX, 6), FeatureShape("genres", MULTI_HOT, 5)],
-        3,
-        [4, 2],
-        seed=12,
+        ModelConfig(3, (4, 2)),
+        job_seed=12,
     )
-    fuse = DeepFMFuse([alice.output_spec, bob.output_spec], [6, 3], seed=13)
+    outputs = {"alice": alice.output_spec, "bob": bob.output_spec}
+    fuse = build_fuse(outputs, ModelConfig(3, (4, 2), (6, 3)), job_seed=13)
     create_weights(alice)
     create_weights(bob)
     # Non-zero biases so that every term is exercised.
@@ -96,9 +98,8 @@ def test_fuse_output_matches_numpy_deepfm():
 
 
 def test_base_output_layout_is_deep_sum_squares_first_order():
-    base = DeepFMBase(
-        [FeatureShape("a", INDEX, 4), FeatureShape("b", INDEX, 4)], 2, [3], seed=1
-    )
+    shapes = [FeatureShape("a", INDEX, 4), FeatureShape("b", INDEX, 4)]
+    base = build_base("alice", shapes, ModelConfig(2, (3,)), job_seed=1)
     create_weights(base)
     out = base({"a": np.array([1], np.int32), "b": np.array([2], np.int32)}).numpy()[0]
     va = base.fields[0].embeddings.numpy()[1]
@@ -113,7 +114,10 @@ def test_base_output_layout_is_deep_sum_squares_first_order():
 
 def test_equal_seeds_give_equal_weights_and_different_seeds_do_not():
     shapes = [FeatureShape("a", INDEX, 10)]
-    first, second, other = (DeepFMBase(shapes, 4, [8, 2], seed=s) for s in (5, 5, 6))
+    first, second, other = (
+        build_base("alice", shapes, ModelConfig(4, (8, 2)), job_seed=s)
+        for s in (5, 5, 6)
+    )
     for model in (first, second, other):
         create_weights(model)
     for a, b in zip(first.trainable_variables, second.trainable_variables, strict=True):
