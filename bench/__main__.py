@@ -19,6 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.models import (
+    MOVIELENS_ROWS,
+    format_models_table,
+    models_targets,
+    run_models,
+)
 from bench.psi import run_psi
 from bench.report import (
     compression_target,
@@ -67,6 +73,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[100_000, 1_000_000],
         help="IDs per party for the PSI rows (half shared); empty skips them",
     )
+    parser.add_argument(
+        "--models",
+        type=lambda text: [f for f in text.split(",") if f],
+        default=["deepfm", "wide_deep", "dnn", "custom"],
+        help="model families for the models table (comma separated); empty skips",
+    )
+    parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
+    parser.add_argument("--model-batch", type=int, default=1024)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
@@ -159,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
             run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
         )
     compression = _run_compression(args)
+    models = run_models(
+        args.work,
+        args.models,
+        args.model_rows,
+        args.model_batch,
+        args.pipeline,
+        args.timeout,
+    )
     psi_results = []
     for ids in args.psi_ids:
         logger.info("private ID alignment: %d IDs per party", ids)
@@ -175,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": [dataclasses.asdict(r) for r in results],
         "scale": [dataclasses.asdict(r) for r in scale],
         "compression": compression,
+        "models": [row.as_dict() for row in models],
         "psi": [
             {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
             for r in psi_results
@@ -182,11 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     report["targets"] = evaluate_targets(results, scale, args.pipeline)
     report["targets"] += compression_target(compression)
+    report["targets"] += models_targets(models)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     print(format_table(results + scale, report["targets"]))
     if compression:
         print(format_compression_table(compression))
+    if models:
+        print(format_models_table(models))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

@@ -187,7 +187,7 @@ def format_table(results: list[RunResult], targets: list[dict]) -> str:
     for t in targets:
         where = ", ".join(
             f"{k}={t[k]}"
-            for k in ("rows", "batch_size", "pipeline_size", "setting")
+            for k in ("family", "rows", "batch_size", "pipeline_size", "setting")
             if k in t
         )
         verdict = "met" if t["met"] else "MISSED"

@@ -13,6 +13,13 @@ from pathlib import Path
 import yaml
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "configs"
+# The worked example of a model written by its user (``family: custom``).
+CUSTOM_EXAMPLE = {
+    "family": "custom",
+    "code": str(EXAMPLES.parent / "examples" / "custom_models"),
+    "base": "cross_network:build_base",
+    "output_width": 16,
+}
 
 
 @dataclass
@@ -61,6 +68,17 @@ class LocalConfigs:
         config.update(changes)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
+    def set_family(self, family: str) -> None:
+        """Gives both parties models of ``family`` (the example's settings; for
+        ``custom``, the worked example's builders)."""
+        for party in ("alice", "bob"):
+            model = {**self.read(party)["model"], "family": family}
+            if family == "custom":
+                model = dict(CUSTOM_EXAMPLE)
+                if party == "bob":
+                    model["fuse"] = "cross_network:build_fuse"
+            self.edit(party, model=model)
 
     def point_alice_at(self, bob: str) -> None:
         """Gives alice bob's address once bob's port is known."""

@@ -29,6 +29,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     command += ["--psi-ids", "2000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
     command += ["--compression-batch", "256"]
+    command += ["--models", "dnn", "--model-rows", "13000", "--model-batch", "256"]
 
     result = run_module(command)
 
@@ -57,6 +58,17 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert (psi["ids_per_party"], psi["intersection"]) == (2000, 1000)
     assert psi["seconds"] > 0 and psi["bytes_per_id"] > 32
     assert "PSI IDs/party" in result.stdout
+    [dnn] = report["models"]
+    assert dnn["family"] == "dnn" and dnn["pipeline_size"] == 2
+    assert dnn["split_samples_per_second"] > 0 and dnn["ratio"] > 0
+    assert dnn["val_auc_split"] == pytest.approx(dnn["val_auc_centralized"], abs=1e-4)
+    assert dnn["peak_party_mb"] > 50
+    model_targets = [t for t in report["targets"] if t.get("family") == "dnn"]
+    assert {t["target"] for t in model_targets} == {
+        "model: split AUC = centralized AUC (pipeline 1)",
+        "model: split/centralized throughput",
+    }
+    assert "AUC central" in result.stdout
     none, int8 = report["compression"]
     assert (none["method"], int8["method"]) == ("none", "int8")
     shrink = none["peer_bytes_per_sample"] / int8["peer_bytes_per_sample"]

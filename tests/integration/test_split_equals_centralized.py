@@ -14,7 +14,7 @@ from common.config import load_job_config
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
 from coordinator.windows import Window, run_window
-from tests.support import ROOT, running_parties
+from tests.support import running_parties
 
 STEPS = 24
 
@@ -26,28 +26,13 @@ def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
     return {v.path: v.numpy().copy() for m in models for v in m.trainable_variables}
 
 
-def _set_family(files, family: str) -> None:
-    for party in ("alice", "bob"):
-        model = {**files.read(party)["model"], "family": family}
-        if family == "custom":  # the worked example in examples/custom_models
-            model = {
-                "family": "custom",
-                "code": str(ROOT / "examples" / "custom_models"),
-                "base": "cross_network:build_base",
-                "output_width": 16,
-            }
-            if party == "bob":
-                model["fuse"] = "cross_network:build_fuse"
-        files.edit(party, model=model)
-
-
 @pytest.mark.parametrize("family", ["deepfm", "wide_deep", "dnn", "custom"])
 def test_split_weights_equal_centralized_weights_after_two_windows(
     misaligned_files, misaligned_data, family
 ):
     party_files = misaligned_files
     party_files.edit("job", batch_size=64, epochs=2)
-    _set_family(party_files, family)
+    party_files.set_family(family)
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}

@@ -1,0 +1,151 @@
+"""The ``models`` table: every model family, split against its centralized twin.
+
+For each family, on the generated MovieLens data, one epoch of the centralized
+model and of the split job at pipeline size 1 (whose validation AUC must equal
+the centralized one within 1e-4) and at the benchmark's pipeline size (whose
+speed is compared with the centralized one).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.runs import RunResult, run_centralized, run_split
+from bench.setup import ensure_data, run_configs
+
+logger = logging.getLogger(__name__)
+
+# Families held to the split/centralized throughput target (DeepFM has its own
+# in the main table; a custom model is whatever its user wrote).
+RATIO_TARGET = {"dnn": 0.7, "wide_deep": 0.7, "bst": 0.7, "mmoe": 0.7}
+AUC_EQUAL = 1e-4
+MEMORY_LIMIT_MB = 1536.0
+MOVIELENS_ROWS = 1_000_209
+
+
+@dataclass
+class ModelRow:
+    family: str
+    centralized: RunResult
+    exact: RunResult
+    pipelined: RunResult
+
+    def as_dict(self) -> dict:
+        return {
+            "family": self.family,
+            "rows": self.exact.rows,
+            "batch_size": self.exact.batch_size,
+            "pipeline_size": self.pipelined.pipeline_size,
+            "split_samples_per_second": self.pipelined.samples_per_second,
+            "centralized_samples_per_second": self.centralized.samples_per_second,
+            "ratio": self.ratio,
+            "val_auc_centralized": self.centralized.val_auc,
+            "val_auc_split": self.exact.val_auc,
+            "val_auc_split_pipelined": self.pipelined.val_auc,
+            "peak_party_mb": self.peak_party_mb,
+        }
+
+    @property
+    def ratio(self) -> float:
+        return self.pipelined.samples_per_second / self.centralized.samples_per_second
+
+    @property
+    def peak_party_mb(self) -> float:
+        return max(
+            r.peak_rss_mb.get(p, 0.0)
+            for r in (self.exact, self.pipelined)
+            for p in ("alice", "bob")
+        )
+
+
+def run_models(
+    work: Path,
+    families: list[str],
+    rows: int,
+    batch: int,
+    pipeline: int,
+    timeout: float,
+) -> list[ModelRow]:
+    data = ensure_data(work / "data", rows)
+    table = []
+    for family in families:
+        results = []
+        for mode, k in (("centralized", 1), ("split", 1), ("split", pipeline)):
+            folder = work / "work" / f"models-{family}-{rows}-b{batch}-{mode}-k{k}"
+            configs = run_configs(folder, data, batch, k)
+            configs.set_family(family)
+            logger.info("model %s: %s, pipeline %d", family, mode, k)
+            run = run_centralized if mode == "centralized" else run_split
+            args = (
+                (configs, rows, batch)
+                if mode == "centralized"
+                else (
+                    configs,
+                    rows,
+                    batch,
+                    k,
+                )
+            )
+            results.append(run(*args, timeout))
+        table.append(ModelRow(family, *results))
+    return table
+
+
+def models_targets(table: list[ModelRow]) -> list[dict]:
+    targets = []
+    for row in table:
+        where = {"family": row.family, "rows": row.exact.rows}
+        gap = abs(row.exact.val_auc - row.centralized.val_auc)
+        targets.append(
+            {
+                "target": "model: split AUC = centralized AUC (pipeline 1)",
+                "value": gap,
+                "limit": AUC_EQUAL,
+                "met": gap <= AUC_EQUAL,
+                **where,
+            }
+        )
+        if row.family in RATIO_TARGET:
+            targets.append(
+                {
+                    "target": "model: split/centralized throughput",
+                    "value": row.ratio,
+                    "limit": RATIO_TARGET[row.family],
+                    "met": row.ratio >= RATIO_TARGET[row.family],
+                    "batch_size": row.exact.batch_size,
+                    "pipeline_size": row.pipelined.pipeline_size,
+                    **where,
+                }
+            )
+        if row.exact.rows >= MOVIELENS_ROWS:
+            targets.append(
+                {
+                    "target": "model: peak memory per party (MB)",
+                    "value": row.peak_party_mb,
+                    "limit": MEMORY_LIMIT_MB,
+                    "met": row.peak_party_mb <= MEMORY_LIMIT_MB,
+                    **where,
+                }
+            )
+    return targets
+
+
+def format_models_table(table: list[ModelRow]) -> str:
+    header = (
+        f"{'family':<11}{'rows':>9}{'batch':>7}{'K':>3}{'split/s':>10}"
+        f"{'central/s':>11}{'ratio':>7}{'AUC central':>13}{'AUC split':>11}"
+        f"{'AUC split K':>13}{'party MB':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for row in table:
+        d = row.as_dict()
+        lines.append(
+            f"{d['family']:<11}{d['rows']:>9}{d['batch_size']:>7}"
+            f"{d['pipeline_size']:>3}{d['split_samples_per_second']:>10,.0f}"
+            f"{d['centralized_samples_per_second']:>11,.0f}{d['ratio']:>7.2f}"
+            f"{d['val_auc_centralized']:>13.4f}{d['val_auc_split']:>11.4f}"
+            f"{d['val_auc_split_pipelined']:>13.4f}{d['peak_party_mb']:>10.0f}"
+        )
+    return "\n".join(lines)
