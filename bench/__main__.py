@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] += models_targets(models)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
-    print(format_table(results + scale, report["targets"]))
+    if results or scale:
+        print(format_table(results + scale, report["targets"]))
+    else:  # the verdicts only
+        print(format_table([], report["targets"]).split("\n", 2)[2])
     if compression:
         print(format_compression_table(compression))
     if models:
