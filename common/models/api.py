@@ -48,7 +48,8 @@ class Family:
 
     - ``module``: where its ``BASE`` and ``FUSE`` classes live.
     - ``parts(model)``: the named parts of a base's output, in order.
-    - ``fuse_accepts``: the families whose base outputs its fuse can take.
+    - ``fuse_accepts``: the families whose base outputs its fuse can take (None:
+      every family's, each output taken whole).
     - ``fuse_reads``: the parts its fuse reads from every base output (none: it
       takes each output whole).
     - ``outputs_problem(outputs)``: what else the parties' outputs must agree on,
@@ -59,7 +60,7 @@ class Family:
     name: str
     module: str
     parts: Callable[[ModelConfig], Parts]
-    fuse_accepts: frozenset[str]
+    fuse_accepts: frozenset[str] | None = None
     fuse_reads: tuple[str, ...] = ()
     outputs_problem: Callable[[Mapping[str, OutputSpec]], str | None] = no_problem
     base_keys: tuple[str, ...] = BASE_KEYS

@@ -55,10 +55,6 @@ def _custom_parts(model: ModelConfig) -> Parts:
     return (("out", model.output_width),)
 
 
-# Fuses that take every base output whole take every family's.
-_ANY_BASE = frozenset({"deepfm", "wide_deep", "dnn", "custom"})
-
-
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (
@@ -81,13 +77,11 @@ FAMILIES: dict[str, Family] = {
             "dnn",
             "common.models.dnn",
             _dnn_parts,
-            fuse_accepts=_ANY_BASE,
         ),
         Family(
             "custom",
             "common.models.custom",
             _custom_parts,
-            fuse_accepts=_ANY_BASE,
             base_keys=("family", "base", "output_width", "code"),
             fuse_keys=("fuse",),
         ),
@@ -121,7 +115,10 @@ def combination_problem(
         return f"the label party's {problem}"
     fuse = FAMILIES[label_family]
     for name, spec in outputs.items():
-        if spec.family not in fuse.fuse_accepts:
+        problem = family_problem(spec.family)
+        if problem is not None:
+            return f"party {name}'s base: {problem}"
+        if fuse.fuse_accepts is not None and spec.family not in fuse.fuse_accepts:
             return (
                 f"party {name}'s base is of model family {spec.family!r}, which a "
                 f"{label_family} fuse cannot take (it takes "

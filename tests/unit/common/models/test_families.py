@@ -123,6 +123,11 @@ def test_a_checkpoint_round_trip_gives_the_same_scores(family):
         ("wide_deep", {"a": output_of("dnn"), "b": output_of("wide_deep")}, "dnn"),
         ("dnn", {"a": deepfm_output(), "b": output_of("wide_deep")}, None),
         ("xgboost", {"a": output_of("dnn")}, "unknown model family 'xgboost'"),
+        (
+            "dnn",
+            {"a": type(output_of("dnn"))("xgboost", (("out", 4),))},
+            "party a's base: unknown model family 'xgboost'",
+        ),
     ],
 )
 def test_the_compatibility_check(label_family, outputs, needle):
