@@ -1,13 +1,16 @@
 """Runs one party server: ``python -m party_server --config alice.yaml``.
 
 Exit codes: 0 after SIGTERM or Ctrl-C (the in-flight step is abandoned, streams
-are closed); 2 when it cannot start (bad flags, config, data, certificates, an
-output_dir that is not a writable folder, or an address it cannot listen on).
+are closed; a stop that is not done within ``STOP_DEADLINE`` seconds logs every
+thread's stack and ends the process anyway); 2 when it cannot start (bad flags,
+config, data, certificates, an output_dir that is not a writable folder, or an
+address it cannot listen on).
 """
 
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -24,6 +27,24 @@ from common.logs import configure_logging  # noqa: E402
 from common.paths import check_writable  # noqa: E402
 
 logger = logging.getLogger("party_server")
+
+# Seconds a stop may take (closing jobs, the server's grace, threads ending)
+# before the process ends without waiting for what is left.
+STOP_DEADLINE = 10.0
+
+
+def _end_anyway(party: str) -> None:
+    """The stop took too long: shows where every thread is, then exits 0."""
+    logger.error(
+        "party %s: stopping took over %.0f s; every thread's stack follows, "
+        "then the process ends without waiting for them",
+        party,
+        STOP_DEADLINE,
+    )
+    logging.shutdown()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -97,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"READY party={config.party} address={host}:{running.port}", flush=True)
     stop.wait()
     logger.info("stopping party %s", config.party)
+    deadline = threading.Timer(STOP_DEADLINE, _end_anyway, (config.party,))
+    deadline.daemon = True
+    deadline.start()
     running.stop()
     return 0
 
