@@ -18,6 +18,7 @@ from common.limits import PARTY_LIMITS, job_limit_problems
 from common.models.registry import (
     DEFAULT_FAMILY,
     FAMILIES,
+    aggregation_problem,
     family_problem,
     key_families,
 )
@@ -63,7 +64,8 @@ class LabelConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """A party's model: its family (see ``common.models.registry``) and that
-    family's settings; ``fuse_units`` and ``fuse`` only at the label party.
+    family's settings; ``fuse_units``, ``fuse`` and ``aggregation`` (how the
+    fuse combines the base outputs) only at the label party.
 
     ``custom`` models name their builders as ``module:function`` (``base``,
     ``fuse``), imported from the folder ``code`` (relative to the config file),
@@ -77,6 +79,7 @@ class ModelConfig:
     fuse: str = ""
     output_width: int = 0
     code: Path | None = None
+    aggregation: str = "concat"
 
 
 @dataclass(frozen=True)
@@ -242,9 +245,20 @@ def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig
         code=_resolve(base, reader.optional("code", str, "."))
         if "code" in allowed
         else None,
+        aggregation=_aggregation(reader, family)
+        if "aggregation" in allowed
+        else "concat",
     )
     reader.finish()
     return model
+
+
+def _aggregation(reader: ConfigReader, family: str) -> str:
+    value = reader.optional("aggregation", str, "concat")
+    problem = aggregation_problem(family, value)
+    if problem is not None:
+        raise reader.error("aggregation", problem)
+    return value
 
 
 def _output_width(reader: ConfigReader) -> int:

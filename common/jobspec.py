@@ -61,6 +61,8 @@ class JobSpec:
     compression: str = "none"
     compression_ratio: float = 1.0
     privacy: PrivacySettings = PrivacySettings()
+    # How the label party's fuse combines the base outputs (``AGGREGATIONS``).
+    aggregation: str = "concat"
 
     @property
     def feature_parties(self) -> tuple[str, ...]:
@@ -88,6 +90,8 @@ class PartyDescription:
     peers: tuple[str, ...]
     # Keyed digests of what the party trains on, by kind (``common.fingerprint``).
     fingerprint: dict[str, str] = field(default_factory=dict)
+    # The label party's fuse input aggregation; "" at feature parties.
+    aggregation: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from common.jobspec import (
 )
 from common.limits import job_limit_problems
 from common.metrics import Metrics
+from common.models.api import AGGREGATIONS
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.traffic import Traffic
@@ -184,6 +185,7 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         compression=spec.compression,
         compression_ratio=spec.compression_ratio,
         privacy=privacy_to_proto(spec.privacy),
+        aggregation=spec.aggregation,
         parties=[
             control_pb2.JobParty(
                 name=p.name,
@@ -227,7 +229,13 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         compression=message.compression or "none",
         compression_ratio=message.compression_ratio or 1.0,
         privacy=privacy_from_proto(message.privacy),
+        aggregation=message.aggregation or "concat",
     )
+    if spec.aggregation not in AGGREGATIONS:
+        raise InvalidMessageError(
+            f"job spec aggregation {spec.aggregation!r}: use one of "
+            f"{list(AGGREGATIONS)}"
+        )
     for key, problem in job_limit_problems(spec):
         raise InvalidMessageError(f"job spec {key}: {problem}")
     if spec.optimizer not in OPTIMIZERS:
@@ -332,6 +340,7 @@ def description_to_proto(description: PartyDescription) -> control_pb2.PartyDesc
         features=list(description.features),
         peers=list(description.peers),
         fingerprint=description.fingerprint,
+        aggregation=description.aggregation,
     )
 
 
@@ -345,6 +354,7 @@ def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescri
         features=tuple(message.features),
         peers=tuple(message.peers),
         fingerprint=dict(message.fingerprint),
+        aggregation=message.aggregation,
     )
 
 

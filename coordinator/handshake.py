@@ -76,7 +76,9 @@ def check_descriptions(
     label = descriptions.get(config.label_party)
     if label is not None:
         outputs = {p.name: descriptions[p.name].output for p in config.parties}
-        problem = combination_problem(label.output.family, outputs)
+        problem = combination_problem(
+            label.output.family, outputs, label.aggregation or "concat"
+        )
         if problem is not None:
             raise HandshakeError(problem)
 
@@ -100,6 +102,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
             JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
             for p in config.parties
         ),
+        aggregation=descriptions[config.label_party].aggregation or "concat",
     )
 
 

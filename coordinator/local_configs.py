@@ -69,15 +69,18 @@ class LocalConfigs:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
 
-    def set_family(self, family: str) -> None:
+    def set_family(self, family: str, aggregation: str = "concat") -> None:
         """Gives both parties models of ``family`` (the example's settings; for
-        ``custom``, the worked example's builders)."""
+        ``custom``, the worked example's builders); the label party's fuse
+        combines the base outputs by ``aggregation``."""
         for party in ("alice", "bob"):
             model = {**self.read(party)["model"], "family": family}
             if family == "custom":
                 model = dict(CUSTOM_EXAMPLE)
                 if party == "bob":
                     model["fuse"] = "cross_network:build_fuse"
+            if party == "bob" and aggregation != "concat":
+                model["aggregation"] = aggregation
             self.edit(party, model=model)
 
     def point_alice_at(self, bob: str) -> None:

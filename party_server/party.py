@@ -89,6 +89,9 @@ class Party:
             features=tuple(f.name for f in self.config.features),
             peers=tuple(p.name for p in self.config.peers),
             fingerprint=dict(self.fingerprint),
+            aggregation=self.config.model.aggregation
+            if self.config.role is PartyRole.LABEL
+            else "",
         )
 
     def prepare_job(
@@ -252,12 +255,20 @@ class Party:
                 f"job {spec.job_id!r} expects {me!r} to output {mine.output}, "
                 f"but its model outputs {self.output}"
             )
+        if is_label and spec.aggregation != self.config.model.aggregation:
+            raise HandshakeError(
+                f"job {spec.job_id!r} has the fuse aggregate by "
+                f"{spec.aggregation!r}, but {self.config.source} sets "
+                f"model.aggregation {self.config.model.aggregation!r}"
+            )
         label = spec.party(spec.label_party)
         problem = (
             f"label party {spec.label_party!r} is not one of its parties {names}"
             if label is None
             else combination_problem(
-                label.output.family, {p.name: p.output for p in spec.parties}
+                label.output.family,
+                {p.name: p.output for p in spec.parties},
+                spec.aggregation,
             )
         )
         if problem is not None:

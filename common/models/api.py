@@ -15,7 +15,8 @@ model classes:
         and its ``output_spec``;
     FUSE(specs, model, seed, name=...)
         the list of every party's base output → logits ``[B, 1]``; it keeps
-        ``specs``.
+        ``specs``. A fuse that takes outputs whole applies ``model.aggregation``
+        first (``common.models.layers.aggregate``).
 
 Adding a family is that module plus one ``Family`` in ``common.models.registry``.
 """
@@ -33,7 +34,11 @@ if TYPE_CHECKING:
 # The config keys every family reads: for a party's base (``model`` section) and,
 # in addition at the label party, for the fuse.
 BASE_KEYS = ("family", "embedding_dim", "deep_units")
-FUSE_KEYS = ("fuse_units",)
+FUSE_KEYS = ("fuse_units", "aggregation")
+
+# How a fuse that takes base outputs whole combines them: side by side, or their
+# element-wise sum or mean (equal widths only).
+AGGREGATIONS = ("concat", "sum", "average")
 
 Parts = tuple[tuple[str, int], ...]
 
@@ -51,7 +56,8 @@ class Family:
     - ``fuse_accepts``: the families whose base outputs its fuse can take (None:
       every family's, each output taken whole).
     - ``fuse_reads``: the parts its fuse reads from every base output (none: it
-      takes each output whole).
+      takes each output whole, after any ``aggregation``; a fuse that reads
+      parts combines them its own way and takes only ``concat``).
     - ``outputs_problem(outputs)``: what else the parties' outputs must agree on,
       by party name (None when they do).
     - ``base_keys``, ``fuse_keys``: its config keys.

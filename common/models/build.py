@@ -44,7 +44,7 @@ def build_fuse(
 ) -> keras.Model:
     """The label party's fuse over every party's base output (by party name, in
     the job's order); ``HandshakeError`` when its family cannot take them."""
-    problem = combination_problem(model.family, outputs)
+    problem = combination_problem(model.family, outputs, model.aggregation)
     if problem is not None:
         raise HandshakeError(problem)
     return _module(model.family).FUSE(

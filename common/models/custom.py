@@ -14,7 +14,9 @@ structure (variable paths and shapes), never the code.
         returns float32 [B, width].
     fuse(widths, seed) -> keras.Model
         called with the list of every party's base output (in the job's order,
-        the label party's own included), returns logits [B, 1].
+        the label party's own included), returns logits [B, 1]. With
+        ``aggregation: sum`` or ``average`` the list holds one tensor, the
+        outputs' sum or mean, and ``widths`` one width.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from common.config import ModelConfig
 from common.errors import ConfigError
 from common.features import INDEX, FeatureShape
 from common.jobspec import OutputSpec
+from common.models.layers import aggregate
+from common.models.registry import aggregated_widths
 
 
 def _module(code: Path, name: str, key: str, reference: str) -> object:
@@ -166,7 +170,8 @@ class CustomFuse(keras.Model):
     ) -> None:
         super().__init__(**kwargs)
         self.specs = tuple(specs)
-        widths = [s.width for s in self.specs]
+        self.aggregation = model.aggregation
+        widths = aggregated_widths(model.aggregation, [s.width for s in self.specs])
         make = builder(model, "fuse")
         self.inner, logits = _built(
             lambda: make(list(widths), seed),
@@ -183,7 +188,7 @@ class CustomFuse(keras.Model):
             )
 
     def call(self, hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
-        return self.inner(list(hiddens))
+        return self.inner(aggregate(hiddens, self.aggregation))
 
 
 BASE, FUSE = CustomBase, CustomFuse

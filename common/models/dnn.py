@@ -2,7 +2,8 @@
 
 Each party's base embeds its fields and runs a dense stack over their
 concatenation; the fuse concatenates every party's output whole and runs its own
-dense stack to one logit. Its fuse takes the output of any family's base.
+dense stack to one logit. Its fuse takes the output of any family's base, side
+by side or (``model.aggregation``) as their sum or mean.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from common.models.layers import FieldsBase, StackFuse, run_stack
+from common.models.layers import FieldsBase, StackFuse, aggregate, run_stack
 
 
 class DnnBase(FieldsBase):
@@ -25,10 +26,11 @@ class DnnBase(FieldsBase):
 
 
 class DnnFuse(StackFuse):
-    """The label party's top model: every base output, concatenated, to a logit."""
+    """The label party's top model: every base output, aggregated, to a logit."""
 
     def call(self, hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
-        return self.logit(run_stack(self.deep, tf.concat(list(hiddens), axis=1)))
+        inputs = aggregate(hiddens, self.aggregation)
+        return self.logit(run_stack(self.deep, tf.concat(inputs, axis=1)))
 
 
 BASE, FUSE = DnnBase, DnnFuse

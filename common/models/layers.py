@@ -135,6 +135,18 @@ def run_stack(layers: Sequence[keras.layers.Layer], value: tf.Tensor) -> tf.Tens
     return value
 
 
+def aggregate(hiddens: Sequence[tf.Tensor], aggregation: str) -> list[tf.Tensor]:
+    """A fuse's inputs from the base outputs (in the job's order): the outputs
+    themselves (``concat``), or one tensor, their sum or mean (see
+    ``common.models.api.AGGREGATIONS``)."""
+    if aggregation == "concat":
+        return list(hiddens)
+    total = tf.add_n(list(hiddens))
+    if aggregation == "average":
+        total = total / float(len(hiddens))
+    return [total]
+
+
 def split_parts(hidden: tf.Tensor, spec: OutputSpec) -> dict[str, tf.Tensor]:
     """A base output cut into its named parts (see ``OutputSpec``)."""
     pieces = tf.split(hidden, [size for _, size in spec.parts], axis=1)
@@ -187,5 +199,6 @@ class StackFuse(keras.Model):
     ) -> None:
         super().__init__(**kwargs)
         self.specs = tuple(specs)
+        self.aggregation = model.aggregation
         self.deep = dense_stack(model.fuse_units, derive_seed(seed, "deep"), "fuse")
         self.logit = logit_layer(seed)

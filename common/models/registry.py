@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from common.models.api import Family, Parts
+from common.models.api import AGGREGATIONS, Family, Parts
 
 if TYPE_CHECKING:
     from common.config import ModelConfig
@@ -83,7 +83,7 @@ FAMILIES: dict[str, Family] = {
             "common.models.custom",
             _custom_parts,
             base_keys=("family", "base", "output_width", "code"),
-            fuse_keys=("fuse",),
+            fuse_keys=("fuse", "aggregation"),
         ),
     )
 }
@@ -101,16 +101,51 @@ def key_families(key: str) -> list[str]:
     return sorted(f.name for f in FAMILIES.values() if key in f.base_keys + f.fuse_keys)
 
 
+def aggregation_problem(label_family: str, aggregation: str) -> str | None:
+    """Why a fuse of ``label_family`` cannot combine its inputs by
+    ``aggregation`` (None when it can)."""
+    if aggregation not in AGGREGATIONS:
+        return f"unknown aggregation {aggregation!r}; use one of {list(AGGREGATIONS)}"
+    if aggregation != "concat" and FAMILIES[label_family].fuse_reads:
+        return (
+            f"a {label_family} fuse combines the parts of every base output its "
+            f"own way and takes them only side by side (concat), not as a "
+            f"{aggregation}; use family dnn or custom for {aggregation}"
+        )
+    return None
+
+
+def _widths_problem(aggregation: str, outputs: Mapping[str, OutputSpec]) -> str | None:
+    widths = {name: spec.width for name, spec in outputs.items()}
+    if aggregation == "concat" or len(set(widths.values())) <= 1:
+        return None
+    return (
+        f"aggregation {aggregation} combines the base outputs element by element, but "
+        f"their widths differ: {widths}; give every party's base the same output "
+        "width (the last of model.deep_units, or model.output_width)"
+    )
+
+
+def aggregated_widths(aggregation: str, widths: Sequence[int]) -> list[int]:
+    """The widths of a fuse's inputs after ``aggregation`` of base outputs of
+    ``widths`` (equal widths, unless concat)."""
+    return list(widths) if aggregation == "concat" else list(widths[:1])
+
+
 def combination_problem(
-    label_family: str, outputs: Mapping[str, OutputSpec]
+    label_family: str, outputs: Mapping[str, OutputSpec], aggregation: str = "concat"
 ) -> str | None:
-    """Why the label party's fuse (of ``label_family``) cannot take these base
-    outputs, by party name, in the job's order (None when it can).
+    """Why the label party's fuse (of ``label_family``, combining its inputs by
+    ``aggregation``) cannot take these base outputs, by party name, in the job's
+    order (None when it can).
 
     The one compatibility check: the coordinator's handshake, every party's
     PrepareJob and the fuse's construction all call it.
     """
     problem = family_problem(label_family)
+    if problem is not None:
+        return f"the label party's {problem}"
+    problem = aggregation_problem(label_family, aggregation)
     if problem is not None:
         return f"the label party's {problem}"
     fuse = FAMILIES[label_family]
@@ -131,7 +166,7 @@ def combination_problem(
                 f"party {name}'s {spec.family} output has no part {missing[0]!r}, "
                 f"which a {label_family} fuse reads (its parts: {spec})"
             )
-    return fuse.outputs_problem(outputs)
+    return _widths_problem(aggregation, outputs) or fuse.outputs_problem(outputs)
 
 
 def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:

@@ -26,13 +26,23 @@ def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
     return {v.path: v.numpy().copy() for m in models for v in m.trainable_variables}
 
 
-@pytest.mark.parametrize("family", ["deepfm", "wide_deep", "dnn", "custom"])
+@pytest.mark.parametrize(
+    ("family", "aggregation"),
+    [
+        ("deepfm", "concat"),
+        ("wide_deep", "concat"),
+        ("dnn", "concat"),
+        ("custom", "concat"),
+        ("dnn", "sum"),
+        ("custom", "average"),
+    ],
+)
 def test_split_weights_equal_centralized_weights_after_two_windows(
-    misaligned_files, misaligned_data, family
+    misaligned_files, misaligned_data, family, aggregation
 ):
     party_files = misaligned_files
     party_files.edit("job", batch_size=64, epochs=2)
-    party_files.set_family(family)
+    party_files.set_family(family, aggregation)
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}

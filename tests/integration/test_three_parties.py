@@ -1,11 +1,13 @@
 """Three parties: two feature parties and the label party align privately on the
-IDs all three hold, then train one split model."""
+IDs all three hold, then train one split model (DeepFM, or a DNN whose fuse
+takes the sum of the three base outputs)."""
 
 from __future__ import annotations
 
 import random
 
 import numpy as np
+import pytest
 import yaml
 
 from common.config import load_job_config, load_party_config
@@ -25,7 +27,10 @@ def _carol_csv(source, target) -> None:
     target.write_text("\n".join(["ID,Zip-code", *lines]) + "\n")
 
 
-def test_three_parties_align_and_train(small_data, tmp_path):
+@pytest.mark.parametrize(
+    ("family", "aggregation"), [("deepfm", "concat"), ("dnn", "sum")]
+)
+def test_three_parties_align_and_train(small_data, tmp_path, family, aggregation):
     data, common = misaligned_copy(small_data, tmp_path / "data")
     _carol_csv(small_data, data / "carol_ml1m.csv")
     files = write_configs(tmp_path / "cfg", data)
@@ -52,6 +57,9 @@ def test_three_parties_align_and_train(small_data, tmp_path):
     for name, path in paths.items():
         config = yaml.safe_load(path.read_text())
         config.update(listen=address[name], peers=peers[name])
+        config["model"]["family"] = family
+        if name == "bob":
+            config["model"]["aggregation"] = aggregation
         path.write_text(yaml.safe_dump(config, sort_keys=False))
     files.edit(
         "job",
@@ -74,6 +82,12 @@ def test_three_parties_align_and_train(small_data, tmp_path):
 
     [record] = result.records
     assert record.val_auc > 0.55
+    # The fuse's first layer takes the three outputs side by side, or their sum.
+    checkpoints = tmp_path / "cfg" / "runs" / "bob" / "deepfm-ml1m" / "checkpoints"
+    with np.load(sorted(checkpoints.glob("checkpoint-*.npz"))[-1]) as saved:
+        [kernel] = [k for k in saved.files if k.startswith("model/fuse/fuse_0/kernel")]
+        inputs = saved[kernel].shape[0]
+    assert inputs == {"concat": 3 * 32, "sum": 32}[aggregation]
     assert all(sent > 0 for sent in held.values())
     # Every party trained on the same IDs in the same order: those all three hold.
     aligned = {}

@@ -393,6 +393,49 @@ def test_custom_model_keys_are_checked(tmp_path, model, key, problem):
     assert problem in message
 
 
+@pytest.mark.parametrize("aggregation", ["concat", "sum", "average"])
+def test_the_fuse_aggregation_is_read_at_the_label_party(tmp_path, aggregation):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["model"].update(family="dnn", aggregation=aggregation)
+
+    assert load_party_config(_write(tmp_path, data)).model.aggregation == aggregation
+    assert load_party_config(_write(tmp_path, LABEL_PARTY)).model.aggregation == (
+        "concat"
+    )
+
+
+@pytest.mark.parametrize(
+    ("family", "aggregation", "problem"),
+    [
+        ("dnn", "max", "unknown aggregation 'max'; use one of"),
+        ("deepfm", "sum", "a deepfm fuse combines the parts of every base output"),
+        ("wide_deep", "average", "takes them only side by side (concat)"),
+    ],
+)
+def test_an_aggregation_the_fuse_cannot_do_is_refused(
+    tmp_path, family, aggregation, problem
+):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["model"].update(family=family, aggregation=aggregation)
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.aggregation': ")
+    assert problem in message
+
+
+def test_aggregation_on_a_feature_party_is_refused(tmp_path):
+    data = _party()
+    data["model"].update(family="dnn", aggregation="sum")
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'model.aggregation': is a setting of the fuse, which only "
+        "the label party has; remove it"
+    )
+
+
 def test_a_key_of_another_family_is_refused_naming_it(tmp_path):
     data = _party()
     data["model"]["base"] = "a:b"

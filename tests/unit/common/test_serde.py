@@ -318,6 +318,7 @@ def test_job_spec_round_trips_exactly():
         ({"optimizer": "rmsprop"}, "job spec optimizer 'rmsprop': use one of"),
         ({"compression": "zip"}, "job spec compression 'zip': use one of"),
         ({"pipeline_size": 65}, "job spec strategy.pipeline_size: 65 is outside"),
+        ({"aggregation": "max"}, "job spec aggregation 'max': use one of"),
     ],
 )
 def test_job_spec_from_proto_refuses_bad_values(change, needle):
@@ -429,6 +430,20 @@ def _description() -> PartyDescription:
         features=("UserID", "Gender"),
         peers=("bob",),
     )
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "average"])
+def test_the_fuse_aggregation_travels_in_the_job_spec_and_description(aggregation):
+    spec = _job_spec(aggregation=aggregation)
+    described = dataclasses.replace(_description(), aggregation=aggregation)
+
+    assert serde.job_spec_from_proto(serde.job_spec_to_proto(spec)) == spec
+    back = serde.description_from_proto(serde.description_to_proto(described))
+    assert back.aggregation == aggregation
+    # A coordinator that says nothing of it means side by side.
+    message = serde.job_spec_to_proto(spec)
+    message.ClearField("aggregation")
+    assert serde.job_spec_from_proto(message).aggregation == "concat"
 
 
 def test_description_round_trips_exactly():

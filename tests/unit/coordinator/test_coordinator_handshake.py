@@ -51,6 +51,14 @@ def test_matching_parties_pass_and_give_the_job_spec():
     assert spec.seed == 1234 and spec.batch_size == 128
 
 
+def test_the_label_partys_aggregation_reaches_the_job_spec():
+    descriptions = _pair(output=output_of("dnn", 42), aggregation="average")
+    check_descriptions(CONFIG, descriptions)
+
+    assert job_spec(CONFIG, descriptions).aggregation == "average"
+    assert job_spec(CONFIG, _pair()).aggregation == "concat"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
@@ -62,6 +70,15 @@ def test_matching_parties_pass_and_give_the_job_spec():
             {"output": output_of("wide_deep")},
             "party alice's base is of model family 'deepfm', which a wide_deep "
             "fuse cannot take (it takes ['wide_deep'])",
+        ),
+        (
+            {"output": output_of("dnn", 16), "aggregation": "sum"},
+            "aggregation sum combines the base outputs element by element, but "
+            "their widths differ: {'alice': 42, 'bob': 16}",
+        ),
+        (
+            {"output": output_of("dnn", 42), "aggregation": "median"},
+            "the label party's unknown aggregation 'median'",
         ),
     ],
 )

@@ -3,11 +3,14 @@ and learning on planted data (split = centralized is tested in integration)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from common.config import ModelConfig
 from common.features import INDEX, MULTI_HOT, FeatureShape, PackedBatch
+from common.jobspec import OutputSpec
 from common.metrics import roc_auc
 from common.models.build import build_base, build_fuse
 from common.models.registry import FAMILIES, combination_problem
@@ -148,3 +151,61 @@ def test_a_fuse_needs_the_parts_it_reads():
         "party a's wide_deep output has no part 'first_order', which a wide_deep "
         "fuse reads (its parts: wide_deep [deep 32])"
     )
+
+
+@pytest.mark.parametrize(("aggregation", "scale"), [("sum", 1.0), ("average", 0.5)])
+@pytest.mark.parametrize("family", ["dnn", "custom"])
+def test_a_fuse_that_aggregates_sees_the_sum_or_mean_of_the_outputs(
+    family, aggregation, scale
+):
+    model = dataclasses.replace(_model(family), aggregation=aggregation)
+    width = FAMILIES[family].parts(model)[0][1]
+    spec = output_of("dnn", deep=width)
+    fuse = build_fuse({"alice": spec, "bob": spec}, model, 4)
+    rng = np.random.default_rng(1)
+    a, b = (rng.random((6, width)).astype(np.float32) for _ in range(2))
+
+    aggregated = fuse([a, b]).numpy()
+
+    # The same logits whatever the split of the aggregate between the parties.
+    moved = fuse([a + b - 1.0, np.ones_like(b)]).numpy()
+    np.testing.assert_allclose(aggregated, moved, rtol=1e-5, atol=1e-6)
+    alone = build_fuse({"alice": spec}, dataclasses.replace(model), 4)
+    np.testing.assert_allclose(
+        aggregated, alone([(a + b) * scale]).numpy(), rtol=1e-5, atol=1e-6
+    )
+    assert not np.allclose(aggregated, fuse([a, a]).numpy())
+
+
+CUSTOM_32 = (("out", 32),)
+
+
+@pytest.mark.parametrize(
+    ("label_family", "aggregation", "outputs", "needle"),
+    [
+        (
+            "dnn",
+            "sum",
+            {"a": output_of("dnn"), "b": OutputSpec("custom", CUSTOM_32)},
+            None,
+        ),
+        ("dnn", "average", {"a": output_of("dnn", 32), "b": deepfm_output(22)}, None),
+        (
+            "dnn",
+            "sum",
+            {"a": output_of("dnn", 32), "b": output_of("dnn", 16)},
+            "their widths differ: {'a': 32, 'b': 16}",
+        ),
+        ("deepfm", "sum", {"a": deepfm_output()}, "takes them only side by side"),
+        ("dnn", "max", {"a": output_of("dnn")}, "unknown aggregation 'max'"),
+    ],
+)
+def test_the_compatibility_check_covers_the_aggregation(
+    label_family, aggregation, outputs, needle
+):
+    problem = combination_problem(label_family, outputs, aggregation)
+    if needle is None:
+        assert problem is None
+    else:
+        assert needle in problem
+        assert problem.startswith(("the label party's", "aggregation"))
