@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -34,7 +35,8 @@ STOP_DEADLINE = 10.0
 
 
 def _end_anyway(party: str) -> None:
-    """The stop took too long: shows where every thread is, then exits 0."""
+    """The stop took too long: shows where every thread is, ends the worker
+    processes it started (PSI), then exits 0."""
     logger.error(
         "party %s: stopping took over %.0f s; every thread's stack follows, "
         "then the process ends without waiting for them",
@@ -44,6 +46,8 @@ def _end_anyway(party: str) -> None:
     logging.shutdown()
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     sys.stderr.flush()
+    for child in multiprocessing.active_children():
+        child.kill()
     os._exit(0)
 
 
