@@ -321,7 +321,11 @@ def load_party_config(path: Path) -> PartyConfig:
     reader = ConfigReader(load_yaml_mapping(path), path)
     base = path.parent
     label = _read_label(reader.section("label")) if reader.has("label") else None
-    features = tuple(_read_feature(r) for r in reader.sections("features"))
+    features = (
+        tuple(_read_feature(r) for r in reader.sections("features"))
+        if label is None or reader.has("features")
+        else ()
+    )
     config = PartyConfig(
         party=_name(reader, "party"),
         listen=reader.optional("listen", str, "127.0.0.1:0"),
@@ -345,8 +349,12 @@ def load_party_config(path: Path) -> PartyConfig:
 
 
 def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
-    if not config.features:
-        raise reader.error("features", "list at least one feature")
+    if not config.features and config.role is not PartyRole.LABEL:
+        raise reader.error(
+            "features",
+            "list at least one feature (only the label party may hold no "
+            "features, its labels alone)",
+        )
     names = [f.name for f in config.features]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

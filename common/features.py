@@ -146,10 +146,10 @@ def concatenate(parts: list[EncodedFeatures]) -> EncodedFeatures:
 
 
 def pack(
-    shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray]
+    shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray], rows: int
 ) -> EncodedFeatures:
-    """Stacks encoded features into the two matrices of ``EncodedFeatures``."""
-    rows = len(next(iter(arrays.values())))
+    """Stacks encoded features of ``rows`` rows into the two matrices of
+    ``EncodedFeatures`` (no features: matrices without columns)."""
     index = [arrays[s.name] for s in shapes if s.encoding == INDEX]
     dense = [arrays[s.name] for s in shapes if s.encoding == MULTI_HOT]
     packed = PackedBatch(
@@ -180,4 +180,5 @@ def encode_features(
     return pack(
         tuple(feature_shape(f) for f in fitted),
         {f.name: encode_feature(f, frame[f.column]) for f in fitted},
+        len(frame),
     )

@@ -124,14 +124,21 @@ def output_spec_to_proto(spec: OutputSpec) -> common_pb2.OutputSpec:
     )
 
 
-def output_spec_from_proto(message: common_pb2.OutputSpec) -> OutputSpec:
+def output_spec_from_proto(
+    message: common_pb2.OutputSpec, role: PartyRole = PartyRole.FEATURE
+) -> OutputSpec:
+    """The output spec of a party of ``role``: a label party that holds labels
+    alone outputs nothing (no parts); every other output has 1 to
+    ``MAX_OUTPUT_PARTS``."""
     problem = name_problem(message.family)
     if problem is not None:
         raise InvalidMessageError(f"output spec: model family: {problem}")
-    if not 0 < len(message.parts) <= MAX_OUTPUT_PARTS:
+    fewest = 0 if role is PartyRole.LABEL else 1
+    if not fewest <= len(message.parts) <= MAX_OUTPUT_PARTS:
         raise InvalidMessageError(
-            f"output spec of family {message.family!r} needs 1 to "
+            f"output spec of family {message.family!r} needs {fewest} to "
             f"{MAX_OUTPUT_PARTS} parts, got {len(message.parts)}"
+            + (" (only the label party may output nothing)" if not fewest else "")
         )
     parts = tuple((p.name, p.size) for p in message.parts)
     names = [name for name, _ in parts]
@@ -210,7 +217,10 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         JobParty(
             name=p.name,
             role=role_from_proto(p.role),
-            output=output_spec_from_proto(p.output),
+            output=output_spec_from_proto(
+                p.output,
+                PartyRole.LABEL if p.name == message.label_party else PartyRole.FEATURE,
+            ),
         )
         for p in message.parties
     )
@@ -345,12 +355,13 @@ def description_to_proto(description: PartyDescription) -> control_pb2.PartyDesc
 
 
 def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescription:
+    role = role_from_proto(message.role)
     return PartyDescription(
         party=message.party,
-        role=role_from_proto(message.role),
+        role=role,
         protocol_version=message.protocol_version,
         num_rows=message.num_rows,
-        output=output_spec_from_proto(message.output),
+        output=output_spec_from_proto(message.output, role),
         features=tuple(message.features),
         peers=tuple(message.peers),
         fingerprint=dict(message.fingerprint),

@@ -25,7 +25,7 @@ from common.errors import (
 from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
 from common.models.build import build_base, build_fuse
-from common.models.registry import combined_structure
+from common.models.registry import combined_structure, fuse_outputs
 from common.models.steps import FuseStep
 from common.privacy.mechanisms import (
     GRADIENT_NOISE,
@@ -71,7 +71,10 @@ class LabelJob(PartyJob):
         self._timeout = peer_timeout
         self._senders = spec.feature_parties
         self._widths = {p.name: p.output.width for p in spec.parties}
-        own_index = spec.position(config.party)
+        # Where its own base output stands among the fuse's inputs (none when
+        # the party holds labels alone).
+        fused = list(fuse_outputs({p.name: p.output for p in spec.parties}))
+        own_index = fused.index(config.party) if config.party in fused else None
         base = build_base(config.party, data.features.shapes, config.model, spec.seed)
         try:
             fuse = build_fuse(

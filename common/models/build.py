@@ -19,7 +19,13 @@ from common.errors import ConfigError, HandshakeError
 from common.features import FeatureShape
 from common.jobspec import OutputSpec
 from common.models.custom import builder as custom_builder
-from common.models.registry import FAMILIES, combination_problem, output_spec
+from common.models.layers import NoBase
+from common.models.registry import (
+    FAMILIES,
+    combination_problem,
+    fuse_outputs,
+    output_spec,
+)
 from common.seeds import derive_seed
 
 
@@ -30,6 +36,10 @@ def _module(family: str) -> ModuleType:
 def build_base(
     party: str, shapes: Sequence[FeatureShape], model: ModelConfig, job_seed: int
 ) -> keras.Model:
+    """The party's base; without features (a label party that holds labels
+    alone), one that outputs nothing."""
+    if not shapes:
+        return NoBase(shapes, output_spec(model, shapes), name=f"{party}_base")
     return _module(model.family).BASE(
         shapes,
         model,
@@ -43,12 +53,16 @@ def build_fuse(
     outputs: Mapping[str, OutputSpec], model: ModelConfig, job_seed: int
 ) -> keras.Model:
     """The label party's fuse over every party's base output (by party name, in
-    the job's order); ``HandshakeError`` when its family cannot take them."""
+    the job's order; an empty output is left out, see ``fuse_outputs``);
+    ``HandshakeError`` when its family cannot take them."""
     problem = combination_problem(model.family, outputs, model.aggregation)
     if problem is not None:
         raise HandshakeError(problem)
     return _module(model.family).FUSE(
-        list(outputs.values()), model, derive_seed(job_seed, "fuse"), name="fuse"
+        list(fuse_outputs(outputs).values()),
+        model,
+        derive_seed(job_seed, "fuse"),
+        name="fuse",
     )
 
 

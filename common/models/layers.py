@@ -153,6 +153,19 @@ def split_parts(hidden: tf.Tensor, spec: OutputSpec) -> dict[str, tf.Tensor]:
     return {name: piece for (name, _), piece in zip(spec.parts, pieces, strict=True)}
 
 
+class NoBase(keras.Model):
+    """The base of a label party that holds labels alone: no features, no
+    variables, an output of width 0 that the fuse leaves out."""
+
+    def __init__(self, shapes: Sequence, output: OutputSpec, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.shapes = tuple(shapes)
+        self.output_spec = output
+
+    def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
+        return tf.zeros([0, 0], tf.float32)
+
+
 class FieldsBase(keras.Model):
     """A base over the party's fields: one embedding per field (with first-order
     weights unless ``FIRST_ORDER`` is False) and a dense stack. Families say

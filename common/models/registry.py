@@ -149,6 +149,7 @@ def combination_problem(
     if problem is not None:
         return f"the label party's {problem}"
     fuse = FAMILIES[label_family]
+    outputs = fuse_outputs(outputs)
     for name, spec in outputs.items():
         problem = family_problem(spec.family)
         if problem is not None:
@@ -180,14 +181,21 @@ def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:
 
 
 def output_spec(model: ModelConfig, shapes: Sequence[FeatureShape]) -> OutputSpec:
-    """What a party's base outputs (see ``OutputSpec``)."""
+    """What a party's base outputs (see ``OutputSpec``); no parts for a label
+    party that holds no features."""
     from common.jobspec import OutputSpec  # common.jobspec imports common.config
 
     return OutputSpec(
         family=model.family,
-        parts=FAMILIES[model.family].parts(model),
+        parts=FAMILIES[model.family].parts(model) if shapes else (),
         structure=structure_digest(shapes, model),
     )
+
+
+def fuse_outputs(outputs: Mapping[str, OutputSpec]) -> dict[str, OutputSpec]:
+    """The base outputs a fuse takes: all but an empty one (a label party that
+    holds labels alone has no base output)."""
+    return {name: spec for name, spec in outputs.items() if spec.width}
 
 
 def combined_structure(outputs: Sequence[OutputSpec]) -> str:

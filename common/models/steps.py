@@ -155,13 +155,16 @@ class BaseStep:
 
 
 class FuseStep:
-    """The label party's base and fuse models with one optimizer over both."""
+    """The label party's base and fuse models with one optimizer over both.
+
+    ``own_index`` is where the base's output stands among the fuse's inputs;
+    None when the label party holds labels alone (its base outputs nothing)."""
 
     def __init__(
         self,
         base: keras.Model,
         fuse: keras.Model,
-        own_index: int,
+        own_index: int | None,
         optimizer_name: str,
         learning_rate: float,
     ) -> None:
@@ -196,7 +199,9 @@ class FuseStep:
 
     def _logits(self, inputs: Packed, peer_hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
         hiddens = list(peer_hiddens)
-        hiddens.insert(self.own_index, self.base(unpack(self.base.shapes, inputs)))
+        if self.own_index is not None:
+            own = self.base(unpack(self.base.shapes, inputs))
+            hiddens.insert(self.own_index, own)
         return tf.squeeze(self.fuse(hiddens), axis=1)
 
     def _step(
@@ -253,6 +258,7 @@ class CentralStep:
         hiddens = [
             base(unpack(base.shapes, x))
             for base, x in zip(self.bases, inputs, strict=True)
+            if base.output_spec.width  # a base without features outputs nothing
         ]
         return tf.squeeze(self.fuse(hiddens), axis=1)
 

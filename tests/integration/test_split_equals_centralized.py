@@ -27,22 +27,27 @@ def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("family", "aggregation"),
+    ("family", "aggregation", "labels_alone"),
     [
-        ("deepfm", "concat"),
-        ("wide_deep", "concat"),
-        ("dnn", "concat"),
-        ("custom", "concat"),
-        ("dnn", "sum"),
-        ("custom", "average"),
+        ("deepfm", "concat", False),
+        ("wide_deep", "concat", False),
+        ("dnn", "concat", False),
+        ("custom", "concat", False),
+        ("dnn", "sum", False),
+        ("custom", "average", False),
+        ("deepfm", "concat", True),
     ],
 )
 def test_split_weights_equal_centralized_weights_after_two_windows(
-    misaligned_files, misaligned_data, family, aggregation
+    misaligned_files, misaligned_data, family, aggregation, labels_alone
 ):
+    """``labels_alone``: bob holds the labels and no feature; the fuse takes
+    alice's output alone."""
     party_files = misaligned_files
     party_files.edit("job", batch_size=64, epochs=2)
     party_files.set_family(family, aggregation)
+    if labels_alone:
+        party_files.edit("bob", features=[])
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
@@ -68,6 +73,7 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
     # The same variables, compared by path (``alice_base/field_0/embeddings``).
     assert set(split) == set(centralized) == set(initial) == set(central_initial)
     assert any(path.startswith("fuse/") for path in split)
+    assert any(path.startswith("bob_base/") for path in split) != labels_alone
     for path, start in initial.items():
         np.testing.assert_array_equal(start, central_initial[path], err_msg=path)
     moved = max(float(np.max(np.abs(split[p] - initial[p]))) for p in split)

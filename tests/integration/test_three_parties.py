@@ -28,9 +28,14 @@ def _carol_csv(source, target) -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "aggregation"), [("deepfm", "concat"), ("dnn", "sum")]
+    ("family", "aggregation", "labels_alone"),
+    [("deepfm", "concat", False), ("dnn", "sum", False), ("dnn", "sum", True)],
 )
-def test_three_parties_align_and_train(small_data, tmp_path, family, aggregation):
+def test_three_parties_align_and_train(
+    small_data, tmp_path, family, aggregation, labels_alone
+):
+    """``labels_alone``: bob holds the labels and no feature; the fuse sums
+    alice's and carol's outputs."""
     data, common = misaligned_copy(small_data, tmp_path / "data")
     _carol_csv(small_data, data / "carol_ml1m.csv")
     files = write_configs(tmp_path / "cfg", data)
@@ -60,6 +65,8 @@ def test_three_parties_align_and_train(small_data, tmp_path, family, aggregation
         config["model"]["family"] = family
         if name == "bob":
             config["model"]["aggregation"] = aggregation
+            if labels_alone:
+                config["features"] = []
         path.write_text(yaml.safe_dump(config, sort_keys=False))
     files.edit(
         "job",
@@ -85,9 +92,11 @@ def test_three_parties_align_and_train(small_data, tmp_path, family, aggregation
     # The fuse's first layer takes the three outputs side by side, or their sum.
     checkpoints = tmp_path / "cfg" / "runs" / "bob" / "deepfm-ml1m" / "checkpoints"
     with np.load(sorted(checkpoints.glob("checkpoint-*.npz"))[-1]) as saved:
-        [kernel] = [k for k in saved.files if k.startswith("model/fuse/fuse_0/kernel")]
+        names = list(saved.files)
+        [kernel] = [k for k in names if k.startswith("model/fuse/fuse_0/kernel")]
         inputs = saved[kernel].shape[0]
     assert inputs == {"concat": 3 * 32, "sum": 32}[aggregation]
+    assert any(k.startswith("model/bob_base/") for k in names) != labels_alone
     assert all(sent > 0 for sent in held.values())
     # Every party trained on the same IDs in the same order: those all three hold.
     aligned = {}

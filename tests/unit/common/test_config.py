@@ -720,10 +720,32 @@ def test_duplicate_feature_names_are_refused(tmp_path):
     assert message == f"{path}: key 'features': feature names used twice: ['Gender']"
 
 
-def test_empty_feature_list_is_refused(tmp_path):
+def test_empty_feature_list_is_refused_at_a_feature_party(tmp_path):
     path, message = _party_error(tmp_path, _party(features=[]))
 
-    assert message == f"{path}: key 'features': list at least one feature"
+    assert message == (
+        f"{path}: key 'features': list at least one feature (only the label party "
+        "may hold no features, its labels alone)"
+    )
+    data = _party()
+    del data["features"]
+    path, message = _party_error(tmp_path, data)
+    assert message.startswith(f"{path}: key 'features': missing")
+
+
+@pytest.mark.parametrize("features", [[], None])
+def test_a_label_party_may_hold_labels_alone(tmp_path, features):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["data"]["columns"] = ["ID", "Rating"]
+    if features is None:
+        del data["features"]
+    else:
+        data["features"] = features
+
+    config = load_party_config(_write(tmp_path, data))
+
+    assert config.features == ()
+    assert config.label.column == "Rating"
 
 
 def test_party_listing_itself_as_a_peer_is_refused(tmp_path):

@@ -270,7 +270,7 @@ def test_arrays_are_views_of_the_packed_matrices():
 
 def test_take_of_no_rows_keeps_the_trailing_dimensions():
     encoded = pack(
-        (FeatureShape("G", MULTI_HOT, 3),), {"G": np.eye(3, dtype=np.float32)}
+        (FeatureShape("G", MULTI_HOT, 3),), {"G": np.eye(3, dtype=np.float32)}, 3
     )
 
     taken = encoded.take(np.array([], dtype=np.int64))

@@ -15,6 +15,7 @@ from common.errors import InvalidMessageError
 from common.jobspec import (
     JobParty,
     JobSpec,
+    OutputSpec,
     PartyDescription,
     PartyStatusView,
     PeerState,
@@ -370,13 +371,29 @@ def test_job_spec_from_proto_refuses_unknown_role():
     assert text == "unknown party role 0"
 
 
-def test_job_spec_from_proto_refuses_a_party_without_output_parts():
+def test_job_spec_from_proto_refuses_a_feature_party_without_output_parts():
     message = serde.job_spec_to_proto(_job_spec())
-    del message.parties[1].output.parts[:]
+    del message.parties[0].output.parts[:]
+    # Claiming the label role does not make an empty output acceptable.
+    message.parties[0].role = common_pb2.ROLE_LABEL
 
     text = _message_of(lambda: serde.job_spec_from_proto(message))
 
     assert "output spec of family 'deepfm' needs 1 to 64 parts, got 0" in text
+
+
+def test_the_label_party_may_output_nothing():
+    message = serde.job_spec_to_proto(_job_spec())
+    del message.parties[1].output.parts[:]
+
+    spec = serde.job_spec_from_proto(message)
+
+    assert spec.party("bob").output.parts == ()
+    described = dataclasses.replace(
+        _description(), role=PartyRole.LABEL, output=OutputSpec("dnn", ())
+    )
+    back = serde.description_from_proto(serde.description_to_proto(described))
+    assert back.output.width == 0
 
 
 def test_output_spec_round_trips_and_width_adds_the_parts():
