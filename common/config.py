@@ -26,7 +26,8 @@ from common.names import name_problem
 from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
 
-FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot")
+FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot", "sequence")
+_NOT_SHAREABLE = ("multi_hot", "sequence")
 
 
 class PartyRole(Enum):
@@ -44,6 +45,12 @@ class FeatureConfig:
     bins: int = 0
     vocabulary: tuple[str, ...] = ()
     separator: str = " "
+    # A sequence: its last ``max_length`` tokens (most recent last; ``padding``
+    # tokens are no tokens), encoded like the feature it ``shares`` its
+    # embedding table with, or hashed into ``bins``, or by ``vocabulary``.
+    max_length: int = 0
+    shares: str = ""
+    padding: str = "0"
 
 
 @dataclass(frozen=True)
@@ -200,6 +207,8 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
         vocabulary=reader.string_list("vocabulary", ()),
         separator=reader.optional("separator", str, " "),
     )
+    if kind == "sequence":
+        feature = _read_sequence(reader, feature)
     if feature.separator == "":
         raise reader.error("separator", "must not be empty; the default is a space")
     if kind in ("vocabulary", "multi_hot") and not feature.vocabulary:
@@ -210,6 +219,33 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
         raise reader.error("vocabulary", "holds the same value twice")
     reader.finish()
     return feature
+
+
+def _read_sequence(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfig:
+    """A sequence feature's own keys: its length, padding and token encoding."""
+    if not reader.has("max_length"):
+        raise reader.error(
+            "max_length", "a sequence feature needs 'max_length', its last N tokens"
+        )
+    sequence = dataclasses.replace(
+        feature,
+        max_length=reader.number("max_length", int, 1, PARTY_LIMITS["max_length"]),
+        shares=reader.optional("shares", str, ""),
+        padding=reader.optional("padding", str, "0"),
+    )
+    given = [k for k in ("shares", "bins", "vocabulary") if reader.has(k)]
+    if len(given) != 1:
+        raise reader.error(
+            "shares" if not given else given[-1],
+            "a sequence feature encodes its tokens one way: 'shares' (the name of "
+            "an index feature whose embedding table it uses), 'bins' (hashed) or "
+            f"'vocabulary'; found {given or 'none'}",
+        )
+    if given == ["bins"]:
+        sequence = dataclasses.replace(sequence, bins=_bins(reader))
+    if given == ["vocabulary"] and not sequence.vocabulary:
+        raise reader.error("vocabulary", "must not be empty")
+    return sequence
 
 
 def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig:
@@ -356,6 +392,16 @@ def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
             "features, its labels alone)",
         )
     names = [f.name for f in config.features]
+    by_name = {f.name: f for f in config.features}
+    for index, feature in enumerate(config.features):
+        owner = by_name.get(feature.shares) if feature.shares else None
+        if feature.shares and (owner is None or owner.kind in _NOT_SHAREABLE):
+            raise reader.error(
+                f"features[{index}].shares",
+                f"{feature.shares!r} is not an index feature of this party (hashed, "
+                "vocabulary or from_data) whose embedding table the sequence "
+                f"could share; its features: {names}",
+            )
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         raise reader.error("features", f"feature names used twice: {duplicated}")

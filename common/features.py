@@ -1,31 +1,53 @@
 """Raw column values to model inputs, once per data set (never per batch).
 
-Every feature becomes either an index column (``int32 [N]``, looked up in an
-embedding table) or a multi-hot matrix (``float32 [N, size]``). Index 0 is the
-out-of-vocabulary slot for vocabulary features; hashed features use every bin.
+Every feature becomes an index column (``int32 [N]``, looked up in an embedding
+table), a multi-hot matrix (``float32 [N, size]``) or a sequence (``int32 [N,
+max_length]``: the last tokens, most recent last, encoded like an index feature;
+-1 marks a position without a token). Index 0 is the out-of-vocabulary slot for
+vocabulary features; hashed features use every bin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from common.config import FeatureConfig
 
+T = TypeVar("T")
+
 INDEX = "index"
 MULTI_HOT = "multi_hot"
+SEQUENCE = "sequence"
+# A sequence position without a token.
+NO_TOKEN = -1
 
 
 @dataclass(frozen=True)
 class FeatureShape:
-    """What the model needs to know about one encoded feature."""
+    """What the model needs to know about one encoded feature: its encoding,
+    its table size and, for a sequence, its length and the index feature whose
+    embedding table it shares (if any)."""
 
     name: str
     encoding: str
     size: int
+    length: int = 0
+    shares: str = ""
+
+    @property
+    def index_columns(self) -> int:
+        """Its columns in the packed index matrix."""
+        return {INDEX: 1, SEQUENCE: self.length}.get(self.encoding, 0)
+
+    @property
+    def dense_columns(self) -> int:
+        """Its columns in the packed multi-hot matrix."""
+        return self.size if self.encoding == MULTI_HOT else 0
 
 
 def _hash_bins(values: pd.Series, bins: int) -> np.ndarray:
@@ -52,6 +74,44 @@ def _multi_hot(
     return matrix
 
 
+def _sequence(
+    values: pd.Series, feature: FeatureConfig, tokens: FeatureConfig
+) -> np.ndarray:
+    """The last ``max_length`` tokens of each value, encoded like ``tokens``,
+    right-aligned; ``NO_TOKEN`` before them."""
+    length = feature.max_length
+    split = values.reset_index(drop=True).str.split(feature.separator, regex=False)
+    exploded = split.explode()
+    kept = exploded.notna() & (exploded != "") & (exploded != feature.padding)
+    exploded = exploded[kept]
+    rows = exploded.index.to_numpy()
+    # Position from the end of the row: 0 for its last token.
+    from_end = (
+        exploded.groupby(level=0).cumcount(ascending=False).to_numpy()
+        if len(exploded)
+        else np.zeros(0, np.int64)
+    )
+    keep = from_end < length
+    matrix = np.full((len(values), length), NO_TOKEN, dtype=np.int32)
+    if keep.any():
+        codes = encode_feature(tokens, exploded[keep].reset_index(drop=True))
+        matrix[rows[keep], length - 1 - from_end[keep]] = codes
+    return matrix
+
+
+def token_feature(
+    feature: FeatureConfig, fitted: dict[str, FeatureConfig]
+) -> FeatureConfig:
+    """How a sequence's tokens are encoded: like the feature it shares (fitted),
+    else by its own bins or vocabulary."""
+    if feature.shares:
+        return fitted[feature.shares]
+    kind = "hashed" if feature.bins else "vocabulary"
+    return FeatureConfig(
+        feature.name, feature.column, kind, feature.bins, feature.vocabulary
+    )
+
+
 def fit_vocabulary(feature: FeatureConfig, values: Iterable[str]) -> FeatureConfig:
     """For ``from_data`` features: the sorted distinct values seen in the column."""
     if feature.kind != "from_data":
@@ -65,8 +125,16 @@ def fit_vocabulary(feature: FeatureConfig, values: Iterable[str]) -> FeatureConf
     )
 
 
-def feature_shape(feature: FeatureConfig) -> FeatureShape:
-    """Shape of an encoded feature; ``from_data`` must be fitted first."""
+def feature_shape(
+    feature: FeatureConfig, fitted: dict[str, FeatureConfig] | None = None
+) -> FeatureShape:
+    """Shape of an encoded feature; ``from_data`` must be fitted first, and a
+    sequence needs the party's fitted features by name (``fitted``)."""
+    if feature.kind == "sequence":
+        tokens = feature_shape(token_feature(feature, fitted or {}))
+        return FeatureShape(
+            feature.name, SEQUENCE, tokens.size, feature.max_length, feature.shares
+        )
     if feature.kind == "hashed":
         return FeatureShape(feature.name, INDEX, feature.bins)
     if feature.kind == "vocabulary":
@@ -76,8 +144,15 @@ def feature_shape(feature: FeatureConfig) -> FeatureShape:
     raise ValueError(f"feature {feature.name!r}: fit its vocabulary before use")
 
 
-def encode_feature(feature: FeatureConfig, column: pd.Series) -> np.ndarray:
-    """Encodes one string column; ``from_data`` must be fitted first."""
+def encode_feature(
+    feature: FeatureConfig,
+    column: pd.Series,
+    fitted: dict[str, FeatureConfig] | None = None,
+) -> np.ndarray:
+    """Encodes one string column; ``from_data`` must be fitted first, and a
+    sequence needs the party's fitted features by name (``fitted``)."""
+    if feature.kind == "sequence":
+        return _sequence(column, feature, token_feature(feature, fitted or {}))
     if feature.kind == "hashed":
         return _hash_bins(column, feature.bins)
     if feature.kind == "vocabulary":
@@ -91,8 +166,8 @@ def encode_feature(feature: FeatureConfig, column: pd.Series) -> np.ndarray:
 class PackedBatch:
     """A batch of inputs as two matrices: what a compiled step takes.
 
-    ``indices`` holds the index features' columns in shape order, ``dense`` the
-    multi-hot features' columns side by side, also in shape order.
+    ``indices`` holds the index and sequence features' columns in shape order,
+    ``dense`` the multi-hot features' columns side by side, also in shape order.
     """
 
     indices: np.ndarray
@@ -117,15 +192,7 @@ class EncodedFeatures:
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
-        views, index, offset = {}, 0, 0
-        for shape in self.shapes:
-            if shape.encoding == INDEX:
-                views[shape.name] = self.packed.indices[:, index]
-                index += 1
-            else:
-                views[shape.name] = self.packed.dense[:, offset : offset + shape.size]
-                offset += shape.size
-        return views
+        return columns_by_feature(self.shapes, self.packed.indices, self.packed.dense)
 
     def take(self, rows: np.ndarray) -> PackedBatch:
         """The inputs of the given row positions."""
@@ -145,15 +212,34 @@ def concatenate(parts: list[EncodedFeatures]) -> EncodedFeatures:
     )
 
 
+def columns_by_feature(shapes: Sequence[FeatureShape], indices: T, dense: T) -> dict:
+    """Each feature's columns of the packed matrices (numpy arrays or tensors):
+    ``[N]`` for an index feature, ``[N, length]`` for a sequence, ``[N, size]``
+    for a multi-hot feature."""
+    views, index, offset = {}, 0, 0
+    for shape in shapes:
+        if shape.encoding == INDEX:
+            views[shape.name] = indices[:, index]
+        elif shape.encoding == SEQUENCE:
+            views[shape.name] = indices[:, index : index + shape.length]
+        else:
+            views[shape.name] = dense[:, offset : offset + shape.size]
+        index += shape.index_columns
+        offset += shape.dense_columns
+    return views
+
+
 def pack(
     shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray], rows: int
 ) -> EncodedFeatures:
     """Stacks encoded features of ``rows`` rows into the two matrices of
     ``EncodedFeatures`` (no features: matrices without columns)."""
-    index = [arrays[s.name] for s in shapes if s.encoding == INDEX]
+    index = [
+        arrays[s.name].reshape(rows, s.index_columns) for s in shapes if s.index_columns
+    ]
     dense = [arrays[s.name] for s in shapes if s.encoding == MULTI_HOT]
     packed = PackedBatch(
-        np.stack(index, axis=1).astype(np.int32)
+        np.concatenate(index, axis=1).astype(np.int32)
         if index
         else np.zeros((rows, 0), np.int32),
         np.concatenate(dense, axis=1).astype(np.uint8)
@@ -177,8 +263,9 @@ def encode_features(
         else f
         for f in features
     ]
+    by_name = {f.name: f for f in fitted}
     return pack(
-        tuple(feature_shape(f) for f in fitted),
-        {f.name: encode_feature(f, frame[f.column]) for f in fitted},
+        tuple(feature_shape(f, by_name) for f in fitted),
+        {f.name: encode_feature(f, frame[f.column], by_name) for f in fitted},
         len(frame),
     )

@@ -96,6 +96,7 @@ def job_limit_problems(values: object) -> list[tuple[str, str]]:
 # Party config: key -> limit.
 PARTY_LIMITS: dict[str, Limit] = {
     "bins": count(1, 100_000_000),
+    "max_length": count(1, 1024),
     "embedding_dim": count(1, 1024),
     "units": count(1, 65_536),
     "positive_above": Limit(-1e300, 1e300),

@@ -10,8 +10,9 @@ structure (variable paths and shapes), never the code.
     base(inputs, width, seed) -> keras.Model
         ``inputs``: the party's input layout, one ``FeatureShape`` (name,
         encoding, size) per feature; the model is called with a dict of feature
-        name → tensor (``index``: int32 [B]; ``multi_hot``: float32 [B, size]) and
-        returns float32 [B, width].
+        name → tensor (``index``: int32 [B]; ``multi_hot``: float32 [B, size];
+        ``sequence``: int32 [B, length], -1 where there is no token) and returns
+        float32 [B, width].
     fuse(widths, seed) -> keras.Model
         called with the list of every party's base output (in the job's order,
         the label party's own included), returns logits [B, 1]. With
@@ -35,7 +36,7 @@ import tensorflow as tf
 
 from common.config import ModelConfig
 from common.errors import ConfigError
-from common.features import INDEX, FeatureShape
+from common.features import FeatureShape, columns_by_feature
 from common.jobspec import OutputSpec
 from common.models.layers import aggregate
 from common.models.registry import aggregated_widths
@@ -115,12 +116,9 @@ def _built(
 
 
 def _empty_inputs(shapes: Sequence[FeatureShape]) -> dict[str, tf.Tensor]:
-    return {
-        s.name: tf.zeros([0], tf.int32)
-        if s.encoding == INDEX
-        else tf.zeros([0, s.size], tf.float32)
-        for s in shapes
-    }
+    indices = tf.zeros([0, sum(s.index_columns for s in shapes)], tf.int32)
+    dense = tf.zeros([0, sum(s.dense_columns for s in shapes)], tf.float32)
+    return columns_by_feature(shapes, indices, dense)
 
 
 def structure_of(model: keras.Model) -> str:

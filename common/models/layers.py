@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from common.config import ModelConfig
-from common.features import INDEX
+from common.features import INDEX, SEQUENCE
 from common.jobspec import OutputSpec
 from common.seeds import derive_seed
 
@@ -19,8 +19,10 @@ class FieldEmbedding(keras.layers.Layer):
     """One field's embedding ``v`` and, optionally, its first-order weight ``w``.
 
     Index features look rows up; multi-hot features add the rows of their active
-    values. Returns ``(Σv [B,k], Σ‖v‖² [B,1], Σw [B,1] or None)`` over the
-    field's values.
+    values, sequences those of their tokens. Returns ``(Σv [B,k], Σ‖v‖² [B,1],
+    Σw [B,1] or None)`` over the field's values. A field that ``shares`` another
+    field's tables (a sequence of the same items as an index feature) has no
+    variables of its own.
     """
 
     def __init__(
@@ -30,6 +32,7 @@ class FieldEmbedding(keras.layers.Layer):
         embedding_dim: int,
         seed: int,
         first_order: bool = True,
+        shares: FieldEmbedding | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
@@ -38,8 +41,19 @@ class FieldEmbedding(keras.layers.Layer):
         self.embedding_dim = embedding_dim
         self.seed = seed
         self.with_first_order = first_order
+        # Held in a closure, so that the owner's variables are not tracked twice.
+        self._owner = (lambda: shares) if shares is not None else None
 
     def build(self, input_shape: object) -> None:
+        if self._owner is not None:
+            owner = self._owner()
+            if not owner.built:
+                raise RuntimeError(
+                    f"{self.name} shares the tables of {owner.name}: call that "
+                    "field first (see owners_first)"
+                )
+            self.embeddings, self.first_order = owner.embeddings, owner.first_order
+            return
         init = keras.initializers.RandomUniform
         self.embeddings = self.add_weight(
             name="embeddings",
@@ -57,6 +71,15 @@ class FieldEmbedding(keras.layers.Layer):
             )
 
     def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
+        if self.encoding == SEQUENCE:
+            present = tf.cast(values >= 0, tf.float32)[..., None]
+            ids = tf.maximum(values, 0)
+            vectors = tf.gather(self.embeddings, ids) * present
+            squares = tf.reduce_sum(tf.square(vectors), axis=[1, 2])[:, None]
+            first = None
+            if self.first_order is not None:
+                first = tf.reduce_sum(tf.gather(self.first_order, ids) * present, 1)
+            return tf.reduce_sum(vectors, axis=1), squares, first
         if self.encoding == INDEX:
             vectors = tf.gather(self.embeddings, values)
             squares = tf.reduce_sum(tf.square(vectors), axis=1, keepdims=True)
@@ -89,18 +112,28 @@ def field_embeddings(
 ) -> list[FieldEmbedding]:
     """One ``FieldEmbedding`` per feature shape, each seeded by its name and named
     by its position (``field_0``, ...), so that variable paths are the same in
-    every process."""
-    return [
-        FieldEmbedding(
+    every process; a sequence that shares another field's table uses that
+    field's."""
+    fields: dict[str, FieldEmbedding] = {}
+    for i in owners_first(shapes):
+        s = shapes[i]
+        fields[s.name] = FieldEmbedding(
             s.size,
             s.encoding,
             embedding_dim,
             derive_seed(seed, s.name),
             first_order,
+            shares=fields[s.shares] if s.shares else None,
             name=f"field_{i}",
         )
-        for i, s in enumerate(shapes)
-    ]
+    return [fields[s.name] for s in shapes]
+
+
+def owners_first(shapes: Sequence) -> list[int]:
+    """Positions of ``shapes`` in the order their fields must first be called:
+    a field whose tables another shares before the one that shares them (each
+    field's variables then live under its own name)."""
+    return sorted(range(len(shapes)), key=lambda i: bool(shapes[i].shares))
 
 
 def dense_stack(units: Sequence[int], seed: int, name: str) -> list[keras.layers.Dense]:
@@ -193,10 +226,10 @@ class FieldsBase(keras.Model):
         self, inputs: dict[str, tf.Tensor]
     ) -> list[tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]]:
         """Each field's ``(Σv, Σ‖v‖², Σw)`` (see ``FieldEmbedding``)."""
-        return [
-            field(inputs[s.name])
-            for field, s in zip(self.fields, self.shapes, strict=True)
-        ]
+        found = {}
+        for i in owners_first(self.shapes):
+            found[i] = self.fields[i](inputs[self.shapes[i].name])
+        return [found[i] for i in range(len(self.shapes))]
 
 
 class StackFuse(keras.Model):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.features import INDEX, FeatureShape, PackedBatch
+from common.features import FeatureShape, PackedBatch, columns_by_feature
 
 # Same inputs, same outputs, in every run: a job recovered from a checkpoint
 # replays its steps and must end with the weights of an uninterrupted run, so no
@@ -48,8 +48,8 @@ def input_signature(
     shapes: Sequence[FeatureShape],
 ) -> tuple[tf.TensorSpec, tf.TensorSpec]:
     """Specs of a party's packed inputs (index matrix, multi-hot matrix), any batch."""
-    index = sum(1 for s in shapes if s.encoding == INDEX)
-    dense = sum(s.size for s in shapes if s.encoding != INDEX)
+    index = sum(s.index_columns for s in shapes)
+    dense = sum(s.dense_columns for s in shapes)
     return (
         tf.TensorSpec([None, index], tf.int32, name="indices"),
         tf.TensorSpec([None, dense], tf.float32, name="dense"),
@@ -58,16 +58,7 @@ def input_signature(
 
 def unpack(shapes: Sequence[FeatureShape], packed: Packed) -> dict[str, tf.Tensor]:
     """The model's input dict from the packed matrices (see ``PackedBatch``)."""
-    indices, dense = packed
-    inputs, index, offset = {}, 0, 0
-    for shape in shapes:
-        if shape.encoding == INDEX:
-            inputs[shape.name] = indices[:, index]
-            index += 1
-        else:
-            inputs[shape.name] = dense[:, offset : offset + shape.size]
-            offset += shape.size
-    return inputs
+    return columns_by_feature(shapes, *packed)
 
 
 def packed(batch: PackedBatch) -> Packed:

@@ -49,6 +49,11 @@ def build_base(inputs: list, width: int, seed: int) -> keras.Model:
     tensors, parts = {}, []
     for i, feature in enumerate(inputs):
         init = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed + i)
+        if feature.encoding == "sequence":
+            raise ValueError(
+                f"feature {feature.name!r} is a sequence; this example takes index "
+                "and multi_hot features only"
+            )
         if feature.encoding == "index":
             tensor = keras.Input(shape=(), dtype="int32", name=feature.name)
             part = keras.layers.Embedding(

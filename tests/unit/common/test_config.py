@@ -1029,3 +1029,43 @@ def test_an_empty_multi_hot_separator_is_refused(tmp_path):
     path, message = _party_error(tmp_path, data)
     assert message.startswith(f"{path}: key 'features[")
     assert "separator': must not be empty" in message
+
+
+def _with_history(**history) -> dict:
+    data = copy.deepcopy(LABEL_PARTY)
+    data["data"]["columns"] = ["ID", "MovieID", "History", "Rating"]
+    data["features"].append({"name": "History", "type": "sequence", **history})
+    return data
+
+
+def test_a_sequence_feature_is_read_with_its_length_and_shared_table(tmp_path):
+    data = _with_history(max_length=4, shares="MovieID")
+
+    [movie, history] = load_party_config(_write(tmp_path, data)).features
+
+    assert (history.kind, history.max_length, history.shares) == (
+        "sequence",
+        4,
+        "MovieID",
+    )
+    assert (history.separator, history.padding) == (" ", "0")
+
+
+@pytest.mark.parametrize(
+    ("history", "key", "problem"),
+    [
+        ({"shares": "MovieID"}, "max_length", "needs 'max_length'"),
+        ({"max_length": 0, "shares": "MovieID"}, "max_length", "outside"),
+        ({"max_length": 4}, "shares", "encodes its tokens one way"),
+        ({"max_length": 4, "shares": "MovieID", "bins": 9}, "bins", "one way"),
+        ({"max_length": 4, "bins": 0}, "bins", "outside"),
+        ({"max_length": 4, "vocabulary": []}, "vocabulary", "must not be empty"),
+        ({"max_length": 4, "shares": "Title"}, "shares", "'Title' is not an index"),
+        ({"max_length": 4, "shares": "History"}, "shares", "is not an index"),
+    ],
+)
+def test_sequence_feature_keys_are_checked(tmp_path, history, key, problem):
+    path, message = _party_error(tmp_path, _with_history(**history))
+
+    assert message.startswith(f"{path}: key 'features[1].{key}': "), message
+    assert problem in message

@@ -10,6 +10,8 @@ from common.config import FeatureConfig
 from common.features import (
     INDEX,
     MULTI_HOT,
+    NO_TOKEN,
+    SEQUENCE,
     FeatureShape,
     encode_feature,
     encode_features,
@@ -278,3 +280,57 @@ def test_take_of_no_rows_keeps_the_trailing_dimensions():
     assert taken.dense.shape == (0, 3)
     assert taken.indices.shape == (0, 0)
     assert encoded.num_rows == 3
+
+
+MOVIE = FeatureConfig("MovieID", "MovieID", "vocabulary", vocabulary=("5", "6", "7"))
+
+
+def _history(max_length: int = 3, **changes) -> FeatureConfig:
+    values = dict(kind="sequence", max_length=max_length, shares="MovieID")
+    values.update(changes)
+    return FeatureConfig("History", "History", **values)
+
+
+def test_a_sequence_keeps_its_last_tokens_right_aligned_and_marks_no_token():
+    frame = pd.DataFrame(
+        {
+            "MovieID": ["5", "6", "7", "5"],
+            "History": ["5 6 7 6", "0 0 7", "", "9 5"],
+        }
+    )
+
+    encoded = encode_features(frame, (MOVIE, _history()))
+
+    assert encoded.shapes[1] == FeatureShape("History", SEQUENCE, 4, 3, "MovieID")
+    # Shares MovieID's vocabulary: 5 -> 1, 6 -> 2, 7 -> 3, unknown 9 -> 0; the
+    # padding token "0" and the empty value are no tokens.
+    np.testing.assert_array_equal(
+        encoded.arrays["History"],
+        [[2, 3, 2], [NO_TOKEN, NO_TOKEN, 3], [NO_TOKEN] * 3, [NO_TOKEN, 0, 1]],
+    )
+    assert encoded.packed.indices.shape == (4, 4)
+    np.testing.assert_array_equal(encoded.arrays["MovieID"], [1, 2, 3, 1])
+
+
+def test_a_sequence_with_its_own_bins_hashes_like_a_hashed_feature():
+    frame = pd.DataFrame({"Tags": ["a b", "c"], "Tag": ["b", "c"]})
+    tag = FeatureConfig("Tag", "Tag", "hashed", bins=50)
+    tags = FeatureConfig(
+        "Tags", "Tags", "sequence", bins=50, max_length=2, separator=" "
+    )
+
+    encoded = encode_features(frame, (tag, tags))
+
+    assert encoded.shapes[1].size == 50 and encoded.shapes[1].shares == ""
+    assert encoded.arrays["Tags"][0, 1] == encoded.arrays["Tag"][0]
+    assert encoded.arrays["Tags"][1, 1] == encoded.arrays["Tag"][1]
+    assert encoded.arrays["Tags"][1, 0] == NO_TOKEN
+
+
+def test_a_sequence_shares_a_from_data_vocabulary_fitted_on_the_target():
+    frame = pd.DataFrame({"MovieID": ["20", "10"], "History": ["10 20 30", "20"]})
+    movie = FeatureConfig("MovieID", "MovieID", "from_data")
+
+    encoded = encode_features(frame, (movie, _history(max_length=2)))
+
+    np.testing.assert_array_equal(encoded.arrays["History"], [[2, 0], [NO_TOKEN, 2]])

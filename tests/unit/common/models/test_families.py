@@ -7,14 +7,28 @@ import dataclasses
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from common.config import ModelConfig
-from common.features import INDEX, MULTI_HOT, FeatureShape, PackedBatch
+from common.features import (
+    INDEX,
+    MULTI_HOT,
+    NO_TOKEN,
+    SEQUENCE,
+    FeatureShape,
+    PackedBatch,
+)
 from common.jobspec import OutputSpec
 from common.metrics import roc_auc
 from common.models.build import build_base, build_fuse
 from common.models.registry import FAMILIES, combination_problem
-from common.models.steps import CentralStep, FuseStep, packed, unpack
+from common.models.steps import (
+    CentralStep,
+    FuseStep,
+    create_weights,
+    packed,
+    unpack,
+)
 from party_server.checkpoints import ModelState
 from tests.outputs import deepfm_output, output_of
 from tests.support import ROOT
@@ -209,3 +223,30 @@ def test_the_compatibility_check_covers_the_aggregation(
     else:
         assert needle in problem
         assert problem.startswith(("the label party's", "aggregation"))
+
+
+@pytest.mark.parametrize("family", ["deepfm", "wide_deep", "dnn"])
+def test_a_sequence_field_shares_its_items_table_and_adds_its_tokens(family):
+    shapes = [
+        FeatureShape("history", SEQUENCE, 10, 3, "item"),
+        FeatureShape("item", INDEX, 10),
+    ]
+    base = build_base("bob", shapes, _model(family), 1)
+    create_weights(base)
+
+    paths = [v.path for v in base.trainable_variables]
+    assert len(paths) == len(set(paths))
+    assert not any("field_0" in p for p in paths)  # no table of its own
+    history, item = base.fields
+    vectors, squares, first = history(tf.constant([[NO_TOKEN, 2, 3]]))
+    rows = item.embeddings.numpy()[[2, 3]]
+    np.testing.assert_allclose(vectors.numpy()[0], rows.sum(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(squares.numpy()[0, 0], (rows**2).sum(), rtol=1e-6)
+    if first is not None:
+        expected = item.first_order.numpy()[[2, 3]].sum()
+        np.testing.assert_allclose(first.numpy()[0, 0], expected, rtol=1e-6)
+    batch = PackedBatch(
+        np.array([[NO_TOKEN, NO_TOKEN, 4, 4], [1, 2, 3, 5]], np.int32),
+        np.zeros((2, 0), np.float32),
+    )
+    assert base(unpack(shapes, packed(batch))).shape == (2, base.output_spec.width)
