@@ -10,6 +10,18 @@ DATA_DIR ?= data
 DEMO_RATINGS ?= 100000
 ML1M ?=
 NUM_SAMPLE ?= -1
+# Which parties' CSVs (and job) `make data` and `make demo` mean: reference (split
+# DeepFM) or bst (a behaviour-sequence transformer over each user's history).
+LAYOUT ?= reference
+SEQUENCE_LENGTH ?= 4
+LAYOUT_ARGS := --layout $(LAYOUT) --sequence-length $(SEQUENCE_LENGTH)
+ifeq ($(LAYOUT),bst)
+LAYOUT_FILES := $(DATA_DIR)/alice_bst.csv $(DATA_DIR)/bob_bst.csv
+LAYOUT_CONFIGS := configs/bst
+else
+LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
+LAYOUT_CONFIGS := configs
+endif
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
 .PHONY: install proto proto-check data data-generated certs demo test test-quick bench leakage \
@@ -39,10 +51,10 @@ ifeq ($(ML1M),)
 	$(MAKE) data-generated
 else ifeq ($(ML1M),download)
 	$(PY) -m common.movielens prepare --download --cache $(DATA_DIR)/raw \
-		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE)
+		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 else
 	$(PY) -m common.movielens prepare --source $(ML1M) --out $(DATA_DIR) \
-		--num-sample $(NUM_SAMPLE)
+		--num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
 # The default data set: generated ml-1m-format files through the same preparation.
@@ -50,7 +62,7 @@ data-generated: install
 	$(PY) -m common.movielens generate --out $(DATA_DIR)/generated-ml-1m \
 		--num-ratings $(DEMO_RATINGS)
 	$(PY) -m common.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
-		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE)
+		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 
 # A development CA and certificates for alice, bob and the coordinator in certs/.
 # CERTS_HOSTS adds names or addresses: CERTS_HOSTS="--host alice=10.0.0.6".
@@ -63,10 +75,10 @@ certs: install
 		$(if $(CERTS_PASSWORD_FILE),--password-file $(CERTS_PASSWORD_FILE))
 
 demo: install
-	@test -f $(DATA_DIR)/alice_ml1m.csv -a -f $(DATA_DIR)/bob_ml1m.csv || $(MAKE) data-generated
+	@$(foreach f,$(LAYOUT_FILES),test -f $(f) &&) true || $(MAKE) data-generated
 	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
-	$(PY) -m coordinator demo --job configs/job.yaml --party configs/alice.yaml \
-		--party configs/bob.yaml
+	$(PY) -m coordinator demo --job $(LAYOUT_CONFIGS)/job.yaml \
+		--party $(LAYOUT_CONFIGS)/alice.yaml --party $(LAYOUT_CONFIGS)/bob.yaml
 
 test: install
 	$(PY) -m ruff check .

@@ -23,6 +23,7 @@ from bench.models import (
     MOVIELENS_ROWS,
     format_models_table,
     models_targets,
+    parse_model,
     run_models,
 )
 from bench.psi import run_psi
@@ -75,9 +76,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--models",
-        type=lambda text: [f for f in text.split(",") if f],
-        default=["deepfm", "wide_deep", "dnn", "custom"],
-        help="model families for the models table (comma separated); empty skips",
+        type=_models,
+        default=["deepfm", "wide_deep", "dnn", "custom", "bst:4", "bst:20"],
+        help="model families for the models table (comma separated; bst:N is BST "
+        "over histories of N movies); empty skips",
     )
     parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
     parser.add_argument("--model-batch", type=int, default=1024)
@@ -85,6 +87,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
     return parser.parse_args(argv)
+
+
+def _models(text: str) -> list[str]:
+    entries = [f for f in text.split(",") if f]
+    for entry in entries:
+        try:
+            parse_model(entry)
+        except ValueError as exc:  # argparse names the flag and exits 2
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return entries
 
 
 def _settings(text: str) -> list[tuple[str, float]]:

@@ -87,6 +87,9 @@ class ModelConfig:
     output_width: int = 0
     code: Path | None = None
     aggregation: str = "concat"
+    # bst: heads of its self-attention (dividing embedding_dim) and blocks.
+    attention_heads: int = 2
+    transformer_blocks: int = 1
 
 
 @dataclass(frozen=True)
@@ -285,8 +288,28 @@ def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig
         if "aggregation" in allowed
         else "concat",
     )
+    if "attention_heads" in allowed:
+        model = _read_transformer(reader, model)
     reader.finish()
     return model
+
+
+def _read_transformer(reader: ConfigReader, model: ModelConfig) -> ModelConfig:
+    """BST's keys: attention heads (dividing embedding_dim) and blocks."""
+    heads = reader.number("attention_heads", int, 2, PARTY_LIMITS["attention_heads"])
+    if model.embedding_dim % heads:
+        raise reader.error(
+            "attention_heads",
+            f"{heads} heads do not divide embedding_dim {model.embedding_dim}; "
+            "each head takes an equal share of the embedding",
+        )
+    return dataclasses.replace(
+        model,
+        attention_heads=heads,
+        transformer_blocks=reader.number(
+            "transformer_blocks", int, 1, PARTY_LIMITS["transformer_blocks"]
+        ),
+    )
 
 
 def _aggregation(reader: ConfigReader, family: str) -> str:

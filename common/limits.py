@@ -97,6 +97,8 @@ def job_limit_problems(values: object) -> list[tuple[str, str]]:
 PARTY_LIMITS: dict[str, Limit] = {
     "bins": count(1, 100_000_000),
     "max_length": count(1, 1024),
+    "attention_heads": count(1, 64),
+    "transformer_blocks": count(1, 16),
     "embedding_dim": count(1, 1024),
     "units": count(1, 65_536),
     "positive_above": Limit(-1e300, 1e300),

@@ -35,23 +35,30 @@ class LocalConfigs:
         folder: Path,
         data_dir: Path,
         certs: Path | None = None,
+        layout: str = "reference",
         **job_changes: object,
     ) -> LocalConfigs:
-        """The examples, pointed at ``data_dir`` with outputs under ``folder/runs``.
+        """The examples of a data ``layout`` (``reference``: ``configs/``;
+        ``bst``: ``configs/bst/``), pointed at ``data_dir`` with outputs under
+        ``folder/runs``.
 
         With ``certs`` (a folder made by ``python -m common.certs``) every process
         uses mutual TLS with its own certificate; without, TLS is off.
         """
         folder.mkdir(parents=True, exist_ok=True)
+        examples, suffix = {
+            "reference": (EXAMPLES, "ml1m"),
+            "bst": (EXAMPLES / "bst", "bst"),
+        }[layout]
         paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
         for name in ("alice", "bob"):
-            config = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
-            config["data"]["path"] = str(data_dir / f"{name}_ml1m.csv")
+            config = yaml.safe_load((examples / f"{name}.yaml").read_text())
+            config["data"]["path"] = str(data_dir / f"{name}_{suffix}.csv")
             config["output_dir"] = str(folder / "runs" / name)
             config["listen"] = "127.0.0.1:0"
             config["tls"] = _tls(certs, name)
             paths[name].write_text(yaml.safe_dump(config, sort_keys=False))
-        job = yaml.safe_load((EXAMPLES / "job.yaml").read_text())
+        job = yaml.safe_load((examples / "job.yaml").read_text())
         job.update(runs_dir=str(folder / "runs"), tls=_tls(certs, "coordinator"))
         job.update(job_changes)
         paths["job"].write_text(yaml.safe_dump(job, sort_keys=False))
@@ -82,6 +89,15 @@ class LocalConfigs:
             if party == "bob" and aggregation != "concat":
                 model["aggregation"] = aggregation
             self.edit(party, model=model)
+
+    def set_sequence_length(self, length: int) -> None:
+        """bob's sequence features take the last ``length`` tokens (the data
+        must hold histories of that length: ``--sequence-length``)."""
+        bob = self.read("bob")
+        for feature in bob["features"]:
+            if feature.get("type") == "sequence":
+                feature["max_length"] = length
+        self.edit("bob", features=bob["features"])
 
     def point_alice_at(self, bob: str) -> None:
         """Gives alice bob's address once bob's port is known."""

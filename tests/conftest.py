@@ -48,6 +48,15 @@ def tls_party_files(small_data: Path, certs: Path, tmp_path: Path) -> PartyFiles
 
 
 @pytest.fixture(scope="session")
+def sequence_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """100,000 generated ratings (with their sequential structure) in both
+    layouts: the reference CSVs and the BST ones."""
+    return generate_party_csvs(
+        tmp_path_factory.mktemp("sequence-data"), 100_000, ("reference", "bst")
+    )
+
+
+@pytest.fixture(scope="session")
 def misaligned_data(
     small_data: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, int]:

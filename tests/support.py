@@ -47,9 +47,13 @@ def run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedPro
 CONFIGS = ROOT / "configs"
 
 
-def generate_party_csvs(folder: Path, num_ratings: int) -> Path:
-    """Generated ml-1m files turned into alice's and bob's CSVs, as ``make data``."""
-    prepare_generated(folder, num_ratings, seed=7)
+def generate_party_csvs(
+    folder: Path, num_ratings: int, layouts: tuple[str, ...] = ("reference",)
+) -> Path:
+    """Generated ml-1m files turned into alice's and bob's CSVs of each layout,
+    as ``make data`` (``LAYOUT=...``)."""
+    for layout in layouts:
+        prepare_generated(folder, num_ratings, seed=7, layout=layout)
     return folder
 
 
@@ -88,14 +92,15 @@ PartyFiles = LocalConfigs
 
 
 def write_configs(
-    folder: Path, data_dir: Path, certs: Path | None = None
+    folder: Path, data_dir: Path, certs: Path | None = None, layout: str = "reference"
 ) -> PartyFiles:
-    """The repository's example configs, pointed at ``data_dir`` and a temp runs dir.
+    """The repository's example configs (of a data ``layout``), pointed at
+    ``data_dir`` and a temp runs dir.
 
     With ``certs`` every process uses mutual TLS; without, TLS is off.
     """
     return LocalConfigs.write(
-        folder, data_dir, certs, connect_timeout=20, rpc_timeout=60
+        folder, data_dir, certs, layout, connect_timeout=20, rpc_timeout=60
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from common.models.api import AGGREGATIONS, Family, Parts
+from common.models.api import AGGREGATIONS, BASE_KEYS, Family, Parts
 
 if TYPE_CHECKING:
     from common.config import ModelConfig
@@ -51,6 +51,10 @@ def _dnn_parts(model: ModelConfig) -> Parts:
     return (("deep", model.deep_units[-1]),)
 
 
+def _bst_parts(model: ModelConfig) -> Parts:
+    return (("deep", model.deep_units[-1]),)
+
+
 def _custom_parts(model: ModelConfig) -> Parts:
     return (("out", model.output_width),)
 
@@ -77,6 +81,12 @@ FAMILIES: dict[str, Family] = {
             "dnn",
             "common.models.dnn",
             _dnn_parts,
+        ),
+        Family(
+            "bst",
+            "common.models.bst",
+            _bst_parts,
+            base_keys=BASE_KEYS + ("attention_heads", "transformer_blocks"),
         ),
         Family(
             "custom",

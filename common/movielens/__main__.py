@@ -9,7 +9,11 @@ from pathlib import Path
 from common.movielens.download import ML1M_SHA256, ML1M_URL, download_ml1m
 from common.movielens.errors import DataPreparationError
 from common.movielens.generate import generate_ml1m
-from common.movielens.prepare import prepare_party_csvs
+from common.movielens.prepare import (
+    DEFAULT_SEQUENCE_LENGTH,
+    LAYOUTS,
+    prepare_party_csvs,
+)
 
 EXIT_ERROR = 2
 DEFAULT_CACHE = Path.home() / ".cache" / "splitrec" / "movielens"
@@ -32,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=1234)
 
     prep = commands.add_parser(
-        "prepare", help="write alice_ml1m.csv and bob_ml1m.csv from ml-1m data"
+        "prepare",
+        help="write the parties' CSVs (alice_ml1m.csv and bob_ml1m.csv, or with "
+        "--layout bst alice_bst.csv and bob_bst.csv) from ml-1m data",
     )
     source = prep.add_mutually_exclusive_group(required=True)
     source.add_argument("--source", type=Path, help="ml-1m folder or zip archive")
@@ -47,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--out", type=Path, required=True, help="output folder")
     prep.add_argument(
         "--num-sample", type=int, default=-1, help="first N ratings (-1: all)"
+    )
+    prep.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="reference",
+        help="reference: the split DeepFM columns; bst: demographics at alice, "
+        "each user's rating history at bob",
+    )
+    prep.add_argument(
+        "--sequence-length",
+        type=int,
+        default=DEFAULT_SEQUENCE_LENGTH,
+        help=f"bst layout: previous movies per row (default {DEFAULT_SEQUENCE_LENGTH})",
     )
     return parser
 
@@ -84,7 +103,13 @@ def _prepare(args: argparse.Namespace) -> None:
     if args.download:
         cache = args.cache if args.cache is not None else DEFAULT_CACHE
         source = download_ml1m(cache, url=args.url, sha256=args.sha256)
-    files = prepare_party_csvs(source, args.out, num_sample=args.num_sample)
+    files = prepare_party_csvs(
+        source,
+        args.out,
+        num_sample=args.num_sample,
+        layout=args.layout,
+        sequence_length=args.sequence_length,
+    )
     print(f"alice: {files.alice}")
     print(f"bob: {files.bob}")
     print(f"rows: {files.rows}")

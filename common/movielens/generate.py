@@ -3,7 +3,11 @@
 Ratings come from planted factors (user and movie biases, demographic x genre
 affinities, a low-rank user x movie term and noise), so the label
 ``Rating > 3`` is learnable from UserID, Gender, Age, Occupation, MovieID and
-Genres. Output is byte-identical for a given seed (and NumPy version).
+Genres. A sequential term makes what a user thinks of a movie depend on the
+movie they rated just before it (in timestamp order): a contrast effect, the
+better that previous movie, the lower the rating, so a user's recent history
+predicts the label beyond what the user and the movie tell alone.
+Output is byte-identical for a given seed (and NumPy version).
 """
 
 import logging
@@ -49,6 +53,8 @@ _MALE_SHARE = 0.717
 _STAR_CDF = np.array([0.056, 0.164, 0.425, 0.774])
 
 _LATENT_DIM = 8
+# Scale of the sequential term: the previous movie's quality, in standard units.
+_CONTRAST = 1.0
 _USER_CHUNK = 512
 _PAIR_CHUNK = 500_000
 
@@ -88,9 +94,10 @@ def generate_ml1m(
     movies = _make_movies(streams[1])
     counts = _ratings_per_user(streams[2], num_ratings)
     user_idx, movie_idx = _sample_pairs(streams[3], counts, movies.log_popularity)
-    scores = _score_pairs(streams[4], users, movies, user_idx, movie_idx)
-    stars = _to_stars(scores)
+    scores, movie_bias = _score_pairs(streams[4], users, movies, user_idx, movie_idx)
     timestamps = _timestamps(streams[5], counts)
+    scores += _sequence_effect(movie_bias, user_idx, movie_idx, timestamps)
+    stars = _to_stars(scores)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,8 +225,9 @@ def _score_pairs(
     movies: _Movies,
     user_idx: np.ndarray,
     movie_idx: np.ndarray,
-) -> np.ndarray:
-    """Latent preference score for each (user, movie) pair."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Latent preference score for each (user, movie) pair, and each movie's
+    bias (its quality)."""
     n_genres = len(GENRES)
     user_bias = rng.normal(0.0, 0.75, NUM_USERS)
     quality = 0.35 * _standardize(movies.log_popularity) + rng.normal(0, 1, NUM_MOVIES)
@@ -243,7 +251,25 @@ def _score_pairs(
         m = movie_idx[start : start + _PAIR_CHUNK]
         interaction = np.einsum("ij,ij->i", user_side[u], movie_side[m])
         scores[start : start + len(u)] = user_bias[u] + movie_bias[m] + interaction
-    return scores + rng.normal(0.0, 0.7, len(scores))
+    return scores + rng.normal(0.0, 0.7, len(scores)), movie_bias
+
+
+def _sequence_effect(
+    movie_bias: np.ndarray,
+    user_idx: np.ndarray,
+    movie_idx: np.ndarray,
+    timestamps: np.ndarray,
+) -> np.ndarray:
+    """The sequential term of each rating: minus the (standardized) quality of
+    the movie the same user rated just before it (by timestamp, then file order:
+    the order a history is read in); 0 for a user's first rating."""
+    quality = _standardize(movie_bias)
+    order = np.lexsort((np.arange(len(user_idx)), timestamps, user_idx))
+    users, movies = user_idx[order], movie_idx[order]
+    follows = users[1:] == users[:-1]
+    effect = np.zeros(len(user_idx))
+    effect[order[1:]] = np.where(follows, -_CONTRAST * quality[movies[:-1]], 0.0)
+    return effect
 
 
 def _standardize(values: np.ndarray) -> np.ndarray:

@@ -1,7 +1,18 @@
-"""Turn an ml-1m folder or zip into the two party CSVs of the SecretFlow tutorial.
+"""Turn an ml-1m folder or zip into the two party CSVs of a layout.
 
-alice (user side): ``ID,UserID,Gender,Age,Occupation,Zip-code``
-bob (movie side): ``ID,MovieID,Rating,Title,Genres,Timestamp``
+The reference layout (the split DeepFM tutorial):
+
+    alice (user side): ``ID,UserID,Gender,Age,Occupation,Zip-code``
+    bob (movie side): ``ID,MovieID,Rating,Title,Genres,Timestamp``
+
+The ``bst`` layout (the behaviour-sequence transformer tutorial):
+
+    alice: ``ID,Gender,Age,Occupation``
+    bob: ``ID,UserID,History,MovieID,Genres,Rating``
+
+where ``History`` holds the MovieIDs the same user rated before this rating,
+the last ``sequence_length`` of them in timestamp order (ties: file order),
+oldest first, separated by spaces and padded in front with ``0`` (no MovieID).
 
 One row per ratings.dat line, in file order, ID = 0-based line index. Commas in
 titles become ``_`` and ``|`` in genres becomes a space; values are joined by
@@ -48,6 +59,12 @@ ALICE_CSV = "alice_ml1m.csv"
 BOB_CSV = "bob_ml1m.csv"
 ALICE_COLUMNS = ("ID", "UserID", "Gender", "Age", "Occupation", "Zip-code")
 BOB_COLUMNS = ("ID", "MovieID", "Rating", "Title", "Genres", "Timestamp")
+LAYOUTS = ("reference", "bst")
+BST_FILES = ("alice_bst.csv", "bob_bst.csv")
+BST_ALICE_COLUMNS = ("ID", "Gender", "Age", "Occupation")
+BST_BOB_COLUMNS = ("ID", "UserID", "History", "MovieID", "Genres", "Rating")
+DEFAULT_SEQUENCE_LENGTH = 4
+MAX_SEQUENCE_LENGTH = 1024
 USER_FIELDS = ("UserID", "Gender", "Age", "Occupation", "Zip-code")
 MOVIE_FIELDS = ("MovieID", "Title", "Genres")
 RATING_FIELDS = ("UserID", "MovieID", "Rating", "Timestamp")
@@ -74,14 +91,25 @@ class _Table:
 
 
 def prepare_party_csvs(
-    source: Path, out_dir: Path, num_sample: int = -1
+    source: Path,
+    out_dir: Path,
+    num_sample: int = -1,
+    layout: str = "reference",
+    sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
 ) -> PreparedFiles:
-    """Write alice_ml1m.csv and bob_ml1m.csv for ``source`` into ``out_dir``.
+    """Write the two party CSVs of ``layout`` for ``source`` into ``out_dir``:
+    alice_ml1m.csv and bob_ml1m.csv, or alice_bst.csv and bob_bst.csv.
 
     ``source`` is an ml-1m folder or zip; ``num_sample`` -1 keeps every rating,
-    N > 0 keeps the first N.
+    N > 0 keeps the first N (histories then come from those N alone).
     """
     limit = _check_num_sample(num_sample)
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; use one of {list(LAYOUTS)}")
+    if not 1 <= sequence_length <= MAX_SEQUENCE_LENGTH:
+        raise ValueError(
+            f"sequence_length must be 1 to {MAX_SEQUENCE_LENGTH}, got {sequence_length}"
+        )
     texts = read_dat_files(Path(source))
     users = _parse_table(texts["users.dat"], USER_FIELDS, _user_values)
     movies = _parse_table(texts["movies.dat"], MOVIE_FIELDS, _movie_values)
@@ -92,10 +120,75 @@ def prepare_party_csvs(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = PreparedFiles(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(ratings))
-    _write_party_csvs(files, ratings, users.rows[user_pos], movies.rows[movie_pos])
+    if layout == "bst":
+        alice, bob = BST_FILES
+        files = PreparedFiles(out_dir / alice, out_dir / bob, len(ratings))
+        _write_bst_csvs(
+            files,
+            ratings,
+            users.rows[user_pos],
+            movies.rows[movie_pos],
+            sequence_length,
+        )
+    else:
+        files = PreparedFiles(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(ratings))
+        _write_party_csvs(files, ratings, users.rows[user_pos], movies.rows[movie_pos])
     logger.info("wrote %s rows to %s and %s", files.rows, files.alice, files.bob)
     return files
+
+
+def histories(ratings: np.ndarray, length: int) -> np.ndarray:
+    """For each rating (UserID, MovieID, Rating, Timestamp rows), the MovieIDs
+    its user rated just before it: ``[n, length]``, oldest first, 0 where the
+    user has fewer. Order: timestamp, then file order."""
+    users, movies, stamps = ratings[:, 0], ratings[:, 1], ratings[:, 3]
+    order = np.lexsort((np.arange(len(ratings)), stamps, users))
+    ordered_users, ordered_movies = users[order], movies[order]
+    history = np.zeros((len(ratings), length), dtype=np.int64)
+    for back in range(1, min(length, len(ratings) - 1) + 1):
+        same = ordered_users[back:] == ordered_users[:-back]
+        column = np.zeros(len(ratings), dtype=np.int64)
+        column[back:] = np.where(same, ordered_movies[:-back], 0)
+        history[order, length - back] = column
+    return history
+
+
+def _write_bst_csvs(
+    files: PreparedFiles,
+    ratings: np.ndarray,
+    user_rows: np.ndarray,
+    movie_rows: np.ndarray,
+    length: int,
+) -> None:
+    """The bst layout's CSVs; each file appears only once complete."""
+    history = histories(ratings, length)
+    # users.dat rows are Gender,Age,Occupation,Zip-code; movies.dat Title,Genres.
+    demographics = [row.rsplit(",", 1)[0] for row in user_rows.tolist()]
+    genres = [row.rsplit(",", 1)[1] for row in movie_rows.tolist()]
+    with (
+        atomic_path(files.alice) as alice_tmp,
+        atomic_path(files.bob) as bob_tmp,
+        alice_tmp.open("wb") as alice,
+        bob_tmp.open("wb") as bob,
+    ):
+        alice.write((",".join(BST_ALICE_COLUMNS) + "\n").encode())
+        bob.write((",".join(BST_BOB_COLUMNS) + "\n").encode())
+        for start in range(0, len(ratings), _WRITE_CHUNK):
+            stop = min(start + _WRITE_CHUNK, len(ratings))
+            ids = range(start, stop)
+            uid, mid, stars, _ = (c.tolist() for c in ratings[start:stop].T)
+            sequences = [" ".join(map(str, h)) for h in history[start:stop].tolist()]
+            alice.write(join_lines("{},{}", ids, demographics[start:stop]).encode())
+            bob_text = join_lines(
+                "{},{},{},{},{},{}",
+                ids,
+                uid,
+                sequences,
+                mid,
+                genres[start:stop],
+                stars,
+            )
+            bob.write(bob_text.encode())
 
 
 def _write_party_csvs(
@@ -276,14 +369,24 @@ def _lookup(
 
 
 def prepare_generated(
-    out_dir: Path, num_ratings: int, seed: int, keep_raw: bool = True
+    out_dir: Path,
+    num_ratings: int,
+    seed: int,
+    keep_raw: bool = True,
+    layout: str = "reference",
+    sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
 ) -> PreparedFiles:
-    """Generated ml-1m files (in ``out_dir/raw``) turned into the parties' CSVs,
-    through the same preparation as real data."""
+    """Generated ml-1m files (in ``out_dir/raw``) turned into the parties' CSVs
+    of ``layout``, through the same preparation as real data."""
     from common.movielens.generate import generate_ml1m
 
     raw = generate_ml1m(out_dir / "raw", num_ratings=num_ratings, seed=seed)
-    prepared = prepare_party_csvs(raw.ratings.parent, out_dir)
+    prepared = prepare_party_csvs(
+        raw.ratings.parent,
+        out_dir,
+        layout=layout,
+        sequence_length=sequence_length,
+    )
     if not keep_raw:
         for path in (raw.users, raw.movies, raw.ratings):
             path.unlink()

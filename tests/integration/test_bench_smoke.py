@@ -29,7 +29,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     command += ["--psi-ids", "2000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
     command += ["--compression-batch", "256"]
-    command += ["--models", "dnn", "--model-rows", "13000", "--model-batch", "256"]
+    command += ["--models", "bst:3", "--model-rows", "13000", "--model-batch", "256"]
 
     result = run_module(command)
 
@@ -58,12 +58,12 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert (psi["ids_per_party"], psi["intersection"]) == (2000, 1000)
     assert psi["seconds"] > 0 and psi["bytes_per_id"] > 32
     assert "PSI IDs/party" in result.stdout
-    [dnn] = report["models"]
-    assert dnn["family"] == "dnn" and dnn["pipeline_size"] == 2
-    assert dnn["split_samples_per_second"] > 0 and dnn["ratio"] > 0
-    assert dnn["val_auc_split"] == pytest.approx(dnn["val_auc_centralized"], abs=1e-4)
-    assert dnn["peak_party_mb"] > 50
-    model_targets = [t for t in report["targets"] if t.get("family") == "dnn"]
+    [bst] = report["models"]  # BST over histories of 3 movies (the bst layout)
+    assert bst["family"] == "bst:3" and bst["pipeline_size"] == 2
+    assert bst["split_samples_per_second"] > 0 and bst["ratio"] > 0
+    assert bst["val_auc_split"] == pytest.approx(bst["val_auc_centralized"], abs=1e-4)
+    assert bst["peak_party_mb"] > 50
+    model_targets = [t for t in report["targets"] if t.get("family") == "bst:3"]
     assert {t["target"] for t in model_targets} == {
         "model: split AUC = centralized AUC (pipeline 1)",
         "model: split/centralized throughput",

@@ -14,7 +14,7 @@ from common.config import load_job_config
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
 from coordinator.windows import Window, run_window
-from tests.support import running_parties
+from tests.support import running_parties, write_configs
 
 STEPS = 24
 
@@ -44,10 +44,18 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
     """``labels_alone``: bob holds the labels and no feature; the fuse takes
     alice's output alone."""
     party_files = misaligned_files
-    party_files.edit("job", batch_size=64, epochs=2)
     party_files.set_family(family, aggregation)
     if labels_alone:
         party_files.edit("bob", features=[])
+    assert_split_equals_centralized(party_files, misaligned_data[1], labels_alone)
+
+
+def assert_split_equals_centralized(
+    party_files, rows: int, labels_alone: bool = False
+) -> None:
+    """Two windows of the split job over gRPC leave every variable (by path)
+    where the centralized model's first steps on the same batches do."""
+    party_files.edit("job", batch_size=64, epochs=2)
     with running_parties(party_files) as parties:
         config = load_job_config(party_files.job)
         clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
@@ -61,7 +69,7 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
         for client in clients.values():
             client.close()
     assert prepared.steps_per_epoch > STEPS
-    assert prepared.train_rows + prepared.validation_rows == misaligned_data[1]
+    assert prepared.train_rows + prepared.validation_rows == rows
 
     central = CentralizedTrainer(
         config, load_parties([party_files.alice, party_files.bob])
@@ -82,3 +90,10 @@ def test_split_weights_equal_centralized_weights_after_two_windows(
         np.testing.assert_allclose(
             got, centralized[path], rtol=1e-4, atol=1e-5, err_msg=path
         )
+
+
+def test_split_bst_equals_centralized_bst(sequence_data, tmp_path):
+    """BST (bob: a transformer over the history and the target movie, sharing
+    one table) beside a DNN base at alice."""
+    party_files = write_configs(tmp_path, sequence_data, layout="bst")
+    assert_split_equals_centralized(party_files, 100_000)

@@ -374,7 +374,8 @@ def test_a_custom_model_reads_its_own_keys(tmp_path):
         (
             {"base": "a:b", "output_width": 4, "deep_units": [4]},
             "deep_units",
-            "belongs to model family deepfm / dnn / wide_deep, not custom; remove it",
+            "belongs to model family bst / deepfm / dnn / wide_deep, not custom; "
+            "remove it",
         ),
         (
             {"base": "a:b", "output_width": 4, "fuse": "a:c"},
@@ -456,7 +457,7 @@ def test_an_unknown_model_family_is_refused_with_the_choices(tmp_path):
 
     assert message == (
         f"{path}: key 'model.family': unknown model family 'xgboost'; use one of "
-        "['custom', 'deepfm', 'dnn', 'wide_deep']"
+        "['bst', 'custom', 'deepfm', 'dnn', 'wide_deep']"
     )
 
 
@@ -1069,3 +1070,47 @@ def test_sequence_feature_keys_are_checked(tmp_path, history, key, problem):
 
     assert message.startswith(f"{path}: key 'features[1].{key}': "), message
     assert problem in message
+
+
+def test_the_bst_job_configs_load():
+    alice = load_party_config(CONFIGS / "bst" / "alice.yaml")
+    bob = load_party_config(CONFIGS / "bst" / "bob.yaml")
+    job = load_job_config(CONFIGS / "bst" / "job.yaml")
+
+    assert (alice.model.family, bob.model.family) == ("dnn", "bst")
+    assert bob.data.path == (CONFIGS.parent / "data" / "bob_bst.csv").resolve()
+    [history] = [f for f in bob.features if f.kind == "sequence"]
+    assert (history.max_length, history.shares) == (4, "MovieID")
+    assert (bob.model.attention_heads, bob.model.transformer_blocks) == (2, 1)
+    assert job.job == "bst-ml1m"
+    assert job.runs_dir == (CONFIGS.parent / "runs").resolve()
+
+
+@pytest.mark.parametrize(
+    ("model", "key", "problem"),
+    [
+        ({"attention_heads": 3}, "attention_heads", "3 heads do not divide"),
+        ({"attention_heads": 0}, "attention_heads", "outside"),
+        ({"transformer_blocks": 0}, "transformer_blocks", "outside"),
+    ],
+)
+def test_bst_keys_are_checked(tmp_path, model, key, problem):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["model"].update(family="bst", **model)
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.{key}': "), message
+    assert problem in message
+
+
+def test_a_bst_key_on_another_family_is_refused(tmp_path):
+    data = _party()
+    data["model"]["attention_heads"] = 2
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message == (
+        f"{path}: key 'model.attention_heads': belongs to model family bst, not "
+        "deepfm; remove it"
+    )

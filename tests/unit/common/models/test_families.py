@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from common.config import ModelConfig
+from common.errors import ConfigError
 from common.features import (
     INDEX,
     MULTI_HOT,
@@ -36,6 +37,17 @@ from tests.support import ROOT
 FAMILY_NAMES = sorted(FAMILIES)
 ALICE = [FeatureShape("user", INDEX, 20), FeatureShape("tags", MULTI_HOT, 4)]
 BOB = [FeatureShape("item", INDEX, 10)]
+# BST's bob: the item and the items rated before it, sharing the item table.
+BOB_WITH_HISTORY = [*BOB, FeatureShape("history", SEQUENCE, 10, 3, "item")]
+
+
+def _bob(family: str) -> list[FeatureShape]:
+    return BOB_WITH_HISTORY if family == "bst" else BOB
+
+
+def _alice_model(family: str) -> ModelConfig:
+    """alice holds no sequence: in a BST job her base is a DNN's."""
+    return _model("dnn" if family == "bst" else family)
 
 
 def _model(family: str) -> ModelConfig:
@@ -52,8 +64,11 @@ def _model(family: str) -> ModelConfig:
     return ModelConfig(4, (8, 3), (6,), family=family)
 
 
-def _planted(rows: int, seed: int) -> tuple[list[PackedBatch], np.ndarray]:
-    """Labels from alice's user and bob's item: each value adds its own effect."""
+def _planted(
+    rows: int, seed: int, family: str = "dnn"
+) -> tuple[list[PackedBatch], np.ndarray]:
+    """Labels from alice's user and bob's item: each value adds its own effect
+    (bob's history, for BST, is noise)."""
     effects = np.random.default_rng(99)
     user_effect, item_effect = effects.normal(size=20), effects.normal(size=10)
     rng = np.random.default_rng(seed)
@@ -62,15 +77,21 @@ def _planted(rows: int, seed: int) -> tuple[list[PackedBatch], np.ndarray]:
     tags = (rng.random((rows, 4)) < 0.3).astype(np.float32)
     labels = (user_effect[user] + item_effect[item] > 0).astype(np.float32)
     alice = PackedBatch(user[:, None].astype(np.int32), tags)
-    bob = PackedBatch(item[:, None].astype(np.int32), np.zeros((rows, 0), np.float32))
+    columns = [item[:, None]]
+    if family == "bst":
+        columns.append(rng.integers(NO_TOKEN, 10, (rows, 3)))
+    bob = PackedBatch(
+        np.concatenate(columns, axis=1).astype(np.int32),
+        np.zeros((rows, 0), np.float32),
+    )
     return [alice, bob], labels
 
 
 def _central(family: str, seed: int) -> CentralStep:
     model = _model(family)
     bases = [
-        build_base("alice", ALICE, model, seed),
-        build_base("bob", BOB, model, seed),
+        build_base("alice", ALICE, _alice_model(family), seed),
+        build_base("bob", _bob(family), model, seed),
     ]
     outputs = {"alice": bases[0].output_spec, "bob": bases[1].output_spec}
     return CentralStep(bases, build_fuse(outputs, model, seed), "adam", 0.02)
@@ -79,10 +100,11 @@ def _central(family: str, seed: int) -> CentralStep:
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_a_base_outputs_the_width_of_its_declared_parts(family):
     step = _central(family, 1)
-    batches, _ = _planted(5, 0)
+    batches, _ = _planted(5, 0, family)
     for base, batch in zip(step.bases, batches, strict=True):
         spec = base.output_spec
-        assert spec.family == family
+        models = {"alice_base": _alice_model(family), "bob_base": _model(family)}
+        assert spec.family == models[base.name].family
         assert base(unpack(base.shapes, packed(batch))).shape == (5, spec.width)
     assert step.predict(batches).shape == (5,)
 
@@ -90,7 +112,7 @@ def test_a_base_outputs_the_width_of_its_declared_parts(family):
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_every_family_learns_planted_structure(family):
     step = _central(family, 3)
-    batches, labels = _planted(2048, 1)
+    batches, labels = _planted(2048, 1, family)
     for _ in range(150):
         picked = np.random.default_rng(_).integers(0, 2048, 128)
         step.train(
@@ -104,11 +126,11 @@ def test_every_family_learns_planted_structure(family):
 @pytest.mark.parametrize("family", FAMILY_NAMES)
 def test_a_checkpoint_round_trip_gives_the_same_scores(family):
     model = _model(family)
-    batches, labels = _planted(64, 2)
+    batches, labels = _planted(64, 2, family)
 
     def label_step(seed: int) -> FuseStep:
-        alice = build_base("alice", ALICE, model, seed)
-        bob = build_base("bob", BOB, model, seed)
+        alice = build_base("alice", ALICE, _alice_model(family), seed)
+        bob = build_base("bob", _bob(family), model, seed)
         outputs = {"alice": alice.output_spec, "bob": bob.output_spec}
         fuse = build_fuse(outputs, model, seed)
         return FuseStep(bob, fuse, 1, "adam", 0.02)
@@ -250,3 +272,11 @@ def test_a_sequence_field_shares_its_items_table_and_adds_its_tokens(family):
         np.zeros((2, 0), np.float32),
     )
     assert base(unpack(shapes, packed(batch))).shape == (2, base.output_spec.width)
+
+
+def test_a_bst_base_needs_a_history_that_shares_an_item_table():
+    with pytest.raises(ConfigError, match="bst needs a sequence feature that shares"):
+        build_base("alice", ALICE, _model("bst"), 1)
+    unshared = [*BOB, FeatureShape("history", SEQUENCE, 10, 3)]
+    with pytest.raises(ConfigError, match="this party's features"):
+        build_base("bob", unshared, _model("bst"), 1)

@@ -191,3 +191,60 @@ def test_atomic_path_removes_temp_file_on_error(tmp_path):
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
+
+
+# user 1 rates 1, then 25 and 3952 at one time (file order breaks the tie), then
+# 11; user 2 rates 1 once.
+BST_RATINGS = """\
+1::11::5::300
+1::1::3::100
+1::25::4::200
+2::1::2::50
+1::3952::1::200
+"""
+
+
+def test_bst_layout_writes_each_users_previous_movies(make_dat_folder, tmp_path):
+    source = make_dat_folder(tmp_path / "ml-1m", ratings=BST_RATINGS)
+
+    files = prepare_party_csvs(
+        source, tmp_path / "out", layout="bst", sequence_length=2
+    )
+
+    assert (files.alice.name, files.bob.name, files.rows) == (
+        "alice_bst.csv",
+        "bob_bst.csv",
+        5,
+    )
+    assert _read(files.alice) == (
+        "ID,Gender,Age,Occupation\n0,F,1,10\n1,F,1,10\n2,F,1,10\n3,M,56,16\n4,F,1,10\n"
+    )
+    assert _read(files.bob) == (
+        "ID,UserID,History,MovieID,Genres,Rating\n"
+        "0,1,25 3952,11,Comedy Drama Romance,5\n"
+        "1,1,0 0,1,Animation Children's Comedy,3\n"
+        "2,1,0 1,25,Comedy,4\n"
+        "3,2,0 0,1,Animation Children's Comedy,2\n"
+        "4,1,1 25,3952,Drama Thriller,1\n"
+    )
+
+
+def test_bst_histories_come_from_the_kept_rows_only(make_dat_folder, tmp_path):
+    source = make_dat_folder(tmp_path / "ml-1m", ratings=BST_RATINGS)
+
+    files = prepare_party_csvs(source, tmp_path / "out", num_sample=3, layout="bst")
+
+    rows = _read(files.bob).splitlines()[1:]
+    assert [row.split(",")[2] for row in rows] == ["0 0 1 25", "0 0 0 0", "0 0 0 1"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"layout": "wide"}, "unknown layout 'wide'"),
+        ({"layout": "bst", "sequence_length": 0}, "sequence_length must be 1 to"),
+    ],
+)
+def test_bad_layout_settings_are_refused(dat_folder, tmp_path, changes, needle):
+    with pytest.raises(ValueError, match=needle):
+        prepare_party_csvs(dat_folder, tmp_path / "out", **changes)
