@@ -23,7 +23,7 @@ from common.errors import HandshakeError
 from common.features import PackedBatch
 from common.history import EpochRecord
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
-from common.models.build import build_base, build_fuse
+from common.models.build import build_fuse, build_party_base
 from common.models.steps import CentralStep
 from common.throughput import SteadyRate
 from party_server.alignment import aligned_slice, plain_alignment
@@ -55,8 +55,11 @@ class CentralizedTrainer:
             )
         self.labels = labels
         configs = [parties[n][0] for n in self.order]
+        self.split = split_rows(
+            self.slices[0].num_rows, job.validation_fraction, job.seed
+        )
         bases = [
-            build_base(c.party, s.features.shapes, c.model, job.seed)
+            build_party_base(c.party, s.features, self.split.train, c.model, job.seed)
             for c, s in zip(configs, self.slices, strict=True)
         ]
         label_model = parties[job.label_party][0].model
@@ -64,9 +67,6 @@ class CentralizedTrainer:
         fuse = build_fuse(outputs, label_model, job.seed)
         self.bases, self.fuse = bases, fuse
         self.step = CentralStep(bases, fuse, job.optimizer, job.learning_rate)
-        self.split = split_rows(
-            self.slices[0].num_rows, job.validation_fraction, job.seed
-        )
 
     def inputs(self, rows: np.ndarray) -> list[PackedBatch]:
         return [s.features.take(rows) for s in self.slices]

@@ -26,8 +26,25 @@ from common.names import name_problem
 from common.privacy.settings import PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
 
-FEATURE_KINDS = ("hashed", "vocabulary", "from_data", "multi_hot", "sequence")
-_NOT_SHAREABLE = ("multi_hot", "sequence")
+FEATURE_KINDS = (
+    "hashed",
+    "vocabulary",
+    "from_data",
+    "multi_hot",
+    "sequence",
+    "numeric",
+)
+_NOT_SHAREABLE = ("multi_hot", "sequence", "numeric")
+# The keys of each feature type, besides name, column and type.
+_FEATURE_KEYS = {
+    "hashed": ("bins",),
+    "vocabulary": ("vocabulary",),
+    "from_data": (),
+    "multi_hot": ("vocabulary", "separator"),
+    "sequence": ("max_length", "shares", "padding", "separator", "bins", "vocabulary"),
+    "numeric": ("fill", "indicator", "scale"),
+}
+NUMERIC_SCALES = ("standard", "minmax", "none")
 
 
 class PartyRole(Enum):
@@ -51,6 +68,12 @@ class FeatureConfig:
     max_length: int = 0
     shares: str = ""
     padding: str = "0"
+    # A number: missing values (empty, "?", NaN) become ``fill``, and with
+    # ``indicator`` a second column says which were missing; ``scale`` by
+    # statistics of the party's own training rows.
+    fill: float = 0.0
+    indicator: bool = False
+    scale: str = "standard"
 
 
 @dataclass(frozen=True)
@@ -202,6 +225,13 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
         raise reader.error(
             "type", f"unknown feature type {kind!r}; use one of {FEATURE_KINDS}"
         )
+    for key in reader.written():
+        owners = sorted(k for k, keys in _FEATURE_KEYS.items() if key in keys)
+        if owners and key not in _FEATURE_KEYS[kind]:
+            raise reader.error(
+                key,
+                f"is a setting of {' / '.join(owners)} features, not {kind}; remove it",
+            )
     feature = FeatureConfig(
         name=name,
         column=reader.optional("column", str, name),
@@ -212,6 +242,8 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
     )
     if kind == "sequence":
         feature = _read_sequence(reader, feature)
+    if kind == "numeric":
+        feature = _read_numeric(reader, feature)
     if feature.separator == "":
         raise reader.error("separator", "must not be empty; the default is a space")
     if kind in ("vocabulary", "multi_hot") and not feature.vocabulary:
@@ -222,6 +254,21 @@ def _read_feature(reader: ConfigReader) -> FeatureConfig:
         raise reader.error("vocabulary", "holds the same value twice")
     reader.finish()
     return feature
+
+
+def _read_numeric(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfig:
+    """A numeric feature's own keys: its fill value, indicator and scaling."""
+    scale = reader.optional("scale", str, "standard")
+    if scale not in NUMERIC_SCALES:
+        raise reader.error(
+            "scale", f"unknown scaling {scale!r}; use one of {list(NUMERIC_SCALES)}"
+        )
+    return dataclasses.replace(
+        feature,
+        fill=reader.number("fill", float, 0.0, PARTY_LIMITS["fill"]),
+        indicator=reader.optional("indicator", bool, False),
+        scale=scale,
+    )
 
 
 def _read_sequence(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfig:

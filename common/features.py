@@ -1,15 +1,16 @@
 """Raw column values to model inputs, once per data set (never per batch).
 
 Every feature becomes an index column (``int32 [N]``, looked up in an embedding
-table), a multi-hot matrix (``float32 [N, size]``) or a sequence (``int32 [N,
+table), a multi-hot matrix (``float32 [N, size]``), a sequence (``int32 [N,
 max_length]``: the last tokens, most recent last, encoded like an index feature;
--1 marks a position without a token). Index 0 is the out-of-vocabulary slot for
-vocabulary features; hashed features use every bin.
+-1 marks a position without a token) or a number (``float32 [N, 1]``, with a
+second column of 1.0 where the value was missing when asked for). Index 0 is the
+out-of-vocabulary slot for vocabulary features; hashed features use every bin.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -23,6 +24,9 @@ T = TypeVar("T")
 INDEX = "index"
 MULTI_HOT = "multi_hot"
 SEQUENCE = "sequence"
+NUMERIC = "numeric"
+# Cells a numeric feature reads as missing (besides NaN).
+MISSING = ("", "?")
 # A sequence position without a token.
 NO_TOKEN = -1
 
@@ -38,6 +42,8 @@ class FeatureShape:
     size: int
     length: int = 0
     shares: str = ""
+    # A numeric feature's scaling (see ``FeatureConfig.scale``).
+    scale: str = ""
 
     @property
     def index_columns(self) -> int:
@@ -48,6 +54,11 @@ class FeatureShape:
     def dense_columns(self) -> int:
         """Its columns in the packed multi-hot matrix."""
         return self.size if self.encoding == MULTI_HOT else 0
+
+    @property
+    def numeric_columns(self) -> int:
+        """Its columns in the packed numeric matrix."""
+        return self.size if self.encoding == NUMERIC else 0
 
 
 def _hash_bins(values: pd.Series, bins: int) -> np.ndarray:
@@ -99,6 +110,37 @@ def _sequence(
     return matrix
 
 
+def numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A column's numbers (float64), where they are missing (empty, ``?``,
+    NaN) and where a cell is neither a finite number nor missing (the
+    caller's error, by position)."""
+    text = values.str.strip()
+    parsed = pd.to_numeric(text.where(~text.isin(MISSING)), errors="coerce")
+    numbers = parsed.to_numpy(dtype=np.float64)
+    missing = text.isin(MISSING).to_numpy() | (
+        text.str.lower().isin(("nan", "na")).to_numpy()
+    )
+    bad = ~missing & ~np.isfinite(numbers)
+    return numbers, missing, bad
+
+
+def _numeric(values: pd.Series, feature: FeatureConfig) -> np.ndarray:
+    """``[N, 1]`` of numbers, missing ones filled; with ``indicator`` a second
+    column of 1.0 where they were missing. Raises ``ValueError`` naming the
+    first cell that is not a number (by position)."""
+    found, missing, bad = numbers(values.reset_index(drop=True))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"feature {feature.name!r}: row {first} holds "
+            f"{values.iloc[first]!r}, not a finite number"
+        )
+    filled = np.where(missing, feature.fill, found).astype(np.float32)[:, None]
+    if not feature.indicator:
+        return filled
+    return np.concatenate([filled, missing.astype(np.float32)[:, None]], axis=1)
+
+
 def token_feature(
     feature: FeatureConfig, fitted: dict[str, FeatureConfig]
 ) -> FeatureConfig:
@@ -135,6 +177,9 @@ def feature_shape(
         return FeatureShape(
             feature.name, SEQUENCE, tokens.size, feature.max_length, feature.shares
         )
+    if feature.kind == "numeric":
+        size = 2 if feature.indicator else 1
+        return FeatureShape(feature.name, NUMERIC, size, scale=feature.scale)
     if feature.kind == "hashed":
         return FeatureShape(feature.name, INDEX, feature.bins)
     if feature.kind == "vocabulary":
@@ -153,6 +198,8 @@ def encode_feature(
     sequence needs the party's fitted features by name (``fitted``)."""
     if feature.kind == "sequence":
         return _sequence(column, feature, token_feature(feature, fitted or {}))
+    if feature.kind == "numeric":
+        return _numeric(column, feature)
     if feature.kind == "hashed":
         return _hash_bins(column, feature.bins)
     if feature.kind == "vocabulary":
@@ -164,22 +211,29 @@ def encode_feature(
 
 @dataclass(frozen=True)
 class PackedBatch:
-    """A batch of inputs as two matrices: what a compiled step takes.
+    """A batch of inputs as three matrices: what a compiled step takes.
 
     ``indices`` holds the index and sequence features' columns in shape order,
-    ``dense`` the multi-hot features' columns side by side, also in shape order.
+    ``dense`` the multi-hot features' columns side by side, also in shape order,
+    and ``numeric`` the numeric features' (float32; none when not given).
     """
 
     indices: np.ndarray
     dense: np.ndarray
+    numeric: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.numeric is None:
+            rows = self.indices.shape[0]
+            object.__setattr__(self, "numeric", np.zeros((rows, 0), np.float32))
 
 
 @dataclass(frozen=True)
 class EncodedFeatures:
     """All model inputs of a party, aligned with its rows.
 
-    The inputs live in two matrices (see ``PackedBatch``); multi-hot columns are
-    stored as bytes (they hold 0 and 1) and batches get them as float32.
+    The inputs live in three matrices (see ``PackedBatch``); multi-hot columns
+    are stored as bytes (they hold 0 and 1) and batches get them as float32.
     ``arrays`` are views of the columns by feature name.
     """
 
@@ -192,12 +246,25 @@ class EncodedFeatures:
 
     @property
     def arrays(self) -> dict[str, np.ndarray]:
-        return columns_by_feature(self.shapes, self.packed.indices, self.packed.dense)
+        packed = self.packed
+        return columns_by_feature(
+            self.shapes, packed.indices, packed.dense, packed.numeric
+        )
+
+    def subset(self, rows: np.ndarray) -> EncodedFeatures:
+        """These rows only, in that order, stored as they are."""
+        packed = self.packed
+        return EncodedFeatures(
+            self.shapes,
+            PackedBatch(packed.indices[rows], packed.dense[rows], packed.numeric[rows]),
+        )
 
     def take(self, rows: np.ndarray) -> PackedBatch:
         """The inputs of the given row positions."""
         return PackedBatch(
-            self.packed.indices[rows], self.packed.dense[rows].astype(np.float32)
+            self.packed.indices[rows],
+            self.packed.dense[rows].astype(np.float32),
+            self.packed.numeric[rows],
         )
 
 
@@ -208,43 +275,49 @@ def concatenate(parts: list[EncodedFeatures]) -> EncodedFeatures:
         PackedBatch(
             np.concatenate([p.packed.indices for p in parts]),
             np.concatenate([p.packed.dense for p in parts]),
+            np.concatenate([p.packed.numeric for p in parts]),
         ),
     )
 
 
-def columns_by_feature(shapes: Sequence[FeatureShape], indices: T, dense: T) -> dict:
+def columns_by_feature(
+    shapes: Sequence[FeatureShape], indices: T, dense: T, numeric: T
+) -> dict:
     """Each feature's columns of the packed matrices (numpy arrays or tensors):
     ``[N]`` for an index feature, ``[N, length]`` for a sequence, ``[N, size]``
-    for a multi-hot feature."""
-    views, index, offset = {}, 0, 0
+    for a multi-hot or numeric feature."""
+    views, index, offset, number = {}, 0, 0, 0
     for shape in shapes:
         if shape.encoding == INDEX:
             views[shape.name] = indices[:, index]
         elif shape.encoding == SEQUENCE:
             views[shape.name] = indices[:, index : index + shape.length]
+        elif shape.encoding == NUMERIC:
+            views[shape.name] = numeric[:, number : number + shape.size]
         else:
             views[shape.name] = dense[:, offset : offset + shape.size]
         index += shape.index_columns
         offset += shape.dense_columns
+        number += shape.numeric_columns
     return views
 
 
 def pack(
     shapes: tuple[FeatureShape, ...], arrays: dict[str, np.ndarray], rows: int
 ) -> EncodedFeatures:
-    """Stacks encoded features of ``rows`` rows into the two matrices of
-    ``EncodedFeatures`` (no features: matrices without columns)."""
-    index = [
-        arrays[s.name].reshape(rows, s.index_columns) for s in shapes if s.index_columns
-    ]
-    dense = [arrays[s.name] for s in shapes if s.encoding == MULTI_HOT]
+    """Stacks encoded features of ``rows`` rows into the three matrices of
+    ``EncodedFeatures`` (no features of a kind: a matrix without columns)."""
+
+    def stacked(columns: Callable[[FeatureShape], int], dtype: type) -> np.ndarray:
+        parts = [arrays[s.name].reshape(rows, columns(s)) for s in shapes if columns(s)]
+        if not parts:
+            return np.zeros((rows, 0), dtype)
+        return np.concatenate(parts, axis=1).astype(dtype)
+
     packed = PackedBatch(
-        np.concatenate(index, axis=1).astype(np.int32)
-        if index
-        else np.zeros((rows, 0), np.int32),
-        np.concatenate(dense, axis=1).astype(np.uint8)
-        if dense
-        else np.zeros((rows, 0), np.uint8),
+        stacked(lambda s: s.index_columns, np.int32),
+        stacked(lambda s: s.dense_columns, np.uint8),
+        stacked(lambda s: s.numeric_columns, np.float32),
     )
     return EncodedFeatures(shapes, packed)
 

@@ -97,6 +97,7 @@ def job_limit_problems(values: object) -> list[tuple[str, str]]:
 PARTY_LIMITS: dict[str, Limit] = {
     "bins": count(1, 100_000_000),
     "max_length": count(1, 1024),
+    "fill": Limit(-1e30, 1e30),
     "attention_heads": count(1, 64),
     "transformer_blocks": count(1, 16),
     "embedding_dim": count(1, 1024),

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import write_atomically
-from common.features import EncodedFeatures, PackedBatch
 from party_server.data_slice import DataSlice, id_digest
 
 logger = logging.getLogger(__name__)
@@ -84,12 +83,7 @@ def write_cache(folder: Path, key: str, rows: np.ndarray) -> None:
 
 def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
     """The party's data restricted to ``rows``, in that order."""
-    features = EncodedFeatures(
-        data.features.shapes,
-        PackedBatch(
-            data.features.packed.indices[rows], data.features.packed.dense[rows]
-        ),
-    )
+    features = data.features.subset(rows)
     labels = data.labels[rows] if data.labels is not None else None
     ids = data.ids[rows]
     return DataSlice(ids, features, labels, id_digest(ids), data.content_digest)

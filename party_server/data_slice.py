@@ -19,6 +19,7 @@ from common.features import (
     concatenate,
     encode_features,
     fit_vocabulary,
+    numbers,
 )
 from party_server.csv_layout import CsvLayout, scan_csv
 
@@ -145,6 +146,28 @@ def _labels(
     return (values.to_numpy() > config.label.positive_above).astype(np.float32)
 
 
+def _check_numbers(
+    frame: pd.DataFrame,
+    features: tuple[FeatureConfig, ...],
+    config: PartyConfig,
+    layout: CsvLayout,
+) -> None:
+    """Refuses a numeric feature's cell that is neither a finite number nor
+    missing (empty, ``?``, NaN), naming its line and column."""
+    for feature in features:
+        if feature.kind != "numeric":
+            continue
+        _, _, bad = numbers(frame[feature.column])
+        if bad.any():
+            first = frame.index[int(np.flatnonzero(bad)[0])]
+            raise DataError(
+                f"{config.data.path}:{layout.line(first)}: column "
+                f"{feature.column!r} (numeric feature {feature.name!r}) holds "
+                f"{frame[feature.column].loc[first]!r}, not a finite number; "
+                "missing values are empty, '?' or NaN"
+            )
+
+
 def _digest_chunk(digest: object, chunk: pd.DataFrame, columns: list[str]) -> None:
     """Adds the used columns' cells of one chunk: a changed cell, row or column
     order changes the digest."""
@@ -176,6 +199,7 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
         _digest_chunk(content, chunk, columns)
         ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
         labels.append(_labels(chunk, config, layout))
+        _check_numbers(chunk, features, config, layout)
         parts.append(encode_features(chunk, features))
     del raw
     id_array = np.concatenate(ids)

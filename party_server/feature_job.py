@@ -16,7 +16,7 @@ from common.config import PartyConfig
 from common.errors import JobStateError, PeerError
 from common.features import PackedBatch
 from common.jobspec import JobSpec
-from common.models.build import build_base
+from common.models.build import build_party_base
 from common.models.steps import BaseStep
 from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from common.serde import (
@@ -65,13 +65,15 @@ class FeatureJob(PartyJob):
         self._channel = label_channel
         self._timeout = peer_timeout
         self._traffic = traffic
-        base = build_base(config.party, data.features.shapes, config.model, spec.seed)
+        base = build_party_base(
+            config.party, data.features, self.split.train, config.model, spec.seed
+        )
         self.step = BaseStep(
             base, spec.optimizer, spec.learning_rate, spec.privacy.clip_norm
         )
         self.model_state = ModelState(
             base.output_spec.structure,
-            self.step.variables,
+            self.step.state_variables,
             self.step.optimizer.variables,
         )
         self._training_stream: PeerStream | None = None

@@ -24,7 +24,7 @@ from common.errors import (
 )
 from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, binary_metrics
-from common.models.build import build_base, build_fuse
+from common.models.build import build_fuse, build_party_base
 from common.models.registry import combined_structure, fuse_outputs
 from common.models.steps import FuseStep
 from common.privacy.mechanisms import (
@@ -75,7 +75,9 @@ class LabelJob(PartyJob):
         # the party holds labels alone).
         fused = list(fuse_outputs({p.name: p.output for p in spec.parties}))
         own_index = fused.index(config.party) if config.party in fused else None
-        base = build_base(config.party, data.features.shapes, config.model, spec.seed)
+        base = build_party_base(
+            config.party, data.features, self.split.train, config.model, spec.seed
+        )
         try:
             fuse = build_fuse(
                 {p.name: p.output for p in spec.parties}, config.model, spec.seed
@@ -86,7 +88,7 @@ class LabelJob(PartyJob):
         # The fuse's variables follow every party's base output.
         self.model_state = ModelState(
             combined_structure([p.output for p in spec.parties]),
-            self.step.variables,
+            self.step.state_variables,
             self.step.optimizer.variables,
         )
         self.mailbox = Mailbox(self._senders)

@@ -13,19 +13,21 @@ from pathlib import Path
 from types import ModuleType
 
 import keras
+import numpy as np
 
 from common.config import ModelConfig
 from common.errors import ConfigError, HandshakeError
-from common.features import FeatureShape
+from common.features import EncodedFeatures, FeatureShape
 from common.jobspec import OutputSpec
 from common.models.custom import builder as custom_builder
-from common.models.layers import NoBase
+from common.models.layers import NoBase, fit_numeric
 from common.models.registry import (
     FAMILIES,
     combination_problem,
     fuse_outputs,
     output_spec,
 )
+from common.models.steps import create_weights
 from common.seeds import derive_seed
 
 
@@ -47,6 +49,23 @@ def build_base(
         derive_seed(job_seed, "base", party),
         name=f"{party}_base",
     )
+
+
+def build_party_base(
+    party: str,
+    features: EncodedFeatures,
+    train_rows: np.ndarray,
+    model: ModelConfig,
+    job_seed: int,
+) -> keras.Model:
+    """The party's base for a job, its numeric features scaled by statistics of
+    the job's training rows (the split job and the centralized baseline both
+    build it so)."""
+    base = build_base(party, features.shapes, model, job_seed)
+    if any(s.numeric_columns for s in features.shapes):
+        create_weights(base)
+        fit_numeric(base, features.packed.numeric[train_rows])
+    return base
 
 
 def build_fuse(

@@ -11,8 +11,10 @@ structure (variable paths and shapes), never the code.
         ``inputs``: the party's input layout, one ``FeatureShape`` (name,
         encoding, size) per feature; the model is called with a dict of feature
         name → tensor (``index``: int32 [B]; ``multi_hot``: float32 [B, size];
-        ``sequence``: int32 [B, length], -1 where there is no token) and returns
-        float32 [B, width].
+        ``sequence``: int32 [B, length], -1 where there is no token;
+        ``numeric``: float32 [B, 1 or 2], the raw number (missing ones filled)
+        and, with ``indicator``, 1.0 where it was missing) and returns float32
+        [B, width].
     fuse(widths, seed) -> keras.Model
         called with the list of every party's base output (in the job's order,
         the label party's own included), returns logits [B, 1]. With
@@ -118,7 +120,8 @@ def _built(
 def _empty_inputs(shapes: Sequence[FeatureShape]) -> dict[str, tf.Tensor]:
     indices = tf.zeros([0, sum(s.index_columns for s in shapes)], tf.int32)
     dense = tf.zeros([0, sum(s.dense_columns for s in shapes)], tf.float32)
-    return columns_by_feature(shapes, indices, dense)
+    numeric = tf.zeros([0, sum(s.numeric_columns for s in shapes)], tf.float32)
+    return columns_by_feature(shapes, indices, dense, numeric)
 
 
 def structure_of(model: keras.Model) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.config import ModelConfig
-from common.features import INDEX, SEQUENCE
+from common.features import INDEX, NUMERIC, SEQUENCE
 from common.jobspec import OutputSpec
 from common.seeds import derive_seed
 
@@ -19,10 +20,12 @@ class FieldEmbedding(keras.layers.Layer):
     """One field's embedding ``v`` and, optionally, its first-order weight ``w``.
 
     Index features look rows up; multi-hot features add the rows of their active
-    values, sequences those of their tokens. Returns ``(Σv [B,k], Σ‖v‖² [B,1],
-    Σw [B,1] or None)`` over the field's values. A field that ``shares`` another
-    field's tables (a sequence of the same items as an index feature) has no
-    variables of its own.
+    values, sequences those of their tokens; a number scales its row (and a
+    missing indicator its own) by the value, after scaling the value by
+    statistics of the training rows (``fit``, kept in non-trainable variables).
+    Returns ``(Σv [B,k], Σ‖v‖² [B,1], Σw [B,1] or None)`` over the field's
+    values. A field that ``shares`` another field's tables (a sequence of the
+    same items as an index feature) has no variables of its own.
     """
 
     def __init__(
@@ -33,11 +36,13 @@ class FieldEmbedding(keras.layers.Layer):
         seed: int,
         first_order: bool = True,
         shares: FieldEmbedding | None = None,
+        scale: str = "",
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
         self.size = size
         self.encoding = encoding
+        self.scale = scale
         self.embedding_dim = embedding_dim
         self.seed = seed
         self.with_first_order = first_order
@@ -60,6 +65,13 @@ class FieldEmbedding(keras.layers.Layer):
             shape=(self.size, self.embedding_dim),
             initializer=init(-_EMBEDDING_SCALE, _EMBEDDING_SCALE, seed=self.seed),
         )
+        if self.encoding == NUMERIC:  # value' = (value - center) / spread
+            self.center = self.add_weight(
+                name="center", shape=(1,), initializer="zeros", trainable=False
+            )
+            self.spread = self.add_weight(
+                name="spread", shape=(1,), initializer="ones", trainable=False
+            )
         self.first_order = None
         if self.with_first_order:
             self.first_order = self.add_weight(
@@ -80,6 +92,9 @@ class FieldEmbedding(keras.layers.Layer):
             if self.first_order is not None:
                 first = tf.reduce_sum(tf.gather(self.first_order, ids) * present, 1)
             return tf.reduce_sum(vectors, axis=1), squares, first
+        if self.encoding == NUMERIC:
+            scaled = (values[:, :1] - self.center) / self.spread
+            values = tf.concat([scaled, values[:, 1:]], axis=1)
         if self.encoding == INDEX:
             vectors = tf.gather(self.embeddings, values)
             squares = tf.reduce_sum(tf.square(vectors), axis=1, keepdims=True)
@@ -95,6 +110,19 @@ class FieldEmbedding(keras.layers.Layer):
             first = tf.matmul(values, self.first_order)
         return vectors, squares, first
 
+    def fit(self, values: np.ndarray) -> None:
+        """A numeric field's scaling from its training rows' values: their mean
+        and standard deviation (``standard``), minimum and range (``minmax``),
+        or none; a spread of 0 counts as 1."""
+        if self.scale == "standard":
+            center, spread = float(np.mean(values)), float(np.std(values))
+        elif self.scale == "minmax":
+            center, spread = float(np.min(values)), float(np.ptp(values))
+        else:
+            center, spread = 0.0, 1.0
+        self.center.assign([center])
+        self.spread.assign([spread or 1.0])
+
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
@@ -103,6 +131,7 @@ class FieldEmbedding(keras.layers.Layer):
             embedding_dim=self.embedding_dim,
             seed=self.seed,
             first_order=self.with_first_order,
+            scale=self.scale,
         )
         return config
 
@@ -124,9 +153,26 @@ def field_embeddings(
             derive_seed(seed, s.name),
             first_order,
             shares=fields[s.shares] if s.shares else None,
+            scale=s.scale,
             name=f"field_{i}",
         )
     return [fields[s.name] for s in shapes]
+
+
+def fit_numeric(base: keras.Model, numeric: np.ndarray) -> None:
+    """Sets the scaling of every numeric field of ``base`` from ``numeric``, the
+    packed numeric matrix of the party's training rows (families without
+    fields, such as a user's own model, take the numbers as they are)."""
+    fields = getattr(base, "fields", None)
+    if fields is None:
+        return
+    column = 0
+    for field, shape in zip(fields, base.shapes, strict=True):
+        if shape.encoding == NUMERIC:
+            if numeric.shape[0] == 0:
+                raise ValueError("no training rows to scale numeric features by")
+            field.fit(numeric[:, column].astype(np.float64))
+        column += shape.numeric_columns
 
 
 def owners_first(shapes: Sequence) -> list[int]:

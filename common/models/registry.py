@@ -180,11 +180,19 @@ def combination_problem(
     return _widths_problem(aggregation, outputs) or fuse.outputs_problem(outputs)
 
 
+def _described_input(shape: FeatureShape) -> list:
+    """A feature's part of the structure digest: name, size, encoding, and what
+    else a sequence (length, shared table) or a number (scaling) has."""
+    extra = [shape.length, shape.shares] if shape.length else []
+    extra += [shape.scale] if shape.scale else []
+    return [shape.name, shape.size, shape.encoding, *extra]
+
+
 def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:
     """A digest of a base model's structure: its family, settings and inputs."""
     described = {
         "model": asdict(model),
-        "inputs": [[s.name, s.size, s.encoding] for s in shapes],
+        "inputs": [_described_input(s) for s in shapes],
     }
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:32]

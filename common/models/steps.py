@@ -41,18 +41,21 @@ def make_optimizer(
     return optimizer
 
 
-Packed = tuple[tf.Tensor, tf.Tensor]
+Packed = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
 
 
 def input_signature(
     shapes: Sequence[FeatureShape],
-) -> tuple[tf.TensorSpec, tf.TensorSpec]:
-    """Specs of a party's packed inputs (index matrix, multi-hot matrix), any batch."""
+) -> tuple[tf.TensorSpec, tf.TensorSpec, tf.TensorSpec]:
+    """Specs of a party's packed inputs (index, multi-hot and numeric matrices),
+    any batch."""
     index = sum(s.index_columns for s in shapes)
     dense = sum(s.dense_columns for s in shapes)
+    numeric = sum(s.numeric_columns for s in shapes)
     return (
         tf.TensorSpec([None, index], tf.int32, name="indices"),
         tf.TensorSpec([None, dense], tf.float32, name="dense"),
+        tf.TensorSpec([None, numeric], tf.float32, name="numeric"),
     )
 
 
@@ -62,7 +65,7 @@ def unpack(shapes: Sequence[FeatureShape], packed: Packed) -> dict[str, tf.Tenso
 
 
 def packed(batch: PackedBatch) -> Packed:
-    return (batch.indices, batch.dense)
+    return (batch.indices, batch.dense, batch.numeric)
 
 
 def create_weights(base: keras.Model) -> None:
@@ -106,6 +109,12 @@ class BaseStep:
         self._backward_then_forward = tf.function(
             self._update_then_hidden, input_signature=[signature, gradient, signature]
         )
+
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the model, trainable or not (what a checkpoint
+        keeps: weights, and the scaling of numeric features)."""
+        return list(self.model.variables)
 
     def forward(self, batch: PackedBatch) -> tf.Tensor:
         return self._forward(packed(batch))
@@ -178,6 +187,11 @@ class FuseStep:
             self._step, input_signature=[signature, peers, labels]
         )
         self._predict = tf.function(self._scores, input_signature=[signature, peers])
+
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the base and the fuse, trainable or not."""
+        return list(self.base.variables) + list(self.fuse.variables)
 
     def train(
         self, batch: PackedBatch, peer_hiddens: list[np.ndarray], labels: np.ndarray

@@ -27,27 +27,45 @@ def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize(
-    ("family", "aggregation", "labels_alone"),
+    ("family", "aggregation", "variant"),
     [
-        ("deepfm", "concat", False),
-        ("wide_deep", "concat", False),
-        ("dnn", "concat", False),
-        ("custom", "concat", False),
-        ("dnn", "sum", False),
-        ("custom", "average", False),
-        ("deepfm", "concat", True),
+        ("deepfm", "concat", ""),
+        ("wide_deep", "concat", ""),
+        ("dnn", "concat", ""),
+        ("custom", "concat", ""),
+        ("dnn", "sum", ""),
+        ("custom", "average", ""),
+        ("deepfm", "concat", "labels-alone"),
+        ("deepfm", "concat", "numbers"),
     ],
 )
 def test_split_weights_equal_centralized_weights_after_two_windows(
-    misaligned_files, misaligned_data, family, aggregation, labels_alone
+    misaligned_files, misaligned_data, family, aggregation, variant
 ):
-    """``labels_alone``: bob holds the labels and no feature; the fuse takes
-    alice's output alone."""
+    """``labels-alone``: bob holds the labels and no feature; the fuse takes
+    alice's output alone. ``numbers``: Age (alice) and Timestamp (bob) are
+    numeric features, scaled by each party's own training rows."""
     party_files = misaligned_files
     party_files.set_family(family, aggregation)
-    if labels_alone:
+    if variant == "labels-alone":
         party_files.edit("bob", features=[])
-    assert_split_equals_centralized(party_files, misaligned_data[1], labels_alone)
+    if variant == "numbers":
+        _with_numbers(party_files)
+    assert_split_equals_centralized(
+        party_files, misaligned_data[1], variant == "labels-alone"
+    )
+
+
+def _with_numbers(party_files) -> None:
+    alice = party_files.read("alice")["features"]
+    alice = [f for f in alice if f["name"] != "Age"]
+    alice.append(
+        {"name": "Age", "type": "numeric", "indicator": True, "scale": "minmax"}
+    )
+    party_files.edit("alice", features=alice)
+    bob = party_files.read("bob")["features"]
+    bob.append({"name": "Timestamp", "type": "numeric"})
+    party_files.edit("bob", features=bob)
 
 
 def assert_split_equals_centralized(

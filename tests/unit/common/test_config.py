@@ -1114,3 +1114,54 @@ def test_a_bst_key_on_another_family_is_refused(tmp_path):
         f"{path}: key 'model.attention_heads': belongs to model family bst, not "
         "deepfm; remove it"
     )
+
+
+def test_a_numeric_feature_is_read_with_its_fill_indicator_and_scaling(tmp_path):
+    data = _party()
+    data["features"].append(
+        {"name": "Hours", "type": "numeric", "fill": -1, "indicator": True}
+    )
+    data["features"].append({"name": "Gain", "type": "numeric", "scale": "minmax"})
+
+    hours, gain = load_party_config(_write(tmp_path, data)).features[-2:]
+
+    assert (hours.kind, hours.fill, hours.indicator, hours.scale) == (
+        "numeric",
+        -1.0,
+        True,
+        "standard",
+    )
+    assert (gain.fill, gain.indicator, gain.scale) == (0.0, False, "minmax")
+
+
+@pytest.mark.parametrize(
+    ("numeric", "key", "problem"),
+    [
+        ({"scale": "log"}, "scale", "unknown scaling 'log'; use one of"),
+        ({"fill": "zero"}, "fill", "must be"),
+        ({"fill": float("inf")}, "fill", "finite"),
+        ({"indicator": "yes"}, "indicator", "must be"),
+        (
+            {"bins": 3},
+            "bins",
+            "is a setting of hashed / sequence features, not numeric",
+        ),
+    ],
+)
+def test_numeric_feature_keys_are_checked(tmp_path, numeric, key, problem):
+    data = _party()
+    data["features"].append({"name": "Hours", "type": "numeric", **numeric})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'features[2].{key}': "), message
+    assert problem in message
+
+
+def test_a_sequence_cannot_share_a_numeric_feature(tmp_path):
+    data = _with_history(max_length=2, shares="Price")
+    data["features"].insert(0, {"name": "Price", "type": "numeric"})
+
+    path, message = _party_error(tmp_path, data)
+
+    assert "'Price' is not an index feature" in message

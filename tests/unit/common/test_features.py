@@ -11,6 +11,7 @@ from common.features import (
     INDEX,
     MULTI_HOT,
     NO_TOKEN,
+    NUMERIC,
     SEQUENCE,
     FeatureShape,
     encode_feature,
@@ -334,3 +335,46 @@ def test_a_sequence_shares_a_from_data_vocabulary_fitted_on_the_target():
     encoded = encode_features(frame, (movie, _history(max_length=2)))
 
     np.testing.assert_array_equal(encoded.arrays["History"], [[2, 0], [NO_TOKEN, 2]])
+
+
+def test_a_number_is_kept_exactly_and_missing_values_are_filled():
+    age = FeatureConfig("Age", "Age", "numeric", fill=-1.5, indicator=True)
+    frame = pd.DataFrame({"Age": ["39", "", "?", "0.125", " 7 ", "NaN", "1e6"]})
+
+    encoded = encode_features(frame, (age,))
+
+    assert encoded.shapes == (FeatureShape("Age", NUMERIC, 2, scale="standard"),)
+    np.testing.assert_array_equal(
+        encoded.arrays["Age"],
+        [[39, 0], [-1.5, 1], [-1.5, 1], [0.125, 0], [7, 0], [-1.5, 1], [1e6, 0]],
+    )
+    assert encoded.packed.numeric.dtype == np.float32
+    assert encoded.packed.indices.shape == (7, 0)
+
+
+def test_a_number_without_indicator_is_one_column_and_bad_cells_are_named():
+    hours = FeatureConfig("Hours", "Hours", "numeric")
+    frame = pd.DataFrame({"Hours": ["40", "forty", "inf"]})
+
+    with pytest.raises(ValueError, match="feature 'Hours': row 1 holds 'forty'"):
+        encode_features(frame, (hours,))
+    encoded = encode_features(frame.iloc[:1], (hours,))
+    assert encoded.arrays["Hours"].shape == (1, 1)
+
+
+def test_numbers_sit_in_their_own_matrix_beside_the_others():
+    frame = pd.DataFrame({"G": ["F", "M"], "A": ["1", "2"], "B": ["3", ""]})
+    features = (
+        FeatureConfig("A", "A", "numeric"),
+        FeatureConfig("G", "G", "vocabulary", vocabulary=("F", "M")),
+        FeatureConfig("B", "B", "numeric", indicator=True),
+    )
+
+    encoded = encode_features(frame, features)
+    taken = encoded.take(np.array([1]))
+
+    np.testing.assert_array_equal(encoded.packed.numeric, [[1, 3, 0], [2, 0, 1]])
+    np.testing.assert_array_equal(taken.numeric, [[2, 0, 1]])
+    np.testing.assert_array_equal(
+        encoded.subset(np.array([1, 0])).arrays["B"], [[0, 1], [3, 0]]
+    )

@@ -392,3 +392,47 @@ def test_empty_nan_and_unknown_cells_load_by_the_documented_rule(tmp_path):
     assert gender[2] == gender[3] == gender[4] == 0  # "", "X", "NaN": out of vocabulary
     assert user[0] == user[3]
     assert len({user[0], user[1], user[2], user[4]}) == 4  # "7", "", "NaN", "nan"
+
+
+def _numeric_config(folder: Path) -> PartyConfig:
+    """alice with one numeric feature, Hours, filled with -1 and flagged."""
+    config = {
+        "party": "alice",
+        "data": {"path": "alice.csv", "columns": ["ID", "Hours"]},
+        "features": [
+            {"name": "Hours", "type": "numeric", "fill": -1, "indicator": True}
+        ],
+        "model": {"embedding_dim": 2, "deep_units": [4]},
+        "peers": [{"name": "bob", "address": "127.0.0.1:1"}],
+        "tls": {"insecure": True},
+    }
+    path = folder / "alice.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return load_party_config(path)
+
+
+def test_numeric_features_load_as_float32_with_missing_values_filled(tmp_path):
+    _write_csv(tmp_path / "alice.csv", "ID,Hours", "a,40", "b,?", "c,", "d,12.5")
+
+    features = load_data_slice(_numeric_config(tmp_path)).features
+
+    np.testing.assert_array_equal(
+        features.arrays["Hours"], [[40, 0], [-1, 1], [-1, 1], [12.5, 0]]
+    )
+    assert features.packed.numeric.dtype == np.float32
+
+
+@pytest.mark.parametrize("value", ["forty", "inf", "1,5"])
+def test_a_cell_that_is_not_a_number_is_refused_with_its_line(tmp_path, value):
+    cell = f'"{value}"' if "," in value else value
+    _write_csv(tmp_path / "alice.csv", "ID,Hours", "a,40", "b,41", f"c,{cell}")
+
+    message = _data_error(_numeric_config(tmp_path))
+
+    assert message.startswith(f"{tmp_path / 'alice.csv'}:4: ")
+    if "," not in value:
+        assert message == (
+            f"{tmp_path / 'alice.csv'}:4: column 'Hours' (numeric feature 'Hours') "
+            f"holds {value!r}, not a finite number; missing values are empty, '?' "
+            "or NaN"
+        )

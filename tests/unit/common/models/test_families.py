@@ -15,15 +15,18 @@ from common.features import (
     INDEX,
     MULTI_HOT,
     NO_TOKEN,
+    NUMERIC,
     SEQUENCE,
+    EncodedFeatures,
     FeatureShape,
     PackedBatch,
 )
 from common.jobspec import OutputSpec
 from common.metrics import roc_auc
-from common.models.build import build_base, build_fuse
+from common.models.build import build_base, build_fuse, build_party_base
 from common.models.registry import FAMILIES, combination_problem
 from common.models.steps import (
+    BaseStep,
     CentralStep,
     FuseStep,
     create_weights,
@@ -280,3 +283,38 @@ def test_a_bst_base_needs_a_history_that_shares_an_item_table():
     unshared = [*BOB, FeatureShape("history", SEQUENCE, 10, 3)]
     with pytest.raises(ConfigError, match="this party's features"):
         build_base("bob", unshared, _model("bst"), 1)
+
+
+@pytest.mark.parametrize(
+    ("scale", "center", "spread"),
+    [("standard", 2.0, np.sqrt(2.0)), ("minmax", 0.0, 4.0), ("none", 0.0, 1.0)],
+)
+def test_a_numeric_field_is_scaled_by_the_training_rows_alone(scale, center, spread):
+    shapes = (
+        FeatureShape("item", INDEX, 10),
+        FeatureShape("price", NUMERIC, 2, scale=scale),
+    )
+    # Training rows 0..4 hold 0..4; row 5, outside training, holds 1000.
+    numbers = np.array([[0, 0], [1, 0], [2, 1], [3, 0], [4, 0], [1000, 0]], np.float32)
+    features = EncodedFeatures(
+        shapes,
+        PackedBatch(np.zeros((6, 1), np.int32), np.zeros((6, 0), np.uint8), numbers),
+    )
+
+    base = build_party_base("bob", features, np.arange(5), _model("deepfm"), 1)
+
+    price = base.fields[1]
+    np.testing.assert_allclose(price.center.numpy(), [center], rtol=1e-6)
+    np.testing.assert_allclose(price.spread.numpy(), [spread], rtol=1e-6)
+    vectors, _, first = price(tf.constant(numbers[2:3]))
+    table = price.embeddings.numpy()
+    expected = (2.0 - center) / spread * table[0] + 1.0 * table[1]
+    np.testing.assert_allclose(vectors.numpy()[0], expected, rtol=1e-5, atol=1e-7)
+    # The scaling is the model's: a checkpoint keeps it, training leaves it.
+    step = BaseStep(base, "adam", 0.1)
+    kept = {v.path for v in step.state_variables} - {v.path for v in step.variables}
+    assert kept == {"bob_base/field_1/center", "bob_base/field_1/spread"}
+    step.backward(
+        features.take(np.arange(5)), np.ones((5, base.output_spec.width), np.float32)
+    )
+    np.testing.assert_allclose(price.center.numpy(), [center], rtol=1e-6)
