@@ -11,13 +11,19 @@ DEMO_RATINGS ?= 100000
 ML1M ?=
 NUM_SAMPLE ?= -1
 # Which parties' CSVs (and job) `make data` and `make demo` mean: reference (split
-# DeepFM) or bst (a behaviour-sequence transformer over each user's history).
+# DeepFM), bst (a behaviour-sequence transformer over each user's history) or
+# census (UCI Adult: ADULT=path/to/adult.data [ADULT_TEST=path/to/adult.test]).
 LAYOUT ?= reference
 SEQUENCE_LENGTH ?= 4
+ADULT ?=
+ADULT_TEST ?=
 LAYOUT_ARGS := --layout $(LAYOUT) --sequence-length $(SEQUENCE_LENGTH)
 ifeq ($(LAYOUT),bst)
 LAYOUT_FILES := $(DATA_DIR)/alice_bst.csv $(DATA_DIR)/bob_bst.csv
 LAYOUT_CONFIGS := configs/bst
+else ifeq ($(LAYOUT),census)
+LAYOUT_FILES := $(DATA_DIR)/alice_adult.csv $(DATA_DIR)/bob_adult.csv
+LAYOUT_CONFIGS := configs/census
 else
 LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs
@@ -47,7 +53,14 @@ proto-check: install
 # Party CSVs from real MovieLens-1M: make data ML1M=path/to/ml-1m.zip (or folder),
 # or make data ML1M=download to fetch it from GroupLens (checksum verified).
 data: install
-ifeq ($(ML1M),)
+ifeq ($(LAYOUT),census)
+ifeq ($(ADULT),)
+	$(MAKE) data-generated
+else
+	$(PY) -m common.census prepare --source $(ADULT) --out $(DATA_DIR) \
+		$(if $(ADULT_TEST),--test $(ADULT_TEST))
+endif
+else ifeq ($(ML1M),)
 	$(MAKE) data-generated
 else ifeq ($(ML1M),download)
 	$(PY) -m common.movielens prepare --download --cache $(DATA_DIR)/raw \
@@ -59,10 +72,16 @@ endif
 
 # The default data set: generated ml-1m-format files through the same preparation.
 data-generated: install
+ifeq ($(LAYOUT),census)
+	$(PY) -m common.census generate --out $(DATA_DIR)/generated-adult
+	$(PY) -m common.census prepare --source $(DATA_DIR)/generated-adult/adult.data \
+		--test $(DATA_DIR)/generated-adult/adult.test --out $(DATA_DIR)
+else
 	$(PY) -m common.movielens generate --out $(DATA_DIR)/generated-ml-1m \
 		--num-ratings $(DEMO_RATINGS)
 	$(PY) -m common.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
+endif
 
 # A development CA and certificates for alice, bob and the coordinator in certs/.
 # CERTS_HOSTS adds names or addresses: CERTS_HOSTS="--host alice=10.0.0.6".

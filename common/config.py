@@ -85,10 +85,23 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """label = 1 when the column's value is greater than ``positive_above``."""
+    """label = 1 when the column's value is greater than ``positive_above`` (a
+    number), or when it ``equals`` a given text (exactly one of the two)."""
 
     column: str
-    positive_above: float
+    positive_above: float | None = None
+    equals: str | None = None
+
+    @property
+    def rule(self) -> str:
+        """The rule as people write it: ``Rating > 3``, ``income = >50K``."""
+        if self.equals is not None:
+            return f"{self.column} = {self.equals}"
+        return f"{self.column} > {self.positive_above:g}"
+
+    @property
+    def rule_key(self) -> str:
+        return "equals" if self.equals is not None else "positive_above"
 
 
 @dataclass(frozen=True)
@@ -402,9 +415,21 @@ def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
 
 
 def _read_label(reader: ConfigReader) -> LabelConfig:
+    rules = [key for key in ("positive_above", "equals") if reader.has(key)]
+    if len(rules) != 1:
+        raise reader.error(
+            rules[-1] if rules else "positive_above",
+            "give the label one rule: positive_above (label = value > a number) "
+            f"or equals (label = value is a given text); found {rules or 'none'}",
+        )
     label = LabelConfig(
         column=reader.require("column", str),
-        positive_above=reader.require("positive_above", float),
+        positive_above=reader.number(
+            "positive_above", float, 0.0, PARTY_LIMITS["positive_above"]
+        )
+        if rules == ["positive_above"]
+        else None,
+        equals=reader.require("equals", str) if rules == ["equals"] else None,
     )
     reader.finish()
     return label

@@ -39,8 +39,8 @@ class LocalConfigs:
         **job_changes: object,
     ) -> LocalConfigs:
         """The examples of a data ``layout`` (``reference``: ``configs/``;
-        ``bst``: ``configs/bst/``), pointed at ``data_dir`` with outputs under
-        ``folder/runs``.
+        ``bst``, ``census``: ``configs/<layout>/``), pointed at ``data_dir`` with
+        outputs under ``folder/runs``.
 
         With ``certs`` (a folder made by ``python -m common.certs``) every process
         uses mutual TLS with its own certificate; without, TLS is off.
@@ -49,6 +49,7 @@ class LocalConfigs:
         examples, suffix = {
             "reference": (EXAMPLES, "ml1m"),
             "bst": (EXAMPLES / "bst", "bst"),
+            "census": (EXAMPLES / "census", "adult"),
         }[layout]
         paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
         for name in ("alice", "bob"):

@@ -136,6 +136,10 @@ def _labels(
     if config.label is None:
         return None
     column = config.label.column
+    if config.label.equals is not None:
+        return (frame[column].str.strip() == config.label.equals).to_numpy(
+            dtype=np.float32
+        )
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.index[values.isna()]
     if len(bad):

@@ -335,7 +335,7 @@ def _label_findings(
 ) -> list[str]:
     """Refuses training labels of one class; warns of validation labels of one."""
     assert config.label is not None
-    rule = f"{config.label.column} > {config.label.positive_above:g}"
+    rule = config.label.rule
     found = []
     for name, rows in (("training", split.train), ("validation", split.validation)):
         positives = int(labels[rows].sum())
@@ -349,7 +349,7 @@ def _label_findings(
         if name == "training":
             raise DataError(
                 f"{message}; a model cannot learn from one class. Check "
-                f"label.positive_above in {config.source} and the data file"
+                f"label.{config.label.rule_key} in {config.source} and the data file"
             )
         found.append(f"{message}, so validation AUC is undefined")
     return found

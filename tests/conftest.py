@@ -9,6 +9,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from common.census.generate import generate_adult  # noqa: E402
+from common.census.prepare import prepare_census  # noqa: E402
 from tests.support import (  # noqa: E402
     PartyFiles,
     generate_party_csvs,
@@ -54,6 +56,16 @@ def sequence_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_party_csvs(
         tmp_path_factory.mktemp("sequence-data"), 100_000, ("reference", "bst")
     )
+
+
+@pytest.fixture(scope="session")
+def census_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Generated UCI Adult files (3,000 + 1,000 records) as the census job's two
+    party CSVs."""
+    folder = tmp_path_factory.mktemp("census-data")
+    raw = generate_adult(folder / "raw", rows=3000, test_rows=1000, seed=3)
+    prepare_census(raw.data, folder, raw.test)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -250,6 +250,11 @@ class CentralStep:
         self._train = tf.function(self._step, input_signature=[signatures, labels])
         self._predict = tf.function(self._scores, input_signature=[signatures])
 
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the bases and the fuse, trainable or not."""
+        return [v for m in [*self.bases, self.fuse] for v in m.variables]
+
     def train(
         self, batches: Sequence[PackedBatch], labels: np.ndarray
     ) -> tuple[tf.Tensor, tf.Tensor]:

@@ -7,7 +7,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from common.movielens._io import atomic_path
+from common.data_files import atomic_path
 from common.movielens.errors import DataPreparationError
 
 logger = logging.getLogger(__name__)

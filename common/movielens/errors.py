@@ -1,5 +1,5 @@
 """Errors raised while fetching or preparing MovieLens data."""
 
+from common.data_files import DataPreparationError
 
-class DataPreparationError(Exception):
-    """Input data is missing, corrupt or malformed; the message says what to do."""
+__all__ = ["DataPreparationError"]

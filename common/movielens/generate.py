@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.movielens._io import atomic_path, join_lines, write_text_atomic
+from common.data_files import atomic_path, join_lines, write_text_atomic
 from common.movielens._names import make_titles
 
 logger = logging.getLogger(__name__)

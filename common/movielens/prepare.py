@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.movielens._io import atomic_path, join_lines
+from common.data_files import atomic_path, join_lines
 from common.movielens._source import DatText, read_dat_files
 from common.movielens.download import (
     ML1M_SHA256,

@@ -20,10 +20,9 @@ STEPS = 24
 
 
 def _split_weights(parties: dict, job_id: str) -> dict[str, np.ndarray]:
-    alice = parties["alice"].party.job(job_id).step
-    bob = parties["bob"].party.job(job_id).step
-    models = [alice.model, bob.base, bob.fuse]
-    return {v.path: v.numpy().copy() for m in models for v in m.trainable_variables}
+    """Every party's model variables (the label party's base and fuse)."""
+    steps = [running.party.job(job_id).step for running in parties.values()]
+    return {v.path: v.numpy().copy() for step in steps for v in step.state_variables}
 
 
 @pytest.mark.parametrize(
@@ -92,9 +91,9 @@ def assert_split_equals_centralized(
     central = CentralizedTrainer(
         config, load_parties([party_files.alice, party_files.bob])
     )
-    central_initial = {v.path: v.numpy() for v in central.step.variables}
+    central_initial = {v.path: v.numpy() for v in central.step.state_variables}
     central.train_epoch(0, max_steps=STEPS)
-    centralized = {v.path: v.numpy() for v in central.step.variables}
+    centralized = {v.path: v.numpy() for v in central.step.state_variables}
 
     # The same variables, compared by path (``alice_base/field_0/embeddings``).
     assert set(split) == set(centralized) == set(initial) == set(central_initial)
@@ -115,3 +114,10 @@ def test_split_bst_equals_centralized_bst(sequence_data, tmp_path):
     one table) beside a DNN base at alice."""
     party_files = write_configs(tmp_path, sequence_data, layout="bst")
     assert_split_equals_centralized(party_files, 100_000)
+
+
+def test_split_census_equals_centralized_census(census_data, tmp_path):
+    """alice holds the labels (income = >50K, a text rule) and numbers scaled by
+    her training rows; bob's age is a number too."""
+    party_files = write_configs(tmp_path, census_data, layout="census")
+    assert_split_equals_centralized(party_files, 4000)

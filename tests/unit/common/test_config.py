@@ -1165,3 +1165,32 @@ def test_a_sequence_cannot_share_a_numeric_feature(tmp_path):
     path, message = _party_error(tmp_path, data)
 
     assert "'Price' is not an index feature" in message
+
+
+def test_a_label_may_be_a_text_that_equals_a_value(tmp_path):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["label"] = {"column": "Rating", "equals": ">50K"}
+
+    label = load_party_config(_write(tmp_path, data)).label
+
+    assert (label.equals, label.positive_above, label.rule) == (
+        ">50K",
+        None,
+        "Rating = >50K",
+    )
+
+
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [
+        ({"column": "Rating"}, "positive_above"),
+        ({"column": "Rating", "positive_above": 3, "equals": "5"}, "equals"),
+    ],
+)
+def test_a_label_needs_exactly_one_rule(tmp_path, label, key):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["label"] = label
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'label.{key}': give the label one rule")

@@ -436,3 +436,16 @@ def test_a_cell_that_is_not_a_number_is_refused_with_its_line(tmp_path, value):
             f"holds {value!r}, not a finite number; missing values are empty, '?' "
             "or NaN"
         )
+
+
+def test_a_text_label_is_one_where_the_value_equals_it(tmp_path):
+    rows = ("10,m,>50K,", "11,m, >50K ,", "12,m,<=50K,")
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
+    path = _bob_config(tmp_path).source
+    config = yaml.safe_load(path.read_text())
+    config["label"] = {"column": "Rating", "equals": ">50K"}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    labels = load_data_slice(load_party_config(path)).labels
+
+    np.testing.assert_array_equal(labels, [1, 1, 0])

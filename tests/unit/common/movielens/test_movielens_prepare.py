@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from common.movielens._io import atomic_path
+from common.data_files import atomic_path
 from common.movielens.generate import generate_ml1m
 from common.movielens.prepare import (
     DataPreparationError,

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename."""
+"""Writing the data sets the project prepares (MovieLens, UCI Adult): atomic
+files (a temporary file beside the target, then a rename) and lines of columns."""
 
 import contextlib
 import os
@@ -7,6 +8,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 _FILE_MODE = 0o644
+
+
+class DataPreparationError(Exception):
+    """Input data is missing, corrupt or malformed; the message says what to do."""
 
 
 @contextlib.contextmanager
