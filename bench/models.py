@@ -80,7 +80,8 @@ def run_models(
         data = ensure_data(work / "data", rows, length)
         results = []
         for mode, k in (("centralized", 1), ("split", 1), ("split", pipeline)):
-            folder = work / "work" / f"models-{entry}-{rows}-b{batch}-{mode}-k{k}"
+            name = entry.replace(":", "")
+            folder = work / "work" / f"models-{name}-{rows}-b{batch}-{mode}-k{k}"
             if length:  # the BST job: bob's history of ``length`` movies
                 configs = run_configs(folder, data, batch, k, layout="bst")
                 configs.set_sequence_length(length)

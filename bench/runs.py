@@ -76,9 +76,8 @@ def run_centralized(
     ]
     command += ["--party", str(configs.bob)]
     rss = _run_process(command, configs.folder / "centralized.log", timeout)
-    epoch = _history(
-        configs.folder / "runs" / "deepfm-ml1m-centralized" / "history.json"
-    )
+    job = configs.read("job")["job"]
+    epoch = _history(configs.folder / "runs" / f"{job}-centralized" / "history.json")
     return RunResult(
         mode="centralized",
         rows=rows,
@@ -109,7 +108,7 @@ def run_split(
         for party in (alice, bob):
             if party is not None:
                 party.stop()
-    run_dir = configs.folder / "runs" / "deepfm-ml1m"
+    run_dir = configs.folder / "runs" / configs.read("job")["job"]
     epoch = _history(run_dir / "history.json")
     wire = json.loads((run_dir / "traffic.json").read_text())
     return RunResult(
