@@ -5,6 +5,7 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 _FILE_MODE = 0o644
@@ -12,6 +13,15 @@ _FILE_MODE = 0o644
 
 class DataPreparationError(Exception):
     """Input data is missing, corrupt or malformed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class PreparedFiles:
+    """Paths of the two party CSVs a preparation wrote and their data rows."""
+
+    alice: Path
+    bob: Path
+    rows: int
 
 
 @contextlib.contextmanager

@@ -12,13 +12,12 @@ row index; values as in the files (``?`` for a missing one), separated by commas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from common.census.adult import read_adult
-from common.data_files import atomic_path
+from common.data_files import PreparedFiles, atomic_path
 
 ALICE_CSV = "alice_adult.csv"
 BOB_CSV = "bob_adult.csv"
@@ -38,18 +37,9 @@ ALICE_COLUMNS = (
 BOB_COLUMNS = ("age", "sex", "occupation", "native_country")
 
 
-@dataclass(frozen=True)
-class PreparedCensus:
-    """Paths of the two party CSVs and their number of data rows."""
-
-    alice: Path
-    bob: Path
-    rows: int
-
-
 def prepare_census(
     source: Path, out_dir: Path, test: Path | None = None
-) -> PreparedCensus:
+) -> PreparedFiles:
     """Writes alice_adult.csv and bob_adult.csv from ``source`` (adult.data) and,
     when given, ``test`` (adult.test) into ``out_dir``."""
     frames = [read_adult(source)]
@@ -58,7 +48,7 @@ def prepare_census(
     records = pd.concat(frames, ignore_index=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = PreparedCensus(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(records))
+    files = PreparedFiles(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(records))
     with atomic_path(files.alice) as alice, atomic_path(files.bob) as bob:
         for path, columns in ((alice, ALICE_COLUMNS), (bob, BOB_COLUMNS)):
             table = records[list(columns)]

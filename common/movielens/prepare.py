@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.data_files import atomic_path, join_lines
+from common.data_files import PreparedFiles, atomic_path, join_lines
 from common.movielens._source import DatText, read_dat_files
 from common.movielens.download import (
     ML1M_SHA256,
@@ -71,15 +71,6 @@ RATING_FIELDS = ("UserID", "MovieID", "Rating", "Timestamp")
 _WRITE_CHUNK = 250_000
 _MAX_DIGITS = 18
 _FIX = "fix or remove the line, or use an unmodified ml-1m copy"
-
-
-@dataclass(frozen=True)
-class PreparedFiles:
-    """Paths of the two party CSVs and their number of data rows."""
-
-    alice: Path
-    bob: Path
-    rows: int
 
 
 @dataclass(frozen=True)
@@ -165,30 +156,18 @@ def _write_bst_csvs(
     # users.dat rows are Gender,Age,Occupation,Zip-code; movies.dat Title,Genres.
     demographics = [row.rsplit(",", 1)[0] for row in user_rows.tolist()]
     genres = [row.rsplit(",", 1)[1] for row in movie_rows.tolist()]
-    with (
-        atomic_path(files.alice) as alice_tmp,
-        atomic_path(files.bob) as bob_tmp,
-        alice_tmp.open("wb") as alice,
-        bob_tmp.open("wb") as bob,
-    ):
-        alice.write((",".join(BST_ALICE_COLUMNS) + "\n").encode())
-        bob.write((",".join(BST_BOB_COLUMNS) + "\n").encode())
-        for start in range(0, len(ratings), _WRITE_CHUNK):
-            stop = min(start + _WRITE_CHUNK, len(ratings))
-            ids = range(start, stop)
-            uid, mid, stars, _ = (c.tolist() for c in ratings[start:stop].T)
-            sequences = [" ".join(map(str, h)) for h in history[start:stop].tolist()]
-            alice.write(join_lines("{},{}", ids, demographics[start:stop]).encode())
-            bob_text = join_lines(
-                "{},{},{},{},{},{}",
-                ids,
-                uid,
-                sequences,
-                mid,
-                genres[start:stop],
-                stars,
-            )
-            bob.write(bob_text.encode())
+
+    def lines(start: int, stop: int) -> tuple[str, str]:
+        ids = range(start, stop)
+        uid, mid, stars, _ = (c.tolist() for c in ratings[start:stop].T)
+        sequences = [" ".join(map(str, h)) for h in history[start:stop].tolist()]
+        alice = join_lines("{},{}", ids, demographics[start:stop])
+        bob = join_lines(
+            "{},{},{},{},{},{}", ids, uid, sequences, mid, genres[start:stop], stars
+        )
+        return alice, bob
+
+    _write_in_chunks(files, (BST_ALICE_COLUMNS, BST_BOB_COLUMNS), lines)
 
 
 def _write_party_csvs(
@@ -197,25 +176,38 @@ def _write_party_csvs(
     user_rows: np.ndarray,
     movie_rows: np.ndarray,
 ) -> None:
-    """Write both CSVs in chunks; each file appears only once complete."""
+    """The reference layout's CSVs; each file appears only once complete."""
+
+    def lines(start: int, stop: int) -> tuple[str, str]:
+        ids = range(start, stop)
+        uid, mid, stars, stamps = (c.tolist() for c in ratings[start:stop].T)
+        alice = join_lines("{},{},{}", ids, uid, user_rows[start:stop].tolist())
+        bob = join_lines(
+            "{},{},{},{},{}", ids, mid, stars, movie_rows[start:stop].tolist(), stamps
+        )
+        return alice, bob
+
+    _write_in_chunks(files, (ALICE_COLUMNS, BOB_COLUMNS), lines)
+
+
+def _write_in_chunks(
+    files: PreparedFiles,
+    headers: tuple[tuple[str, ...], tuple[str, ...]],
+    lines: Callable[[int, int], tuple[str, str]],
+) -> None:
+    """Writes both CSVs (their headers, then ``lines(start, stop)`` for each
+    chunk of rows) through temporary files renamed only once complete."""
     with (
         atomic_path(files.alice) as alice_tmp,
         atomic_path(files.bob) as bob_tmp,
         alice_tmp.open("wb") as alice,
         bob_tmp.open("wb") as bob,
     ):
-        alice.write((",".join(ALICE_COLUMNS) + "\n").encode())
-        bob.write((",".join(BOB_COLUMNS) + "\n").encode())
-        for start in range(0, len(ratings), _WRITE_CHUNK):
-            stop = min(start + _WRITE_CHUNK, len(ratings))
-            ids = range(start, stop)
-            uid, mid, stars, stamps = (c.tolist() for c in ratings[start:stop].T)
-            users_part = user_rows[start:stop].tolist()
-            movies_part = movie_rows[start:stop].tolist()
-            alice.write(join_lines("{},{},{}", ids, uid, users_part).encode())
-            bob_text = join_lines(
-                "{},{},{},{},{}", ids, mid, stars, movies_part, stamps
-            )
+        alice.write((",".join(headers[0]) + "\n").encode())
+        bob.write((",".join(headers[1]) + "\n").encode())
+        for start in range(0, files.rows, _WRITE_CHUNK):
+            alice_text, bob_text = lines(start, min(start + _WRITE_CHUNK, files.rows))
+            alice.write(alice_text.encode())
             bob.write(bob_text.encode())
 
 

@@ -49,15 +49,12 @@ def _bob_config(folder: Path, columns: list[str] | None = None) -> PartyConfig:
     return load_party_config(path)
 
 
-def _alice_config(folder: Path) -> PartyConfig:
-    """A feature party (no label) with columns ID, UserID, Gender."""
+def _feature_party(folder: Path, data: dict, features: list[dict]) -> PartyConfig:
+    """A feature party (no label) named alice, its data at ``folder``."""
     config = {
         "party": "alice",
-        "data": {"path": "alice.csv", "columns": ["ID", "UserID", "Gender"]},
-        "features": [
-            {"name": "UserID", "type": "from_data"},
-            {"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]},
-        ],
+        "data": data,
+        "features": features,
         "model": {"embedding_dim": 2, "deep_units": [4]},
         "peers": [{"name": "bob", "address": "127.0.0.1:1"}],
         "tls": {"insecure": True},
@@ -65,6 +62,18 @@ def _alice_config(folder: Path) -> PartyConfig:
     path = folder / "alice.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return load_party_config(path)
+
+
+def _alice_config(folder: Path) -> PartyConfig:
+    """A feature party (no label) with columns ID, UserID, Gender."""
+    return _feature_party(
+        folder,
+        {"path": "alice.csv", "columns": ["ID", "UserID", "Gender"]},
+        [
+            {"name": "UserID", "type": "from_data"},
+            {"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]},
+        ],
+    )
 
 
 def _write_csv(path: Path, *lines: str) -> Path:
@@ -396,19 +405,11 @@ def test_empty_nan_and_unknown_cells_load_by_the_documented_rule(tmp_path):
 
 def _numeric_config(folder: Path) -> PartyConfig:
     """alice with one numeric feature, Hours, filled with -1 and flagged."""
-    config = {
-        "party": "alice",
-        "data": {"path": "alice.csv", "columns": ["ID", "Hours"]},
-        "features": [
-            {"name": "Hours", "type": "numeric", "fill": -1, "indicator": True}
-        ],
-        "model": {"embedding_dim": 2, "deep_units": [4]},
-        "peers": [{"name": "bob", "address": "127.0.0.1:1"}],
-        "tls": {"insecure": True},
-    }
-    path = folder / "alice.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return load_party_config(path)
+    return _feature_party(
+        folder,
+        {"path": "alice.csv", "columns": ["ID", "Hours"]},
+        [{"name": "Hours", "type": "numeric", "fill": -1, "indicator": True}],
+    )
 
 
 def test_numeric_features_load_as_float32_with_missing_values_filled(tmp_path):
