@@ -17,14 +17,15 @@ from party_server.server import start_party
 from tests.support import free_port, misaligned_copy, write_configs
 
 
-def _carol_csv(source, target) -> None:
-    """carol holds the zip codes of alice's users, minus 500 rows, shuffled."""
-    header, *rows = (source / "alice_ml1m.csv").read_text().splitlines()
-    assert header.startswith("ID,") and header.endswith(",Zip-code")
-    kept = [row for row in rows if not 3000 <= int(row.split(",")[0]) < 3500]
-    lines = [f"{row.split(',')[0]},{row.rsplit(',', 1)[1]}" for row in kept]
+def _carol_csv(source, target, owner: str, columns: list[str]) -> None:
+    """carol holds ``columns`` of ``owner``'s file, minus 500 rows, shuffled."""
+    header, *rows = (source / f"{owner}_ml1m.csv").read_text().splitlines()
+    names = header.split(",")
+    picked = [names.index(c) for c in ["ID", *columns]]
+    kept = [row.split(",") for row in rows if not 3000 <= int(row.split(",")[0]) < 3500]
+    lines = [",".join(values[i] for i in picked) for values in kept]
     random.Random(5).shuffle(lines)
-    target.write_text("\n".join(["ID,Zip-code", *lines]) + "\n")
+    target.write_text("\n".join([",".join(["ID", *columns]), *lines]) + "\n")
 
 
 @pytest.mark.parametrize(
@@ -34,18 +35,25 @@ def _carol_csv(source, target) -> None:
 def test_three_parties_align_and_train(
     small_data, tmp_path, family, aggregation, labels_alone
 ):
-    """``labels_alone``: bob holds the labels and no feature; the fuse sums
-    alice's and carol's outputs."""
+    """carol holds the zip codes of alice's users; with ``labels_alone`` she
+    holds the movie columns instead and bob the labels alone (no feature): the
+    fuse sums alice's and carol's outputs."""
     data, common = misaligned_copy(small_data, tmp_path / "data")
-    _carol_csv(small_data, data / "carol_ml1m.csv")
     files = write_configs(tmp_path / "cfg", data)
     address = {n: f"127.0.0.1:{free_port()}" for n in ("alice", "bob", "carol")}
 
     carol = files.read("alice")
+    if labels_alone:
+        columns, features = ["MovieID", "Genres"], files.read("bob")["features"]
+        _carol_csv(small_data, data / "carol_ml1m.csv", "bob", columns)
+    else:
+        columns = ["Zip-code"]
+        features = [{"name": "Zip-code", "type": "hashed", "bins": 1000}]
+        _carol_csv(small_data, data / "carol_ml1m.csv", "alice", columns)
     carol.update(
         party="carol",
-        data={"path": str(data / "carol_ml1m.csv"), "columns": ["ID", "Zip-code"]},
-        features=[{"name": "Zip-code", "type": "hashed", "bins": 1000}],
+        data={"path": str(data / "carol_ml1m.csv"), "columns": ["ID", *columns]},
+        features=features,
         output_dir=str(tmp_path / "cfg" / "runs" / "carol"),
     )
     carol_path = tmp_path / "cfg" / "carol.yaml"
