@@ -25,6 +25,8 @@ INDEX = "index"
 MULTI_HOT = "multi_hot"
 SEQUENCE = "sequence"
 NUMERIC = "numeric"
+# Token strings a sequence's encoding holds at once (bounds its memory).
+_TOKENS_AT_ONCE = 1_000_000
 # Cells a numeric feature reads as missing (besides NaN).
 MISSING = ("", "?")
 # A sequence position without a token.
@@ -89,10 +91,22 @@ def _sequence(
     values: pd.Series, feature: FeatureConfig, tokens: FeatureConfig
 ) -> np.ndarray:
     """The last ``max_length`` tokens of each value, encoded like ``tokens``,
-    right-aligned; ``NO_TOKEN`` before them."""
+    right-aligned; ``NO_TOKEN`` before them. Rows are split a slice at a time,
+    so that at most about ``_TOKENS_AT_ONCE`` token strings exist at once."""
+    values = values.reset_index(drop=True)
+    matrix = np.full((len(values), feature.max_length), NO_TOKEN, dtype=np.int32)
+    step = max(1, _TOKENS_AT_ONCE // feature.max_length)
+    for start in range(0, len(values), step):
+        part = values.iloc[start : start + step].reset_index(drop=True)
+        matrix[start : start + len(part)] = _last_tokens(part, feature, tokens)
+    return matrix
+
+
+def _last_tokens(
+    values: pd.Series, feature: FeatureConfig, tokens: FeatureConfig
+) -> np.ndarray:
     length = feature.max_length
-    split = values.reset_index(drop=True).str.split(feature.separator, regex=False)
-    exploded = split.explode()
+    exploded = values.str.split(feature.separator, regex=False).explode()
     kept = exploded.notna() & (exploded != "") & (exploded != feature.padding)
     exploded = exploded[kept]
     rows = exploded.index.to_numpy()
