@@ -51,10 +51,6 @@ def _dnn_parts(model: ModelConfig) -> Parts:
     return (("deep", model.deep_units[-1]),)
 
 
-def _bst_parts(model: ModelConfig) -> Parts:
-    return (("deep", model.deep_units[-1]),)
-
-
 def _custom_parts(model: ModelConfig) -> Parts:
     return (("out", model.output_width),)
 
@@ -85,7 +81,7 @@ FAMILIES: dict[str, Family] = {
         Family(
             "bst",
             "common.models.bst",
-            _bst_parts,
+            _dnn_parts,  # BST's base outputs its dense stack, as a DNN's
             base_keys=BASE_KEYS + ("attention_heads", "transformer_blocks"),
         ),
         Family(
