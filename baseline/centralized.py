@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
+import keras
 import numpy as np
 
 from common.batching import (
+    RowSplit,
     batch_rows,
     epoch_order,
     eval_batch_size,
@@ -32,6 +35,52 @@ from party_server.data_slice import DataSlice, load_data_slice
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class Federation:
+    """A job's parties side by side in one process: their data aligned on the
+    IDs every party holds (in the job's party order), the training/validation
+    split, each party's base (numeric scaling fitted on the training rows) and
+    the label party's fuse, all seeded as the split job seeds them."""
+
+    order: list[str]
+    slices: list[DataSlice]
+    split: RowSplit
+    bases: list[keras.Model]
+    fuse: keras.Model
+
+    def labels(self, job: JobConfig) -> np.ndarray:
+        labels = self.slices[self.order.index(job.label_party)].labels
+        if labels is None:
+            raise HandshakeError(
+                f"label party {job.label_party} has no label configured"
+            )
+        return labels
+
+
+def compose(
+    job: JobConfig, parties: dict[str, tuple[PartyConfig, DataSlice]]
+) -> Federation:
+    """The job's federation in one process (see ``Federation``)."""
+    order = [p.name for p in job.parties]
+    missing = [n for n in order if n not in parties]
+    if missing:
+        raise HandshakeError(f"no party config given for {missing} of {job.source}")
+    raw = [parties[n][1] for n in order]
+    rows = plain_alignment(raw)
+    if rows[0].size == 0:
+        raise HandshakeError(f"no row ID is held by every party of {order}")
+    slices = [aligned_slice(s, r) for s, r in zip(raw, rows, strict=True)]
+    split = split_rows(slices[0].num_rows, job.validation_fraction, job.seed)
+    configs = [parties[n][0] for n in order]
+    bases = [
+        build_party_base(c.party, s.features, split.train, c.model, job.seed)
+        for c, s in zip(configs, slices, strict=True)
+    ]
+    outputs = {n: b.output_spec for n, b in zip(order, bases, strict=True)}
+    fuse = build_fuse(outputs, parties[job.label_party][0].model, job.seed)
+    return Federation(order, slices, split, bases, fuse)
+
+
 class CentralizedTrainer:
     """The job's parties' data and models, composed in the job's party order."""
 
@@ -39,34 +88,12 @@ class CentralizedTrainer:
         self, job: JobConfig, parties: dict[str, tuple[PartyConfig, DataSlice]]
     ) -> None:
         self.job = job
-        self.order = [p.name for p in job.parties]
-        missing = [n for n in self.order if n not in parties]
-        if missing:
-            raise HandshakeError(f"no party config given for {missing} of {job.source}")
-        slices = [parties[n][1] for n in self.order]
-        rows = plain_alignment(slices)
-        if rows[0].size == 0:
-            raise HandshakeError(f"no row ID is held by every party of {self.order}")
-        self.slices = [aligned_slice(s, r) for s, r in zip(slices, rows, strict=True)]
-        labels = self.slices[self.order.index(job.label_party)].labels
-        if labels is None:
-            raise HandshakeError(
-                f"label party {job.label_party} has no label configured"
-            )
-        self.labels = labels
-        configs = [parties[n][0] for n in self.order]
-        self.split = split_rows(
-            self.slices[0].num_rows, job.validation_fraction, job.seed
-        )
-        bases = [
-            build_party_base(c.party, s.features, self.split.train, c.model, job.seed)
-            for c, s in zip(configs, self.slices, strict=True)
-        ]
-        label_model = parties[job.label_party][0].model
-        outputs = {n: b.output_spec for n, b in zip(self.order, bases, strict=True)}
-        fuse = build_fuse(outputs, label_model, job.seed)
-        self.bases, self.fuse = bases, fuse
-        self.step = CentralStep(bases, fuse, job.optimizer, job.learning_rate)
+        federation = compose(job, parties)
+        self.order, self.slices = federation.order, federation.slices
+        self.labels = federation.labels(job)
+        self.split = federation.split
+        self.bases, self.fuse = federation.bases, federation.fuse
+        self.step = CentralStep(self.bases, self.fuse, job.optimizer, job.learning_rate)
 
     def inputs(self, rows: np.ndarray) -> list[PackedBatch]:
         return [s.features.take(rows) for s in self.slices]

@@ -15,20 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from baseline.centralized import load_parties
-from common.batching import batch_rows, epoch_order, split_rows, steps_per_epoch
+from baseline.centralized import compose, load_parties
+from common.batching import batch_rows, epoch_order, steps_per_epoch
 from common.config import load_job_config
-from common.models.build import build_fuse, build_party_base
 from common.models.registry import combined_structure, fuse_outputs
 from common.models.steps import BaseStep, FuseStep
-from party_server.alignment import aligned_slice, plain_alignment
-from party_server.checkpoints import ModelState
+from party_server.checkpoints import CheckpointStore, ModelState
 
-
-def _checkpoint(folder: Path, party: str, job: str, k: int) -> dict[str, np.ndarray]:
-    path = folder / "runs" / party / job / "checkpoints" / f"checkpoint-{k:08d}.npz"
-    with np.load(path) as stored:
-        return {key: stored[key] for key in stored.files}
+Arrays = dict[str, np.ndarray]
 
 
 class Replay:
@@ -40,27 +34,18 @@ class Replay:
         party and their ``runs`` (as ``LocalConfigs`` writes them)."""
         self.folder = folder
         job = load_job_config(folder / "job.yaml")
-        order = [p.name for p in job.parties]
-        parties = load_parties([folder / f"{name}.yaml" for name in order])
-        raw = [parties[name][1] for name in order]
-        slices = {
-            name: aligned_slice(s, rows)
-            for name, s, rows in zip(order, raw, plain_alignment(raw), strict=True)
+        parties = load_parties([folder / f"{p.name}.yaml" for p in job.parties])
+        federation = compose(job, parties)
+        outputs = {
+            name: base.output_spec
+            for name, base in zip(federation.order, federation.bases, strict=True)
         }
-        split = split_rows(slices[order[0]].num_rows, job.validation_fraction, job.seed)
-        bases = {}
-        for name in order:
-            config = parties[name][0]
-            features = slices[name].features
-            bases[name] = build_party_base(
-                name, features, split.train, config.model, job.seed
-            )
-        outputs = {name: bases[name].output_spec for name in order}
+        bases = dict(zip(federation.order, federation.bases, strict=True))
         label = job.label_party
         fused = list(fuse_outputs(outputs))
         self.fuse_step = FuseStep(
             bases[label],
-            build_fuse(outputs, parties[label][0].model, job.seed),
+            federation.fuse,
             fused.index(label) if label in fused else None,
             job.optimizer,
             job.learning_rate,
@@ -81,47 +66,60 @@ class Replay:
             self.fuse_step.state_variables,
             self.fuse_step.optimizer.variables,
         )
-        self.job, self.label, self.slices, self.split = job, label, slices, split
+        self.stores = {
+            name: CheckpointStore(folder / "runs" / name / job.job / "checkpoints")
+            for name in self.states
+        }
+        self.job, self.label, self.split = job, label, federation.split
+        self.slices = dict(zip(federation.order, federation.slices, strict=True))
+        self.labels = federation.labels(job)
 
     def checkpoints(self) -> list[int]:
         """The ids of the label party's stored checkpoints, in order."""
-        folder = self.folder / "runs" / self.label / self.job.job / "checkpoints"
-        return sorted(int(p.stem.split("-")[1]) for p in folder.glob("*.npz"))
+        found = self.stores[self.label].folder.glob("checkpoint-*.npz")
+        return sorted(int(p.stem.split("-")[1]) for p in found)
 
-    def window(self, checkpoint_id: int) -> str | None:
-        """Replays from checkpoint ``checkpoint_id`` to the run's next one;
-        None when every party's model and optimizer state then equal that
-        checkpoint bit for bit, else the first array that differs."""
+    def load(self, checkpoint_id: int) -> dict[str, Arrays]:
+        """Every party's arrays of one checkpoint."""
+        loaded = {}
+        for name, store in self.stores.items():
+            with np.load(store.path(checkpoint_id)) as stored:
+                loaded[name] = {key: stored[key] for key in stored.files}
+        return loaded
+
+    def window(self, start: dict[str, Arrays], end: dict[str, Arrays]) -> str | None:
+        """Replays from the checkpoint ``start`` (every party's arrays, see
+        ``load``) to the run's next one, ``end``; None when every party's model
+        and optimizer state then equal ``end`` bit for bit, else the first
+        array that differs."""
         for name, state in self.states.items():
-            arrays = _checkpoint(self.folder, name, self.job.job, checkpoint_id)
-            state.load(arrays, f"{name}'s checkpoint {checkpoint_id}")
-        epoch, first = (int(x) for x in arrays["position"])
+            state.load(start[name], f"{name}'s checkpoint")
+        epoch, first = (int(x) for x in start[self.label]["position"])
         order = epoch_order(self.split.train, self.job.seed, epoch)
         last = steps_per_epoch(order.size, self.job.batch_size)
-        following = {
-            name: _checkpoint(self.folder, name, self.job.job, checkpoint_id + 1)
-            for name in self.states
-        }
-        next_epoch, next_step = (int(x) for x in following[self.label]["position"])
+        next_epoch, next_step = (int(x) for x in end[self.label]["position"])
         if next_epoch == epoch:
             last = next_step
         self._train(order, first, last)
         for name, state in self.states.items():
             for key, value in state.arrays().items():
-                if not np.array_equal(value, following[name][key]):
+                if not np.array_equal(value, end[name][key]):
                     return (
                         f"{name}'s {key} after replaying epoch {epoch} steps "
-                        f"{first}-{last - 1} from checkpoint {checkpoint_id}"
+                        f"{first}-{last - 1}"
                     )
         return None
 
     def first_astray(self) -> str | None:
         """The first window of the run that a replay does not reproduce."""
         ids = self.checkpoints()
-        for checkpoint_id in ids[:-1]:
-            found = self.window(checkpoint_id)
+        start = self.load(ids[0])
+        for previous, checkpoint_id in zip(ids, ids[1:], strict=False):
+            end = self.load(checkpoint_id)
+            found = self.window(start, end)
             if found is not None:
-                return found
+                return f"{found} from checkpoint {previous}"
+            start = end
         return None
 
     def _train(self, order: np.ndarray, first: int, last: int) -> None:
@@ -133,12 +131,11 @@ class Replay:
 
         steps = self.steps
         hiddens = {n: steps[n].forward(inputs(n, first)).numpy() for n in steps}
-        labels = self.slices[self.label].labels
         for step in range(first, last):
             _, _, grads = self.fuse_step.train(
                 inputs(self.label, step),
                 [hiddens[n] for n in self.senders],
-                labels[batch_rows(order, size, step)],
+                self.labels[batch_rows(order, size, step)],
             )
             for name, grad in zip(self.senders, grads, strict=True):
                 if step + 1 < last:
