@@ -11,8 +11,9 @@ DEMO_RATINGS ?= 100000
 ML1M ?=
 NUM_SAMPLE ?= -1
 # Which parties' CSVs (and job) `make data` and `make demo` mean: reference (split
-# DeepFM), bst (a behaviour-sequence transformer over each user's history) or
-# census (UCI Adult: ADULT=path/to/adult.data [ADULT_TEST=path/to/adult.test]).
+# DeepFM), two-tasks (the reference data, MMoE predicting like and love), bst (a
+# behaviour-sequence transformer over each user's history) or census (UCI Adult,
+# MMoE: ADULT=path/to/adult.data [ADULT_TEST=path/to/adult.test]).
 LAYOUT ?= reference
 SEQUENCE_LENGTH ?= 4
 ADULT ?=
@@ -24,6 +25,10 @@ LAYOUT_CONFIGS := configs/bst
 else ifeq ($(LAYOUT),census)
 LAYOUT_FILES := $(DATA_DIR)/alice_adult.csv $(DATA_DIR)/bob_adult.csv
 LAYOUT_CONFIGS := configs/census
+else ifeq ($(LAYOUT),two-tasks)
+LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
+LAYOUT_CONFIGS := configs/two_tasks
+LAYOUT_ARGS := --layout reference --sequence-length $(SEQUENCE_LENGTH)
 else
 LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs

@@ -25,7 +25,7 @@ from common.config import JobConfig, PartyConfig
 from common.errors import HandshakeError
 from common.features import PackedBatch
 from common.history import EpochRecord
-from common.metrics import MetricAccumulator, Metrics, binary_metrics
+from common.metrics import MetricAccumulator, Metrics, Task, task_metrics
 from common.models.build import build_fuse, build_party_base
 from common.models.steps import CentralStep
 from common.throughput import SteadyRate
@@ -47,6 +47,7 @@ class Federation:
     split: RowSplit
     bases: list[keras.Model]
     fuse: keras.Model
+    tasks: tuple[Task, ...]
 
     def labels(self, job: JobConfig) -> np.ndarray:
         labels = self.slices[self.order.index(job.label_party)].labels
@@ -77,8 +78,9 @@ def compose(
         for c, s in zip(configs, slices, strict=True)
     ]
     outputs = {n: b.output_spec for n, b in zip(order, bases, strict=True)}
-    fuse = build_fuse(outputs, parties[job.label_party][0].model, job.seed)
-    return Federation(order, slices, split, bases, fuse)
+    label = parties[job.label_party][0]
+    fuse = build_fuse(outputs, label.model, job.seed)
+    return Federation(order, slices, split, bases, fuse, label.tasks)
 
 
 class CentralizedTrainer:
@@ -93,7 +95,10 @@ class CentralizedTrainer:
         self.labels = federation.labels(job)
         self.split = federation.split
         self.bases, self.fuse = federation.bases, federation.fuse
-        self.step = CentralStep(self.bases, self.fuse, job.optimizer, job.learning_rate)
+        self.tasks = federation.tasks
+        self.step = CentralStep(
+            self.bases, self.fuse, job.optimizer, job.learning_rate, self.tasks
+        )
 
     def inputs(self, rows: np.ndarray) -> list[PackedBatch]:
         return [s.features.take(rows) for s in self.slices]
@@ -108,14 +113,14 @@ class CentralizedTrainer:
         """
         steady = SteadyRate()
         order = epoch_order(self.split.train, self.job.seed, epoch)
-        accumulator = MetricAccumulator()
+        accumulator = MetricAccumulator(self.tasks)
         size = self.job.batch_size
         steps = steps_per_epoch(order.size, size)
         for step in range(steps if max_steps is None else min(steps, max_steps)):
             rows = batch_rows(order, size, step)
             labels = self.labels[rows]
-            loss, scores = self.step.train(self.inputs(rows), labels)
-            accumulator.add(labels, scores.numpy(), float(loss))
+            loss, losses, scores = self.step.train(self.inputs(rows), labels)
+            accumulator.add(labels, scores.numpy(), float(loss), losses.numpy())
             if (step + 1) % self.job.report_every == 0:
                 steady.mark(accumulator.count)
         steady.mark(accumulator.count)
@@ -127,7 +132,7 @@ class CentralizedTrainer:
             self.step.predict(self.inputs(rows[i : i + size])).numpy()
             for i in range(0, rows.size, size)
         ]
-        return binary_metrics(self.labels[rows], np.concatenate(scores))
+        return task_metrics(self.tasks, self.labels[rows], np.concatenate(scores))
 
     def fit(self) -> list[EpochRecord]:
         """Trains every epoch and evaluates after each, like the split job."""

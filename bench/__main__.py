@@ -77,9 +77,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--models",
         type=_models,
-        default=["deepfm", "wide_deep", "dnn", "custom", "bst:4", "bst:20"],
+        default=[
+            "deepfm",
+            "wide_deep",
+            "dnn",
+            "custom",
+            "bst:4",
+            "bst:20",
+            "mmoe",
+            "mmoe:ml1m",
+        ],
         help="model families for the models table (comma separated; bst:N is BST "
-        "over histories of N movies); empty skips",
+        "over histories of N movies, mmoe the census job on UCI Adult at 10x, "
+        "mmoe:ml1m like and love on MovieLens); empty skips",
     )
     parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
     parser.add_argument("--model-batch", type=int, default=1024)

@@ -1,9 +1,11 @@
 """The ``models`` table: every model family, split against its centralized twin.
 
-For each family, on the generated MovieLens data, one epoch of the centralized
-model and of the split job at pipeline size 1 (whose validation AUC must equal
-the centralized one within 1e-4) and at the benchmark's pipeline size (whose
-speed is compared with the centralized one).
+For each family, on its reference data (generated MovieLens for the MovieLens
+families; MMoE on the census job, generated UCI Adult at 10x Adult's size, or on
+MovieLens with two tasks), one epoch of the centralized model and of the split
+job at pipeline size 1 (whose validation AUC must equal the centralized one
+within 1e-4) and at the benchmark's pipeline size (whose speed is compared with
+the centralized one). A job of several tasks reports the tasks' mean AUC.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.runs import RunResult, run_centralized, run_split
-from bench.setup import ensure_data, run_configs
+from bench.setup import census_rows, ensure_census, ensure_data, run_configs
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +28,7 @@ def _ratio_target(entry: str) -> float | None:
     return RATIO_TARGET.get(entry.partition(":")[0])
 
 
+CENSUS_SCALE = 10
 AUC_EQUAL = 1e-4
 MEMORY_LIMIT_MB = 1536.0
 MOVIELENS_ROWS = 1_000_209
@@ -76,49 +79,53 @@ def run_models(
 ) -> list[ModelRow]:
     table = []
     for entry in families:
-        family, length = parse_model(entry)
-        data = ensure_data(work / "data", rows, length)
+        family, layout, length = parse_model(entry)
+        entry_rows = rows
+        if layout == "census":
+            entry_rows = census_rows(CENSUS_SCALE)
+            data = ensure_census(work / "data", CENSUS_SCALE)
+        else:
+            data = ensure_data(work / "data", rows, length)
         results = []
         for mode, k in (("centralized", 1), ("split", 1), ("split", pipeline)):
-            name = entry.replace(":", "")
-            folder = work / "work" / f"models-{name}-{rows}-b{batch}-{mode}-k{k}"
+            name = entry.replace(":", "-")
+            folder = work / "work" / f"models-{name}-{entry_rows}-b{batch}-{mode}-k{k}"
+            configs = run_configs(folder, data, batch, k, layout=layout)
             if length:  # the BST job: bob's history of ``length`` movies
-                configs = run_configs(folder, data, batch, k, layout="bst")
                 configs.set_sequence_length(length)
-            else:
-                configs = run_configs(folder, data, batch, k)
+            elif layout == "reference":
                 configs.set_family(family)
             logger.info("model %s: %s, pipeline %d", family, mode, k)
             run = run_centralized if mode == "centralized" else run_split
             args = (
-                (configs, rows, batch)
+                (configs, entry_rows, batch)
                 if mode == "centralized"
-                else (
-                    configs,
-                    rows,
-                    batch,
-                    k,
-                )
+                else (configs, entry_rows, batch, k)
             )
             results.append(run(*args, timeout))
         table.append(ModelRow(entry, *results))
     return table
 
 
-def parse_model(entry: str) -> tuple[str, int]:
-    """``--models`` entries: a family, or ``bst:N`` (BST with histories of N
-    movies; ``bst`` alone: 4). Returns the family and the history length (0
-    for families on the reference columns)."""
-    family, _, length = entry.partition(":")
+def parse_model(entry: str) -> tuple[str, str, int]:
+    """``--models`` entries: a family on the reference columns, ``bst:N`` (BST
+    with histories of N movies; ``bst`` alone: 4), ``mmoe`` (the census job on
+    UCI Adult at 10x) or ``mmoe:ml1m`` (like and love on MovieLens). Returns the
+    family, the data layout and the history length (0 without one)."""
+    family, _, option = entry.partition(":")
+    if family == "mmoe":
+        if option not in ("", "ml1m"):
+            raise ValueError(f"{entry!r}: mmoe runs on census (mmoe) or ml1m")
+        return family, "two-tasks" if option else "census", 0
     if family != "bst":
-        if length:
-            raise ValueError(f"{entry!r}: only bst takes a :length")
-        return family, 0
-    if not length:
-        return family, 4
-    if not length.isdigit() or not 1 <= int(length) <= 1024:
+        if option:
+            raise ValueError(f"{entry!r}: only bst and mmoe take a :option")
+        return family, "reference", 0
+    if not option:
+        return family, "bst", 4
+    if not option.isdigit() or not 1 <= int(option) <= 1024:
         raise ValueError(f"{entry!r}: the history length must be 1 to 1024")
-    return family, int(length)
+    return family, "bst", int(option)
 
 
 def models_targets(table: list[ModelRow]) -> list[dict]:

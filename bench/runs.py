@@ -94,20 +94,27 @@ def run_split(
     configs: LocalConfigs, rows: int, batch: int, pipeline: int, timeout: float
 ) -> RunResult:
     logs = configs.folder / "logs"
-    bob = start_party(configs.bob, logs / "bob.log", ready_timeout=timeout)
-    alice = None
+    # The label party first: the feature party is given its address.
+    label = configs.read("job")["label_party"]
+    feature = "alice" if label == "bob" else "bob"
+    started = {}
     try:
-        configs.point_alice_at(bob.address)
-        alice = start_party(configs.alice, logs / "alice.log", ready_timeout=timeout)
+        for name in (label, feature):
+            if name == feature:
+                configs.point_at(feature, label, started[label].address)
+            path = getattr(configs, name)
+            started[name] = start_party(
+                path, logs / f"{name}.log", ready_timeout=timeout
+            )
+        alice, bob = started["alice"], started["bob"]
         configs.set_job_addresses(alice.address, bob.address)
         command = ["-m", "coordinator", "run", "--job", str(configs.job)]
         coordinator_rss = _run_process(
             command, configs.folder / "coordinator.log", timeout
         )
     finally:
-        for party in (alice, bob):
-            if party is not None:
-                party.stop()
+        for party in started.values():
+            party.stop()
     run_dir = configs.folder / "runs" / configs.read("job")["job"]
     epoch = _history(run_dir / "history.json")
     wire = json.loads((run_dir / "traffic.json").read_text())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from common.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
+from common.census.prepare import prepare_census
 from common.movielens.prepare import ALICE_CSV, BOB_CSV, BST_FILES, prepare_generated
 from coordinator.local_configs import LocalConfigs
 
@@ -32,6 +34,29 @@ def ensure_data(cache: Path, rows: int, sequence_length: int = 0) -> Path:
         layout="bst" if sequence_length else "reference",
         sequence_length=sequence_length or 1,
     )
+    return folder
+
+
+def census_rows(scale: int) -> int:
+    """Records of the generated UCI Adult files at ``scale`` times Adult's size
+    (``adult.data`` and ``adult.test`` together)."""
+    return (DATA_ROWS + TEST_ROWS) * scale
+
+
+def ensure_census(cache: Path, scale: int) -> Path:
+    """The census job's party CSVs from generated UCI Adult files at ``scale``
+    times Adult's size, made once and kept in ``cache``."""
+    folder = cache / f"adult-x{scale}"
+    names = ("alice_adult.csv", "bob_adult.csv")
+    if all((folder / name).exists() for name in names):
+        return folder
+    logger.info("generating UCI Adult at %dx into %s", scale, folder)
+    raw = generate_adult(
+        folder / "raw", DATA_ROWS * scale, TEST_ROWS * scale, seed=DATA_SEED
+    )
+    prepare_census(raw.data, folder, raw.test)
+    for path in (raw.data, raw.test):
+        path.unlink()
     return folder
 
 

@@ -15,12 +15,14 @@ from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
 from common.limits import PARTY_LIMITS, job_limit_problems
+from common.metrics import Task
 from common.models.registry import (
     DEFAULT_FAMILY,
     FAMILIES,
     aggregation_problem,
     family_problem,
     key_families,
+    tasks_problem,
 )
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings
@@ -86,11 +88,16 @@ class DataConfig:
 @dataclass(frozen=True)
 class LabelConfig:
     """label = 1 when the column's value is greater than ``positive_above`` (a
-    number), or when it ``equals`` a given text (exactly one of the two)."""
+    number), or when it ``equals`` a given text (exactly one of the two).
+
+    A job of several tasks names each label (``name``, which its metrics and
+    score column carry) and weighs its loss (``weight``)."""
 
     column: str
     positive_above: float | None = None
     equals: str | None = None
+    name: str = "label"
+    weight: float = 1.0
 
     @property
     def rule(self) -> str:
@@ -126,6 +133,14 @@ class ModelConfig:
     # bst: heads of its self-attention (dividing embedding_dim) and blocks.
     attention_heads: int = 2
     transformer_blocks: int = 1
+    # mmoe's fuse: shared experts (dense stacks of expert_units), a softmax gate
+    # per task over them, and a tower of tower_units per task.
+    experts: int = 4
+    expert_units: tuple[int, ...] = (64, 32)
+    tower_units: tuple[int, ...] = (16,)
+    # How many labels the fuse predicts (the label party's labels); 0 at a
+    # feature party.
+    tasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,14 +165,24 @@ class PartyConfig:
     model: ModelConfig
     peers: tuple[PeerConfig, ...]
     output_dir: Path
-    label: LabelConfig | None = None
+    labels: tuple[LabelConfig, ...] = ()
     tls: TlsConfig = INSECURE
     coordinator_identity: str = "coordinator"
     source: Path = Path("<memory>")
 
     @property
     def role(self) -> PartyRole:
-        return PartyRole.LABEL if self.label is not None else PartyRole.FEATURE
+        return PartyRole.LABEL if self.labels else PartyRole.FEATURE
+
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """What the party's labels make the job predict (none at a feature party)."""
+        return tuple(Task(label.name, label.weight) for label in self.labels)
+
+    @property
+    def label_key(self) -> str:
+        """Where its config states the labels: ``label`` (one) or ``labels``."""
+        return "labels" if len(self.labels) > 1 else "label"
 
     def peer(self, name: str) -> PeerConfig | None:
         return next((p for p in self.peers if p.name == name), None)
@@ -311,13 +336,15 @@ def _read_sequence(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfi
     return sequence
 
 
-def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig:
+def _read_model(reader: ConfigReader, tasks: int, base: Path) -> ModelConfig:
+    """The ``model`` section of a party that predicts ``tasks`` labels (0 at a
+    feature party)."""
     family = reader.optional("family", str, DEFAULT_FAMILY)
-    problem = family_problem(family)
+    problem = family_problem(family) or tasks_problem(family, tasks)
     if problem is not None:
         raise reader.error("family", problem)
     declared = FAMILIES[family]
-    allowed = declared.base_keys + (declared.fuse_keys if is_label else ())
+    allowed = declared.base_keys + (declared.fuse_keys if tasks else ())
     for key in reader.written():
         if key in allowed:
             continue
@@ -347,9 +374,19 @@ def _read_model(reader: ConfigReader, is_label: bool, base: Path) -> ModelConfig
         aggregation=_aggregation(reader, family)
         if "aggregation" in allowed
         else "concat",
+        tasks=tasks,
     )
     if "attention_heads" in allowed:
         model = _read_transformer(reader, model)
+    if "experts" in allowed:
+        model = dataclasses.replace(
+            model,
+            experts=reader.number("experts", int, 4, PARTY_LIMITS["experts"]),
+            expert_units=reader.int_list(
+                "expert_units", (64, 32), PARTY_LIMITS["units"]
+            ),
+            tower_units=reader.int_list("tower_units", (16,), PARTY_LIMITS["units"]),
+        )
     reader.finish()
     return model
 
@@ -414,7 +451,9 @@ def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
     return data
 
 
-def _read_label(reader: ConfigReader) -> LabelConfig:
+def _read_label(reader: ConfigReader, named: bool) -> LabelConfig:
+    """One label: its column and rule; ``named`` (one of several) also its name
+    and weight."""
     rules = [key for key in ("positive_above", "equals") if reader.has(key)]
     if len(rules) != 1:
         raise reader.error(
@@ -431,8 +470,36 @@ def _read_label(reader: ConfigReader) -> LabelConfig:
         else None,
         equals=reader.require("equals", str) if rules == ["equals"] else None,
     )
+    if named:
+        label = dataclasses.replace(
+            label,
+            name=_name(reader, "name"),
+            weight=reader.number("weight", float, 1.0, PARTY_LIMITS["weight"]),
+        )
     reader.finish()
     return label
+
+
+def _read_labels(reader: ConfigReader) -> tuple[LabelConfig, ...]:
+    """``label`` (one task) or ``labels`` (a list of named tasks); none at a
+    feature party."""
+    if reader.has("label") and reader.has("labels"):
+        raise reader.error(
+            "labels",
+            "give either 'label' (one task) or 'labels' (a list of tasks), not both",
+        )
+    if reader.has("label"):
+        return (_read_label(reader.section("label"), named=False),)
+    if not reader.has("labels"):
+        return ()
+    labels = tuple(_read_label(r, named=True) for r in reader.sections("labels"))
+    if not labels:
+        raise reader.error("labels", "list at least one label")
+    names = [label.name for label in labels]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise reader.error("labels", f"task names used twice: {duplicated}")
+    return labels
 
 
 def _read_peer(reader: ConfigReader) -> PeerConfig:
@@ -451,10 +518,10 @@ def load_party_config(path: Path) -> PartyConfig:
     path = Path(path).resolve()
     reader = ConfigReader(load_yaml_mapping(path), path)
     base = path.parent
-    label = _read_label(reader.section("label")) if reader.has("label") else None
+    labels = _read_labels(reader)
     features = (
         tuple(_read_feature(r) for r in reader.sections("features"))
-        if label is None or reader.has("features")
+        if not labels or reader.has("features")
         else ()
     )
     config = PartyConfig(
@@ -462,12 +529,12 @@ def load_party_config(path: Path) -> PartyConfig:
         listen=reader.optional("listen", str, "127.0.0.1:0"),
         data=_read_data(reader.section("data"), base),
         features=features,
-        model=_read_model(reader.section("model"), label is not None, base),
+        model=_read_model(reader.section("model"), len(labels), base),
         peers=tuple(_read_peer(r) for r in reader.sections("peers"))
         if reader.has("peers")
         else (),
         output_dir=_resolve(base, reader.optional("output_dir", str, "runs")),
-        label=label,
+        labels=labels,
         tls=read_tls(reader, base),
         coordinator_identity=reader.optional(
             "coordinator_identity", str, "coordinator"
@@ -501,11 +568,13 @@ def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
     if duplicated:
         raise reader.error("features", f"feature names used twice: {duplicated}")
     columns = {f.column for f in config.features}
-    if config.label is not None and config.label.column in columns:
-        raise reader.error(
-            "label.column",
-            f"{config.label.column!r} is the label; it must not be a feature column",
-        )
+    for index, label in enumerate(config.labels):
+        if label.column in columns:
+            key = "label" if config.label_key == "label" else f"labels[{index}]"
+            raise reader.error(
+                f"{key}.column",
+                f"{label.column!r} is a label; it must not be a feature column",
+            )
     if config.data.id_column in columns:
         raise reader.error("data.id_column", "the row ID column must not be a feature")
     if any(p.name == config.party for p in config.peers):
@@ -546,6 +615,8 @@ def _read_privacy(job: ConfigReader) -> PrivacySettings:
         values["defense_scale"] = defense.optional("scale", float, 1.0)
         defense.finish()
     values["leakage_probe"] = reader.optional("leakage_probe", bool, False)
+    if reader.has("task"):
+        values["task"] = _name(reader, "task")
     reader.finish()
     settings = PrivacySettings(**values)
     if "clip_norm" in values and settings.clip_norm <= 0:

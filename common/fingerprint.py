@@ -48,10 +48,9 @@ def settings_digests(config: PartyConfig) -> dict[str, str]:
         "id_column": config.data.id_column,
         "features": [dataclasses.asdict(f) for f in config.features],
     }
-    label = dataclasses.asdict(config.label) if config.label is not None else None
     settings = {
         "features": features,
-        "label": label,
+        "label": [dataclasses.asdict(label) for label in config.labels] or None,
         "model": dataclasses.asdict(config.model),
     }
     return {k: hashlib.sha256(_canonical(v)).hexdigest() for k, v in settings.items()}

@@ -1,4 +1,8 @@
-"""The job's history: ``history.json`` (one object per epoch) and ``curves.png``."""
+"""The job's history: ``history.json`` (one object per epoch) and ``curves.png``.
+
+A job of several tasks keeps the same keys (its total loss and the tasks' mean
+AUC, precision and recall) and adds ``tasks``: each task's own figures by name.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ class EpochRecord:
     epsilon_per_row: float | None = None
     delta: float | None = None
     label_epsilon: float | None = None
+    # Several tasks: task name -> train_loss, train_auc, val_loss, val_auc,
+    # val_precision, val_recall.
+    tasks: dict[str, dict[str, float]] | None = None
 
     @classmethod
     def of(
@@ -47,6 +54,19 @@ class EpochRecord:
         steady: float,
     ) -> EpochRecord:
         """The record of 0-based ``epoch`` (stored 1-based, as people count)."""
+        tasks = None
+        if train.tasks:
+            tasks = {
+                t.name: {
+                    "train_loss": t.loss,
+                    "train_auc": t.auc,
+                    "val_loss": v.loss,
+                    "val_auc": v.auc,
+                    "val_precision": v.precision,
+                    "val_recall": v.recall,
+                }
+                for t, v in zip(train.tasks, validation.tasks, strict=True)
+            }
         return cls(
             epoch=epoch + 1,
             train_loss=train.loss,
@@ -58,6 +78,7 @@ class EpochRecord:
             samples_per_second=train_rows / seconds,
             steady_samples_per_second=steady,
             train_seconds=seconds,
+            tasks=tasks,
         )
 
     def summary(self, epochs: int) -> str:
@@ -75,25 +96,44 @@ class EpochRecord:
             )
         if self.label_epsilon is not None:
             line += f" | label DP ε {self.label_epsilon:g}"
+        for name, figures in (self.tasks or {}).items():
+            line += (
+                f" | {name}: val loss {shown(figures['val_loss'])} auc "
+                f"{shown(figures['val_auc'])}"
+            )
         return line
 
 
 def json_record(record: dict) -> dict:
-    """A record for strict JSON: an undefined metric (NaN) becomes null."""
-    return {
+    """A record for strict JSON: an undefined metric (NaN) becomes null, in the
+    tasks' figures too; a job of one task has no ``tasks`` key."""
+    found = {
         k: None if isinstance(v, float) and not math.isfinite(v) else v
         for k, v in record.items()
+        if k != "tasks" or v is not None
+    }
+    if "tasks" in found:
+        found["tasks"] = {name: json_record(v) for name, v in found["tasks"].items()}
+    return found
+
+
+def _metrics_back(data: dict, optional: set[str]) -> dict:
+    return {
+        k: float("nan") if v is None and k not in optional else v
+        for k, v in data.items()
     }
 
 
 def record_from_json(data: dict) -> EpochRecord:
     """The record back from JSON: null metrics are NaN again (optional privacy
     fields stay ``None``)."""
-    optional = {"epsilon", "epsilon_per_row", "delta", "label_epsilon"}
-    values = {
-        k: float("nan") if v is None and k not in optional else v
-        for k, v in data.items()
-    }
+    optional = {"epsilon", "epsilon_per_row", "delta", "label_epsilon", "tasks"}
+    values = _metrics_back(data, optional)
+    if values.get("tasks") is not None:
+        values["tasks"] = {
+            name: _metrics_back(figures, set())
+            for name, figures in values["tasks"].items()
+        }
     return EpochRecord(**values)
 
 
@@ -112,26 +152,35 @@ def plot_curves(path: Path, records: list[EpochRecord]) -> None:
     epochs = [r.epoch for r in records]
     figure, (loss_axis, auc_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in ((loss_axis, "loss"), (auc_axis, "auc")):
-        axis.plot(
-            epochs,
-            [getattr(r, f"train_{metric}") for r in records],
-            "o-",
-            label="train",
-        )
-        axis.plot(
-            epochs,
-            [getattr(r, f"val_{metric}") for r in records],
-            "s-",
-            label="validation",
-        )
+        for who, figures in _curve_sources(records):
+            for split, mark in (("train", "o-"), ("val", "s-")):
+                axis.plot(
+                    epochs,
+                    [f[f"{split}_{metric}"] for f in figures],
+                    mark,
+                    label=f"{who}{'validation' if split == 'val' else 'train'}",
+                )
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric.upper() if metric == "auc" else metric)
         axis.set_xticks(epochs)
         axis.grid(alpha=0.3)
         axis.legend()
-    loss_axis.set_title("Binary cross-entropy")
+    loss_axis.set_title(
+        "Binary cross-entropy" + (" (weighted total)" if records[-1].tasks else "")
+    )
     auc_axis.set_title("ROC AUC")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _curve_sources(records: list[EpochRecord]) -> list[tuple[str, list[dict]]]:
+    """What the curves plot: the job's figures, or each task's (by name) and
+    the total loss for a job of several tasks."""
+    if not records[-1].tasks:
+        return [("", [asdict(r) for r in records])]
+    found = [("all tasks ", [asdict(r) for r in records])]
+    for name in records[-1].tasks:
+        found.append((f"{name} ", [r.tasks[name] for r in records]))
+    return found

@@ -103,6 +103,8 @@ PARTY_LIMITS: dict[str, Limit] = {
     "embedding_dim": count(1, 1024),
     "units": count(1, 65_536),
     "positive_above": Limit(-1e300, 1e300),
+    "weight": Limit(0.0, 1e6, above=True),
+    "experts": count(1, 64),
 }
 
 # party_server flags.

@@ -21,7 +21,7 @@ from common.jobspec import (
     PeerState,
 )
 from common.limits import job_limit_problems
-from common.metrics import Metrics
+from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings, PrivacySpent
@@ -269,6 +269,7 @@ def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
         gradient_defense=settings.gradient_defense,
         defense_scale=settings.defense_scale,
         leakage_probe=settings.leakage_probe,
+        task=settings.task,
     )
 
 
@@ -281,6 +282,7 @@ def privacy_from_proto(message: control_pb2.PrivacySpec) -> PrivacySettings:
         gradient_defense=message.gradient_defense or "none",
         defense_scale=message.defense_scale or 1.0,
         leakage_probe=message.leakage_probe,
+        task=message.task,
     )
     for key, problem in settings.problems():
         raise InvalidMessageError(f"job spec privacy {key}: {problem}")
@@ -309,6 +311,16 @@ def metrics_to_proto(metrics: Metrics) -> control_pb2.Metrics:
         auc=metrics.auc,
         precision=metrics.precision,
         recall=metrics.recall,
+        tasks=[
+            control_pb2.TaskMetrics(
+                name=t.name,
+                loss=t.loss,
+                auc=t.auc,
+                precision=t.precision,
+                recall=t.recall,
+            )
+            for t in metrics.tasks
+        ],
     )
 
 
@@ -319,6 +331,10 @@ def metrics_from_proto(message: control_pb2.Metrics) -> Metrics:
         auc=message.auc,
         precision=message.precision,
         recall=message.recall,
+        tasks=tuple(
+            TaskMetrics(t.name, t.loss, t.auc, t.precision, t.recall)
+            for t in message.tasks
+        ),
     )
 
 

@@ -109,7 +109,7 @@ def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int
     from coordinator.ownership import RunLock
 
     parties = [(load_party_config(p), p) for p in party_paths]
-    parties.sort(key=lambda item: item[0].label is None)
+    parties.sort(key=lambda item: not item[0].labels)
     for party, path in parties:
         if config.party(party.party) is None:
             raise ConfigError(

@@ -39,7 +39,8 @@ class LocalConfigs:
         **job_changes: object,
     ) -> LocalConfigs:
         """The examples of a data ``layout`` (``reference``: ``configs/``;
-        ``bst``, ``census``: ``configs/<layout>/``), pointed at ``data_dir`` with
+        ``bst``, ``census``: ``configs/<layout>/``; ``two-tasks``: the reference
+        data with ``configs/two_tasks/``), pointed at ``data_dir`` with
         outputs under ``folder/runs``.
 
         With ``certs`` (a folder made by ``python -m common.certs``) every process
@@ -50,6 +51,7 @@ class LocalConfigs:
             "reference": (EXAMPLES, "ml1m"),
             "bst": (EXAMPLES / "bst", "bst"),
             "census": (EXAMPLES / "census", "adult"),
+            "two-tasks": (EXAMPLES / "two_tasks", "ml1m"),
         }[layout]
         paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
         for name in ("alice", "bob"):
@@ -102,7 +104,12 @@ class LocalConfigs:
 
     def point_alice_at(self, bob: str) -> None:
         """Gives alice bob's address once bob's port is known."""
-        self.edit("alice", peers=[{"name": "bob", "address": bob, "identity": "bob"}])
+        self.point_at("alice", "bob", bob)
+
+    def point_at(self, party: str, peer: str, address: str) -> None:
+        """Gives ``party`` (alice or bob) the address of ``peer`` once its port
+        is known."""
+        self.edit(party, peers=[{"name": peer, "address": address, "identity": peer}])
 
     def set_job_addresses(self, alice: str, bob: str) -> None:
         self.edit(

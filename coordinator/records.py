@@ -42,10 +42,18 @@ def summary_lines(records: list[EpochRecord], run_dir: Path) -> list[str]:
         if not math.isnan(best.val_auc)
         else "  best   val AUC n/a (the validation rows hold one class)"
     )
+    tasks = [
+        f"  task {name}: val AUC {shown(f['val_auc'])}  loss {shown(f['val_loss'])}  "
+        f"precision {shown(f['val_precision'])}  recall {shown(f['val_recall'])}"
+        for name, f in (last.tasks or {}).items()
+    ]
+    mean = " (mean over tasks; loss: weighted total)" if tasks else ""
     return [
         f"job finished: {len(records)} epochs",
         f"  final  val AUC {shown(last.val_auc)}  loss {shown(last.val_loss)}  "
-        f"precision {shown(last.val_precision)}  recall {shown(last.val_recall)}",
+        f"precision {shown(last.val_precision)}  recall {shown(last.val_recall)}"
+        + mean,
+        *tasks,
         best_line,
         f"  speed  {speed:,.0f} samples/s (mean over epochs)",
         f"  history {run_dir / 'history.json'}",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.config import FeatureConfig, PartyConfig
+from common.config import FeatureConfig, LabelConfig, PartyConfig
 from common.errors import DataError
 from common.features import (
     EncodedFeatures,
@@ -99,8 +99,7 @@ def _check_header(header: list[str], config: PartyConfig) -> list[str]:
             "config"
         )
     needed = [config.data.id_column, *(f.column for f in config.features)]
-    if config.label is not None:
-        needed.append(config.label.column)
+    needed += [label.column for label in config.labels]
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(
@@ -130,16 +129,13 @@ def _check_ids(ids: np.ndarray, config: PartyConfig, layout: CsvLayout) -> None:
         )
 
 
-def _labels(
-    frame: pd.DataFrame, config: PartyConfig, layout: CsvLayout
-) -> np.ndarray | None:
-    if config.label is None:
-        return None
-    column = config.label.column
-    if config.label.equals is not None:
-        return (frame[column].str.strip() == config.label.equals).to_numpy(
-            dtype=np.float32
-        )
+def _label(
+    frame: pd.DataFrame, label: LabelConfig, config: PartyConfig, layout: CsvLayout
+) -> np.ndarray:
+    """One label's 0/1 values by its rule."""
+    column = label.column
+    if label.equals is not None:
+        return (frame[column].str.strip() == label.equals).to_numpy(dtype=np.float32)
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.index[values.isna()]
     if len(bad):
@@ -147,7 +143,18 @@ def _labels(
             f"{config.data.path}:{layout.line(bad[0])}: column {column!r} holds "
             f"{frame[column].loc[bad[0]]!r}, not a number; the label needs numbers"
         )
-    return (values.to_numpy() > config.label.positive_above).astype(np.float32)
+    return (values.to_numpy() > label.positive_above).astype(np.float32)
+
+
+def _labels(
+    frame: pd.DataFrame, config: PartyConfig, layout: CsvLayout
+) -> np.ndarray | None:
+    """The rows' labels: ``[rows]`` for one task, ``[rows, tasks]`` for several,
+    None at a feature party."""
+    found = [_label(frame, label, config, layout) for label in config.labels]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else np.stack(found, axis=1)
 
 
 def _check_numbers(
@@ -220,7 +227,7 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
         len(features),
         config.data.path,
     )
-    label_array = np.concatenate(labels) if config.label is not None else None
+    label_array = np.concatenate(labels) if config.labels else None
     return DataSlice(
         id_array, packed, label_array, id_digest(id_array), content.hexdigest()
     )

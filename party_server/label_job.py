@@ -17,13 +17,14 @@ from common.config import PartyConfig
 from common.errors import (
     ConfigError,
     DataError,
+    HandshakeError,
     InvalidMessageError,
     JobStateError,
     PeerError,
     UnknownJobError,
 )
 from common.jobspec import JobSpec
-from common.metrics import MetricAccumulator, Metrics, binary_metrics
+from common.metrics import MetricAccumulator, Metrics, task_metrics
 from common.models.build import build_fuse, build_party_base
 from common.models.registry import combined_structure, fuse_outputs
 from common.models.steps import FuseStep
@@ -59,15 +60,24 @@ class LabelJob(PartyJob):
         super().__init__(spec, data, config.output_dir)
         if data.labels is None:
             raise JobStateError(f"party {config.party} has no label column configured")
+        self._tasks = config.tasks
+        names = [t.name for t in self._tasks]
+        problem = spec.privacy.task_problem(names)
+        if problem is not None:
+            raise HandshakeError(f"party {config.party}: {problem}")
         self._labels = data.labels
         self.warnings += _label_findings(config, data.labels, self.split)
+        # The column label DP and the gradient defense protect (None: the only one).
+        self._protected = None
+        if len(names) > 1 and spec.privacy.task:
+            self._protected = names.index(spec.privacy.task)
         # The labels training sees: randomized response under label DP.
         self._train_labels = self._labels
         if spec.privacy.label_dp:
             rng = generator(spec.seed, LABEL_FLIPS)
-            self._train_labels = randomized_response(
-                self._labels, spec.privacy.label_epsilon, rng
-            )
+            self._train_labels = self._labels.copy()
+            column = self._protected_labels(self._train_labels)
+            column[...] = randomized_response(column, spec.privacy.label_epsilon, rng)
         self._timeout = peer_timeout
         self._senders = spec.feature_parties
         self._widths = {p.name: p.output.width for p in spec.parties}
@@ -84,7 +94,9 @@ class LabelJob(PartyJob):
             )
         except ConfigError as exc:
             raise ConfigError(f"{config.source}: {exc}") from None
-        self.step = FuseStep(base, fuse, own_index, spec.optimizer, spec.learning_rate)
+        self.step = FuseStep(
+            base, fuse, own_index, spec.optimizer, spec.learning_rate, self._tasks
+        )
         # The fuse's variables follow every party's base output.
         self.model_state = ModelState(
             combined_structure([p.output for p in spec.parties]),
@@ -94,7 +106,7 @@ class LabelJob(PartyJob):
         self.mailbox = Mailbox(self._senders)
         self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
-        self._epoch_metrics = MetricAccumulator()
+        self._epoch_metrics = MetricAccumulator(self._tasks)
         self.compressor = Compressor(
             spec.compression, spec.compression_ratio, spec.seed
         )
@@ -105,7 +117,10 @@ class LabelJob(PartyJob):
         return {**self.model_state.arrays(), **self._epoch_metrics.state()}
 
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
-        metrics = MetricAccumulator.from_state(arrays)
+        try:
+            metrics = MetricAccumulator.from_state(arrays, self._tasks)
+        except ValueError as exc:
+            raise DataError(f"{source}: {exc}; it belongs to another job") from None
         self.model_state.load(arrays, source)
         self._epoch_metrics = metrics
 
@@ -197,7 +212,7 @@ class LabelJob(PartyJob):
         self.check_window(epoch, first_step, num_steps)
         with self.exclusive("training"):
             if first_step == 0:
-                self._epoch_metrics = MetricAccumulator()
+                self._epoch_metrics = MetricAccumulator(self._tasks)
             train = self.train_pass(epoch)
             started, samples = time.monotonic(), 0
             for step in range(first_step, first_step + num_steps):
@@ -215,10 +230,7 @@ class LabelJob(PartyJob):
             metrics = self._epoch_metrics.result()
             self.status.last_metrics = metrics
             return metrics
-        nan = float("nan")
-        return Metrics(
-            self._epoch_metrics.count, self._epoch_metrics.running_loss(), nan, nan, nan
-        )
+        return self._epoch_metrics.running()
 
     def _train_step(
         self, train: Pass, epoch: int, step: int, cancelled: threading.Event
@@ -227,7 +239,7 @@ class LabelJob(PartyJob):
         hiddens = self.mailbox.take(key, self._timeout, cancelled)
         rows = train.batch(step)
         labels = self._train_labels[rows]
-        loss, scores, grads = self.step.train(
+        loss, losses, scores, grads = self.step.train(
             self.data.features.take(rows), hiddens, labels
         )
         step_key = common_pb2.StepKey(
@@ -244,8 +256,12 @@ class LabelJob(PartyJob):
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
                 outbox.put(peer_pb2.PeerMessage(backward=backward))
-        self._epoch_metrics.add(labels, scores.numpy(), float(loss))
+        self._epoch_metrics.add(labels, scores.numpy(), float(loss), losses.numpy())
         return int(rows.size)
+
+    def _protected_labels(self, labels: np.ndarray) -> np.ndarray:
+        """The column of ``labels`` (a view) that privacy protects."""
+        return labels if self._protected is None else labels[:, self._protected]
 
     def _defended(
         self,
@@ -262,7 +278,11 @@ class LabelJob(PartyJob):
         index = self._senders.index(sender)
         rng = generator(self.spec.seed, GRADIENT_NOISE, index, epoch, step)
         return defend(
-            gradient, labels, privacy.gradient_defense, privacy.defense_scale, rng
+            gradient,
+            self._protected_labels(labels),
+            privacy.gradient_defense,
+            privacy.defense_scale,
+            rng,
         )
 
     def _backward(
@@ -283,7 +303,7 @@ class LabelJob(PartyJob):
         self, phase: int, epoch: int, split: str, cancelled: threading.Event
     ) -> tuple[Pass, np.ndarray]:
         read = self.read_pass(split)
-        scores = np.empty(read.rows.size, dtype=np.float32)
+        scores = np.empty((read.rows.size, *self._labels.shape[1:]), np.float32)
         try:
             for step in range(read.steps):
                 hiddens = self.mailbox.take(
@@ -307,20 +327,22 @@ class LabelJob(PartyJob):
             read, scores = self._score(
                 common_pb2.PHASE_EVALUATE, epoch, split, cancelled
             )
-            metrics = binary_metrics(self._labels[read.rows], scores)
+            metrics = task_metrics(self._tasks, self._labels[read.rows], scores)
             self.status.last_metrics = metrics
             return Evaluation(int(read.rows.size), metrics)
 
     def predict(self, epoch: int, split: str, cancelled: threading.Event) -> int:
-        """Writes ``ID,score`` for the split's rows to the party's own output folder."""
+        """Writes the split's rows' scores to the party's own output folder
+        (``ID,score``; ``ID,score_<task>,...`` for several tasks)."""
         with self.exclusive("predicting"):
             read, scores = self._score(
                 common_pb2.PHASE_PREDICT, epoch, split, cancelled
             )
             path = self.folder / f"predictions-{split}.csv"
-            write_scores(path, self.data.ids[read.rows], scores)
-            logger.info("wrote %d scores to %s", scores.size, path)
-            return int(scores.size)
+            names = [t.name for t in self._tasks] if scores.ndim > 1 else []
+            write_scores(path, self.data.ids[read.rows], scores, names)
+            logger.info("wrote %d rows of scores to %s", read.rows.size, path)
+            return int(read.rows.size)
 
     def close(self) -> None:
         super().close()
@@ -333,31 +355,45 @@ class LabelJob(PartyJob):
 def _label_findings(
     config: PartyConfig, labels: np.ndarray, split: RowSplit
 ) -> list[str]:
-    """Refuses training labels of one class; warns of validation labels of one."""
-    assert config.label is not None
-    rule = config.label.rule
+    """Refuses training labels of one class; warns of validation labels of one
+    (each task's, for several)."""
     found = []
-    for name, rows in (("training", split.train), ("validation", split.validation)):
-        positives = int(labels[rows].sum())
-        if 0 < positives < rows.size:
-            continue
-        value = "1" if positives else "0"
-        message = (
-            f"party {config.party}: the label ({rule}) is {value} for every one of "
-            f"the {rows.size} {name} rows"
-        )
-        if name == "training":
-            raise DataError(
-                f"{message}; a model cannot learn from one class. Check "
-                f"label.{config.label.rule_key} in {config.source} and the data file"
+    for index, label in enumerate(config.labels):
+        values = labels if labels.ndim == 1 else labels[:, index]
+        task = f"the label ({label.rule})"
+        if len(config.labels) > 1:
+            task = f"label {label.name!r} ({label.rule})"
+        for name, rows in (("training", split.train), ("validation", split.validation)):
+            positives = int(values[rows].sum())
+            if 0 < positives < rows.size:
+                continue
+            value = "1" if positives else "0"
+            message = (
+                f"party {config.party}: {task} is {value} for every one of the "
+                f"{rows.size} {name} rows"
             )
-        found.append(f"{message}, so validation AUC is undefined")
+            if name == "training":
+                key = config.label_key
+                if key == "labels":
+                    key = f"labels[{index}]"
+                raise DataError(
+                    f"{message}; a model cannot learn from one class. Check "
+                    f"{key}.{label.rule_key} in {config.source} and the data file"
+                )
+            found.append(f"{message}, so its validation AUC is undefined")
     return found
 
 
-def write_scores(path: Path, ids: np.ndarray, scores: np.ndarray) -> None:
-    """Writes ``ID,score`` lines atomically."""
-    lines = (
-        f"{i},{v:.6f}\n" for i, v in zip(ids.tolist(), scores.tolist(), strict=True)
+def write_scores(
+    path: Path, ids: np.ndarray, scores: np.ndarray, tasks: list[str] | None = None
+) -> None:
+    """Writes ``ID,score`` lines atomically; with ``tasks``, one score column per
+    task (``ID,score_<task>,...``)."""
+    header = ["ID", *(f"score_{t}" for t in tasks)] if tasks else ["ID", "score"]
+    rows = (
+        ",".join([str(i), *(f"{v:.6f}" for v in row)]) + "\n"
+        for i, row in zip(
+            ids.tolist(), scores.reshape(ids.size, -1).tolist(), strict=True
+        )
     )
-    write_atomically(path, "ID,score\n" + "".join(lines))
+    write_atomically(path, ",".join(header) + "\n" + "".join(rows))

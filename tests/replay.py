@@ -49,6 +49,7 @@ class Replay:
             fused.index(label) if label in fused else None,
             job.optimizer,
             job.learning_rate,
+            federation.tasks,
         )
         self.senders = [name for name in fused if name != label]
         self.steps = {
@@ -132,7 +133,7 @@ class Replay:
         steps = self.steps
         hiddens = {n: steps[n].forward(inputs(n, first)).numpy() for n in steps}
         for step in range(first, last):
-            _, _, grads = self.fuse_step.train(
+            *_, grads = self.fuse_step.train(
                 inputs(self.label, step),
                 [hiddens[n] for n in self.senders],
                 self.labels[batch_rows(order, size, step)],

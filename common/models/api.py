@@ -14,7 +14,8 @@ model classes:
         the party's input dict → ``[B, output.width]``; it keeps ``shapes``
         and its ``output_spec``;
     FUSE(specs, model, seed, name=...)
-        the list of every party's base output → logits ``[B, 1]``; it keeps
+        the list of every party's base output → logits ``[B, model.tasks]``
+        (``[B, 1]`` unless the family predicts several tasks); it keeps
         ``specs``. A fuse that takes outputs whole applies ``model.aggregation``
         first (``common.models.layers.aggregate``).
 
@@ -61,6 +62,7 @@ class Family:
     - ``outputs_problem(outputs)``: what else the parties' outputs must agree on,
       by party name (None when they do).
     - ``base_keys``, ``fuse_keys``: its config keys.
+    - ``multi_task``: its fuse predicts several labels at once (one logit each).
     """
 
     name: str
@@ -71,3 +73,4 @@ class Family:
     outputs_problem: Callable[[Mapping[str, OutputSpec]], str | None] = no_problem
     base_keys: tuple[str, ...] = BASE_KEYS
     fuse_keys: tuple[str, ...] = FUSE_KEYS
+    multi_task: bool = False

@@ -85,6 +85,13 @@ FAMILIES: dict[str, Family] = {
             base_keys=BASE_KEYS + ("attention_heads", "transformer_blocks"),
         ),
         Family(
+            "mmoe",
+            "common.models.mmoe",
+            _dnn_parts,  # MMoE's bases are DNN bases
+            fuse_keys=("experts", "expert_units", "tower_units", "aggregation"),
+            multi_task=True,
+        ),
+        Family(
             "custom",
             "common.models.custom",
             _custom_parts,
@@ -100,6 +107,19 @@ def family_problem(name: str) -> str | None:
     if name in FAMILIES:
         return None
     return f"unknown model family {name!r}; use one of {sorted(FAMILIES)}"
+
+
+def tasks_problem(label_family: str, tasks: int) -> str | None:
+    """Why a fuse of ``label_family`` cannot predict ``tasks`` labels (None
+    when it can)."""
+    if tasks <= 1 or FAMILIES[label_family].multi_task:
+        return None
+    several = sorted(f.name for f in FAMILIES.values() if f.multi_task)
+    return (
+        f"a {label_family} fuse predicts one label, but this party lists {tasks} "
+        f"(labels); use family {' or '.join(several)} for several tasks, or keep "
+        "one label"
+    )
 
 
 def key_families(key: str) -> list[str]:

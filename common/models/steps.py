@@ -16,6 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 from common.features import FeatureShape, PackedBatch, columns_by_feature
+from common.metrics import Task
+from common.models.objective import Objective
 
 # Same inputs, same outputs, in every run: a job recovered from a checkpoint
 # replays its steps and must end with the weights of an uninterrupted run, so no
@@ -75,12 +77,6 @@ def create_weights(base: keras.Model) -> None:
         for spec in input_signature(base.shapes)
     )
     base(unpack(base.shapes, empty))
-
-
-def bce_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-    return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
-    )
 
 
 class BaseStep:
@@ -158,7 +154,8 @@ class FuseStep:
     """The label party's base and fuse models with one optimizer over both.
 
     ``own_index`` is where the base's output stands among the fuse's inputs;
-    None when the label party holds labels alone (its base outputs nothing)."""
+    None when the label party holds labels alone (its base outputs nothing).
+    ``tasks``: the labels the fuse predicts (see ``Objective``)."""
 
     def __init__(
         self,
@@ -167,11 +164,13 @@ class FuseStep:
         own_index: int | None,
         optimizer_name: str,
         learning_rate: float,
+        tasks: Sequence[Task] = (),
     ) -> None:
         create_weights(base)
         self.base = base
         self.fuse = fuse
         self.own_index = own_index
+        self.objective = Objective(tasks)
         widths = [s.width for s in fuse.specs]
         peers = [
             tf.TensorSpec([None, w], tf.float32)
@@ -182,7 +181,7 @@ class FuseStep:
         self.variables = list(base.trainable_variables) + list(fuse.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
-        labels = tf.TensorSpec([None], tf.float32)
+        labels = self.objective.label_spec()
         self._train = tf.function(
             self._step, input_signature=[signature, peers, labels]
         )
@@ -195,8 +194,9 @@ class FuseStep:
 
     def train(
         self, batch: PackedBatch, peer_hiddens: list[np.ndarray], labels: np.ndarray
-    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
-        """One update; returns the loss, the scores and each peer's gradient."""
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """One update; returns the loss, each task's loss, the scores and each
+        peer's gradient."""
         return self._train(packed(batch), peer_hiddens, labels)
 
     def predict(self, batch: PackedBatch, peer_hiddens: list[np.ndarray]) -> tf.Tensor:
@@ -207,21 +207,21 @@ class FuseStep:
         if self.own_index is not None:
             own = self.base(unpack(self.base.shapes, inputs))
             hiddens.insert(self.own_index, own)
-        return tf.squeeze(self.fuse(hiddens), axis=1)
+        return self.objective.logits(self.fuse(hiddens))
 
     def _step(
         self,
         inputs: Packed,
         peer_hiddens: list[tf.Tensor],
         labels: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
         with tf.GradientTape() as tape:
             tape.watch(peer_hiddens)
             logits = self._logits(inputs, peer_hiddens)
-            loss = bce_loss(labels, logits)
+            loss, losses = self.objective.losses(labels, logits)
         grads = tape.gradient(loss, [self.variables, peer_hiddens])
         self.optimizer.apply(grads[0], self.variables)
-        return loss, tf.sigmoid(logits), grads[1]
+        return loss, losses, tf.sigmoid(logits), grads[1]
 
     def _scores(self, inputs: Packed, peer_hiddens: list[tf.Tensor]) -> tf.Tensor:
         return tf.sigmoid(self._logits(inputs, peer_hiddens))
@@ -236,17 +236,19 @@ class CentralStep:
         fuse: keras.Model,
         optimizer_name: str,
         learning_rate: float,
+        tasks: Sequence[Task] = (),
     ) -> None:
         for base in bases:
             create_weights(base)
         self.bases = list(bases)
         self.fuse = fuse
+        self.objective = Objective(tasks)
         fuse([tf.zeros([0, s.width]) for s in fuse.specs])
         self.variables = [v for b in self.bases for v in b.trainable_variables]
         self.variables += list(fuse.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signatures = [input_signature(b.shapes) for b in self.bases]
-        labels = tf.TensorSpec([None], tf.float32)
+        labels = self.objective.label_spec()
         self._train = tf.function(self._step, input_signature=[signatures, labels])
         self._predict = tf.function(self._scores, input_signature=[signatures])
 
@@ -257,8 +259,9 @@ class CentralStep:
 
     def train(
         self, batches: Sequence[PackedBatch], labels: np.ndarray
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """One update over every party's batch; returns the loss and the scores."""
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One update over every party's batch; returns the loss, each task's
+        loss and the scores."""
         return self._train([packed(b) for b in batches], labels)
 
     def predict(self, batches: Sequence[PackedBatch]) -> tf.Tensor:
@@ -270,17 +273,17 @@ class CentralStep:
             for base, x in zip(self.bases, inputs, strict=True)
             if base.output_spec.width  # a base without features outputs nothing
         ]
-        return tf.squeeze(self.fuse(hiddens), axis=1)
+        return self.objective.logits(self.fuse(hiddens))
 
     def _step(
         self, inputs: list[Packed], labels: tf.Tensor
-    ) -> tuple[tf.Tensor, tf.Tensor]:
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             logits = self._logits(inputs)
-            loss = bce_loss(labels, logits)
+            loss, losses = self.objective.losses(labels, logits)
         grads = tape.gradient(loss, self.variables)
         self.optimizer.apply(grads, self.variables)
-        return loss, tf.sigmoid(logits)
+        return loss, losses, tf.sigmoid(logits)
 
     def _scores(self, inputs: list[Packed]) -> tf.Tensor:
         return tf.sigmoid(self._logits(inputs))

@@ -4,6 +4,7 @@ them from the job spec."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFENSES = ("none", "max_norm", "iso", "directional")
@@ -36,6 +37,9 @@ class PrivacySettings:
       projection on it).
     - ``leakage_probe`` makes feature parties record the label-inference attack
       scores of every training row (an evaluation mode).
+    - ``task``: in a job of several tasks, the one (by label name) that label
+      DP randomizes and the gradient defense protects; a job of several tasks
+      with either on must name it.
     """
 
     clip_norm: float = 0.0
@@ -45,6 +49,7 @@ class PrivacySettings:
     gradient_defense: str = "none"
     defense_scale: float = 1.0
     leakage_probe: bool = False
+    task: str = ""
 
     @property
     def embedding_dp(self) -> bool:
@@ -53,6 +58,34 @@ class PrivacySettings:
     @property
     def label_dp(self) -> bool:
         return self.label_epsilon > 0
+
+    def task_problem(self, tasks: Sequence[str]) -> str | None:
+        """Why these settings cannot protect a job of ``tasks`` (label names;
+        None when they can)."""
+        needs = [
+            what
+            for what, on in (
+                ("label DP", self.label_dp),
+                (f"gradient defense {self.gradient_defense}", self.defends),
+            )
+            if on
+        ]
+        if self.task and self.task not in tasks:
+            return (
+                f"privacy.task {self.task!r} is not a task of this job; its tasks "
+                f"are {list(tasks)}"
+            )
+        if needs and len(tasks) > 1 and not self.task:
+            return (
+                f"{' and '.join(needs)} protect one binary label, and this job has "
+                f"{len(tasks)} tasks ({', '.join(tasks)}); name the one to protect "
+                "with privacy.task in the job config"
+            )
+        return None
+
+    @property
+    def defends(self) -> bool:
+        return self.gradient_defense != "none"
 
     def problems(self) -> list[tuple[str, str]]:
         """``(key, what is wrong)`` for each bad value; empty when all fit."""

@@ -121,3 +121,13 @@ def test_split_census_equals_centralized_census(census_data, tmp_path):
     her training rows; bob's age is a number too."""
     party_files = write_configs(tmp_path, census_data, layout="census")
     assert_split_equals_centralized(party_files, 4000)
+
+
+def test_split_two_tasks_equals_centralized_two_tasks(misaligned_data, tmp_path):
+    """MMoE predicting like and love (two labels from bob's Rating): shared
+    experts, a gate and a tower per task, the loss the tasks' weighted sum."""
+    party_files = write_configs(tmp_path, misaligned_data[0], layout="two-tasks")
+    labels = party_files.read("bob")["labels"]
+    labels[1]["weight"] = 0.5  # unequal weights reach both sides alike
+    party_files.edit("bob", labels=labels)
+    assert_split_equals_centralized(party_files, misaligned_data[1])

@@ -113,7 +113,7 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
-    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe")
+    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task")
     CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
     NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
@@ -121,6 +121,7 @@ class PrivacySpec(_message.Message):
     GRADIENT_DEFENSE_FIELD_NUMBER: _ClassVar[int]
     DEFENSE_SCALE_FIELD_NUMBER: _ClassVar[int]
     LEAKAGE_PROBE_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     clip_norm: float
     noise_multiplier: float
     delta: float
@@ -128,7 +129,8 @@ class PrivacySpec(_message.Message):
     gradient_defense: str
     defense_scale: float
     leakage_probe: bool
-    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ...) -> None: ...
+    task: str
+    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
 
 class PrivacyStatus(_message.Message):
     __slots__ = ("embedding_dp", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")
@@ -189,18 +191,34 @@ class RunStepsRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., epoch: _Optional[int] = ..., first_step: _Optional[int] = ..., num_steps: _Optional[int] = ..., report_every: _Optional[int] = ..., owner: _Optional[str] = ...) -> None: ...
 
 class Metrics(_message.Message):
-    __slots__ = ("count", "loss", "auc", "precision", "recall")
+    __slots__ = ("count", "loss", "auc", "precision", "recall", "tasks")
     COUNT_FIELD_NUMBER: _ClassVar[int]
     LOSS_FIELD_NUMBER: _ClassVar[int]
     AUC_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
     RECALL_FIELD_NUMBER: _ClassVar[int]
+    TASKS_FIELD_NUMBER: _ClassVar[int]
     count: int
     loss: float
     auc: float
     precision: float
     recall: float
-    def __init__(self, count: _Optional[int] = ..., loss: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ...) -> None: ...
+    tasks: _containers.RepeatedCompositeFieldContainer[TaskMetrics]
+    def __init__(self, count: _Optional[int] = ..., loss: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., tasks: _Optional[_Iterable[_Union[TaskMetrics, _Mapping]]] = ...) -> None: ...
+
+class TaskMetrics(_message.Message):
+    __slots__ = ("name", "loss", "auc", "precision", "recall")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    AUC_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    loss: float
+    auc: float
+    precision: float
+    recall: float
+    def __init__(self, name: _Optional[str] = ..., loss: _Optional[float] = ..., auc: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ...) -> None: ...
 
 class StepProgress(_message.Message):
     __slots__ = ("epoch", "next_step", "samples", "has_metrics", "metrics", "peer_traffic")

@@ -98,7 +98,7 @@ def test_repository_alice_config_loads_as_the_feature_party():
 
     assert config.party == "alice"
     assert config.role is PartyRole.FEATURE
-    assert config.label is None
+    assert config.labels == ()
     assert config.listen == "127.0.0.1:50051"
     assert config.source == (CONFIGS / "alice.yaml").resolve()
     assert config.data.path == (CONFIGS.parent / "data" / "alice_ml1m.csv").resolve()
@@ -136,9 +136,9 @@ def test_repository_bob_config_loads_as_the_label_party():
 
     assert config.party == "bob"
     assert config.role is PartyRole.LABEL
-    assert config.label.column == "Rating"
-    assert config.label.positive_above == 3.0
-    assert isinstance(config.label.positive_above, float)
+    assert config.labels[0].column == "Rating"
+    assert config.labels[0].positive_above == 3.0
+    assert isinstance(config.labels[0].positive_above, float)
     assert config.data.path == (CONFIGS.parent / "data" / "bob_ml1m.csv").resolve()
     assert "Rating" not in {f.column for f in config.features}
     movie, genres = config.features
@@ -236,7 +236,7 @@ def test_label_party_gets_fuse_units_and_integer_threshold_as_float(tmp_path):
     config = load_party_config(_write(tmp_path, LABEL_PARTY))
 
     assert config.role is PartyRole.LABEL
-    assert config.label.positive_above == 3.0
+    assert config.labels[0].positive_above == 3.0
     assert config.model.fuse_units == (4,)
 
 
@@ -374,8 +374,8 @@ def test_a_custom_model_reads_its_own_keys(tmp_path):
         (
             {"base": "a:b", "output_width": 4, "deep_units": [4]},
             "deep_units",
-            "belongs to model family bst / deepfm / dnn / wide_deep, not custom; "
-            "remove it",
+            "belongs to model family bst / deepfm / dnn / mmoe / wide_deep, not "
+            "custom; remove it",
         ),
         (
             {"base": "a:b", "output_width": 4, "fuse": "a:c"},
@@ -457,7 +457,7 @@ def test_an_unknown_model_family_is_refused_with_the_choices(tmp_path):
 
     assert message == (
         f"{path}: key 'model.family': unknown model family 'xgboost'; use one of "
-        "['bst', 'custom', 'deepfm', 'dnn', 'wide_deep']"
+        "['bst', 'custom', 'deepfm', 'dnn', 'mmoe', 'wide_deep']"
     )
 
 
@@ -679,7 +679,7 @@ def test_label_column_used_as_a_feature_is_refused(tmp_path):
 
     assert message == (
         f"{path}: key 'label.column': "
-        "'Rating' is the label; it must not be a feature column"
+        "'Rating' is a label; it must not be a feature column"
     )
 
 
@@ -746,7 +746,7 @@ def test_a_label_party_may_hold_labels_alone(tmp_path, features):
     config = load_party_config(_write(tmp_path, data))
 
     assert config.features == ()
-    assert config.label.column == "Rating"
+    assert config.labels[0].column == "Rating"
 
 
 def test_party_listing_itself_as_a_peer_is_refused(tmp_path):
@@ -1171,7 +1171,7 @@ def test_a_label_may_be_a_text_that_equals_a_value(tmp_path):
     data = copy.deepcopy(LABEL_PARTY)
     data["label"] = {"column": "Rating", "equals": ">50K"}
 
-    label = load_party_config(_write(tmp_path, data)).label
+    label = load_party_config(_write(tmp_path, data)).labels[0]
 
     assert (label.equals, label.positive_above, label.rule) == (
         ">50K",

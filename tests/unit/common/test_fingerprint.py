@@ -19,7 +19,7 @@ def bob():
 
 def test_each_kind_changes_only_with_its_own_settings(bob):
     before = settings_digests(bob)
-    label = dataclasses.replace(bob, label=LabelConfig("Rating", 4.0))
+    label = dataclasses.replace(bob, labels=(LabelConfig("Rating", 4.0),))
     model = dataclasses.replace(bob, model=ModelConfig(8, (128, 32), (256, 32)))
     features = dataclasses.replace(bob, features=bob.features[:1])
     moved = dataclasses.replace(
