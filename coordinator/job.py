@@ -338,6 +338,7 @@ class JobDriver:
                 progress.next_step,
                 done_samples + progress.samples,
                 progress.metrics.loss,
+                {t.name: t.loss for t in progress.metrics.tasks},
             )
 
         label = None

@@ -13,6 +13,10 @@ logger = logging.getLogger(__name__)
 _BAR_WIDTH = 28
 
 
+def _loss(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.4f}"
+
+
 class EpochProgress:
     """Shows steps done, samples per second and the running loss of one epoch."""
 
@@ -26,10 +30,20 @@ class EpochProgress:
         self._tty = self._stream.isatty()
         self._started = time.monotonic()
 
-    def update(self, step: int, samples: int, loss: float) -> None:
+    def update(
+        self,
+        step: int,
+        samples: int,
+        loss: float,
+        tasks: dict[str, float] | None = None,
+    ) -> None:
+        """Steps done, samples so far, the running loss and, in a job of
+        several tasks, each task's running loss by name."""
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = samples / elapsed
-        loss_text = "-" if math.isnan(loss) else f"{loss:.4f}"
+        loss_text = _loss(loss) + "".join(
+            f" {name} {_loss(value)}" for name, value in (tasks or {}).items()
+        )
         if self._tty:
             filled = int(_BAR_WIDTH * step / max(self._steps, 1))
             bar = "#" * filled + "." * (_BAR_WIDTH - filled)

@@ -278,9 +278,9 @@ class FieldsBase(keras.Model):
         return [found[i] for i in range(len(self.shapes))]
 
 
-class StackFuse(keras.Model):
-    """A fuse with a dense stack (``fuse_units``) and a logit layer. Families
-    say what goes into the stack and what is added to its logit in ``call``."""
+class Fuse(keras.Model):
+    """What every family's fuse keeps: the base outputs' specs it takes (in the
+    job's order) and how it combines them (``model.aggregation``)."""
 
     def __init__(
         self,
@@ -292,5 +292,19 @@ class StackFuse(keras.Model):
         super().__init__(**kwargs)
         self.specs = tuple(specs)
         self.aggregation = model.aggregation
+
+
+class StackFuse(Fuse):
+    """A fuse with a dense stack (``fuse_units``) and a logit layer. Families
+    say what goes into the stack and what is added to its logit in ``call``."""
+
+    def __init__(
+        self,
+        specs: Sequence[OutputSpec],
+        model: ModelConfig,
+        seed: int,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(specs, model, seed, **kwargs)
         self.deep = dense_stack(model.fuse_units, derive_seed(seed, "deep"), "fuse")
         self.logit = logit_layer(seed)

@@ -19,7 +19,7 @@ import tensorflow as tf
 from common.config import ModelConfig
 from common.jobspec import OutputSpec
 from common.models.dnn import DnnBase
-from common.models.layers import aggregate, dense_stack, run_stack
+from common.models.layers import Fuse, aggregate, dense_stack, run_stack
 from common.seeds import derive_seed
 
 
@@ -31,7 +31,7 @@ def _linear(width: int, seed: int, name: str) -> keras.layers.Dense:
     )
 
 
-class MmoeFuse(keras.Model):
+class MmoeFuse(Fuse):
     """The label party's top model: shared experts, a gate and a tower per task."""
 
     def __init__(
@@ -41,9 +41,7 @@ class MmoeFuse(keras.Model):
         seed: int,
         **kwargs: object,
     ) -> None:
-        super().__init__(**kwargs)
-        self.specs = tuple(specs)
-        self.aggregation = model.aggregation
+        super().__init__(specs, model, seed, **kwargs)
         tasks = max(model.tasks, 1)
         self.experts = [
             dense_stack(

@@ -11,18 +11,17 @@ import json
 import numpy as np
 import pytest
 
-from tests.support import assign_addresses, demo_args, run_module, write_configs
+from tests.support import (
+    HISTORY_METRICS,
+    assign_addresses,
+    demo_args,
+    run_module,
+    write_configs,
+)
 
 pytestmark = pytest.mark.slow
 
-TASK_KEYS = {
-    "train_loss",
-    "train_auc",
-    "val_loss",
-    "val_auc",
-    "val_precision",
-    "val_recall",
-}
+TASK_KEYS = set(HISTORY_METRICS)
 
 
 def test_a_two_task_job_records_and_scores_every_task(small_data, tmp_path):

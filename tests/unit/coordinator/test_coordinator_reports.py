@@ -69,6 +69,13 @@ def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
     assert "epoch 2/5 step 10/10" in caplog.text and "loss -" in caplog.text
 
 
+def test_progress_of_several_tasks_shows_each_tasks_loss(caplog):
+    progress = EpochProgress(0, 2, 10, stream=io.StringIO())
+    with caplog.at_level(logging.INFO, logger="coordinator.progress"):
+        progress.update(4, 512, 1.2, {"like": 0.7, "love": float("nan")})
+    assert "loss 1.2000 like 0.7000 love -" in caplog.text
+
+
 def test_summary_names_final_and_best_epoch(tmp_path: Path):
     lines = summary_lines(_records(), tmp_path)
     assert lines[0] == "job finished: 2 epochs"
