@@ -127,6 +127,16 @@ def test_a_labels_list_names_and_weighs_each_task(tmp_path):
             "",
         ),
         (
+            {"model": {"family": "mmoe", "expert_units": [0]}},
+            "model.expert_units[0]",
+            "0 is outside the allowed range",
+        ),
+        (
+            {"model": {"family": "mmoe", "tower_units": "wide"}},
+            "model.tower_units",
+            "",
+        ),
+        (
             {"features": [{"name": "Rating", "type": "hashed", "bins": 5}]},
             "labels[0].column",
             "'Rating' is a label; it must not be a feature column",
