@@ -280,7 +280,8 @@ class FieldsBase(keras.Model):
 
 class Fuse(keras.Model):
     """What every family's fuse keeps: the base outputs' specs it takes (in the
-    job's order) and how it combines them (``model.aggregation``)."""
+    job's order) and how it combines them (``model.aggregation``). A family
+    creates its layers in ``make_layers``."""
 
     def __init__(
         self,
@@ -292,19 +293,16 @@ class Fuse(keras.Model):
         super().__init__(**kwargs)
         self.specs = tuple(specs)
         self.aggregation = model.aggregation
+        self.make_layers(model, seed)
+
+    def make_layers(self, model: ModelConfig, seed: int) -> None:
+        raise NotImplementedError
 
 
 class StackFuse(Fuse):
     """A fuse with a dense stack (``fuse_units``) and a logit layer. Families
     say what goes into the stack and what is added to its logit in ``call``."""
 
-    def __init__(
-        self,
-        specs: Sequence[OutputSpec],
-        model: ModelConfig,
-        seed: int,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(specs, model, seed, **kwargs)
+    def make_layers(self, model: ModelConfig, seed: int) -> None:
         self.deep = dense_stack(model.fuse_units, derive_seed(seed, "deep"), "fuse")
         self.logit = logit_layer(seed)

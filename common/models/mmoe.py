@@ -17,7 +17,6 @@ import keras
 import tensorflow as tf
 
 from common.config import ModelConfig
-from common.jobspec import OutputSpec
 from common.models.dnn import DnnBase
 from common.models.layers import Fuse, aggregate, dense_stack, run_stack
 from common.seeds import derive_seed
@@ -34,14 +33,7 @@ def _linear(width: int, seed: int, name: str) -> keras.layers.Dense:
 class MmoeFuse(Fuse):
     """The label party's top model: shared experts, a gate and a tower per task."""
 
-    def __init__(
-        self,
-        specs: Sequence[OutputSpec],
-        model: ModelConfig,
-        seed: int,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(specs, model, seed, **kwargs)
+    def make_layers(self, model: ModelConfig, seed: int) -> None:
         tasks = max(model.tasks, 1)
         self.experts = [
             dense_stack(
