@@ -380,7 +380,7 @@ def _label_findings(
                     f"{message}; a model cannot learn from one class. Check "
                     f"{key}.{label.rule_key} in {config.source} and the data file"
                 )
-            found.append(f"{message}, so its validation AUC is undefined")
+            found.append(f"{message}, so validation AUC is undefined")
     return found
 
 
