@@ -98,14 +98,15 @@ def run_split(
     label = configs.read("job")["label_party"]
     feature = "alice" if label == "bob" else "bob"
     started = {}
+
+    def start(name: str) -> None:
+        path = getattr(configs, name)
+        started[name] = start_party(path, logs / f"{name}.log", ready_timeout=timeout)
+
     try:
-        for name in (label, feature):
-            if name == feature:
-                configs.point_at(feature, label, started[label].address)
-            path = getattr(configs, name)
-            started[name] = start_party(
-                path, logs / f"{name}.log", ready_timeout=timeout
-            )
+        start(label)
+        configs.point_at(feature, label, started[label].address)
+        start(feature)
         alice, bob = started["alice"], started["bob"]
         configs.set_job_addresses(alice.address, bob.address)
         command = ["-m", "coordinator", "run", "--job", str(configs.job)]

@@ -91,13 +91,15 @@ class LabelConfig:
     number), or when it ``equals`` a given text (exactly one of the two).
 
     A job of several tasks names each label (``name``, which its metrics and
-    score column carry) and weighs its loss (``weight``)."""
+    score column carry) and weighs its loss (``weight``). ``key`` is where the
+    party's config states it (``label``, or ``labels[i]``)."""
 
     column: str
     positive_above: float | None = None
     equals: str | None = None
     name: str = "label"
     weight: float = 1.0
+    key: str = "label"
 
     @property
     def rule(self) -> str:
@@ -178,11 +180,6 @@ class PartyConfig:
     def tasks(self) -> tuple[Task, ...]:
         """What the party's labels make the job predict (none at a feature party)."""
         return tuple(Task(label.name, label.weight) for label in self.labels)
-
-    @property
-    def label_key(self) -> str:
-        """Where its config states the labels: ``label`` (one) or ``labels``."""
-        return "labels" if len(self.labels) > 1 else "label"
 
     def peer(self, name: str) -> PeerConfig | None:
         return next((p for p in self.peers if p.name == name), None)
@@ -451,9 +448,9 @@ def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
     return data
 
 
-def _read_label(reader: ConfigReader, named: bool) -> LabelConfig:
-    """One label: its column and rule; ``named`` (one of several) also its name
-    and weight."""
+def _read_label(reader: ConfigReader, index: int | None = None) -> LabelConfig:
+    """One label: its column and rule; the ``index``-th of a ``labels`` list
+    also its name and weight."""
     rules = [key for key in ("positive_above", "equals") if reader.has(key)]
     if len(rules) != 1:
         raise reader.error(
@@ -470,11 +467,12 @@ def _read_label(reader: ConfigReader, named: bool) -> LabelConfig:
         else None,
         equals=reader.require("equals", str) if rules == ["equals"] else None,
     )
-    if named:
+    if index is not None:
         label = dataclasses.replace(
             label,
             name=_name(reader, "name"),
             weight=reader.number("weight", float, 1.0, PARTY_LIMITS["weight"]),
+            key=f"labels[{index}]",
         )
     reader.finish()
     return label
@@ -489,10 +487,12 @@ def _read_labels(reader: ConfigReader) -> tuple[LabelConfig, ...]:
             "give either 'label' (one task) or 'labels' (a list of tasks), not both",
         )
     if reader.has("label"):
-        return (_read_label(reader.section("label"), named=False),)
+        return (_read_label(reader.section("label")),)
     if not reader.has("labels"):
         return ()
-    labels = tuple(_read_label(r, named=True) for r in reader.sections("labels"))
+    labels = tuple(
+        _read_label(r, index) for index, r in enumerate(reader.sections("labels"))
+    )
     if not labels:
         raise reader.error("labels", "list at least one label")
     names = [label.name for label in labels]
@@ -568,11 +568,10 @@ def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
     if duplicated:
         raise reader.error("features", f"feature names used twice: {duplicated}")
     columns = {f.column for f in config.features}
-    for index, label in enumerate(config.labels):
+    for label in config.labels:
         if label.column in columns:
-            key = "label" if config.label_key == "label" else f"labels[{index}]"
             raise reader.error(
-                f"{key}.column",
+                f"{label.key}.column",
                 f"{label.column!r} is a label; it must not be a feature column",
             )
     if config.data.id_column in columns:

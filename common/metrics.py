@@ -9,7 +9,7 @@ its ``auc``, ``precision`` and ``recall`` are the tasks' means.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -176,29 +176,28 @@ class MetricAccumulator:
     def running(self) -> Metrics:
         """The running losses alone (AUC, precision and recall wait for the
         epoch's end)."""
-        losses = self._task_loss_sums / max(self._count, 1)
+        count = self._count
         tasks = [
-            TaskMetrics(t.name, float(loss) if self._count else _NAN, _NAN, _NAN, _NAN)
-            for t, loss in zip(self._tasks, losses, strict=True)
+            TaskMetrics(t.name, float(total / count) if count else _NAN, *[_NAN] * 3)
+            for t, total in zip(self._tasks, self._task_loss_sums, strict=True)
         ]
         if tasks:
             return of_tasks(self._count, self.running_loss(), tasks)
         return Metrics(self._count, self.running_loss(), _NAN, _NAN, _NAN)
 
     def result(self) -> Metrics:
+        """Every metric of what was collected; the losses are the optimizer's
+        (see the class), not recomputed from the scores."""
         if not self._count:
             return self.running()
-        labels = np.concatenate(self._labels)
-        scores = np.concatenate(self._scores)
+        full = task_metrics(
+            self._tasks, np.concatenate(self._labels), np.concatenate(self._scores)
+        )
         if not self._tasks:
-            full = binary_metrics(labels, scores)
-            return Metrics(
-                full.count, self.running_loss(), full.auc, full.precision, full.recall
-            )
-        full = task_metrics(self._tasks, labels, scores)
+            return replace(full, loss=self.running_loss())
         losses = self._task_loss_sums / self._count
         tasks = [
-            TaskMetrics(m.name, float(loss), m.auc, m.precision, m.recall)
+            replace(m, loss=float(loss))
             for m, loss in zip(full.tasks, losses, strict=True)
         ]
         return of_tasks(self._count, self.running_loss(), tasks)

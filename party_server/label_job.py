@@ -373,12 +373,9 @@ def _label_findings(
                 f"{rows.size} {name} rows"
             )
             if name == "training":
-                key = config.label_key
-                if key == "labels":
-                    key = f"labels[{index}]"
                 raise DataError(
                     f"{message}; a model cannot learn from one class. Check "
-                    f"{key}.{label.rule_key} in {config.source} and the data file"
+                    f"{label.key}.{label.rule_key} in {config.source} and the data file"
                 )
             found.append(f"{message}, so validation AUC is undefined")
     return found

@@ -69,7 +69,7 @@ def test_a_labels_list_names_and_weighs_each_task(tmp_path):
     assert [label.rule for label in config.labels] == ["Rating > 3", "Rating > 4"]
     assert config.model.tasks == 2
     assert (config.model.experts, config.model.expert_units) == (4, (64, 32))
-    assert config.label_key == "labels"
+    assert [label.key for label in config.labels] == ["labels[0]", "labels[1]"]
 
 
 @pytest.mark.parametrize(
@@ -140,6 +140,11 @@ def test_a_labels_list_names_and_weighs_each_task(tmp_path):
             {"features": [{"name": "Rating", "type": "hashed", "bins": 5}]},
             "labels[0].column",
             "'Rating' is a label; it must not be a feature column",
+        ),
+        (  # a list of one label is named by its place in the list too
+            {"labels": [{"name": "x", "column": "MovieID", "positive_above": 3}]},
+            "labels[0].column",
+            "'MovieID' is a label; it must not be a feature column",
         ),
     ],
 )
