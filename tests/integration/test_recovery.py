@@ -58,14 +58,19 @@ def _federation(folder: Path, data: Path):
 
 
 def _wait_for_step(address: str, step: int, timeout: float = 120) -> None:
-    """Returns once the first epoch has passed ``step`` (while training, or
-    checkpointing between windows: at full speed a few steps take less than
-    one status call)."""
+    """Returns once the first epoch's training has passed ``step``. Only while
+    training: between windows the newest checkpoint may not be committed yet,
+    and a kill then restores the one before."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         status = party_status(address)
-        if status and status.epoch == 0 and status.step >= step:
+        if (
+            status
+            and status.state == "training"
+            and status.epoch == 0
+            and status.step >= step
+        ):
             return
         if status:
             last = (status.state, status.epoch, status.step)
