@@ -12,13 +12,16 @@ ML1M ?=
 NUM_SAMPLE ?= -1
 # Which parties' CSVs (and job) `make data` and `make demo` mean: reference (split
 # DeepFM), two-tasks (the reference data, MMoE predicting like and love), bst (a
-# behaviour-sequence transformer over each user's history) or census (UCI Adult,
-# MMoE: ADULT=path/to/adult.data [ADULT_TEST=path/to/adult.test]).
+# behaviour-sequence transformer over each user's history), census (UCI Adult,
+# MMoE: ADULT=path/to/adult.data [ADULT_TEST=path/to/adult.test]) or three-party
+# (alice, carol and bob; bob's fuse adds up the three DNN bases' outputs).
 LAYOUT ?= reference
 SEQUENCE_LENGTH ?= 4
 ADULT ?=
 ADULT_TEST ?=
 LAYOUT_ARGS := --layout $(LAYOUT) --sequence-length $(SEQUENCE_LENGTH)
+# The layout's parties: `make demo` starts each from $(LAYOUT_CONFIGS)/<party>.yaml.
+LAYOUT_PARTIES := alice bob
 ifeq ($(LAYOUT),bst)
 LAYOUT_FILES := $(DATA_DIR)/alice_bst.csv $(DATA_DIR)/bob_bst.csv
 LAYOUT_CONFIGS := configs/bst
@@ -29,13 +32,18 @@ else ifeq ($(LAYOUT),two-tasks)
 LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs/two_tasks
 LAYOUT_ARGS := --layout reference --sequence-length $(SEQUENCE_LENGTH)
+else ifeq ($(LAYOUT),three-party)
+LAYOUT_PARTIES := alice carol bob
+LAYOUT_FILES := $(foreach p,$(LAYOUT_PARTIES),$(DATA_DIR)/$(p)_3p.csv)
+LAYOUT_CONFIGS := configs/three_party
 else
 LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs
 endif
 export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
-.PHONY: install proto proto-check data data-generated certs demo test test-quick bench leakage \
+.PHONY: install proto proto-check data data-generated certs demo demo-secure test test-quick \
+	bench leakage \
 	compose-config compose-up compose-down wheelhouse lint format clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -88,21 +96,27 @@ else
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
-# A development CA and certificates for alice, bob and the coordinator in certs/.
-# CERTS_HOSTS adds names or addresses: CERTS_HOSTS="--host alice=10.0.0.6".
+# A development CA and certificates for alice, bob, carol and the coordinator in
+# certs/ (an existing CA is kept). CERTS_HOSTS adds names or addresses:
+# CERTS_HOSTS="--host alice=10.0.0.6".
 # CERTS_PASSWORD_FILE protects every key with the password in that file.
 CERTS_DIR ?= certs
 CERTS_HOSTS ?=
 CERTS_PASSWORD_FILE ?=
 certs: install
-	$(PY) -m common.certs --out $(CERTS_DIR) alice bob coordinator $(CERTS_HOSTS) \
+	$(PY) -m common.certs --out $(CERTS_DIR) alice bob carol coordinator $(CERTS_HOSTS) \
 		$(if $(CERTS_PASSWORD_FILE),--password-file $(CERTS_PASSWORD_FILE))
 
 demo: install
 	@$(foreach f,$(LAYOUT_FILES),test -f $(f) &&) true || $(MAKE) data-generated
-	@test -f $(CERTS_DIR)/coordinator.pem || $(MAKE) certs
+	@$(foreach i,$(LAYOUT_PARTIES) coordinator,test -f $(CERTS_DIR)/$(i).pem &&) true \
+		|| $(MAKE) certs
 	$(PY) -m coordinator demo --job $(LAYOUT_CONFIGS)/job.yaml \
-		--party $(LAYOUT_CONFIGS)/alice.yaml --party $(LAYOUT_CONFIGS)/bob.yaml
+		$(foreach p,$(LAYOUT_PARTIES),--party $(LAYOUT_CONFIGS)/$(p).yaml)
+
+# The three-party job: alice and carol send their base outputs to bob.
+demo-secure:
+	$(MAKE) demo LAYOUT=three-party
 
 test: install
 	$(PY) -m ruff check .
@@ -113,8 +127,9 @@ test: install
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
 
-# Label leakage of the split job with and without gradient defenses:
-# prints leak AUC next to validation AUC, writes runs/bench/leakage.json.
+# What the split job leaks per privacy setting: label inference from gradients,
+# model completion and feature inference next to validation AUC and its cost;
+# writes runs/bench/leakage.json.
 leakage: install
 	$(PY) -m bench.leakage $(LEAKAGE_ARGS)
 

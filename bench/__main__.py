@@ -35,6 +35,7 @@ from bench.report import (
     format_table,
 )
 from bench.runs import RunResult, run_centralized, run_split
+from bench.secure import format_secure_table, run_secure
 from bench.setup import ROOT, ensure_data, run_configs
 from common.atomic import write_atomically
 from common.logs import configure_logging
@@ -91,6 +92,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "over histories of N movies, mmoe the census job on UCI Adult at 10x, "
         "mmoe:ml1m like and love on MovieLens); empty skips",
     )
+    parser.add_argument(
+        "--secure-rows",
+        type=int,
+        default=MOVIELENS_ROWS,
+        help="ratings of the secure aggregation table (three parties); 0 skips it",
+    )
+    parser.add_argument("--secure-batch", type=int, default=1024)
     parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
     parser.add_argument("--model-batch", type=int, default=1024)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
@@ -203,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pipeline,
         args.timeout,
     )
+    secure = run_secure(args.work, args.secure_rows, args.secure_batch, args.timeout)
     psi_results = []
     for ids in args.psi_ids:
         logger.info("private ID alignment: %d IDs per party", ids)
@@ -220,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "scale": [dataclasses.asdict(r) for r in scale],
         "compression": compression,
         "models": [row.as_dict() for row in models],
+        "secure_aggregation": secure,
         "psi": [
             {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
             for r in psi_results
@@ -238,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_compression_table(compression))
     if models:
         print(format_models_table(models))
+    if secure:
+        print(format_secure_table(secure))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

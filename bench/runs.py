@@ -94,21 +94,21 @@ def run_split(
     configs: LocalConfigs, rows: int, batch: int, pipeline: int, timeout: float
 ) -> RunResult:
     logs = configs.folder / "logs"
-    # The label party first: the feature party is given its address.
+    # The label party first: every feature party is given its address.
     label = configs.read("job")["label_party"]
-    feature = "alice" if label == "bob" else "bob"
     started = {}
 
     def start(name: str) -> None:
-        path = getattr(configs, name)
+        path = configs.parties[name]
         started[name] = start_party(path, logs / f"{name}.log", ready_timeout=timeout)
 
     try:
         start(label)
-        configs.point_at(feature, label, started[label].address)
-        start(feature)
-        alice, bob = started["alice"], started["bob"]
-        configs.set_job_addresses(alice.address, bob.address)
+        for name in configs.parties:
+            if name != label:
+                configs.point_at(name, label, started[label].address)
+                start(name)
+        configs.set_addresses({n: p.address for n, p in started.items()})
         command = ["-m", "coordinator", "run", "--job", str(configs.job)]
         coordinator_rss = _run_process(
             command, configs.folder / "coordinator.log", timeout
@@ -119,6 +119,10 @@ def run_split(
     run_dir = configs.folder / "runs" / configs.read("job")["job"]
     epoch = _history(run_dir / "history.json")
     wire = json.loads((run_dir / "traffic.json").read_text())
+    peaks = {
+        name: party.exit.peak_rss_bytes / _MB if party.exit else 0.0
+        for name, party in started.items()
+    }
     return RunResult(
         mode="split",
         rows=rows,
@@ -127,10 +131,6 @@ def run_split(
         samples_per_second=epoch["steady_samples_per_second"],
         epoch_seconds=epoch["train_seconds"],
         val_auc=epoch["val_auc"],
-        peak_rss_mb={
-            "alice": alice.exit.peak_rss_bytes / _MB if alice and alice.exit else 0.0,
-            "bob": bob.exit.peak_rss_bytes / _MB if bob.exit else 0.0,
-            "coordinator": coordinator_rss,
-        },
+        peak_rss_mb={**peaks, "coordinator": coordinator_rss},
         wire={k: v for k, v in wire.items() if k not in ("peer", "control")},
     )

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from common.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
 from common.census.prepare import prepare_census
-from common.movielens.prepare import ALICE_CSV, BOB_CSV, BST_FILES, prepare_generated
+from common.movielens.prepare import (
+    ALICE_CSV,
+    BOB_CSV,
+    BST_FILES,
+    THREE_PARTY_FILES,
+    prepare_generated,
+)
 from coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
@@ -16,11 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA_SEED = 1234
 
 
-def ensure_data(cache: Path, rows: int, sequence_length: int = 0) -> Path:
+def ensure_data(
+    cache: Path, rows: int, sequence_length: int = 0, layout: str = "reference"
+) -> Path:
     """Party CSVs of ``rows`` generated ratings, made once and kept in ``cache``:
-    the reference layout, or with ``sequence_length`` the bst layout."""
+    the reference layout (or ``layout``), or with ``sequence_length`` the bst
+    layout."""
     if sequence_length:
         folder, names = cache / f"{rows}-bst{sequence_length}", BST_FILES
+        layout = "bst"
+    elif layout == "three-party":
+        folder, names = cache / f"{rows}-3p", THREE_PARTY_FILES
     else:
         folder, names = cache / f"{rows}", (ALICE_CSV, BOB_CSV)
     if all((folder / name).exists() for name in names):
@@ -31,7 +43,7 @@ def ensure_data(cache: Path, rows: int, sequence_length: int = 0) -> Path:
         rows,
         DATA_SEED,
         keep_raw=False,
-        layout="bst" if sequence_length else "reference",
+        layout=layout,
         sequence_length=sequence_length or 1,
     )
     return folder

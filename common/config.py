@@ -132,6 +132,9 @@ class ModelConfig:
     output_width: int = 0
     code: Path | None = None
     aggregation: str = "concat"
+    # The label party's: feature parties send their outputs masked so that it
+    # recovers only their sum (``aggregation: {method: sum, secure: true}``).
+    secure_aggregation: bool = False
     # bst: heads of its self-attention (dividing embedding_dim) and blocks.
     attention_heads: int = 2
     transformer_blocks: int = 1
@@ -368,11 +371,13 @@ def _read_model(reader: ConfigReader, tasks: int, base: Path) -> ModelConfig:
         code=_resolve(base, reader.optional("code", str, "."))
         if "code" in allowed
         else None,
-        aggregation=_aggregation(reader, family)
-        if "aggregation" in allowed
-        else "concat",
         tasks=tasks,
     )
+    if "aggregation" in allowed:
+        method, secure = _aggregation(reader, family)
+        model = dataclasses.replace(
+            model, aggregation=method, secure_aggregation=secure
+        )
     if "attention_heads" in allowed:
         model = _read_transformer(reader, model)
     if "experts" in allowed:
@@ -406,12 +411,32 @@ def _read_transformer(reader: ConfigReader, model: ModelConfig) -> ModelConfig:
     )
 
 
-def _aggregation(reader: ConfigReader, family: str) -> str:
-    value = reader.optional("aggregation", str, "concat")
+def _aggregation(reader: ConfigReader, family: str) -> tuple[str, bool]:
+    """``aggregation``: a method (``concat``, ``sum``, ``average``), or
+    ``{method: ..., secure: true|false}``; returns (method, secure)."""
+    secure, key, section = False, "aggregation", reader
+    if reader.has("aggregation") and isinstance(
+        reader.optional_raw("aggregation"), dict
+    ):
+        section = reader.section("aggregation")
+        key = "method"
+        secure = section.optional("secure", bool, False)
+        if not section.has("method"):
+            raise section.error("method", "missing; use sum or average")
+    value = section.optional(key, str, "concat")
     problem = aggregation_problem(family, value)
     if problem is not None:
-        raise reader.error("aggregation", problem)
-    return value
+        raise section.error(key, problem)
+    if secure and value == "concat":
+        raise section.error(
+            "secure",
+            "secure aggregation lets the label party recover only the sum of the "
+            "feature parties' outputs, so it cannot take them side by side "
+            "(concat); use method sum or average",
+        )
+    if section is not reader:
+        section.finish()
+    return value, secure
 
 
 def _output_width(reader: ConfigReader) -> int:
@@ -614,6 +639,7 @@ def _read_privacy(job: ConfigReader) -> PrivacySettings:
         values["defense_scale"] = defense.optional("scale", float, 1.0)
         defense.finish()
     values["leakage_probe"] = reader.optional("leakage_probe", bool, False)
+    values["nopeek"] = reader.optional("nopeek", float, 0.0)
     if reader.has("task"):
         values["task"] = _name(reader, "task")
     reader.finish()

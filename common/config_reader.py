@@ -117,6 +117,11 @@ class ConfigReader:
             return default
         return self._typed(key, kind)
 
+    def optional_raw(self, key: str) -> Any:
+        """The value of ``key`` as written (None when absent), not yet marked
+        read: for keys that take more than one form."""
+        return self._data.get(key)
+
     def string_list(
         self, key: str, default: tuple[str, ...] | None = None
     ) -> tuple[str, ...]:

@@ -17,11 +17,13 @@ class DataPreparationError(Exception):
 
 @dataclass(frozen=True)
 class PreparedFiles:
-    """Paths of the two party CSVs a preparation wrote and their data rows."""
+    """Paths of the party CSVs a preparation wrote and their data rows; ``carol``
+    is the third party's file, in a layout of three parties."""
 
     alice: Path
     bob: Path
     rows: int
+    carol: Path | None = None
 
 
 @contextlib.contextmanager

@@ -43,6 +43,8 @@ class JobParty:
     name: str
     role: PartyRole
     output: OutputSpec
+    # The identity its certificate carries (its name when empty).
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class JobSpec:
     privacy: PrivacySettings = PrivacySettings()
     # How the label party's fuse combines the base outputs (``AGGREGATIONS``).
     aggregation: str = "concat"
+    # Feature parties send masked outputs; the label party sees only their sum.
+    secure_aggregation: bool = False
 
     @property
     def feature_parties(self) -> tuple[str, ...]:
@@ -71,6 +75,11 @@ class JobSpec:
 
     def party(self, name: str) -> JobParty | None:
         return next((p for p in self.parties if p.name == name), None)
+
+    def identity(self, name: str) -> str:
+        """The identity ``name``'s certificate must carry."""
+        party = self.party(name)
+        return (party.identity if party is not None else "") or name
 
     def position(self, name: str) -> int:
         """Where ``name`` stands among the parties (the fuse model's order)."""
@@ -92,6 +101,9 @@ class PartyDescription:
     fingerprint: dict[str, str] = field(default_factory=dict)
     # The label party's fuse input aggregation; "" at feature parties.
     aggregation: str = ""
+    # The label party's: whether it takes the feature parties' outputs only as
+    # a securely aggregated sum.
+    secure_aggregation: bool = False
 
 
 @dataclass(frozen=True)

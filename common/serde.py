@@ -25,6 +25,7 @@ from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
 from common.names import name_problem
 from common.privacy.settings import PrivacySettings, PrivacySpent
+from common.secure_aggregation.key_shares import KeyShare
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
 
@@ -35,6 +36,7 @@ _DTYPES: dict[int, np.dtype] = {
     tensor_pb2.DTYPE_INT32: np.dtype("<i4"),
     tensor_pb2.DTYPE_INT64: np.dtype("<i8"),
     tensor_pb2.DTYPE_UINT8: np.dtype("u1"),
+    tensor_pb2.DTYPE_UINT64: np.dtype("<u8"),
 }
 _DTYPE_CODES = {dtype: code for code, dtype in _DTYPES.items()}
 
@@ -198,9 +200,11 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
                 name=p.name,
                 role=role_to_proto(p.role),
                 output=output_spec_to_proto(p.output),
+                identity=p.identity,
             )
             for p in spec.parties
         ],
+        secure_aggregation=spec.secure_aggregation,
     )
 
 
@@ -221,6 +225,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
                 p.output,
                 PartyRole.LABEL if p.name == message.label_party else PartyRole.FEATURE,
             ),
+            identity=p.identity,
         )
         for p in message.parties
     )
@@ -240,6 +245,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         compression_ratio=message.compression_ratio or 1.0,
         privacy=privacy_from_proto(message.privacy),
         aggregation=message.aggregation or "concat",
+        secure_aggregation=message.secure_aggregation,
     )
     if spec.aggregation not in AGGREGATIONS:
         raise InvalidMessageError(
@@ -270,6 +276,7 @@ def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
         defense_scale=settings.defense_scale,
         leakage_probe=settings.leakage_probe,
         task=settings.task,
+        nopeek=settings.nopeek,
     )
 
 
@@ -283,6 +290,7 @@ def privacy_from_proto(message: control_pb2.PrivacySpec) -> PrivacySettings:
         defense_scale=message.defense_scale or 1.0,
         leakage_probe=message.leakage_probe,
         task=message.task,
+        nopeek=message.nopeek,
     )
     for key, problem in settings.problems():
         raise InvalidMessageError(f"job spec privacy {key}: {problem}")
@@ -367,6 +375,7 @@ def description_to_proto(description: PartyDescription) -> control_pb2.PartyDesc
         peers=list(description.peers),
         fingerprint=description.fingerprint,
         aggregation=description.aggregation,
+        secure_aggregation=description.secure_aggregation,
     )
 
 
@@ -382,6 +391,7 @@ def description_from_proto(message: control_pb2.PartyDescription) -> PartyDescri
         peers=tuple(message.peers),
         fingerprint=dict(message.fingerprint),
         aggregation=message.aggregation,
+        secure_aggregation=message.secure_aggregation,
     )
 
 
@@ -592,3 +602,53 @@ def compressed_from_proto(
     elif message.positions:
         raise InvalidMessageError(f"{what}: {compressor.method} sends no positions")
     return Compressed(dims, values, positions, message.scale, message.zero_point)
+
+
+# Bounds on a key share's parts (a PEM certificate chain stays far below).
+_MAX_CERTIFICATE_BYTES = 16 * 1024
+_MAX_SIGNATURE_BYTES = 256
+
+
+def key_share_to_proto(share: KeyShare) -> peer_pb2.KeyShare:
+    return peer_pb2.KeyShare(
+        job_id=share.job_id,
+        party=share.party,
+        public_key=share.public_key,
+        certificate=share.certificate,
+        signature=share.signature,
+    )
+
+
+def key_share_from_proto(message: peer_pb2.KeyShare) -> KeyShare:
+    """The share, refused when a part is larger than any real one."""
+    sizes = {
+        "public_key": (len(message.public_key), 64),
+        "certificate": (len(message.certificate), _MAX_CERTIFICATE_BYTES),
+        "signature": (len(message.signature), _MAX_SIGNATURE_BYTES),
+    }
+    for name, (size, limit) in sizes.items():
+        if size > limit:
+            raise InvalidMessageError(
+                f"key share of {message.party!r}: {name} of {size} bytes exceeds "
+                f"{limit}"
+            )
+    return KeyShare(
+        job_id=message.job_id,
+        party=message.party,
+        public_key=message.public_key,
+        certificate=message.certificate,
+        signature=message.signature,
+    )
+
+
+def masked_to_proto(values: np.ndarray, keys: bytes) -> peer_pb2.MaskedTensor:
+    """A masked fixed-point tensor (uint64) and the digest of its keys."""
+    return peer_pb2.MaskedTensor(values=tensor_to_proto(values), keys=keys)
+
+
+def masked_from_proto(
+    message: peer_pb2.MaskedTensor, shape: tuple[int, ...], what: str
+) -> tuple[np.ndarray, bytes]:
+    """The uint64 values, checked against ``shape``, and the keys' digest."""
+    values = tensor_from_proto(message.values, shape=shape, dtype="<u8", what=what)
+    return values, bytes(message.keys)

@@ -16,6 +16,7 @@ from common.config import JobConfig, PartyRole
 from common.errors import HandshakeError, PeerError
 from common.jobspec import JobParty, JobSpec, PartyDescription
 from common.models.registry import combination_problem
+from common.secure_aggregation.rules import secure_problem
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
@@ -81,6 +82,14 @@ def check_descriptions(
         )
         if problem is not None:
             raise HandshakeError(problem)
+        problem = secure_problem(
+            label.secure_aggregation,
+            label.aggregation or "concat",
+            len(config.parties) - 1,
+            config.compression,
+        )
+        if problem is not None:
+            raise HandshakeError(f"party {config.label_party}: {problem}")
 
 
 def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> JobSpec:
@@ -99,10 +108,16 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         compression_ratio=config.compression_ratio,
         privacy=config.privacy,
         parties=tuple(
-            JobParty(p.name, descriptions[p.name].role, descriptions[p.name].output)
+            JobParty(
+                p.name,
+                descriptions[p.name].role,
+                descriptions[p.name].output,
+                p.expected_identity,
+            )
             for p in config.parties
         ),
         aggregation=descriptions[config.label_party].aggregation or "concat",
+        secure_aggregation=descriptions[config.label_party].secure_aggregation,
     )
 
 

@@ -7,6 +7,7 @@ only once the parties are up are filled in afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +23,32 @@ CUSTOM_EXAMPLE = {
 }
 
 
+# Per data layout: the folder of its example configs, the suffix of its CSVs
+# (``<party>_<suffix>.csv``) and its parties, in the order of the job's
+# ``parties``.
+LAYOUTS: dict[str, tuple[Path, str, tuple[str, ...]]] = {
+    "reference": (EXAMPLES, "ml1m", ("alice", "bob")),
+    "bst": (EXAMPLES / "bst", "bst", ("alice", "bob")),
+    "census": (EXAMPLES / "census", "adult", ("alice", "bob")),
+    "two-tasks": (EXAMPLES / "two_tasks", "ml1m", ("alice", "bob")),
+    "three-party": (EXAMPLES / "three_party", "3p", ("alice", "carol", "bob")),
+}
+
+
 @dataclass
 class LocalConfigs:
     folder: Path
     alice: Path
     bob: Path
     job: Path
+    # The third party's config, in a layout of three parties.
+    carol: Path | None = None
+
+    @property
+    def parties(self) -> dict[str, Path]:
+        """Every party's config by name, in the job's order."""
+        names = ("alice", "carol", "bob")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     @classmethod
     def write(
@@ -40,21 +61,17 @@ class LocalConfigs:
     ) -> LocalConfigs:
         """The examples of a data ``layout`` (``reference``: ``configs/``;
         ``bst``, ``census``: ``configs/<layout>/``; ``two-tasks``: the reference
-        data with ``configs/two_tasks/``), pointed at ``data_dir`` with
-        outputs under ``folder/runs``.
+        data with ``configs/two_tasks/``; ``three-party``: alice, carol and bob
+        with ``configs/three_party/``), pointed at ``data_dir`` with outputs
+        under ``folder/runs``.
 
         With ``certs`` (a folder made by ``python -m common.certs``) every process
         uses mutual TLS with its own certificate; without, TLS is off.
         """
         folder.mkdir(parents=True, exist_ok=True)
-        examples, suffix = {
-            "reference": (EXAMPLES, "ml1m"),
-            "bst": (EXAMPLES / "bst", "bst"),
-            "census": (EXAMPLES / "census", "adult"),
-            "two-tasks": (EXAMPLES / "two_tasks", "ml1m"),
-        }[layout]
-        paths = {name: folder / f"{name}.yaml" for name in ("alice", "bob", "job")}
-        for name in ("alice", "bob"):
+        examples, suffix, parties = LAYOUTS[layout]
+        paths = {name: folder / f"{name}.yaml" for name in (*parties, "job")}
+        for name in parties:
             config = yaml.safe_load((examples / f"{name}.yaml").read_text())
             config["data"]["path"] = str(data_dir / f"{name}_{suffix}.csv")
             config["output_dir"] = str(folder / "runs" / name)
@@ -65,10 +82,10 @@ class LocalConfigs:
         job.update(runs_dir=str(folder / "runs"), tls=_tls(certs, "coordinator"))
         job.update(job_changes)
         paths["job"].write_text(yaml.safe_dump(job, sort_keys=False))
-        return cls(folder, paths["alice"], paths["bob"], paths["job"])
+        return cls(folder, **paths)
 
     def read(self, which: str) -> dict:
-        """One config (``alice``, ``bob`` or ``job``) as a mapping."""
+        """One config (a party's name or ``job``) as a mapping."""
         return yaml.safe_load(getattr(self, which).read_text())
 
     def edit(self, which: str, **changes: object) -> Path:
@@ -79,18 +96,22 @@ class LocalConfigs:
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
 
-    def set_family(self, family: str, aggregation: str = "concat") -> None:
-        """Gives both parties models of ``family`` (the example's settings; for
+    def set_family(
+        self, family: str, aggregation: str | Mapping[str, object] = "concat"
+    ) -> None:
+        """Gives every party a model of ``family`` (the example's settings; for
         ``custom``, the worked example's builders); the label party's fuse
         combines the base outputs by ``aggregation``."""
-        for party in ("alice", "bob"):
+        for party in self.parties:
             model = {**self.read(party)["model"], "family": family}
             if family == "custom":
                 model = dict(CUSTOM_EXAMPLE)
                 if party == "bob":
                     model["fuse"] = "cross_network:build_fuse"
-            if party == "bob" and aggregation != "concat":
-                model["aggregation"] = aggregation
+            if party == "bob":
+                model.pop("aggregation", None)
+                if aggregation != "concat":
+                    model["aggregation"] = aggregation
             self.edit(party, model=model)
 
     def set_sequence_length(self, length: int) -> None:
@@ -107,7 +128,7 @@ class LocalConfigs:
         self.point_at("alice", "bob", bob)
 
     def point_at(self, party: str, peer: str, address: str) -> None:
-        """Gives ``party`` (alice or bob) the address of ``peer`` once its port
+        """Gives ``party`` the address of ``peer`` (its only peer) once its port
         is known."""
         self.edit(party, peers=[{"name": peer, "address": address, "identity": peer}])
 
@@ -119,6 +140,21 @@ class LocalConfigs:
                 {"name": "bob", "address": bob, "identity": "bob"},
             ],
         )
+
+    def set_addresses(self, addresses: Mapping[str, str]) -> None:
+        """Once every party's address is known: each party listens on its own,
+        and its peers and the job's parties name theirs."""
+        for party in self.parties:
+            peers = [
+                {**peer, "address": addresses[peer["name"]]}
+                for peer in self.read(party)["peers"]
+            ]
+            self.edit(party, listen=addresses[party], peers=peers)
+        parties = [
+            {**entry, "address": addresses[entry["name"]]}
+            for entry in self.read("job")["parties"]
+        ]
+        self.edit("job", parties=parties)
 
 
 def _tls(certs: Path | None, identity: str) -> dict:

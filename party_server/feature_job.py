@@ -19,19 +19,25 @@ from common.jobspec import JobSpec
 from common.models.build import build_party_base
 from common.models.steps import BaseStep
 from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
+from common.secure_aggregation.masks import MaskContext
 from common.serde import (
     compressed_from_proto,
     compressed_to_proto,
+    key_share_from_proto,
+    key_share_to_proto,
+    masked_to_proto,
     split_to_proto,
     tensor_from_proto,
     tensor_to_proto,
 )
+from common.tls import Credentials
 from common.traffic import TrafficCounter
 from party_server.checkpoints import ModelState
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.leakage_probe import LeakageProbe
 from party_server.peer_client import PeerStream
+from party_server.secure_sums import PairwiseMasking
 from splitrec.v1 import common_pb2, peer_pb2
 
 
@@ -59,6 +65,7 @@ class FeatureJob(PartyJob):
         label_channel: grpc.Channel,
         peer_timeout: float,
         traffic: TrafficCounter,
+        credentials: Credentials | None = None,
     ) -> None:
         super().__init__(spec, data, config.output_dir)
         self._party = config.party
@@ -69,7 +76,11 @@ class FeatureJob(PartyJob):
             config.party, data.features, self.split.train, config.model, spec.seed
         )
         self.step = BaseStep(
-            base, spec.optimizer, spec.learning_rate, spec.privacy.clip_norm
+            base,
+            spec.optimizer,
+            spec.learning_rate,
+            spec.privacy.clip_norm,
+            nopeek=spec.privacy.nopeek,
         )
         self.model_state = ModelState(
             base.output_spec.structure,
@@ -81,6 +92,18 @@ class FeatureJob(PartyJob):
             spec.compression, spec.compression_ratio, spec.seed
         )
         self._index = spec.position(config.party)
+        # Secure aggregation: this party's job key and masks.
+        self.masking = (
+            PairwiseMasking(
+                spec,
+                config.party,
+                data,
+                self.folder / "secure-aggregation.key",
+                credentials,
+            )
+            if spec.secure_aggregation
+            else None
+        )
         self.probe = (
             LeakageProbe(self.folder / "leakage")
             if spec.privacy.leakage_probe
@@ -97,18 +120,46 @@ class FeatureJob(PartyJob):
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)
         if split:
             hello.split = split_to_proto(split)
-        return PeerStream(
+        stream = PeerStream(
             self._channel, self.spec.label_party, hello, self._traffic, self._timeout
         )
+        if self.masking is not None:
+            try:
+                self._agree_keys(stream)
+            except BaseException:
+                stream.cancel()
+                raise
+        return stream
+
+    def _agree_keys(self, stream: PeerStream) -> None:
+        """Sends this party's key share and checks every share relayed back."""
+        assert self.masking is not None
+        share = key_share_to_proto(self.masking.share)
+        stream.send(peer_pb2.PeerMessage(key_share=share))
+        reply = stream.receive()
+        if reply.WhichOneof("kind") != "key_shares":
+            raise PeerError(
+                f"{self.spec.label_party} sent {reply.WhichOneof('kind')}, expected "
+                "the job's key shares"
+            )
+        self.masking.accept([key_share_from_proto(m) for m in reply.key_shares.shares])
 
     def _forward_message(
-        self, phase: int, epoch: int, step: int, hidden: np.ndarray
+        self, phase: int, epoch: int, step: int, hidden: np.ndarray, split: str = ""
     ) -> tuple[peer_pb2.PeerMessage, np.ndarray | None]:
-        """The forward message, compressed as the job says, and the positions a
-        sparsifier kept (for the gradient that comes back)."""
+        """The forward message, compressed or masked as the job says, and the
+        positions a sparsifier kept (for the gradient that comes back)."""
         key = common_pb2.StepKey(
             job_id=self.spec.job_id, phase=phase, epoch=epoch, step=step
         )
+        if self.masking is not None:
+            context = MaskContext(
+                phase, epoch, step, split_to_proto(split) if split else 0
+            )
+            what = f"hidden tensor of epoch {epoch} step {step}"
+            values, keys = self.masking.mask(hidden, context, what)
+            forward = peer_pb2.Forward(key=key, masked=masked_to_proto(values, keys))
+            return peer_pb2.PeerMessage(forward=forward), None
         compressor = self.compressor
         if phase != common_pb2.PHASE_TRAIN:
             compressor = compressor.for_evaluation()
@@ -319,7 +370,8 @@ class FeatureJob(PartyJob):
                         raise JobStateError("the pass was cancelled")
                     inputs = self.data.features.take(read.batch(step))
                     hidden = self.step.forward(inputs).numpy()
-                    stream.send(self._forward_message(phase, epoch, step, hidden)[0])
+                    message = self._forward_message(phase, epoch, step, hidden, split)
+                    stream.send(message[0])
                 stream.close()
             except BaseException:
                 stream.cancel()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +35,24 @@ from common.privacy.mechanisms import (
     generator,
     randomized_response,
 )
+from common.secure_aggregation import fixed_point
 from common.serde import (
     compressed_from_proto,
     compressed_to_proto,
+    key_share_from_proto,
+    key_share_to_proto,
+    masked_from_proto,
     split_from_proto,
     tensor_from_proto,
     tensor_to_proto,
 )
+from common.tls import Credentials
 from party_server.checkpoints import ModelState
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from party_server.leakage_probe import ReceivedProbe
 from party_server.mailbox import Mailbox, Outbox
+from party_server.secure_sums import ShareBoard
 from splitrec.v1 import common_pb2, peer_pb2
 
 logger = logging.getLogger(__name__)
@@ -55,7 +62,12 @@ class LabelJob(PartyJob):
     """Takes every feature party's hidden tensor per step and returns gradients."""
 
     def __init__(
-        self, spec: JobSpec, config: PartyConfig, data: DataSlice, peer_timeout: float
+        self,
+        spec: JobSpec,
+        config: PartyConfig,
+        data: DataSlice,
+        peer_timeout: float,
+        credentials: Credentials | None = None,
     ) -> None:
         super().__init__(spec, data, config.output_dir)
         if data.labels is None:
@@ -95,7 +107,19 @@ class LabelJob(PartyJob):
         except ConfigError as exc:
             raise ConfigError(f"{config.source}: {exc}") from None
         self.step = FuseStep(
-            base, fuse, own_index, spec.optimizer, spec.learning_rate, self._tasks
+            base,
+            fuse,
+            own_index,
+            spec.optimizer,
+            spec.learning_rate,
+            self._tasks,
+            summed=spec.secure_aggregation,
+        )
+        # Secure aggregation: the feature parties' key shares, relayed.
+        self.board = (
+            ShareBoard(spec, config.party, credentials)
+            if spec.secure_aggregation
+            else None
         )
         # The fuse's variables follow every party's base output.
         self.model_state = ModelState(
@@ -112,6 +136,22 @@ class LabelJob(PartyJob):
         )
         # Positions each sender's compressed forward kept, until its gradient goes.
         self._kept: dict[tuple[str, tuple[int, int, int]], np.ndarray | None] = {}
+        # Evaluation mode: the tensors received in the last epoch for a sample
+        # of the training and validation rows, for a feature-inference harness.
+        self.received_probes: dict[int, ReceivedProbe] = {}
+        if spec.privacy.leakage_probe:
+            for phase, release, rows in (
+                (common_pb2.PHASE_TRAIN, "train", self.split.train),
+                (common_pb2.PHASE_EVALUATE, "evaluate", self.split.validation),
+            ):
+                self.received_probes[phase] = ReceivedProbe(
+                    self.folder / "leakage",
+                    release,
+                    rows,
+                    data.num_rows,
+                    spec.epochs - 1,
+                    spec.seed,
+                )
 
     def state(self) -> dict[str, np.ndarray]:
         return {**self.model_state.arrays(), **self._epoch_metrics.state()}
@@ -139,6 +179,25 @@ class LabelJob(PartyJob):
             if previous is not None:
                 previous.close()
         return outbox
+
+    def accept_share(
+        self,
+        sender: str,
+        share: peer_pb2.KeyShare,
+        cancelled: Callable[[], bool],
+    ) -> peer_pb2.PeerMessage:
+        """Records a feature party's key share; once every feature party's is
+        in, the answer relays them all."""
+        if self.board is None:
+            raise InvalidMessageError(
+                f"{sender} sent a key share, but job {self.spec.job_id} does not "
+                "aggregate securely"
+            )
+        shares = self.board.offer(
+            key_share_from_proto(share), sender, self._timeout, cancelled
+        )
+        relayed = peer_pb2.KeyShares(shares=[key_share_to_proto(s) for s in shares])
+        return peer_pb2.PeerMessage(key_shares=relayed)
 
     def accept_forward(
         self, sender: str, hello: peer_pb2.Hello, forward: peer_pb2.Forward
@@ -170,6 +229,18 @@ class LabelJob(PartyJob):
         compressor = self.compressor
         if key.phase != common_pb2.PHASE_TRAIN:
             compressor = compressor.for_evaluation()
+        if self.board is not None:
+            self.mailbox.put(
+                sender,
+                step_key,
+                self._unmasked_part(forward, shape, what),
+                self._timeout,
+            )
+            return
+        if forward.HasField("masked"):
+            raise InvalidMessageError(
+                f"{what}: masked, but this job does not aggregate securely"
+            )
         if compressor.method == "none":
             if forward.HasField("compressed"):
                 raise InvalidMessageError(
@@ -192,6 +263,30 @@ class LabelJob(PartyJob):
                     self._kept[(sender, step_key)] = positions
         self.mailbox.put(sender, step_key, hidden, self._timeout)
 
+    def _unmasked_part(
+        self, forward: peer_pb2.Forward, shape: tuple[int, int], what: str
+    ) -> np.ndarray:
+        """A masked forward's values, checked: masked with the job's shares."""
+        assert self.board is not None
+        if not forward.HasField("masked"):
+            raise InvalidMessageError(
+                f"{what}: this job aggregates securely; send the tensor masked"
+            )
+        values, keys = masked_from_proto(forward.masked, shape, what)
+        if keys != self.board.digest:
+            raise InvalidMessageError(
+                f"{what}: masked with other key shares than the job's (a feature "
+                "party restarted with a new key?); its masks would not cancel"
+            )
+        return values
+
+    def _peer_inputs(self, received: list[np.ndarray]) -> list[np.ndarray]:
+        """What the fuse takes from the feature parties: their tensors, or under
+        secure aggregation the one sum their masked tensors add up to."""
+        if self.board is None:
+            return received
+        return [fixed_point.decode(fixed_point.add(received))]
+
     def _pass_size(self, hello: peer_pb2.Hello) -> tuple[int, int]:
         """Rows and batch size of the pass a stream's messages belong to."""
         if hello.phase == common_pb2.PHASE_TRAIN:
@@ -213,12 +308,17 @@ class LabelJob(PartyJob):
         with self.exclusive("training"):
             if first_step == 0:
                 self._epoch_metrics = MetricAccumulator(self._tasks)
+            training_probe = self.received_probes.get(common_pb2.PHASE_TRAIN)
+            if training_probe is not None:
+                training_probe.clear()
             train = self.train_pass(epoch)
             started, samples = time.monotonic(), 0
             for step in range(first_step, first_step + num_steps):
                 samples += self._train_step(train, epoch, step, cancelled)
                 self.status.epoch, self.status.step = epoch, step + 1
                 done = step + 1 == first_step + num_steps
+                if done and training_probe is not None:
+                    training_probe.flush(epoch, first_step, step)
                 if done or (step + 1 - first_step) % report_every == 0:
                     self.note_speed(samples, started)
                     yield Progress(
@@ -236,8 +336,9 @@ class LabelJob(PartyJob):
         self, train: Pass, epoch: int, step: int, cancelled: threading.Event
     ) -> int:
         key = (common_pb2.PHASE_TRAIN, epoch, step)
-        hiddens = self.mailbox.take(key, self._timeout, cancelled)
+        hiddens = self._peer_inputs(self.mailbox.take(key, self._timeout, cancelled))
         rows = train.batch(step)
+        self._record_received(common_pb2.PHASE_TRAIN, epoch, rows, hiddens)
         labels = self._train_labels[rows]
         loss, losses, scores, grads = self.step.train(
             self.data.features.take(rows), hiddens, labels
@@ -248,6 +349,9 @@ class LabelJob(PartyJob):
             epoch=epoch,
             step=step,
         )
+        if self.board is not None:
+            # One gradient of the sum, the same for every feature party.
+            grads = list(grads) * len(self._senders)
         with self._outbox_lock:
             for sender, grad in zip(self._senders, grads, strict=True):
                 gradient = self._defended(sender, epoch, step, grad.numpy(), labels)
@@ -258,6 +362,17 @@ class LabelJob(PartyJob):
                 outbox.put(peer_pb2.PeerMessage(backward=backward))
         self._epoch_metrics.add(labels, scores.numpy(), float(loss), losses.numpy())
         return int(rows.size)
+
+    def _record_received(
+        self, phase: int, epoch: int, rows: np.ndarray, hiddens: list[np.ndarray]
+    ) -> None:
+        """Evaluation mode: keeps what the fuse took from the feature parties
+        for these rows (under secure aggregation, the one sum)."""
+        probe = self.received_probes.get(phase)
+        if probe is not None:
+            names = self._senders if self.board is None else ["sum"]
+            received = dict(zip(names, hiddens, strict=True))
+            probe.record(epoch, rows, self.data.ids[rows], received)
 
     def _protected_labels(self, labels: np.ndarray) -> np.ndarray:
         """The column of ``labels`` (a view) that privacy protects."""
@@ -275,7 +390,8 @@ class LabelJob(PartyJob):
         privacy = self.spec.privacy
         if privacy.gradient_defense == "none":
             return gradient
-        index = self._senders.index(sender)
+        # Under secure aggregation every feature party gets the same gradient.
+        index = 0 if self.board is not None else self._senders.index(sender)
         rng = generator(self.spec.seed, GRADIENT_NOISE, index, epoch, step)
         return defend(
             gradient,
@@ -304,12 +420,16 @@ class LabelJob(PartyJob):
     ) -> tuple[Pass, np.ndarray]:
         read = self.read_pass(split)
         scores = np.empty((read.rows.size, *self._labels.shape[1:]), np.float32)
+        probe = self.received_probes.get(phase)
+        if probe is not None:
+            probe.clear()
         try:
             for step in range(read.steps):
-                hiddens = self.mailbox.take(
-                    (phase, epoch, step), self._timeout, cancelled
+                hiddens = self._peer_inputs(
+                    self.mailbox.take((phase, epoch, step), self._timeout, cancelled)
                 )
                 rows = read.batch(step)
+                self._record_received(phase, epoch, rows, hiddens)
                 batch = self.step.predict(
                     self.data.features.take(rows), hiddens
                 ).numpy()
@@ -318,6 +438,8 @@ class LabelJob(PartyJob):
                 )
         finally:
             self.mailbox.end_pass(phase)
+        if probe is not None:
+            probe.flush(epoch, 0, read.steps - 1)
         return read, scores
 
     def evaluate(

@@ -1,13 +1,22 @@
-"""Evaluation mode of a feature party: the label-inference attack scores of the
-rows it trains on, written per training window for a harness to score.
+"""Evaluation mode (``privacy.leakage_probe``): each party records what an
+attacker in its place sees, written per training window for a harness to score.
 
-The party never sees a label here; it only records what an attacker in its
-place could compute from the gradients it legitimately receives.
+- A feature party (``LeakageProbe``) records the label-inference attack scores
+  of the rows it trains on. It never sees a label here; it only computes what
+  it could from the gradients it legitimately receives.
+- The label party (``ReceivedProbe``) records the hidden tensors it received
+  in the job's last epoch for a fixed sample of the rows of two passes: the
+  training forwards and the validation pass's forwards. That is what a
+  feature-inference attack works from. It keeps them as they reached its fuse
+  (after noise, decompression or whatever the job's protocol does to them):
+  with embedding DP the training forwards carry noise, the validation pass's
+  do not.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +60,97 @@ class LeakageProbe:
         np.savez(buffer, **arrays)
         write_atomically(path, buffer.getvalue())
         return path
+
+
+# Most rows of a pass the label party's probe records (a sample beyond this).
+RECEIVED_ROWS = 100_000
+# Prefix of the arrays of ``ReceivedProbe`` files: one per tensor received.
+RECEIVED = "received_"
+# The passes whose tensors the label party's probe records: the training
+# forwards (with embedding DP, noisy) and the validation pass's (clean).
+RELEASES = ("train", "evaluate")
+
+
+class ReceivedProbe:
+    """The label party's records of one pass (``release``: ``train`` or
+    ``evaluate``): the tensors received for a sample of ``limit`` of ``rows``
+    (positions in the party's data), drawn from ``seed``, during ``epoch``
+    (the last one)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        release: str,
+        rows: np.ndarray,
+        num_rows: int,
+        epoch: int,
+        seed: int,
+        limit: int = RECEIVED_ROWS,
+    ) -> None:
+        if release not in RELEASES:
+            raise ValueError(f"release {release!r}: use one of {RELEASES}")
+        self.folder = folder
+        self.release = release
+        self.epoch = epoch
+        rng = np.random.default_rng([seed % 2**63, 0x5EC0, RELEASES.index(release)])
+        self._chosen = np.zeros(num_rows, bool)
+        self._chosen[rng.choice(rows, min(limit, rows.size), replace=False)] = True
+        self._parts: list[dict[str, np.ndarray]] = []
+
+    def clear(self) -> None:
+        """Forgets what a pass or window that did not finish recorded."""
+        self._parts = []
+
+    def record(
+        self,
+        epoch: int,
+        rows: np.ndarray,
+        ids: np.ndarray,
+        received: Mapping[str, np.ndarray],
+    ) -> None:
+        """Keeps the sampled rows of one step: ``received`` maps a name (the
+        sender, or what the tensor is, e.g. a sum) to the tensor, one row per
+        row of ``rows``."""
+        if epoch != self.epoch:
+            return
+        keep = self._chosen[rows]
+        if keep.any():
+            part = {"id": ids[keep]}
+            for name, tensor in received.items():
+                part[RECEIVED + name] = np.asarray(tensor)[keep]
+            self._parts.append(part)
+
+    def flush(self, epoch: int, first_step: int, last_step: int) -> Path | None:
+        """Writes the records of a window or pass (one replayed overwrites its
+        file)."""
+        if not self._parts:
+            return None
+        keys = self._parts[0].keys()
+        arrays = {k: np.concatenate([p[k] for p in self._parts]) for k in keys}
+        self._parts = []
+        path = self.folder / (
+            f"received-{self.release}-epoch-{epoch + 1:04d}-steps-"
+            f"{first_step:06d}-{last_step:06d}.npz"
+        )
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        write_atomically(path, buffer.getvalue())
+        return path
+
+
+def read_received(folder: Path, release: str = "train") -> dict[str, np.ndarray]:
+    """What the label party's probe recorded of one pass: ``id`` and one array
+    per tensor received (``RECEIVED`` + its name), rows in the order they came."""
+    parts = []
+    for path in sorted(folder.glob(f"received-{release}-epoch-*-steps-*.npz")):
+        with np.load(path) as stored:
+            parts.append({key: stored[key] for key in stored.files})
+    if not parts:
+        raise FileNotFoundError(
+            f"{folder} holds no received tensors of the {release} pass "
+            f"(received-{release}-epoch-*.npz)"
+        )
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def read_scores(folder: Path) -> dict[str, np.ndarray]:

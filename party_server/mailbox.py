@@ -116,12 +116,17 @@ class Outbox:
 
     def __init__(self) -> None:
         self._queue: queue.Queue[object] = queue.Queue()
+        self._closed = threading.Event()
 
     def put(self, item: object) -> None:
         self._queue.put(item)
 
     def close(self) -> None:
+        self._closed.set()
         self._queue.put(END_OF_STREAM)
+
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
 
     def get(self, timeout: float) -> object:
         return self._queue.get(timeout=timeout)

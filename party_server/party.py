@@ -26,6 +26,7 @@ from common.names import name_problem
 from common.paths import check_writable
 from common.privacy.settings import PrivacySettings
 from common.rpc import create_channel
+from common.secure_aggregation.rules import secure_problem
 from common.tls import Credentials
 from common.traffic import TrafficCounter
 from common.version import PROTOCOL_VERSION
@@ -92,6 +93,7 @@ class Party:
             aggregation=self.config.model.aggregation
             if self.config.role is PartyRole.LABEL
             else "",
+            secure_aggregation=self.config.model.secure_aggregation,
         )
 
     def prepare_job(
@@ -196,10 +198,18 @@ class Party:
 
     def _new_job(self, spec: JobSpec, data: DataSlice) -> PartyJob:
         if self.config.role is PartyRole.LABEL:
-            return LabelJob(spec, self.config, data, self._peer_timeout)
+            return LabelJob(
+                spec, self.config, data, self._peer_timeout, self.credentials
+            )
         channel = self.channel(spec.label_party)
         return FeatureJob(
-            spec, self.config, data, channel, self._peer_timeout, self.traffic
+            spec,
+            self.config,
+            data,
+            channel,
+            self._peer_timeout,
+            self.traffic,
+            self.credentials,
         )
 
     def channel(self, peer_name: str) -> grpc.Channel:
@@ -261,6 +271,21 @@ class Party:
                 f"{spec.aggregation!r}, but {self.config.source} sets "
                 f"model.aggregation {self.config.model.aggregation!r}"
             )
+        secure = self.config.model.secure_aggregation
+        if is_label and spec.secure_aggregation != secure:
+            raise HandshakeError(
+                f"job {spec.job_id!r} has secure aggregation "
+                f"{'on' if spec.secure_aggregation else 'off'}, but "
+                f"{self.config.source} sets model.aggregation.secure {secure}"
+            )
+        problem = secure_problem(
+            spec.secure_aggregation,
+            spec.aggregation,
+            len(spec.feature_parties),
+            spec.compression,
+        )
+        if problem is not None:
+            raise HandshakeError(f"job {spec.job_id!r}: {problem}")
         label = spec.party(spec.label_party)
         problem = (
             f"label party {spec.label_party!r} is not one of its parties {names}"

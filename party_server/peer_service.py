@@ -122,6 +122,11 @@ def _read_forwards(
     try:
         for message in request_iterator:
             traffic.received(message)
+            if message.WhichOneof("kind") == "key_share":
+                outbox.put(
+                    job.accept_share(hello.party, message.key_share, outbox.is_closed)
+                )
+                continue
             if message.WhichOneof("kind") != "forward":
                 raise InvalidMessageError(
                     "expected Forward messages after Hello, got "

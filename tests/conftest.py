@@ -35,11 +35,12 @@ def party_files(small_data: Path, tmp_path: Path) -> PartyFiles:
 
 @pytest.fixture(scope="session")
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A development CA with certificates for alice, bob and the coordinator."""
+    """A development CA with certificates for alice, bob, carol and the
+    coordinator."""
     from common.certs import write_bundle
 
     folder = tmp_path_factory.mktemp("certs")
-    write_bundle(folder, ["alice", "bob", "coordinator"])
+    write_bundle(folder, ["alice", "bob", "carol", "coordinator"])
     return folder
 
 
@@ -56,6 +57,14 @@ def sequence_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_party_csvs(
         tmp_path_factory.mktemp("sequence-data"), 100_000, ("reference", "bst")
     )
+
+
+@pytest.fixture(scope="session")
+def three_party_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alice's, carol's and bob's CSVs (the three-party layout) made from
+    20,000 generated ml-1m-format ratings."""
+    folder = tmp_path_factory.mktemp("three-party-data")
+    return generate_party_csvs(folder, num_ratings=20_000, layouts=("three-party",))
 
 
 @pytest.fixture(scope="session")

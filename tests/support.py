@@ -6,6 +6,7 @@ import random
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,6 +103,25 @@ def write_configs(
     return LocalConfigs.write(
         folder, data_dir, certs, layout, connect_timeout=20, rpc_timeout=60
     )
+
+
+def three_party_configs(
+    folder: Path,
+    data_dir: Path,
+    certs: Path | None = None,
+    aggregation: object = None,
+    **job_changes: object,
+) -> PartyFiles:
+    """The three-party example configs on free loopback ports; bob's fuse
+    aggregates as ``aggregation`` says (the example's secure sum when None)."""
+    files = write_configs(folder, data_dir, certs, layout="three-party")
+    if job_changes:
+        files.edit("job", **job_changes)
+    if aggregation is not None:
+        model = {**files.read("bob")["model"], "aggregation": aggregation}
+        files.edit("bob", model=model)
+    files.set_addresses({n: f"127.0.0.1:{free_port()}" for n in files.parties})
+    return files
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -204,6 +224,29 @@ def party_status(address: str, timeout: float = 5.0):
             return stub.GetStatus(control_pb2.StatusRequest(), timeout=timeout)
     except grpc.RpcError:
         return None
+
+
+def wait_for_training_step(address: str, step: int, timeout: float = 120) -> None:
+    """Returns once the first epoch's training has passed ``step``. Only while
+    training: between windows the newest checkpoint may not be committed yet,
+    and a kill then restores the one before."""
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        status = party_status(address)
+        if (
+            status
+            and status.state == "training"
+            and status.epoch == 0
+            and status.step >= step
+        ):
+            return
+        if status:
+            last = (status.state, status.epoch, status.step)
+        time.sleep(0.02)
+    pytest.fail(f"training never reached step {step} (last seen: {last})")
 
 
 def descendants(pid: int) -> set[int]:

@@ -18,6 +18,7 @@ import tensorflow as tf
 from common.features import FeatureShape, PackedBatch, columns_by_feature
 from common.metrics import Task
 from common.models.objective import Objective
+from common.privacy.nopeek import nopeek_penalty
 
 # Same inputs, same outputs, in every run: a job recovered from a checkpoint
 # replays its steps and must end with the weights of an uninterrupted run, so no
@@ -88,12 +89,18 @@ class BaseStep:
         optimizer_name: str,
         learning_rate: float,
         clip_norm: float = 0.0,
+        nopeek: float = 0.0,
     ) -> None:
         """``clip_norm`` > 0 clips each row of the hidden tensor to that L2 norm
-        inside the model, so the backward pass differentiates through the clip."""
+        inside the model, so the backward pass differentiates through the clip.
+        ``nopeek`` > 0 adds that weight times the distance correlation between
+        the batch's inputs and its hidden tensor to what the update minimizes
+        (see ``common.privacy.nopeek``); at 0 the update is the plain backward
+        pass."""
         create_weights(base)
         self.model = base
         self._clip_norm = clip_norm
+        self._nopeek = nopeek
         self.variables = list(base.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
@@ -139,7 +146,14 @@ class BaseStep:
         # the weights are those the hidden tensor was computed with.
         with tf.GradientTape() as tape:
             hidden = self._hidden(inputs)
-        grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
+            if self._nopeek > 0:
+                # Its gradient is the backward pass's plus the penalty's.
+                target = tf.reduce_sum(hidden * gradient)
+                target += self._nopeek * nopeek_penalty(inputs, hidden)
+        if self._nopeek > 0:
+            grads = tape.gradient(target, self.variables)
+        else:
+            grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
         self.optimizer.apply(grads, self.variables)
         return tf.constant(0)
 
@@ -155,7 +169,10 @@ class FuseStep:
 
     ``own_index`` is where the base's output stands among the fuse's inputs;
     None when the label party holds labels alone (its base outputs nothing).
-    ``tasks``: the labels the fuse predicts (see ``Objective``)."""
+    ``tasks``: the labels the fuse predicts (see ``Objective``). ``summed``:
+    the peers' hidden tensors arrive as one, their sum (secure aggregation),
+    and the fuse's ``sum`` or ``average`` takes the label party's own output
+    and that sum."""
 
     def __init__(
         self,
@@ -165,11 +182,13 @@ class FuseStep:
         optimizer_name: str,
         learning_rate: float,
         tasks: Sequence[Task] = (),
+        summed: bool = False,
     ) -> None:
         create_weights(base)
         self.base = base
         self.fuse = fuse
         self.own_index = own_index
+        self.summed = summed
         self.objective = Objective(tasks)
         widths = [s.width for s in fuse.specs]
         peers = [
@@ -177,6 +196,8 @@ class FuseStep:
             for i, w in enumerate(widths)
             if i != own_index
         ]
+        if summed:
+            peers = peers[:1]
         fuse([tf.zeros([0, w]) for w in widths])
         self.variables = list(base.trainable_variables) + list(fuse.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
@@ -204,8 +225,15 @@ class FuseStep:
 
     def _logits(self, inputs: Packed, peer_hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
         hiddens = list(peer_hiddens)
+        own = None
         if self.own_index is not None:
             own = self.base(unpack(self.base.shapes, inputs))
+        if self.summed:
+            total = hiddens[0] if own is None else own + hiddens[0]
+            if self.fuse.aggregation == "average":
+                total = total / float(len(self.fuse.specs))
+            return self.objective.logits(self.fuse([total]))
+        if own is not None:
             hiddens.insert(self.own_index, own)
         return self.objective.logits(self.fuse(hiddens))
 

@@ -37,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     prep = commands.add_parser(
         "prepare",
-        help="write the parties' CSVs (alice_ml1m.csv and bob_ml1m.csv, or with "
-        "--layout bst alice_bst.csv and bob_bst.csv) from ml-1m data",
+        help="write the parties' CSVs (alice_ml1m.csv and bob_ml1m.csv; with "
+        "--layout bst alice_bst.csv and bob_bst.csv; with --layout three-party "
+        "alice_3p.csv, carol_3p.csv and bob_3p.csv) from ml-1m data",
     )
     source = prep.add_mutually_exclusive_group(required=True)
     source.add_argument("--source", type=Path, help="ml-1m folder or zip archive")
@@ -59,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LAYOUTS,
         default="reference",
         help="reference: the split DeepFM columns; bst: demographics at alice, "
-        "each user's rating history at bob",
+        "each user's rating history at bob; three-party: users at alice, the "
+        "movie catalogue (genres, year) at carol, IDs and the rating at bob",
     )
     prep.add_argument(
         "--sequence-length",
@@ -111,6 +113,8 @@ def _prepare(args: argparse.Namespace) -> None:
         sequence_length=args.sequence_length,
     )
     print(f"alice: {files.alice}")
+    if files.carol is not None:
+        print(f"carol: {files.carol}")
     print(f"bob: {files.bob}")
     print(f"rows: {files.rows}")
 

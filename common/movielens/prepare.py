@@ -1,4 +1,4 @@
-"""Turn an ml-1m folder or zip into the two party CSVs of a layout.
+"""Turn an ml-1m folder or zip into the party CSVs of a layout.
 
 The reference layout (the split DeepFM tutorial):
 
@@ -13,6 +13,15 @@ The ``bst`` layout (the behaviour-sequence transformer tutorial):
 where ``History`` holds the MovieIDs the same user rated before this rating,
 the last ``sequence_length`` of them in timestamp order (ties: file order),
 oldest first, separated by spaces and padded in front with ``0`` (no MovieID).
+
+The ``three-party`` layout (two feature parties and a label party):
+
+    alice (user side): ``ID,UserID,Gender,Age,Occupation,Zip-code``
+    carol (movie catalogue): ``ID,Genres,Year``
+    bob (label party): ``ID,UserID,MovieID,Rating``
+
+where ``Year`` is the release year at the end of the movie's title, ``(YYYY)``;
+it is left empty for a title without one.
 
 One row per ratings.dat line, in file order, ID = 0-based line index. Commas in
 titles become ``_`` and ``|`` in genres becomes a space; values are joined by
@@ -29,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.data_files import PreparedFiles, atomic_path, join_lines
+from common.data_files import PreparedFiles
 from common.movielens._source import DatText, read_dat_files
 from common.movielens.download import (
     ML1M_SHA256,
@@ -38,37 +47,53 @@ from common.movielens.download import (
     verify_sha256,
 )
 from common.movielens.errors import DataPreparationError
+from common.movielens.layouts import (
+    ALICE_COLUMNS,
+    ALICE_CSV,
+    BOB_COLUMNS,
+    BOB_CSV,
+    BST_ALICE_COLUMNS,
+    BST_BOB_COLUMNS,
+    BST_FILES,
+    CAROL_COLUMNS,
+    LAYOUTS,
+    THREE_PARTY_BOB_COLUMNS,
+    THREE_PARTY_FILES,
+    Joined,
+    histories,
+    write_layout,
+)
 
 __all__ = [
     "ALICE_COLUMNS",
     "ALICE_CSV",
     "BOB_COLUMNS",
     "BOB_CSV",
+    "BST_ALICE_COLUMNS",
+    "BST_BOB_COLUMNS",
+    "BST_FILES",
+    "CAROL_COLUMNS",
+    "LAYOUTS",
     "ML1M_SHA256",
     "ML1M_URL",
+    "THREE_PARTY_BOB_COLUMNS",
+    "THREE_PARTY_FILES",
     "DataPreparationError",
     "PreparedFiles",
     "download_ml1m",
+    "histories",
+    "prepare_generated",
     "prepare_party_csvs",
     "verify_sha256",
 ]
 
 logger = logging.getLogger(__name__)
 
-ALICE_CSV = "alice_ml1m.csv"
-BOB_CSV = "bob_ml1m.csv"
-ALICE_COLUMNS = ("ID", "UserID", "Gender", "Age", "Occupation", "Zip-code")
-BOB_COLUMNS = ("ID", "MovieID", "Rating", "Title", "Genres", "Timestamp")
-LAYOUTS = ("reference", "bst")
-BST_FILES = ("alice_bst.csv", "bob_bst.csv")
-BST_ALICE_COLUMNS = ("ID", "Gender", "Age", "Occupation")
-BST_BOB_COLUMNS = ("ID", "UserID", "History", "MovieID", "Genres", "Rating")
 DEFAULT_SEQUENCE_LENGTH = 4
 MAX_SEQUENCE_LENGTH = 1024
 USER_FIELDS = ("UserID", "Gender", "Age", "Occupation", "Zip-code")
 MOVIE_FIELDS = ("MovieID", "Title", "Genres")
 RATING_FIELDS = ("UserID", "MovieID", "Rating", "Timestamp")
-_WRITE_CHUNK = 250_000
 _MAX_DIGITS = 18
 _FIX = "fix or remove the line, or use an unmodified ml-1m copy"
 
@@ -88,8 +113,9 @@ def prepare_party_csvs(
     layout: str = "reference",
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
 ) -> PreparedFiles:
-    """Write the two party CSVs of ``layout`` for ``source`` into ``out_dir``:
-    alice_ml1m.csv and bob_ml1m.csv, or alice_bst.csv and bob_bst.csv.
+    """Write the party CSVs of ``layout`` for ``source`` into ``out_dir``:
+    alice_ml1m.csv and bob_ml1m.csv (reference), alice_bst.csv and bob_bst.csv
+    (bst), or alice_3p.csv, carol_3p.csv and bob_3p.csv (three-party).
 
     ``source`` is an ml-1m folder or zip; ``num_sample`` -1 keeps every rating,
     N > 0 keeps the first N (histories then come from those N alone).
@@ -111,104 +137,12 @@ def prepare_party_csvs(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if layout == "bst":
-        alice, bob = BST_FILES
-        files = PreparedFiles(out_dir / alice, out_dir / bob, len(ratings))
-        _write_bst_csvs(
-            files,
-            ratings,
-            users.rows[user_pos],
-            movies.rows[movie_pos],
-            sequence_length,
-        )
-    else:
-        files = PreparedFiles(out_dir / ALICE_CSV, out_dir / BOB_CSV, len(ratings))
-        _write_party_csvs(files, ratings, users.rows[user_pos], movies.rows[movie_pos])
-    logger.info("wrote %s rows to %s and %s", files.rows, files.alice, files.bob)
-    return files
-
-
-def histories(ratings: np.ndarray, length: int) -> np.ndarray:
-    """For each rating (UserID, MovieID, Rating, Timestamp rows), the MovieIDs
-    its user rated just before it: ``[n, length]``, oldest first, 0 where the
-    user has fewer. Order: timestamp, then file order."""
-    users, movies, stamps = ratings[:, 0], ratings[:, 1], ratings[:, 3]
-    order = np.lexsort((np.arange(len(ratings)), stamps, users))
-    ordered_users, ordered_movies = users[order], movies[order]
-    history = np.zeros((len(ratings), length), dtype=np.int64)
-    for back in range(1, min(length, len(ratings) - 1) + 1):
-        same = ordered_users[back:] == ordered_users[:-back]
-        column = np.zeros(len(ratings), dtype=np.int64)
-        column[back:] = np.where(same, ordered_movies[:-back], 0)
-        history[order, length - back] = column
-    return history
-
-
-def _write_bst_csvs(
-    files: PreparedFiles,
-    ratings: np.ndarray,
-    user_rows: np.ndarray,
-    movie_rows: np.ndarray,
-    length: int,
-) -> None:
-    """The bst layout's CSVs; each file appears only once complete."""
-    history = histories(ratings, length)
-    # users.dat rows are Gender,Age,Occupation,Zip-code; movies.dat Title,Genres.
-    demographics = [row.rsplit(",", 1)[0] for row in user_rows.tolist()]
-    genres = [row.rsplit(",", 1)[1] for row in movie_rows.tolist()]
-
-    def lines(start: int, stop: int) -> tuple[str, str]:
-        ids = range(start, stop)
-        uid, mid, stars, _ = (c.tolist() for c in ratings[start:stop].T)
-        sequences = [" ".join(map(str, h)) for h in history[start:stop].tolist()]
-        alice = join_lines("{},{}", ids, demographics[start:stop])
-        bob = join_lines(
-            "{},{},{},{},{},{}", ids, uid, sequences, mid, genres[start:stop], stars
-        )
-        return alice, bob
-
-    _write_in_chunks(files, (BST_ALICE_COLUMNS, BST_BOB_COLUMNS), lines)
-
-
-def _write_party_csvs(
-    files: PreparedFiles,
-    ratings: np.ndarray,
-    user_rows: np.ndarray,
-    movie_rows: np.ndarray,
-) -> None:
-    """The reference layout's CSVs; each file appears only once complete."""
-
-    def lines(start: int, stop: int) -> tuple[str, str]:
-        ids = range(start, stop)
-        uid, mid, stars, stamps = (c.tolist() for c in ratings[start:stop].T)
-        alice = join_lines("{},{},{}", ids, uid, user_rows[start:stop].tolist())
-        bob = join_lines(
-            "{},{},{},{},{}", ids, mid, stars, movie_rows[start:stop].tolist(), stamps
-        )
-        return alice, bob
-
-    _write_in_chunks(files, (ALICE_COLUMNS, BOB_COLUMNS), lines)
-
-
-def _write_in_chunks(
-    files: PreparedFiles,
-    headers: tuple[tuple[str, ...], tuple[str, ...]],
-    lines: Callable[[int, int], tuple[str, str]],
-) -> None:
-    """Writes both CSVs (their headers, then ``lines(start, stop)`` for each
-    chunk of rows) through temporary files renamed only once complete."""
-    with (
-        atomic_path(files.alice) as alice_tmp,
-        atomic_path(files.bob) as bob_tmp,
-        alice_tmp.open("wb") as alice,
-        bob_tmp.open("wb") as bob,
-    ):
-        alice.write((",".join(headers[0]) + "\n").encode())
-        bob.write((",".join(headers[1]) + "\n").encode())
-        for start in range(0, files.rows, _WRITE_CHUNK):
-            alice_text, bob_text = lines(start, min(start + _WRITE_CHUNK, files.rows))
-            alice.write(alice_text.encode())
-            bob.write(bob_text.encode())
+    joined = Joined(ratings, users.rows, user_pos, movies.rows, movie_pos)
+    paths = write_layout(LAYOUTS[layout], out_dir, joined, sequence_length)
+    logger.info(
+        "wrote %s rows to %s", len(ratings), ", ".join(map(str, paths.values()))
+    )
+    return PreparedFiles(rows=len(ratings), **paths)
 
 
 def _check_num_sample(num_sample: int) -> int:

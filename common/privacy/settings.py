@@ -35,8 +35,13 @@ class PrivacySettings:
       batch's largest norm) or ``directional`` (noise only along the direction
       that separates the classes, ``defense_scale`` times the rows' RMS
       projection on it).
-    - ``leakage_probe`` makes feature parties record the label-inference attack
-      scores of every training row (an evaluation mode).
+    - ``nopeek`` > 0 turns NoPeek on at feature parties: each base update also
+      lowers this weight times the distance correlation between the batch's
+      inputs and the hidden tensor it sends (``common.privacy.nopeek``).
+    - ``leakage_probe`` makes the parties record what an attacker in their
+      place sees (an evaluation mode): feature parties the label-inference
+      attack scores of every training row, the label party the hidden tensors
+      it received for a sample of the last epoch's training rows.
     - ``task``: in a job of several tasks, the one (by label name) that label
       DP randomizes and the gradient defense protects; a job of several tasks
       with either on must name it.
@@ -50,6 +55,7 @@ class PrivacySettings:
     defense_scale: float = 1.0
     leakage_probe: bool = False
     task: str = ""
+    nopeek: float = 0.0
 
     @property
     def embedding_dp(self) -> bool:
@@ -96,6 +102,7 @@ class PrivacySettings:
             "embedding_dp.delta": self.delta,
             "label_dp.epsilon": self.label_epsilon,
             "gradient_defense.scale": self.defense_scale,
+            "nopeek": self.nopeek,
         }
         for key, value in numbers.items():
             if not math.isfinite(value):
@@ -114,4 +121,6 @@ class PrivacySettings:
             found.append(("gradient_defense.method", f"use one of {DEFENSES}"))
         if self.defense_scale <= 0:
             found.append(("gradient_defense.scale", "must be greater than 0"))
+        if self.nopeek < 0:
+            found.append(("nopeek", "must be 0 (off) or more"))
         return found

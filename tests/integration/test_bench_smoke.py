@@ -30,6 +30,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
     command += ["--compression-batch", "256"]
     command += ["--models", "bst:3", "--model-rows", "13000", "--model-batch", "256"]
+    command += ["--secure-rows", "13000", "--secure-batch", "256"]
 
     result = run_module(command)
 
@@ -76,3 +77,11 @@ def test_bench_writes_results_for_every_run(tmp_path):
     targets = {t["target"] for t in report["targets"]}
     assert "compression: >= 4x fewer bytes, AUC within 0.005" in targets
     assert "compression" in result.stdout and "shrink" in result.stdout
+    plain, secure = report["secure_aggregation"]
+    assert (plain["aggregation"], secure["aggregation"]) == ("sum", "secure")
+    assert secure["val_auc"] == pytest.approx(plain["val_auc"], abs=0.001)
+    assert set(secure["peak_rss_mb"]) == {"alice", "carol", "bob", "coordinator"}
+    # A masked value takes 8 bytes where a float takes 4 (gradients stay 4).
+    grown = secure["peer_bytes_per_sample"] / plain["peer_bytes_per_sample"]
+    assert 1.3 < grown < 1.6
+    assert "secure aggregation" in result.stdout

@@ -1,5 +1,8 @@
-"""``python -m bench.leakage`` on a tiny data set: one run per defense, leak AUCs
-from the probe files, and the JSON report."""
+"""``python -m bench.leakage`` on a tiny data set: one run per setting, every
+attack scored (leak AUCs from alice's probe files, model completion from her
+checkpoint, feature inference from bob's probe files), one table and the JSON
+report; each attack clearly above its baseline without a defense, and each
+defense lowering what it is meant to."""
 
 from __future__ import annotations
 
@@ -11,30 +14,69 @@ from tests.support import run_module
 
 pytestmark = pytest.mark.slow
 
+FEATURES = ("Gender", "Age", "Occupation")
 
-def test_leakage_report_scores_every_defense(tmp_path):
+
+def test_leakage_report_scores_every_attack_under_every_setting(tmp_path):
     command = ["bench.leakage", "--rows", "13000"]
     command += ["--epochs", "2", "--batch", "256", "--work", str(tmp_path)]
-    command += ["--settings", "none,max_norm,iso:4,label_dp:1"]
+    command += ["--settings", "none,max_norm,iso:4,label_dp:1,nopeek:3"]
+    command += ["--known-fraction", "0.05"]
 
     result = run_module(command)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "leakage.json").read_text())
     rows = {r["kind"]: r for r in report["results"]}
-    assert list(rows) == ["none", "max_norm", "iso", "label_dp"]
+    assert list(rows) == ["none", "max_norm", "iso", "label_dp", "nopeek"]
     for row in rows.values():
-        assert set(row["leak_auc"]) == {"norm", "cosine"}
+        assert set(row["attacks"]) == {
+            "norm",
+            "cosine",
+            "model_completion",
+            *(f"feature_inference:{name}" for name in FEATURES),
+        }
         assert all(len(v) == 2 for v in row["leak_auc_per_epoch"].values())
-        assert 0.5 <= row["worst_leak_auc"] <= 1.0 and 0.5 < row["val_auc"] < 1.0
-    # Undefended, the gradients' direction gives the labels away.
-    assert rows["none"]["leak_auc"]["cosine"] > 0.9
-    assert rows["none"]["val_auc_cost"] == 0.0
+        assert 0.5 < row["val_auc"] < 1.0
+        for name in FEATURES:
+            # 5 % of the 11,700 training and of the 1,300 validation rows
+            # (bob's probe samples them all).
+            passes = row["feature_inference"][name]["passes"]
+            assert passes["train"]["known_rows"] == 585
+            assert passes["evaluate"]["known_rows"] == 65
+    plain = rows["none"]
+    assert plain["val_auc_cost"] == 0.0
+    # Undefended, every attack learns something: the gradients' direction
+    # and bob's decoder clearly, alice's head on 40 labels less so.
+    assert plain["leak_auc"]["cosine"] > 0.9
+    assert plain["model_completion_auc"] > 0.53
+    for name in FEATURES:
+        found = plain["feature_inference"][name]
+        assert found["accuracy"] > found["baseline"] + 0.1, (name, found)
     # max_norm hides the norm; strong isotropic noise also blurs the direction.
-    assert rows["max_norm"]["leak_auc"]["norm"] < rows["none"]["leak_auc"]["norm"]
-    assert rows["iso"]["leak_auc"]["cosine"] < rows["none"]["leak_auc"]["cosine"] - 0.1
+    assert rows["max_norm"]["leak_auc"]["norm"] < plain["leak_auc"]["norm"]
+    assert rows["iso"]["leak_auc"]["cosine"] < plain["leak_auc"]["cosine"] - 0.1
     # Flipped labels leak less of the true ones; ε is reported.
     assert rows["label_dp"]["label_epsilon"] == 1.0
-    assert rows["label_dp"]["leak_auc"]["cosine"] < rows["none"]["leak_auc"]["cosine"]
+    assert rows["label_dp"]["leak_auc"]["cosine"] < plain["leak_auc"]["cosine"]
+    # NoPeek takes most of the features' lead over a guess away.
+    lead = {
+        kind: sum(
+            rows[kind]["attacks"][f"feature_inference:{name}"]["excess"]
+            for name in FEATURES
+        )
+        for kind in ("none", "nopeek")
+    }
+    assert lead["nopeek"] < lead["none"] / 2, lead
     assert report["target"]["target"].startswith("leakage:")
-    assert "cosine leak AUC" in result.stdout and "target" in result.stdout
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
+    assert "compl." in lines[header] and "Occupation" in lines[header]
+    assert [line.split()[0] for line in lines[header + 1 : header + 6]] == [
+        "none",
+        "max_norm",
+        "iso:4",
+        "label_dp:1",
+        "nopeek:3",
+    ]
+    assert any(line.startswith("target (") for line in lines)

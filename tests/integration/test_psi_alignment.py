@@ -12,13 +12,13 @@ import pytest
 from common import psi
 from common.config import load_job_config, load_party_config
 from common.errors import PeerError, SplitRecError
-from common.jobspec import JobSpec
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
 from party_server import party as party_module
 from party_server.data_slice import load_data_slice
 from party_server.psi_feature import align_with_label_party
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from tests.outputs import job_spec
 from tests.support import misaligned_copy, running_parties, write_configs
 
 
@@ -157,19 +157,7 @@ def test_peer_that_aborts_mid_protocol_is_named(party_files):
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     config = load_party_config(party_files.alice)
-    spec = JobSpec(
-        job_id="j",
-        seed=1,
-        batch_size=8,
-        epochs=1,
-        optimizer="adam",
-        learning_rate=0.001,
-        validation_fraction=0.1,
-        label_party="bob",
-        pipeline_size=1,
-        pipeline_warmup_steps=0,
-        parties=(),
-    )
+    spec = job_spec(job_id="j", batch_size=8, epochs=1, parties=())
     try:
         with (
             grpc.insecure_channel(f"127.0.0.1:{port}") as channel,

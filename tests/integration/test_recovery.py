@@ -30,8 +30,8 @@ from tests.divergence import (
 from tests.replay import Replay
 from tests.support import (
     assign_addresses,
-    party_status,
     start_coordinator,
+    wait_for_training_step,
     write_configs,
 )
 
@@ -55,27 +55,6 @@ def _federation(folder: Path, data: Path):
         recovery={"max_attempts": 3, "timeout": 120},
     )
     return files, addresses
-
-
-def _wait_for_step(address: str, step: int, timeout: float = 120) -> None:
-    """Returns once the first epoch's training has passed ``step``. Only while
-    training: between windows the newest checkpoint may not be committed yet,
-    and a kill then restores the one before."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        status = party_status(address)
-        if (
-            status
-            and status.state == "training"
-            and status.epoch == 0
-            and status.step >= step
-        ):
-            return
-        if status:
-            last = (status.state, status.epoch, status.step)
-        time.sleep(0.02)
-    pytest.fail(f"training never reached step {step} (last seen: {last})")
 
 
 def _stop(job: subprocess.Popen | None, parties: dict) -> None:
@@ -142,7 +121,7 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
         job = None
         try:
             job = start_coordinator(files.job)
-            _wait_for_step(addresses["bob"], at)
+            wait_for_training_step(addresses["bob"], at)
             os.kill(parties[victim].process.pid, signal.SIGKILL)
             parties[victim].process.wait()
             time.sleep(1.0)
@@ -188,7 +167,7 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
         parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
         try:
             first = start_coordinator(files.job)
-            _wait_for_step(addresses["bob"], 100)
+            wait_for_training_step(addresses["bob"], 100)
             first.kill()
             first.wait()
             if lose:
@@ -228,7 +207,7 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
         job = None
         try:
             job = start_coordinator(files.job)
-            _wait_for_step(addresses["bob"], 60)
+            wait_for_training_step(addresses["bob"], 60)
             os.kill(parties["bob"].process.pid, signal.SIGSTOP)
             time.sleep(12)
             os.kill(parties["bob"].process.pid, signal.SIGCONT)

@@ -112,6 +112,37 @@ def _cases(job: str) -> list[tuple[str, list, grpc.StatusCode, str]]:
             "needs 10752 bytes, got 10748",
         ),
         (
+            "key share in a plain job",
+            [
+                _hello(job),
+                peer_pb2.PeerMessage(
+                    key_share=peer_pb2.KeyShare(
+                        job_id=job, party="alice", public_key=bytes(32)
+                    )
+                ),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "does not aggregate securely",
+        ),
+        (
+            "masked tensor in a plain job",
+            [
+                _hello(job),
+                peer_pb2.PeerMessage(
+                    forward=peer_pb2.Forward(
+                        key=_forward(job, 0, good).forward.key,
+                        masked=peer_pb2.MaskedTensor(
+                            values=tensor_to_proto(
+                                good.view(np.uint32).astype(np.uint64)
+                            )
+                        ),
+                    )
+                ),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "masked, but this job does not aggregate securely",
+        ),
+        (
             "far future step",
             [_hello(job), _forward(job, 10_000, good)],
             grpc.StatusCode.FAILED_PRECONDITION,

@@ -34,7 +34,7 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyDescription(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "num_rows", "output", "features", "peers", "fingerprint", "aggregation")
+    __slots__ = ("party", "role", "protocol_version", "num_rows", "output", "features", "peers", "fingerprint", "aggregation", "secure_aggregation")
     class FingerprintEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class PartyDescription(_message.Message):
     PEERS_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     AGGREGATION_FIELD_NUMBER: _ClassVar[int]
+    SECURE_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -60,7 +61,8 @@ class PartyDescription(_message.Message):
     peers: _containers.RepeatedScalarFieldContainer[str]
     fingerprint: _containers.ScalarMap[str, str]
     aggregation: str
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., aggregation: _Optional[str] = ...) -> None: ...
+    secure_aggregation: bool
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., num_rows: _Optional[int] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., features: _Optional[_Iterable[str]] = ..., peers: _Optional[_Iterable[str]] = ..., fingerprint: _Optional[_Mapping[str, str]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ...) -> None: ...
 
 class OptimizerSpec(_message.Message):
     __slots__ = ("name", "learning_rate")
@@ -71,17 +73,19 @@ class OptimizerSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., learning_rate: _Optional[float] = ...) -> None: ...
 
 class JobParty(_message.Message):
-    __slots__ = ("name", "role", "output")
+    __slots__ = ("name", "role", "output", "identity")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    IDENTITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: _common_pb2.Role
     output: _common_pb2.OutputSpec
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ...) -> None: ...
+    identity: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., identity: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation")
+    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation", "secure_aggregation")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +100,7 @@ class JobSpec(_message.Message):
     COMPRESSION_RATIO_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     AGGREGATION_FIELD_NUMBER: _ClassVar[int]
+    SECURE_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seed: int
     batch_size: int
@@ -110,10 +115,11 @@ class JobSpec(_message.Message):
     compression_ratio: float
     privacy: PrivacySpec
     aggregation: str
-    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ...) -> None: ...
+    secure_aggregation: bool
+    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
-    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task")
+    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek")
     CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
     NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +128,7 @@ class PrivacySpec(_message.Message):
     DEFENSE_SCALE_FIELD_NUMBER: _ClassVar[int]
     LEAKAGE_PROBE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
+    NOPEEK_FIELD_NUMBER: _ClassVar[int]
     clip_norm: float
     noise_multiplier: float
     delta: float
@@ -130,7 +137,8 @@ class PrivacySpec(_message.Message):
     defense_scale: float
     leakage_probe: bool
     task: str
-    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
+    nopeek: float
+    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ..., nopeek: _Optional[float] = ...) -> None: ...
 
 class PrivacyStatus(_message.Message):
     __slots__ = ("embedding_dp", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")

@@ -1,9 +1,10 @@
 from splitrec.v1 import common_pb2 as _common_pb2
 from splitrec.v1 import tensor_pb2 as _tensor_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -86,14 +87,44 @@ class Hello(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., phase: _Optional[_Union[_common_pb2.Phase, str]] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ...) -> None: ...
 
 class Forward(_message.Message):
-    __slots__ = ("key", "hidden", "compressed")
+    __slots__ = ("key", "hidden", "compressed", "masked")
     KEY_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_FIELD_NUMBER: _ClassVar[int]
     COMPRESSED_FIELD_NUMBER: _ClassVar[int]
+    MASKED_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.StepKey
     hidden: _tensor_pb2.Tensor
     compressed: _tensor_pb2.CompressedTensor
-    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., hidden: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ...) -> None: ...
+    masked: MaskedTensor
+    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., hidden: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ..., masked: _Optional[_Union[MaskedTensor, _Mapping]] = ...) -> None: ...
+
+class MaskedTensor(_message.Message):
+    __slots__ = ("values", "keys")
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    values: _tensor_pb2.Tensor
+    keys: bytes
+    def __init__(self, values: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., keys: _Optional[bytes] = ...) -> None: ...
+
+class KeyShare(_message.Message):
+    __slots__ = ("job_id", "party", "public_key", "certificate", "signature")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    CERTIFICATE_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    party: str
+    public_key: bytes
+    certificate: bytes
+    signature: bytes
+    def __init__(self, job_id: _Optional[str] = ..., party: _Optional[str] = ..., public_key: _Optional[bytes] = ..., certificate: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
+
+class KeyShares(_message.Message):
+    __slots__ = ("shares",)
+    SHARES_FIELD_NUMBER: _ClassVar[int]
+    shares: _containers.RepeatedCompositeFieldContainer[KeyShare]
+    def __init__(self, shares: _Optional[_Iterable[_Union[KeyShare, _Mapping]]] = ...) -> None: ...
 
 class Backward(_message.Message):
     __slots__ = ("key", "gradient", "compressed")
@@ -106,11 +137,15 @@ class Backward(_message.Message):
     def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ...) -> None: ...
 
 class PeerMessage(_message.Message):
-    __slots__ = ("hello", "forward", "backward")
+    __slots__ = ("hello", "forward", "backward", "key_share", "key_shares")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     FORWARD_FIELD_NUMBER: _ClassVar[int]
     BACKWARD_FIELD_NUMBER: _ClassVar[int]
+    KEY_SHARE_FIELD_NUMBER: _ClassVar[int]
+    KEY_SHARES_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     forward: Forward
     backward: Backward
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., forward: _Optional[_Union[Forward, _Mapping]] = ..., backward: _Optional[_Union[Backward, _Mapping]] = ...) -> None: ...
+    key_share: KeyShare
+    key_shares: KeyShares
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., forward: _Optional[_Union[Forward, _Mapping]] = ..., backward: _Optional[_Union[Backward, _Mapping]] = ..., key_share: _Optional[_Union[KeyShare, _Mapping]] = ..., key_shares: _Optional[_Union[KeyShares, _Mapping]] = ...) -> None: ...

@@ -50,8 +50,10 @@ class PeerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Exchange(self, request_iterator, context):
-        """One stream per pass: the caller opens it with Hello, then sends Forward
-        messages; in training passes the label party answers each with Backward.
+        """One stream per pass: the caller opens it with Hello (then, in a job with
+        secure aggregation, its KeyShare, answered with KeyShares), then sends
+        Forward messages; in training passes the label party answers each with
+        Backward.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

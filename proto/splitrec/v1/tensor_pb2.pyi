@@ -16,6 +16,7 @@ class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DTYPE_INT32: _ClassVar[DType]
     DTYPE_INT64: _ClassVar[DType]
     DTYPE_UINT8: _ClassVar[DType]
+    DTYPE_UINT64: _ClassVar[DType]
 DTYPE_UNSPECIFIED: DType
 DTYPE_FLOAT32: DType
 DTYPE_FLOAT16: DType
@@ -23,6 +24,7 @@ DTYPE_FLOAT64: DType
 DTYPE_INT32: DType
 DTYPE_INT64: DType
 DTYPE_UINT8: DType
+DTYPE_UINT64: DType
 
 class Tensor(_message.Message):
     __slots__ = ("dtype", "shape", "data")

@@ -1,4 +1,5 @@
-"""The leakage report's settings: parsed from text into job privacy sections."""
+"""The leakage report's settings (parsed from text into job privacy sections),
+its target over every attack, and its one table."""
 
 from __future__ import annotations
 
@@ -6,12 +7,21 @@ import argparse
 
 import pytest
 
-from bench.leakage import Setting, _settings, target, with_costs
+from bench.leakage import (
+    Setting,
+    _settings,
+    attack_scores,
+    describe_target,
+    format_table,
+    target,
+    with_costs,
+)
 
 
 def test_each_kind_becomes_its_privacy_section():
     parsed = _settings(
-        "none,max_norm,iso:4,directional:2,embedding_dp:0.5,embedding_dp:1:3,label_dp:1"
+        "none,max_norm,iso:4,directional:2,embedding_dp:0.5,embedding_dp:1:3,"
+        "label_dp:1,nopeek:0.5,edp:2"
     )
     assert [s.name for s in parsed] == [
         "none",
@@ -21,41 +31,125 @@ def test_each_kind_becomes_its_privacy_section():
         "embedding_dp:0.5:1",
         "embedding_dp:1:3",
         "label_dp:1",
+        "nopeek:0.5",
+        "embedding_dp:2:1",
     ]
     sections = [s.privacy() for s in parsed]
     assert all(section["leakage_probe"] for section in sections)
-    assert "gradient_defense" not in sections[0]
+    assert set(sections[0]) == {"leakage_probe"}
     assert sections[1]["gradient_defense"] == {"method": "max_norm"}
     assert sections[2]["gradient_defense"] == {"method": "iso", "scale": 4.0}
     assert sections[5]["embedding_dp"] == {"clip_norm": 3.0, "noise_multiplier": 1.0}
     assert sections[6]["label_dp"] == {"epsilon": 1.0}
+    assert sections[7]["nopeek"] == 0.5
+    assert sections[8]["embedding_dp"] == {"clip_norm": 1.0, "noise_multiplier": 2.0}
 
 
-@pytest.mark.parametrize("text", ["iso", "none:1", "marvell:2", "label_dp"])
+def test_mechanisms_join_with_a_plus():
+    (setting,) = _settings("nopeek:1+directional:3+label_dp:2")
+    assert setting.name == "nopeek:1+directional:3+label_dp:2"
+    assert setting.kind == "nopeek+directional+label_dp"
+    assert setting.privacy() == {
+        "leakage_probe": True,
+        "nopeek": 1.0,
+        "gradient_defense": {"method": "directional", "scale": 3.0},
+        "label_dp": {"epsilon": 2.0},
+    }
+    assert Setting().name == "none" and Setting().kind == "none"
+
+
+@pytest.mark.parametrize(
+    "text", ["iso", "none:1", "marvell:2", "label_dp", "nopeek:x", "edp:1:2:3"]
+)
 def test_bad_settings_are_refused_with_the_forms_to_use(text):
     with pytest.raises(argparse.ArgumentTypeError, match="iso:SCALE"):
         _settings(text)
 
 
-def _row(name: str, kind: str, val_auc: float, norm: float, cosine: float) -> dict:
-    return {
+@pytest.mark.parametrize("text", ["nopeek:0", "directional:-1", "iso:nan"])
+def test_numbers_must_be_above_zero(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
+        _settings(text)
+
+
+def test_two_gradient_defenses_in_one_setting_are_refused():
+    with pytest.raises(argparse.ArgumentTypeError, match="one gradient defense"):
+        _settings("iso:1+directional:2")
+
+
+def _row(
+    name: str,
+    val_auc: float,
+    cosine: float,
+    completion: float = 0.5,
+    gender: float = 0.7,
+) -> dict:
+    row = {
         "setting": name,
-        "kind": kind,
+        "kind": name.split(":")[0],
         "val_auc": val_auc,
-        "leak_auc": {"norm": norm, "cosine": cosine},
+        "leak_auc": {"norm": 0.52, "cosine": cosine},
+        "model_completion_auc": completion,
+        "feature_inference": {
+            "Gender": {"accuracy": gender, "baseline": 0.7},
+        },
+        "epsilon": None,
+        "epsilon_per_row": None,
+        "label_epsilon": None,
     }
+    row["attacks"] = attack_scores(row)
+    return row
 
 
-def test_target_needs_every_attack_low_and_a_small_cost():
+def test_every_attack_is_scored_against_its_own_baseline():
+    attacks = _row("none", 0.8, 0.9, completion=0.62, gender=0.95)["attacks"]
+    assert attacks["cosine"] == {"score": 0.9, "baseline": 0.5, "excess": 0.4}
+    assert attacks["model_completion"]["excess"] == pytest.approx(0.12)
+    assert attacks["feature_inference:Gender"]["baseline"] == 0.7
+    assert attacks["feature_inference:Gender"]["excess"] == pytest.approx(0.25)
+
+
+def test_target_needs_every_attack_near_its_baseline_at_a_small_cost():
     rows = with_costs(
         [
-            _row("none", "none", 0.83, 0.61, 1.0),
-            _row("iso:1", "iso", 0.825, 0.55, 0.9),  # cheap, still leaks
-            _row("iso:4", "iso", 0.79, 0.50, 0.50),  # hides, too costly
+            _row("none", 0.83, 1.0, completion=0.6, gender=0.99),
+            _row("iso:1", 0.825, 0.52, completion=0.6),  # cheap, completion leaks
+            _row("iso:4", 0.79, 0.50, completion=0.51),  # hides all, too costly
         ]
     )
     assert [r["val_auc_cost"] for r in rows] == pytest.approx([0.0, 0.005, 0.04])
-    assert not target(rows)["met"]
-    rows = with_costs([*rows, _row("iso:2", "iso", 0.822, 0.52, 0.58)])
-    assert target(rows)["met"] and target(rows)["setting"] == "iso:2"
-    assert Setting("none").name == "none"
+    assert rows[1]["worst_attack"] == "model_completion"
+    found = target(rows)
+    assert not found["met"]
+    assert list(found["not_stopped"]) == ["model_completion"]
+    miss = found["not_stopped"]["model_completion"]
+    assert miss["setting"] == "iso:1" and miss["stopped_by"] == "iso:4"
+    assert miss["stopped_at_cost"] == pytest.approx(0.04)
+    text = describe_target(found)
+    assert "model_completion: +0.100 above its baseline at best" in text
+    assert "stopped only at cost 0.0400 (iso:4)" in text
+    rows = with_costs([*rows, _row("nopeek:1", 0.822, 0.53, completion=0.54)])
+    assert target(rows)["met"] and target(rows)["setting"] == "nopeek:1"
+    assert "met by nopeek:1" in describe_target(target(rows))
+
+
+def test_the_table_has_one_line_per_setting_with_every_attack():
+    rows = with_costs([_row("none", 0.83, 1.0), _row("nopeek:1", 0.82, 0.6)])
+    lines = format_table(rows).splitlines()
+    assert "norm" in lines[0] and "compl." in lines[0] and "Gender" in lines[0]
+    assert lines[2].startswith("nopeek:1") and "0.700/0.700" in lines[2]
+    assert "+0.0100" in lines[2]  # the cost: 0.01 of AUC lost
+
+
+def test_without_a_cheap_setting_every_attack_says_what_stops_it():
+    rows = with_costs(
+        [
+            _row("none", 0.83, 1.0, completion=0.6, gender=0.99),
+            _row("iso:4", 0.79, 0.50, completion=0.58),
+        ]
+    )
+    found = target(rows)
+    assert set(found["not_stopped"]) == set(rows[0]["attacks"])
+    text = describe_target(found)
+    assert "cosine: no defended setting within the cost; stopped only at" in text
+    assert "model_completion: no defended setting within the cost; no setting" in text

@@ -1194,3 +1194,35 @@ def test_a_label_needs_exactly_one_rule(tmp_path, label, key):
     path, message = _party_error(tmp_path, data)
 
     assert message.startswith(f"{path}: key 'label.{key}': give the label one rule")
+
+
+def test_secure_aggregation_is_read_from_the_mapping_form(tmp_path):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["model"].update(
+        family="dnn", aggregation={"method": "average", "secure": True}
+    )
+    model = load_party_config(_write(tmp_path, data)).model
+    assert (model.aggregation, model.secure_aggregation) == ("average", True)
+    data["model"]["aggregation"] = {"method": "sum"}
+    model = load_party_config(_write(tmp_path, data)).model
+    assert (model.aggregation, model.secure_aggregation) == ("sum", False)
+
+
+@pytest.mark.parametrize(
+    ("aggregation", "key", "problem"),
+    [
+        ({"method": "concat", "secure": True}, "secure", "cannot take them side by"),
+        ({"secure": True}, "method", "missing; use sum or average"),
+        ({"method": "sum", "secure": "yes"}, "secure", "must be"),
+        ({"method": "sum", "safe": True}, "safe", "unknown key"),
+        ({"method": "max", "secure": True}, "method", "unknown aggregation 'max'"),
+    ],
+)
+def test_a_bad_secure_aggregation_is_refused(tmp_path, aggregation, key, problem):
+    data = copy.deepcopy(LABEL_PARTY)
+    data["model"].update(family="dnn", aggregation=aggregation)
+
+    path, message = _party_error(tmp_path, data)
+
+    assert message.startswith(f"{path}: key 'model.aggregation.{key}': ")
+    assert problem in message

@@ -13,8 +13,6 @@ from common import serde
 from common.config import PartyRole
 from common.errors import InvalidMessageError
 from common.jobspec import (
-    JobParty,
-    JobSpec,
     OutputSpec,
     PartyDescription,
     PartyStatusView,
@@ -24,7 +22,7 @@ from common.metrics import Metrics
 from common.privacy.settings import PrivacySettings
 from common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
-from tests.outputs import deepfm_output
+from tests.outputs import deepfm_output, job_spec
 
 # (numpy dtype, wire code, little-endian struct format of one element)
 SUPPORTED = [
@@ -263,23 +261,7 @@ def test_default_byte_limit_is_64_mebibytes():
 # --- job spec, output spec, description, metrics ------------------------------
 
 
-def _job_spec(**changes) -> JobSpec:
-    values = dict(
-        job_id="job-1",
-        seed=1234,
-        batch_size=128,
-        epochs=5,
-        optimizer="adam",
-        learning_rate=0.001,
-        validation_fraction=0.1,
-        label_party="bob",
-        parties=(
-            JobParty("alice", PartyRole.FEATURE, deepfm_output(32, 8)),
-            JobParty("bob", PartyRole.LABEL, deepfm_output(16, 4)),
-        ),
-    )
-    values.update(changes)
-    return JobSpec(**values)
+_job_spec = job_spec
 
 
 def test_job_spec_round_trips_exactly():
@@ -597,3 +579,35 @@ def test_status_carries_peer_traffic_and_traffic_round_trips():
     assert serde.traffic_from_proto(message.peer_traffic) == Traffic(1000, 200, 10, 2)
     again = serde.traffic_from_proto(serde.traffic_to_proto(Traffic(1, 2, 3, 4)))
     assert again == Traffic(1, 2, 3, 4)
+
+
+def test_secure_aggregation_and_identities_round_trip_in_the_job_spec():
+    spec = _job_spec()
+    spec = dataclasses.replace(
+        spec,
+        secure_aggregation=True,
+        parties=(dataclasses.replace(spec.parties[0], identity="alice.example"),)
+        + spec.parties[1:],
+    )
+    back = serde.job_spec_from_proto(serde.job_spec_to_proto(spec))
+    assert back == spec and back.identity("alice") == "alice.example"
+
+
+def test_key_shares_and_masked_tensors_round_trip_and_oversized_parts_are_refused():
+    from common.secure_aggregation.key_shares import KeyShare
+
+    share = KeyShare("j", "carol", bytes(32), b"-----CERT-----", bytes(70))
+    assert serde.key_share_from_proto(serde.key_share_to_proto(share)) == share
+    with pytest.raises(InvalidMessageError, match="signature of 300 bytes exceeds"):
+        serde.key_share_from_proto(
+            serde.key_share_to_proto(dataclasses.replace(share, signature=bytes(300)))
+        )
+    values = np.arange(6, dtype=np.uint64).reshape(2, 3) * np.uint64(2**61)
+    message = serde.masked_to_proto(values, b"digest")
+    back, keys = serde.masked_from_proto(message, (2, 3), "t")
+    assert np.array_equal(back, values) and keys == b"digest"
+    with pytest.raises(InvalidMessageError, match="expected shape"):
+        serde.masked_from_proto(message, (3, 2), "t")
+    floats = serde.masked_to_proto(np.zeros((2, 3), np.float32), b"")
+    with pytest.raises(InvalidMessageError, match="expected dtype uint64"):
+        serde.masked_from_proto(floats, (2, 3), "t")

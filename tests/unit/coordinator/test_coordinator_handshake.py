@@ -86,3 +86,34 @@ def test_mismatches_are_refused_with_the_reason(changes, message):
     with pytest.raises(HandshakeError) as caught:
         check_descriptions(CONFIG, _pair(**changes))
     assert message in str(caught.value)
+
+
+def test_secure_aggregation_and_identities_reach_the_job_spec():
+    three = dataclasses.replace(
+        CONFIG,
+        parties=(
+            JobPartyConfig("alice", "a:1", identity="alice.example"),
+            JobPartyConfig("carol", "c:3"),
+            JobPartyConfig("bob", "b:2"),
+        ),
+    )
+    dnn = output_of("dnn", 42)
+    descriptions = {
+        "alice": dataclasses.replace(_describe("alice", PartyRole.FEATURE), output=dnn),
+        "carol": dataclasses.replace(_describe("carol", PartyRole.FEATURE), output=dnn),
+        "bob": dataclasses.replace(
+            _describe("bob", PartyRole.LABEL),
+            output=dnn,
+            aggregation="sum",
+            secure_aggregation=True,
+        ),
+    }
+    check_descriptions(three, descriptions)
+    spec = job_spec(three, descriptions)
+    assert spec.secure_aggregation
+    assert [spec.identity(n) for n in ("alice", "carol")] == ["alice.example", "carol"]
+    # With one feature party the sum would be that party's own output.
+    with pytest.raises(HandshakeError, match="this job has 1; add a feature party"):
+        check_descriptions(
+            CONFIG, _pair(output=dnn, aggregation="sum", secure_aggregation=True)
+        )

@@ -318,3 +318,39 @@ def test_a_numeric_field_is_scaled_by_the_training_rows_alone(scale, center, spr
         features.take(np.arange(5)), np.ones((5, base.output_spec.width), np.float32)
     )
     np.testing.assert_allclose(price.center.numpy(), [center], rtol=1e-6)
+
+
+@pytest.mark.parametrize("aggregation", ["sum", "average"])
+@pytest.mark.parametrize("own", [True, False], ids=["with-own-base", "labels-alone"])
+def test_a_fuse_fed_the_peers_sum_trains_as_one_fed_each_peer(aggregation, own):
+    """Secure aggregation hands the label party only the feature parties' sum:
+    its step, given that sum, makes the updates and gradients of the step given
+    each tensor (to float rounding)."""
+    model = dataclasses.replace(_model("dnn"), aggregation=aggregation)
+    batches, labels = _planted(64, 4)
+    peers = [
+        np.random.default_rng(i).random((64, 3)).astype(np.float32) for i in (0, 1)
+    ]
+
+    def label_step(summed: bool) -> FuseStep:
+        bob = build_base("bob", BOB if own else [], model, 7)
+        outputs = {"alice": output_of("dnn", 3), "carol": output_of("dnn", 3)}
+        if own:
+            outputs["bob"] = bob.output_spec
+        fuse = build_fuse(outputs, model, 7)
+        return FuseStep(bob, fuse, 2 if own else None, "adam", 0.02, summed=summed)
+
+    each, summed = label_step(False), label_step(True)
+    empty = PackedBatch(np.zeros((64, 0), np.int32), np.zeros((64, 0), np.float32))
+    mine = batches[1] if own else empty
+    *_, grads_each = each.train(mine, peers, labels)
+    *_, [grad_sum] = summed.train(mine, [peers[0] + peers[1]], labels)
+    for grad in grads_each:
+        np.testing.assert_allclose(grad.numpy(), grad_sum.numpy(), atol=1e-6)
+    for ours, theirs in zip(summed.variables, each.variables, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+    np.testing.assert_allclose(
+        summed.predict(mine, [peers[0] + peers[1]]).numpy(),
+        each.predict(mine, peers).numpy(),
+        atol=1e-6,
+    )

@@ -1,0 +1,50 @@
+"""``privacy.nopeek``: read from the job config, checked, and carried in the
+job spec to every party."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from common import serde
+from common.config import load_job_config
+from common.errors import ConfigError, InvalidMessageError
+from common.privacy.settings import PrivacySettings
+
+EXAMPLE = Path(__file__).resolve().parents[4] / "configs" / "job.yaml"
+
+
+def _job(tmp_path: Path, privacy: dict) -> Path:
+    job = yaml.safe_load(EXAMPLE.read_text())
+    job.update(privacy=privacy, tls={"insecure": True})
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
+
+
+def test_the_job_config_sets_the_weight_and_it_is_off_without_it(tmp_path):
+    on = load_job_config(_job(tmp_path, {"nopeek": 0.5, "leakage_probe": True}))
+    assert on.privacy.nopeek == 0.5 and on.privacy.leakage_probe
+    off = load_job_config(_job(tmp_path, {"leakage_probe": True}))
+    assert off.privacy.nopeek == 0.0
+
+
+def test_a_negative_weight_is_refused_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"privacy\.nopeek.*0 \(off\) or more"):
+        load_job_config(_job(tmp_path, {"nopeek": -1}))
+
+
+def test_the_weight_travels_in_the_privacy_spec():
+    settings = PrivacySettings(nopeek=0.25, gradient_defense="directional")
+    message = serde.privacy_to_proto(settings)
+    assert message.nopeek == 0.25
+    assert serde.privacy_from_proto(message) == settings
+
+
+def test_a_bad_weight_on_the_wire_is_refused():
+    message = serde.privacy_to_proto(PrivacySettings())
+    message.nopeek = float("nan")
+    with pytest.raises(InvalidMessageError, match="nopeek: must be a finite number"):
+        serde.privacy_from_proto(message)
