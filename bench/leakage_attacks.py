@@ -29,6 +29,7 @@ from common.privacy.inference import (
     feature_inference,
     model_completion_auc,
 )
+from party_server.checkpoints import ModelState
 from party_server.data_slice import load_data_slice
 from party_server.leakage_probe import RECEIVED, read_received
 
@@ -100,12 +101,13 @@ def base_outputs(
     if not checkpoints:
         raise FileNotFoundError(f"{folder} holds no checkpoint of job {job}")
     with np.load(checkpoints[-1]) as stored:
-        arrays = {key: stored[key] for key in stored.files}
+        # The base's weights only: the optimizer state does not shape outputs.
+        arrays = {k: stored[k] for k in stored.files if not k.startswith("optimizer/")}
     rows = np.arange(data.num_rows)
     base = build_party_base(config.party, data.features, rows, config.model, 0)
     create_weights(base)
-    for variable in base.variables:
-        variable.assign(arrays[f"model/{variable.path}"])
+    state = ModelState(base.output_spec.structure, list(base.variables), [])
+    state.load(arrays, str(checkpoints[-1]))
     if rows.size > limit:
         rows = np.sort(np.random.default_rng(seed).choice(rows, limit, replace=False))
     outputs = [

@@ -226,9 +226,6 @@ class LabelJob(PartyJob):
         shape = (batch_length(rows, batch, key.step), self._widths[sender])
         what = f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}"
         step_key = (key.phase, key.epoch, key.step)
-        compressor = self.compressor
-        if key.phase != common_pb2.PHASE_TRAIN:
-            compressor = compressor.for_evaluation()
         if self.board is not None:
             self.mailbox.put(
                 sender,
@@ -241,6 +238,9 @@ class LabelJob(PartyJob):
             raise InvalidMessageError(
                 f"{what}: masked, but this job does not aggregate securely"
             )
+        compressor = self.compressor
+        if key.phase != common_pb2.PHASE_TRAIN:
+            compressor = compressor.for_evaluation()
         if compressor.method == "none":
             if forward.HasField("compressed"):
                 raise InvalidMessageError(

@@ -22,20 +22,54 @@ from pathlib import Path
 import numpy as np
 
 from common.atomic import write_atomically
-from common.privacy.leakage import ATTACKS, AttackScores
+from common.privacy.leakage import AttackScores
 
 
-class LeakageProbe:
-    """Scores of one window; ``flush`` writes them to ``folder``."""
+class _Recorder:
+    """Parts recorded during one window or pass, written as one ``.npz`` file
+    (atomically; a window replayed after a recovery overwrites its file)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._attack = AttackScores()
         self._parts: list[dict[str, np.ndarray]] = []
 
     def clear(self) -> None:
-        """Forgets scores of a window that did not finish."""
+        """Forgets what a window or pass that did not finish recorded."""
         self._parts = []
+
+    def _write(self, name: str) -> Path | None:
+        """Writes the parts so far as ``folder/name`` and forgets them."""
+        if not self._parts:
+            return None
+        keys = self._parts[0].keys()
+        arrays = {k: np.concatenate([p[k] for p in self._parts]) for k in keys}
+        self._parts = []
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        path = self.folder / name
+        write_atomically(path, buffer.getvalue())
+        return path
+
+
+def _read_parts(paths: list[Path]) -> list[dict[str, np.ndarray]]:
+    """The arrays of each file, in the order given."""
+    parts = []
+    for path in paths:
+        with np.load(path) as stored:
+            parts.append({key: stored[key] for key in stored.files})
+    return parts
+
+
+def _joined(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+
+
+class LeakageProbe(_Recorder):
+    """Scores of one window; ``flush`` writes them to ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        self._attack = AttackScores()
 
     def record(self, step: int, ids: np.ndarray, gradient: np.ndarray) -> None:
         scores = self._attack.score(gradient)
@@ -44,22 +78,10 @@ class LeakageProbe:
         )
 
     def flush(self, epoch: int, first_step: int, last_step: int) -> Path | None:
-        """Writes the window's scores (one file per window; a window replayed
-        after a recovery overwrites its file)."""
-        if not self._parts:
-            return None
-        arrays = {
-            key: np.concatenate([p[key] for p in self._parts])
-            for key in ("id", "step", *ATTACKS)
-        }
-        self._parts = []
-        path = self.folder / (
+        """Writes the window's scores (one file per window)."""
+        return self._write(
             f"epoch-{epoch + 1:04d}-steps-{first_step:06d}-{last_step:06d}.npz"
         )
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_atomically(path, buffer.getvalue())
-        return path
 
 
 # Most rows of a pass the label party's probe records (a sample beyond this).
@@ -71,7 +93,7 @@ RECEIVED = "received_"
 RELEASES = ("train", "evaluate")
 
 
-class ReceivedProbe:
+class ReceivedProbe(_Recorder):
     """The label party's records of one pass (``release``: ``train`` or
     ``evaluate``): the tensors received for a sample of ``limit`` of ``rows``
     (positions in the party's data), drawn from ``seed``, during ``epoch``
@@ -89,17 +111,12 @@ class ReceivedProbe:
     ) -> None:
         if release not in RELEASES:
             raise ValueError(f"release {release!r}: use one of {RELEASES}")
-        self.folder = folder
+        super().__init__(folder)
         self.release = release
         self.epoch = epoch
         rng = np.random.default_rng([seed % 2**63, 0x5EC0, RELEASES.index(release)])
         self._chosen = np.zeros(num_rows, bool)
         self._chosen[rng.choice(rows, min(limit, rows.size), replace=False)] = True
-        self._parts: list[dict[str, np.ndarray]] = []
-
-    def clear(self) -> None:
-        """Forgets what a pass or window that did not finish recorded."""
-        self._parts = []
 
     def record(
         self,
@@ -121,48 +138,33 @@ class ReceivedProbe:
             self._parts.append(part)
 
     def flush(self, epoch: int, first_step: int, last_step: int) -> Path | None:
-        """Writes the records of a window or pass (one replayed overwrites its
-        file)."""
-        if not self._parts:
-            return None
-        keys = self._parts[0].keys()
-        arrays = {k: np.concatenate([p[k] for p in self._parts]) for k in keys}
-        self._parts = []
-        path = self.folder / (
+        """Writes the records of a window or pass."""
+        return self._write(
             f"received-{self.release}-epoch-{epoch + 1:04d}-steps-"
             f"{first_step:06d}-{last_step:06d}.npz"
         )
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        write_atomically(path, buffer.getvalue())
-        return path
 
 
 def read_received(folder: Path, release: str = "train") -> dict[str, np.ndarray]:
     """What the label party's probe recorded of one pass: ``id`` and one array
     per tensor received (``RECEIVED`` + its name), rows in the order they came."""
-    parts = []
-    for path in sorted(folder.glob(f"received-{release}-epoch-*-steps-*.npz")):
-        with np.load(path) as stored:
-            parts.append({key: stored[key] for key in stored.files})
+    parts = _read_parts(sorted(folder.glob(f"received-{release}-epoch-*-steps-*.npz")))
     if not parts:
         raise FileNotFoundError(
             f"{folder} holds no received tensors of the {release} pass "
             f"(received-{release}-epoch-*.npz)"
         )
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    return _joined(parts)
 
 
 def read_scores(folder: Path) -> dict[str, np.ndarray]:
     """Every recorded row of a probe folder: ``epoch``, ``id``, ``step`` and one
     array per attack."""
-    parts = []
-    for path in sorted(folder.glob("epoch-*-steps-*.npz")):
-        epoch = int(path.name.split("-")[1])
-        with np.load(path) as stored:
-            part = {key: stored[key] for key in stored.files}
-        part["epoch"] = np.full(part["id"].size, epoch, np.int64)
-        parts.append(part)
+    paths = sorted(folder.glob("epoch-*-steps-*.npz"))
+    parts = _read_parts(paths)
     if not parts:
         raise FileNotFoundError(f"{folder} holds no leakage scores (epoch-*.npz)")
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+    for path, part in zip(paths, parts, strict=True):
+        epoch = int(path.name.split("-")[1])
+        part["epoch"] = np.full(part["id"].size, epoch, np.int64)
+    return _joined(parts)

@@ -131,6 +131,9 @@ class ShareBoard:
         self._party = party
         self._credentials = credentials
         self._shares: dict[str, KeyShare] = {}
+        # The digest of the shares once every feature party's is in (checked
+        # against every masked tensor, so computed once per change).
+        self._digest = b""
         self._changed = threading.Condition()
 
     def offer(
@@ -153,6 +156,8 @@ class ShareBoard:
         deadline = time.monotonic() + timeout
         with self._changed:
             self._shares[sender] = share
+            if len(self._shares) == len(self._spec.feature_parties):
+                self._digest = shares_digest(list(self._shares.values()))
             self._changed.notify_all()
             while len(self._shares) < len(self._spec.feature_parties):
                 left = deadline - time.monotonic()
@@ -170,7 +175,4 @@ class ShareBoard:
     @property
     def digest(self) -> bytes:
         """The digest of the current shares (empty until all are in)."""
-        with self._changed:
-            if len(self._shares) < len(self._spec.feature_parties):
-                return b""
-            return shares_digest(list(self._shares.values()))
+        return self._digest

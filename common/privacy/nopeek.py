@@ -26,7 +26,6 @@ layout.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 
@@ -95,27 +94,3 @@ def nopeek_penalty(
     statistic = distance_correlation(input_distances(*inputs), hidden_distances(hidden))
     enough = tf.shape(hidden)[0] >= 4
     return tf.where(enough, tf.maximum(statistic, 0.0), 0.0)
-
-
-def distance_correlation_numpy(first: np.ndarray, second: np.ndarray) -> float:
-    """The same statistic between two row-aligned matrices, in numpy (for
-    checks and reports)."""
-
-    def centred(values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, np.float64).reshape(len(values), -1)
-        distances = np.linalg.norm(values[:, None, :] - values[None, :, :], axis=2)
-        size = len(values)
-        out = (
-            distances
-            - distances.sum(axis=1, keepdims=True) / (size - 2)
-            - distances.sum(axis=0, keepdims=True) / (size - 2)
-            + distances.sum() / ((size - 1) * (size - 2))
-        )
-        np.fill_diagonal(out, 0.0)
-        return out
-
-    a, b = centred(first), centred(second)
-    variances = (a * a).sum() * (b * b).sum()
-    if variances <= 0:
-        return 0.0
-    return float((a * b).sum() / np.sqrt(variances))
