@@ -12,9 +12,9 @@ the hidden tensor. We use its bias-corrected square (Székely and Rizzo 2014,
 matrices U-centred (Ã, B̃: rows and columns centred with 1/(B−2), the diagonal
 0), then ``dCor²ᵤ = ⟨Ã, B̃⟩ / sqrt(⟨Ã, Ã⟩·⟨B̃, B̃⟩)``. Unlike the plain sample
 statistic, whose value on a batch of independent rows is well above 0 (about
-0.4 at 128 rows), its expectation there is 0: the penalty does not fight the
-batch's sampling noise and keeps pushing only while there is dependence left.
-It can fall below 0; the penalty is ``max(dCor²ᵤ, 0)``.
+0.6 for 128 rows of a 42-wide tensor), its expectation there is 0: the penalty
+does not fight the batch's sampling noise and keeps pushing only while there is
+dependence left. It can fall below 0; the penalty is ``max(dCor²ᵤ, 0)``.
 
 The raw inputs are a party's packed matrices (``PackedBatch``) read as one
 vector per row: each index column one-hot (two rows that differ in it are

@@ -41,7 +41,8 @@ class PrivacySettings:
     - ``leakage_probe`` makes the parties record what an attacker in their
       place sees (an evaluation mode): feature parties the label-inference
       attack scores of every training row, the label party the hidden tensors
-      it received for a sample of the last epoch's training rows.
+      it received in the last epoch for a sample of the training rows and of
+      the validation rows.
     - ``task``: in a job of several tasks, the one (by label name) that label
       DP randomizes and the gradient defense protects; a job of several tasks
       with either on must name it.

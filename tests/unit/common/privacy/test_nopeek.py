@@ -79,8 +79,8 @@ def test_the_penalty_is_one_for_a_copy_and_about_zero_for_independent_rows():
     copy = 3.0 * _one_hot(*inputs).astype(np.float32)
     other = rng.normal(size=(128, 5)).astype(np.float32)
     assert float(nopeek_penalty(inputs, copy)) == pytest.approx(1.0, abs=1e-4)
-    # Bias-corrected: independent rows score about 0, not the plain sample
-    # statistic's 0.4 or so.
+    # Bias-corrected: independent rows score about 0, where the plain sample
+    # statistic is well above it.
     assert float(nopeek_penalty(inputs, other)) < 0.05
 
 
