@@ -16,6 +16,13 @@ privacy setting, with ``privacy.leakage_probe`` on, and scores four attacks:
   known rows is about; scored as accuracy next to the majority-class
   accuracy, the pass where the attack does better counting.
 
+The settings ``sum`` and ``secure`` run the three-party job instead (alice,
+carol and bob, bob's fuse on the sum of the feature parties' outputs), plain
+or securely aggregated: under ``secure`` bob's probe holds only the sum of
+alice's and carol's tensors, and the same attacks run on what he holds. Each
+row's cost is against the undefended run of its own job (``none`` or
+``sum``).
+
 This harness alone reads every party's files. It prints one table of every
 attack's score next to the validation AUC and its cost against the undefended
 run, and writes ``runs/bench/leakage.json``.
@@ -53,11 +60,20 @@ from party_server.leakage_probe import read_scores
 
 logger = logging.getLogger("bench.leakage")
 
-JOB = "deepfm-ml1m"
 # The reference job (MovieLens-1M size): no defense, the cheap defense of the
-# labels, and it with each defense of alice's columns (the README's table).
-# Wider sweeps on fewer rows: --rows 100000 --settings none,nopeek:1,...
-DEFAULT_SETTINGS = "none,directional:3,directional:3+nopeek:3,directional:3+edp:0.5"
+# labels, it with each defense of alice's columns, label DP; the three-party
+# job with the plain and the secure sum (the README's table). Wider sweeps on
+# fewer rows: --rows 100000 --settings none,nopeek:1,...
+DEFAULT_SETTINGS = (
+    "none,directional:3,directional:3+nopeek:3,directional:3+edp:0.5,"
+    "label_dp:3,sum,secure"
+)
+# The jobs the settings run: their data layout, and the label party's and
+# alice's CSV in it.
+LAYOUTS = {
+    "reference": ("bob_ml1m.csv", "alice_ml1m.csv"),
+    "three-party": ("bob_3p.csv", "alice_3p.csv"),
+}
 # The target: some setting leaves every attack within this distance of its
 # no-information baseline (0.5 AUC; the majority-class accuracy) ...
 BASELINE_MARGIN = 0.05
@@ -84,8 +100,11 @@ WHY = {
     "feature_inference": "the label follows alice's columns (her users' tastes "
     "do), so a useful tensor carries them; NoPeek brings their distance "
     "correlation with the tensor to about 0 but leaves a small exact residual "
-    "that a trained decoder still reads, and embedding DP's noise covers only "
-    "the training forwards (evaluation and prediction send clean rows)",
+    "that a trained decoder still reads; embedding DP's noise covers only "
+    "the training forwards unless it noises every release (edp_all), and "
+    "then it costs the validation pass's accuracy too; and "
+    "a secure sum hides alice's tensor only behind carol's, which follows "
+    "other columns, so a decoder still reads alice's part of the sum",
 }
 
 
@@ -94,8 +113,11 @@ class Mechanism:
     """One privacy mechanism of a setting.
 
     Written ``max_norm``, ``iso:SCALE``, ``directional:SCALE``,
-    ``embedding_dp:SIGMA[:CLIP]`` (or ``edp:...``), ``label_dp:EPSILON`` or
-    ``nopeek:WEIGHT``.
+    ``embedding_dp:SIGMA[:CLIP]`` (or ``edp:...``; the training forwards
+    noised), ``embedding_dp_all:SIGMA[:CLIP]`` (or ``edp_all:...``; every
+    release noised, the validation pass too), ``label_dp:EPSILON``,
+    ``nopeek:WEIGHT``, or one of the three-party job's aggregations ``sum``
+    and ``secure`` (not a privacy section: the label party's fuse input).
     """
 
     kind: str
@@ -104,9 +126,9 @@ class Mechanism:
 
     @property
     def name(self) -> str:
-        if self.kind in ("none", "max_norm"):
+        if self.kind in ("none", "max_norm", *AGGREGATIONS):
             return self.kind
-        extra = f":{self.clip_norm:g}" if self.kind == "embedding_dp" else ""
+        extra = f":{self.clip_norm:g}" if self.kind in EMBEDDING_DP else ""
         return f"{self.kind}:{self.value:g}{extra}"
 
     def section(self) -> dict[str, object]:
@@ -116,14 +138,22 @@ class Mechanism:
             if self.kind == "max_norm":
                 return {"gradient_defense": method}
             return {"gradient_defense": {**method, "scale": self.value}}
-        if self.kind == "embedding_dp":
+        if self.kind in EMBEDDING_DP:
             dp = {"clip_norm": self.clip_norm, "noise_multiplier": self.value}
+            dp["releases"] = "all" if self.kind == "embedding_dp_all" else "training"
             return {"embedding_dp": dp}
         if self.kind == "label_dp":
             return {"label_dp": {"epsilon": self.value}}
         if self.kind == "nopeek":
             return {"nopeek": self.value}
         return {}
+
+    @property
+    def group(self) -> str:
+        """What a setting may hold one of: a privacy section, or the aggregation."""
+        if self.kind in AGGREGATIONS:
+            return "aggregation"
+        return next(iter(self.section()), self.kind)
 
 
 @dataclass(frozen=True)
@@ -141,6 +171,20 @@ class Setting:
     def kind(self) -> str:
         return "+".join(m.kind for m in self.mechanisms) or "none"
 
+    @property
+    def aggregation(self) -> str | None:
+        """``sum`` or ``secure`` in the three-party job; None in the reference job."""
+        return next((m.kind for m in self.mechanisms if m.kind in AGGREGATIONS), None)
+
+    @property
+    def layout(self) -> str:
+        return "reference" if self.aggregation is None else "three-party"
+
+    @property
+    def undefended(self) -> bool:
+        """No privacy mechanism and no secure sum: the run others are costed against."""
+        return self.kind in ("none", "sum")
+
     def privacy(self) -> dict[str, object]:
         """The job config's ``privacy`` section for this run."""
         section: dict[str, object] = {"leakage_probe": True}
@@ -149,19 +193,33 @@ class Setting:
         return section
 
 
-KINDS = ("none", "max_norm", "iso", "directional", "embedding_dp", "label_dp", "nopeek")
-_ALIASES = {"edp": "embedding_dp"}
+AGGREGATIONS = ("sum", "secure")
+EMBEDDING_DP = ("embedding_dp", "embedding_dp_all")
+KINDS = (
+    "none",
+    "max_norm",
+    "iso",
+    "directional",
+    *EMBEDDING_DP,
+    "label_dp",
+    "nopeek",
+    *AGGREGATIONS,
+)
+_ALIASES = {"edp": "embedding_dp", "edp_all": "embedding_dp_all"}
 _FORMS = (
     "none, max_norm, iso:SCALE, directional:SCALE, embedding_dp:SIGMA[:CLIP] "
-    "(or edp:SIGMA[:CLIP]), label_dp:EPSILON or nopeek:WEIGHT, several joined "
-    "by + (e.g. nopeek:1+directional:3)"
+    "(or edp:SIGMA[:CLIP]; embedding_dp_all or edp_all noise the validation "
+    "pass too), label_dp:EPSILON, nopeek:WEIGHT, or sum or secure "
+    "(the three-party job, plain or secure sum), several joined by + (e.g. "
+    "nopeek:1+directional:3, secure+edp:0.5)"
 )
 
 
 def _mechanism(part: str) -> Mechanism:
     kind, *numbers = part.split(":")
     kind = _ALIASES.get(kind, kind)
-    counts = {"none": (0,), "max_norm": (0,), "embedding_dp": (1, 2)}
+    counts = {kind: (1, 2) for kind in EMBEDDING_DP}
+    counts.update({k: (0,) for k in ("none", "max_norm", *AGGREGATIONS)})
     if kind not in KINDS or len(numbers) not in counts.get(kind, (1,)):
         raise argparse.ArgumentTypeError(f"{part!r}: write {_FORMS}")
     try:
@@ -178,11 +236,11 @@ def _settings(text: str) -> list[Setting]:
     for part in filter(None, text.split(",")):
         mechanisms = [_mechanism(p) for p in part.split("+")]
         mechanisms = [m for m in mechanisms if m.kind != "none"]
-        sections = [next(iter(m.section())) for m in mechanisms]
-        if len(set(sections)) < len(sections):
+        groups = [m.group for m in mechanisms]
+        if len(set(groups)) < len(groups):
             raise argparse.ArgumentTypeError(
                 f"{part!r}: at most one mechanism of each kind (one gradient "
-                "defense) per setting"
+                "defense, one aggregation) per setting"
             )
         found.append(Setting(tuple(mechanisms)))
     return found
@@ -219,11 +277,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def labels_by_id(data: Path) -> pd.Series:
+def labels_by_id(bob_csv: Path) -> pd.Series:
     """bob's label (Rating > 3) per ID, read by the harness only."""
-    bob = pd.read_csv(
-        data / "bob_ml1m.csv", usecols=["ID", "Rating"], dtype={"ID": str}
-    )
+    bob = pd.read_csv(bob_csv, usecols=["ID", "Rating"], dtype={"ID": str})
     return (bob.set_index("ID")["Rating"] > 3).astype(np.int8)
 
 
@@ -284,18 +340,37 @@ def attack_scores(row: dict) -> dict[str, dict[str, float]]:
     return found
 
 
-def run_setting(
-    args: argparse.Namespace,
-    data: Path,
-    labels: pd.Series,
-    features: pd.DataFrame,
-    setting: Setting,
-) -> dict:
+@dataclass(frozen=True)
+class Truth:
+    """One layout's generated data and what only the harness reads of it: bob's
+    labels and alice's attacked features, by ID."""
+
+    data: Path
+    labels: pd.Series
+    features: pd.DataFrame
+
+    @classmethod
+    def load(cls, cache: Path, rows: int, layout: str) -> Truth:
+        data = ensure_data(cache, rows, layout=layout)
+        bob_csv, alice_csv = LAYOUTS[layout]
+        features = features_by_id(data / alice_csv, (*ATTACKED_FEATURES, ENTITY))
+        return cls(data, labels_by_id(data / bob_csv), features)
+
+
+def run_setting(args: argparse.Namespace, truth: Truth, setting: Setting) -> dict:
     folder = args.work / "work" / f"leakage-{setting.name.replace(':', '-')}"
-    configs = run_configs(folder, data, args.batch, 1)
+    configs = run_configs(folder, truth.data, args.batch, 1, setting.layout)
     configs.edit("job", epochs=args.epochs, privacy=setting.privacy())
+    if setting.aggregation is not None:
+        model = configs.read("bob")["model"]
+        secure = setting.aggregation == "secure"
+        model["aggregation"] = {"method": "sum", "secure": secure}
+        configs.edit("bob", model=model)
+    job_name = configs.read("job")["job"]
     probes = {
-        party: load_party_config(getattr(configs, party)).output_dir / JOB / "leakage"
+        party: load_party_config(getattr(configs, party)).output_dir
+        / job_name
+        / "leakage"
         for party in ("alice", "bob")
     }
     for probe in probes.values():
@@ -303,31 +378,36 @@ def run_setting(
             stale.unlink()
     logger.info("leakage: %s", setting.name)
     result = run_split(configs, args.rows, args.batch, 1, args.timeout)
-    leaks = leak_aucs(probes["alice"], labels)
+    leaks = leak_aucs(probes["alice"], truth.labels)
     job = configs.read("job")
     split = split_rows(args.rows, job["validation_fraction"], job["seed"])
-    inference = {
+    attacked = {
         release: feature_inference_attack(
             probes["bob"],
-            features,
+            truth.features,
             max(2, round(args.known_fraction * rows.size)),
             ATTACK_SEED,
             release,
         )
         for release, rows in (("train", split.train), ("evaluate", split.validation))
     }
+    inference = {release: found for release, (_, found) in attacked.items()}
     completion = model_completion_attack(
-        configs.alice, JOB, labels, args.known_labels, ATTACK_SEED
+        configs.alice, job_name, truth.labels, args.known_labels, ATTACK_SEED
     )
-    last = json.loads((folder / "runs" / JOB / "history.json").read_text())[-1]
+    last = json.loads((folder / "runs" / job_name / "history.json").read_text())[-1]
     row = {
         "setting": setting.name,
         "kind": setting.kind,
+        "layout": setting.layout,
+        "undefended": setting.undefended,
         "val_auc": result.val_auc,
         "leak_auc": {attack: values[-1] for attack, values in leaks.items()},
         "leak_auc_per_epoch": leaks,
         "model_completion_auc": completion,
         "model_completion_known_labels": args.known_labels,
+        # What bob's decoders read: alice's own tensor, or the sum he received.
+        "attacked_tensor": attacked["train"][0],
         "feature_inference": {
             name: _worst_release(
                 {release: found[name] for release, found in inference.items()}
@@ -343,11 +423,16 @@ def run_setting(
 
 
 def with_costs(rows: list[dict]) -> list[dict]:
-    """Adds each row's validation-AUC cost against the undefended run and its
-    worst attack (the largest excess over a baseline)."""
-    plain = next((r for r in rows if r["kind"] == "none"), None)
+    """Adds each row's validation-AUC cost against the undefended run of its
+    job (``none``, or ``sum`` in the three-party job) and its worst attack (the
+    largest excess over a baseline)."""
+    plain = {}
     for row in rows:
-        row["val_auc_cost"] = plain["val_auc"] - row["val_auc"] if plain else None
+        if row["undefended"]:
+            plain.setdefault(row["layout"], row["val_auc"])
+    for row in rows:
+        base = plain.get(row["layout"])
+        row["val_auc_cost"] = None if base is None else base - row["val_auc"]
         worst = max(row["attacks"], key=lambda a: row["attacks"][a]["excess"])
         row["worst_attack"] = worst
         row["worst_excess"] = row["attacks"][worst]["excess"]
@@ -361,7 +446,7 @@ def target(rows: list[dict]) -> dict:
     within the cost, the cheapest setting tried that does stop it (and its
     cost), and why the attack resists."""
     defended = [
-        r for r in rows if r["kind"] != "none" and r["val_auc_cost"] is not None
+        r for r in rows if not r["undefended"] and r["val_auc_cost"] is not None
     ]
     cheap = [r for r in defended if r["val_auc_cost"] <= COST_LIMIT]
     meeting = [r for r in cheap if r["worst_excess"] <= BASELINE_MARGIN]
@@ -419,6 +504,12 @@ def format_table(rows: list[dict]) -> str:
         "accuracy of bob's feature inference on the training forwards, or with * "
         "on the validation pass where it does better"
     )
+    if any(r["layout"] == "three-party" for r in rows):
+        lines.append(
+            "sum, secure: the three-party job (alice, carol, bob), bob's fuse on "
+            "the plain or the securely aggregated sum of alice's and carol's "
+            "outputs; its rows' cost is against sum"
+        )
     return "\n".join(lines)
 
 
@@ -459,12 +550,14 @@ def describe_target(found: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
-    data = ensure_data(args.work / "data", args.rows)
-    labels = labels_by_id(data)
-    features = features_by_id(data / "alice_ml1m.csv", (*ATTACKED_FEATURES, ENTITY))
-    rows = with_costs(
-        [run_setting(args, data, labels, features, s) for s in args.settings]
-    )
+    truths: dict[str, Truth] = {}
+    found = []
+    for setting in args.settings:
+        if setting.layout not in truths:
+            cache = args.work / "data"
+            truths[setting.layout] = Truth.load(cache, args.rows, setting.layout)
+        found.append(run_setting(args, truths[setting.layout], setting))
+    rows = with_costs(found)
     report = {
         "rows": args.rows,
         "epochs": args.epochs,

@@ -51,14 +51,17 @@ def features_by_id(alice_csv: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return frame.set_index("ID")
 
 
-def received_tensor(received: dict[str, np.ndarray], party: str) -> np.ndarray:
-    """The tensor the label party received that carries ``party``'s rows: its
-    own, or the one sum when that is all it received (secure aggregation)."""
+def received_tensor(
+    received: dict[str, np.ndarray], party: str
+) -> tuple[str, np.ndarray]:
+    """The tensor the label party received that carries ``party``'s rows, and
+    its name in the probe: the party's own, or the one sum when that is all it
+    received (secure aggregation)."""
     names = [k[len(RECEIVED) :] for k in received if k.startswith(RECEIVED)]
     if party in names:
-        return received[RECEIVED + party]
+        return party, received[RECEIVED + party]
     if len(names) == 1:
-        return received[RECEIVED + names[0]]
+        return names[0], received[RECEIVED + names[0]]
     raise ValueError(f"the probe recorded tensors of {names}, none of {party!r}")
 
 
@@ -70,14 +73,15 @@ def feature_inference_attack(
     release: str = "train",
     party: str = "alice",
     entity: str | None = ENTITY,
-) -> dict[str, FeatureInference]:
+) -> tuple[str, dict[str, FeatureInference]]:
     """The feature-inference attack on every column of ``features`` (raw
     values by ID) but ``entity`` from the tensors of one pass (``release``)
-    in the label party's probe folder. With ``entity``, the attack is scored
-    on the rows of entities that none of the known rows is about (see
-    ``FeatureInference``)."""
+    in the label party's probe folder, and the name of the tensor it read
+    (``party``, or ``sum`` under secure aggregation). With ``entity``, the
+    attack is scored on the rows of entities that none of the known rows is
+    about (see ``FeatureInference``)."""
     received = read_received(probe, release)
-    tensor = received_tensor(received, party)
+    name, tensor = received_tensor(received, party)
     truth = features.reindex(received["id"])
     if truth.isna().to_numpy().any():
         raise ValueError(f"{probe}: tensors of IDs that {party}'s file does not hold")
@@ -85,7 +89,7 @@ def feature_inference_attack(
         name: truth[name].to_numpy() for name in features.columns if name != entity
     }
     groups = truth[entity].to_numpy() if entity else None
-    return feature_inference(tensor, columns, known, seed, groups)
+    return name, feature_inference(tensor, columns, known, seed, groups)
 
 
 def base_outputs(

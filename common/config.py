@@ -25,7 +25,7 @@ from common.models.registry import (
     tasks_problem,
 )
 from common.names import name_problem
-from common.privacy.settings import PrivacySettings
+from common.privacy.settings import DP_RELEASES, PrivacySettings
 from common.tls import INSECURE, TlsConfig, read_tls
 
 FEATURE_KINDS = (
@@ -628,6 +628,7 @@ def _read_privacy(job: ConfigReader) -> PrivacySettings:
         values["noise_multiplier"] = dp.require("noise_multiplier", float)
         if dp.has("delta"):
             values["delta"] = dp.require("delta", float)
+        values["dp_releases"] = dp.optional("releases", str, "training")
         dp.finish()
     if reader.has("label_dp"):
         label = reader.section("label_dp")
@@ -648,6 +649,12 @@ def _read_privacy(job: ConfigReader) -> PrivacySettings:
         raise reader.error("embedding_dp.clip_norm", "must be greater than 0")
     if "label_epsilon" in values and settings.label_epsilon <= 0:
         raise reader.error("label_dp.epsilon", "must be greater than 0")
+    if settings.dp_releases not in DP_RELEASES:
+        raise reader.error(
+            "embedding_dp.releases",
+            f"{settings.dp_releases!r}: use training (the training forwards "
+            "only) or all (the evaluation and prediction passes too)",
+        )
     return settings
 
 

@@ -277,6 +277,7 @@ def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
         leakage_probe=settings.leakage_probe,
         task=settings.task,
         nopeek=settings.nopeek,
+        embedding_dp_releases=settings.dp_releases,
     )
 
 
@@ -291,6 +292,7 @@ def privacy_from_proto(message: control_pb2.PrivacySpec) -> PrivacySettings:
         leakage_probe=message.leakage_probe,
         task=message.task,
         nopeek=message.nopeek,
+        dp_releases=message.embedding_dp_releases or "training",
     )
     for key, problem in settings.problems():
         raise InvalidMessageError(f"job spec privacy {key}: {problem}")

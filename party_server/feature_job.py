@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -307,13 +308,18 @@ class FeatureJob(PartyJob):
         stream.send(message)
         return _InFlight(epoch, step, inputs, array.shape, rows, positions)
 
-    def _with_noise(self, hidden: np.ndarray, epoch: int, step: int) -> np.ndarray:
+    def _with_noise(
+        self, hidden: np.ndarray, epoch: int, step: int, *release: int
+    ) -> np.ndarray:
         """Embedding DP: the rows are already clipped by the model; Gaussian noise
-        of standard deviation σ·C is added before they leave the party."""
+        of standard deviation σ·C is added before they leave the party. A
+        training forward's noise is keyed by its epoch and step; another pass's
+        (``release``: its phase and split) draws its own."""
         privacy = self.spec.privacy
         if not privacy.embedding_dp or privacy.noise_multiplier <= 0:
             return hidden
-        rng = generator(self.spec.seed, EMBEDDING_NOISE, self._index, epoch, step)
+        key = (self._index, epoch, step, *release)
+        rng = generator(self.spec.seed, EMBEDDING_NOISE, *key)
         return add_gaussian(hidden, privacy.noise_multiplier * privacy.clip_norm, rng)
 
     def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
@@ -370,6 +376,9 @@ class FeatureJob(PartyJob):
                         raise JobStateError("the pass was cancelled")
                     inputs = self.data.features.take(read.batch(step))
                     hidden = self.step.forward(inputs).numpy()
+                    if self.spec.privacy.noises_every_release:
+                        key = (phase, zlib.crc32(split.encode()))
+                        hidden = self._with_noise(hidden, epoch, step, *key)
                     message = self._forward_message(phase, epoch, step, hidden, split)
                     stream.send(message[0])
                 stream.close()

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 DEFENSES = ("none", "max_norm", "iso", "directional")
+# Which of a feature party's releases embedding DP noises: the training
+# forwards only, or also the evaluation and prediction passes.
+DP_RELEASES = ("training", "all")
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,9 @@ class PrivacySettings:
 
     - ``clip_norm`` > 0 turns embedding DP on: each row of a feature party's
       hidden tensor is clipped to this L2 norm, then Gaussian noise with standard
-      deviation ``noise_multiplier * clip_norm`` is added before it is sent.
+      deviation ``noise_multiplier * clip_norm`` is added before it is sent:
+      to the training forwards only (``dp_releases`` ``training``), or to every
+      release, the evaluation and prediction passes too (``all``).
     - ``delta`` is the δ at which the accountant reports ε.
     - ``label_epsilon`` > 0 turns label DP on: the label party trains on labels
       passed through randomized response with this ε.
@@ -57,10 +62,16 @@ class PrivacySettings:
     leakage_probe: bool = False
     task: str = ""
     nopeek: float = 0.0
+    dp_releases: str = "training"
 
     @property
     def embedding_dp(self) -> bool:
         return self.clip_norm > 0
+
+    @property
+    def noises_every_release(self) -> bool:
+        """Embedding DP noises the evaluation and prediction passes too."""
+        return self.embedding_dp and self.dp_releases == "all"
 
     @property
     def label_dp(self) -> bool:
@@ -116,6 +127,8 @@ class PrivacySettings:
             found.append(("embedding_dp.noise_multiplier", "must be 0 or more"))
         if self.embedding_dp and not 0 < self.delta < 1:
             found.append(("embedding_dp.delta", "must lie in (0, 1)"))
+        if self.dp_releases not in DP_RELEASES:
+            found.append(("embedding_dp.releases", f"use one of {DP_RELEASES}"))
         if self.label_epsilon < 0:
             found.append(("label_dp.epsilon", "must be greater than 0"))
         if self.gradient_defense not in DEFENSES:

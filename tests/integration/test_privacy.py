@@ -1,6 +1,7 @@
 """Privacy over real gRPC: embedding DP, label DP and gradient defenses change
-what crosses the wire, ε reaches the history and the status RPC, and the
-leakage probe records attack scores a harness can check against the labels."""
+what crosses the wire (embedding DP with ``releases: all`` the validation pass
+too), ε reaches the history and the status RPC, and the leakage probe records
+attack scores a harness can check against the labels."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.leakage_attacks import base_outputs
 from common.config import load_job_config, load_party_config
 from common.privacy.accountant import embedding_privacy
 from common.privacy.leakage import leak_auc
 from coordinator.job import JobDriver
-from party_server.leakage_probe import read_scores
+from party_server.leakage_probe import RECEIVED, read_received, read_scores
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.support import running_parties
 
@@ -41,9 +43,23 @@ def _run(files, **privacy):
     return result, status
 
 
+def _validation_noise(files) -> np.ndarray:
+    """What bob received of alice's validation rows minus alice's clean output
+    for them (her last checkpoint's, clipped to norm 1 as the model does)."""
+    bob = load_party_config(files.bob)
+    received = read_received(bob.output_dir / "deepfm-ml1m" / "leakage", "evaluate")
+    ids, clean = base_outputs(files.alice, "deepfm-ml1m", 20_000, 0)
+    clean /= np.maximum(1.0, np.linalg.norm(clean, axis=1, keepdims=True))
+    order = pd.Series(np.arange(ids.size), index=ids)
+    assert received["id"].size == 2_000
+    return received[RECEIVED + "alice"] - clean[order.loc[received["id"]]]
+
+
 def test_embedding_dp_reports_epsilon_in_history_and_status(party_files):
     dp = {"clip_norm": 1.0, "noise_multiplier": 0.8, "delta": 1e-5}
-    result, status = _run(party_files, embedding_dp=dp, label_dp={"epsilon": 2.0})
+    result, status = _run(
+        party_files, embedding_dp=dp, label_dp={"epsilon": 2.0}, leakage_probe=True
+    )
     record = result.records[-1]
     spec = load_job_config(party_files.job)
     history = json.loads((result.run_dir / "history.json").read_text())[-1]
@@ -60,6 +76,17 @@ def test_embedding_dp_reports_epsilon_in_history_and_status(party_files):
     assert status.privacy.label_epsilon == 2.0
     # Noisy, clipped embeddings and flipped labels still learn something.
     assert record.val_auc > 0.55
+    # By default the validation pass is not a training release: sent clean.
+    assert np.abs(_validation_noise(party_files)).max() < 1e-5
+
+
+def test_embedding_dp_on_every_release_noises_the_validation_pass(party_files):
+    dp = {"clip_norm": 1.0, "noise_multiplier": 0.5, "releases": "all"}
+    _run(party_files, embedding_dp=dp, leakage_probe=True)
+    # alice's clean output plus noise of standard deviation σ·C in every entry.
+    noise = _validation_noise(party_files)
+    assert np.std(noise) == pytest.approx(0.5, rel=0.05)
+    assert abs(np.mean(noise)) < 0.02
 
 
 def test_probe_scores_every_training_row_and_a_defense_hides_the_labels(

@@ -119,7 +119,7 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
-    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek")
+    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek", "embedding_dp_releases")
     CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
     NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
@@ -129,6 +129,7 @@ class PrivacySpec(_message.Message):
     LEAKAGE_PROBE_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     NOPEEK_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DP_RELEASES_FIELD_NUMBER: _ClassVar[int]
     clip_norm: float
     noise_multiplier: float
     delta: float
@@ -138,7 +139,8 @@ class PrivacySpec(_message.Message):
     leakage_probe: bool
     task: str
     nopeek: float
-    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ..., nopeek: _Optional[float] = ...) -> None: ...
+    embedding_dp_releases: str
+    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ..., nopeek: _Optional[float] = ..., embedding_dp_releases: _Optional[str] = ...) -> None: ...
 
 class PrivacyStatus(_message.Message):
     __slots__ = ("embedding_dp", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")

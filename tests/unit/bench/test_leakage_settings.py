@@ -39,10 +39,19 @@ def test_each_kind_becomes_its_privacy_section():
     assert set(sections[0]) == {"leakage_probe"}
     assert sections[1]["gradient_defense"] == {"method": "max_norm"}
     assert sections[2]["gradient_defense"] == {"method": "iso", "scale": 4.0}
-    assert sections[5]["embedding_dp"] == {"clip_norm": 3.0, "noise_multiplier": 1.0}
+    assert sections[5]["embedding_dp"]["clip_norm"] == 3.0
     assert sections[6]["label_dp"] == {"epsilon": 1.0}
     assert sections[7]["nopeek"] == 0.5
-    assert sections[8]["embedding_dp"] == {"clip_norm": 1.0, "noise_multiplier": 2.0}
+    assert sections[8]["embedding_dp"] == {
+        "clip_norm": 1.0,
+        "noise_multiplier": 2.0,
+        "releases": "training",
+    }
+    (every,) = _settings("edp_all:0.5")
+    assert every.name == "embedding_dp_all:0.5:1"
+    assert every.privacy()["embedding_dp"]["releases"] == "all"
+    with pytest.raises(argparse.ArgumentTypeError, match="one mechanism of each kind"):
+        _settings("edp:1+edp_all:1")
 
 
 def test_mechanisms_join_with_a_plus():
@@ -77,6 +86,48 @@ def test_two_gradient_defenses_in_one_setting_are_refused():
         _settings("iso:1+directional:2")
 
 
+def test_sum_and_secure_run_the_three_party_job():
+    plain, secure, defended, reference = _settings(
+        "sum,secure,secure+edp:0.5+directional:3,nopeek:1"
+    )
+    assert [s.name for s in (plain, secure)] == ["sum", "secure"]
+    assert (plain.aggregation, secure.aggregation) == ("sum", "secure")
+    assert {plain.layout, secure.layout, defended.layout} == {"three-party"}
+    assert reference.layout == "reference" and reference.aggregation is None
+    # The aggregation is the label party's fuse input, not a privacy section.
+    assert secure.privacy() == {"leakage_probe": True}
+    assert defended.name == "secure+embedding_dp:0.5:1+directional:3"
+    assert set(defended.privacy()) == {
+        "leakage_probe",
+        "embedding_dp",
+        "gradient_defense",
+    }
+    assert plain.undefended and not secure.undefended and not defended.undefended
+    with pytest.raises(argparse.ArgumentTypeError, match="one aggregation"):
+        _settings("sum+secure")
+    with pytest.raises(argparse.ArgumentTypeError, match="iso:SCALE"):
+        _settings("secure:1")
+
+
+def test_each_job_is_costed_against_its_own_undefended_run():
+    rows = with_costs(
+        [
+            _row("none", 0.80, 1.0),
+            _row("nopeek:1", 0.79, 0.6),
+            _row("sum", 0.75, 1.0),
+            _row("secure", 0.7498, 1.0),
+        ]
+    )
+    costs = [r["val_auc_cost"] for r in rows]
+    assert costs == pytest.approx([0.0, 0.01, 0.0, 0.0002])
+    lines = format_table(rows).splitlines()
+    assert lines[3].startswith("sum ") and lines[4].startswith("secure ")
+    assert any(line.startswith("sum, secure: the three-party job") for line in lines)
+    # sum is undefended: it never counts as a setting that stops an attack.
+    found = target(rows)
+    assert all(m["setting"] != "sum" for m in found["not_stopped"].values())
+
+
 def _row(
     name: str,
     val_auc: float,
@@ -84,9 +135,12 @@ def _row(
     completion: float = 0.5,
     gender: float = 0.7,
 ) -> dict:
+    kind = name.split(":")[0]
     row = {
         "setting": name,
-        "kind": name.split(":")[0],
+        "kind": kind,
+        "layout": "three-party" if kind in ("sum", "secure") else "reference",
+        "undefended": kind in ("none", "sum"),
         "val_auc": val_auc,
         "leak_auc": {"norm": 0.52, "cosine": cosine},
         "model_completion_auc": completion,

@@ -882,6 +882,11 @@ def test_privacy_section_reads_every_mechanism(tmp_path):
     assert settings.label_epsilon == 3.0 and settings.label_dp
     assert (settings.gradient_defense, settings.defense_scale) == ("iso", 4.0)
     assert settings.leakage_probe and settings.embedding_dp
+    # By default embedding DP noises the training forwards only.
+    assert settings.dp_releases == "training" and not settings.noises_every_release
+    privacy["embedding_dp"]["releases"] = "all"
+    config = load_job_config(_write(tmp_path, _job(privacy=privacy)))
+    assert config.privacy.dp_releases == "all" and config.privacy.noises_every_release
 
 
 def test_privacy_is_off_without_the_section(tmp_path):
@@ -912,6 +917,11 @@ def test_privacy_is_off_without_the_section(tmp_path):
             {"embedding_dp": {"clip_norm": 1, "noise_multiplier": 1, "delta": 2}},
             "privacy.embedding_dp.delta",
             "(0, 1)",
+        ),
+        (
+            {"embedding_dp": {"clip_norm": 1, "noise_multiplier": 1, "releases": "x"}},
+            "privacy.embedding_dp.releases",
+            "'x': use training (the training forwards only) or all",
         ),
         ({"label_dp": {"epsilon": 0}}, "privacy.label_dp.epsilon", "greater than 0"),
         (

@@ -321,6 +321,7 @@ def test_privacy_settings_round_trip_in_the_job_spec():
         gradient_defense="max_norm",
         defense_scale=3.0,
         leakage_probe=True,
+        dp_releases="all",
     )
     spec = _job_spec(privacy=privacy)
     assert serde.job_spec_from_proto(serde.job_spec_to_proto(spec)) == spec
@@ -333,6 +334,7 @@ def test_privacy_settings_round_trip_in_the_job_spec():
         ("noise_multiplier", -1.0, "noise_multiplier: must be 0 or more"),
         ("label_epsilon", float("nan"), "label_dp.epsilon: must be a finite number"),
         ("clip_norm", float("inf"), "clip_norm: must be a finite number"),
+        ("embedding_dp_releases", "some", "embedding_dp.releases: use one of"),
     ],
 )
 def test_job_spec_from_proto_refuses_bad_privacy(field, value, needle):
