@@ -215,6 +215,9 @@ class JobConfig:
     pipeline_size: int = 1
     pipeline_warmup_steps: int = 100
     predict: str = "validation"
+    # The model version each party exports its part under at the end of the
+    # job: ``auto`` names it ``epoch-<E>``, ``none`` exports nothing.
+    export: str = "auto"
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
@@ -686,6 +689,7 @@ def load_job_config(path: Path) -> JobConfig:
             strategy.optional("warmup_steps", int, 100) if strategy else 100
         ),
         predict=reader.optional("predict", str, "validation"),
+        export=reader.optional("export", str, "auto"),
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
@@ -747,6 +751,9 @@ def validate_job_config(config: JobConfig) -> None:
         raise ConfigError(f"{where} 'optimizer.name': use one of {sorted(OPTIMIZERS)}")
     if config.predict not in PREDICT_SPLITS:
         raise ConfigError(f"{where} 'predict': use one of {PREDICT_SPLITS}")
+    problem = name_problem(config.export)
+    if problem is not None:
+        raise ConfigError(f"{where} 'export': auto, none or a model version: {problem}")
 
 
 OPTIMIZERS = ("adam", "sgd", "adagrad")

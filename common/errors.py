@@ -108,3 +108,9 @@ class OwnershipError(SplitRecError):
     """Another coordinator drives the job (or took it over)."""
 
     permanent = True
+
+
+class VersionTakenError(SplitRecError):
+    """A model version already holds another model."""
+
+    permanent = True

@@ -96,9 +96,16 @@ def run(config: JobConfig, fresh: bool = False) -> int:
     from coordinator.job import JobDriver
     from coordinator.records import summary_lines
 
-    result = JobDriver(config, fresh=fresh).run()
+    driver = JobDriver(config, fresh=fresh)
+    result = driver.run()
     for line in summary_lines(result.records, result.run_dir):
         print(line, flush=True)
+    if driver.exported is not None:
+        print(
+            f"model version {driver.exported}: each party's part is in its own "
+            f"output folder (<output_dir>/{config.job}/model/{driver.exported})",
+            flush=True,
+        )
     return 0
 
 

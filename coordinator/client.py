@@ -234,6 +234,19 @@ class PartyClient:
         )
         self._call("CommitCheckpoints", self._stub.CommitCheckpoints, request)
 
+    def export_model(
+        self, job_id: str, version: str, epoch: int, metrics: Metrics | None
+    ) -> str:
+        """Has the party write its part of the model; returns its digest."""
+        request = control_pb2.ExportModelRequest(
+            job_id=job_id,
+            version=version,
+            epoch=epoch,
+            owner=self.owner.token,
+            **serde.optional_metrics_to_proto(metrics),
+        )
+        return self._call("ExportModel", self._stub.ExportModel, request).model_digest
+
     def status(self) -> control_pb2.PartyStatus:
         """The party's status (what grpcurl's GetStatus shows)."""
         return self._call(

@@ -31,6 +31,7 @@ from coordinator.manifest import (
     read_manifest,
     write_manifest,
 )
+from coordinator.model_export import AUTO, export_everywhere, version_name
 from coordinator.ownership import Holds, RunLock
 from coordinator.progress import EpochProgress
 from coordinator.records import privacy_fields
@@ -75,6 +76,8 @@ class JobDriver:
             config.job, self.run_dir, config.keep_checkpoints, self.clients
         )
         self._holds: Holds | None = None
+        # The model version the parties exported at the end (None: none).
+        self.exported: str | None = None
 
     def run(self) -> JobResult:
         """Runs the job to the end; resumes it when its manifest says it is
@@ -111,6 +114,7 @@ class JobDriver:
                 prepared = self._recover(manifest, exc)
                 resumed = True
         self._write_traffic(prepared, ledger)
+        self.exported = self._export(prepared, manifest, records)
         predicted = self._predict()
         manifest.finished = True
         write_manifest(self.run_dir, manifest)
@@ -386,6 +390,34 @@ class JobDriver:
                 f"party {self.config.label_party} returned no validation metrics"
             )
         return metrics
+
+    def _export(
+        self, prepared: PreparedJob, manifest: Manifest, records: list[EpochRecord]
+    ) -> str | None:
+        """Every party exports its part of the final model (``export``)."""
+        version = version_name(self.config.export, len(records))
+        if version is None or not records:
+            return None
+        try:
+            version, digests = export_everywhere(
+                self.clients,
+                self.config.job,
+                version,
+                records[-1],
+                prepared.validation_rows,
+                automatic=self.config.export == AUTO,
+            )
+        except PeerError as exc:
+            if exc.code != "ALREADY_EXISTS":
+                raise
+            raise JobFailedError(
+                f"{exc}. Set 'export' in {self.config.source} to another version "
+                "and run the job again: it resumes at its end and only exports",
+                fatal=True,
+            ) from None
+        manifest.exports[version] = {"epoch": records[-1].epoch, "parties": digests}
+        write_manifest(self.run_dir, manifest)
+        return version
 
     def _predict(self) -> int:
         if self.config.predict == "none":

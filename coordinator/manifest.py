@@ -43,6 +43,8 @@ class Manifest:
     parties: dict[str, dict[str, str]] = field(default_factory=dict)
     # Row counts of the job's alignment (``PreparedJob.rows``).
     rows: dict[str, int] = field(default_factory=dict)
+    # Exported model versions: the epoch and each party's model digest.
+    exports: dict[str, dict] = field(default_factory=dict)
 
     @property
     def latest(self) -> CheckpointEntry | None:
@@ -90,6 +92,7 @@ def read_manifest(folder: Path) -> Manifest | None:
             finished=bool(data["finished"]),
             parties=dict(data.get("parties", {})),
             rows=dict(data.get("rows", {})),
+            exports=dict(data.get("exports", {})),
         )
     except (KeyError, TypeError) as exc:
         raise JobFailedError(

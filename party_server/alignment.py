@@ -86,4 +86,6 @@ def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
     features = data.features.subset(rows)
     labels = data.labels[rows] if data.labels is not None else None
     ids = data.ids[rows]
-    return DataSlice(ids, features, labels, id_digest(ids), data.content_digest)
+    return DataSlice(
+        ids, features, labels, id_digest(ids), data.content_digest, data.fitted
+    )

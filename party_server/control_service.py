@@ -146,6 +146,20 @@ class ControlService(control_pb2_grpc.ControlServicer):
         return control_pb2.RestoreCheckpointReply()
 
     @rpc_method
+    def ExportModel(  # noqa: N802
+        self, request: control_pb2.ExportModelRequest, context: grpc.ServicerContext
+    ) -> control_pb2.ExportModelReply:
+        job = self._party.owned_job(request.job_id, request.owner)
+        part = job.export_model(
+            request.version,
+            request.epoch,
+            serde.optional_metrics_from_proto(request),
+        )
+        return control_pb2.ExportModelReply(
+            version=part.version, model_digest=part.digest
+        )
+
+    @rpc_method
     def CommitCheckpoints(  # noqa: N802
         self,
         request: control_pb2.CommitCheckpointsRequest,

@@ -36,6 +36,9 @@ class DataSlice:
     id_digest: str
     # SHA-256 over every column the party uses, row by row (its fingerprint).
     content_digest: str = ""
+    # The party's features with ``from_data`` vocabularies fitted on its file:
+    # how an exported part encodes raw values (``common.raw_columns``).
+    fitted: tuple[FeatureConfig, ...] = ()
 
     @property
     def num_rows(self) -> int:
@@ -229,5 +232,10 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
     )
     label_array = np.concatenate(labels) if config.labels else None
     return DataSlice(
-        id_array, packed, label_array, id_digest(id_array), content.hexdigest()
+        id_array,
+        packed,
+        label_array,
+        id_digest(id_array),
+        content.hexdigest(),
+        features,
     )

@@ -18,6 +18,7 @@ from common.errors import JobStateError, PeerError
 from common.features import PackedBatch
 from common.jobspec import JobSpec
 from common.models.build import build_party_base
+from common.models.serving import BaseServing
 from common.models.steps import BaseStep
 from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from common.secure_aggregation.masks import MaskContext
@@ -68,7 +69,7 @@ class FeatureJob(PartyJob):
         traffic: TrafficCounter,
         credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(spec, data, config.output_dir)
+        super().__init__(spec, config.party, data, config.output_dir)
         self._party = config.party
         self._channel = label_channel
         self._timeout = peer_timeout
@@ -109,6 +110,11 @@ class FeatureJob(PartyJob):
             LeakageProbe(self.folder / "leakage")
             if spec.privacy.leakage_probe
             else None
+        )
+
+    def serving_part(self) -> BaseServing:
+        return BaseServing(
+            self.data.fitted, self.step.model, self.spec.privacy.clip_norm
         )
 
     def state(self) -> dict[str, np.ndarray]:

@@ -23,12 +23,14 @@ from common.batching import (
 from common.errors import CheckpointMismatchError, DataError, JobStateError
 from common.jobspec import JobSpec
 from common.metrics import Metrics
+from common.models.serving import BaseServing, FuseServing
 from common.paths import confined
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySpent
 from common.traffic import Traffic
 from party_server.checkpoints import CheckpointStore
 from party_server.data_slice import DataSlice
+from party_server.model_export import ExportedPart, export_part
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,11 @@ class JobStatus:
 class PartyJob:
     """One job at one party: rows, split, passes. Subclassed once per role."""
 
-    def __init__(self, spec: JobSpec, data: DataSlice, output_dir: Path) -> None:
+    def __init__(
+        self, spec: JobSpec, party: str, data: DataSlice, output_dir: Path
+    ) -> None:
         self.spec = spec
+        self.party = party
         self.data = data
         # The job's own folder: the only place it writes (see common.names).
         self.folder = confined(output_dir, spec.job_id)
@@ -203,6 +208,26 @@ class PartyJob:
     def predict(self, epoch: int, split: str, cancelled: threading.Event) -> int:
         """Scores a split; returns the number of rows."""
         raise NotImplementedError
+
+    def serving_part(self) -> BaseServing | FuseServing:
+        """The party's trained part over raw columns (what an export saves)."""
+        raise NotImplementedError
+
+    def export_model(
+        self, version: str, epoch: int, metrics: Metrics | None
+    ) -> ExportedPart:
+        """Writes the party's own part of the model as it stands now under
+        ``version`` (see ``party_server.model_export``)."""
+        with self.exclusive("exporting"):
+            return export_part(
+                self.spec,
+                self.party,
+                self.folder,
+                self.serving_part(),
+                version,
+                epoch,
+                metrics,
+            )
 
     def state(self) -> dict[str, np.ndarray]:
         """The job's trainable state as arrays: model, optimizer, role extras."""

@@ -27,6 +27,7 @@ from common.jobspec import JobSpec
 from common.metrics import MetricAccumulator, Metrics, task_metrics
 from common.models.build import build_fuse, build_party_base
 from common.models.registry import combined_structure, fuse_outputs
+from common.models.serving import SUMMED, FuseServing
 from common.models.steps import FuseStep
 from common.privacy.mechanisms import (
     GRADIENT_NOISE,
@@ -69,7 +70,7 @@ class LabelJob(PartyJob):
         peer_timeout: float,
         credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(spec, data, config.output_dir)
+        super().__init__(spec, config.party, data, config.output_dir)
         if data.labels is None:
             raise JobStateError(f"party {config.party} has no label column configured")
         self._tasks = config.tasks
@@ -152,6 +153,23 @@ class LabelJob(PartyJob):
                     spec.epochs - 1,
                     spec.seed,
                 )
+
+    def serving_part(self) -> FuseServing:
+        """Its base and fuse; the peers' inputs in the fuse's order (one, the
+        sum, under secure aggregation: the exported part takes the plain sum)."""
+        step = self.step
+        peers = [(p, self._widths[p]) for p in self._senders]
+        if step.summed:
+            peers = [(SUMMED, peers[0][1])]
+        return FuseServing(
+            self.data.fitted,
+            step.base,
+            step.fuse,
+            step.own_index,
+            peers,
+            self._tasks,
+            summed=step.summed,
+        )
 
     def state(self) -> dict[str, np.ndarray]:
         return {**self.model_state.arrays(), **self._epoch_metrics.state()}

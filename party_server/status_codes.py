@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.InvalidMessageError, grpc.StatusCode.INVALID_ARGUMENT),
+    (errors.VersionTakenError, grpc.StatusCode.ALREADY_EXISTS),
     (errors.CheckpointLostError, grpc.StatusCode.DATA_LOSS),
     (errors.DiskFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.StorageError, grpc.StatusCode.FAILED_PRECONDITION),

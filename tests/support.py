@@ -98,10 +98,17 @@ def write_configs(
     """The repository's example configs (of a data ``layout``), pointed at
     ``data_dir`` and a temp runs dir.
 
-    With ``certs`` every process uses mutual TLS; without, TLS is off.
+    With ``certs`` every process uses mutual TLS; without, TLS is off. The
+    parties export no model at the end (``export: none``) unless a test asks.
     """
     return LocalConfigs.write(
-        folder, data_dir, certs, layout, connect_timeout=20, rpc_timeout=60
+        folder,
+        data_dir,
+        certs,
+        layout,
+        connect_timeout=20,
+        rpc_timeout=60,
+        export="none",
     )
 
 

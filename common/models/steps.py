@@ -10,6 +10,7 @@ With equal weights and batches the three make the same updates.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import keras
 import numpy as np
@@ -80,6 +81,48 @@ def create_weights(base: keras.Model) -> None:
     base(unpack(base.shapes, empty))
 
 
+def base_hidden(
+    base: keras.Model, inputs: dict[str, tf.Tensor], clip_norm: float = 0.0
+) -> tf.Tensor:
+    """A base's hidden tensor from its input dict; ``clip_norm`` > 0 clips
+    each row to that L2 norm (what the party sends)."""
+    hidden = base(inputs)
+    if clip_norm > 0:
+        hidden = tf.clip_by_norm(hidden, clip_norm, axes=[1])
+    return hidden
+
+
+class Composition(Protocol):
+    """What the label party's scores are computed from (see ``FuseStep``)."""
+
+    base: keras.Model
+    fuse: keras.Model
+    objective: Objective
+    own_index: int | None
+    summed: bool
+
+
+def fused_logits(
+    parts: Composition,
+    inputs: dict[str, tf.Tensor],
+    peer_hiddens: Sequence[tf.Tensor],
+) -> tf.Tensor:
+    """The label party's logits: its own base on ``inputs`` and the peers'
+    hidden tensors (one, their sum, when ``summed``) through the fuse."""
+    hiddens = list(peer_hiddens)
+    own = None
+    if parts.own_index is not None:
+        own = parts.base(inputs)
+    if parts.summed:
+        total = hiddens[0] if own is None else own + hiddens[0]
+        if parts.fuse.aggregation == "average":
+            total = total / float(len(parts.fuse.specs))
+        return parts.objective.logits(parts.fuse([total]))
+    if own is not None:
+        hiddens.insert(parts.own_index, own)
+    return parts.objective.logits(parts.fuse(hiddens))
+
+
 class BaseStep:
     """A party's base model with its optimizer; inputs are ``PackedBatch``es."""
 
@@ -136,10 +179,9 @@ class BaseStep:
         return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
 
     def _hidden(self, inputs: Packed) -> tf.Tensor:
-        hidden = self.model(unpack(self.model.shapes, inputs))
-        if self._clip_norm > 0:
-            hidden = tf.clip_by_norm(hidden, self._clip_norm, axes=[1])
-        return hidden
+        return base_hidden(
+            self.model, unpack(self.model.shapes, inputs), self._clip_norm
+        )
 
     def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
         # The forward pass is recomputed under the tape; with no step in between
@@ -224,18 +266,7 @@ class FuseStep:
         return self._predict(packed(batch), peer_hiddens)
 
     def _logits(self, inputs: Packed, peer_hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
-        hiddens = list(peer_hiddens)
-        own = None
-        if self.own_index is not None:
-            own = self.base(unpack(self.base.shapes, inputs))
-        if self.summed:
-            total = hiddens[0] if own is None else own + hiddens[0]
-            if self.fuse.aggregation == "average":
-                total = total / float(len(self.fuse.specs))
-            return self.objective.logits(self.fuse([total]))
-        if own is not None:
-            hiddens.insert(self.own_index, own)
-        return self.objective.logits(self.fuse(hiddens))
+        return fused_logits(self, unpack(self.base.shapes, inputs), peer_hiddens)
 
     def _step(
         self,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+import tensorflow as tf
 
+from common.config import load_party_config
 from coordinator.local import project_env, start_party
 from tests.support import HISTORY_METRICS, ROOT, free_port
 
@@ -38,8 +43,45 @@ def _check_outputs(files, job_name: str, epochs: int) -> list[dict]:
     return history
 
 
+def _raw_rows(config, ids: list[str]) -> pd.DataFrame:
+    frame = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
+    return frame.set_index(config.data.id_column).loc[ids]
+
+
+def _check_exports(files, job: str, version: str, scores: Path) -> None:
+    """Each party wrote its own part; chained on the raw CSV rows of the
+    validation split, the loaded parts give the job's scores."""
+    manifest = json.loads((files.folder / "runs" / job / "manifest.json").read_text())
+    assert manifest["exports"][version]["epoch"] == 2
+    expected = pd.read_csv(scores, dtype={"ID": str})
+    ids = expected["ID"].tolist()
+    parts = {}
+    for name in ("alice", "bob"):
+        config = load_party_config(getattr(files, name))
+        folder = config.output_dir / job / "model" / version
+        described = json.loads((folder / "model.json").read_text())
+        assert described["party"] == name
+        assert (
+            described["model_digest"] == manifest["exports"][version]["parties"][name]
+        )
+        assert described["epoch"] == 2 and described["metrics"]["auc"] > 0.6
+        assert {p.name for p in folder.iterdir()} >= {"saved_model", "base.weights.h5"}
+        loaded = tf.saved_model.load(str(folder / "saved_model"))
+        raw = _raw_rows(config, ids)
+        columns = {
+            key: tf.constant(raw[column].tolist())
+            for column, key in described["inputs"].items()
+        }
+        parts[name] = (loaded.signatures["serving_default"], columns)
+    serve, columns = parts["alice"]
+    hidden = serve(**columns)["hidden"]
+    serve, columns = parts["bob"]
+    served = serve(**columns, hidden_alice=hidden)["scores"].numpy()
+    np.testing.assert_allclose(served, expected["score"].to_numpy(), atol=1.5e-6)
+
+
 def test_party_processes_and_coordinator_train_on_generated_data(party_files):
-    party_files.edit("job", epochs=2)
+    party_files.edit("job", epochs=2, export="auto")
     logs = party_files.folder / "logs"
     bob = start_party(party_files.bob, logs / "bob.log", listen="127.0.0.1:0")
     alice = None
@@ -71,6 +113,8 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         lines = scores.read_text().splitlines()
         assert lines[0] == "ID,score"
         assert len(lines) - 1 == 2000  # 10% of 20,000 rows
+        assert "model version epoch-2: each party's part" in result.stdout
+        _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
         # The parties serve on after the job and stop cleanly on SIGTERM.
         assert alice.process.poll() is None and bob.process.poll() is None
     finally:

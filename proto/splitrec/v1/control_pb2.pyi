@@ -417,3 +417,27 @@ class CommitCheckpointsRequest(_message.Message):
 class CommitCheckpointsReply(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class ExportModelRequest(_message.Message):
+    __slots__ = ("job_id", "version", "epoch", "has_metrics", "metrics", "owner")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    version: str
+    epoch: int
+    has_metrics: bool
+    metrics: Metrics
+    owner: str
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
+
+class ExportModelReply(_message.Message):
+    __slots__ = ("version", "model_digest")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    model_digest: str
+    def __init__(self, version: _Optional[str] = ..., model_digest: _Optional[str] = ...) -> None: ...

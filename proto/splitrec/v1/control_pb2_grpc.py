@@ -89,6 +89,11 @@ class ControlStub:
                 request_serializer=splitrec_dot_v1_dot_control__pb2.HoldJobRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_control__pb2.HoldJobReply.FromString,
                 _registered_method=True)
+        self.ExportModel = channel.unary_unary(
+                '/splitrec.v1.Control/ExportModel',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.ExportModelRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.ExportModelReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -176,6 +181,15 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportModel(self, request, context):
+        """Writes the party's own part of the trained model, as it stands, under
+        `version` in its own output folder. Repeating it with the same model is a
+        no-op; a version that exists with another model is refused.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +247,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.HoldJob,
                     request_deserializer=splitrec_dot_v1_dot_control__pb2.HoldJobRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_control__pb2.HoldJobReply.SerializeToString,
+            ),
+            'ExportModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportModel,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.ExportModelRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.ExportModelReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -532,6 +551,33 @@ class Control:
             '/splitrec.v1.Control/HoldJob',
             splitrec_dot_v1_dot_control__pb2.HoldJobRequest.SerializeToString,
             splitrec_dot_v1_dot_control__pb2.HoldJobReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Control/ExportModel',
+            splitrec_dot_v1_dot_control__pb2.ExportModelRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.ExportModelReply.FromString,
             options,
             channel_credentials,
             insecure,

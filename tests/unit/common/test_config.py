@@ -167,6 +167,7 @@ def test_repository_job_config_loads_the_reference_settings():
     assert config.steps_per_window == 0
     assert config.report_every == 50
     assert config.predict == "validation"
+    assert config.export == "auto"
     assert config.runs_dir == (CONFIGS.parent / "runs").resolve()
     assert config.connect_timeout == 30.0
     assert isinstance(config.connect_timeout, float)
@@ -854,6 +855,13 @@ def test_job_unknown_predict_split_is_refused(tmp_path):
     path, message = _job_error(tmp_path, _job(predict="test"))
 
     assert message.startswith(f"{path}: key 'predict': use one of")
+
+
+@pytest.mark.parametrize("version", ["../x", "a/b", "", "-x"])
+def test_job_export_version_must_be_a_safe_name(tmp_path, version):
+    path, message = _job_error(tmp_path, _job(export=version))
+
+    assert message.startswith(f"{path}: key 'export': auto, none or a model version")
 
 
 def test_job_unknown_top_level_key_is_refused(tmp_path):
