@@ -218,6 +218,9 @@ class JobConfig:
     # The model version each party exports its part under at the end of the
     # job: ``auto`` names it ``epoch-<E>``, ``none`` exports nothing.
     export: str = "auto"
+    # Warm start: an exported model version of another job (``init_from``).
+    init_job: str = ""
+    init_version: str = ""
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
@@ -670,6 +673,7 @@ def load_job_config(path: Path) -> JobConfig:
     checkpoint = reader.section("checkpoint") if reader.has("checkpoint") else None
     recovery = reader.section("recovery") if reader.has("recovery") else None
     compression = reader.section("compression") if reader.has("compression") else None
+    init_from = reader.section("init_from") if reader.has("init_from") else None
     config = JobConfig(
         job=_name(reader, "job"),
         parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
@@ -690,6 +694,8 @@ def load_job_config(path: Path) -> JobConfig:
         ),
         predict=reader.optional("predict", str, "validation"),
         export=reader.optional("export", str, "auto"),
+        init_job=init_from.require("job", str) if init_from else "",
+        init_version=init_from.require("version", str) if init_from else "",
         runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
         connect_timeout=reader.optional("connect_timeout", float, 30.0),
         rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
@@ -712,7 +718,8 @@ def load_job_config(path: Path) -> JobConfig:
         tls=read_tls(reader, path.parent),
         source=path,
     )
-    for section in (optimizer, strategy, checkpoint, recovery, compression):
+    sections = (optimizer, strategy, checkpoint, recovery, compression, init_from)
+    for section in sections:
         if section:
             section.finish()
     reader.finish()
@@ -754,6 +761,16 @@ def validate_job_config(config: JobConfig) -> None:
     problem = name_problem(config.export)
     if problem is not None:
         raise ConfigError(f"{where} 'export': auto, none or a model version: {problem}")
+    if config.init_job or config.init_version:
+        for key in ("job", "version"):
+            problem = name_problem(getattr(config, f"init_{key}"))
+            if problem is not None:
+                raise ConfigError(f"{where} 'init_from.{key}': {problem}")
+        if config.init_job == config.job:
+            raise ConfigError(
+                f"{where} 'init_from.job': a job cannot start from its own "
+                "export; give the new job a name of its own"
+            )
 
 
 OPTIMIZERS = ("adam", "sgd", "adagrad")

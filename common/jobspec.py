@@ -48,6 +48,15 @@ class JobParty:
 
 
 @dataclass(frozen=True)
+class ModelVersion:
+    """An exported model version of a job, trained for ``epoch`` epochs."""
+
+    job: str
+    version: str
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
 class JobSpec:
     job_id: str
     seed: int
@@ -67,6 +76,14 @@ class JobSpec:
     aggregation: str = "concat"
     # Feature parties send masked outputs; the label party sees only their sum.
     secure_aggregation: bool = False
+    # Warm start: the exported model every party loads its part of first.
+    init_from: ModelVersion | None = None
+
+    @property
+    def start_epoch(self) -> int:
+        """The first epoch the job trains: after a warm start, the one after
+        those its model had trained."""
+        return self.init_from.epoch if self.init_from is not None else 0
 
     @property
     def feature_parties(self) -> tuple[str, ...]:

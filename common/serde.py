@@ -15,6 +15,7 @@ from common.errors import InvalidMessageError
 from common.jobspec import (
     JobParty,
     JobSpec,
+    ModelVersion,
     OutputSpec,
     PartyDescription,
     PartyStatusView,
@@ -205,7 +206,33 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
             for p in spec.parties
         ],
         secure_aggregation=spec.secure_aggregation,
+        init_from=(
+            control_pb2.InitFrom(
+                job_id=spec.init_from.job,
+                version=spec.init_from.version,
+                epoch=spec.init_from.epoch,
+            )
+            if spec.init_from is not None
+            else None
+        ),
     )
+
+
+def _init_from(message: control_pb2.JobSpec) -> ModelVersion | None:
+    """The warm start's model version; its names must be safe names."""
+    if not message.HasField("init_from"):
+        return None
+    found = message.init_from
+    for field, value in (("job_id", found.job_id), ("version", found.version)):
+        problem = name_problem(value)
+        if problem is not None:
+            raise InvalidMessageError(f"job spec init_from.{field}: {problem}")
+    if not 0 < found.epoch < message.epochs:
+        raise InvalidMessageError(
+            f"job spec init_from.epoch {found.epoch}: a warm-started job of "
+            f"{message.epochs} epochs continues after epoch 1..{message.epochs - 1}"
+        )
+    return ModelVersion(found.job_id, found.version, found.epoch)
 
 
 def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
@@ -246,6 +273,7 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         privacy=privacy_from_proto(message.privacy),
         aggregation=message.aggregation or "concat",
         secure_aggregation=message.secure_aggregation,
+        init_from=_init_from(message),
     )
     if spec.aggregation not in AGGREGATIONS:
         raise InvalidMessageError(

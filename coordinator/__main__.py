@@ -2,7 +2,9 @@
 
 ``python -m coordinator run --job job.yaml`` drives a job against running parties;
 ``python -m coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
-also starts the party servers as local processes and stops them afterwards.
+also starts the party servers as local processes and stops them afterwards;
+``python -m coordinator export --job job.yaml [--epoch N | --best]`` has every
+party export its part of the model after an epoch of an earlier run.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
 it); 2 bad flags, a bad config file or an unusable runs folder (nothing was
@@ -29,6 +31,7 @@ from common.config import (  # noqa: E402
 from common.errors import ConfigError, SplitRecError  # noqa: E402
 from common.limits import JOB_LIMITS, flag_type  # noqa: E402
 from common.logs import configure_logging  # noqa: E402
+from common.names import name_problem  # noqa: E402
 from common.paths import check_writable, confined  # noqa: E402
 from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 
@@ -76,15 +79,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         sub.add_argument(
             "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
         )
+    export = commands.add_parser(
+        "export",
+        help="have every party export its part of the model after an epoch of a "
+        "run of the job (from the checkpoint kept of it)",
+    )
+    export.add_argument("--job", required=True, type=Path, help="the job's YAML config")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument(
+        "--epoch",
+        type=flag_type(JOB_LIMITS["epochs"][1]),
+        help="the epoch (1-based) whose model to export (default: the last)",
+    )
+    which.add_argument(
+        "--best", action="store_true", help="the epoch of the best validation AUC"
+    )
+    export.add_argument(
+        "--version",
+        type=_version,
+        help="the version's name (default: epoch-<E>)",
+    )
+    export.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
+    export.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
+    )
     return parser.parse_args(argv)
+
+
+def _version(text: str) -> str:
+    problem = name_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def job_config(args: argparse.Namespace) -> JobConfig:
     """The job's config with the flags applied; its runs folder checked."""
     config = override_job(
         load_job_config(args.job),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        epochs=getattr(args, "epochs", None),
+        batch_size=getattr(args, "batch_size", None),
         runs_dir=args.runs_dir.resolve() if args.runs_dir else None,
     )
     key = "--runs-dir" if args.runs_dir else "runs_dir"
@@ -106,6 +140,28 @@ def run(config: JobConfig, fresh: bool = False) -> int:
             f"output folder (<output_dir>/{config.job}/model/{driver.exported})",
             flush=True,
         )
+    return 0
+
+
+def export(
+    config: JobConfig, epoch: int | None, best: bool, version: str | None
+) -> int:
+    from coordinator.job import JobDriver
+    from coordinator.manifest import read_manifest
+
+    manifest = read_manifest(confined(config.runs_dir, config.job))
+    if manifest is not None:
+        # The run's epochs and batch size, which flags may have set.
+        config = override_job(config, **manifest.settings)
+        if epoch is None and not best:
+            epoch = manifest.records[-1]["epoch"] if manifest.records else 0
+    choice = JobDriver(config).export(epoch, version)
+    print(
+        f"model version {choice.version} (after epoch {choice.record.epoch}, "
+        f"val AUC {choice.record.val_auc:.4f}): each party's part is in its own "
+        f"output folder (<output_dir>/{config.job}/model/{choice.version})",
+        flush=True,
+    )
     return 0
 
 
@@ -150,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.command == "demo":
             return demo(config, args.party, args.fresh)
+        if args.command == "export":
+            return export(config, args.epoch, args.best, args.version)
         return run(config, args.fresh)
     except ConfigError as exc:
         print(f"coordinator: {exc}", file=sys.stderr)

@@ -110,6 +110,12 @@ class Checkpoints:
             fatal=True,
         )
 
+    def restore_entry(self, entry: CheckpointEntry) -> None:
+        """Restores ``entry`` at every party; the first failure is raised."""
+        failures = self._restore(entry)
+        if failures:
+            raise failures[0]
+
     def _restore(self, entry: CheckpointEntry) -> list[Exception]:
         """Restores ``entry`` everywhere; the failures (every call has ended)."""
         _, failures = gather(

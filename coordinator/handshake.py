@@ -20,6 +20,7 @@ from common.secure_aggregation.rules import secure_problem
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
+from coordinator.model_export import warm_start
 from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         ),
         aggregation=descriptions[config.label_party].aggregation or "concat",
         secure_aggregation=descriptions[config.label_party].secure_aggregation,
+        init_from=warm_start(config),
     )
 
 

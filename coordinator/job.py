@@ -31,7 +31,13 @@ from coordinator.manifest import (
     read_manifest,
     write_manifest,
 )
-from coordinator.model_export import AUTO, export_everywhere, version_name
+from coordinator.model_export import (
+    AUTO,
+    ExportChoice,
+    choose_export,
+    export_everywhere,
+    version_name,
+)
 from coordinator.ownership import Holds, RunLock
 from coordinator.progress import EpochProgress
 from coordinator.records import privacy_fields
@@ -86,20 +92,61 @@ class JobDriver:
         The job's runs folder is locked and the job held at every party for the
         whole run: a second coordinator of the same job is refused at once.
         """
+        records, predicted = self._holding(self._run)
+        plot_curves(self.run_dir / "curves.png", records)
+        return JobResult(records, self.run_dir, predicted)
+
+    def export(self, epoch: int | None, version: str | None) -> ExportChoice:
+        """Every party exports its part of the model after ``epoch`` (1-based;
+        None: the best validation AUC) of a run of the job, from the
+        checkpoint the manifest keeps of it, under ``version`` (None:
+        ``epoch-<E>``)."""
+
+        def export() -> ExportChoice:
+            manifest = read_manifest(self.run_dir)
+            choice = choose_export(manifest, self.run_dir, epoch, self.config)
+            prepared = self._handshake(self.config.connect_timeout)
+            assert manifest is not None
+            if fingerprint(prepared.spec) != manifest.fingerprint:
+                raise JobFailedError(
+                    f"the settings in {self.config.source} differ from those of "
+                    f"the run recorded in {self.run_dir / MANIFEST_FILE}; restore "
+                    "them to export its models",
+                    fatal=True,
+                )
+            self._check_identity(manifest, prepared)
+            self.checkpoints.restore_entry(choice.checkpoint)
+            name, digests = export_everywhere(
+                self.clients,
+                self.config.job,
+                version or f"epoch-{choice.record.epoch}",
+                choice.record,
+                prepared.validation_rows,
+                automatic=version is None,
+            )
+            manifest.exports[name] = {"epoch": choice.record.epoch, "parties": digests}
+            write_manifest(self.run_dir, manifest)
+            self._everywhere(lambda c: c.end_job(self.config.job))
+            return dataclasses.replace(choice, version=name)
+
+        return self._holding(export)
+
+    def _holding(self, action: Callable[[], T]) -> T:
+        """Runs ``action`` with the job's runs folder locked and the job held
+        at every party: a second coordinator of the same job is refused at
+        once. After a failure every reachable party drops the job."""
         check_writable(self.config.runs_dir, "runs_dir", self.config.source)
         try:
             with RunLock(self.run_dir), Holds(self.clients, self.config.job) as holds:
                 self._holds = holds
                 try:
-                    records, predicted = self._run()
+                    return action()
                 except BaseException:
                     self._release()
                     raise
         finally:
             for client in self.clients.values():
                 client.close()
-        plot_curves(self.run_dir / "curves.png", records)
-        return JobResult(records, self.run_dir, predicted)
 
     def _run(self) -> tuple[list[EpochRecord], int]:
         prepared, manifest, resumed = self._start()
@@ -266,8 +313,13 @@ class JobDriver:
             print_,
             parties=prepared.fingerprints,
             rows=prepared.rows,
+            settings={
+                "epochs": self.config.epochs,
+                "batch_size": self.config.batch_size,
+            },
         )
-        self.checkpoints.save(manifest, 0, 0, [])
+        # A warm-started job continues after the epochs its model trained.
+        self.checkpoints.save(manifest, prepared.spec.start_epoch, 0, [])
         return manifest, False
 
     # --- training -------------------------------------------------------------
@@ -395,8 +447,10 @@ class JobDriver:
         self, prepared: PreparedJob, manifest: Manifest, records: list[EpochRecord]
     ) -> str | None:
         """Every party exports its part of the final model (``export``)."""
-        version = version_name(self.config.export, len(records))
-        if version is None or not records:
+        if not records:
+            return None
+        version = version_name(self.config.export, records[-1].epoch)
+        if version is None:
             return None
         try:
             version, digests = export_everywhere(

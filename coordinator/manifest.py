@@ -45,6 +45,9 @@ class Manifest:
     rows: dict[str, int] = field(default_factory=dict)
     # Exported model versions: the epoch and each party's model digest.
     exports: dict[str, dict] = field(default_factory=dict)
+    # The settings a command-line flag may override (epochs, batch_size), as
+    # the run used them: a later export prepares the job with them again.
+    settings: dict[str, int] = field(default_factory=dict)
 
     @property
     def latest(self) -> CheckpointEntry | None:
@@ -55,7 +58,7 @@ class Manifest:
 
     def records_at(self, entry: CheckpointEntry) -> list[dict]:
         """The history when ``entry`` was taken: the epochs finished by then."""
-        return self.records[: entry.epoch]
+        return [r for r in self.records if r["epoch"] <= entry.epoch]
 
     def back_to(self, entry: CheckpointEntry) -> None:
         """Forgets the checkpoints after ``entry`` (lost at some party) and the
@@ -93,6 +96,7 @@ def read_manifest(folder: Path) -> Manifest | None:
             parties=dict(data.get("parties", {})),
             rows=dict(data.get("rows", {})),
             exports=dict(data.get("exports", {})),
+            settings=dict(data.get("settings", {})),
         )
     except (KeyError, TypeError) as exc:
         raise JobFailedError(

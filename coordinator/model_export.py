@@ -9,12 +9,19 @@ parties and their digests (in the manifest's ``exports``).
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
-from common.errors import JobFailedError, PeerError
-from common.history import EpochRecord
+from common.config import JobConfig
+from common.errors import ConfigError, JobFailedError, PeerError
+from common.history import EpochRecord, record_from_json
+from common.jobspec import ModelVersion
 from common.metrics import Metrics, TaskMetrics
+from common.paths import confined
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
+from coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +37,80 @@ def version_name(setting: str, epochs: int) -> str | None:
     if setting == NONE:
         return None
     return f"epoch-{epochs}" if setting == AUTO else setting
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    """What ``coordinator export`` exports: an epoch's record and the
+    checkpoint taken after it (and, once written, the version)."""
+
+    record: EpochRecord
+    checkpoint: CheckpointEntry
+    version: str = ""
+
+
+def choose_export(
+    manifest: Manifest | None, run_dir: Path, epoch: int | None, config: JobConfig
+) -> ExportChoice:
+    """The epoch to export (``epoch``, 1-based; None: the one with the best
+    validation AUC) and the checkpoint the manifest keeps of it; a
+    ``JobFailedError`` that says what is missing and what to do."""
+    if manifest is None or not manifest.records:
+        raise JobFailedError(
+            f"{run_dir}: no finished epoch of job {config.job} is recorded here; "
+            "run the job first (or pass the --runs-dir it ran with)",
+            fatal=True,
+        )
+    records = [record_from_json(r) for r in manifest.records]
+    if epoch is None:
+        aucs = [r.val_auc if math.isfinite(r.val_auc) else -1.0 for r in records]
+        epoch = records[aucs.index(max(aucs))].epoch
+    by_epoch = {r.epoch: r for r in records}
+    if epoch not in by_epoch:
+        raise JobFailedError(
+            f"job {config.job} has finished epochs {records[0].epoch} to "
+            f"{records[-1].epoch}; epoch {epoch} is not among them",
+            fatal=True,
+        )
+    kept = {e.epoch: e for e in manifest.checkpoints if e.step == 0}
+    if epoch not in kept:
+        held = sorted(e for e in kept if e > 0)
+        raise JobFailedError(
+            f"the checkpoint after epoch {epoch} of job {config.job} is no longer "
+            f"kept (the manifest keeps those after epochs {held}; "
+            f"checkpoint.keep is {config.keep_checkpoints} in {config.source}); "
+            "export one of those, or raise checkpoint.keep and run the job again "
+            "with --fresh",
+            fatal=True,
+        )
+    return ExportChoice(by_epoch[epoch], kept[epoch])
+
+
+def warm_start(config: JobConfig) -> ModelVersion | None:
+    """The exported version a job starts from (``init_from``), with the epochs
+    it had trained, as the earlier job's manifest recorded it; None without a
+    warm start. A ``ConfigError`` says what is missing."""
+    if not config.init_job:
+        return None
+    where = f"{config.source}: key 'init_from'"
+    folder = confined(config.runs_dir, config.init_job)
+    manifest = read_manifest(folder)
+    exports = manifest.exports if manifest is not None else {}
+    if config.init_version not in exports:
+        raise ConfigError(
+            f"{where}: no model version {config.init_version!r} of job "
+            f"{config.init_job!r} is recorded in {folder / MANIFEST_FILE} "
+            f"(recorded: {sorted(exports) or 'none'}); export it first with "
+            "python -m coordinator export"
+        )
+    epoch = int(exports[config.init_version]["epoch"])
+    if epoch >= config.epochs:
+        raise ConfigError(
+            f"{where}: version {config.init_version!r} was trained for {epoch} "
+            f"epochs and the job continues from there up to 'epochs' "
+            f"({config.epochs}); set epochs above {epoch}"
+        )
+    return ModelVersion(config.init_job, config.init_version, epoch)
 
 
 def validation_metrics(record: EpochRecord, rows: int) -> Metrics:

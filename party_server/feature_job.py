@@ -89,6 +89,7 @@ class FeatureJob(PartyJob):
             self.step.state_variables,
             self.step.optimizer.variables,
         )
+        self.warm_start(config.output_dir)
         self._training_stream: PeerStream | None = None
         self.compressor = Compressor(
             spec.compression, spec.compression_ratio, spec.seed

@@ -30,7 +30,11 @@ from common.privacy.settings import PrivacySpent
 from common.traffic import Traffic
 from party_server.checkpoints import CheckpointStore
 from party_server.data_slice import DataSlice
-from party_server.model_export import ExportedPart, export_part
+from party_server.model_export import (
+    ExportedPart,
+    export_part,
+    load_exported_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +231,15 @@ class PartyJob:
                 version,
                 epoch,
                 metrics,
+                self.model_state.arrays(),
+            )
+
+    def warm_start(self, output_dir: Path) -> None:
+        """Loads the party's part of the job's ``init_from`` version, if any
+        (before any step)."""
+        if self.spec.init_from is not None:
+            load_exported_state(
+                self.model_state, output_dir, self.party, self.spec.init_from
             )
 
     def state(self) -> dict[str, np.ndarray]:

@@ -128,6 +128,7 @@ class LabelJob(PartyJob):
             self.step.state_variables,
             self.step.optimizer.variables,
         )
+        self.warm_start(config.output_dir)
         self.mailbox = Mailbox(self._senders)
         self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()

@@ -6,6 +6,8 @@
   takes the party's raw CSV columns (see ``common.models.serving``);
 - ``base.weights.h5`` (and ``fuse.weights.h5`` at the label party): the Keras
   weights of its models;
+- ``state.npz``: its variables and optimizer slots by path and its structure
+  digest, as a checkpoint holds them (what a warm start loads);
 - ``model.json``: what the part is (party, role, family, features, inputs and
   outputs, the model digest), the job settings it was trained with, the epoch
   and metrics it was exported at, and the versions of the project and
@@ -20,32 +22,43 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from common.atomic import storage_error
-from common.errors import InvalidMessageError, StorageError, VersionTakenError
+from common.errors import (
+    CheckpointMismatchError,
+    HandshakeError,
+    InvalidMessageError,
+    StorageError,
+    VersionTakenError,
+)
 from common.features import feature_shape
 from common.history import json_record
-from common.jobspec import JobSpec
+from common.jobspec import JobSpec, ModelVersion
 from common.metrics import Metrics
 from common.models.serving import save_serving
 from common.names import name_problem
 from common.paths import confined
 from common.version import PROJECT_VERSION
-from party_server.checkpoints import variables_state
+from party_server.checkpoints import ModelState, variables_state
 
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "model.json"
+# The part's variables and optimizer slots by path (what a warm start loads).
+STATE_FILE = "state.npz"
 FORMAT = 1
 
 
@@ -160,8 +173,10 @@ def export_part(
     version: str,
     epoch: int,
     metrics: Metrics | None,
+    state: dict[str, np.ndarray],
 ) -> ExportedPart:
-    """Writes the party's part under ``version`` (see the module docstring)."""
+    """Writes the party's part under ``version`` (see the module docstring);
+    ``state`` is its model's part of a checkpoint (``ModelState.arrays``)."""
     folder = model_folder(job_folder, version)
     models = {"base": serving.base}
     if hasattr(serving, "fuse"):
@@ -175,6 +190,9 @@ def export_part(
         save_serving(serving, staging / "saved_model")
         for name, model in models.items():
             model.save_weights(str(staging / f"{name}.weights.h5"))
+        buffer = io.BytesIO()
+        np.savez(buffer, **state)
+        (staging / STATE_FILE).write_bytes(buffer.getvalue())
         description = _description(spec, party, serving, digest, epoch, metrics)
         text = json.dumps(description, indent=2, allow_nan=False) + "\n"
         (staging / MODEL_FILE).write_text(text, encoding="utf-8")
@@ -196,3 +214,36 @@ def export_part(
         digest[:12],
     )
     return ExportedPart(version, digest, folder)
+
+
+def load_exported_state(
+    model_state: ModelState, output_dir: Path, party: str, init: ModelVersion
+) -> None:
+    """A warm start: loads the party's own part of an exported version into
+    its job's model and optimizer. ``HandshakeError`` when the part is missing,
+    was exported after another epoch than the coordinator recorded, or does
+    not fit the model (saying what differs); nothing changes then."""
+    where = f"party {party}: model version {init.version!r} of job {init.job!r}"
+    folder = model_folder(confined(output_dir, init.job), init.version)
+    try:
+        described = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
+        with np.load(folder / STATE_FILE, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except FileNotFoundError as exc:
+        raise HandshakeError(
+            f"{where} is not in its output folder ({exc.filename} is missing); "
+            "the warm start needs every party's part"
+        ) from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise HandshakeError(f"{where} cannot be read at {folder}: {exc}") from None
+    if described.get("epoch") != init.epoch:
+        raise HandshakeError(
+            f"{where} at {folder} was exported after epoch "
+            f"{described.get('epoch')}, the coordinator's record says {init.epoch}; "
+            "the version was exported again differently at this party"
+        )
+    try:
+        model_state.load(arrays, str(folder / STATE_FILE))
+    except CheckpointMismatchError as exc:
+        raise HandshakeError(f"{where} does not fit this job's model: {exc}") from None
+    logger.info("warm start: loaded %s from %s", where, folder)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
+import yaml
 
 from common.config import load_party_config
 from coordinator.local import project_env, start_party
@@ -80,6 +81,50 @@ def _check_exports(files, job: str, version: str, scores: Path) -> None:
     np.testing.assert_allclose(served, expected["score"].to_numpy(), atol=1.5e-6)
 
 
+def _check_later_exports(files, job: str) -> None:
+    """``coordinator export`` after the run: the model after epoch 1 from its
+    checkpoint, and after epoch 2 (the one the job exported) again: the same
+    digests, nothing rewritten."""
+    manifest_path = files.folder / "runs" / job / "manifest.json"
+    at_end = json.loads(manifest_path.read_text())["exports"]["epoch-2"]
+    first = _coordinator("export", "--job", str(files.job), "--epoch", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "model version epoch-1 (after epoch 1, val AUC" in first.stdout
+    again = _coordinator("export", "--job", str(files.job), "--epoch", "2")
+    assert again.returncode == 0, again.stderr[-3000:]
+    exports = json.loads(manifest_path.read_text())["exports"]
+    assert exports["epoch-2"] == at_end
+    assert exports["epoch-1"]["epoch"] == 1
+    assert exports["epoch-1"]["parties"]["alice"] != at_end["parties"]["alice"]
+    gone = _coordinator("export", "--job", str(files.job), "--epoch", "3")
+    assert gone.returncode == 1
+    assert "has finished epochs 1 to 2; epoch 3 is not among them" in gone.stderr
+
+
+def _check_warm_start(files, job: str) -> None:
+    """A job started from the model after epoch 1 ends epoch 2 exactly where
+    the uninterrupted job did: the same weights at every party, the same
+    validation metrics."""
+    warm = files.folder / "warm.yaml"
+    config = {
+        **files.read("job"),
+        "job": "deepfm-warm",
+        "init_from": {"job": job, "version": "epoch-1"},
+    }
+    warm.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = _coordinator("run", "--job", str(warm))
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = files.folder / "runs"
+    uninterrupted = json.loads((runs / job / "manifest.json").read_text())
+    started = json.loads((runs / "deepfm-warm" / "manifest.json").read_text())
+    assert started["exports"]["epoch-2"] == uninterrupted["exports"]["epoch-2"]
+    history = json.loads((runs / "deepfm-warm" / "history.json").read_text())
+    before = json.loads((runs / job / "history.json").read_text())
+    assert [r["epoch"] for r in history] == [2]
+    for key in ("val_auc", "val_loss", "train_loss"):
+        assert history[0][key] == before[1][key], key
+
+
 def test_party_processes_and_coordinator_train_on_generated_data(party_files):
     party_files.edit("job", epochs=2, export="auto")
     logs = party_files.folder / "logs"
@@ -115,6 +160,8 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         assert len(lines) - 1 == 2000  # 10% of 20,000 rows
         assert "model version epoch-2: each party's part" in result.stdout
         _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
+        _check_later_exports(party_files, "deepfm-ml1m")
+        _check_warm_start(party_files, "deepfm-ml1m")
         # The parties serve on after the job and stop cleanly on SIGTERM.
         assert alice.process.poll() is None and bob.process.poll() is None
     finally:

@@ -10,30 +10,55 @@ import pandas as pd
 import pytest
 
 from common.config import FeatureConfig, ModelConfig
-from common.errors import InvalidMessageError, VersionTakenError
+from common.errors import HandshakeError, InvalidMessageError, VersionTakenError
 from common.features import encode_features
+from common.jobspec import ModelVersion
 from common.metrics import Metrics
 from common.models.build import build_party_base
 from common.models.serving import BaseServing
-from party_server.model_export import MODEL_FILE, export_part
+from common.models.steps import BaseStep
+from party_server.checkpoints import ModelState
+from party_server.model_export import MODEL_FILE, export_part, load_exported_state
 from tests.outputs import job_spec
 
 FEATURES = (FeatureConfig("user", "UserID", "hashed", bins=11),)
 FRAME = pd.DataFrame({"UserID": [str(i) for i in range(16)]})
 
 
-def _part(seed: int) -> BaseServing:
+def _step(seed: int, units: tuple[int, ...] = (8, 3)) -> BaseStep:
     encoded = encode_features(FRAME, FEATURES)
     base = build_party_base(
-        "alice", encoded, np.arange(16), ModelConfig(4, (8, 3)), seed
+        "alice", encoded, np.arange(16), ModelConfig(4, units), seed
     )
-    return BaseServing(FEATURES, base)
+    return BaseStep(base, "adam", 0.01)
+
+
+def _state(step: BaseStep) -> ModelState:
+    return ModelState(
+        step.model.output_spec.structure,
+        step.state_variables,
+        step.optimizer.variables,
+    )
+
+
+def _part(seed: int) -> BaseServing:
+    return BaseServing(FEATURES, _step(seed).model)
+
+
+def _export(folder, step: BaseStep, version: str = "v1", epoch: int = 3):
+    serving = BaseServing(FEATURES, step.model)
+    state = _state(step).arrays()
+    return export_part(
+        job_spec(), "alice", folder, serving, version, epoch, None, state
+    )
 
 
 def test_a_version_is_written_once_and_described(tmp_path):
     spec = job_spec()
     metrics = Metrics(10, 0.5, float("nan"), 0.4, 0.3)
-    part = export_part(spec, "alice", tmp_path, _part(1), "v1", 3, metrics)
+    part = export_part(
+        spec, "alice", tmp_path, _part(1), "v1", 3, metrics, _state(_step(1)).arrays()
+    )
 
     folder = tmp_path / "model" / "v1"
     assert part.folder == folder
@@ -48,14 +73,52 @@ def test_a_version_is_written_once_and_described(tmp_path):
     # Nothing left behind but the version itself.
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["v1"]
 
-    again = export_part(spec, "alice", tmp_path, _part(1), "v1", 3, metrics)
+    again = _export(tmp_path, _step(1))
     assert again.digest == part.digest
     with pytest.raises(VersionTakenError, match="already exists .* with another model"):
-        export_part(spec, "alice", tmp_path, _part(2), "v1", 3, metrics)
+        _export(tmp_path, _step(2))
 
 
 @pytest.mark.parametrize("version", ["..", "a/b", "/tmp/x", ""])
 def test_a_version_that_is_no_safe_name_is_refused(tmp_path, version):
     with pytest.raises(InvalidMessageError, match="model version"):
-        export_part(job_spec(), "alice", tmp_path, _part(1), version, 1, None)
+        _export(tmp_path, _step(1), version)
     assert not (tmp_path / "model").exists() or not any((tmp_path / "model").iterdir())
+
+
+def test_a_warm_start_loads_the_weights_and_slots_of_its_own_part(tmp_path):
+    trained = _step(1)
+    trained.backward(
+        encode_features(FRAME, FEATURES).take(np.arange(16)),
+        np.ones((16, trained.model.output_spec.width), np.float32),
+    )
+    _export(tmp_path / "job-a", trained, "epoch-3", 3)
+    fresh = _step(2)
+    load_exported_state(
+        _state(fresh), tmp_path, "alice", ModelVersion("job-a", "epoch-3", 3)
+    )
+    for got, want in zip(
+        fresh.state_variables + fresh.optimizer.variables,
+        trained.state_variables + trained.optimizer.variables,
+        strict=True,
+    ):
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize(
+    ("init", "units", "message"),
+    [
+        (ModelVersion("job-a", "v9", 3), (8, 3), "is not in its output folder"),
+        (ModelVersion("job-a", "v1", 2), (8, 3), "exported after epoch 3, the"),
+        (ModelVersion("job-a", "v1", 3), (6, 3), "does not fit this job's model"),
+    ],
+)
+def test_a_warm_start_refuses_a_part_it_cannot_use(tmp_path, init, units, message):
+    _export(tmp_path / "job-a", _step(1))
+    fresh = _step(2, units)
+    before = [v.numpy().copy() for v in fresh.state_variables]
+    with pytest.raises(HandshakeError, match=message) as caught:
+        load_exported_state(_state(fresh), tmp_path, "alice", init)
+    assert str(caught.value).startswith("party alice: model version")
+    for got, want in zip(fresh.state_variables, before, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want)
