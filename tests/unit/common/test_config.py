@@ -864,6 +864,26 @@ def test_job_export_version_must_be_a_safe_name(tmp_path, version):
     assert message.startswith(f"{path}: key 'export': auto, none or a model version")
 
 
+def test_job_init_from_names_another_jobs_version(tmp_path):
+    path = _write(tmp_path, _job(init_from={"job": "older", "version": "epoch-3"}))
+    config = load_job_config(path)
+    assert (config.init_job, config.init_version) == ("older", "epoch-3")
+
+
+@pytest.mark.parametrize(
+    ("init_from", "expected"),
+    [
+        ({"job": "test-job", "version": "v"}, "a job cannot start from its own"),
+        ({"job": "older"}, "key 'init_from.version': missing"),
+        ({"job": "older", "version": "../v"}, "key 'init_from.version': '../v' is"),
+        ({"job": "older", "version": "v", "epoch": 2}, "'init_from.epoch'"),
+    ],
+)
+def test_job_init_from_is_checked(tmp_path, init_from, expected):
+    _, message = _job_error(tmp_path, _job(init_from=init_from))
+    assert expected in message
+
+
 def test_job_unknown_top_level_key_is_refused(tmp_path):
     path, message = _job_error(tmp_path, _job(epoch=3))
 

@@ -1,0 +1,79 @@
+"""The coordinator's side of exports: which epoch and checkpoint an export
+takes, and which version a warm start names."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+
+from common.config import JobConfig, JobPartyConfig
+from common.errors import ConfigError, JobFailedError
+from common.history import EpochRecord
+from common.jobspec import ModelVersion
+from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
+from coordinator.model_export import choose_export, version_name, warm_start
+
+CONFIG = JobConfig(
+    "job-b",
+    (JobPartyConfig("alice", "a:1"), JobPartyConfig("bob", "b:1")),
+    "bob",
+    epochs=5,
+    source=Path("job.yaml"),
+)
+
+
+def _manifest(aucs: list[float], kept: list[int], first: int = 1) -> Manifest:
+    records = [
+        dataclasses.asdict(
+            EpochRecord(first + i, 0.5, 0.6, 0.5, auc, 0.5, 0.5, 1, 1, 1)
+        )
+        for i, auc in enumerate(aucs)
+    ]
+    entries = [CheckpointEntry(i, epoch, 0, {}) for i, epoch in enumerate(kept)]
+    return Manifest("job-b", "fp", entries, records, True)
+
+
+def test_an_export_takes_the_epoch_asked_or_the_best_one():
+    manifest = _manifest([0.70, 0.75, math.nan, 0.72], [2, 3, 4])
+    assert choose_export(manifest, Path("r"), 3, CONFIG).record.epoch == 3
+    best = choose_export(manifest, Path("r"), None, CONFIG)
+    assert (best.record.epoch, best.checkpoint.checkpoint_id) == (2, 0)
+
+
+def test_an_export_says_what_it_cannot_take():
+    manifest = _manifest([0.70, 0.75, 0.72], [2, 3])
+    with pytest.raises(JobFailedError, match=r"kept \(the manifest keeps those after"):
+        choose_export(manifest, Path("r"), 1, CONFIG)
+    with pytest.raises(JobFailedError, match="finished epochs 1 to 3; epoch 4 is not"):
+        choose_export(manifest, Path("r"), 4, CONFIG)
+    with pytest.raises(JobFailedError, match="run the job first"):
+        choose_export(None, Path("r"), 1, CONFIG)
+    warm = _manifest([0.7], [2], first=2)
+    with pytest.raises(JobFailedError, match="finished epochs 2 to 2; epoch 1"):
+        choose_export(warm, Path("r"), 1, CONFIG)
+
+
+def test_version_names():
+    assert version_name("auto", 4) == "epoch-4"
+    assert version_name("none", 4) is None
+    assert version_name("mine", 4) == "mine"
+
+
+def test_a_warm_start_names_a_recorded_version(tmp_path):
+    earlier = _manifest([0.7, 0.8], [1, 2])
+    earlier.exports = {"epoch-2": {"epoch": 2, "parties": {}}}
+    write_manifest(tmp_path / "job-a", earlier)
+    config = dataclasses.replace(
+        CONFIG, runs_dir=tmp_path, init_job="job-a", init_version="epoch-2"
+    )
+    assert warm_start(config) == ModelVersion("job-a", "epoch-2", 2)
+    assert warm_start(CONFIG) is None
+    with pytest.raises(ConfigError, match=r"recorded: \['epoch-2'\]\); export it"):
+        warm_start(dataclasses.replace(config, init_version="epoch-1"))
+    with pytest.raises(ConfigError, match="set epochs above 2"):
+        warm_start(dataclasses.replace(config, epochs=2))
+    with pytest.raises(ConfigError, match=r"recorded: none"):
+        warm_start(dataclasses.replace(config, init_job="job-z"))
