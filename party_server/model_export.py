@@ -185,6 +185,9 @@ def export_part(
     if folder.exists():
         return _existing(folder, digest, version)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    # What an export of this version cut short (a kill, a full disk) left.
+    for stale in folder.parent.glob(f".{version}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{version}-"))
     try:
         save_serving(serving, staging / "saved_model")

@@ -55,6 +55,8 @@ def _export(folder, step: BaseStep, version: str = "v1", epoch: int = 3):
 
 def test_a_version_is_written_once_and_described(tmp_path):
     spec = job_spec()
+    # An export of v1 that a kill cut short left its staging folder.
+    (tmp_path / "model" / ".v1-abc123" / "saved_model").mkdir(parents=True)
     metrics = Metrics(10, 0.5, float("nan"), 0.4, 0.3)
     part = export_part(
         spec, "alice", tmp_path, _part(1), "v1", 3, metrics, _state(_step(1)).arrays()
