@@ -8,6 +8,8 @@
   weights of its models;
 - ``state.npz``: its variables and optimizer slots by path and its structure
   digest, as a checkpoint holds them (what a warm start loads);
+- ``features.json``: its features as the job fitted them (vocabularies
+  included);
 - ``model.json``: what the part is (party, role, family, features, inputs and
   outputs, the model digest), the job settings it was trained with, the epoch
   and metrics it was exported at, and the versions of the project and
@@ -37,6 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.atomic import storage_error
+from common.config import FeatureConfig
 from common.errors import (
     CheckpointMismatchError,
     HandshakeError,
@@ -59,6 +62,9 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "model.json"
 # The part's variables and optimizer slots by path (what a warm start loads).
 STATE_FILE = "state.npz"
+# The party's features as fitted by the job (vocabularies included): how new
+# rows are encoded for this part outside a SavedModel.
+FEATURES_FILE = "features.json"
 FORMAT = 1
 
 
@@ -196,6 +202,8 @@ def export_part(
         buffer = io.BytesIO()
         np.savez(buffer, **state)
         (staging / STATE_FILE).write_bytes(buffer.getvalue())
+        fitted = [dataclasses.asdict(f) for f in serving.raw.features]
+        (staging / FEATURES_FILE).write_text(json.dumps(fitted, indent=1) + "\n")
         description = _description(spec, party, serving, digest, epoch, metrics)
         text = json.dumps(description, indent=2, allow_nan=False) + "\n"
         (staging / MODEL_FILE).write_text(text, encoding="utf-8")
@@ -250,3 +258,17 @@ def load_exported_state(
     except CheckpointMismatchError as exc:
         raise HandshakeError(f"{where} does not fit this job's model: {exc}") from None
     logger.info("warm start: loaded %s from %s", where, folder)
+
+
+def exported_features(folder: Path) -> tuple[FeatureConfig, ...]:
+    """The fitted features an exported part encodes raw values with."""
+    path = folder / FEATURES_FILE
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(
+            FeatureConfig(**{**f, "vocabulary": tuple(f["vocabulary"])}) for f in found
+        )
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise StorageError(
+            f"{path}: not the features of an exported part: {exc}"
+        ) from None

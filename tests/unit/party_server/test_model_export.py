@@ -18,7 +18,12 @@ from common.models.build import build_party_base
 from common.models.serving import BaseServing
 from common.models.steps import BaseStep
 from party_server.checkpoints import ModelState
-from party_server.model_export import MODEL_FILE, export_part, load_exported_state
+from party_server.model_export import (
+    MODEL_FILE,
+    export_part,
+    exported_features,
+    load_exported_state,
+)
 from tests.outputs import job_spec
 
 FEATURES = (FeatureConfig("user", "UserID", "hashed", bins=11),)
@@ -72,6 +77,7 @@ def test_a_version_is_written_once_and_described(tmp_path):
     assert described["features"] == [
         {"name": "user", "column": "UserID", "kind": "hashed", "size": 11}
     ]
+    assert exported_features(folder) == FEATURES
     # Nothing left behind but the version itself.
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["v1"]
 
