@@ -173,6 +173,9 @@ class PartyConfig:
     labels: tuple[LabelConfig, ...] = ()
     tls: TlsConfig = INSECURE
     coordinator_identity: str = "coordinator"
+    # Further files of the same layout, by key, for scoring new rows with an
+    # exported model (a job names a key, never a path).
+    datasets: dict[str, Path] = dataclasses.field(default_factory=dict)
     source: Path = Path("<memory>")
 
     @property
@@ -221,6 +224,8 @@ class JobConfig:
     # Warm start: an exported model version of another job (``init_from``).
     init_job: str = ""
     init_version: str = ""
+    # Scoring (``coordinator predict``): the parties' dataset key to score.
+    dataset: str = ""
     runs_dir: Path = Path("runs")
     connect_timeout: float = 30.0
     rpc_timeout: float = 120.0
@@ -570,11 +575,28 @@ def load_party_config(path: Path) -> PartyConfig:
         coordinator_identity=reader.optional(
             "coordinator_identity", str, "coordinator"
         ),
+        datasets=_read_datasets(reader, base),
         source=path,
     )
     reader.finish()
     _check_party(config, reader)
     return config
+
+
+def _read_datasets(reader: ConfigReader, base: Path) -> dict[str, Path]:
+    """``datasets: {key: path}``: keys are safe names, paths relative to the
+    config file's folder."""
+    if not reader.has("datasets"):
+        return {}
+    section = reader.section("datasets")
+    found = {}
+    for key in section.written():
+        problem = name_problem(key)
+        if problem is not None:
+            raise section.error(key, f"a dataset key {problem}")
+        found[key] = _resolve(base, section.require(key, str))
+    section.finish()
+    return found
 
 
 def _check_party(config: PartyConfig, reader: ConfigReader) -> None:

@@ -78,6 +78,9 @@ class JobSpec:
     secure_aggregation: bool = False
     # Warm start: the exported model every party loads its part of first.
     init_from: ModelVersion | None = None
+    # Scoring: every party reads this dataset key of its config instead of its
+    # data file and scores it with ``init_from`` (no training).
+    dataset: str = ""
 
     @property
     def start_epoch(self) -> int:

@@ -215,6 +215,7 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
             if spec.init_from is not None
             else None
         ),
+        dataset=spec.dataset,
     )
 
 
@@ -274,7 +275,17 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         aggregation=message.aggregation or "concat",
         secure_aggregation=message.secure_aggregation,
         init_from=_init_from(message),
+        dataset=message.dataset,
     )
+    if spec.dataset:
+        problem = name_problem(spec.dataset)
+        if problem is not None:
+            raise InvalidMessageError(f"job spec dataset: {problem}")
+        if spec.init_from is None:
+            raise InvalidMessageError(
+                "job spec dataset: scoring a dataset needs the model to score with "
+                "(init_from)"
+            )
     if spec.aggregation not in AGGREGATIONS:
         raise InvalidMessageError(
             f"job spec aggregation {spec.aggregation!r}: use one of "

@@ -4,7 +4,9 @@
 ``python -m coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
 also starts the party servers as local processes and stops them afterwards;
 ``python -m coordinator export --job job.yaml [--epoch N | --best]`` has every
-party export its part of the model after an epoch of an earlier run.
+party export its part of the model after an epoch of an earlier run;
+``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
+scores a dataset the parties' configs name with an exported version.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
 it); 2 bad flags, a bad config file or an unusable runs folder (nothing was
@@ -103,6 +105,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     export.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
     )
+    predict = commands.add_parser(
+        "predict",
+        help="score a dataset the parties' configs name with an exported model",
+    )
+    predict.add_argument(
+        "--job", required=True, type=Path, help="the job's YAML config"
+    )
+    predict.add_argument(
+        "--model", required=True, type=_version, help="the exported model version"
+    )
+    predict.add_argument(
+        "--dataset",
+        required=True,
+        type=_version,
+        help="the key of the dataset in every party's config ('datasets')",
+    )
+    predict.add_argument(
+        "--batch-size",
+        type=flag_type(JOB_LIMITS["batch_size"][1]),
+        help="rows per scoring batch (at least 1024 are taken)",
+    )
+    predict.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
+    predict.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
+    )
     return parser.parse_args(argv)
 
 
@@ -165,6 +192,21 @@ def export(
     return 0
 
 
+def predict(config: JobConfig, version: str, dataset: str) -> int:
+    from coordinator.job import JobDriver
+    from coordinator.scoring import scoring_config
+
+    scoring = scoring_config(config, version, dataset)
+    shared, scored = JobDriver(scoring).score()
+    print(
+        f"dataset {dataset}: {shared} rows shared by every party; party "
+        f"{config.label_party} wrote {scored} scores of model version {version} to "
+        f"its own output folder (<output_dir>/{scoring.job}/predictions-all.csv)",
+        flush=True,
+    )
+    return 0
+
+
 def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
     """Starts each party from its own config (label party first), then runs the
     job; the parties stop however the job ends (a signal included)."""
@@ -208,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
             return demo(config, args.party, args.fresh)
         if args.command == "export":
             return export(config, args.epoch, args.best, args.version)
+        if args.command == "predict":
+            return predict(config, args.model, args.dataset)
         return run(config, args.fresh)
     except ConfigError as exc:
         print(f"coordinator: {exc}", file=sys.stderr)

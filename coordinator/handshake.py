@@ -120,6 +120,7 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         aggregation=descriptions[config.label_party].aggregation or "concat",
         secure_aggregation=descriptions[config.label_party].secure_aggregation,
         init_from=warm_start(config),
+        dataset=config.dataset,
     )
 
 

@@ -131,6 +131,21 @@ class JobDriver:
 
         return self._holding(export)
 
+    def score(self) -> tuple[int, int]:
+        """A scoring job (``config.dataset``): every party aligns its rows of
+        the dataset with the others' and loads its part of the model
+        (``init_from``); the label party scores every shared row and writes
+        the scores to its own output folder. Returns the rows shared and
+        scored (all the coordinator learns)."""
+
+        def score() -> tuple[int, int]:
+            prepared = self._handshake(self.config.connect_timeout)
+            rows = self._predict()
+            self._everywhere(lambda c: c.end_job(self.config.job))
+            return prepared.aligned_rows, rows
+
+        return self._holding(score)
+
     def _holding(self, action: Callable[[], T]) -> T:
         """Runs ``action`` with the job's runs folder locked and the job held
         at every party: a second coordinator of the same job is refused at

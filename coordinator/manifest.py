@@ -20,6 +20,8 @@ from common.history import json_record
 from common.jobspec import JobSpec
 
 MANIFEST_FILE = "manifest.json"
+# JobSpec fields that a fingerprint leaves out while they are unset.
+LATER_FIELDS = ("init_from", "dataset")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,13 @@ class Manifest:
 def fingerprint(spec: JobSpec) -> str:
     """A digest of everything that decides the training: a manifest resumes
     only the job it was written for."""
-    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    fields = dataclasses.asdict(spec)
+    # Settings added later count only when set: manifests written before
+    # them keep their fingerprints.
+    for key in LATER_FIELDS:
+        if not fields[key]:
+            del fields[key]
+    text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

@@ -86,31 +86,36 @@ def choose_export(
     return ExportChoice(by_epoch[epoch], kept[epoch])
 
 
-def warm_start(config: JobConfig) -> ModelVersion | None:
-    """The exported version a job starts from (``init_from``), with the epochs
-    it had trained, as the earlier job's manifest recorded it; None without a
-    warm start. A ``ConfigError`` says what is missing."""
-    if not config.init_job:
-        return None
-    where = f"{config.source}: key 'init_from'"
-    folder = confined(config.runs_dir, config.init_job)
+def recorded_version(config: JobConfig, job: str, version: str) -> ModelVersion:
+    """An exported version of ``job`` as its manifest in ``runs_dir`` recorded
+    it (with the epochs it had trained); a ``ConfigError`` says what is
+    missing."""
+    folder = confined(config.runs_dir, job)
     manifest = read_manifest(folder)
     exports = manifest.exports if manifest is not None else {}
-    if config.init_version not in exports:
+    if version not in exports:
         raise ConfigError(
-            f"{where}: no model version {config.init_version!r} of job "
-            f"{config.init_job!r} is recorded in {folder / MANIFEST_FILE} "
-            f"(recorded: {sorted(exports) or 'none'}); export it first with "
+            f"{config.source}: no model version {version!r} of job {job!r} is "
+            f"recorded in {folder / MANIFEST_FILE} (recorded: "
+            f"{sorted(exports) or 'none'}); export it first with "
             "python -m coordinator export"
         )
-    epoch = int(exports[config.init_version]["epoch"])
-    if epoch >= config.epochs:
+    return ModelVersion(job, version, int(exports[version]["epoch"]))
+
+
+def warm_start(config: JobConfig) -> ModelVersion | None:
+    """The exported version a job starts from (``init_from``); None without a
+    warm start."""
+    if not config.init_job:
+        return None
+    found = recorded_version(config, config.init_job, config.init_version)
+    if found.epoch >= config.epochs:
         raise ConfigError(
-            f"{where}: version {config.init_version!r} was trained for {epoch} "
-            f"epochs and the job continues from there up to 'epochs' "
-            f"({config.epochs}); set epochs above {epoch}"
+            f"{config.source}: key 'init_from': version {found.version!r} was "
+            f"trained for {found.epoch} epochs and the job continues from there "
+            f"up to 'epochs' ({config.epochs}); set epochs above {found.epoch}"
         )
-    return ModelVersion(config.init_job, config.init_version, epoch)
+    return found
 
 
 def validation_metrics(record: EpochRecord, rows: int) -> Metrics:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -49,8 +50,11 @@ class DataSlice:
 CHUNK_ROWS = 500_000
 
 
-def _read_raw(config: PartyConfig) -> tuple[bytes, CsvLayout, list[str]]:
-    """The file's bytes, its checked layout, and the columns the party uses."""
+def _read_raw(
+    config: PartyConfig, labels_optional: bool = False
+) -> tuple[bytes, CsvLayout, PartyConfig]:
+    """The file's bytes, its checked layout, and the config to read it by
+    (without labels when they are optional and the file lacks a label column)."""
     path = config.data.path
     try:
         raw = path.read_bytes()
@@ -61,7 +65,13 @@ def _read_raw(config: PartyConfig) -> tuple[bytes, CsvLayout, list[str]]:
     except OSError as exc:
         raise DataError(f"{path}: cannot read the data file: {exc}") from None
     layout = scan_csv(raw, path)
-    return raw, layout, _check_header(layout.header, config)
+    label_columns = {x.column for x in config.labels}
+    if labels_optional and not label_columns <= set(layout.header):
+        # Rows to score: neither the labels nor their columns are needed.
+        columns = tuple(c for c in config.data.columns if c not in label_columns)
+        data = dataclasses.replace(config.data, columns=columns)
+        config = dataclasses.replace(config, labels=(), data=data)
+    return raw, layout, config
 
 
 def _chunks(raw: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
@@ -203,9 +213,12 @@ def id_digest(ids: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def load_data_slice(config: PartyConfig) -> DataSlice:
-    """Reads the party's own file and encodes its features once, chunk by chunk."""
-    raw, layout, columns = _read_raw(config)
+def load_data_slice(config: PartyConfig, labels_optional: bool = False) -> DataSlice:
+    """Reads the party's own file and encodes its features once, chunk by chunk.
+    With ``labels_optional`` a file without the label columns loads without
+    labels."""
+    raw, layout, config = _read_raw(config, labels_optional)
+    columns = _check_header(layout.header, config)
     features = _fitted_features(raw, columns, config)
     ids, labels, parts = [], [], []
     content = hashlib.sha256()
@@ -239,3 +252,30 @@ def load_data_slice(config: PartyConfig) -> DataSlice:
         content.hexdigest(),
         features,
     )
+
+
+def load_dataset(
+    config: PartyConfig, key: str, features: tuple[FeatureConfig, ...]
+) -> DataSlice:
+    """One of the party's further datasets (``datasets`` in its config), in the
+    layout of its data file, encoded with ``features`` (an exported part's
+    fitted features). Its label columns are optional: rows to score need none
+    (their labels then read 0)."""
+    path = config.datasets.get(key)
+    if path is None:
+        raise DataError(
+            f"party {config.party}: no dataset {key!r} in {config.source} (it has "
+            f"{sorted(config.datasets) or 'none'}); add it under 'datasets'"
+        )
+    scoring = dataclasses.replace(
+        config, data=dataclasses.replace(config.data, path=path), features=features
+    )
+    data = load_data_slice(scoring, labels_optional=True)
+    if data.labels is None and config.labels:
+        shape = (
+            (data.num_rows,)
+            if len(config.labels) == 1
+            else (data.num_rows, len(config.labels))
+        )
+        data = dataclasses.replace(data, labels=np.zeros(shape, np.float32))
+    return data

@@ -76,7 +76,15 @@ class Evaluation:
 
 
 def _checked_split(rows: int, spec: JobSpec) -> RowSplit:
-    """The row split, refused when it cannot fill one training batch."""
+    """The row split, refused when it cannot fill one training batch. A
+    scoring job (``spec.dataset``) trains nothing: every row is scored."""
+    if spec.dataset:
+        if rows == 0:
+            raise DataError(
+                f"job {spec.job_id}: the parties share no row of dataset "
+                f"{spec.dataset!r}; there is nothing to score"
+            )
+        return RowSplit(np.arange(rows), np.zeros(0, np.int64))
     split = split_rows(rows, spec.validation_fraction, spec.seed) if rows > 1 else None
     train = int(split.train.size) if split is not None else rows
     if split is None or train < spec.batch_size:

@@ -79,7 +79,8 @@ class LabelJob(PartyJob):
         if problem is not None:
             raise HandshakeError(f"party {config.party}: {problem}")
         self._labels = data.labels
-        self.warnings += _label_findings(config, data.labels, self.split)
+        if not spec.dataset:  # scoring reads no labels
+            self.warnings += _label_findings(config, data.labels, self.split)
         # The column label DP and the gradient defense protect (None: the only one).
         self._protected = None
         if len(names) > 1 and spec.privacy.task:

@@ -16,6 +16,7 @@ from common.errors import (
     InvalidMessageError,
     JobStateError,
     NotAllowedError,
+    StorageError,
     UnknownJobError,
 )
 from common.fingerprint import keyed, party_key, settings_digests
@@ -23,7 +24,7 @@ from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
 from common.models.build import described_output
 from common.models.registry import combination_problem
 from common.names import name_problem
-from common.paths import check_writable
+from common.paths import check_writable, confined
 from common.privacy.settings import PrivacySettings
 from common.rpc import create_channel
 from common.secure_aggregation.rules import secure_problem
@@ -31,10 +32,11 @@ from common.tls import Credentials
 from common.traffic import TrafficCounter
 from common.version import PROTOCOL_VERSION
 from party_server.alignment import Alignment, aligned_slice
-from party_server.data_slice import DataSlice
+from party_server.data_slice import DataSlice, load_dataset
 from party_server.feature_job import FeatureJob
 from party_server.job_base import PartyJob
 from party_server.label_job import LabelJob
+from party_server.model_export import exported_features, model_folder
 from party_server.ownership import JobOwners
 from party_server.psi_feature import align_with_label_party
 from party_server.psi_hub import HubSession, PsiHub
@@ -67,6 +69,8 @@ class Party:
         self.credentials = credentials
         self._peer_timeout = peer_timeout
         self._jobs: dict[str, PartyJob] = {}
+        # The dataset last loaded for scoring, by (key, exported part).
+        self._dataset: tuple[tuple[str, str], DataSlice] | None = None
         self._latest: PartyJob | None = None
         self._channels: dict[str, grpc.Channel] = {}
         self._channels_lock = threading.Lock()
@@ -122,7 +126,8 @@ class Party:
             existing = self._reusable(spec)
         if existing is not None:
             return existing
-        alignment = self._align(spec, cancelled, attempt)
+        data = self._rows_of(spec)
+        alignment = self._align(spec, data, cancelled, attempt)
         with self._lock:
             existing = self._reusable(spec)
             if existing is not None:
@@ -134,7 +139,7 @@ class Party:
                     spec.job_id,
                 )
                 existing.close()
-            job = self._new_job(spec, aligned_slice(self.data, alignment.rows))
+            job = self._new_job(spec, aligned_slice(data, alignment.rows))
             job.alignment_cached = alignment.cached
             self._jobs[spec.job_id] = job
             self._latest = job
@@ -173,14 +178,44 @@ class Party:
             )
         return None
 
+    def _rows_of(self, spec: JobSpec) -> DataSlice:
+        """The rows a job reads: the party's data file, or for scoring one of
+        its datasets, encoded as the exported part it is scored with was (the
+        last one loaded is kept)."""
+        if not spec.dataset:
+            return self.data
+        assert spec.init_from is not None
+        folder = model_folder(
+            confined(self.config.output_dir, spec.init_from.job),
+            spec.init_from.version,
+        )
+        key = (spec.dataset, str(folder))
+        with self._lock:
+            if self._dataset is not None and self._dataset[0] == key:
+                return self._dataset[1]
+        try:
+            features = exported_features(folder)
+        except StorageError as exc:
+            raise HandshakeError(
+                f"party {self.config.party}: model version "
+                f"{spec.init_from.version!r} of job {spec.init_from.job!r} is not "
+                f"usable here: {exc}"
+            ) from None
+        data = load_dataset(self.config, spec.dataset, features)
+        with self._lock:
+            self._dataset = (key, data)
+        return data
+
     def _align(
-        self, spec: JobSpec, cancelled: Callable[[], bool], attempt: str
+        self,
+        spec: JobSpec,
+        data: DataSlice,
+        cancelled: Callable[[], bool],
+        attempt: str,
     ) -> Alignment:
         """This party's rows of the IDs every party holds (PSI or its cache)."""
         if self.config.role is PartyRole.LABEL:
-            session = HubSession(
-                spec, self.config, self.data, self._peer_timeout, attempt
-            )
+            session = HubSession(spec, self.config, data, self._peer_timeout, attempt)
             self.psi_hub.open(session)
             try:
                 return session.run(cancelled)
@@ -190,7 +225,7 @@ class Party:
             self.channel(spec.label_party),
             spec,
             self.config,
-            self.data,
+            data,
             cancelled,
             self.traffic,
             attempt,

@@ -125,8 +125,50 @@ def _check_warm_start(files, job: str) -> None:
         assert history[0][key] == before[1][key], key
 
 
+def _add_datasets(files) -> None:
+    """Each party's "later" dataset: part of its rows, in another order (bob's
+    without the rating, as rows to score come)."""
+    for name, fraction, seed in (("alice", 0.7, 1), ("bob", 0.6, 2)):
+        config = load_party_config(getattr(files, name))
+        frame = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
+        later = frame.sample(frac=fraction, random_state=seed)
+        if name == "bob":
+            later = later.drop(columns=["Rating"])
+        path = files.folder / f"{name}_later.csv"
+        later.to_csv(path, index=False)
+        files.edit(name, datasets={"later": str(path)})
+
+
+def _check_batch_scoring(files, job: str, scores: Path) -> None:
+    """New rows scored with the exported model: the rows both parties hold,
+    each with the score the job gave it."""
+    result = _coordinator(
+        "predict", "--job", str(files.job), "--model", "epoch-2", "--dataset", "later"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    bob = load_party_config(files.bob)
+    found = pd.read_csv(
+        bob.output_dir / f"{job}.epoch-2.later" / "predictions-all.csv",
+        dtype={"ID": str},
+    ).set_index("ID")
+    alice_ids = set(pd.read_csv(files.folder / "alice_later.csv", dtype=str)["ID"])
+    bob_ids = set(pd.read_csv(files.folder / "bob_later.csv", dtype=str)["ID"])
+    assert set(found.index) == alice_ids & bob_ids
+    assert f"{len(found)} rows shared by every party" in result.stdout
+    expected = pd.read_csv(scores, dtype={"ID": str}).set_index("ID")["score"]
+    shared = expected.index.intersection(found.index)
+    assert len(shared) > 500
+    np.testing.assert_array_equal(found.loc[shared, "score"], expected.loc[shared])
+    unknown = _coordinator(
+        "predict", "--job", str(files.job), "--model", "epoch-2", "--dataset", "nope"
+    )
+    assert unknown.returncode == 1
+    assert "no dataset 'nope' in" in unknown.stderr
+
+
 def test_party_processes_and_coordinator_train_on_generated_data(party_files):
     party_files.edit("job", epochs=2, export="auto")
+    _add_datasets(party_files)
     logs = party_files.folder / "logs"
     bob = start_party(party_files.bob, logs / "bob.log", listen="127.0.0.1:0")
     alice = None
@@ -162,6 +204,7 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
         _check_later_exports(party_files, "deepfm-ml1m")
         _check_warm_start(party_files, "deepfm-ml1m")
+        _check_batch_scoring(party_files, "deepfm-ml1m", scores)
         # The parties serve on after the job and stop cleanly on SIGTERM.
         assert alice.process.poll() is None and bob.process.poll() is None
     finally:

@@ -884,6 +884,13 @@ def test_job_init_from_is_checked(tmp_path, init_from, expected):
     assert expected in message
 
 
+def test_party_datasets_are_keyed_by_safe_names(tmp_path):
+    path = _write(tmp_path, _party(datasets={"december": "data/dec.csv"}))
+    assert load_party_config(path).datasets == {"december": tmp_path / "data/dec.csv"}
+    _, message = _party_error(tmp_path, _party(datasets={"../x": "a.csv"}))
+    assert "key 'datasets.../x': a dataset key '../x' is not a safe name" in message
+
+
 def test_job_unknown_top_level_key_is_refused(tmp_path):
     path, message = _job_error(tmp_path, _job(epoch=3))
 

@@ -71,7 +71,7 @@ def test_a_warm_start_names_a_recorded_version(tmp_path):
     )
     assert warm_start(config) == ModelVersion("job-a", "epoch-2", 2)
     assert warm_start(CONFIG) is None
-    with pytest.raises(ConfigError, match=r"recorded: \['epoch-2'\]\); export it"):
+    with pytest.raises(ConfigError, match=r"recorded: \[.epoch-2.\]\); export it"):
         warm_start(dataclasses.replace(config, init_version="epoch-1"))
     with pytest.raises(ConfigError, match="set epochs above 2"):
         warm_start(dataclasses.replace(config, epochs=2))

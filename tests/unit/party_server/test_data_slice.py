@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import yaml
 from common.config import PartyConfig, load_party_config
 from common.errors import DataError
 from party_server import data_slice
-from party_server.data_slice import id_digest, load_data_slice
+from party_server.data_slice import id_digest, load_data_slice, load_dataset
 
 BOB_HEADER = "ID,MovieID,Rating,Genres"
 BOB_ROWS = [
@@ -450,3 +451,21 @@ def test_a_text_label_is_one_where_the_value_equals_it(tmp_path):
     labels = load_data_slice(load_party_config(path)).labels
 
     np.testing.assert_array_equal(labels, [1, 1, 0])
+
+
+def test_a_dataset_to_score_loads_with_the_exported_features(tmp_path):
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *BOB_ROWS)
+    config = _bob_config(tmp_path, ["ID", "MovieID", "Rating", "Genres"])
+    fitted = load_data_slice(config).fitted
+    (tmp_path / "later.csv").write_text(
+        "ID,MovieID,Genres\n20,m3,Drama\n21,m9,Action\n", encoding="utf-8"
+    )
+    config = dataclasses.replace(config, datasets={"later": tmp_path / "later.csv"})
+
+    data = load_dataset(config, "later", fitted)
+
+    # m3 keeps its index from the training file; m9 is out of its vocabulary.
+    np.testing.assert_array_equal(data.features.arrays["MovieID"], [3, 0])
+    np.testing.assert_array_equal(data.labels, [0.0, 0.0])
+    with pytest.raises(DataError, match=r"no dataset 'other' in .* \['later'\]"):
+        load_dataset(config, "other", fitted)

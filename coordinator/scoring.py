@@ -1,0 +1,53 @@
+"""Batch scoring of new rows with an exported model version.
+
+``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
+runs a scoring job: every party reads the dataset its own config names under
+``KEY`` (a job never sends a path), encodes it as its exported part of
+``VERSION`` was trained to (``features.json``), aligns its rows with the
+others' by PSI (rows that some party lacks are not scored), and loads its part;
+the label party scores every shared row and writes ``ID,score`` (a column per
+task for several) to ``<output_dir>/<job>.<version>.<dataset>/predictions-all.csv``.
+The coordinator learns the row counts only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from common.config import JobConfig
+from common.errors import ConfigError
+from common.names import name_problem
+from coordinator.model_export import recorded_version
+
+
+def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:
+    """The scoring job of ``dataset`` with the job's exported ``version``.
+
+    It keeps the job's parties, seed, batch size and clipping; it trains
+    nothing, probes nothing, exports nothing, and noises no prediction."""
+    for what, value in (("--model", version), ("--dataset", dataset)):
+        problem = name_problem(value)
+        if problem is not None:
+            raise ConfigError(f"{what}: {problem}")
+    found = recorded_version(config, config.job, version)
+    run = f"{config.job}.{version}.{dataset}"
+    problem = name_problem(run)
+    if problem is not None:
+        raise ConfigError(
+            f"the scoring job's name {problem}; it is <job>.<version>.<dataset>, "
+            "so use shorter names"
+        )
+    privacy = dataclasses.replace(
+        config.privacy, leakage_probe=False, dp_releases="training"
+    )
+    return dataclasses.replace(
+        config,
+        job=run,
+        epochs=found.epoch + 1,
+        init_job=config.job,
+        init_version=version,
+        dataset=dataset,
+        predict="all",
+        export="none",
+        privacy=privacy,
+    )
