@@ -35,6 +35,7 @@ from bench.report import (
     format_table,
 )
 from bench.runs import RunResult, run_centralized, run_split
+from bench.scoring import format_scoring_table, run_scoring, scoring_targets
 from bench.secure import format_secure_table, run_secure
 from bench.setup import ROOT, ensure_data, run_configs
 from common.atomic import write_atomically
@@ -99,6 +100,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="ratings of the secure aggregation table (three parties); 0 skips it",
     )
     parser.add_argument("--secure-batch", type=int, default=1024)
+    parser.add_argument(
+        "--scoring-rows",
+        type=int,
+        default=MOVIELENS_ROWS,
+        help="ratings of the batch scoring row (train one epoch, export, score "
+        "the whole file); 0 skips it",
+    )
+    parser.add_argument("--scoring-batch", type=int, default=1024)
     parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
     parser.add_argument("--model-batch", type=int, default=1024)
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
@@ -212,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
         args.timeout,
     )
     secure = run_secure(args.work, args.secure_rows, args.secure_batch, args.timeout)
+    scoring = run_scoring(
+        args.work, args.scoring_rows, args.scoring_batch, args.timeout
+    )
     psi_results = []
     for ids in args.psi_ids:
         logger.info("private ID alignment: %d IDs per party", ids)
@@ -230,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         "compression": compression,
         "models": [row.as_dict() for row in models],
         "secure_aggregation": secure,
+        "scoring": scoring,
         "psi": [
             {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
             for r in psi_results
@@ -238,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] = evaluate_targets(results, scale, args.pipeline)
     report["targets"] += compression_target(compression)
     report["targets"] += models_targets(models)
+    report["targets"] += scoring_targets(scoring)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     if results or scale:
@@ -250,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_models_table(models))
     if secure:
         print(format_secure_table(secure))
+    if scoring:
+        print(format_scoring_table(scoring))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

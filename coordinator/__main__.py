@@ -197,11 +197,14 @@ def predict(config: JobConfig, version: str, dataset: str) -> int:
     from coordinator.scoring import scoring_config
 
     scoring = scoring_config(config, version, dataset)
-    shared, scored = JobDriver(scoring).score()
+    found = JobDriver(scoring).score()
     print(
-        f"dataset {dataset}: {shared} rows shared by every party; party "
-        f"{config.label_party} wrote {scored} scores of model version {version} to "
-        f"its own output folder (<output_dir>/{scoring.job}/predictions-all.csv)",
+        f"dataset {dataset}: {found['shared_rows']} rows shared by every party; "
+        f"party {config.label_party} wrote {found['scored_rows']} scores of model "
+        f"version {version} to its own output folder "
+        f"(<output_dir>/{scoring.job}/predictions-all.csv)\n"
+        f"  aligned and loaded in {found['prepare_seconds']:.1f} s, scored in "
+        f"{found['score_seconds']:.1f} s ({found['rows_per_second']:,.0f} rows/s)",
         flush=True,
     )
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from common import serde
+from common.atomic import write_atomically
 from common.config import JobConfig
 from common.errors import JobFailedError, PeerError, SplitRecError
 from common.fingerprint import changes
@@ -131,18 +133,34 @@ class JobDriver:
 
         return self._holding(export)
 
-    def score(self) -> tuple[int, int]:
+    def score(self) -> dict:
         """A scoring job (``config.dataset``): every party aligns its rows of
         the dataset with the others' and loads its part of the model
         (``init_from``); the label party scores every shared row and writes
-        the scores to its own output folder. Returns the rows shared and
-        scored (all the coordinator learns)."""
+        the scores to its own output folder. Returns (and writes to
+        ``scoring.json`` in the run folder) the rows shared and scored, all
+        the coordinator learns, and how long each phase took."""
 
-        def score() -> tuple[int, int]:
+        def score() -> dict:
+            started = time.monotonic()
             prepared = self._handshake(self.config.connect_timeout)
+            prepared_at = time.monotonic()
             rows = self._predict()
+            scored_at = time.monotonic()
             self._everywhere(lambda c: c.end_job(self.config.job))
-            return prepared.aligned_rows, rows
+            record = {
+                "dataset": self.config.dataset,
+                "model": self.config.init_version,
+                "shared_rows": prepared.aligned_rows,
+                "scored_rows": rows,
+                "prepare_seconds": round(prepared_at - started, 3),
+                "score_seconds": round(scored_at - prepared_at, 3),
+                "rows_per_second": rows / max(scored_at - prepared_at, 1e-9),
+            }
+            write_atomically(
+                self.run_dir / "scoring.json", json.dumps(record, indent=2) + "\n"
+            )
+            return record
 
         return self._holding(score)
 

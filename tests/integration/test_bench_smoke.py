@@ -31,6 +31,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     command += ["--compression-batch", "256"]
     command += ["--models", "bst:3", "--model-rows", "13000", "--model-batch", "256"]
     command += ["--secure-rows", "13000", "--secure-batch", "256"]
+    command += ["--scoring-rows", "13000", "--scoring-batch", "256"]
 
     result = run_module(command)
 
@@ -85,3 +86,9 @@ def test_bench_writes_results_for_every_run(tmp_path):
     grown = secure["peer_bytes_per_sample"] / plain["peer_bytes_per_sample"]
     assert 1.3 < grown < 1.6
     assert "secure aggregation" in result.stdout
+    [scoring] = report["scoring"]
+    assert scoring["scored_rows"] == 13000  # the whole file, every row shared
+    assert scoring["score_rows_per_second"] > 0
+    assert scoring["train_samples_per_second"] > 0
+    assert "scoring 13,000 rows >= training samples/s (batch 256)" in targets
+    assert "batch scoring with an exported model" in result.stdout
