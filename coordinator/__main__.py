@@ -40,6 +40,25 @@ from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 logger = logging.getLogger("coordinator")
 
 
+def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None:
+    """The flags every command takes, and the job settings it may override."""
+    sub.add_argument("--job", required=True, type=Path, help="the job's YAML config")
+    if "epochs" in overrides:
+        sub.add_argument(
+            "--epochs",
+            type=flag_type(JOB_LIMITS["epochs"][1]),
+            help="override 'epochs'",
+        )
+    if "batch_size" in overrides:
+        sub.add_argument(
+            "--batch-size",
+            type=flag_type(JOB_LIMITS["batch_size"][1]),
+            help="override 'batch_size' (scoring takes at least 1024 rows a batch)",
+        )
+    sub.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
+    sub.add_argument("--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m coordinator",
@@ -59,34 +78,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="a party config (repeat)",
     )
     for sub in (run, demo):
-        sub.add_argument(
-            "--job", required=True, type=Path, help="the job's YAML config"
-        )
-        sub.add_argument(
-            "--epochs",
-            type=flag_type(JOB_LIMITS["epochs"][1]),
-            help="override 'epochs'",
-        )
-        sub.add_argument(
-            "--batch-size",
-            type=flag_type(JOB_LIMITS["batch_size"][1]),
-            help="override 'batch_size'",
-        )
-        sub.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
+        _job_flags(sub, ("epochs", "batch_size"))
         sub.add_argument(
             "--fresh",
             action="store_true",
             help="start afresh even when an unfinished run of the job could resume",
-        )
-        sub.add_argument(
-            "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
         )
     export = commands.add_parser(
         "export",
         help="have every party export its part of the model after an epoch of a "
         "run of the job (from the checkpoint kept of it)",
     )
-    export.add_argument("--job", required=True, type=Path, help="the job's YAML config")
+    _job_flags(export, ())
     which = export.add_mutually_exclusive_group()
     which.add_argument(
         "--epoch",
@@ -97,21 +100,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--best", action="store_true", help="the epoch of the best validation AUC"
     )
     export.add_argument(
-        "--version",
-        type=_version,
-        help="the version's name (default: epoch-<E>)",
-    )
-    export.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
-    export.add_argument(
-        "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
+        "--version", type=_version, help="the version's name (default: epoch-<E>)"
     )
     predict = commands.add_parser(
         "predict",
         help="score a dataset the parties' configs name with an exported model",
     )
-    predict.add_argument(
-        "--job", required=True, type=Path, help="the job's YAML config"
-    )
+    _job_flags(predict, ("batch_size",))
     predict.add_argument(
         "--model", required=True, type=_version, help="the exported model version"
     )
@@ -120,15 +115,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         required=True,
         type=_version,
         help="the key of the dataset in every party's config ('datasets')",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=flag_type(JOB_LIMITS["batch_size"][1]),
-        help="rows per scoring batch (at least 1024 are taken)",
-    )
-    predict.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
-    predict.add_argument(
-        "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
     )
     return parser.parse_args(argv)
 
