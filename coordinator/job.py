@@ -126,7 +126,7 @@ class JobDriver:
                 prepared.validation_rows,
                 automatic=version is None,
             )
-            manifest.exports[name] = {"epoch": choice.record.epoch, "parties": digests}
+            manifest.add_export(name, choice.record.epoch, digests)
             write_manifest(self.run_dir, manifest)
             self._everywhere(lambda c: c.end_job(self.config.job))
             return dataclasses.replace(choice, version=name)
@@ -502,7 +502,7 @@ class JobDriver:
                 "and run the job again: it resumes at its end and only exports",
                 fatal=True,
             ) from None
-        manifest.exports[version] = {"epoch": records[-1].epoch, "parties": digests}
+        manifest.add_export(version, records[-1].epoch, digests)
         write_manifest(self.run_dir, manifest)
         return version
 

@@ -55,6 +55,10 @@ class Manifest:
     def latest(self) -> CheckpointEntry | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
+    def add_export(self, version: str, epoch: int, digests: dict[str, str]) -> None:
+        """Records an exported version: its epoch and each party's digest."""
+        self.exports[version] = {"epoch": epoch, "parties": digests}
+
     def next_id(self) -> int:
         return self.latest.checkpoint_id + 1 if self.latest else 0
 

@@ -9,7 +9,6 @@ parties and their digests (in the manifest's ``exports``).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from common.paths import confined
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
 from coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
+from coordinator.records import best_record
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,7 @@ def choose_export(
         )
     records = [record_from_json(r) for r in manifest.records]
     if epoch is None:
-        aucs = [r.val_auc if math.isfinite(r.val_auc) else -1.0 for r in records]
-        epoch = records[aucs.index(max(aucs))].epoch
+        epoch = best_record(records).epoch
     by_epoch = {r.epoch: r for r in records}
     if epoch not in by_epoch:
         raise JobFailedError(

@@ -32,10 +32,15 @@ def privacy_fields(
     return fields
 
 
+def best_record(records: list[EpochRecord]) -> EpochRecord:
+    """The epoch of the best validation AUC (an undefined AUC counts least)."""
+    return max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)
+
+
 def summary_lines(records: list[EpochRecord], run_dir: Path) -> list[str]:
     """The final summary printed after a job; an undefined metric shows as n/a."""
     last = records[-1]
-    best = max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)
+    best = best_record(records)
     speed = sum(r.samples_per_second for r in records) / len(records)
     best_line = (
         f"  best   val AUC {shown(best.val_auc)} (epoch {best.epoch})"

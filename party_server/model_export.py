@@ -51,7 +51,7 @@ from common.features import feature_shape
 from common.history import json_record
 from common.jobspec import JobSpec, ModelVersion
 from common.metrics import Metrics
-from common.models.serving import save_serving
+from common.models.serving import BaseServing, FuseServing, save_serving
 from common.names import name_problem
 from common.paths import confined
 from common.version import PROJECT_VERSION
@@ -105,7 +105,7 @@ def model_folder(job_folder: Path, version: str) -> Path:
 def _description(
     spec: JobSpec,
     party: str,
-    serving: tf.Module,
+    serving: BaseServing | FuseServing,
     digest: str,
     epoch: int,
     metrics: Metrics | None,
@@ -148,7 +148,7 @@ def _description(
         },
         "versions": {"splitrec": PROJECT_VERSION, "tensorflow": tf.__version__},
     }
-    if hasattr(serving, "fuse"):
+    if isinstance(serving, FuseServing):
         description["peers"] = [list(p) for p in serving.peers]
         description["tasks"] = [t.name for t in serving.objective.tasks]
         description["scores"] = "sigmoid of each task's logit"
@@ -175,7 +175,7 @@ def export_part(
     spec: JobSpec,
     party: str,
     job_folder: Path,
-    serving: tf.Module,
+    serving: BaseServing | FuseServing,
     version: str,
     epoch: int,
     metrics: Metrics | None,
@@ -185,7 +185,7 @@ def export_part(
     ``state`` is its model's part of a checkpoint (``ModelState.arrays``)."""
     folder = model_folder(job_folder, version)
     models = {"base": serving.base}
-    if hasattr(serving, "fuse"):
+    if isinstance(serving, FuseServing):
         models["fuse"] = serving.fuse
     digest = model_digest(models)
     if folder.exists():
