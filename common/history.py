@@ -184,3 +184,8 @@ def _curve_sources(records: list[EpochRecord]) -> list[tuple[str, list[dict]]]:
     for name in records[-1].tasks:
         found.append((f"{name} ", [r.tasks[name] for r in records]))
     return found
+
+
+def best_record(records: list[EpochRecord]) -> EpochRecord:
+    """The epoch of the best validation AUC (an undefined AUC counts least)."""
+    return max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)

@@ -14,14 +14,13 @@ from pathlib import Path
 
 from common.config import JobConfig
 from common.errors import ConfigError, JobFailedError, PeerError
-from common.history import EpochRecord, record_from_json
+from common.history import EpochRecord, best_record, record_from_json
 from common.jobspec import ModelVersion
 from common.metrics import Metrics, TaskMetrics
 from common.paths import confined
 from coordinator.client import PartyClient
 from coordinator.fan_out import at_every_party
 from coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
-from coordinator.records import best_record
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from common.history import EpochRecord, shown
+from common.history import EpochRecord, best_record, shown
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySettings
 from coordinator.handshake import PreparedJob
@@ -30,11 +30,6 @@ def privacy_fields(
     if privacy.label_dp:
         fields["label_epsilon"] = privacy.label_epsilon
     return fields
-
-
-def best_record(records: list[EpochRecord]) -> EpochRecord:
-    """The epoch of the best validation AUC (an undefined AUC counts least)."""
-    return max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)
 
 
 def summary_lines(records: list[EpochRecord], run_dir: Path) -> list[str]:
