@@ -26,6 +26,7 @@ from common.models.registry import (
 )
 from common.names import name_problem
 from common.privacy.settings import DP_RELEASES, PrivacySettings
+from common.serving_config import ServingConfig, read_serving
 from common.tls import INSECURE, TlsConfig, read_tls
 
 FEATURE_KINDS = (
@@ -176,6 +177,8 @@ class PartyConfig:
     # Further files of the same layout, by key, for scoring new rows with an
     # exported model (a job names a key, never a path).
     datasets: dict[str, Path] = dataclasses.field(default_factory=dict)
+    # What the party serves online (``common.serving_config``), if anything.
+    serving: ServingConfig | None = None
     source: Path = Path("<memory>")
 
     @property
@@ -578,6 +581,10 @@ def load_party_config(path: Path) -> PartyConfig:
         datasets=_read_datasets(reader, base),
         source=path,
     )
+    if reader.has("serving"):
+        peers = tuple(p.name for p in config.peers)
+        serving = read_serving(reader.section("serving"), base, peers, bool(labels))
+        config = dataclasses.replace(config, serving=serving)
     reader.finish()
     _check_party(config, reader)
     return config

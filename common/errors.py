@@ -114,3 +114,13 @@ class VersionTakenError(SplitRecError):
     """A model version already holds another model."""
 
     permanent = True
+
+
+class NotServingError(SplitRecError):
+    """Online scoring is not ready: no model version or entity table loaded."""
+
+
+class RequestTooLargeError(SplitRecError):
+    """A request asks for more than the service's configured limits."""
+
+    permanent = True

@@ -25,10 +25,11 @@ from common.limits import job_limit_problems
 from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
 from common.names import name_problem
+from common.online import Embedded, Scored, ServingView
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.secure_aggregation.key_shares import KeyShare
 from common.traffic import Traffic
-from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
+from splitrec.v1 import common_pb2, control_pb2, peer_pb2, scoring_pb2, tensor_pb2
 
 _DTYPES: dict[int, np.dtype] = {
     tensor_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
@@ -693,3 +694,92 @@ def masked_from_proto(
     """The uint64 values, checked against ``shape``, and the keys' digest."""
     values = tensor_from_proto(message.values, shape=shape, dtype="<u8", what=what)
     return values, bytes(message.keys)
+
+
+def embed_request_to_proto(
+    job: str, version: str, party: str, keys: list[str]
+) -> peer_pb2.EmbedRequest:
+    return peer_pb2.EmbedRequest(job_id=job, version=version, party=party, keys=keys)
+
+
+def embed_reply_to_proto(embedded: Embedded) -> peer_pb2.EmbedResponse:
+    return peer_pb2.EmbedResponse(
+        model_digest=embedded.model_digest,
+        table_digest=embedded.table_digest,
+        outputs=tensor_to_proto(np.asarray(embedded.outputs, np.float32)),
+        unknown=embedded.unknown.tolist(),
+    )
+
+
+def embed_reply_from_proto(message: peer_pb2.EmbedResponse, keys: int) -> Embedded:
+    """A feature party's answer to a request of ``keys`` keys, checked: the
+    unknown positions are distinct and in range, one output row per other key."""
+    unknown = np.array(message.unknown, np.int64)
+    if len(set(unknown.tolist())) != len(unknown) or (
+        len(unknown) and (unknown.min() < 0 or unknown.max() >= keys)
+    ):
+        raise InvalidMessageError(
+            f"Embed answer: unknown key positions outside 0..{keys - 1} or repeated"
+        )
+    outputs = tensor_from_proto(
+        message.outputs,
+        shape=(keys - len(unknown), None),
+        dtype=np.float32,
+        what="Embed answer outputs",
+    )
+    return Embedded(message.model_digest, message.table_digest, outputs, unknown)
+
+
+def score_request_from_proto(message: scoring_pb2.ScoreRequest) -> dict[str, list[str]]:
+    """Each party's keys; a party named twice is refused."""
+    found: dict[str, list[str]] = {}
+    for entities in message.entities:
+        if entities.party in found:
+            raise InvalidMessageError(
+                f"party {entities.party!r} is named twice; give its keys once"
+            )
+        found[entities.party] = list(entities.keys)
+    return found
+
+
+def score_request_to_proto(keys: dict[str, list[str]]) -> scoring_pb2.ScoreRequest:
+    return scoring_pb2.ScoreRequest(
+        entities=[scoring_pb2.EntityKeys(party=p, keys=k) for p, k in keys.items()]
+    )
+
+
+def scored_to_proto(scored: Scored) -> scoring_pb2.ScoreResponse:
+    rows = [
+        scoring_pb2.RowScore(problem=problem)
+        if problem
+        else scoring_pb2.RowScore(scores=scores.tolist())
+        for scores, problem in zip(scored.scores, scored.problems, strict=True)
+    ]
+    return scoring_pb2.ScoreResponse(
+        version=scored.version,
+        tasks=list(scored.tasks),
+        rows=rows,
+        cached=scored.cached,
+        fetched=scored.fetched,
+    )
+
+
+def serving_view_to_proto(view: ServingView) -> scoring_pb2.ServingStatus:
+    return scoring_pb2.ServingStatus(
+        ready=view.ready,
+        problem=view.problem,
+        job=view.job,
+        version=view.version,
+        tasks=list(view.tasks),
+        parts=[
+            scoring_pb2.PartServing(
+                party=p.party,
+                model_digest=p.model_digest,
+                key_column=p.key_column,
+                entities=p.entities,
+                table_digest=p.table_digest,
+            )
+            for p in view.parts
+        ],
+        cached_outputs=view.cached_outputs,
+    )

@@ -6,6 +6,7 @@ certified by the federation's CA; this module decides what that identity may do:
 - the control service: only the configured coordinator;
 - the peer service: only configured peers (and a stream's ``Hello`` must name
   the party the certificate belongs to);
+- the scoring service: only the clients listed in ``serving.clients``;
 - health and reflection: any member of the federation.
 
 An identity matches a certificate when it equals its common name or one of its
@@ -21,10 +22,11 @@ from typing import Any
 import grpc
 
 from common.config import PartyConfig
-from splitrec.v1 import control_pb2, peer_pb2
+from splitrec.v1 import control_pb2, peer_pb2, scoring_pb2
 
 _CONTROL = "/" + control_pb2.DESCRIPTOR.services_by_name["Control"].full_name + "/"
 _PEER = "/" + peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name + "/"
+_SCORING = "/" + scoring_pb2.DESCRIPTOR.services_by_name["Scoring"].full_name + "/"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class Authorizer:
         self.party = config.party
         self.coordinator = config.coordinator_identity
         self.peers = {p.name: p.expected_identity for p in config.peers}
+        self.clients = config.serving.clients if config.serving else ()
 
     def refusal(self, method: str, caller: Caller) -> str | None:
         """Why ``caller`` may not call ``method`` (``None``: it may)."""
@@ -75,6 +78,9 @@ class Authorizer:
         elif method.startswith(_PEER):
             allowed = self.peers.values()
             who = f"its peers {sorted(self.peers.values())}"
+        elif method.startswith(_SCORING):
+            allowed = self.clients
+            who = f"its scoring clients {sorted(self.clients)} (serving.clients)"
         else:
             return None
         if caller.names & set(allowed):

@@ -9,11 +9,18 @@ from collections.abc import Iterator
 
 import grpc
 
-from common.errors import InvalidMessageError, NotAllowedError, SplitRecError
+from common import serde
+from common.errors import (
+    InvalidMessageError,
+    NotAllowedError,
+    NotServingError,
+    SplitRecError,
+)
 from common.traffic import TrafficCounter
 from party_server.authz import Authorizer
 from party_server.label_job import LabelJob
 from party_server.mailbox import END_OF_STREAM, Outbox
+from party_server.part_serving import FeatureServing, PartServing
 from party_server.party import Party, check_job_id
 from party_server.status_codes import rpc_method
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
@@ -24,9 +31,34 @@ _POLL_SECONDS = 1.0
 
 
 class PeerService(peer_pb2_grpc.PeerServicer):
-    def __init__(self, party: Party, authorizer: Authorizer) -> None:
+    def __init__(
+        self,
+        party: Party,
+        authorizer: Authorizer,
+        serving: PartServing | None = None,
+    ) -> None:
         self._party = party
         self._authorizer = authorizer
+        self._serving = serving
+
+    @rpc_method
+    def Embed(  # noqa: N802 - gRPC method name
+        self, request: peer_pb2.EmbedRequest, context: grpc.ServicerContext
+    ) -> peer_pb2.EmbedResponse:
+        serving = self._serving
+        if not isinstance(serving, FeatureServing):
+            raise NotServingError(
+                f"party {self._party.config.party} answers no Embed requests: it "
+                "serves no feature outputs (no serving section in its config, or "
+                "it is the label party)"
+            )
+        refusal = self._authorizer.check_hello(context, request.party)
+        if refusal is not None:
+            raise NotAllowedError(refusal)
+        embedded = serving.embed(
+            request.job_id, request.version, request.party, list(request.keys)
+        )
+        return serde.embed_reply_to_proto(embedded)
 
     @rpc_method
     def Exchange(  # noqa: N802 - gRPC method name

@@ -10,16 +10,26 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import PartyConfig
+from common.config import PartyConfig, PartyRole
 from common.folder_lock import FolderLock
 from common.rpc import create_server
 from common.tls import Credentials, load_credentials
 from party_server.authz import AuthorizationInterceptor, Authorizer
 from party_server.control_service import ControlService
 from party_server.data_slice import load_data_slice
+from party_server.label_serving import LabelServing
+from party_server.part_serving import FeatureServing, PartServing
 from party_server.party import Party
 from party_server.peer_service import PeerService
-from splitrec.v1 import control_pb2, control_pb2_grpc, peer_pb2, peer_pb2_grpc
+from party_server.scoring_service import ScoringService
+from splitrec.v1 import (
+    control_pb2,
+    control_pb2_grpc,
+    peer_pb2,
+    peer_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +37,7 @@ SERVICE_NAMES = (
     control_pb2.DESCRIPTOR.services_by_name["Control"].full_name,
     peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name,
 )
+SCORING_NAME = scoring_pb2.DESCRIPTOR.services_by_name["Scoring"].full_name
 
 
 # One party server per output_dir: two would overwrite each other's checkpoints.
@@ -40,10 +51,13 @@ class RunningParty:
     port: int
     health: health.HealthServicer
     output_lock: FolderLock
+    serving: PartServing | None = None
 
     def stop(self, grace: float = 5.0) -> None:
         """Refuses new calls, lets running ones finish for ``grace`` seconds."""
         self.health.enter_graceful_shutdown()
+        if self.serving is not None:
+            self.serving.close()
         self.party.close()
         self.server.stop(grace).wait()
         self.output_lock.__exit__(None, None, None)
@@ -81,17 +95,43 @@ def _serve(
     server, port = create_server(
         listen or config.listen, credentials, [AuthorizationInterceptor(authorizer)]
     )
-    control_pb2_grpc.add_ControlServicer_to_server(ControlService(party), server)
-    peer_pb2_grpc.add_PeerServicer_to_server(PeerService(party, authorizer), server)
     health_servicer = health.HealthServicer()
+    serving = _serving(config, party, health_servicer)
+    control_pb2_grpc.add_ControlServicer_to_server(ControlService(party), server)
+    peer = PeerService(party, authorizer, serving)
+    peer_pb2_grpc.add_PeerServicer_to_server(peer, server)
+    names = SERVICE_NAMES
+    if isinstance(serving, LabelServing):
+        scoring_pb2_grpc.add_ScoringServicer_to_server(ScoringService(serving), server)
+        names = (*names, SCORING_NAME)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (*names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
+    if serving is not None:
+        serving.start()
     server.start()
     logger.info(
         "party %s (%s) serving on port %d", config.party, config.role.value, port
     )
-    return RunningParty(server, party, port, health_servicer, output_lock)
+    return RunningParty(server, party, port, health_servicer, output_lock, serving)
+
+
+def _serving(
+    config: PartyConfig, party: Party, health_servicer: health.HealthServicer
+) -> PartServing | None:
+    """The party's online scoring part, if its config has one. Health reports
+    ``SCORING_NAME`` (at the label party) serving once a version is loaded."""
+    if config.serving is None:
+        return None
+    if config.role is PartyRole.FEATURE:
+        return FeatureServing(config)
+
+    def ready(loaded: bool) -> None:
+        status = health_pb2.HealthCheckResponse
+        code = status.SERVING if loaded else status.NOT_SERVING
+        health_servicer.set(SCORING_NAME, code)
+
+    return LabelServing(config, party.channel, ready)

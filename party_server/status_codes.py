@@ -20,6 +20,8 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.VersionTakenError, grpc.StatusCode.ALREADY_EXISTS),
     (errors.CheckpointLostError, grpc.StatusCode.DATA_LOSS),
     (errors.DiskFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.RequestTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.NotServingError, grpc.StatusCode.UNAVAILABLE),
     (errors.StorageError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.OwnershipError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UnknownJobError, grpc.StatusCode.NOT_FOUND),

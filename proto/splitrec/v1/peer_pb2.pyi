@@ -20,6 +20,30 @@ PSI_STAGE_BLINDED: PsiStage
 PSI_STAGE_DOUBLE_BLINDED: PsiStage
 PSI_STAGE_ALIGNED: PsiStage
 
+class EmbedRequest(_message.Message):
+    __slots__ = ("job_id", "version", "party", "keys")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    version: str
+    party: str
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EmbedResponse(_message.Message):
+    __slots__ = ("model_digest", "table_digest", "outputs", "unknown")
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    model_digest: str
+    table_digest: str
+    outputs: _tensor_pb2.Tensor
+    unknown: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., unknown: _Optional[_Iterable[int]] = ...) -> None: ...
+
 class PsiHello(_message.Message):
     __slots__ = ("job_id", "party", "count", "id_digest", "cache_key", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -44,6 +44,11 @@ class PeerStub:
                 request_serializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/splitrec.v1.Peer/Embed',
+                request_serializer=splitrec_dot_v1_dot_peer__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_peer__pb2.EmbedResponse.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -67,6 +72,15 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """Online scoring: the label party asks for the party's base outputs of
+        entity keys under a model version. A feature party answers its
+        configured label party only.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +93,11 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.Intersect,
                     request_deserializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
                     response_serializer=splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=splitrec_dot_v1_dot_peer__pb2.EmbedRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_peer__pb2.EmbedResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +154,33 @@ class Peer:
             '/splitrec.v1.Peer/Intersect',
             splitrec_dot_v1_dot_peer__pb2.PsiMessage.SerializeToString,
             splitrec_dot_v1_dot_peer__pb2.PsiMessage.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Peer/Embed',
+            splitrec_dot_v1_dot_peer__pb2.EmbedRequest.SerializeToString,
+            splitrec_dot_v1_dot_peer__pb2.EmbedResponse.FromString,
             options,
             channel_credentials,
             insecure,

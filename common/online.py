@@ -1,0 +1,56 @@
+"""What online scoring passes between its pieces, as plain values (the
+messages are in ``proto/splitrec/v1/scoring.proto`` and ``peer.proto``;
+``common.serde`` converts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A feature party's answer: the outputs of the keys its table holds."""
+
+    model_digest: str
+    table_digest: str
+    # ``[known keys, width]`` in request order.
+    outputs: np.ndarray
+    # Positions in the request of the keys the table does not hold.
+    unknown: np.ndarray
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The label party's answer to a scoring request."""
+
+    version: str
+    tasks: tuple[str, ...]
+    # ``[rows, tasks]``; a row with a problem holds NaN.
+    scores: np.ndarray
+    problems: list[str]
+    cached: int
+    fetched: int
+
+
+@dataclass(frozen=True)
+class PartView:
+    """One party's served part as the label party knows it."""
+
+    party: str
+    model_digest: str
+    key_column: str = ""
+    entities: int = 0
+    table_digest: str = ""
+
+
+@dataclass(frozen=True)
+class ServingView:
+    ready: bool
+    problem: str
+    job: str
+    version: str
+    tasks: tuple[str, ...] = ()
+    parts: tuple[PartView, ...] = ()
+    cached_outputs: int = 0

@@ -1,0 +1,194 @@
+"""A party's part of online scoring: the served model version and its entity
+table, loaded at start-up and kept current.
+
+Every party that has a ``serving`` section loads the configured exported
+version of its part and its entity table. A watcher checks the table file every
+``reload_seconds`` and, when it changed, loads the new file beside the old one
+and swaps it in only when it is complete and valid: requests keep being
+answered from the old table meanwhile, and a bad file changes nothing (the
+problem is logged and reported). A version not exported yet is looked for again
+at each check.
+
+A feature party computes its whole table's outputs whenever it loads a table
+or version, so an answer to the label party is a lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from common.config import PartyConfig
+from common.errors import (
+    DataError,
+    NotAllowedError,
+    NotServingError,
+    RequestTooLargeError,
+    UnknownJobError,
+)
+from common.online import Embedded
+from common.serving_config import ServingConfig
+from party_server.entity_table import EntityTable, file_signature, load_entity_table
+from party_server.served_model import ServedModel, load_served_model
+
+logger = logging.getLogger(__name__)
+
+# The most keys one Embed request may ask for.
+MAX_EMBED_KEYS = 100_000
+
+
+@dataclass(frozen=True)
+class Served:
+    """What answers requests now: one model version and one table."""
+
+    model: ServedModel
+    table: EntityTable
+    # A feature party's outputs of every table row, ``[entities, width]``.
+    outputs: np.ndarray | None = None
+
+
+class PartServing:
+    def __init__(
+        self,
+        config: PartyConfig,
+        on_ready: Callable[[bool], None] = lambda ready: None,
+    ) -> None:
+        assert config.serving is not None
+        self.party = config.party
+        self.settings: ServingConfig = config.serving
+        self._output_dir = config.output_dir
+        self._on_ready = on_ready
+        self._served: Served | None = None
+        self.problem = "starting"
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Loads once now, then watches the table file in the background."""
+        self.refresh()
+        self._watcher = threading.Thread(
+            target=self._watch, name="serving-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.settings.reload_seconds):
+            self.refresh()
+
+    def current(self) -> Served:
+        served = self._served
+        if served is None:
+            raise NotServingError(f"party {self.party} is not serving: {self.problem}")
+        return served
+
+    def refresh(self) -> None:
+        """Loads the model if it is not loaded yet, and the table if its file
+        changed; keeps what it has when either fails."""
+        with self._load_lock:
+            served = self._served
+            settings = self.settings
+            if served is not None and served.table.signature == file_signature(
+                settings.table
+            ):
+                return
+            try:
+                model = served.model if served else self._load_model()
+                table = load_entity_table(
+                    settings.table, settings.key, tuple(model.inputs)
+                )
+                fresh = self._prepare(model, table)
+            except DataError as exc:
+                if str(exc) != self.problem:
+                    logger.error("serving: %s", exc)
+                self.problem = str(exc)
+                if served is None:
+                    self._on_ready(False)
+                return
+            self._served = fresh
+            self.problem = ""
+            self.swapped(served, fresh)
+            logger.info(
+                "serving version %s of job %s with %d entities from %s (digest %s)",
+                model.version,
+                model.job,
+                len(table),
+                table.path,
+                table.digest[:12],
+            )
+            self._on_ready(True)
+
+    def _load_model(self) -> ServedModel:
+        model = load_served_model(
+            self._output_dir, self.settings.job, self.settings.version
+        )
+        self.check_model(model)
+        return model
+
+    def check_model(self, model: ServedModel) -> None:
+        """Refuses a part of the wrong role (``DataError``)."""
+
+    def _prepare(self, model: ServedModel, table: EntityTable) -> Served:
+        return Served(model, table)
+
+    def swapped(self, old: Served | None, new: Served) -> None:
+        """Called after ``new`` replaced ``old``."""
+
+
+class FeatureServing(PartServing):
+    """A feature party's part: answers its label party's ``Embed`` requests."""
+
+    def check_model(self, model: ServedModel) -> None:
+        if model.label:
+            raise DataError(
+                f"{model.folder} is a label party's part; party {self.party} holds "
+                "no labels"
+            )
+
+    def _prepare(self, model: ServedModel, table: EntityTable) -> Served:
+        try:
+            outputs = model.hidden(table.columns)
+        except Exception as exc:  # noqa: BLE001 - TensorFlow names bad cells its way
+            raise DataError(
+                f"entity table {table.path}: the model cannot encode it: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            ) from None
+        return Served(model, table, outputs)
+
+    def embed(self, job: str, version: str, caller: str, keys: list[str]) -> Embedded:
+        """The outputs of ``keys`` under ``version`` for the label party."""
+        if caller != self.settings.label_party:
+            raise NotAllowedError(
+                f"party {self.party} answers Embed for its label party "
+                f"{self.settings.label_party!r} only, not {caller!r}"
+            )
+        if len(keys) > MAX_EMBED_KEYS:
+            raise RequestTooLargeError(
+                f"{len(keys)} keys in one Embed request; at most {MAX_EMBED_KEYS}"
+            )
+        served = self.current()
+        model = served.model
+        if (job, version) != (model.job, model.version):
+            raise UnknownJobError(
+                f"party {self.party} serves version {model.version!r} of job "
+                f"{model.job!r}, not {version!r} of {job!r}; check serving.model "
+                "at every party"
+            )
+        positions = served.table.positions(keys)
+        known = positions >= 0
+        assert served.outputs is not None
+        return Embedded(
+            model.digest,
+            served.table.digest,
+            served.outputs[positions[known]],
+            np.flatnonzero(~known).astype(np.int32),
+        )

@@ -1,0 +1,248 @@
+"""Online split inference: the label party's ``Scoring`` service over mutual
+TLS, answered with the feature party's outputs of its entity table.
+
+One job is trained once for the module (one epoch, exported as ``epoch-1``);
+each test starts the parties again with a ``serving`` section."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pandas as pd
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from common import serde
+from common.certs import write_bundle
+from common.config import load_party_config
+from common.rpc import create_channel
+from common.tls import TlsConfig, load_credentials
+from coordinator.local import project_env
+from splitrec.v1 import scoring_pb2, scoring_pb2_grpc
+from tests.support import ROOT, running_parties, write_configs
+
+pytestmark = pytest.mark.slow
+
+JOB = "deepfm-ml1m"
+
+
+class Trained:
+    def __init__(self, folder: Path, data: Path) -> None:
+        self.folder = folder
+        self.certs = folder / "certs"
+        write_bundle(self.certs, ["alice", "bob", "coordinator", "scorer"])
+        self.files = write_configs(folder, data, self.certs)
+        self.files.edit("job", epochs=1, export="auto")
+        self.scores = folder / "runs" / "bob" / JOB / "predictions-validation.csv"
+        self.users = folder / "users.csv"
+        self.movies = folder / "movies.csv"
+
+    def raw(self, name: str) -> pd.DataFrame:
+        config = load_party_config(getattr(self.files, name))
+        frame = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
+        return frame.set_index(config.data.id_column)
+
+    def write_tables(self) -> None:
+        """Entity tables as a service would hold them: one row per user (alice)
+        and per movie (bob), without the rows' IDs and bob's rating."""
+        users = self.raw("alice").drop_duplicates("UserID")
+        users.to_csv(self.users, index=False)
+        movies = self.raw("bob").drop(columns=["Rating"]).drop_duplicates("MovieID")
+        movies.to_csv(self.movies, index=False)
+
+    def serve(self, **changes: object) -> None:
+        """Serving sections for both parties (``changes`` go to bob's)."""
+        model = {"job": JOB, "version": "epoch-1"}
+        self.files.edit(
+            "alice",
+            serving={
+                "model": model,
+                "table": {"path": str(self.users), "key": "UserID"},
+                "reload_seconds": 0.2,
+            },
+        )
+        self.files.edit(
+            "bob",
+            serving={
+                "model": model,
+                "table": {"path": str(self.movies), "key": "MovieID"},
+                "clients": ["scorer"],
+                "reload_seconds": 0.2,
+                **changes,
+            },
+        )
+
+    def client(self, address: str, identity: str = "scorer") -> grpc.Channel:
+        tls = TlsConfig(
+            ca=self.certs / "ca.pem",
+            cert=self.certs / f"{identity}.pem",
+            key=self.certs / f"{identity}.key",
+        )
+        return create_channel(address, load_credentials(tls), "bob")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Trained:
+    model = Trained(tmp_path_factory.mktemp("online"), small_data)
+    with running_parties(model.files):
+        result = subprocess.run(
+            [sys.executable, "-m", "coordinator", "run", "--job", str(model.files.job)],
+            cwd=ROOT,
+            env=project_env(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    model.write_tables()
+    return model
+
+
+@contextlib.contextmanager
+def serving(trained: Trained, **changes: object) -> Iterator[tuple[dict, object]]:
+    trained.write_tables()
+    trained.serve(**changes)
+    with running_parties(trained.files) as parties:
+        channel = trained.client(f"127.0.0.1:{parties['bob'].port}")
+        try:
+            yield parties, scoring_pb2_grpc.ScoringStub(channel)
+        finally:
+            channel.close()
+
+
+def _score(stub: object, user: str, movies: list[str], **kw: object):
+    request = serde.score_request_to_proto({"alice": [user], "bob": movies})
+    return stub.Score(request, timeout=10, **kw)
+
+
+def _expected(trained: Trained) -> pd.DataFrame:
+    """The job's validation rows: user, movie and the score the job gave."""
+    scores = pd.read_csv(trained.scores, dtype={"ID": str}).set_index("ID")
+    scores["UserID"] = trained.raw("alice").loc[scores.index, "UserID"]
+    scores["MovieID"] = trained.raw("bob").loc[scores.index, "MovieID"]
+    return scores
+
+
+def _wait(condition: object, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
+
+
+def test_online_scores_are_the_jobs_scores_and_come_from_the_cache(trained):
+    expected = _expected(trained)
+    users = expected.groupby("UserID")
+    with serving(trained) as (parties, stub):
+        channel = trained.client(f"127.0.0.1:{parties['bob'].port}")
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = health.Check(
+            health_pb2.HealthCheckRequest(service="splitrec.v1.Scoring"), timeout=5
+        )
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        checked = 0
+        for user, rows in sorted(users, key=lambda u: -len(u[1]))[:40]:
+            movies = rows["MovieID"].tolist()
+            reply = _score(stub, user, movies)
+            assert reply.version == "epoch-1"
+            assert [r.problem for r in reply.rows] == [""] * len(movies)
+            got = np.array([r.scores[0] for r in reply.rows])
+            np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)
+            assert (reply.cached, reply.fetched) == (0, 1)
+            again = _score(stub, user, movies)
+            assert (again.cached, again.fetched) == (1, 0)
+            assert [r.scores[0] for r in again.rows] == list(got.astype(np.float32))
+            checked += len(movies)
+        assert checked > 100
+        status = stub.GetServingStatus(scoring_pb2.ServingStatusRequest(), timeout=5)
+        assert status.ready and status.version == "epoch-1"
+        assert [p.party for p in status.parts] == ["alice", "bob"]
+        assert status.parts[1].key_column == "MovieID" and status.cached_outputs == 40
+        channel.close()
+
+
+def test_requests_are_checked_row_by_row_and_as_a_whole(trained):
+    expected = _expected(trained)
+    user = expected["UserID"].iloc[0]
+    movies = expected["MovieID"].iloc[:3].tolist()
+    with serving(trained, max_rows=50) as (parties, stub):
+        reply = _score(stub, user, [movies[0], "no-such-movie", movies[1]])
+        assert [bool(r.scores) for r in reply.rows] == [True, False, True]
+        assert reply.rows[1].problem == "party bob holds no MovieID 'no-such-movie'"
+        reply = _score(stub, "99999999", movies)
+        assert {r.problem for r in reply.rows} == {
+            "party alice holds no entity '99999999'"
+        }
+        refusals = {
+            "RESOURCE_EXHAUSTED": {"alice": [user], "bob": movies * 17},
+            "INVALID_ARGUMENT": {"alice": [user], "carol": movies},
+        }
+        for code, keys in refusals.items():
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Score(serde.score_request_to_proto(keys), timeout=10)
+            assert caught.value.code().name == code, caught.value.details()
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(stub, user, [movies[0], ""])
+        assert "bob's key at position 1 is empty" in caught.value.details()
+        uneven = {"alice": [user, user], "bob": movies}
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.Score(serde.score_request_to_proto(uneven), timeout=10)
+        assert "alice gives 2 keys" in caught.value.details()
+        # Only the listed client identities may call the service.
+        other = trained.client(f"127.0.0.1:{parties['bob'].port}", "coordinator")
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(scoring_pb2_grpc.ScoringStub(other), user, movies)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "scoring clients ['scorer']" in caught.value.details()
+        other.close()
+
+
+def test_a_changed_table_is_served_without_a_restart(trained):
+    expected = _expected(trained)
+    user, second = expected["UserID"].unique()[:2]
+    movies = expected["MovieID"].iloc[:5].tolist()
+    with serving(trained) as (parties, stub):
+        before = [r.scores[0] for r in _score(stub, user, movies).rows]
+        alice = parties["alice"].serving
+        old = alice.current().table.digest
+        users = pd.read_csv(trained.users, dtype=str, keep_default_na=False)
+        broken = pd.concat([users, users.iloc[:1]])
+        broken.to_csv(trained.users, index=False)  # a key twice: refused
+        time.sleep(1.0)
+        assert [r.scores[0] for r in _score(stub, user, movies).rows] == before
+        assert alice.current().table.digest == old
+        assert "is already on line" in alice.problem
+        row = users["UserID"] == user
+        for column, values in (("Gender", "FM"), ("Occupation", "01")):
+            now = users.loc[row, column].item()
+            users.loc[row, column] = values[1] if now == values[0] else values[0]
+        users.to_csv(trained.users, index=False)
+        _wait(lambda: alice.current().table.digest != old)
+        # A new key shows the label party the new table; its cache of alice's
+        # outputs is dropped, so the changed user is asked for again.
+        _score(stub, second, movies)
+        after = [r.scores[0] for r in _score(stub, user, movies).rows]
+        assert after != before
+
+
+def test_cached_rows_are_scored_while_the_feature_party_is_down(trained):
+    expected = _expected(trained)
+    user, other = expected["UserID"].unique()[:2]
+    movies = expected["MovieID"].iloc[:5].tolist()
+    with serving(trained) as (parties, stub):
+        cached = _score(stub, user, movies)
+        parties.pop("alice").stop(grace=0.5)
+        again = _score(stub, user, movies)
+        assert again.cached == 1
+        assert [r.scores for r in again.rows] == [r.scores for r in cached.rows]
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(stub, other, movies)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "party alice did not answer Embed" in caught.value.details()
