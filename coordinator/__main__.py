@@ -6,7 +6,9 @@ also starts the party servers as local processes and stops them afterwards;
 ``python -m coordinator export --job job.yaml [--epoch N | --best]`` has every
 party export its part of the model after an epoch of an earlier run;
 ``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
-scores a dataset the parties' configs name with an exported version.
+scores a dataset the parties' configs name with an exported version;
+``python -m coordinator serve-switch --job job.yaml --version VERSION`` has the
+parties' online scoring switch to another exported version, all together.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
 it); 2 bad flags, a bad config file or an unusable runs folder (nothing was
@@ -116,6 +118,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_version,
         help="the key of the dataset in every party's config ('datasets')",
     )
+    switch = commands.add_parser(
+        "serve-switch",
+        help="have every party's online scoring serve another exported version",
+    )
+    _job_flags(switch, ())
+    switch.add_argument(
+        "--version", required=True, type=_version, help="the exported version"
+    )
     return parser.parse_args(argv)
 
 
@@ -196,6 +206,19 @@ def predict(config: JobConfig, version: str, dataset: str) -> int:
     return 0
 
 
+def serve_switch(config: JobConfig, version: str) -> int:
+    from coordinator.serving import switch_serving
+
+    reply = switch_serving(config, version)
+    digests = ", ".join(f"{p} {d[:12]}" for p, d in sorted(reply.model_digests.items()))
+    print(
+        f"every party serves model version {reply.version} now (was "
+        f"{reply.previous}; digests {digests})",
+        flush=True,
+    )
+    return 0
+
+
 def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
     """Starts each party from its own config (label party first), then runs the
     job; the parties stop however the job ends (a signal included)."""
@@ -241,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
             return export(config, args.epoch, args.best, args.version)
         if args.command == "predict":
             return predict(config, args.model, args.dataset)
+        if args.command == "serve-switch":
+            return serve_switch(config, args.version)
         return run(config, args.fresh)
     except ConfigError as exc:
         print(f"coordinator: {exc}", file=sys.stderr)

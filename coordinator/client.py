@@ -247,6 +247,12 @@ class PartyClient:
         )
         return self._call("ExportModel", self._stub.ExportModel, request).model_digest
 
+    def switch_serving(
+        self, version: str, timeout: float
+    ) -> control_pb2.SwitchServingReply:
+        request = control_pb2.SwitchServingRequest(version=version)
+        return self._call("SwitchServing", self._stub.SwitchServing, request, timeout)
+
     def status(self) -> control_pb2.PartyStatus:
         """The party's status (what grpcurl's GetStatus shows)."""
         return self._call(

@@ -9,10 +9,16 @@ from collections.abc import Iterator
 import grpc
 
 from common import serde
+from common.errors import NotServingError
+from party_server.label_serving import LabelServing
 from party_server.ownership import HEARTBEAT_SECONDS
+from party_server.part_serving import PartServing
 from party_server.party import Party, check_job_id
 from party_server.status_codes import rpc_method
 from splitrec.v1 import control_pb2, control_pb2_grpc
+
+# How long a version switch waits for the feature parties without a deadline.
+SWITCH_TIMEOUT = 120.0
 
 
 def _cancel_event(context: grpc.ServicerContext) -> threading.Event:
@@ -37,8 +43,27 @@ def _close_on_termination(
 
 
 class ControlService(control_pb2_grpc.ControlServicer):
-    def __init__(self, party: Party) -> None:
+    def __init__(self, party: Party, serving: PartServing | None = None) -> None:
         self._party = party
+        self._serving = serving
+
+    @rpc_method
+    def SwitchServing(  # noqa: N802 - gRPC method name
+        self, request: control_pb2.SwitchServingRequest, context: grpc.ServicerContext
+    ) -> control_pb2.SwitchServingReply:
+        serving = self._serving
+        if not isinstance(serving, LabelServing):
+            raise NotServingError(
+                f"party {self._party.config.party} serves no Scoring service (only "
+                "a label party with a serving section does)"
+            )
+        timeout = context.time_remaining()
+        previous, digests = serving.switch(
+            request.version, SWITCH_TIMEOUT if timeout is None else timeout
+        )
+        return control_pb2.SwitchServingReply(
+            version=request.version, previous=previous, model_digests=digests
+        )
 
     @rpc_method
     def Describe(  # noqa: N802 - gRPC method name

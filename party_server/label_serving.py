@@ -12,6 +12,8 @@ rows are all scored by one version.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import threading
 from collections.abc import Callable
 
 import grpc
@@ -30,11 +32,15 @@ from common.serving_config import MAX_KEY_LENGTH
 from party_server.output_cache import OutputCache
 from party_server.part_serving import PartServing, Served
 from party_server.served_model import ServedModel
-from splitrec.v1 import peer_pb2_grpc
+from splitrec.v1 import peer_pb2, peer_pb2_grpc
+
+logger = logging.getLogger(__name__)
 
 # How long the label party waits for a feature party when the request has no
 # deadline of its own.
 DEFAULT_TIMEOUT = 10.0
+# A party that answers so may be able to later: the switch may be tried again.
+_TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 class LabelServing(PartServing):
@@ -52,6 +58,7 @@ class LabelServing(PartServing):
         )
         # Each feature party's model and table digests as its last answer said.
         self.seen: dict[str, tuple[str, str]] = {}
+        self._switch_lock = threading.Lock()
 
     def check_model(self, model: ServedModel) -> None:
         if not model.label:
@@ -65,6 +72,48 @@ class LabelServing(PartServing):
                 f"{model.folder} fuses the outputs of {missing}, which are not "
                 f"peers of {self.party}; add them to its peers"
             )
+
+    def switch(self, version: str, timeout: float) -> tuple[str, dict[str, str]]:
+        """Makes ``version`` the one every request uses once this party and
+        every feature party hold it; when one cannot, nothing changes
+        (``PeerError`` or ``DataError`` naming it). Returns the previous
+        version and each party's model digest of the new one."""
+        with self._switch_lock:
+            previous = self.version
+            served = self.hold(version)
+            request = peer_pb2.PrepareServingRequest(
+                job_id=self.settings.job, version=version, party=self.party
+            )
+            calls = {
+                party: self._stub(party).PrepareServing.future(request, timeout=timeout)
+                for party, _ in served.model.peers
+            }
+            digests, failures = {self.party: served.model.digest}, {}
+            for party, call in calls.items():
+                try:
+                    digests[party] = call.result().model_digest
+                except grpc.RpcError as exc:
+                    failures[party] = exc
+            if failures:
+                message = (
+                    f"version {version!r} cannot be served by every party, so "
+                    f"{previous!r} stays: "
+                    + "; ".join(
+                        f"{p}: {e.code().name}: {e.details()}"
+                        for p, e in failures.items()
+                    )
+                )
+                transient = {
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                }
+                if any(e.code() in transient for e in failures.values()):
+                    raise PeerError(message)
+                raise DataError(message)
+            self.version = version
+            self.swapped(self._served.get(previous), served)
+        logger.info("serving switched from version %s to %s", previous, version)
+        return previous, digests
 
     def swapped(self, old: Served | None, new: Served) -> None:
         if old is None or old.model.version != new.model.version:
@@ -113,8 +162,10 @@ class LabelServing(PartServing):
         request = serde.embed_request_to_proto(
             served.model.job, served.model.version, self.party, keys
         )
-        stub = peer_pb2_grpc.PeerStub(self._channel(party))
-        return stub.Embed.future(request, timeout=timeout)
+        return self._stub(party).Embed.future(request, timeout=timeout)
+
+    def _stub(self, party: str) -> peer_pb2_grpc.PeerStub:
+        return peer_pb2_grpc.PeerStub(self._channel(party))
 
     def _received(self, party: str, keys: list[str], future: object) -> Embedded:
         try:
@@ -200,7 +251,7 @@ class LabelServing(PartServing):
 
     def view(self) -> ServingView:
         """What ``GetServingStatus`` reports."""
-        served = self._served
+        served = self._served.get(self.version)
         settings = self.settings
         if served is None:
             return ServingView(False, self.problem, settings.job, settings.version)

@@ -7,7 +7,9 @@ version of its part and its entity table. A watcher checks the table file every
 and swaps it in only when it is complete and valid: requests keep being
 answered from the old table meanwhile, and a bad file changes nothing (the
 problem is logged and reported). A version not exported yet is looked for again
-at each check.
+at each check. A party holds up to ``MAX_HELD`` versions at once: the label
+party names the version of every request, so a switch to a new version (see
+``party_server.label_serving``) never mixes two.
 
 A feature party computes its whole table's outputs whenever it loads a table
 or version, so an answer to the label party is a lookup.
@@ -39,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 # The most keys one Embed request may ask for.
 MAX_EMBED_KEYS = 100_000
+# Versions a party keeps loaded at once (the current one, the one being
+# switched to, and one before).
+MAX_HELD = 3
 
 
 @dataclass(frozen=True)
@@ -62,9 +67,13 @@ class PartServing:
         self.settings: ServingConfig = config.serving
         self._output_dir = config.output_dir
         self._on_ready = on_ready
-        self._served: Served | None = None
+        # The version requests use now, and every version held, each with
+        # the table it answers from.
+        self.version = self.settings.version
+        self._served: dict[str, Served] = {}
+        self._table: EntityTable | None = None
         self.problem = "starting"
-        self._load_lock = threading.Lock()
+        self._load_lock = threading.RLock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
@@ -86,51 +95,80 @@ class PartServing:
             self.refresh()
 
     def current(self) -> Served:
-        served = self._served
+        served = self._served.get(self.version)
         if served is None:
             raise NotServingError(f"party {self.party} is not serving: {self.problem}")
         return served
 
+    def _failed(self, exc: DataError) -> None:
+        if str(exc) != self.problem:
+            logger.error("serving: %s", exc)
+        self.problem = str(exc)
+
     def refresh(self) -> None:
-        """Loads the model if it is not loaded yet, and the table if its file
-        changed; keeps what it has when either fails."""
+        """Loads the current version if it is not loaded yet, and the table if
+        its file changed; keeps what it has when either fails."""
         with self._load_lock:
-            served = self._served
-            settings = self.settings
-            if served is not None and served.table.signature == file_signature(
-                settings.table
-            ):
+            table = self._table
+            changed = table is None or table.signature != file_signature(
+                self.settings.table
+            )
+            if not changed and self.version in self._served:
                 return
             try:
-                model = served.model if served else self._load_model()
-                table = load_entity_table(
-                    settings.table, settings.key, tuple(model.inputs)
-                )
-                fresh = self._prepare(model, table)
+                models = {v: s.model for v, s in self._served.items()}
+                if self.version not in models:
+                    models[self.version] = self._load_model(self.version)
+                self._install(models)
             except DataError as exc:
-                if str(exc) != self.problem:
-                    logger.error("serving: %s", exc)
-                self.problem = str(exc)
-                if served is None:
+                self._failed(exc)
+                if self.version not in self._served:
                     self._on_ready(False)
                 return
-            self._served = fresh
             self.problem = ""
-            self.swapped(served, fresh)
-            logger.info(
-                "serving version %s of job %s with %d entities from %s (digest %s)",
-                model.version,
-                model.job,
-                len(table),
-                table.path,
-                table.digest[:12],
-            )
             self._on_ready(True)
 
-    def _load_model(self) -> ServedModel:
-        model = load_served_model(
-            self._output_dir, self.settings.job, self.settings.version
+    def _install(self, models: dict[str, ServedModel]) -> None:
+        """Reads the table for ``models`` and makes them the held versions."""
+        columns = tuple(dict.fromkeys(c for m in models.values() for c in m.inputs))
+        table = load_entity_table(self.settings.table, self.settings.key, columns)
+        served = {v: self._prepare(m, table) for v, m in models.items()}
+        old = self._served.get(self.version)
+        self._table, self._served = table, served
+        self.swapped(old, served[self.version])
+        logger.info(
+            "serving versions %s of job %s (current %s) with %d entities from %s "
+            "(digest %s)",
+            sorted(served),
+            self.settings.job,
+            self.version,
+            len(table),
+            table.path,
+            table.digest[:12],
         )
+
+    def hold(self, version: str) -> Served:
+        """``version`` loaded beside the others (from the export, at once);
+        the oldest versions other than the current one are let go beyond
+        ``MAX_HELD``."""
+        with self._load_lock:
+            served = self._served.get(version)
+            if served is not None:
+                return served
+            if self._table is None:
+                raise NotServingError(
+                    f"party {self.party} is not serving: {self.problem}"
+                )
+            models = {v: s.model for v, s in self._served.items()}
+            models[version] = self._load_model(version)
+            while len(models) > MAX_HELD:
+                oldest = next(v for v in models if v not in (self.version, version))
+                del models[oldest]
+            self._install(models)
+            return self._served[version]
+
+    def _load_model(self, version: str) -> ServedModel:
+        model = load_served_model(self._output_dir, self.settings.job, version)
         self.check_model(model)
         return model
 
@@ -164,30 +202,36 @@ class FeatureServing(PartServing):
             ) from None
         return Served(model, table, outputs)
 
-    def embed(self, job: str, version: str, caller: str, keys: list[str]) -> Embedded:
-        """The outputs of ``keys`` under ``version`` for the label party."""
+    def _check_caller(self, job: str, caller: str) -> None:
         if caller != self.settings.label_party:
             raise NotAllowedError(
-                f"party {self.party} answers Embed for its label party "
+                f"party {self.party} answers its label party "
                 f"{self.settings.label_party!r} only, not {caller!r}"
             )
+        if job != self.settings.job:
+            raise UnknownJobError(
+                f"party {self.party} serves versions of job {self.settings.job!r}, "
+                f"not of {job!r}; check serving.model at every party"
+            )
+
+    def prepare_version(self, job: str, version: str, caller: str) -> Served:
+        """Loads ``version`` for a switch the label party is about to make."""
+        self._check_caller(job, caller)
+        return self.hold(version)
+
+    def embed(self, job: str, version: str, caller: str, keys: list[str]) -> Embedded:
+        """The outputs of ``keys`` under ``version`` for the label party."""
+        self._check_caller(job, caller)
         if len(keys) > MAX_EMBED_KEYS:
             raise RequestTooLargeError(
                 f"{len(keys)} keys in one Embed request; at most {MAX_EMBED_KEYS}"
             )
-        served = self.current()
-        model = served.model
-        if (job, version) != (model.job, model.version):
-            raise UnknownJobError(
-                f"party {self.party} serves version {model.version!r} of job "
-                f"{model.job!r}, not {version!r} of {job!r}; check serving.model "
-                "at every party"
-            )
+        served = self.hold(version)
         positions = served.table.positions(keys)
         known = positions >= 0
         assert served.outputs is not None
         return Embedded(
-            model.digest,
+            served.model.digest,
             served.table.digest,
             served.outputs[positions[known]],
             np.flatnonzero(~known).astype(np.int32),

@@ -41,24 +41,41 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         self._authorizer = authorizer
         self._serving = serving
 
+    def _feature_serving(
+        self, context: grpc.ServicerContext, caller: str
+    ) -> FeatureServing:
+        """The party's feature serving, for a caller whose certificate is the
+        party it says it is."""
+        serving = self._serving
+        if not isinstance(serving, FeatureServing):
+            raise NotServingError(
+                f"party {self._party.config.party} serves no feature outputs (no "
+                "serving section in its config, or it is the label party)"
+            )
+        refusal = self._authorizer.check_hello(context, caller)
+        if refusal is not None:
+            raise NotAllowedError(refusal)
+        return serving
+
     @rpc_method
     def Embed(  # noqa: N802 - gRPC method name
         self, request: peer_pb2.EmbedRequest, context: grpc.ServicerContext
     ) -> peer_pb2.EmbedResponse:
-        serving = self._serving
-        if not isinstance(serving, FeatureServing):
-            raise NotServingError(
-                f"party {self._party.config.party} answers no Embed requests: it "
-                "serves no feature outputs (no serving section in its config, or "
-                "it is the label party)"
-            )
-        refusal = self._authorizer.check_hello(context, request.party)
-        if refusal is not None:
-            raise NotAllowedError(refusal)
+        serving = self._feature_serving(context, request.party)
         embedded = serving.embed(
             request.job_id, request.version, request.party, list(request.keys)
         )
         return serde.embed_reply_to_proto(embedded)
+
+    @rpc_method
+    def PrepareServing(  # noqa: N802 - gRPC method name
+        self, request: peer_pb2.PrepareServingRequest, context: grpc.ServicerContext
+    ) -> peer_pb2.PrepareServingResponse:
+        serving = self._feature_serving(context, request.party)
+        served = serving.prepare_version(request.job_id, request.version, request.party)
+        return peer_pb2.PrepareServingResponse(
+            model_digest=served.model.digest, entities=len(served.table)
+        )
 
     @rpc_method
     def Exchange(  # noqa: N802 - gRPC method name

@@ -97,7 +97,8 @@ def _serve(
     )
     health_servicer = health.HealthServicer()
     serving = _serving(config, party, health_servicer)
-    control_pb2_grpc.add_ControlServicer_to_server(ControlService(party), server)
+    control = ControlService(party, serving)
+    control_pb2_grpc.add_ControlServicer_to_server(control, server)
     peer = PeerService(party, authorizer, serving)
     peer_pb2_grpc.add_PeerServicer_to_server(peer, server)
     names = SERVICE_NAMES

@@ -1,14 +1,17 @@
 """Online split inference: the label party's ``Scoring`` service over mutual
 TLS, answered with the feature party's outputs of its entity table.
 
-One job is trained once for the module (one epoch, exported as ``epoch-1``);
-each test starts the parties again with a ``serving`` section."""
+One job is trained once for the module (two epochs, exported as ``epoch-1``
+and ``epoch-2``); each test starts the parties again with a ``serving``
+section."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +42,7 @@ class Trained:
         self.certs = folder / "certs"
         write_bundle(self.certs, ["alice", "bob", "coordinator", "scorer"])
         self.files = write_configs(folder, data, self.certs)
-        self.files.edit("job", epochs=1, export="auto")
+        self.files.edit("job", epochs=2, export="auto")
         self.scores = folder / "runs" / "bob" / JOB / "predictions-validation.csv"
         self.users = folder / "users.csv"
         self.movies = folder / "movies.csv"
@@ -57,9 +60,9 @@ class Trained:
         movies = self.raw("bob").drop(columns=["Rating"]).drop_duplicates("MovieID")
         movies.to_csv(self.movies, index=False)
 
-    def serve(self, **changes: object) -> None:
+    def serve(self, version: str, **changes: object) -> None:
         """Serving sections for both parties (``changes`` go to bob's)."""
-        model = {"job": JOB, "version": "epoch-1"}
+        model = {"job": JOB, "version": version}
         self.files.edit(
             "alice",
             serving={
@@ -92,23 +95,30 @@ class Trained:
 def trained(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Trained:
     model = Trained(tmp_path_factory.mktemp("online"), small_data)
     with running_parties(model.files):
-        result = subprocess.run(
-            [sys.executable, "-m", "coordinator", "run", "--job", str(model.files.job)],
-            cwd=ROOT,
-            env=project_env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-    assert result.returncode == 0, result.stderr[-3000:]
+        for command in (("run",), ("export", "--epoch", "1")):
+            result = _coordinator(*command, "--job", str(model.files.job))
+            assert result.returncode == 0, result.stderr[-3000:]
     model.write_tables()
     return model
 
 
+def _coordinator(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "coordinator", *args],
+        cwd=ROOT,
+        env=project_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 @contextlib.contextmanager
-def serving(trained: Trained, **changes: object) -> Iterator[tuple[dict, object]]:
+def serving(
+    trained: Trained, version: str = "epoch-2", **changes: object
+) -> Iterator[tuple[dict, object]]:
     trained.write_tables()
-    trained.serve(**changes)
+    trained.serve(version, **changes)
     with running_parties(trained.files) as parties:
         channel = trained.client(f"127.0.0.1:{parties['bob'].port}")
         try:
@@ -151,7 +161,7 @@ def test_online_scores_are_the_jobs_scores_and_come_from_the_cache(trained):
         for user, rows in sorted(users, key=lambda u: -len(u[1]))[:40]:
             movies = rows["MovieID"].tolist()
             reply = _score(stub, user, movies)
-            assert reply.version == "epoch-1"
+            assert reply.version == "epoch-2"
             assert [r.problem for r in reply.rows] == [""] * len(movies)
             got = np.array([r.scores[0] for r in reply.rows])
             np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)
@@ -162,7 +172,7 @@ def test_online_scores_are_the_jobs_scores_and_come_from_the_cache(trained):
             checked += len(movies)
         assert checked > 100
         status = stub.GetServingStatus(scoring_pb2.ServingStatusRequest(), timeout=5)
-        assert status.ready and status.version == "epoch-1"
+        assert status.ready and status.version == "epoch-2"
         assert [p.party for p in status.parts] == ["alice", "bob"]
         assert status.parts[1].key_column == "MovieID" and status.cached_outputs == 40
         channel.close()
@@ -246,3 +256,64 @@ def test_cached_rows_are_scored_while_the_feature_party_is_down(trained):
             _score(stub, other, movies)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "party alice did not answer Embed" in caught.value.details()
+
+
+def test_a_version_switch_under_load_drops_no_request(trained):
+    """Clients score without a pause while the parties switch from epoch-1 to
+    epoch-2: every request is answered, by one version each, and once a
+    client saw epoch-2 it never sees epoch-1 again. A version one party lacks
+    is refused and changes nothing."""
+    expected = _expected(trained)
+    user = expected["UserID"].value_counts().index[0]
+    rows = expected[expected["UserID"] == user]
+    movies = rows["MovieID"].tolist()
+    bob = load_party_config(trained.files.bob)
+    only_bob = bob.output_dir / JOB / "model" / "only-bob"
+    shutil.copytree(bob.output_dir / JOB / "model" / "epoch-2", only_bob)
+    with serving(trained, "epoch-1") as (parties, stub):
+        first = _score(stub, user, movies)
+        assert first.version == "epoch-1"
+        assert not np.allclose([r.scores[0] for r in first.rows], rows["score"])
+        refused = _coordinator(
+            "serve-switch", "--job", str(trained.files.job), "--version", "only-bob"
+        )
+        assert refused.returncode == 1
+        assert "'epoch-1' stays: alice: FAILED_PRECONDITION" in refused.stderr
+        assert _score(stub, user, movies).version == "epoch-1"
+        stop = threading.Event()
+        seen: list[list[str]] = [[] for _ in range(4)]
+        errors: list[str] = []
+
+        def client(index: int) -> None:
+            end = time.monotonic() + 120
+            while not stop.is_set() and time.monotonic() < end:
+                try:
+                    seen[index].append(_score(stub, user, movies).version)
+                except grpc.RpcError as exc:
+                    errors.append(f"{exc.code().name}: {exc.details()}")
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(0.5)
+            switched = _coordinator(
+                "serve-switch", "--job", str(trained.files.job), "--version", "epoch-2"
+            )
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert switched.returncode == 0, switched.stderr[-3000:]
+        assert "every party serves model version epoch-2 now (was epoch-1" in (
+            switched.stdout
+        )
+        assert errors == []
+        for versions in seen:
+            assert versions[0] == "epoch-1" and versions[-1] == "epoch-2"
+            turned = versions.index("epoch-2")
+            assert set(versions[turned:]) == {"epoch-2"}
+        after = _score(stub, user, movies)
+        got = [r.scores[0] for r in after.rows]
+        np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)

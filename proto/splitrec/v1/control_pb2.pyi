@@ -455,3 +455,26 @@ class ExportModelReply(_message.Message):
     version: str
     model_digest: str
     def __init__(self, version: _Optional[str] = ..., model_digest: _Optional[str] = ...) -> None: ...
+
+class SwitchServingRequest(_message.Message):
+    __slots__ = ("version",)
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    def __init__(self, version: _Optional[str] = ...) -> None: ...
+
+class SwitchServingReply(_message.Message):
+    __slots__ = ("version", "previous", "model_digests")
+    class ModelDigestsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_DIGESTS_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    previous: str
+    model_digests: _containers.ScalarMap[str, str]
+    def __init__(self, version: _Optional[str] = ..., previous: _Optional[str] = ..., model_digests: _Optional[_Mapping[str, str]] = ...) -> None: ...

@@ -94,6 +94,11 @@ class ControlStub:
                 request_serializer=splitrec_dot_v1_dot_control__pb2.ExportModelRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_control__pb2.ExportModelReply.FromString,
                 _registered_method=True)
+        self.SwitchServing = channel.unary_unary(
+                '/splitrec.v1.Control/SwitchServing',
+                request_serializer=splitrec_dot_v1_dot_control__pb2.SwitchServingRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_control__pb2.SwitchServingReply.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -190,6 +195,15 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SwitchServing(self, request, context):
+        """Online scoring, at the label party: makes an exported model version the
+        one every Scoring request uses, once every feature party holds it. All
+        parties switch, or none; requests are answered throughout.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -252,6 +266,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.ExportModel,
                     request_deserializer=splitrec_dot_v1_dot_control__pb2.ExportModelRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_control__pb2.ExportModelReply.SerializeToString,
+            ),
+            'SwitchServing': grpc.unary_unary_rpc_method_handler(
+                    servicer.SwitchServing,
+                    request_deserializer=splitrec_dot_v1_dot_control__pb2.SwitchServingRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_control__pb2.SwitchServingReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -578,6 +597,33 @@ class Control:
             '/splitrec.v1.Control/ExportModel',
             splitrec_dot_v1_dot_control__pb2.ExportModelRequest.SerializeToString,
             splitrec_dot_v1_dot_control__pb2.ExportModelReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SwitchServing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Control/SwitchServing',
+            splitrec_dot_v1_dot_control__pb2.SwitchServingRequest.SerializeToString,
+            splitrec_dot_v1_dot_control__pb2.SwitchServingReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -20,6 +20,24 @@ PSI_STAGE_BLINDED: PsiStage
 PSI_STAGE_DOUBLE_BLINDED: PsiStage
 PSI_STAGE_ALIGNED: PsiStage
 
+class PrepareServingRequest(_message.Message):
+    __slots__ = ("job_id", "version", "party")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    version: str
+    party: str
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ...) -> None: ...
+
+class PrepareServingResponse(_message.Message):
+    __slots__ = ("model_digest", "entities")
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    model_digest: str
+    entities: int
+    def __init__(self, model_digest: _Optional[str] = ..., entities: _Optional[int] = ...) -> None: ...
+
 class EmbedRequest(_message.Message):
     __slots__ = ("job_id", "version", "party", "keys")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -49,6 +49,11 @@ class PeerStub:
                 request_serializer=splitrec_dot_v1_dot_peer__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_peer__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.PrepareServing = channel.unary_unary(
+                '/splitrec.v1.Peer/PrepareServing',
+                request_serializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -81,6 +86,14 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrepareServing(self, request, context):
+        """A version switch: the label party asks the party to load a model version
+        beside the ones it holds, before any Embed names it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -98,6 +111,11 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=splitrec_dot_v1_dot_peer__pb2.EmbedRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_peer__pb2.EmbedResponse.SerializeToString,
+            ),
+            'PrepareServing': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareServing,
+                    request_deserializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +199,33 @@ class Peer:
             '/splitrec.v1.Peer/Embed',
             splitrec_dot_v1_dot_peer__pb2.EmbedRequest.SerializeToString,
             splitrec_dot_v1_dot_peer__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareServing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/splitrec.v1.Peer/PrepareServing',
+            splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.SerializeToString,
+            splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.FromString,
             options,
             channel_credentials,
             insecure,
