@@ -22,6 +22,17 @@ class Embedded:
 
 
 @dataclass(frozen=True)
+class Pushed:
+    """A chunk of a feature party's table outputs, sent ahead of requests."""
+
+    model_digest: str
+    table_digest: str
+    keys: list[str]
+    # ``[keys, width]``.
+    outputs: np.ndarray
+
+
+@dataclass(frozen=True)
 class Scored:
     """The label party's answer to a scoring request."""
 

@@ -40,6 +40,14 @@ _COMMON_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
 ]
+# A client reconnects to a server that went away at least every 2 s, so a
+# restarted party is reachable again soon.
+_CLIENT_OPTIONS = [
+    *_COMMON_OPTIONS,
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 _SERVER_OPTIONS = [
     *_COMMON_OPTIONS,
@@ -118,8 +126,8 @@ def create_channel(
     """
     target = resolve(address)
     if credentials is None:
-        return grpc.insecure_channel(target, options=_COMMON_OPTIONS)
-    options = list(_COMMON_OPTIONS)
+        return grpc.insecure_channel(target, options=_CLIENT_OPTIONS)
+    options = list(_CLIENT_OPTIONS)
     if identity:
         options.append(("grpc.ssl_target_name_override", identity))
     return grpc.secure_channel(target, credentials.channel(), options=options)

@@ -25,7 +25,7 @@ from common.limits import job_limit_problems
 from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
 from common.names import name_problem
-from common.online import Embedded, Scored, ServingView
+from common.online import Embedded, Pushed, Scored, ServingView
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.secure_aggregation.key_shares import KeyShare
 from common.traffic import Traffic
@@ -783,3 +783,24 @@ def serving_view_to_proto(view: ServingView) -> scoring_pb2.ServingStatus:
         ],
         cached_outputs=view.cached_outputs,
     )
+
+
+def pushed_to_proto(chunk: Pushed) -> peer_pb2.PushChunk:
+    return peer_pb2.PushChunk(
+        model_digest=chunk.model_digest,
+        table_digest=chunk.table_digest,
+        keys=chunk.keys,
+        outputs=tensor_to_proto(np.asarray(chunk.outputs, np.float32)),
+    )
+
+
+def pushed_from_proto(message: peer_pb2.PushChunk) -> Pushed:
+    """A chunk of pushed outputs, one row per key."""
+    keys = list(message.keys)
+    outputs = tensor_from_proto(
+        message.outputs,
+        shape=(len(keys), None),
+        dtype=np.float32,
+        what="pushed outputs",
+    )
+    return Pushed(message.model_digest, message.table_digest, keys, outputs)

@@ -13,6 +13,8 @@ call the ``Scoring`` service and how feature outputs are cached.
       reload_seconds: 2             # how often the table file is checked
       label_party: bob              # feature party: whom it answers (default:
                                     # its only peer)
+      push: false                   # feature party: let the label party fetch
+                                    # every entity's output ahead of requests
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class ServingConfig:
     max_rows: int = 1000
     reload_seconds: float = 2.0
     label_party: str = ""
+    push: bool = False
 
 
 def _safe(reader: ConfigReader, key: str) -> str:
@@ -88,11 +91,13 @@ def read_serving(
             "reload_seconds", float, 2.0, limits["reload_seconds"]
         ),
         label_party=reader.optional("label_party", str, ""),
+        push=reader.optional("push", bool, False),
     )
     if cache:
         cache.finish()
-    if label and config.label_party:
-        raise reader.error("label_party", "only a feature party names its label party")
+    for key in ("label_party", "push"):
+        if label and reader.has(key):
+            raise reader.error(key, "only a feature party sets it")
     if not label:
         for key in ("clients", "cache", "max_rows"):
             if reader.has(key):

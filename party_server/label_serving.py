@@ -36,9 +36,12 @@ from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-# How long the label party waits for a feature party when the request has no
-# deadline of its own.
-DEFAULT_TIMEOUT = 10.0
+# How long the label party waits for a feature party's outputs (less when the
+# request's deadline is nearer): a party that is down fails the requests that
+# need it after this long, and one that just restarted is waited for.
+EMBED_TIMEOUT = 2.0
+# How soon pushed outputs are asked for again when their party was unreachable.
+PUSH_RETRY_SECONDS = 2.0
 # A party that answers so may be able to later: the switch may be tried again.
 _TRANSIENT = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
@@ -59,6 +62,10 @@ class LabelServing(PartServing):
         # Each feature party's model and table digests as its last answer said.
         self.seen: dict[str, tuple[str, str]] = {}
         self._switch_lock = threading.Lock()
+        # Pushed outputs: wanted now; parties that refused to push them.
+        self._push_wanted = threading.Event()
+        self._refused_push: set[str] = set()
+        self._pusher: threading.Thread | None = None
 
     def check_model(self, model: ServedModel) -> None:
         if not model.label:
@@ -118,6 +125,89 @@ class LabelServing(PartServing):
     def swapped(self, old: Served | None, new: Served) -> None:
         if old is None or old.model.version != new.model.version:
             self.cache.drop()
+            self._push_wanted.set()
+
+    def start(self) -> None:
+        super().start()
+        if self.cache.capacity:
+            self._pusher = threading.Thread(
+                target=self._push_loop, name="serving-push", daemon=True
+            )
+            self._pusher.start()
+
+    def close(self) -> None:
+        super().close()
+        self._push_wanted.set()
+        if self._pusher is not None:
+            self._pusher.join(timeout=5)
+
+    def _push_loop(self) -> None:
+        """Fetches the outputs of every entity of the feature parties that
+        push them: after a new version or table, and before cached outputs
+        expire."""
+        pause = self.settings.cache_seconds / 2
+        while not self._stop.is_set():
+            self._push_wanted.wait(pause)
+            self._push_wanted.clear()
+            if self._stop.is_set():
+                return
+            served = self._served.get(self.version)
+            if served is None:
+                continue
+            failed = [not self._fetch_pushed(served, p) for p, _ in served.model.peers]
+            # A party that could not be reached is asked again soon.
+            pause = self.settings.cache_seconds / 2
+            if any(failed):
+                pause = min(pause, PUSH_RETRY_SECONDS)
+
+    def _fetch_pushed(self, served: Served, party: str) -> bool:
+        """Fetches ``party``'s pushed outputs; False when it could not be
+        reached (a party that does not push counts as reached)."""
+        request = peer_pb2.PushRequest(
+            job_id=served.model.job, version=served.model.version, party=self.party
+        )
+        count = 0
+        try:
+            for message in self._stub(party).PushOutputs(request, timeout=600):
+                chunk = serde.pushed_from_proto(message)
+                self._saw(party, (chunk.model_digest, chunk.table_digest), False)
+                self.cache.put(party, served.model.version, chunk.keys, chunk.outputs)
+                count += len(chunk.keys)
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.PERMISSION_DENIED:
+                logger.warning(
+                    "outputs pushed by party %s: %s: %s",
+                    party,
+                    exc.code().name,
+                    exc.details(),
+                )
+                return False
+            if party not in self._refused_push:  # said once, asked again later
+                self._refused_push.add(party)
+                logger.info("party %s: %s", party, exc.details())
+            return True
+        except InvalidMessageError as exc:
+            logger.warning("outputs pushed by party %s: %s", party, exc)
+            return False
+        self._refused_push.discard(party)
+        if count > self.cache.capacity:
+            logger.warning(
+                "party %s pushed %d outputs; the cache keeps %d (cache.entries)",
+                party,
+                count,
+                self.cache.capacity,
+            )
+        logger.info("party %s pushed the outputs of %d entities", party, count)
+        return True
+
+    def _saw(self, party: str, digests: tuple[str, str], push: bool = True) -> None:
+        """Notes a party's model and table digests; a change drops its cached
+        outputs (and, with ``push``, fetches them again if it pushes)."""
+        if self.seen.get(party, digests) != digests:
+            self.cache.drop(party)
+            if push:
+                self._push_wanted.set()
+        self.seen[party] = digests
 
     def parties(self, served: Served) -> list[str]:
         """The parties whose keys a request gives, in the model's order."""
@@ -162,7 +252,9 @@ class LabelServing(PartServing):
         request = serde.embed_request_to_proto(
             served.model.job, served.model.version, self.party, keys
         )
-        return self._stub(party).Embed.future(request, timeout=timeout)
+        return self._stub(party).Embed.future(
+            request, timeout=timeout, wait_for_ready=True
+        )
 
     def _stub(self, party: str) -> peer_pb2_grpc.PeerStub:
         return peer_pb2_grpc.PeerStub(self._channel(party))
@@ -177,10 +269,7 @@ class LabelServing(PartServing):
                 code=exc.code().name,
                 rpc="Embed",
             ) from None
-        digests = (reply.model_digest, reply.table_digest)
-        if self.seen.get(party, digests) != digests:
-            self.cache.drop(party)
-        self.seen[party] = digests
+        self._saw(party, (reply.model_digest, reply.table_digest))
         return reply
 
     def score(self, request: dict[str, list[str]], timeout: float | None) -> Scored:
@@ -199,7 +288,8 @@ class LabelServing(PartServing):
         }
         cached = sum(len(v) for v in found.values())
         missing = {p: [k for k in wanted[p] if k not in found[p]] for p in wanted}
-        wait = DEFAULT_TIMEOUT if timeout is None else max(timeout, 0.001)
+        wait = min(EMBED_TIMEOUT, EMBED_TIMEOUT if timeout is None else timeout)
+        wait = max(wait, 0.001)
         calls = {
             p: self._embed(served, p, keys, wait) for p, keys in missing.items() if keys
         }

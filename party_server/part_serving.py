@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ from common.errors import (
     RequestTooLargeError,
     UnknownJobError,
 )
-from common.online import Embedded
+from common.online import Embedded, Pushed
 from common.serving_config import ServingConfig
 from party_server.entity_table import EntityTable, file_signature, load_entity_table
 from party_server.served_model import ServedModel, load_served_model
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # The most keys one Embed request may ask for.
 MAX_EMBED_KEYS = 100_000
+# Entities per chunk of pushed outputs.
+PUSH_CHUNK = 4096
 # Versions a party keeps loaded at once (the current one, the one being
 # switched to, and one before).
 MAX_HELD = 3
@@ -236,3 +238,23 @@ class FeatureServing(PartServing):
             served.outputs[positions[known]],
             np.flatnonzero(~known).astype(np.int32),
         )
+
+    def pushed(self, job: str, version: str, caller: str) -> Iterator[Pushed]:
+        """Every entity's output under ``version`` in chunks, when the party's
+        config allows it (``serving.push``)."""
+        self._check_caller(job, caller)
+        if not self.settings.push:
+            raise NotAllowedError(
+                f"party {self.party} does not push its outputs (serving.push is "
+                "off in its config)"
+            )
+        served = self.hold(version)
+        keys = list(served.table.index)
+        assert served.outputs is not None
+        for start in range(0, len(keys), PUSH_CHUNK):
+            yield Pushed(
+                served.model.digest,
+                served.table.digest,
+                keys[start : start + PUSH_CHUNK],
+                served.outputs[start : start + PUSH_CHUNK],
+            )

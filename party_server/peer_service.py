@@ -68,6 +68,14 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         return serde.embed_reply_to_proto(embedded)
 
     @rpc_method
+    def PushOutputs(  # noqa: N802 - gRPC method name
+        self, request: peer_pb2.PushRequest, context: grpc.ServicerContext
+    ) -> Iterator[peer_pb2.PushChunk]:
+        serving = self._feature_serving(context, request.party)
+        for chunk in serving.pushed(request.job_id, request.version, request.party):
+            yield serde.pushed_to_proto(chunk)
+
+    @rpc_method
     def PrepareServing(  # noqa: N802 - gRPC method name
         self, request: peer_pb2.PrepareServingRequest, context: grpc.ServicerContext
     ) -> peer_pb2.PrepareServingResponse:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m common.movielens {generate,prepare} ...``."""
+"""Command line: ``python -m common.movielens {generate,prepare,tables} ...``."""
 
 import argparse
 import logging
@@ -14,6 +14,7 @@ from common.movielens.prepare import (
     LAYOUTS,
     prepare_party_csvs,
 )
+from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 
 EXIT_ERROR = 2
 DEFAULT_CACHE = Path.home() / ".cache" / "splitrec" / "movielens"
@@ -69,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_SEQUENCE_LENGTH,
         help=f"bst layout: previous movies per row (default {DEFAULT_SEQUENCE_LENGTH})",
     )
+    tables = commands.add_parser(
+        "tables",
+        help=f"write the entity tables for online scoring ({USERS_CSV}, "
+        f"{MOVIES_CSV}) from the reference layout's party CSVs",
+    )
+    tables.add_argument(
+        "--data", type=Path, required=True, help="folder of the party CSVs"
+    )
+    tables.add_argument("--out", type=Path, help="output folder (default: --data)")
     return parser
 
 
@@ -84,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "generate":
             _generate(args)
+        elif args.command == "tables":
+            made = write_entity_tables(args.data, args.out)
+            print(f"users: {made.users}")
+            print(f"movies: {made.movies}")
         else:
             _prepare(args)
     except (DataPreparationError, ValueError, TypeError, OSError) as exc:

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from common import serde
 from common.certs import write_bundle
 from common.config import load_party_config
+from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from common.rpc import create_channel
 from common.tls import TlsConfig, load_credentials
 from coordinator.local import project_env
@@ -44,8 +45,9 @@ class Trained:
         self.files = write_configs(folder, data, self.certs)
         self.files.edit("job", epochs=2, export="auto")
         self.scores = folder / "runs" / "bob" / JOB / "predictions-validation.csv"
-        self.users = folder / "users.csv"
-        self.movies = folder / "movies.csv"
+        self.data = data
+        self.users = folder / USERS_CSV
+        self.movies = folder / MOVIES_CSV
 
     def raw(self, name: str) -> pd.DataFrame:
         config = load_party_config(getattr(self.files, name))
@@ -53,15 +55,12 @@ class Trained:
         return frame.set_index(config.data.id_column)
 
     def write_tables(self) -> None:
-        """Entity tables as a service would hold them: one row per user (alice)
-        and per movie (bob), without the rows' IDs and bob's rating."""
-        users = self.raw("alice").drop_duplicates("UserID")
-        users.to_csv(self.users, index=False)
-        movies = self.raw("bob").drop(columns=["Rating"]).drop_duplicates("MovieID")
-        movies.to_csv(self.movies, index=False)
+        """Entity tables as ``python -m common.movielens tables`` writes them."""
+        write_entity_tables(self.data, self.folder)
 
-    def serve(self, version: str, **changes: object) -> None:
-        """Serving sections for both parties (``changes`` go to bob's)."""
+    def serve(self, version: str, alice: dict | None = None, **changes: object) -> None:
+        """Serving sections for both parties (``changes`` go to bob's, ``alice``
+        to alice's)."""
         model = {"job": JOB, "version": version}
         self.files.edit(
             "alice",
@@ -69,6 +68,7 @@ class Trained:
                 "model": model,
                 "table": {"path": str(self.users), "key": "UserID"},
                 "reload_seconds": 0.2,
+                **(alice or {}),
             },
         )
         self.files.edit(
@@ -115,10 +115,13 @@ def _coordinator(*args: str) -> subprocess.CompletedProcess:
 
 @contextlib.contextmanager
 def serving(
-    trained: Trained, version: str = "epoch-2", **changes: object
+    trained: Trained,
+    version: str = "epoch-2",
+    alice: dict | None = None,
+    **changes: object,
 ) -> Iterator[tuple[dict, object]]:
     trained.write_tables()
-    trained.serve(version, **changes)
+    trained.serve(version, alice, **changes)
     with running_parties(trained.files) as parties:
         channel = trained.client(f"127.0.0.1:{parties['bob'].port}")
         try:
@@ -316,4 +319,17 @@ def test_a_version_switch_under_load_drops_no_request(trained):
             assert set(versions[turned:]) == {"epoch-2"}
         after = _score(stub, user, movies)
         got = [r.scores[0] for r in after.rows]
+        np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)
+
+
+def test_a_feature_party_that_pushes_fills_the_cache_ahead_of_requests(trained):
+    expected = _expected(trained)
+    users = pd.read_csv(trained.users, dtype=str)["UserID"]
+    rows = expected[expected["UserID"] == expected["UserID"].iloc[-1]]
+    with serving(trained, alice={"push": True}) as (parties, stub):
+        bob = parties["bob"].serving
+        _wait(lambda: len(bob.cache) == len(users))
+        reply = _score(stub, rows["UserID"].iloc[0], rows["MovieID"].tolist())
+        assert (reply.cached, reply.fetched) == (1, 0)
+        got = [r.scores[0] for r in reply.rows]
         np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)

@@ -20,6 +20,28 @@ PSI_STAGE_BLINDED: PsiStage
 PSI_STAGE_DOUBLE_BLINDED: PsiStage
 PSI_STAGE_ALIGNED: PsiStage
 
+class PushRequest(_message.Message):
+    __slots__ = ("job_id", "version", "party")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    version: str
+    party: str
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ...) -> None: ...
+
+class PushChunk(_message.Message):
+    __slots__ = ("model_digest", "table_digest", "keys", "outputs")
+    MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    model_digest: str
+    table_digest: str
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    outputs: _tensor_pb2.Tensor
+    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
 class PrepareServingRequest(_message.Message):
     __slots__ = ("job_id", "version", "party")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]

@@ -54,6 +54,11 @@ class PeerStub:
                 request_serializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.SerializeToString,
                 response_deserializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.FromString,
                 _registered_method=True)
+        self.PushOutputs = channel.unary_stream(
+                '/splitrec.v1.Peer/PushOutputs',
+                request_serializer=splitrec_dot_v1_dot_peer__pb2.PushRequest.SerializeToString,
+                response_deserializer=splitrec_dot_v1_dot_peer__pb2.PushChunk.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -94,6 +99,15 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PushOutputs(self, request, context):
+        """Online scoring: the party's outputs of every entity in its table under a
+        model version, in chunks, for the label party's cache. Answered only when
+        the party's config allows it (serving.push).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -116,6 +130,11 @@ def add_PeerServicer_to_server(servicer, server):
                     servicer.PrepareServing,
                     request_deserializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.FromString,
                     response_serializer=splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.SerializeToString,
+            ),
+            'PushOutputs': grpc.unary_stream_rpc_method_handler(
+                    servicer.PushOutputs,
+                    request_deserializer=splitrec_dot_v1_dot_peer__pb2.PushRequest.FromString,
+                    response_serializer=splitrec_dot_v1_dot_peer__pb2.PushChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -226,6 +245,33 @@ class Peer:
             '/splitrec.v1.Peer/PrepareServing',
             splitrec_dot_v1_dot_peer__pb2.PrepareServingRequest.SerializeToString,
             splitrec_dot_v1_dot_peer__pb2.PrepareServingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushOutputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/splitrec.v1.Peer/PushOutputs',
+            splitrec_dot_v1_dot_peer__pb2.PushRequest.SerializeToString,
+            splitrec_dot_v1_dot_peer__pb2.PushChunk.FromString,
             options,
             channel_credentials,
             insecure,
