@@ -132,3 +132,16 @@ def test_interceptor_passes_everything_in_insecure_mode():
     handler = _handler(lambda request, context: "ok")
     interceptor = AuthorizationInterceptor(Authorizer(_config(), secure=False))
     assert interceptor.intercept_service(lambda _: handler, Details(CONTROL)) is handler
+
+
+def test_scoring_service_only_for_the_listed_clients():
+    from common.serving_config import ServingConfig
+
+    serving = ServingConfig("job", "v1", None, "MovieID", clients=("scorer",))
+    authorizer = Authorizer(_config(serving=serving), secure=True)
+    score = "/splitrec.v1.Scoring/Score"
+    assert authorizer.refusal(score, caller_of(FakeContext("scorer"))) is None
+    refusal = authorizer.refusal(score, caller_of(FakeContext("coordinator")))
+    assert "only from its scoring clients ['scorer'] (serving.clients)" in refusal
+    unserved = Authorizer(_config(), secure=True)
+    assert unserved.refusal(score, caller_of(FakeContext("scorer")))
