@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from common import serde
 from common.certs import write_bundle
@@ -333,3 +335,45 @@ def test_a_feature_party_that_pushes_fills_the_cache_ahead_of_requests(trained):
         assert (reply.cached, reply.fetched) == (1, 0)
         got = [r.scores[0] for r in reply.rows]
         np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)
+
+
+_TEXT = st.text(max_size=12) | st.sampled_from(["", "..", "x" * 300, "1", "名前"])
+
+
+@st.composite
+def _score_requests(draw: st.DrawFn) -> bytes:
+    """A Score request of random parties and keys, or random bytes."""
+    if draw(st.booleans()):
+        return draw(st.binary(max_size=200))
+    parties = draw(st.lists(st.sampled_from(["alice", "bob", "carol", ""]), max_size=3))
+    request = scoring_pb2.ScoreRequest()
+    for party in parties:
+        keys = draw(st.lists(_TEXT, max_size=draw(st.sampled_from([3, 60]))))
+        request.entities.add(party=party, keys=keys)
+    return request.SerializeToString()
+
+
+def test_random_score_requests_get_a_status_and_the_service_goes_on(trained):
+    expected = _expected(trained)
+    user, movie = expected["UserID"].iloc[0], expected["MovieID"].iloc[0]
+    with serving(trained, max_rows=50) as (parties, stub):
+        channel = trained.client(f"127.0.0.1:{parties['bob'].port}")
+        score = channel.unary_unary("/splitrec.v1.Scoring/Score")
+
+        @settings(max_examples=120, deadline=None, derandomize=True)
+        @given(_score_requests())
+        def fuzz(payload: bytes) -> None:
+            try:
+                score(payload, timeout=5)
+            except grpc.RpcError as error:
+                # Bytes that are no ScoreRequest are refused by gRPC itself.
+                undecodable = error.details() == "Exception deserializing request!"
+                assert undecodable or error.code() in (
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                ), (error.code(), error.details())
+
+        fuzz()
+        reply = _score(stub, user, [movie])
+        assert reply.rows[0].scores and not reply.rows[0].problem
+        channel.close()
