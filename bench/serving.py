@@ -69,7 +69,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--rows", type=int, default=200_000, help="ratings to train on")
+    parser.add_argument(
+        "--rows", type=int, default=1_000_209, help="ratings to train on (ml-1m's size)"
+    )
     parser.add_argument("--candidates", type=int, default=100, help="movies a request")
     parser.add_argument("--requests", type=int, default=1000, help="per 1-client phase")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")

@@ -8,6 +8,7 @@ section."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -377,3 +378,53 @@ def test_random_score_requests_get_a_status_and_the_service_goes_on(trained):
         reply = _score(stub, user, [movie])
         assert reply.rows[0].scores and not reply.rows[0].problem
         channel.close()
+
+
+def test_the_readme_grpcurl_commands_for_scoring(trained):
+    from tests.integration.test_grpcurl_inspection import GRPCURL
+
+    if GRPCURL is None:
+        pytest.skip("grpcurl is installed by `make install`")
+    expected = _expected(trained)
+    user = expected["UserID"].iloc[0]
+    movies = expected["MovieID"].iloc[:2].tolist()
+    certs = trained.certs
+    scorer = [
+        "-cacert", str(certs / "ca.pem"),
+        "-cert", str(certs / "scorer.pem"),
+        "-key", str(certs / "scorer.key"),
+        "-servername", "bob",
+    ]  # fmt: skip
+
+    def grpcurl(*args: str) -> str:
+        result = subprocess.run(
+            [GRPCURL, *scorer, *args], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    with serving(trained) as (parties, stub):
+        address = f"127.0.0.1:{parties['bob'].port}"
+        described = grpcurl(address, "describe", "splitrec.v1.Scoring")
+        assert "rpc Score" in described and "rpc GetServingStatus" in described
+        health = '{"service": "splitrec.v1.Scoring"}'
+        checked = grpcurl("-d", health, address, "grpc.health.v1.Health/Check")
+        assert json.loads(checked) == {"status": "SERVING"}
+        status = json.loads(grpcurl(address, "splitrec.v1.Scoring/GetServingStatus"))
+        assert status["ready"] is True and status["version"] == "epoch-2"
+        request = json.dumps(
+            {
+                "entities": [
+                    {"party": "alice", "keys": [user]},
+                    {"party": "bob", "keys": movies},
+                ]
+            }
+        )
+        method = "splitrec.v1.Scoring/Score"
+        scored = json.loads(grpcurl("-d", request, address, method))
+        direct = _score(stub, user, movies)
+        np.testing.assert_allclose(
+            [r["scores"] for r in scored["rows"]],
+            [list(r.scores) for r in direct.rows],
+            rtol=1e-6,
+        )
