@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import grpc
 
 from common import serde
-from common.errors import NotServingError
+from common.errors import ConfigError
 from party_server.label_serving import LabelServing
 from party_server.ownership import HEARTBEAT_SECONDS
 from party_server.part_serving import PartServing
@@ -53,9 +53,9 @@ class ControlService(control_pb2_grpc.ControlServicer):
     ) -> control_pb2.SwitchServingReply:
         serving = self._serving
         if not isinstance(serving, LabelServing):
-            raise NotServingError(
+            raise ConfigError(
                 f"party {self._party.config.party} serves no Scoring service (only "
-                "a label party with a serving section does)"
+                "a label party with a serving section in its config does)"
             )
         timeout = context.time_remaining()
         previous, digests = serving.switch(

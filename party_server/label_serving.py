@@ -29,8 +29,9 @@ from common.errors import (
 )
 from common.online import Embedded, PartView, Scored, ServingView
 from common.serving_config import MAX_KEY_LENGTH
+from party_server.entity_table import EntityTable
 from party_server.output_cache import OutputCache
-from party_server.part_serving import PartServing, Served
+from party_server.part_serving import PartServing, Served, encoding
 from party_server.served_model import ServedModel
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
@@ -40,6 +41,8 @@ logger = logging.getLogger(__name__)
 # request's deadline is nearer): a party that is down fails the requests that
 # need it after this long, and one that just restarted is waited for.
 EMBED_TIMEOUT = 2.0
+# Table rows per call when the label party checks a new table.
+CHECK_CHUNK = 8192
 # How soon pushed outputs are asked for again when their party was unreachable.
 PUSH_RETRY_SECONDS = 2.0
 # A party that answers so may be able to later: the switch may be tried again.
@@ -121,6 +124,18 @@ class LabelServing(PartServing):
             self.swapped(self._served.get(previous), served)
         logger.info("serving switched from version %s to %s", previous, version)
         return previous, digests
+
+    def _prepare(self, model: ServedModel, table: EntityTable) -> Served:
+        """Checks that the model can encode every row of the table (with zero
+        feature outputs), so that a bad cell refuses the table, not a request."""
+        rows = len(table)
+        for start in range(0, rows, CHECK_CHUNK):
+            end = min(start + CHECK_CHUNK, rows)
+            columns = {c: v[start:end] for c, v in table.columns.items()}
+            zeros = {p: np.zeros((end - start, w), np.float32) for p, w in model.peers}
+            with encoding(table):
+                model.scores(columns, zeros)
+        return Served(model, table)
 
     def swapped(self, old: Served | None, new: Served) -> None:
         if old is None or old.model.version != new.model.version:

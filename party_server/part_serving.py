@@ -17,6 +17,7 @@ or version, so an answer to the label party is a lookup.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -56,6 +57,20 @@ class Served:
     table: EntityTable
     # A feature party's outputs of every table row, ``[entities, width]``.
     outputs: np.ndarray | None = None
+
+
+@contextlib.contextmanager
+def encoding(table: EntityTable) -> Iterator[None]:
+    """Turns a failure of the model on the table's values (TensorFlow names
+    the bad value its own way) into a ``DataError`` naming the table."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - whatever TensorFlow raised
+        first = (str(exc).splitlines() or [""])[0]
+        raise DataError(
+            f"entity table {table.path}: the model cannot encode it: "
+            f"{type(exc).__name__}: {first}"
+        ) from None
 
 
 class PartServing:
@@ -195,13 +210,8 @@ class FeatureServing(PartServing):
             )
 
     def _prepare(self, model: ServedModel, table: EntityTable) -> Served:
-        try:
+        with encoding(table):
             outputs = model.hidden(table.columns)
-        except Exception as exc:  # noqa: BLE001 - TensorFlow names bad cells its way
-            raise DataError(
-                f"entity table {table.path}: the model cannot encode it: "
-                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            ) from None
         return Served(model, table, outputs)
 
     def _check_caller(self, job: str, caller: str) -> None:

@@ -11,9 +11,9 @@ import grpc
 
 from common import serde
 from common.errors import (
+    ConfigError,
     InvalidMessageError,
     NotAllowedError,
-    NotServingError,
     SplitRecError,
 )
 from common.traffic import TrafficCounter
@@ -48,7 +48,7 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         party it says it is."""
         serving = self._serving
         if not isinstance(serving, FeatureServing):
-            raise NotServingError(
+            raise ConfigError(
                 f"party {self._party.config.party} serves no feature outputs (no "
                 "serving section in its config, or it is the label party)"
             )

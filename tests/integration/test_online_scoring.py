@@ -428,3 +428,23 @@ def test_the_readme_grpcurl_commands_for_scoring(trained):
             [list(r.scores) for r in direct.rows],
             rtol=1e-6,
         )
+
+
+def test_a_version_exported_after_start_up_is_served_once_it_appears(trained):
+    expected = _expected(trained)
+    user, movie = expected["UserID"].iloc[0], expected["MovieID"].iloc[0]
+    with serving(trained, "later") as (parties, stub):
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(stub, user, [movie])
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert "party bob is not serving: model version 'later'" in (
+            caught.value.details()
+        )
+        assert "is not exported here" in caught.value.details()
+        for name in ("alice", "bob"):
+            models = load_party_config(getattr(trained.files, name)).output_dir
+            models = models / JOB / "model"
+            shutil.copytree(models / "epoch-2", models / "later")
+        _wait(lambda: parties["bob"].serving.problem == "")
+        reply = _score(stub, user, [movie])
+        assert reply.version == "later" and reply.rows[0].scores
