@@ -11,7 +11,6 @@ import contextlib
 import json
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,9 +30,8 @@ from common.config import load_party_config
 from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from common.rpc import create_channel
 from common.tls import TlsConfig, load_credentials
-from coordinator.local import project_env
 from splitrec.v1 import scoring_pb2, scoring_pb2_grpc
-from tests.support import ROOT, running_parties, write_configs
+from tests.support import run_module, running_parties, write_configs
 
 pytestmark = pytest.mark.slow
 
@@ -106,14 +104,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Train
 
 
 def _coordinator(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "coordinator", *args],
-        cwd=ROOT,
-        env=project_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module(["coordinator", *args])
 
 
 @contextlib.contextmanager
