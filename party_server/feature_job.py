@@ -71,6 +71,7 @@ class FeatureJob(PartyJob):
     ) -> None:
         super().__init__(spec, config.party, data, config.output_dir)
         self._party = config.party
+        self._model = config.model
         self._channel = label_channel
         self._timeout = peer_timeout
         self._traffic = traffic
@@ -115,7 +116,10 @@ class FeatureJob(PartyJob):
 
     def serving_part(self) -> BaseServing:
         return BaseServing(
-            self.data.fitted, self.step.model, self.spec.privacy.clip_norm
+            self.data.fitted,
+            self.step.model,
+            self.spec.privacy.clip_norm,
+            self._model,
         )
 
     def state(self) -> dict[str, np.ndarray]:

@@ -94,6 +94,7 @@ class LabelJob(PartyJob):
             column[...] = randomized_response(column, spec.privacy.label_epsilon, rng)
         self._timeout = peer_timeout
         self._senders = spec.feature_parties
+        self._model = config.model
         self._widths = {p.name: p.output.width for p in spec.parties}
         # Where its own base output stands among the fuse's inputs (none when
         # the party holds labels alone).
@@ -171,6 +172,7 @@ class LabelJob(PartyJob):
             peers,
             self._tasks,
             summed=step.summed,
+            model=self._model,
         )
 
     def state(self) -> dict[str, np.ndarray]:

@@ -6,6 +6,9 @@
   takes the party's raw CSV columns (see ``common.models.serving``);
 - ``base.weights.h5`` (and ``fuse.weights.h5`` at the label party): the Keras
   weights of its models;
+- ``part.keras``: the part as one Keras model, preprocessing included
+  (``common.models.part_file``; not for a ``custom`` family, whose code the
+  file cannot carry);
 - ``state.npz``: its variables and optimizer slots by path and its structure
   digest, as a checkpoint holds them (what a warm start loads);
 - ``features.json``: its features as the job fitted them (vocabularies
@@ -51,6 +54,7 @@ from common.features import feature_shape
 from common.history import json_record
 from common.jobspec import JobSpec, ModelVersion
 from common.metrics import Metrics
+from common.models.part_file import PART_FILE, feature_from_dict, save_part_file
 from common.models.serving import BaseServing, FuseServing, save_serving
 from common.names import name_problem
 from common.paths import confined
@@ -171,6 +175,18 @@ def _existing(folder: Path, digest: str, version: str) -> ExportedPart:
     return ExportedPart(version, digest, folder)
 
 
+def _keras_file(
+    party: str, serving: BaseServing | FuseServing, staging: Path
+) -> str | None:
+    """Writes ``part.keras`` (see ``common.models.part_file``) unless the part's
+    model is a user's own code; returns its name, or None."""
+    model = serving.model
+    if model is None or model.family == "custom":
+        return None
+    save_part_file(party, serving, model, staging / PART_FILE)
+    return PART_FILE
+
+
 def export_part(
     spec: JobSpec,
     party: str,
@@ -197,6 +213,7 @@ def export_part(
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{version}-"))
     try:
         save_serving(serving, staging / "saved_model")
+        keras_file = _keras_file(party, serving, staging)
         for name, model in models.items():
             model.save_weights(str(staging / f"{name}.weights.h5"))
         buffer = io.BytesIO()
@@ -205,6 +222,7 @@ def export_part(
         fitted = [dataclasses.asdict(f) for f in serving.raw.features]
         (staging / FEATURES_FILE).write_text(json.dumps(fitted, indent=1) + "\n")
         description = _description(spec, party, serving, digest, epoch, metrics)
+        description["keras_file"] = keras_file
         text = json.dumps(description, indent=2, allow_nan=False) + "\n"
         (staging / MODEL_FILE).write_text(text, encoding="utf-8")
         os.rename(staging, folder)
@@ -265,9 +283,7 @@ def exported_features(folder: Path) -> tuple[FeatureConfig, ...]:
     path = folder / FEATURES_FILE
     try:
         found = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(
-            FeatureConfig(**{**f, "vocabulary": tuple(f["vocabulary"])}) for f in found
-        )
+        return tuple(feature_from_dict(f) for f in found)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise StorageError(
             f"{path}: not the features of an exported part: {exc}"

@@ -85,6 +85,12 @@ def build_fuse(
     )
 
 
+def rebuild_fuse(specs: Sequence[OutputSpec], model: ModelConfig) -> keras.Model:
+    """A fuse over the outputs ``specs`` (in the fuse's order) whose weights
+    will be loaded, not trained (an exported part's)."""
+    return _module(model.family).FUSE(list(specs), model, 0, name="fuse")
+
+
 def described_output(
     party: str, shapes: Sequence[FeatureShape], model: ModelConfig, source: Path
 ) -> OutputSpec:

@@ -25,7 +25,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from common.config import FeatureConfig
+from common.config import FeatureConfig, ModelConfig
 from common.metrics import Task
 from common.models.objective import Objective
 from common.models.steps import base_hidden, create_weights, fused_logits
@@ -69,8 +69,15 @@ class _Models:
 
 
 class _Serving(tf.Module):
-    def __init__(self, features: Sequence[FeatureConfig], base: keras.Model) -> None:
+    def __init__(
+        self,
+        features: Sequence[FeatureConfig],
+        base: keras.Model,
+        model: ModelConfig | None = None,
+    ) -> None:
         super().__init__(name="serving")
+        # The party's model settings (what a Keras file of the part needs).
+        self.model = model
         create_weights(base)
         self.raw = RawColumns(features)
         self.models = _Models(base=base)
@@ -96,8 +103,9 @@ class BaseServing(_Serving):
         features: Sequence[FeatureConfig],
         base: keras.Model,
         clip_norm: float = 0.0,
+        model: ModelConfig | None = None,
     ) -> None:
-        super().__init__(features, base)
+        super().__init__(features, base, model)
         self.clip_norm = clip_norm
         self.serve = tf.function(self._serve, input_signature=self._column_specs())
 
@@ -120,8 +128,9 @@ class FuseServing(_Serving):
         peers: Sequence[tuple[str, int]],
         tasks: Sequence[Task] = (),
         summed: bool = False,
+        model: ModelConfig | None = None,
     ) -> None:
-        super().__init__(features, base)
+        super().__init__(features, base, model)
         self.models.fuse = fuse
         self.weights += list(fuse.variables)
         self.own_index = own_index

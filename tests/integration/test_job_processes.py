@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ import tensorflow as tf
 import yaml
 
 from common.config import load_party_config
+from common.models.part_file import PART_FILE
 from coordinator.local import project_env, start_party
 from tests.support import HISTORY_METRICS, ROOT, free_port
 
@@ -73,12 +75,17 @@ def _check_exports(files, job: str, version: str, scores: Path) -> None:
             key: tf.constant(raw[column].tolist())
             for column, key in described["inputs"].items()
         }
-        parts[name] = (loaded.signatures["serving_default"], columns)
-    serve, columns = parts["alice"]
+        assert described["keras_file"] == PART_FILE
+        keras_file = keras.models.load_model(folder / PART_FILE)
+        parts[name] = (loaded.signatures["serving_default"], columns, keras_file)
+    serve, columns, alice_file = parts["alice"]
     hidden = serve(**columns)["hidden"]
-    serve, columns = parts["bob"]
+    serve, columns, bob_file = parts["bob"]
     served = serve(**columns, hidden_alice=hidden)["scores"].numpy()
     np.testing.assert_allclose(served, expected["score"].to_numpy(), atol=1.5e-6)
+    # The Keras files, preprocessing included, give the same scores.
+    from_file = bob_file({**columns, "hidden_alice": alice_file(parts["alice"][1])})
+    np.testing.assert_allclose(from_file.numpy(), served, atol=1.5e-6)
 
 
 def _check_later_exports(files, job: str) -> None:
