@@ -27,11 +27,20 @@ from hypothesis import strategies as st
 from common import serde
 from common.certs import write_bundle
 from common.config import load_party_config
+from common.errors import DataError, NotAllowedError
 from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from common.rpc import create_channel
 from common.tls import TlsConfig, load_credentials
-from splitrec.v1 import scoring_pb2, scoring_pb2_grpc
-from tests.support import run_module, running_parties, write_configs
+from coordinator import local
+from coordinator.local import LocalParty
+from party_server import server as in_process
+from splitrec.v1 import peer_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from tests.support import (
+    assign_addresses,
+    run_module,
+    running_parties,
+    write_configs,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -95,9 +104,17 @@ class Trained:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Trained:
     model = Trained(tmp_path_factory.mktemp("online"), small_data)
+    for name in ("alice", "bob"):
+        path = model.files.read(name)["data"]["path"]
+        model.files.edit(name, datasets={"again": path})
+    job = ("--job", str(model.files.job))
     with running_parties(model.files):
-        for command in (("run",), ("export", "--epoch", "1")):
-            result = _coordinator(*command, "--job", str(model.files.job))
+        for command in (
+            ("run",),
+            ("export", "--epoch", "1"),
+            ("predict", "--model", "epoch-2", "--dataset", "again"),
+        ):
+            result = _coordinator(*command, *job)
             assert result.returncode == 0, result.stderr[-3000:]
     model.write_tables()
     return model
@@ -130,8 +147,13 @@ def _score(stub: object, user: str, movies: list[str], **kw: object):
 
 
 def _expected(trained: Trained) -> pd.DataFrame:
-    """The job's validation rows: user, movie and the score the job gave."""
+    """The job's validation rows: user, movie, the score the job gave and
+    (``batch``) the score batch scoring gave with the exported epoch-2."""
     scores = pd.read_csv(trained.scores, dtype={"ID": str}).set_index("ID")
+    bob = load_party_config(trained.files.bob).output_dir
+    batch = bob / f"{JOB}.epoch-2.again" / "predictions-all.csv"
+    batch_scores = pd.read_csv(batch, dtype={"ID": str}).set_index("ID")["score"]
+    scores["batch"] = batch_scores.loc[scores.index]
     scores["UserID"] = trained.raw("alice").loc[scores.index, "UserID"]
     scores["MovieID"] = trained.raw("bob").loc[scores.index, "MovieID"]
     return scores
@@ -144,7 +166,7 @@ def _wait(condition: object, timeout: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_online_scores_are_the_jobs_scores_and_come_from_the_cache(trained):
+def test_online_scores_are_the_batch_and_job_scores_and_come_from_the_cache(trained):
     expected = _expected(trained)
     users = expected.groupby("UserID")
     with serving(trained) as (parties, stub):
@@ -162,6 +184,7 @@ def test_online_scores_are_the_jobs_scores_and_come_from_the_cache(trained):
             assert [r.problem for r in reply.rows] == [""] * len(movies)
             got = np.array([r.scores[0] for r in reply.rows])
             np.testing.assert_allclose(got, rows["score"].to_numpy(), atol=1.5e-6)
+            np.testing.assert_allclose(got, rows["batch"].to_numpy(), atol=1.5e-6)
             assert (reply.cached, reply.fetched) == (0, 1)
             again = _score(stub, user, movies)
             assert (again.cached, again.fetched) == (1, 0)
@@ -239,13 +262,31 @@ def test_a_changed_table_is_served_without_a_restart(trained):
         assert after != before
 
 
-def test_cached_rows_are_scored_while_the_feature_party_is_down(trained):
+def test_sigterm_of_the_feature_party_fails_its_requests_until_it_is_back(trained):
+    """alice runs as her own process: after SIGTERM, requests that need her
+    outputs fail with a clear UNAVAILABLE while cached rows are still scored;
+    started again on her address, she is used again without a restart of bob."""
     expected = _expected(trained)
     user, other = expected["UserID"].unique()[:2]
     movies = expected["MovieID"].iloc[:5].tolist()
-    with serving(trained) as (parties, stub):
+    trained.write_tables()
+    trained.serve("epoch-2")
+    addresses = assign_addresses(trained.files)
+    logs = trained.folder / "logs"
+
+    def start_alice() -> LocalParty:
+        return local.start_party(
+            trained.files.alice, logs / "alice.log", listen=addresses["alice"]
+        )
+
+    alice = start_alice()
+    bob = None
+    try:
+        bob = in_process.start_party(load_party_config(trained.files.bob))
+        channel = trained.client(addresses["bob"])
+        stub = scoring_pb2_grpc.ScoringStub(channel)
         cached = _score(stub, user, movies)
-        parties.pop("alice").stop(grace=0.5)
+        assert alice.stop() == 0
         again = _score(stub, user, movies)
         assert again.cached == 1
         assert [r.scores for r in again.rows] == [r.scores for r in cached.rows]
@@ -253,6 +294,51 @@ def test_cached_rows_are_scored_while_the_feature_party_is_down(trained):
             _score(stub, other, movies)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "party alice did not answer Embed" in caught.value.details()
+        alice = start_alice()
+        _wait(lambda: _answers(stub, other, movies), timeout=30)
+        assert _score(stub, other, movies).rows[0].scores
+        channel.close()
+    finally:
+        alice.stop()
+        if bob is not None:
+            bob.stop(grace=1.0)
+
+
+def _answers(stub: object, user: str, movies: list[str]) -> bool:
+    try:
+        _score(stub, user, movies)
+    except grpc.RpcError:
+        return False
+    return True
+
+
+def test_feature_outputs_go_to_the_label_party_only(trained):
+    """alice answers Embed to her label party only: another certificate is
+    refused before the call, another party's name by her serving."""
+    user = _expected(trained)["UserID"].iloc[0]
+    with serving(trained) as (parties, stub):
+        assert _score(stub, user, ["1"]).version == "epoch-2"
+        alice_address = f"127.0.0.1:{parties['alice'].port}"
+        certs = trained.certs
+        tls = TlsConfig(
+            ca=certs / "ca.pem",
+            cert=certs / "coordinator.pem",
+            key=certs / "coordinator.key",
+        )
+        channel = create_channel(alice_address, load_credentials(tls), "alice")
+        request = serde.embed_request_to_proto(JOB, "epoch-2", "coordinator", [user])
+        with pytest.raises(grpc.RpcError) as caught:
+            peer_pb2_grpc.PeerStub(channel).Embed(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "accepts /splitrec.v1.Peer/Embed only from its peers" in (
+            caught.value.details()
+        )
+        channel.close()
+        alice = parties["alice"].serving
+        with pytest.raises(NotAllowedError, match="label party 'bob' only"):
+            alice.embed(JOB, "epoch-2", "carol", [user])
+        with pytest.raises(DataError, match="'nope' of job .* is not exported here"):
+            alice.embed(JOB, "nope", "bob", [user])
 
 
 def test_a_version_switch_under_load_drops_no_request(trained):
