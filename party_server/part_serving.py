@@ -168,6 +168,9 @@ class PartServing:
         """``version`` loaded beside the others (from the export, at once);
         the oldest versions other than the current one are let go beyond
         ``MAX_HELD``."""
+        served = self._served.get(version)  # no wait while a table reloads
+        if served is not None:
+            return served
         with self._load_lock:
             served = self._served.get(version)
             if served is not None:
