@@ -76,31 +76,56 @@ def _columns(serving: BaseServing, frame: pd.DataFrame) -> dict[str, tf.Tensor]:
     }
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_a_loaded_export_gives_the_jobs_outputs(family, tmp_path):
-    alice_frame, bob_frame = _frames(3)
+@dataclasses.dataclass
+class TrainedParts:
+    """A two-party job of one family, its outputs on the raw rows and its
+    parts over raw columns."""
+
+    frames: tuple[pd.DataFrame, pd.DataFrame]
+    hidden: np.ndarray
+    scores: np.ndarray
+    feature_part: BaseServing
+    label_part: FuseServing
+    tasks: list
+
+
+def trained_parts(family: str, seed: int) -> TrainedParts:
+    alice_frame, bob_frame = _frames(seed)
     alice_features = _fitted(ALICE, alice_frame)
     bob_features = _fitted(BOB + ((HISTORY,) if family == "bst" else ()), bob_frame)
     train = np.arange(ROWS)
-    model = _model(family)
+    model, alice_model = _model(family), _alice_model(family)
     tasks = [Task("like")]
     if FAMILIES[family].multi_task:
         model = dataclasses.replace(model, tasks=2)
         tasks = [Task("like"), Task("love", 0.5)]
     alice_encoded = encode_features(alice_frame, alice_features)
     bob_encoded = encode_features(bob_frame, bob_features)
-    alice = build_party_base("alice", alice_encoded, train, _alice_model(family), 7)
+    alice = build_party_base("alice", alice_encoded, train, alice_model, 7)
     bob = build_party_base("bob", bob_encoded, train, model, 7)
     fuse = build_fuse({"alice": alice.output_spec, "bob": bob.output_spec}, model, 7)
     base_step = BaseStep(alice, "adam", 0.01, clip_norm=0.5)
     fuse_step = FuseStep(bob, fuse, 1, "adam", 0.01, tasks)
     hidden = base_step.forward(alice_encoded.take(train)).numpy()
     scores = fuse_step.predict(bob_encoded.take(train), [hidden]).numpy()
-
-    feature_part = BaseServing(alice_features, alice, clip_norm=0.5)
-    label_part = FuseServing(
-        bob_features, bob, fuse, 1, [("alice", hidden.shape[1])], tasks
+    return TrainedParts(
+        (alice_frame, bob_frame),
+        hidden,
+        scores,
+        BaseServing(alice_features, alice, 0.5, alice_model),
+        FuseServing(
+            bob_features, bob, fuse, 1, [("alice", hidden.shape[1])], tasks, model=model
+        ),
+        tasks,
     )
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_loaded_export_gives_the_jobs_outputs(family, tmp_path):
+    trained = trained_parts(family, 3)
+    alice_frame, bob_frame = trained.frames
+    hidden, scores, tasks = trained.hidden, trained.scores, trained.tasks
+    feature_part, label_part = trained.feature_part, trained.label_part
     save_serving(feature_part, tmp_path / "alice")
     save_serving(label_part, tmp_path / "bob")
     alice_loaded = tf.saved_model.load(str(tmp_path / "alice"))
