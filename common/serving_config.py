@@ -52,6 +52,10 @@ class ServingConfig:
     push: bool = False
 
 
+# The settings a section leaves out.
+_DEFAULT = ServingConfig(job="", version="", table=Path(), key="")
+
+
 def _safe(reader: ConfigReader, key: str) -> str:
     value = reader.require(key, str)
     problem = name_problem(value)
@@ -72,29 +76,32 @@ def read_serving(
     path = (base / table.require("path", str)).resolve()
     key = table.require("key", str)
     table.finish()
-    cache = reader.section("cache") if reader.has("cache") else None
-    limits = SERVING_LIMITS
+    cache = (
+        reader.section("cache")
+        if reader.has("cache")
+        else ConfigReader({}, reader.source, "serving.cache.")
+    )
+    limits, default = SERVING_LIMITS, _DEFAULT
     config = ServingConfig(
         job=job,
         version=version,
         table=path,
         key=key,
         clients=reader.string_list("clients", ()),
-        cache_entries=cache.number("entries", int, 100_000, limits["entries"])
-        if cache
-        else 100_000,
-        cache_seconds=cache.number("seconds", float, 300.0, limits["seconds"])
-        if cache
-        else 300.0,
-        max_rows=reader.number("max_rows", int, 1000, limits["max_rows"]),
+        cache_entries=cache.number(
+            "entries", int, default.cache_entries, limits["entries"]
+        ),
+        cache_seconds=cache.number(
+            "seconds", float, default.cache_seconds, limits["seconds"]
+        ),
+        max_rows=reader.number("max_rows", int, default.max_rows, limits["max_rows"]),
         reload_seconds=reader.number(
-            "reload_seconds", float, 2.0, limits["reload_seconds"]
+            "reload_seconds", float, default.reload_seconds, limits["reload_seconds"]
         ),
         label_party=reader.optional("label_party", str, ""),
         push=reader.optional("push", bool, False),
     )
-    if cache:
-        cache.finish()
+    cache.finish()
     for key in ("label_party", "push"):
         if label and reader.has(key):
             raise reader.error(key, "only a feature party sets it")

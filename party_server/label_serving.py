@@ -32,7 +32,7 @@ from common.serving_config import MAX_KEY_LENGTH
 from party_server.entity_table import EntityTable
 from party_server.output_cache import OutputCache
 from party_server.part_serving import PartServing, Served, encoding
-from party_server.served_model import ServedModel
+from party_server.served_model import ServedModel, chunks
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 # request's deadline is nearer): a party that is down fails the requests that
 # need it after this long, and one that just restarted is waited for.
 EMBED_TIMEOUT = 2.0
-# Table rows per call when the label party checks a new table.
-CHECK_CHUNK = 8192
 # How soon pushed outputs are asked for again when their party was unreachable.
 PUSH_RETRY_SECONDS = 2.0
 # A party that answers so may be able to later: the switch may be tried again.
@@ -58,6 +56,7 @@ class LabelServing(PartServing):
     ) -> None:
         super().__init__(config, on_ready)
         self._channel = channel
+        self._stubs: dict[str, peer_pb2_grpc.PeerStub] = {}
         self._peers = {p.name for p in config.peers}
         self.cache = OutputCache(
             self.settings.cache_entries, self.settings.cache_seconds
@@ -113,11 +112,7 @@ class LabelServing(PartServing):
                         for p, e in failures.items()
                     )
                 )
-                transient = {
-                    grpc.StatusCode.UNAVAILABLE,
-                    grpc.StatusCode.DEADLINE_EXCEEDED,
-                }
-                if any(e.code() in transient for e in failures.values()):
+                if any(e.code() in _TRANSIENT for e in failures.values()):
                     raise PeerError(message)
                 raise DataError(message)
             self.version = version
@@ -128,11 +123,9 @@ class LabelServing(PartServing):
     def _prepare(self, model: ServedModel, table: EntityTable) -> Served:
         """Checks that the model can encode every row of the table (with zero
         feature outputs), so that a bad cell refuses the table, not a request."""
-        rows = len(table)
-        for start in range(0, rows, CHECK_CHUNK):
-            end = min(start + CHECK_CHUNK, rows)
-            columns = {c: v[start:end] for c, v in table.columns.items()}
-            zeros = {p: np.zeros((end - start, w), np.float32) for p, w in model.peers}
+        for columns in chunks(table.columns):
+            rows = len(next(iter(columns.values())))
+            zeros = {p: np.zeros((rows, w), np.float32) for p, w in model.peers}
             with encoding(table):
                 model.scores(columns, zeros)
         return Served(model, table)
@@ -224,13 +217,13 @@ class LabelServing(PartServing):
                 self._push_wanted.set()
         self.seen[party] = digests
 
-    def parties(self, served: Served) -> list[str]:
+    def _parties(self, served: Served) -> list[str]:
         """The parties whose keys a request gives, in the model's order."""
         own = [self.party] if served.model.inputs else []
         return [p for p, _ in served.model.peers] + own
 
     def _rows(self, served: Served, request: dict[str, list[str]]) -> int:
-        expected = self.parties(served)
+        expected = self._parties(served)
         unknown = sorted(set(request) - set(expected))
         missing = [p for p in expected if p not in request]
         if unknown or missing:
@@ -272,7 +265,11 @@ class LabelServing(PartServing):
         )
 
     def _stub(self, party: str) -> peer_pb2_grpc.PeerStub:
-        return peer_pb2_grpc.PeerStub(self._channel(party))
+        """One stub per feature party, made on first use."""
+        stub = self._stubs.get(party)
+        if stub is None:
+            stub = self._stubs[party] = peer_pb2_grpc.PeerStub(self._channel(party))
+        return stub
 
     def _received(self, party: str, keys: list[str], future: object) -> Embedded:
         try:
@@ -303,8 +300,8 @@ class LabelServing(PartServing):
         }
         cached = sum(len(v) for v in found.values())
         missing = {p: [k for k in wanted[p] if k not in found[p]] for p in wanted}
-        wait = min(EMBED_TIMEOUT, EMBED_TIMEOUT if timeout is None else timeout)
-        wait = max(wait, 0.001)
+        wait = EMBED_TIMEOUT if timeout is None else min(timeout, EMBED_TIMEOUT)
+        wait = max(wait, 0.001)  # a deadline already passed: fail at once
         calls = {
             p: self._embed(served, p, keys, wait) for p, keys in missing.items() if keys
         }

@@ -114,8 +114,11 @@ class PartServing:
     def current(self) -> Served:
         served = self._served.get(self.version)
         if served is None:
-            raise NotServingError(f"party {self.party} is not serving: {self.problem}")
+            raise self._not_serving()
         return served
+
+    def _not_serving(self) -> NotServingError:
+        return NotServingError(f"party {self.party} is not serving: {self.problem}")
 
     def _failed(self, exc: DataError) -> None:
         if str(exc) != self.problem:
@@ -136,7 +139,7 @@ class PartServing:
                 models = {v: s.model for v, s in self._served.items()}
                 if self.version not in models:
                     models[self.version] = self._load_model(self.version)
-                self._install(models)
+                self._install(models, reread=changed)
             except DataError as exc:
                 self._failed(exc)
                 if self.version not in self._served:
@@ -145,11 +148,20 @@ class PartServing:
             self.problem = ""
             self._on_ready(True)
 
-    def _install(self, models: dict[str, ServedModel]) -> None:
-        """Reads the table for ``models`` and makes them the held versions."""
+    def _install(self, models: dict[str, ServedModel], reread: bool) -> None:
+        """Makes ``models`` the held versions: with ``reread`` (or when a model
+        needs columns the table in use lacks) over the table read again, each
+        version prepared anew; otherwise over the table in use, preparing only
+        the versions not held yet."""
         columns = tuple(dict.fromkeys(c for m in models.values() for c in m.inputs))
-        table = load_entity_table(self.settings.table, self.settings.key, columns)
-        served = {v: self._prepare(m, table) for v, m in models.items()}
+        table = self._table
+        if reread or table is None or not set(columns) <= set(table.columns):
+            table = load_entity_table(self.settings.table, self.settings.key, columns)
+        kept = {} if table is not self._table else self._served
+        served = {
+            v: kept[v] if v in kept else self._prepare(m, table)
+            for v, m in models.items()
+        }
         old = self._served.get(self.version)
         self._table, self._served = table, served
         self.swapped(old, served[self.version])
@@ -176,15 +188,13 @@ class PartServing:
             if served is not None:
                 return served
             if self._table is None:
-                raise NotServingError(
-                    f"party {self.party} is not serving: {self.problem}"
-                )
+                raise self._not_serving()
             models = {v: s.model for v, s in self._served.items()}
             models[version] = self._load_model(version)
             while len(models) > MAX_HELD:
                 oldest = next(v for v in models if v not in (self.version, version))
                 del models[oldest]
-            self._install(models)
+            self._install(models, reread=False)
             return self._served[version]
 
     def _load_model(self, version: str) -> ServedModel:

@@ -10,6 +10,7 @@ serving the old version.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,15 @@ from common.models.serving import SIGNATURE, hidden_input
 from common.paths import confined
 from party_server.model_export import MODEL_FILE, model_folder
 
-# Rows per call when a feature party computes its whole table's outputs.
-_CHUNK = 8192
+# Rows per call when a party runs its model over its whole table.
+CHUNK = 8192
+
+
+def chunks(columns: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
+    """The rows of ``columns`` (equal lengths) in slices of ``CHUNK``."""
+    rows = len(next(iter(columns.values()))) if columns else 0
+    for start in range(0, rows, CHUNK):
+        yield {c: v[start : start + CHUNK] for c, v in columns.items()}
 
 
 @dataclass(frozen=True)
@@ -51,14 +59,9 @@ class ServedModel:
 
     def hidden(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """A feature party's outputs ``[B, width]`` for raw columns ``[B]``."""
-        rows = len(next(iter(columns.values()))) if columns else 0
         parts = [
-            self.function(
-                **self._columns(
-                    {c: v[start : start + _CHUNK] for c, v in columns.items()}
-                )
-            )["hidden"].numpy()
-            for start in range(0, rows, _CHUNK)
+            self.function(**self._columns(chunk))["hidden"].numpy()
+            for chunk in chunks(columns)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, self.width), np.float32)
 
