@@ -97,8 +97,10 @@ WHY = {
     "label, or the joint model cannot use them; a head fit on a few labelled "
     "rows reads it back, and no defense on the gradients or labels removes "
     "it without removing the utility",
-    "feature_inference": "the label follows alice's columns (her users' tastes "
-    "do), so a useful tensor carries them; NoPeek brings their distance "
+    "feature_inference": "the label follows alice's columns (in the generated "
+    "data a user's genre affinities are a function of gender, age and "
+    "occupation alone), so a tensor that tells the fuse a user's taste carries "
+    "them; NoPeek brings their distance "
     "correlation with the tensor to about 0 but leaves a small exact residual "
     "that a trained decoder still reads; embedding DP's noise covers only "
     "the training forwards unless it noises every release (edp_all), and "
