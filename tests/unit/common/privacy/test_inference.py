@@ -16,6 +16,7 @@ from common.privacy.inference import (
     model_completion_auc,
     train_classifier,
 )
+from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 
 ROWS = 3000
 
@@ -135,3 +136,22 @@ def test_with_groups_only_unknown_users_count_and_known_ones_are_scored_apart():
     # users by heart may even fall below it), all of it on known ones.
     assert result.advantage < 0.05, result
     assert result.linked_accuracy > 0.95, result
+
+
+def test_embedding_dp_noise_lowers_what_feature_inference_reads():
+    """The release embedding DP makes (each row clipped to norm 1, then
+    N(0, σ²) noise per entry) leaves the decoder far less than the clipped
+    tensor does."""
+    features = _users()
+    tensor = _planted(features, 0.3).astype(np.float32)
+    norms = np.linalg.norm(tensor, axis=1, keepdims=True)
+    clipped = tensor / np.maximum(norms, 1.0)
+    rng = generator(0, EMBEDDING_NOISE, 0)
+    found = {}
+    for sigma in (0.0, 1.0):
+        release = add_gaussian(clipped, sigma, rng) if sigma else clipped
+        found[sigma] = feature_inference(release, features, known=300, seed=0)
+    for name in features:
+        plain, noised = found[0.0][name], found[1.0][name]
+        assert plain.advantage > 0.25, (name, plain)
+        assert noised.advantage < plain.advantage / 2, (name, plain, noised)
