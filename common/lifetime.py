@@ -4,6 +4,9 @@
 parent is killed outright (SIGKILL: no clean-up runs), Linux can still tell the
 child: the launcher sets ``SPLITREC_PARENT_PID`` and the child asks the kernel
 for SIGTERM when its parent goes, then stops as after any SIGTERM.
+
+Helper processes a server starts itself (the PSI workers) are tied to it with
+``exit_with_parent``: they watch their parent and leave when it is gone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import ctypes
 import logging
 import os
 import signal
+import threading
+import time
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +44,21 @@ def stop_with_parent() -> None:
         return
     if str(os.getppid()) != expected:  # the parent died before we asked
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
+    """Ends this process (exit code 1) within ``every`` seconds of the process
+    ``parent_pid`` going away, however it went (a SIGKILL included).
+
+    Meant for the initializer of a pool's worker processes: the kernel's
+    parent-death signal follows the *thread* that started a child, and a pool
+    starts its workers from whichever thread submits first, so a watcher
+    thread that compares ``os.getppid()`` with the parent is used instead.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PublicKey,
 )
 
+from common.lifetime import exit_with_parent
+
 POINT_BYTES = 32
 # Doubly blinded values are only compared, never blinded again: 16 bytes keep
 # the chance of a false match below 2^-88 for a billion pairs.
@@ -59,7 +61,8 @@ class Blinder:
     """Blinds values with one secret key, on all cores.
 
     Use as a context manager; the worker processes start fresh (spawn), so a
-    caller with running threads (gRPC, TensorFlow) is safe.
+    caller with running threads (gRPC, TensorFlow) is safe. They leave on their
+    own when this process dies, even by SIGKILL.
     """
 
     def __init__(self, key: bytes, workers: int | None = None) -> None:
@@ -69,7 +72,12 @@ class Blinder:
 
     def __enter__(self) -> Blinder:
         context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            self._workers,
+            mp_context=context,
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -17,6 +17,7 @@ import pytest
 from coordinator.local import project_env, start_party
 from tests.support import (
     ROOT,
+    alive,
     assign_addresses,
     demo_args,
     descendants,
@@ -198,7 +199,7 @@ def test_a_party_lost_during_the_first_psi_is_waited_for(party_files, tmp_path):
     try:
         # alice's PSI workers show that the first alignment is running.
         deadline = time.monotonic() + 120
-        while not descendants(parties["alice"].process.pid):
+        while not (workers := descendants(parties["alice"].process.pid)):
             assert time.monotonic() < deadline, "PSI never started"
             time.sleep(0.01)
         os.kill(parties["alice"].process.pid, signal.SIGKILL)
@@ -214,3 +215,5 @@ def test_a_party_lost_during_the_first_psi_is_waited_for(party_files, tmp_path):
     assert job.returncode == 0, err[-3000:]
     assert "while starting; trying again (attempt 1 of" in err
     assert "job finished: 1 epochs" in out
+    # the killed alice's PSI workers left with her
+    assert not [pid for pid in workers if alive(pid)]
