@@ -1,13 +1,14 @@
 """Comparing finished runs of one job bit for bit, and telling a divergence that
 happens again from one that does not.
 
-The training steps are deterministic: replayed in one process from a stored
-checkpoint, a window of steps gives the same bits whatever the thread counts,
-denormal mode, buffer alignment or call boundaries. Yet on a loaded machine a
-run very rarely ends a few ulps away from its twins, from one step on, and no
-replay reproduces it. Tests of exactness therefore check a difference again
-before they fail: a difference that comes back fails; one that does not is
-reported as a warning that names the run, the checkpoint and the step.
+The training steps are deterministic whatever the thread counts, denormal mode,
+buffer alignment, call boundaries or scheduling (``common.models.determinism``
+removed the one thing that depended on scheduling: the order in which ``AddN``
+added its inputs). The stress test of ``test_exactness`` allows no difference
+at all. The fault tests still check a difference once more before they fail: a
+difference that comes back fails; one that does not is reported as a warning
+that names the run, the checkpoint and the step, so that a new source of
+scheduling-dependent results shows up without turning every fault test flaky.
 """
 
 from __future__ import annotations

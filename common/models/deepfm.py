@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from common.models.determinism import ordered_sum
 from common.models.layers import FieldsBase, StackFuse, run_stack, split_parts
 
 
@@ -24,9 +25,9 @@ class DeepFMBase(FieldsBase):
         parts = self.embedded(inputs)
         vectors = [p[0] for p in parts]
         deep = run_stack(self.deep, tf.concat(vectors, axis=1))
-        embedding_sum = tf.add_n(vectors)
-        square_sum = tf.add_n([p[1] for p in parts])
-        first_order = tf.add_n([p[2] for p in parts])
+        embedding_sum = ordered_sum(vectors)
+        square_sum = ordered_sum([p[1] for p in parts])
+        first_order = ordered_sum([p[2] for p in parts])
         return tf.concat([deep, embedding_sum, square_sum, first_order], axis=1)
 
 
@@ -38,13 +39,13 @@ class DeepFMFuse(StackFuse):
             split_parts(hidden, spec)
             for hidden, spec in zip(hiddens, self.specs, strict=True)
         ]
-        total = tf.add_n([p["embedding_sum"] for p in parts])
+        total = ordered_sum([p["embedding_sum"] for p in parts])
         fm = 0.5 * (
             tf.reduce_sum(tf.square(total), axis=1, keepdims=True)
-            - tf.add_n([p["square_sum"] for p in parts])
+            - ordered_sum([p["square_sum"] for p in parts])
         )
         deep = run_stack(self.deep, tf.concat([p["deep"] for p in parts], axis=1))
-        return tf.add_n([p["first_order"] for p in parts]) + fm + self.logit(deep)
+        return ordered_sum([p["first_order"] for p in parts]) + fm + self.logit(deep)
 
 
 BASE, FUSE = DeepFMBase, DeepFMFuse

@@ -11,6 +11,7 @@ import tensorflow as tf
 from common.config import ModelConfig
 from common.features import INDEX, NUMERIC, SEQUENCE
 from common.jobspec import OutputSpec
+from common.models.determinism import ordered_sum
 from common.seeds import derive_seed
 
 _EMBEDDING_SCALE = 0.05
@@ -220,7 +221,7 @@ def aggregate(hiddens: Sequence[tf.Tensor], aggregation: str) -> list[tf.Tensor]
     ``common.models.api.AGGREGATIONS``)."""
     if aggregation == "concat":
         return list(hiddens)
-    total = tf.add_n(list(hiddens))
+    total = ordered_sum(list(hiddens))
     if aggregation == "average":
         total = total / float(len(hiddens))
     return [total]

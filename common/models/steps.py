@@ -18,13 +18,9 @@ import tensorflow as tf
 
 from common.features import FeatureShape, PackedBatch, columns_by_feature
 from common.metrics import Task
+from common.models import determinism  # noqa: F401  (sets TensorFlow up)
 from common.models.objective import Objective
 from common.privacy.nopeek import nopeek_penalty
-
-# Same inputs, same outputs, in every run: a job recovered from a checkpoint
-# replays its steps and must end with the weights of an uninterrupted run, so no
-# kernel may choose a summation order by timing or thread scheduling.
-tf.config.experimental.enable_op_determinism()
 
 _OPTIMIZERS = {
     "adam": keras.optimizers.Adam,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from common.models.determinism import ordered_sum
 from common.models.layers import FieldsBase, StackFuse, run_stack, split_parts
 
 
@@ -22,7 +23,7 @@ class WideDeepBase(FieldsBase):
     def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         parts = self.embedded(inputs)
         deep = run_stack(self.deep, tf.concat([p[0] for p in parts], axis=1))
-        return tf.concat([deep, tf.add_n([p[2] for p in parts])], axis=1)
+        return tf.concat([deep, ordered_sum([p[2] for p in parts])], axis=1)
 
 
 class WideDeepFuse(StackFuse):
@@ -34,7 +35,7 @@ class WideDeepFuse(StackFuse):
             for hidden, spec in zip(hiddens, self.specs, strict=True)
         ]
         deep = run_stack(self.deep, tf.concat([p["deep"] for p in parts], axis=1))
-        return tf.add_n([p["first_order"] for p in parts]) + self.logit(deep)
+        return ordered_sum([p["first_order"] for p in parts]) + self.logit(deep)
 
 
 BASE, FUSE = WideDeepBase, WideDeepFuse
