@@ -28,6 +28,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import json
+import logging
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -40,8 +41,11 @@ from common.config import ModelConfig
 from common.errors import ConfigError
 from common.features import FeatureShape, columns_by_feature
 from common.jobspec import OutputSpec
+from common.models.determinism import unordered_sums
 from common.models.layers import aggregate
 from common.models.registry import aggregated_widths
+
+logger = logging.getLogger(__name__)
 
 
 def _module(code: Path, name: str, key: str, reference: str) -> object:
@@ -124,6 +128,23 @@ def _empty_inputs(shapes: Sequence[FeatureShape]) -> dict[str, tf.Tensor]:
     return columns_by_feature(shapes, indices, dense, numeric)
 
 
+def _warn_of_unordered_sums(
+    compute: Callable[[], object], key: str, reference: str
+) -> None:
+    found = unordered_sums(compute)
+    if found:
+        logger.warning(
+            "model.%s %r adds three or more tensors in one tf.add_n (%s): the "
+            "order of such a sum follows thread scheduling, so on a loaded "
+            "machine a recovered run can end a few ulps away from an "
+            "uninterrupted one; add them with "
+            "common.models.determinism.ordered_sum instead",
+            key,
+            reference,
+            ", ".join(found[:3]),
+        )
+
+
 def structure_of(model: keras.Model) -> str:
     """A digest of a built model's variable paths and shapes."""
     described = [[v.path, list(v.shape)] for v in model.variables]
@@ -158,6 +179,9 @@ class CustomBase(keras.Model):
                 f"{model.output_width}) as model.output_width declares"
             )
         self.output_spec = dataclasses.replace(output, structure=structure_of(self))
+        _warn_of_unordered_sums(
+            lambda: self.inner(_empty_inputs(self.shapes)), "base", model.base
+        )
 
     def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
         return self.inner(inputs)
@@ -187,6 +211,9 @@ class CustomFuse(keras.Model):
                 f"{tuple(logits.shape)} for an empty batch, not (0, 1): one logit "
                 "per row"
             )
+        _warn_of_unordered_sums(
+            lambda: self.inner([tf.zeros([0, w]) for w in widths]), "fuse", model.fuse
+        )
 
     def call(self, hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
         return self.inner(aggregate(hiddens, self.aggregation))

@@ -15,12 +15,15 @@ timing or thread scheduling. Importing this module sets TensorFlow up for that:
   one ``AddN``;
 - a gradient tape sums the gradients that reach a tensor along several paths
   with ``ordered_sum`` too, instead of its ``AddN``.
+
+A model someone writes may still call ``tf.add_n``; ``unordered_sums`` finds
+such sums in what a model computes, so that building it can warn.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import tensorflow as tf
 from tensorflow.python import pywrap_tfe
@@ -32,6 +35,21 @@ def ordered_sum(tensors: Sequence[tf.Tensor]) -> tf.Tensor:
     if not tensors:
         raise ValueError("ordered_sum needs at least one tensor")
     return functools.reduce(tf.add, tensors)
+
+
+# Ops that add three or more inputs in an order chosen at run time.
+_UNORDERED = ("AddN", "AccumulateNV2")
+
+
+def unordered_sums(compute: Callable[[], object]) -> list[str]:
+    """The names of the ops in ``compute``'s graph (traced once, not run) whose
+    order of summation follows scheduling: ``AddN`` of three or more tensors."""
+    graph = tf.function(compute).get_concrete_function().graph
+    return [
+        op.name
+        for op in graph.get_operations()
+        if op.type in _UNORDERED and len(op.inputs) >= 3
+    ]
 
 
 def _aggregate_gradients(gradients: list) -> object:

@@ -14,6 +14,7 @@ from common.models.build import build_base, described_output
 SHAPES = (FeatureShape("user", INDEX, 10),)
 GOOD = """
 import keras
+import tensorflow as tf
 
 def base(inputs, width, seed):
     x = keras.Input(shape=(), dtype="int32", name=inputs[0].name)
@@ -28,6 +29,12 @@ def boom(inputs, width, seed):
 
 def not_a_model(inputs, width, seed):
     return 42
+
+def summed(inputs, width, seed):
+    x = keras.Input(shape=(), dtype="int32", name=inputs[0].name)
+    parts = [keras.layers.Embedding(inputs[0].size, width)(x) for _ in range(3)]
+    added = keras.layers.Lambda(lambda p: tf.add_n(p))(parts)
+    return keras.Model({inputs[0].name: x}, added)
 
 fuse_value = 1
 """
@@ -79,3 +86,13 @@ def test_a_party_refuses_a_custom_model_naming_its_config(code, base, fuse, need
 
     assert message.startswith("/etc/alice.yaml: model.")
     assert needle in message
+
+
+def test_a_custom_base_that_sums_with_add_n_is_warned_about(code, caplog):
+    build_base("alice", SHAPES, _model(code, "mine:base"), job_seed=7)
+    assert "tf.add_n" not in caplog.text
+
+    build_base("alice", SHAPES, _model(code, "mine:summed"), job_seed=7)
+
+    assert "model.base 'mine:summed' adds three or more tensors" in caplog.text
+    assert "common.models.determinism.ordered_sum" in caplog.text

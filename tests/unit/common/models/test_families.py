@@ -24,6 +24,7 @@ from common.features import (
 from common.jobspec import OutputSpec
 from common.metrics import roc_auc
 from common.models.build import build_base, build_fuse, build_party_base
+from common.models.determinism import unordered_sums
 from common.models.registry import FAMILIES, combination_problem
 from common.models.steps import (
     BaseStep,
@@ -110,6 +111,23 @@ def test_a_base_outputs_the_width_of_its_declared_parts(family):
         assert spec.family == models[base.name].family
         assert base(unpack(base.shapes, packed(batch))).shape == (5, spec.width)
     assert step.predict(batches).shape == (5,)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_no_family_sums_in_an_order_chosen_at_run_time(family):
+    step = _central(family, 1)
+    batches, _ = _planted(5, 0, family)
+
+    def forward_and_backward():
+        with tf.GradientTape() as tape:
+            hiddens = [
+                base(unpack(base.shapes, packed(batch)))
+                for base, batch in zip(step.bases, batches, strict=True)
+            ]
+            loss = tf.reduce_sum(step.fuse(hiddens))
+        return tape.gradient(loss, step.variables)
+
+    assert unordered_sums(forward_and_backward) == []
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
