@@ -141,9 +141,12 @@ def test_a_secure_job_hides_each_tensor_and_learns_what_the_plain_sum_learns(
     plain = run(_configs(tmp_path / "plain", three_party_data, None, "sum"))
 
     [mine], [theirs] = secure.records, plain.records
+    # The secure sum is exact (fixed point), the plain one float32: their last
+    # bits differ, Adam carries such differences along, and the two runs end
+    # close, not equal.
     assert abs(mine.val_auc - theirs.val_auc) < 0.001
-    assert mine.val_loss == pytest.approx(theirs.val_loss, abs=1e-5)
-    assert mine.train_loss == pytest.approx(theirs.train_loss, abs=1e-5)
+    assert mine.val_loss == pytest.approx(theirs.val_loss, abs=1e-3)
+    assert mine.train_loss == pytest.approx(theirs.train_loss, abs=1e-3)
     assert theirs.val_auc > 0.55
     for mode in ("secure", "plain"):
         runs = tmp_path / mode / "runs"
