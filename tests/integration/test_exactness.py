@@ -106,13 +106,13 @@ def test_repeated_runs_under_load_are_bit_identical(small_data, tmp_path):
     busy = _busy_processes(2)
     try:
         states = [_run(tmp_path / f"run-{i}", small_data) for i in range(RUNS)]
-        kept = states[0]
+        first = states[0]
         for state in states[1:]:
-            found = difference(kept, state, BATCH)
-            assert found is None, f"{found} ({replayed(kept, state)})"
+            found = difference(first, state, BATCH)
+            assert found is None, f"{found} ({replayed(first, state)})"
         # What the parties computed over the network is what their step
         # functions compute in one process, window by window, bit for bit.
-        assert Replay(kept.folder).first_astray() is None
+        assert Replay(first.folder).first_astray() is None
     finally:
         for process in busy:
             process.kill()

@@ -14,7 +14,7 @@ from tests.support import ROOT, alive, descendants
 
 # Starts both workers (two chunks' worth of work), says so, then waits.
 _SERVER = """
-import sys, time
+import time
 from common import psi
 with psi.Blinder(psi.new_key(), workers=2) as blinder:
     blinder.hash_and_blind([str(i) for i in range(45_000)])
