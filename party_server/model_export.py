@@ -18,9 +18,11 @@
   and metrics it was exported at, and the versions of the project and
   TensorFlow.
 
-The folder is written under a temporary name and renamed: a version is either
-complete or absent. Exporting a version again with the same model is a no-op;
-with another model it is refused (``VersionTakenError``).
+The folder is written under a temporary name (``.<version>-<random>``) and
+renamed: a version is either complete or absent. What an export cut short left
+is removed when the party starts (``remove_staging``). Exporting a version
+again with the same model is a no-op; with another model it is refused
+(``VersionTakenError``).
 """
 
 from __future__ import annotations
@@ -159,6 +161,34 @@ def _description(
     return description
 
 
+def _staging(version: str) -> str:
+    """How the folder a version is written in before its rename begins (a
+    version is a safe name, which never begins with a dot)."""
+    return f".{version}-"
+
+
+def remove_staging(output_dir: Path) -> list[Path]:
+    """Removes the folders that exports cut short (a kill, a power cut) left
+    in the ``model`` folder of every job in ``output_dir``; returns them. Run
+    when the party starts, before any job can export."""
+    removed = []
+    for stale in sorted(output_dir.glob(f"*/model/{_staging('*')}*")):
+        if not stale.is_dir() or stale.is_symlink():
+            continue
+        try:
+            shutil.rmtree(stale)
+        except OSError as exc:
+            logger.warning(
+                "%s is what an export cut short left, and cannot be removed "
+                "(%s); remove it by hand",
+                stale,
+                exc,
+            )
+            continue
+        removed.append(stale)
+    return removed
+
+
 def _existing(folder: Path, digest: str, version: str) -> ExportedPart:
     try:
         found = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
@@ -208,9 +238,9 @@ def export_part(
         return _existing(folder, digest, version)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # What an export of this version cut short (a kill, a full disk) left.
-    for stale in folder.parent.glob(f".{version}-*"):
+    for stale in folder.parent.glob(f"{_staging(version)}*"):
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{version}-"))
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=_staging(version)))
     try:
         save_serving(serving, staging / "saved_model")
         keras_file = _keras_file(party, serving, staging)

@@ -18,6 +18,7 @@ from party_server.authz import AuthorizationInterceptor, Authorizer
 from party_server.control_service import ControlService
 from party_server.data_slice import load_data_slice
 from party_server.label_serving import LabelServing
+from party_server.model_export import remove_staging
 from party_server.part_serving import FeatureServing, PartServing
 from party_server.party import Party
 from party_server.peer_service import PeerService
@@ -66,8 +67,8 @@ class RunningParty:
 def start_party(
     config: PartyConfig, listen: str | None = None, peer_timeout: float = 120.0
 ) -> RunningParty:
-    """Locks the party's output_dir, loads its data, builds its services and
-    starts serving."""
+    """Locks the party's output_dir, removes what exports cut short left in it,
+    loads its data, builds its services and starts serving."""
     credentials = load_credentials(config.tls)
     output_lock = FolderLock(
         config.output_dir,
@@ -77,6 +78,13 @@ def start_party(
     )
     with contextlib.ExitStack() as undo:
         undo.enter_context(output_lock)
+        for stale in remove_staging(config.output_dir):
+            logger.warning(
+                "party %s: removed %s, left by an export cut short (that "
+                "version was never complete here; export it again if needed)",
+                config.party,
+                stale,
+            )
         data = load_data_slice(config)
         party = Party(config, data, credentials, peer_timeout=peer_timeout)
         running = _serve(config, party, credentials, listen, output_lock)

@@ -23,6 +23,7 @@ from party_server.model_export import (
     export_part,
     exported_features,
     load_exported_state,
+    remove_staging,
 )
 from tests.outputs import job_spec
 
@@ -85,6 +86,33 @@ def test_a_version_is_written_once_and_described(tmp_path):
     assert again.digest == part.digest
     with pytest.raises(VersionTakenError, match="already exists .* with another model"):
         _export(tmp_path, _step(2))
+
+
+def test_what_exports_cut_short_left_is_removed_and_nothing_else(tmp_path):
+    for job in ("job-1", "job-2"):
+        (tmp_path / job / "model" / "v1" / "saved_model").mkdir(parents=True)
+    leftovers = [
+        tmp_path / "job-1" / "model" / ".v1-k2j4" / "saved_model",
+        tmp_path / "job-2" / "model" / ".epoch-2.3-x_9",
+    ]
+    for leftover in leftovers:
+        leftover.mkdir(parents=True)
+    (tmp_path / "job-1" / "checkpoints" / ".v1-keep").mkdir(parents=True)
+    (tmp_path / "job-2" / "model" / ".notes-1").write_text("a file, not a folder")
+
+    removed = remove_staging(tmp_path)
+
+    assert removed == [
+        tmp_path / "job-1" / "model" / ".v1-k2j4",
+        tmp_path / "job-2" / "model" / ".epoch-2.3-x_9",
+    ]
+    assert not any(p.exists() for p in removed)
+    for job in ("job-1", "job-2"):
+        assert (tmp_path / job / "model" / "v1" / "saved_model").is_dir()
+    assert (tmp_path / "job-1" / "checkpoints" / ".v1-keep").is_dir()
+    assert (tmp_path / "job-2" / "model" / ".notes-1").is_file()
+    assert remove_staging(tmp_path) == []
+    assert remove_staging(tmp_path / "absent") == []
 
 
 @pytest.mark.parametrize("version", ["..", "a/b", "/tmp/x", ""])
