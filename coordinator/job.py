@@ -28,9 +28,11 @@ from coordinator.fan_out import at_every_party
 from coordinator.handshake import PreparedJob, describe_all, prepare_all
 from coordinator.manifest import (
     MANIFEST_FILE,
+    CheckpointEntry,
     Manifest,
     fingerprint,
     read_manifest,
+    recorded_exports,
     write_manifest,
 )
 from coordinator.model_export import (
@@ -117,14 +119,17 @@ class JobDriver:
                     fatal=True,
                 )
             self._check_identity(manifest, prepared)
-            self.checkpoints.restore_entry(choice.checkpoint)
-            name, digests = export_everywhere(
-                self.clients,
-                self.config.job,
-                version or f"epoch-{choice.record.epoch}",
-                choice.record,
-                prepared.validation_rows,
-                automatic=version is None,
+            name, digests = self._exporting(
+                manifest,
+                choice.checkpoint,
+                lambda: export_everywhere(
+                    self.clients,
+                    self.config.job,
+                    version or f"epoch-{choice.record.epoch}",
+                    choice.record,
+                    prepared.validation_rows,
+                    automatic=version is None,
+                ),
             )
             manifest.add_export(name, choice.record.epoch, digests)
             write_manifest(self.run_dir, manifest)
@@ -318,7 +323,9 @@ class JobDriver:
 
     def _open_manifest(self, prepared: PreparedJob) -> tuple[Manifest, bool]:
         """The unfinished run to resume (checked, not yet restored), or a fresh
-        one with checkpoint 0 of the initial weights; and whether it resumes."""
+        one with checkpoint 0 of the initial weights; and whether it resumes.
+        A fresh one keeps the model versions earlier runs of the job exported:
+        the parties hold them still."""
         existing = None if self.fresh else read_manifest(self.run_dir)
         print_ = fingerprint(prepared.spec)
         if existing is not None and not existing.finished and existing.latest:
@@ -350,7 +357,17 @@ class JobDriver:
                 "epochs": self.config.epochs,
                 "batch_size": self.config.batch_size,
             },
+            exports=dict(existing.exports)
+            if existing is not None
+            else recorded_exports(self.run_dir),
         )
+        if manifest.exports:
+            logger.info(
+                "job %s starts afresh and keeps the model versions its earlier "
+                "runs exported: %s",
+                self.config.job,
+                ", ".join(sorted(manifest.exports)),
+            )
         # A warm-started job continues after the epochs its model trained.
         self.checkpoints.save(manifest, prepared.spec.start_epoch, 0, [])
         return manifest, False
@@ -485,26 +502,58 @@ class JobDriver:
         version = version_name(self.config.export, records[-1].epoch)
         if version is None:
             return None
-        try:
-            version, digests = export_everywhere(
-                self.clients,
-                self.config.job,
-                version,
-                records[-1],
-                prepared.validation_rows,
-                automatic=self.config.export == AUTO,
-            )
-        except PeerError as exc:
-            if exc.code != "ALREADY_EXISTS":
-                raise
-            raise JobFailedError(
-                f"{exc}. Set 'export' in {self.config.source} to another version "
-                "and run the job again: it resumes at its end and only exports",
-                fatal=True,
-            ) from None
-        manifest.add_export(version, records[-1].epoch, digests)
+        final = manifest.latest
+        assert final is not None
+
+        def export() -> tuple[str, dict[str, str]]:
+            try:
+                return export_everywhere(
+                    self.clients,
+                    self.config.job,
+                    version,
+                    records[-1],
+                    prepared.validation_rows,
+                    automatic=self.config.export == AUTO,
+                )
+            except PeerError as exc:
+                if exc.code != "ALREADY_EXISTS":
+                    raise
+                raise JobFailedError(
+                    f"{exc}. Set 'export' in {self.config.source} to another "
+                    "version and run the job again: it resumes at its end and "
+                    "only exports",
+                    fatal=True,
+                ) from None
+
+        name, digests = self._exporting(manifest, final, export, restored=True)
+        manifest.add_export(name, records[-1].epoch, digests)
         write_manifest(self.run_dir, manifest)
-        return version
+        return name
+
+    def _exporting(
+        self,
+        manifest: Manifest,
+        entry: CheckpointEntry,
+        export: Callable[[], T],
+        restored: bool = False,
+    ) -> T:
+        """``export()`` of the model ``entry`` holds (``restored``: the parties
+        hold it now; else it is restored first). A failure that a retry can
+        help (a party restarted, or was out of reach for a while) is retried
+        as a recovery is: every party is awaited and prepares the job again,
+        ``entry`` is restored and the same export runs again; a party that
+        already holds its part whole answers at once, so the manifest names the
+        version only once every party holds it."""
+
+        def attempt(number: int) -> T:
+            if number:
+                prepared = self._handshake(self.config.recovery_timeout)
+                self._check_identity(manifest, prepared)
+            if number or not restored:
+                self.checkpoints.restore_entry(entry)
+            return export()
+
+        return self._retrying("exporting", attempt)
 
     def _predict(self) -> int:
         if self.config.predict == "none":

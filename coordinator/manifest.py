@@ -3,7 +3,8 @@
 A checkpoint enters the manifest only after every party wrote it (phase one);
 the manifest is then written atomically (phase two). It therefore never names a
 checkpoint that some party lacks, and a restarted coordinator resumes from its
-last entry.
+last entry. An exported model version enters it likewise once every party
+holds its part, and stays in the manifests of the job's later runs.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from common.atomic import write_atomically
 from common.errors import JobFailedError
 from common.history import json_record
 from common.jobspec import JobSpec
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 # JobSpec fields that a fingerprint leaves out while they are unset.
@@ -114,6 +118,17 @@ def read_manifest(folder: Path) -> Manifest | None:
         raise JobFailedError(
             f"{path}: the manifest lacks {exc}; move it away to start the job afresh"
         ) from None
+
+
+def recorded_exports(folder: Path) -> dict[str, dict]:
+    """The model versions the manifest in ``folder`` records (none without a
+    manifest; an unreadable one is warned about and records none)."""
+    try:
+        found = read_manifest(folder)
+    except JobFailedError as exc:
+        logger.warning("%s; the model versions it recorded are forgotten", exc)
+        return {}
+    return dict(found.exports) if found is not None else {}
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
