@@ -550,10 +550,26 @@ class JobDriver:
                 prepared = self._handshake(self.config.recovery_timeout)
                 self._check_identity(manifest, prepared)
             if number or not restored:
-                self.checkpoints.restore_entry(entry)
+                self._restore_exported(entry)
             return export()
 
         return self._retrying("exporting", attempt)
+
+    def _restore_exported(self, entry: CheckpointEntry) -> None:
+        """Restores the checkpoint an export takes; one that a party lost ends
+        the export at once (no retry brings it back)."""
+        try:
+            self.checkpoints.restore_entry(entry)
+        except PeerError as exc:
+            if exc.code != "DATA_LOSS":
+                raise
+            raise JobFailedError(
+                f"{exc}; the export takes checkpoint {entry.checkpoint_id} (after "
+                f"epoch {entry.epoch}) of job {self.config.job}, so that epoch "
+                "cannot be exported any more: export another one "
+                "(python -m coordinator export --epoch N)",
+                fatal=True,
+            ) from None
 
     def _predict(self) -> int:
         if self.config.predict == "none":

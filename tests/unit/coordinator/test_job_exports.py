@@ -56,12 +56,15 @@ class FakeParty:
 
 
 class FakeCheckpoints:
-    def __init__(self) -> None:
+    def __init__(self, failure: Exception | None = None) -> None:
         self.restored: list[CheckpointEntry] = []
         self.saved: list[tuple[int, int]] = []
+        self.failure = failure
 
     def restore_entry(self, entry: CheckpointEntry) -> None:
         self.restored.append(entry)
+        if self.failure is not None:
+            raise self.failure
 
     def save(self, manifest: Manifest, epoch: int, step: int, records) -> None:
         self.saved.append((epoch, step))
@@ -160,6 +163,17 @@ def test_a_command_line_export_restores_its_checkpoint_first(tmp_path):
     found = driver._exporting(manifest, FINAL, lambda: "exported")
 
     assert found == "exported"
+    assert driver.checkpoints.restored == [FINAL]
+
+
+def test_an_export_whose_checkpoint_a_party_lost_ends_at_once(tmp_path):
+    driver, _ = _driver(tmp_path, {})
+    lost = PeerError("party bob: checkpoint 7 is missing", "DATA_LOSS")
+    driver.checkpoints = FakeCheckpoints(lost)
+
+    with pytest.raises(JobFailedError, match=r"checkpoint 7 \(after epoch 2\)"):
+        driver._exporting(_manifest(), FINAL, lambda: "exported")
+
     assert driver.checkpoints.restored == [FINAL]
 
 
