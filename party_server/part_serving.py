@@ -215,6 +215,9 @@ class PartServing:
             if served is not None:
                 return served
             if self._table is None:
+                refused = self.kept_out.get(("version", version))
+                if refused is not None:  # refused, not merely not ready yet
+                    raise DataError(refused.reason)
                 raise self._not_serving()
             models = {v: s.model for v, s in self._served.items()}
             models[version] = self._load_model(version)
@@ -263,7 +266,7 @@ class PartServing:
     def view(self) -> ServingView:
         """The version served, this party's part and what was kept out."""
         served = self._served.get(self.version)
-        kept_out = tuple(self.kept_out.values())
+        kept_out = tuple(self.kept_out.copy().values())  # others write it
         if served is None:
             return ServingView(
                 False,
