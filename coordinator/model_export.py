@@ -171,14 +171,16 @@ def export_everywhere(
     record: EpochRecord,
     validation_rows: int,
     automatic: bool = False,
+    export_id: str = "",
 ) -> tuple[str, dict[str, PartExport]]:
-    """Every party's part exported at once, under one export id; the version
-    and what each party reported of its part. An ``automatic`` version that
-    some party already holds with another model or from another export (an
-    earlier run of the job) becomes ``<version>.2``, ``.3``, ... for every
-    party alike."""
+    """Every party's part exported at once, under one export id (``export_id``;
+    a new one when empty: an export tried again passes the one it used); the
+    version and what each party reported of its part. An ``automatic``
+    version that some party already holds with another model or from another
+    export (an earlier run of the job) becomes ``<version>.2``, ``.3``, ...
+    for every party alike."""
     metrics = validation_metrics(record, validation_rows)
-    export_id = secrets.token_hex(8)
+    export_id = export_id or secrets.token_hex(8)
     name = version
     for attempt in range(2, AUTOMATIC_TRIES + 2):
         try:

@@ -113,3 +113,7 @@ def test_an_export_is_one_export_id_and_a_version_held_from_another_is_left():
     assert len({i for c in (alice.calls, bob.calls) for _, i in c}) == 1
     with pytest.raises(JobFailedError, match="alice from export old, bob from"):
         export_everywhere(clients, "job-b", "epoch-2", record, 10, False)
+    # An export tried again names the id it used.
+    fresh = {"alice": _Party({}), "bob": _Party({})}
+    _, parts = export_everywhere(fresh, "job-b", "v", record, 10, export_id="e9")
+    assert {p.export_id for p in parts.values()} == {"e9"}
