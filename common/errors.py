@@ -30,6 +30,12 @@ class DataError(SplitRecError):
     permanent = True
 
 
+class ModelIntegrityError(DataError):
+    """An exported model part's files are not those its export recorded (a
+    file changed, is missing or was added, or the part comes from another
+    export)."""
+
+
 class InvalidMessageError(SplitRecError):
     """A message failed validation (shape, dtype, size, finite values)."""
 

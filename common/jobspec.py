@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from common.config import PartyRole
 from common.metrics import Metrics
+from common.online import ServingView
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.traffic import Traffic
 
@@ -49,11 +50,25 @@ class JobParty:
 
 @dataclass(frozen=True)
 class ModelVersion:
-    """An exported model version of a job, trained for ``epoch`` epochs."""
+    """An exported model version of a job, trained for ``epoch`` epochs, as
+    the coordinator recorded its export: the export id and each party's
+    file-list digest (``party_server.export_files``)."""
 
     job: str
     version: str
     epoch: int = 0
+    export_id: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PartExport:
+    """What a party reports of its part of an export: its variables' digest,
+    its file list's digest and the export id the part was written by."""
+
+    model_digest: str
+    files_digest: str
+    export_id: str
 
 
 @dataclass(frozen=True)
@@ -157,3 +172,5 @@ class PartyStatusView:
     spent: PrivacySpent | None = None
     # Who drives the current job (see ``party_server.ownership``).
     job_owner: str = ""
+    # Online scoring at the party, when it has a serving section.
+    serving: ServingView | None = None

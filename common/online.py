@@ -10,6 +10,26 @@ import numpy as np
 
 
 @dataclass(frozen=True)
+class ExportIdentity:
+    """The export a served part came from, as its ``model.json`` names it."""
+
+    job: str = ""
+    version: str = ""
+    epoch: int = 0
+    export_id: str = ""
+
+    def differs(self, other: ExportIdentity) -> str:
+        """What ``other`` names otherwise than this one ("" when nothing)."""
+        pairs = (
+            ("job", self.job, other.job),
+            ("version", self.version, other.version),
+            ("epoch", self.epoch, other.epoch),
+            ("export id", self.export_id, other.export_id),
+        )
+        return ", ".join(f"{n} {b!r} (not {a!r})" for n, a, b in pairs if a != b)
+
+
+@dataclass(frozen=True)
 class Embedded:
     """A feature party's answer: the outputs of the keys its table holds."""
 
@@ -19,6 +39,7 @@ class Embedded:
     outputs: np.ndarray
     # Positions in the request of the keys the table does not hold.
     unknown: np.ndarray
+    export: ExportIdentity = ExportIdentity()
 
 
 @dataclass(frozen=True)
@@ -30,6 +51,7 @@ class Pushed:
     keys: list[str]
     # ``[keys, width]``.
     outputs: np.ndarray
+    export: ExportIdentity = ExportIdentity()
 
 
 @dataclass(frozen=True)
@@ -54,6 +76,17 @@ class PartView:
     key_column: str = ""
     entities: int = 0
     table_digest: str = ""
+    export: ExportIdentity = ExportIdentity()
+
+
+@dataclass(frozen=True)
+class KeptOut:
+    """A version, table or feature party's part a party refused to load,
+    while it serves what it had."""
+
+    kind: str
+    name: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -65,3 +98,4 @@ class ServingView:
     tasks: tuple[str, ...] = ()
     parts: tuple[PartView, ...] = ()
     cached_outputs: int = 0
+    kept_out: tuple[KeptOut, ...] = ()

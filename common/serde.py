@@ -17,6 +17,7 @@ from common.jobspec import (
     JobSpec,
     ModelVersion,
     OutputSpec,
+    PartExport,
     PartyDescription,
     PartyStatusView,
     PeerState,
@@ -25,7 +26,15 @@ from common.limits import job_limit_problems
 from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
 from common.names import name_problem
-from common.online import Embedded, Pushed, Scored, ServingView
+from common.online import (
+    Embedded,
+    ExportIdentity,
+    KeptOut,
+    PartView,
+    Pushed,
+    Scored,
+    ServingView,
+)
 from common.privacy.settings import PrivacySettings, PrivacySpent
 from common.secure_aggregation.key_shares import KeyShare
 from common.traffic import Traffic
@@ -212,6 +221,8 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
                 job_id=spec.init_from.job,
                 version=spec.init_from.version,
                 epoch=spec.init_from.epoch,
+                export_id=spec.init_from.export_id,
+                files=spec.init_from.files,
             )
             if spec.init_from is not None
             else None
@@ -225,7 +236,11 @@ def _init_from(message: control_pb2.JobSpec) -> ModelVersion | None:
     if not message.HasField("init_from"):
         return None
     found = message.init_from
-    for field, value in (("job_id", found.job_id), ("version", found.version)):
+    names = {"job_id": found.job_id, "version": found.version}
+    names.update({f"files[{p!r}]": p for p in found.files})
+    if found.export_id:
+        names["export_id"] = found.export_id
+    for field, value in names.items():
         problem = name_problem(value)
         if problem is not None:
             raise InvalidMessageError(f"job spec init_from.{field}: {problem}")
@@ -234,7 +249,9 @@ def _init_from(message: control_pb2.JobSpec) -> ModelVersion | None:
             f"job spec init_from.epoch {found.epoch}: a warm-started job of "
             f"{message.epochs} epochs continues after epoch 1..{message.epochs - 1}"
         )
-    return ModelVersion(found.job_id, found.version, found.epoch)
+    return ModelVersion(
+        found.job_id, found.version, found.epoch, found.export_id, dict(found.files)
+    )
 
 
 def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
@@ -468,6 +485,9 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         has_metrics=view.last_metrics is not None,
         privacy=privacy_status_to_proto(view.privacy, view.spent),
         job_owner=view.job_owner,
+        serving=(
+            serving_view_to_proto(view.serving) if view.serving is not None else None
+        ),
     )
 
 
@@ -708,6 +728,7 @@ def embed_reply_to_proto(embedded: Embedded) -> peer_pb2.EmbedResponse:
         table_digest=embedded.table_digest,
         outputs=tensor_to_proto(np.asarray(embedded.outputs, np.float32)),
         unknown=embedded.unknown.tolist(),
+        export=export_identity_to_proto(embedded.export),
     )
 
 
@@ -727,7 +748,13 @@ def embed_reply_from_proto(message: peer_pb2.EmbedResponse, keys: int) -> Embedd
         dtype=np.float32,
         what="Embed answer outputs",
     )
-    return Embedded(message.model_digest, message.table_digest, outputs, unknown)
+    return Embedded(
+        message.model_digest,
+        message.table_digest,
+        outputs,
+        unknown,
+        export_identity_from_proto(message.export),
+    )
 
 
 def score_request_from_proto(message: scoring_pb2.ScoreRequest) -> dict[str, list[str]]:
@@ -764,6 +791,26 @@ def scored_to_proto(scored: Scored) -> scoring_pb2.ScoreResponse:
     )
 
 
+def part_view_to_proto(part: PartView) -> scoring_pb2.PartServing:
+    return scoring_pb2.PartServing(
+        party=part.party,
+        model_digest=part.model_digest,
+        key_column=part.key_column,
+        entities=part.entities,
+        table_digest=part.table_digest,
+        export_id=part.export.export_id,
+        epoch=part.export.epoch,
+    )
+
+
+def kept_out_to_proto(kept: KeptOut) -> scoring_pb2.KeptOut:
+    return scoring_pb2.KeptOut(kind=kept.kind, name=kept.name, reason=kept.reason)
+
+
+def kept_out_from_proto(message: scoring_pb2.KeptOut) -> KeptOut:
+    return KeptOut(message.kind, message.name, message.reason)
+
+
 def serving_view_to_proto(view: ServingView) -> scoring_pb2.ServingStatus:
     return scoring_pb2.ServingStatus(
         ready=view.ready,
@@ -771,18 +818,57 @@ def serving_view_to_proto(view: ServingView) -> scoring_pb2.ServingStatus:
         job=view.job,
         version=view.version,
         tasks=list(view.tasks),
-        parts=[
-            scoring_pb2.PartServing(
-                party=p.party,
-                model_digest=p.model_digest,
-                key_column=p.key_column,
-                entities=p.entities,
-                table_digest=p.table_digest,
-            )
-            for p in view.parts
-        ],
+        parts=[part_view_to_proto(p) for p in view.parts],
         cached_outputs=view.cached_outputs,
+        kept_out=[kept_out_to_proto(k) for k in view.kept_out],
     )
+
+
+def export_identity_to_proto(identity: ExportIdentity) -> peer_pb2.ExportIdentity:
+    return peer_pb2.ExportIdentity(
+        job_id=identity.job,
+        version=identity.version,
+        epoch=identity.epoch,
+        export_id=identity.export_id,
+    )
+
+
+def export_identity_from_proto(message: peer_pb2.ExportIdentity) -> ExportIdentity:
+    return ExportIdentity(
+        message.job_id, message.version, message.epoch, message.export_id
+    )
+
+
+def prepared_serving_to_proto(
+    model_digest: str, entities: int, identity: ExportIdentity
+) -> peer_pb2.PrepareServingResponse:
+    return peer_pb2.PrepareServingResponse(
+        model_digest=model_digest,
+        entities=entities,
+        export=export_identity_to_proto(identity),
+    )
+
+
+def part_export_to_proto(
+    version: str, part: PartExport
+) -> control_pb2.ExportModelReply:
+    return control_pb2.ExportModelReply(
+        version=version,
+        model_digest=part.model_digest,
+        export_id=part.export_id,
+        files_digest=part.files_digest,
+    )
+
+
+def part_export_from_proto(message: control_pb2.ExportModelReply) -> PartExport:
+    """A party's report of its exported part; refused without its file list's
+    digest or export id (a party older than checked exports)."""
+    if not message.files_digest or not message.export_id:
+        raise InvalidMessageError(
+            f"ExportModel answer for version {message.version!r} lacks the part's "
+            "file-list digest or export id; update the party"
+        )
+    return PartExport(message.model_digest, message.files_digest, message.export_id)
 
 
 def pushed_to_proto(chunk: Pushed) -> peer_pb2.PushChunk:
@@ -791,6 +877,7 @@ def pushed_to_proto(chunk: Pushed) -> peer_pb2.PushChunk:
         table_digest=chunk.table_digest,
         keys=chunk.keys,
         outputs=tensor_to_proto(np.asarray(chunk.outputs, np.float32)),
+        export=export_identity_to_proto(chunk.export),
     )
 
 
@@ -803,4 +890,10 @@ def pushed_from_proto(message: peer_pb2.PushChunk) -> Pushed:
         dtype=np.float32,
         what="pushed outputs",
     )
-    return Pushed(message.model_digest, message.table_digest, keys, outputs)
+    return Pushed(
+        message.model_digest,
+        message.table_digest,
+        keys,
+        outputs,
+        export_identity_from_proto(message.export),
+    )

@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 
 from common import serde
 from common.errors import PeerError
-from common.jobspec import JobSpec, PartyDescription
+from common.jobspec import JobSpec, PartExport, PartyDescription
 from common.metrics import Metrics
 from common.rpc import PERMANENT_KEY, create_channel
 from common.tls import Credentials
@@ -235,17 +235,25 @@ class PartyClient:
         self._call("CommitCheckpoints", self._stub.CommitCheckpoints, request)
 
     def export_model(
-        self, job_id: str, version: str, epoch: int, metrics: Metrics | None
-    ) -> str:
-        """Has the party write its part of the model; returns its digest."""
+        self,
+        job_id: str,
+        version: str,
+        epoch: int,
+        metrics: Metrics | None,
+        export_id: str,
+    ) -> PartExport:
+        """Has the party write its part of the model as part of the export
+        ``export_id``; returns what it reports of the part."""
         request = control_pb2.ExportModelRequest(
             job_id=job_id,
             version=version,
             epoch=epoch,
             owner=self.owner.token,
+            export_id=export_id,
             **serde.optional_metrics_to_proto(metrics),
         )
-        return self._call("ExportModel", self._stub.ExportModel, request).model_digest
+        reply = self._call("ExportModel", self._stub.ExportModel, request)
+        return serde.part_export_from_proto(reply)
 
     def switch_serving(
         self, version: str, timeout: float

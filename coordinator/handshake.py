@@ -175,8 +175,23 @@ def _prepare_all(
         for call in pending:
             call.cancel()
     if failures:
-        raise max(failures, key=lambda e: (e.permanent, e.code != "CANCELLED"))
+        raise _most_telling(failures)
     return replies
+
+
+def _most_telling(failures: list[PeerError]) -> PeerError:
+    """The failure to report: a permanent one first; several permanent ones
+    (every party whose exported part no longer matches, say) in one."""
+    permanent = [e for e in failures if e.permanent]
+    if len(permanent) > 1:
+        codes = {e.code for e in permanent}
+        return PeerError(
+            "; ".join(str(e) for e in permanent),
+            permanent[0].code if len(codes) == 1 else "FAILED_PRECONDITION",
+            "PrepareJob",
+            permanent=True,
+        )
+    return max(failures, key=lambda e: (e.permanent, e.code != "CANCELLED"))
 
 
 def describe_all(

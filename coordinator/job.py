@@ -17,6 +17,7 @@ from common.config import JobConfig
 from common.errors import JobFailedError, PeerError, SplitRecError
 from common.fingerprint import changes
 from common.history import EpochRecord, plot_curves, record_from_json, write_history
+from common.jobspec import PartExport
 from common.metrics import Metrics
 from common.paths import check_writable, confined
 from common.throughput import SteadyRate
@@ -40,6 +41,7 @@ from coordinator.model_export import (
     ExportChoice,
     choose_export,
     export_everywhere,
+    new_export_id,
     version_name,
 )
 from coordinator.ownership import Holds, RunLock
@@ -119,6 +121,7 @@ class JobDriver:
                     fatal=True,
                 )
             self._check_identity(manifest, prepared)
+            export_id = new_export_id()
             name, digests = self._exporting(
                 manifest,
                 choice.checkpoint,
@@ -129,6 +132,7 @@ class JobDriver:
                     choice.record,
                     prepared.validation_rows,
                     automatic=version is None,
+                    export_id=export_id,
                 ),
             )
             manifest.add_export(name, choice.record.epoch, digests)
@@ -504,8 +508,9 @@ class JobDriver:
             return None
         final = manifest.latest
         assert final is not None
+        export_id = new_export_id()
 
-        def export() -> tuple[str, dict[str, str]]:
+        def export() -> tuple[str, dict[str, PartExport]]:
             try:
                 return export_everywhere(
                     self.clients,
@@ -514,6 +519,7 @@ class JobDriver:
                     records[-1],
                     prepared.validation_rows,
                     automatic=self.config.export == AUTO,
+                    export_id=export_id,
                 )
             except PeerError as exc:
                 if exc.code != "ALREADY_EXISTS":

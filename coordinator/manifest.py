@@ -19,7 +19,7 @@ from pathlib import Path
 from common.atomic import write_atomically
 from common.errors import JobFailedError
 from common.history import json_record
-from common.jobspec import JobSpec
+from common.jobspec import JobSpec, PartExport
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class Manifest:
     parties: dict[str, dict[str, str]] = field(default_factory=dict)
     # Row counts of the job's alignment (``PreparedJob.rows``).
     rows: dict[str, int] = field(default_factory=dict)
-    # Exported model versions: the epoch and each party's model digest.
+    # Exported model versions: the epoch, the export id, and each party's
+    # model digest ("parties") and file-list digest ("files").
     exports: dict[str, dict] = field(default_factory=dict)
     # The settings a command-line flag may override (epochs, batch_size), as
     # the run used them: a later export prepares the job with them again.
@@ -59,9 +60,17 @@ class Manifest:
     def latest(self) -> CheckpointEntry | None:
         return self.checkpoints[-1] if self.checkpoints else None
 
-    def add_export(self, version: str, epoch: int, digests: dict[str, str]) -> None:
-        """Records an exported version: its epoch and each party's digest."""
-        self.exports[version] = {"epoch": epoch, "parties": digests}
+    def add_export(
+        self, version: str, epoch: int, parts: dict[str, PartExport]
+    ) -> None:
+        """Records an exported version: its epoch, the export its parts come
+        from, and each party's model and file-list digests."""
+        self.exports[version] = {
+            "epoch": epoch,
+            "export_id": next(iter(parts.values())).export_id if parts else "",
+            "parties": {p: part.model_digest for p, part in parts.items()},
+            "files": {p: part.files_digest for p, part in parts.items()},
+        }
 
     def next_id(self) -> int:
         return self.latest.checkpoint_id + 1 if self.latest else 0

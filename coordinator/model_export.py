@@ -1,21 +1,25 @@
 """Has every party export its own part of the trained model under one version.
 
-The coordinator sends the version, the epochs trained and the validation
-metrics after them; each party writes its part into its own output folder and
-returns a digest of its variables. The coordinator keeps only the version, the
-parties and their digests (in the manifest's ``exports``).
+The coordinator sends the version, the epochs trained, the validation metrics
+after them and an export id it picks once per export; each party writes its
+part into its own output folder and returns the digests of its variables and
+of its file list, and the export id its part holds. The coordinator keeps only
+the version, its epoch and export id, and each party's digests (in the
+manifest's ``exports``); a warm start or a scoring job sends them back, and
+each party checks its part against them before using it.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from common.config import JobConfig
 from common.errors import ConfigError, JobFailedError, PeerError
 from common.history import EpochRecord, best_record, record_from_json
-from common.jobspec import ModelVersion
+from common.jobspec import ModelVersion, PartExport
 from common.metrics import Metrics, TaskMetrics
 from common.paths import confined
 from coordinator.client import PartyClient
@@ -98,7 +102,17 @@ def recorded_version(config: JobConfig, job: str, version: str) -> ModelVersion:
             f"{sorted(exports) or 'none'}); export it first with "
             "python -m coordinator export"
         )
-    return ModelVersion(job, version, int(exports[version]["epoch"]))
+    found = exports[version]
+    if not found.get("export_id") or not found.get("files"):
+        raise ConfigError(
+            f"{config.source}: model version {version!r} of job {job!r} was "
+            "exported before exports recorded each party's files, so its parts "
+            "cannot be checked; export it again under a new version (python -m "
+            "coordinator export --version NAME) and use that one"
+        )
+    return ModelVersion(
+        job, version, int(found["epoch"]), found["export_id"], dict(found["files"])
+    )
 
 
 def warm_start(config: JobConfig) -> ModelVersion | None:
@@ -138,6 +152,23 @@ def validation_metrics(record: EpochRecord, rows: int) -> Metrics:
     )
 
 
+def _mixed(version: str, parts: dict[str, PartExport]) -> str:
+    """Why the parts do not make one version ("" when they come from one
+    export): some party already held the version from an earlier export."""
+    if len({p.export_id for p in parts.values()}) <= 1:
+        return ""
+    held = ", ".join(f"{n} from export {p.export_id}" for n, p in parts.items())
+    return (
+        f"the parts of model version {version} come from different exports "
+        f"({held}): some party already held that version"
+    )
+
+
+def new_export_id() -> str:
+    """A fresh export id: one per export, kept when the export is tried again."""
+    return secrets.token_hex(8)
+
+
 def export_everywhere(
     clients: dict[str, PartyClient],
     job: str,
@@ -145,33 +176,48 @@ def export_everywhere(
     record: EpochRecord,
     validation_rows: int,
     automatic: bool = False,
-) -> tuple[str, dict[str, str]]:
-    """Every party's part exported at once; the version and the parties'
-    digests. An ``automatic`` version that some party already holds with
-    another model (an earlier run of the job with other settings) becomes
-    ``<version>.2``, ``.3``, ... for every party alike."""
+    export_id: str = "",
+) -> tuple[str, dict[str, PartExport]]:
+    """Every party's part exported at once, under one export id (``export_id``;
+    a new one when empty: an export tried again passes the one it used); the
+    version and what each party reported of its part. An ``automatic``
+    version that some party already holds with another model or from another
+    export (an earlier run of the job) becomes ``<version>.2``, ``.3``, ...
+    for every party alike."""
     metrics = validation_metrics(record, validation_rows)
+    export_id = export_id or new_export_id()
     name = version
     for attempt in range(2, AUTOMATIC_TRIES + 2):
         try:
-            digests = at_every_party(
+            parts = at_every_party(
                 clients,
-                lambda c, name=name: c.export_model(job, name, record.epoch, metrics),
+                lambda c, name=name: c.export_model(
+                    job, name, record.epoch, metrics, export_id
+                ),
             )
-            break
         except PeerError as exc:
             if not automatic or exc.code != "ALREADY_EXISTS":
                 raise
-            logger.info("%s; trying %s.%d", exc, version, attempt)
-            name = f"{version}.{attempt}"
+            problem = str(exc)
+        else:
+            problem = _mixed(name, parts)
+            if not problem:
+                break
+            if not automatic:
+                raise JobFailedError(
+                    f"{problem}; export under another version", fatal=True
+                )
+        logger.info("%s; trying %s.%d", problem, version, attempt)
+        name = f"{version}.{attempt}"
     else:
         raise JobFailedError(
             f"model versions {version} to {name} all hold other models; set "
             "'export' in the job config to a version of your own"
         )
     logger.info(
-        "model version %s: each party wrote its own part (%s)",
+        "model version %s (export %s): each party wrote its own part (%s)",
         name,
-        ", ".join(f"{p} {d[:12]}" for p, d in digests.items()),
+        export_id,
+        ", ".join(f"{p} {d.model_digest[:12]}" for p, d in parts.items()),
     )
-    return name, digests
+    return name, parts

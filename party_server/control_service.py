@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator
 
@@ -10,6 +11,7 @@ import grpc
 
 from common import serde
 from common.errors import ConfigError
+from common.jobspec import PartExport
 from party_server.label_serving import LabelServing
 from party_server.ownership import HEARTBEAT_SECONDS
 from party_server.part_serving import PartServing
@@ -139,7 +141,10 @@ class ControlService(control_pb2_grpc.ControlServicer):
     def GetStatus(  # noqa: N802
         self, request: control_pb2.StatusRequest, context: grpc.ServicerContext
     ) -> control_pb2.PartyStatus:
-        return serde.status_to_proto(self._party.status())
+        view = self._party.status()
+        if self._serving is not None:
+            view = dataclasses.replace(view, serving=self._serving.view())
+        return serde.status_to_proto(view)
 
     @rpc_method
     def EndJob(  # noqa: N802
@@ -179,9 +184,11 @@ class ControlService(control_pb2_grpc.ControlServicer):
             request.version,
             request.epoch,
             serde.optional_metrics_from_proto(request),
+            request.export_id,
         )
-        return control_pb2.ExportModelReply(
-            version=part.version, model_digest=part.digest
+        return serde.part_export_to_proto(
+            part.version,
+            PartExport(part.digest, part.files_digest, part.export_id),
         )
 
     @rpc_method

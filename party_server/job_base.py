@@ -20,10 +20,16 @@ from common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from common.errors import CheckpointMismatchError, DataError, JobStateError
+from common.errors import (
+    CheckpointMismatchError,
+    DataError,
+    InvalidMessageError,
+    JobStateError,
+)
 from common.jobspec import JobSpec
 from common.metrics import Metrics
 from common.models.serving import BaseServing, FuseServing
+from common.names import name_problem
 from common.paths import confined
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySpent
@@ -226,10 +232,14 @@ class PartyJob:
         raise NotImplementedError
 
     def export_model(
-        self, version: str, epoch: int, metrics: Metrics | None
+        self, version: str, epoch: int, metrics: Metrics | None, export_id: str
     ) -> ExportedPart:
         """Writes the party's own part of the model as it stands now under
-        ``version`` (see ``party_server.model_export``)."""
+        ``version`` (see ``party_server.model_export``), naming the export
+        ``export_id``."""
+        problem = name_problem(export_id)
+        if problem is not None:
+            raise InvalidMessageError(f"ExportModel export_id: {problem}")
         with self.exclusive("exporting"):
             return export_part(
                 self.spec,
@@ -240,6 +250,7 @@ class PartyJob:
                 epoch,
                 metrics,
                 self.model_state.arrays(),
+                export_id,
             )
 
     def warm_start(self, output_dir: Path) -> None:

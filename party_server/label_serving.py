@@ -6,12 +6,15 @@ For each feature party the label party takes what its cache holds and asks the
 party (``Peer.Embed``) for the rest, all parties at once. A key a party does
 not hold makes that row's problem; the other rows are scored. The feature
 parties answer only for the version the label party names, so a response's
-rows are all scored by one version.
+rows are all scored by one version. Each answer names the export its part came
+from; one that names another export than the label party's own part is
+refused (the request fails, the party's part is listed as kept out).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -24,10 +27,11 @@ from common.config import PartyConfig
 from common.errors import (
     DataError,
     InvalidMessageError,
+    ModelIntegrityError,
     PeerError,
     RequestTooLargeError,
 )
-from common.online import Embedded, PartView, Scored, ServingView
+from common.online import Embedded, ExportIdentity, PartView, Scored, ServingView
 from common.serving_config import MAX_KEY_LENGTH
 from party_server.entity_table import EntityTable
 from party_server.output_cache import OutputCache
@@ -82,6 +86,27 @@ class LabelServing(PartServing):
                 f"peers of {self.party}; add them to its peers"
             )
 
+    def check_part(
+        self, model: ServedModel, party: str, theirs: ExportIdentity
+    ) -> None:
+        """Refuses a feature party's part that names another export than this
+        party's part of the version (``ModelIntegrityError``, noted in the
+        status); a matching one clears an earlier refusal."""
+        differs = model.export.differs(theirs)
+        if not differs:
+            self.let_in("part", party)
+            return
+        own = model.export
+        reason = (
+            f"party {party}'s part of model version {model.version!r} of job "
+            f"{model.job!r} (its model.json) names {differs}; party {self.party}'s "
+            f"part comes from export {own.export_id} of epoch {own.epoch}: the "
+            "parts of a version must come from one export; export the version "
+            "again at every party"
+        )
+        self.keep_out("part", party, reason)
+        raise ModelIntegrityError(reason)
+
     def switch(self, version: str, timeout: float) -> tuple[str, dict[str, str]]:
         """Makes ``version`` the one every request uses once this party and
         every feature party hold it; when one cannot, nothing changes
@@ -97,24 +122,36 @@ class LabelServing(PartServing):
                 party: self._stub(party).PrepareServing.future(request, timeout=timeout)
                 for party, _ in served.model.peers
             }
+            transient = False
             digests, failures = {self.party: served.model.digest}, {}
             for party, call in calls.items():
                 try:
-                    digests[party] = call.result().model_digest
+                    reply = call.result()
                 except grpc.RpcError as exc:
-                    failures[party] = exc
+                    failures[party] = f"{exc.code().name}: {exc.details()}"
+                    transient = transient or exc.code() in _TRANSIENT
+                    continue
+                try:
+                    self.check_part(
+                        served.model,
+                        party,
+                        serde.export_identity_from_proto(reply.export),
+                    )
+                except ModelIntegrityError as exc:
+                    failures[party] = f"FAILED_PRECONDITION: {exc}"
+                    continue
+                digests[party] = reply.model_digest
             if failures:
                 message = (
                     f"version {version!r} cannot be served by every party, so "
                     f"{previous!r} stays: "
-                    + "; ".join(
-                        f"{p}: {e.code().name}: {e.details()}"
-                        for p, e in failures.items()
-                    )
+                    + "; ".join(f"{p}: {f}" for p, f in failures.items())
                 )
-                if any(e.code() in _TRANSIENT for e in failures.values()):
+                self.keep_out("version", version, message)
+                if transient:
                     raise PeerError(message)
                 raise DataError(message)
+            self.let_in("version", version)
             self.version = version
             self.swapped(self._served.get(previous), served)
         logger.info("serving switched from version %s to %s", previous, version)
@@ -178,6 +215,7 @@ class LabelServing(PartServing):
         try:
             for message in self._stub(party).PushOutputs(request, timeout=600):
                 chunk = serde.pushed_from_proto(message)
+                self.check_part(served.model, party, chunk.export)
                 self._saw(party, (chunk.model_digest, chunk.table_digest), False)
                 self.cache.put(party, served.model.version, chunk.keys, chunk.outputs)
                 count += len(chunk.keys)
@@ -194,7 +232,7 @@ class LabelServing(PartServing):
                 self._refused_push.add(party)
                 logger.info("party %s: %s", party, exc.details())
             return True
-        except InvalidMessageError as exc:
+        except (InvalidMessageError, ModelIntegrityError) as exc:
             logger.warning("outputs pushed by party %s: %s", party, exc)
             return False
         self._refused_push.discard(party)
@@ -271,16 +309,23 @@ class LabelServing(PartServing):
             stub = self._stubs[party] = peer_pb2_grpc.PeerStub(self._channel(party))
         return stub
 
-    def _received(self, party: str, keys: list[str], future: object) -> Embedded:
+    def _received(
+        self, served: Served, party: str, keys: list[str], future: object
+    ) -> Embedded:
         try:
             reply = serde.embed_reply_from_proto(future.result(), len(keys))
         except grpc.RpcError as exc:
-            raise PeerError(
+            message = (
                 f"party {party} did not answer Embed: {exc.code().name}: "
-                f"{exc.details()}",
-                code=exc.code().name,
-                rpc="Embed",
-            ) from None
+                f"{exc.details()}"
+            )
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                # Its part of the version was refused there (a changed file):
+                # no retry helps.
+                self.keep_out("part", party, message)
+                raise DataError(message) from None
+            raise PeerError(message, code=exc.code().name, rpc="Embed") from None
+        self.check_part(served.model, party, reply.export)
         self._saw(party, (reply.model_digest, reply.table_digest))
         return reply
 
@@ -308,7 +353,7 @@ class LabelServing(PartServing):
         unknown: dict[str, set[str]] = {p: set() for p in wanted}
         for party, call in calls.items():
             keys = missing[party]
-            reply = self._received(party, keys, call)
+            reply = self._received(served, party, keys, call)
             gone = {keys[i] for i in reply.unknown}
             known = [k for k in keys if k not in gone]
             self.cache.put(party, model.version, known, reply.outputs)
@@ -352,23 +397,19 @@ class LabelServing(PartServing):
         )
 
     def view(self) -> ServingView:
-        """What ``GetServingStatus`` reports."""
+        """What ``GetServingStatus`` reports: the base view with each feature
+        party's part as its last answer showed it, the tasks and the cache."""
+        view = super().view()
         served = self._served.get(self.version)
-        settings = self.settings
         if served is None:
-            return ServingView(False, self.problem, settings.job, settings.version)
-        model, table = served.model, served.table
-        own = PartView(self.party, model.digest, table.key, len(table), table.digest)
+            return view
         peers = []
-        for party, _ in model.peers:
+        for party, _ in served.model.peers:
             digest, table_digest = self.seen.get(party, ("", ""))
             peers.append(PartView(party, digest, table_digest=table_digest))
-        return ServingView(
-            True,
-            "",
-            model.job,
-            model.version,
-            model.tasks,
-            (*peers, own),
-            len(self.cache),
+        return dataclasses.replace(
+            view,
+            tasks=served.model.tasks,
+            parts=(*peers, *view.parts),
+            cached_outputs=len(self.cache),
         )

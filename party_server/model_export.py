@@ -14,15 +14,18 @@
 - ``features.json``: its features as the job fitted them (vocabularies
   included);
 - ``model.json``: what the part is (party, role, family, features, inputs and
-  outputs, the model digest), the job settings it was trained with, the epoch
-  and metrics it was exported at, and the versions of the project and
-  TensorFlow.
+  outputs, the model digest), the export it came from (job, version, epoch and
+  the coordinator's export id), the job settings it was trained with, the
+  metrics it was exported at, and the versions of the project and TensorFlow;
+- ``files.json``: the SHA-256 of every other file, written last (see
+  ``party_server.export_files``); its own digest goes to the coordinator.
 
 The folder is written under a temporary name (``.<version>-<random>``) and
 renamed: a version is either complete or absent. What an export cut short left
 is removed when the party starts (``remove_staging``). Exporting a version
-again with the same model is a no-op; with another model it is refused
-(``VersionTakenError``).
+again with the same model is a no-op (the part keeps the export id it was
+written with); with another model, or over a part without a file list, it is
+refused (``VersionTakenError``).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from common.errors import (
     CheckpointMismatchError,
     HandshakeError,
     InvalidMessageError,
+    ModelIntegrityError,
     StorageError,
     VersionTakenError,
 )
@@ -62,10 +66,16 @@ from common.names import name_problem
 from common.paths import confined
 from common.version import PROJECT_VERSION
 from party_server.checkpoints import ModelState, variables_state
+from party_server.export_files import (
+    FILE_LIST,
+    MODEL_FILE,
+    check_files,
+    check_part,
+    write_file_list,
+)
 
 logger = logging.getLogger(__name__)
 
-MODEL_FILE = "model.json"
 # The part's variables and optimizer slots by path (what a warm start loads).
 STATE_FILE = "state.npz"
 # The party's features as fitted by the job (vocabularies included): how new
@@ -80,6 +90,9 @@ class ExportedPart:
     # SHA-256 over the part's variables by path (equal models, equal digests).
     digest: str
     folder: Path
+    # The export the part was written by, and the digest of its file list.
+    export_id: str = ""
+    files_digest: str = ""
 
 
 def model_digest(models: dict[str, keras.Model]) -> str:
@@ -113,9 +126,11 @@ def _description(
     party: str,
     serving: BaseServing | FuseServing,
     digest: str,
-    epoch: int,
+    export: tuple[str, int, str],
     metrics: Metrics | None,
 ) -> dict:
+    """``model.json``'s content; ``export`` is (version, epoch, export id)."""
+    version, epoch, export_id = export
     fitted = {f.name: f for f in serving.raw.features}
     features = [
         {
@@ -130,6 +145,8 @@ def _description(
     description = {
         "format": FORMAT,
         "job": spec.job_id,
+        "version": version,
+        "export_id": export_id,
         "party": party,
         "role": "label" if party == spec.label_party else "feature",
         "family": output.family,
@@ -189,20 +206,30 @@ def remove_staging(output_dir: Path) -> list[Path]:
     return removed
 
 
-def _existing(folder: Path, digest: str, version: str) -> ExportedPart:
+def _existing(folder: Path, digest: str, version: str, where: str) -> ExportedPart:
+    """The part already exported under ``version``, when it holds this model
+    and is whole."""
+    if not (folder / FILE_LIST).exists():
+        raise VersionTakenError(
+            f"{where} already exists at {folder}, written before exports "
+            "recorded their files; export under another version"
+        )
+    files_digest = check_files(folder, where)
     try:
         found = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise StorageError(
-            f"{folder} exists but its {MODEL_FILE} cannot be read ({exc}); move it "
-            "away or export under another version"
+        raise ModelIntegrityError(
+            f"{where}: {folder} exists but its {MODEL_FILE} cannot be read ({exc}); "
+            "move it away or export under another version"
         ) from None
     if found.get("model_digest") != digest:
         raise VersionTakenError(
             f"model version {version!r} already exists at {folder} with another "
             "model; export under another version"
         )
-    return ExportedPart(version, digest, folder)
+    return ExportedPart(
+        version, digest, folder, str(found.get("export_id", "")), files_digest
+    )
 
 
 def _keras_file(
@@ -226,16 +253,19 @@ def export_part(
     epoch: int,
     metrics: Metrics | None,
     state: dict[str, np.ndarray],
+    export_id: str,
 ) -> ExportedPart:
     """Writes the party's part under ``version`` (see the module docstring);
-    ``state`` is its model's part of a checkpoint (``ModelState.arrays``)."""
+    ``state`` is its model's part of a checkpoint (``ModelState.arrays``) and
+    ``export_id`` names the export every party's part comes from."""
     folder = model_folder(job_folder, version)
+    where = f"party {party}: model version {version!r} of job {spec.job_id!r}"
     models = {"base": serving.base}
     if isinstance(serving, FuseServing):
         models["fuse"] = serving.fuse
     digest = model_digest(models)
     if folder.exists():
-        return _existing(folder, digest, version)
+        return _existing(folder, digest, version, where)
     folder.parent.mkdir(parents=True, exist_ok=True)
     # What an export of this version cut short (a kill, a full disk) left.
     for stale in folder.parent.glob(f"{_staging(version)}*"):
@@ -251,14 +281,16 @@ def export_part(
         (staging / STATE_FILE).write_bytes(buffer.getvalue())
         fitted = [dataclasses.asdict(f) for f in serving.raw.features]
         (staging / FEATURES_FILE).write_text(json.dumps(fitted, indent=1) + "\n")
-        description = _description(spec, party, serving, digest, epoch, metrics)
+        export = (version, epoch, export_id)
+        description = _description(spec, party, serving, digest, export, metrics)
         description["keras_file"] = keras_file
         text = json.dumps(description, indent=2, allow_nan=False) + "\n"
         (staging / MODEL_FILE).write_text(text, encoding="utf-8")
+        files_digest = write_file_list(staging)
         os.rename(staging, folder)
     except FileExistsError:
         shutil.rmtree(staging, ignore_errors=True)
-        return _existing(folder, digest, version)
+        return _existing(folder, digest, version, where)
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise storage_error(folder, exc) from None
@@ -266,41 +298,63 @@ def export_part(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     logger.info(
-        "job %s: exported model version %s to %s (digest %s)",
+        "job %s: exported model version %s to %s (digest %s, export %s)",
         spec.job_id,
         version,
         folder,
         digest[:12],
+        export_id,
     )
-    return ExportedPart(version, digest, folder)
+    return ExportedPart(version, digest, folder, export_id, files_digest)
+
+
+def checked_version(output_dir: Path, party: str, init: ModelVersion) -> Path:
+    """The folder of the party's part of ``init`` (a warm start's or a scoring
+    job's version), once every file matches its list, ``model.json`` names
+    this party and the export the coordinator recorded, and the list is the
+    one the party returned at that export. ``HandshakeError`` when the part is
+    missing, ``ModelIntegrityError`` naming the file otherwise."""
+    where = f"party {party}: model version {init.version!r} of job {init.job!r}"
+    folder = model_folder(confined(output_dir, init.job), init.version)
+    if not folder.is_dir():
+        raise HandshakeError(
+            f"{where} is not in its output folder ({folder} is missing); the "
+            "job needs every party's part"
+        )
+    expected = {
+        "party": party,
+        "job": init.job,
+        "version": init.version,
+        "epoch": init.epoch,
+        "export_id": init.export_id,
+    }
+    _, digest = check_part(folder, where, expected)
+    recorded = init.files.get(party)
+    if digest != recorded:
+        raise ModelIntegrityError(
+            f"{where}: file {FILE_LIST} in {folder} is not the list this party "
+            f"returned when version {init.version!r} was exported (export "
+            f"{init.export_id}, as the coordinator's manifest records it"
+            + ("" if recorded else ", which names no part of this party")
+            + "); export the version again under a new name at every party"
+        )
+    return folder
 
 
 def load_exported_state(
     model_state: ModelState, output_dir: Path, party: str, init: ModelVersion
 ) -> None:
     """A warm start: loads the party's own part of an exported version into
-    its job's model and optimizer. ``HandshakeError`` when the part is missing,
-    was exported after another epoch than the coordinator recorded, or does
-    not fit the model (saying what differs); nothing changes then."""
+    its job's model and optimizer, once checked (``checked_version``).
+    ``HandshakeError`` when the part does not fit the model (saying what
+    differs); nothing changes then."""
     where = f"party {party}: model version {init.version!r} of job {init.job!r}"
-    folder = model_folder(confined(output_dir, init.job), init.version)
+    folder = checked_version(output_dir, party, init)
     try:
-        described = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
         with np.load(folder / STATE_FILE, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
-    except FileNotFoundError as exc:
-        raise HandshakeError(
-            f"{where} is not in its output folder ({exc.filename} is missing); "
-            "the warm start needs every party's part"
-        ) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise HandshakeError(f"{where} cannot be read at {folder}: {exc}") from None
-    if described.get("epoch") != init.epoch:
-        raise HandshakeError(
-            f"{where} at {folder} was exported after epoch "
-            f"{described.get('epoch')}, the coordinator's record says {init.epoch}; "
-            "the version was exported again differently at this party"
-        )
     try:
         model_state.load(arrays, str(folder / STATE_FILE))
     except CheckpointMismatchError as exc:

@@ -13,6 +13,11 @@ party names the version of every request, so a switch to a new version (see
 
 A feature party computes its whole table's outputs whenever it loads a table
 or version, so an answer to the label party is a lookup.
+
+A version whose files do not match their export's list, and a table that
+cannot be read, are kept out: the party goes on with what it had, and its
+serving status (``GetServingStatus`` at the label party, ``GetStatus`` at
+every party) lists what was kept out and why until a load succeeds.
 """
 
 from __future__ import annotations
@@ -33,9 +38,12 @@ from common.errors import (
     RequestTooLargeError,
     UnknownJobError,
 )
-from common.online import Embedded, Pushed
+from common.online import Embedded, KeptOut, PartView, Pushed, ServingView
+from common.paths import confined
 from common.serving_config import ServingConfig
 from party_server.entity_table import EntityTable, file_signature, load_entity_table
+from party_server.export_files import folder_signature
+from party_server.model_export import model_folder
 from party_server.served_model import ServedModel, load_served_model
 
 logger = logging.getLogger(__name__)
@@ -90,6 +98,10 @@ class PartServing:
         self._served: dict[str, Served] = {}
         self._table: EntityTable | None = None
         self.problem = "starting"
+        # What was refused, by (kind, name), and each refused version's folder
+        # as it was then (it is checked again once something in it changes).
+        self.kept_out: dict[tuple[str, str], KeptOut] = {}
+        self._refused_at: dict[str, tuple] = {}
         self._load_lock = threading.RLock()
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -125,6 +137,13 @@ class PartServing:
             logger.error("serving: %s", exc)
         self.problem = str(exc)
 
+    def keep_out(self, kind: str, name: str, reason: str) -> None:
+        """Notes a refused version, table or part (shown in the status)."""
+        self.kept_out[(kind, name)] = KeptOut(kind, name, reason)
+
+    def let_in(self, kind: str, name: str) -> None:
+        self.kept_out.pop((kind, name), None)
+
     def refresh(self) -> None:
         """Loads the current version if it is not loaded yet, and the table if
         its file changed; keeps what it has when either fails."""
@@ -155,13 +174,21 @@ class PartServing:
         the versions not held yet."""
         columns = tuple(dict.fromkeys(c for m in models.values() for c in m.inputs))
         table = self._table
-        if reread or table is None or not set(columns) <= set(table.columns):
-            table = load_entity_table(self.settings.table, self.settings.key, columns)
-        kept = {} if table is not self._table else self._served
-        served = {
-            v: kept[v] if v in kept else self._prepare(m, table)
-            for v, m in models.items()
-        }
+        path = str(self.settings.table)
+        try:
+            if reread or table is None or not set(columns) <= set(table.columns):
+                table = load_entity_table(
+                    self.settings.table, self.settings.key, columns
+                )
+            kept = {} if table is not self._table else self._served
+            served = {
+                v: kept[v] if v in kept else self._prepare(m, table)
+                for v, m in models.items()
+            }
+        except DataError as exc:
+            self.keep_out("table", path, str(exc))
+            raise
+        self.let_in("table", path)
         old = self._served.get(self.version)
         self._table, self._served = table, served
         self.swapped(old, served[self.version])
@@ -188,6 +215,9 @@ class PartServing:
             if served is not None:
                 return served
             if self._table is None:
+                refused = self.kept_out.get(("version", version))
+                if refused is not None:  # refused, not merely not ready yet
+                    raise DataError(refused.reason)
                 raise self._not_serving()
             models = {v: s.model for v, s in self._served.items()}
             models[version] = self._load_model(version)
@@ -198,8 +228,24 @@ class PartServing:
             return self._served[version]
 
     def _load_model(self, version: str) -> ServedModel:
-        model = load_served_model(self._output_dir, self.settings.job, version)
-        self.check_model(model)
+        """The party's part ``version``, checked; a version refused before is
+        refused again at once while its folder is as it was then."""
+        folder = model_folder(confined(self._output_dir, self.settings.job), version)
+        signature = folder_signature(folder)
+        refused = self.kept_out.get(("version", version))
+        if refused is not None and self._refused_at.get(version) == signature:
+            raise DataError(refused.reason)
+        try:
+            model = load_served_model(
+                self._output_dir, self.party, self.settings.job, version
+            )
+            self.check_model(model)
+        except DataError as exc:
+            self.keep_out("version", version, str(exc))
+            self._refused_at[version] = signature
+            raise
+        self.let_in("version", version)
+        self._refused_at.pop(version, None)
         return model
 
     def check_model(self, model: ServedModel) -> None:
@@ -210,6 +256,33 @@ class PartServing:
 
     def swapped(self, old: Served | None, new: Served) -> None:
         """Called after ``new`` replaced ``old``."""
+
+    def own_part(self, served: Served) -> PartView:
+        model, table = served.model, served.table
+        return PartView(
+            self.party, model.digest, table.key, len(table), table.digest, model.export
+        )
+
+    def view(self) -> ServingView:
+        """The version served, this party's part and what was kept out."""
+        served = self._served.get(self.version)
+        kept_out = tuple(self.kept_out.copy().values())  # others write it
+        if served is None:
+            return ServingView(
+                False,
+                self.problem,
+                self.settings.job,
+                self.version,
+                kept_out=kept_out,
+            )
+        return ServingView(
+            True,
+            "",
+            served.model.job,
+            served.model.version,
+            parts=(self.own_part(served),),
+            kept_out=kept_out,
+        )
 
 
 class FeatureServing(PartServing):
@@ -240,8 +313,18 @@ class FeatureServing(PartServing):
             )
 
     def prepare_version(self, job: str, version: str, caller: str) -> Served:
-        """Loads ``version`` for a switch the label party is about to make."""
+        """Loads ``version`` for a switch the label party is about to make;
+        one held but not served whose files changed since is loaded again
+        (checked anew)."""
         self._check_caller(job, caller)
+        with self._load_lock:
+            held = self._served.get(version)
+            if (
+                held is not None
+                and version != self.version
+                and folder_signature(held.model.folder) != held.model.signature
+            ):
+                self._served = {v: s for v, s in self._served.items() if v != version}
         return self.hold(version)
 
     def embed(self, job: str, version: str, caller: str, keys: list[str]) -> Embedded:
@@ -260,6 +343,7 @@ class FeatureServing(PartServing):
             served.table.digest,
             served.outputs[positions[known]],
             np.flatnonzero(~known).astype(np.int32),
+            served.model.export,
         )
 
     def pushed(self, job: str, version: str, caller: str) -> Iterator[Pushed]:
@@ -280,4 +364,5 @@ class FeatureServing(PartServing):
                 served.table.digest,
                 keys[start : start + PUSH_CHUNK],
                 served.outputs[start : start + PUSH_CHUNK],
+                served.model.export,
             )

@@ -36,7 +36,11 @@ from party_server.data_slice import DataSlice, load_dataset
 from party_server.feature_job import FeatureJob
 from party_server.job_base import PartyJob
 from party_server.label_job import LabelJob
-from party_server.model_export import exported_features, model_folder
+from party_server.model_export import (
+    checked_version,
+    exported_features,
+    model_folder,
+)
 from party_server.ownership import JobOwners
 from party_server.psi_feature import align_with_label_party
 from party_server.psi_hub import HubSession, PsiHub
@@ -118,6 +122,9 @@ class Party:
         self._check_spec(spec)
         self.owners.claim(spec.job_id, owner, "")
         check_writable(self.config.output_dir, "output_dir", self.config.source)
+        if spec.init_from is not None:
+            # Before any row is read: the version's files as exported.
+            checked_version(self.config.output_dir, self.config.party, spec.init_from)
         with self._lock:
             existing = self._jobs.get(spec.job_id)
         if existing is not None and existing.busy:

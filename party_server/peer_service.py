@@ -81,8 +81,8 @@ class PeerService(peer_pb2_grpc.PeerServicer):
     ) -> peer_pb2.PrepareServingResponse:
         serving = self._feature_serving(context, request.party)
         served = serving.prepare_version(request.job_id, request.version, request.party)
-        return peer_pb2.PrepareServingResponse(
-            model_digest=served.model.digest, entities=len(served.table)
+        return serde.prepared_serving_to_proto(
+            served.model.digest, len(served.table), served.model.export
         )
 
     @rpc_method

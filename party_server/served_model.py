@@ -4,12 +4,12 @@ Serving reads only what the export wrote (``party_server.model_export``): the
 SavedModel's serving signature, which encodes raw column values with the job's
 fitted preprocessing, and ``model.json``. The party's current config does not
 matter to it, so a party can change its features for the next job and go on
-serving the old version.
+serving the old version. Every file is checked against the part's file list
+before anything is loaded (``party_server.export_files``).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +20,10 @@ import tensorflow as tf
 
 from common.errors import DataError
 from common.models.serving import SIGNATURE, hidden_input
+from common.online import ExportIdentity
 from common.paths import confined
-from party_server.model_export import MODEL_FILE, model_folder
+from party_server.export_files import check_part, folder_signature
+from party_server.model_export import model_folder
 
 # Rows per call when a party runs its model over its whole table.
 CHUNK = 8192
@@ -50,6 +52,10 @@ class ServedModel:
     function: Any
     # Keeps the loaded SavedModel (which owns the function's variables) alive.
     loaded: Any
+    # The export the part came from (its model.json).
+    export: ExportIdentity = ExportIdentity()
+    # The folder as it was when checked (``folder_signature``).
+    signature: tuple = ()
 
     def _columns(self, columns: dict[str, np.ndarray]) -> dict[str, tf.Tensor]:
         return {
@@ -77,30 +83,37 @@ class ServedModel:
         return scores.reshape(len(scores), -1)
 
 
-def load_served_model(output_dir: Path, job: str, version: str) -> ServedModel:
-    """The party's own exported part ``version`` of ``job``; ``DataError``
-    saying what is missing or why it cannot be served."""
+def load_served_model(
+    output_dir: Path, party: str, job: str, version: str
+) -> ServedModel:
+    """The party's own exported part ``version`` of ``job``, once its files
+    match their list and its ``model.json`` names this party, job and version;
+    ``DataError`` (``ModelIntegrityError`` for a changed part) saying what is
+    missing or why it cannot be served."""
     folder = model_folder(confined(output_dir, job), version)
-    where = f"model version {version!r} of job {job!r} at {folder}"
-    try:
-        described = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    where = f"party {party}: model version {version!r} of job {job!r}"
+    if not folder.is_dir():
         raise DataError(
-            f"{where} is not exported here; export it first (python -m coordinator "
-            "export) or name another version in serving.model"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{where}: {MODEL_FILE} cannot be read: {exc}") from None
+            f"model version {version!r} of job {job!r} at {folder} is not exported "
+            "here; export it first (python -m coordinator export) or name another "
+            "version in serving.model"
+        )
+    expected = {"party": party, "job": job, "version": version}
+    signature = folder_signature(folder)
+    described, _ = check_part(folder, where, expected)
     if described.get("job_settings", {}).get("secure_aggregation"):
         raise DataError(
-            f"{where} was trained with secure aggregation: serving it would show "
-            "the label party each feature party's output, which the job hid"
+            f"{where} at {folder} was trained with secure aggregation: serving it "
+            "would show the label party each feature party's output, which the "
+            "job hid"
         )
     try:
         loaded = tf.saved_model.load(str(folder / "saved_model"))
         function = loaded.signatures[SIGNATURE]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as exc:
-        raise DataError(f"{where}: the SavedModel cannot be loaded: {exc}") from None
+        raise DataError(
+            f"{where} at {folder}: the SavedModel cannot be loaded: {exc}"
+        ) from None
     label = described.get("role") == "label"
     return ServedModel(
         job=job,
@@ -114,4 +127,8 @@ def load_served_model(output_dir: Path, job: str, version: str) -> ServedModel:
         tasks=tuple(described.get("tasks", ())),
         function=function,
         loaded=loaded,
+        export=ExportIdentity(
+            job, version, int(described["epoch"]), str(described["export_id"])
+        ),
+        signature=signature,
     )

@@ -124,7 +124,17 @@ def _check_warm_start(files, job: str) -> None:
     runs = files.folder / "runs"
     uninterrupted = json.loads((runs / job / "manifest.json").read_text())
     started = json.loads((runs / "deepfm-warm" / "manifest.json").read_text())
-    assert started["exports"]["epoch-2"] == uninterrupted["exports"]["epoch-2"]
+    # The same model at every party (another job's export: its own export id
+    # and file lists).
+    for key in ("epoch", "parties"):
+        assert (
+            started["exports"]["epoch-2"][key]
+            == uninterrupted["exports"]["epoch-2"][key]
+        )
+    assert (
+        started["exports"]["epoch-2"]["export_id"]
+        != (uninterrupted["exports"]["epoch-2"]["export_id"])
+    )
     history = json.loads((runs / "deepfm-warm" / "history.json").read_text())
     before = json.loads((runs / job / "history.json").read_text())
     assert [r["epoch"] for r in history] == [2]

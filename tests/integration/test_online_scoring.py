@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,14 @@ from common.tls import TlsConfig, load_credentials
 from coordinator import local
 from coordinator.local import LocalParty
 from party_server import server as in_process
-from splitrec.v1 import peer_pb2_grpc, scoring_pb2, scoring_pb2_grpc
+from party_server.export_files import write_file_list
+from splitrec.v1 import (
+    control_pb2,
+    control_pb2_grpc,
+    peer_pb2_grpc,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
 from tests.support import (
     assign_addresses,
     run_module,
@@ -92,13 +100,19 @@ class Trained:
             },
         )
 
-    def client(self, address: str, identity: str = "scorer") -> grpc.Channel:
+    def client(
+        self, address: str, identity: str = "scorer", party: str = "bob"
+    ) -> grpc.Channel:
         tls = TlsConfig(
             ca=self.certs / "ca.pem",
             cert=self.certs / f"{identity}.pem",
             key=self.certs / f"{identity}.key",
         )
-        return create_channel(address, load_credentials(tls), "bob")
+        return create_channel(address, load_credentials(tls), party)
+
+    def version_folder(self, party: str, version: str) -> Path:
+        output = load_party_config(getattr(self.files, party)).output_dir
+        return output / JOB / "model" / version
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +153,19 @@ def serving(
             yield parties, scoring_pb2_grpc.ScoringStub(channel)
         finally:
             channel.close()
+
+
+def _copy_version(trained: Trained, party: str, source: str, target: str) -> None:
+    """A party's part of ``source`` as an export of the same model under
+    ``target`` would have written it (the same export id)."""
+    folder = trained.version_folder(party, target)
+    staging = folder.with_name(f".{target}-copy")
+    shutil.copytree(trained.version_folder(party, source), staging)
+    described = json.loads((staging / "model.json").read_text())
+    described["version"] = target
+    (staging / "model.json").write_text(json.dumps(described, indent=2))
+    write_file_list(staging)
+    staging.rename(folder)
 
 
 def _score(stub: object, user: str, movies: list[str], **kw: object):
@@ -249,12 +276,16 @@ def test_a_changed_table_is_served_without_a_restart(trained):
         assert [r.scores[0] for r in _score(stub, user, movies).rows] == before
         assert alice.current().table.digest == old
         assert "is already on line" in alice.problem
+        table = ("table", str(trained.users.resolve()))
+        status = _party_status(trained, parties, "alice").serving
+        assert status.ready and "is already on line" in _kept_out(status)[table]
         row = users["UserID"] == user
         for column, values in (("Gender", "FM"), ("Occupation", "01")):
             now = users.loc[row, column].item()
             users.loc[row, column] = values[1] if now == values[0] else values[0]
         users.to_csv(trained.users, index=False)
         _wait(lambda: alice.current().table.digest != old)
+        assert table not in _kept_out(_party_status(trained, parties, "alice").serving)
         # A new key shows the label party the new table; its cache of alice's
         # outputs is dropped, so the changed user is asked for again.
         _score(stub, second, movies)
@@ -350,9 +381,7 @@ def test_a_version_switch_under_load_drops_no_request(trained):
     user = expected["UserID"].value_counts().index[0]
     rows = expected[expected["UserID"] == user]
     movies = rows["MovieID"].tolist()
-    bob = load_party_config(trained.files.bob)
-    only_bob = bob.output_dir / JOB / "model" / "only-bob"
-    shutil.copytree(bob.output_dir / JOB / "model" / "epoch-2", only_bob)
+    _copy_version(trained, "bob", "epoch-2", "only-bob")
     with serving(trained, "epoch-1") as (parties, stub):
         first = _score(stub, user, movies)
         assert first.version == "epoch-1"
@@ -519,9 +548,150 @@ def test_a_version_exported_after_start_up_is_served_once_it_appears(trained):
         )
         assert "is not exported here" in caught.value.details()
         for name in ("alice", "bob"):
-            models = load_party_config(getattr(trained.files, name)).output_dir
-            models = models / JOB / "model"
-            shutil.copytree(models / "epoch-2", models / "later")
+            _copy_version(trained, name, "epoch-2", "later")
         _wait(lambda: parties["bob"].serving.problem == "")
         reply = _score(stub, user, [movie])
         assert reply.version == "later" and reply.rows[0].scores
+
+
+def _tamper(folder: Path) -> None:
+    """One byte more in a file the party does not even serve from."""
+    path = folder / "base.weights.h5"
+    path.write_bytes(path.read_bytes() + b"\0")
+
+
+def _other_export(folder: Path) -> None:
+    """The part as another export of the same version would have written it:
+    whole by its own list, but under another export id."""
+    described = json.loads((folder / "model.json").read_text())
+    described["export_id"] = "0123456789abcdef"
+    (folder / "model.json").write_text(json.dumps(described, indent=2))
+    write_file_list(folder)
+
+
+@contextlib.contextmanager
+def _changed(trained: Trained, version: str, changes: dict) -> Iterator[None]:
+    """Each party's part of ``version`` changed by ``changes[party]``, and
+    put back as exported afterwards."""
+    kept = {}
+    for party, change in changes.items():
+        folder = trained.version_folder(party, version)
+        kept[folder] = trained.folder / f"kept-{party}-{version}"
+        shutil.copytree(folder, kept[folder])
+        change(folder)
+    try:
+        yield
+    finally:
+        for folder, copy in kept.items():
+            shutil.rmtree(folder)
+            shutil.move(copy, folder)
+
+
+def _refusal(result: subprocess.CompletedProcess, parties: list[str]) -> str:
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    for party in parties:
+        assert f"party {party}: model version 'epoch-1' of job '{JOB}'" in (
+            result.stderr
+        ), result.stderr[-3000:]
+    return result.stderr
+
+
+def test_predict_and_a_warm_start_refuse_a_changed_part_naming_every_party(trained):
+    job = ("--job", str(trained.files.job))
+    predict = ("predict", "--model", "epoch-1", "--dataset", "again", *job)
+    warm = trained.folder / "warm.yaml"
+    changed = {"alice": _tamper, "bob": _tamper}
+    with running_parties(trained.files), _changed(trained, "epoch-1", changed):
+        config = {
+            **trained.files.read("job"),  # the parties' addresses now
+            "job": "deepfm-warm",
+            "epochs": 3,
+            "init_from": {"job": JOB, "version": "epoch-1"},
+        }
+        warm.write_text(yaml.safe_dump(config, sort_keys=False))
+        for command in (predict, ("run", "--job", str(warm))):
+            text = _refusal(_coordinator(*command), ["alice", "bob"])
+            assert text.count("file base.weights.h5 differs from its export") == 2
+            assert "FAILED_PRECONDITION" in text
+    with (
+        running_parties(trained.files),
+        _changed(trained, "epoch-1", {"alice": _other_export}),
+    ):
+        text = _refusal(_coordinator(*predict), ["alice"])
+        assert "names export_id '0123456789abcdef' (expected '" in text
+        assert "party bob: model version" not in text
+
+
+def _party_status(trained: Trained, parties: dict, name: str):
+    address = f"127.0.0.1:{parties[name].port}"
+    channel = trained.client(address, "coordinator", name)
+    try:
+        stub = control_pb2_grpc.ControlStub(channel)
+        return stub.GetStatus(control_pb2.StatusRequest(), timeout=10)
+    finally:
+        channel.close()
+
+
+def _kept_out(status: object) -> dict:
+    return {(k.kind, k.name): k.reason for k in status.kept_out}
+
+
+def test_a_changed_part_is_not_served_and_the_status_says_why(trained):
+    """At start-up alice refuses her changed part of the served version, so
+    bob's requests fail naming her file; both statuses show the refusal. A
+    part of another export is refused by bob. A switch to a changed version
+    is refused and every party keeps serving the version it had."""
+    expected = _expected(trained)
+    user, movies = expected["UserID"].iloc[0], expected["MovieID"].iloc[:3].tolist()
+    request = scoring_pb2.ServingStatusRequest()
+    with (
+        _changed(trained, "epoch-2", {"alice": _tamper}),
+        serving(trained) as (parties, stub),
+    ):
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(stub, user, movies)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        details = caught.value.details()
+        assert "party alice: model version 'epoch-2'" in details
+        assert "file base.weights.h5 differs from its export" in details
+        status = stub.GetServingStatus(request, timeout=5)
+        assert status.ready and status.version == "epoch-2"
+        assert "base.weights.h5" in _kept_out(status)[("part", "alice")]
+        alice = _party_status(trained, parties, "alice").serving
+        assert not alice.ready
+        assert "base.weights.h5 differs" in _kept_out(alice)[("version", "epoch-2")]
+        # Alice's part whole again, but from another export: bob refuses it.
+        folder = trained.version_folder("alice", "epoch-2")
+        shutil.rmtree(folder)
+        shutil.copytree(trained.folder / "kept-alice-epoch-2", folder)
+        _other_export(folder)
+        _wait(lambda: parties["alice"].serving.problem == "")
+        with pytest.raises(grpc.RpcError) as caught:
+            _score(stub, user, movies)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "party alice's part of model version 'epoch-2'" in (
+            caught.value.details()
+        )
+        assert "export id '0123456789abcdef'" in caught.value.details()
+        status = stub.GetServingStatus(request, timeout=5)
+        assert "(its model.json)" in _kept_out(status)[("part", "alice")]
+    switch = ("serve-switch", "--job", str(trained.files.job), "--version", "epoch-1")
+    with serving(trained) as (parties, stub):
+        assert _score(stub, user, movies).version == "epoch-2"
+        for change, needle in (
+            (_tamper, "file base.weights.h5 differs from its export"),
+            (_other_export, "names export id '0123456789abcdef'"),
+        ):
+            with _changed(trained, "epoch-1", {"alice": change}):
+                refused = _coordinator(*switch)
+            assert refused.returncode == 1
+            assert "'epoch-2' stays: alice: FAILED_PRECONDITION" in refused.stderr
+            assert needle in refused.stderr and "'epoch-1'" in refused.stderr
+            assert _score(stub, user, movies).version == "epoch-2"
+            status = stub.GetServingStatus(request, timeout=5)
+            assert needle in _kept_out(status)[("version", "epoch-1")]
+        switched = _coordinator(*switch)
+        assert switched.returncode == 0, switched.stderr[-3000:]
+        assert _score(stub, user, movies).version == "epoch-1"
+        status = stub.GetServingStatus(request, timeout=5)
+        assert ("version", "epoch-1") not in _kept_out(status)

@@ -1,4 +1,5 @@
 from splitrec.v1 import common_pb2 as _common_pb2
+from splitrec.v1 import scoring_pb2 as _scoring_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -123,14 +124,25 @@ class JobSpec(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ..., init_from: _Optional[_Union[InitFrom, _Mapping]] = ..., dataset: _Optional[str] = ...) -> None: ...
 
 class InitFrom(_message.Message):
-    __slots__ = ("job_id", "version", "epoch")
+    __slots__ = ("job_id", "version", "epoch", "export_id", "files")
+    class FilesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     version: str
     epoch: int
-    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+    export_id: str
+    files: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., export_id: _Optional[str] = ..., files: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
     __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek", "embedding_dp_releases")
@@ -303,7 +315,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy", "job_owner")
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy", "job_owner", "serving")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -320,6 +332,7 @@ class PartyStatus(_message.Message):
     TRANSPORT_SECURITY_FIELD_NUMBER: _ClassVar[int]
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     JOB_OWNER_FIELD_NUMBER: _ClassVar[int]
+    SERVING_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -336,7 +349,8 @@ class PartyStatus(_message.Message):
     transport_security: str
     privacy: PrivacyStatus
     job_owner: str
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ..., job_owner: _Optional[str] = ...) -> None: ...
+    serving: _scoring_pb2.ServingStatus
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ..., job_owner: _Optional[str] = ..., serving: _Optional[_Union[_scoring_pb2.ServingStatus, _Mapping]] = ...) -> None: ...
 
 class PeerState(_message.Message):
     __slots__ = ("name", "address", "identity", "reachable", "detail")
@@ -433,28 +447,34 @@ class CommitCheckpointsReply(_message.Message):
     def __init__(self) -> None: ...
 
 class ExportModelRequest(_message.Message):
-    __slots__ = ("job_id", "version", "epoch", "has_metrics", "metrics", "owner")
+    __slots__ = ("job_id", "version", "epoch", "has_metrics", "metrics", "owner", "export_id")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
     HAS_METRICS_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     version: str
     epoch: int
     has_metrics: bool
     metrics: Metrics
     owner: str
-    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
+    export_id: str
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., has_metrics: _Optional[bool] = ..., metrics: _Optional[_Union[Metrics, _Mapping]] = ..., owner: _Optional[str] = ..., export_id: _Optional[str] = ...) -> None: ...
 
 class ExportModelReply(_message.Message):
-    __slots__ = ("version", "model_digest")
+    __slots__ = ("version", "model_digest", "export_id", "files_digest")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    FILES_DIGEST_FIELD_NUMBER: _ClassVar[int]
     version: str
     model_digest: str
-    def __init__(self, version: _Optional[str] = ..., model_digest: _Optional[str] = ...) -> None: ...
+    export_id: str
+    files_digest: str
+    def __init__(self, version: _Optional[str] = ..., model_digest: _Optional[str] = ..., export_id: _Optional[str] = ..., files_digest: _Optional[str] = ...) -> None: ...
 
 class SwitchServingRequest(_message.Message):
     __slots__ = ("version",)

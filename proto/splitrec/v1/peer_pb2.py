@@ -26,51 +26,53 @@ from splitrec.v1 import common_pb2 as splitrec_dot_v1_dot_common__pb2
 from splitrec.v1 import tensor_pb2 as splitrec_dot_v1_dot_tensor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16splitrec/v1/peer.proto\x12\x0bsplitrec.v1\x1a\x18splitrec/v1/common.proto\x1a\x18splitrec/v1/tensor.proto\"=\n\x0bPushRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\"k\n\tPushChunk\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x14\n\x0ctable_digest\x18\x02 \x01(\t\x12\x0c\n\x04keys\x18\x03 \x03(\t\x12$\n\x07outputs\x18\x04 \x01(\x0b\x32\x13.splitrec.v1.Tensor\"G\n\x15PrepareServingRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\"@\n\x16PrepareServingResponse\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x10\n\x08\x65ntities\x18\x02 \x01(\x03\"L\n\x0c\x45mbedRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\"r\n\rEmbedResponse\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x14\n\x0ctable_digest\x18\x02 \x01(\t\x12$\n\x07outputs\x18\x03 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x0f\n\x07unknown\x18\x04 \x03(\x05\"o\n\x08PsiHello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x11\n\tid_digest\x18\x04 \x01(\t\x12\x11\n\tcache_key\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\t\"0\n\x08PsiCache\x12\x11\n\thas_cache\x18\x01 \x01(\x08\x12\x11\n\tuse_cache\x18\x02 \x01(\x08\"^\n\tPsiValues\x12$\n\x05stage\x18\x01 \x01(\x0e\x32\x15.splitrec.v1.PsiStage\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06values\x18\x03 \x01(\x0c\x12\x0c\n\x04last\x18\x04 \x01(\x08\"\x17\n\x07PsiDone\x12\x0c\n\x04rows\x18\x01 \x01(\x03\"\xb4\x01\n\nPsiMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.splitrec.v1.PsiHelloH\x00\x12&\n\x05\x63\x61\x63he\x18\x02 \x01(\x0b\x32\x15.splitrec.v1.PsiCacheH\x00\x12(\n\x06values\x18\x03 \x01(\x0b\x32\x16.splitrec.v1.PsiValuesH\x00\x12$\n\x04\x64one\x18\x04 \x01(\x0b\x32\x14.splitrec.v1.PsiDoneH\x00\x42\x06\n\x04kind\"l\n\x05Hello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12!\n\x05phase\x18\x03 \x01(\x0e\x32\x12.splitrec.v1.Phase\x12!\n\x05split\x18\x04 \x01(\x0e\x32\x12.splitrec.v1.Split\"\xaf\x01\n\x07\x46orward\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.StepKey\x12#\n\x06hidden\x18\x02 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x31\n\ncompressed\x18\x03 \x01(\x0b\x32\x1d.splitrec.v1.CompressedTensor\x12)\n\x06masked\x18\x04 \x01(\x0b\x32\x19.splitrec.v1.MaskedTensor\"A\n\x0cMaskedTensor\x12#\n\x06values\x18\x01 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x0c\n\x04keys\x18\x02 \x01(\x0c\"e\n\x08KeyShare\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"2\n\tKeyShares\x12%\n\x06shares\x18\x01 \x03(\x0b\x32\x15.splitrec.v1.KeyShare\"\x87\x01\n\x08\x42\x61\x63kward\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.StepKey\x12%\n\x08gradient\x18\x02 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x31\n\ncompressed\x18\x03 \x01(\x0b\x32\x1d.splitrec.v1.CompressedTensor\"\xe8\x01\n\x0bPeerMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.splitrec.v1.HelloH\x00\x12\'\n\x07\x66orward\x18\x02 \x01(\x0b\x32\x14.splitrec.v1.ForwardH\x00\x12)\n\x08\x62\x61\x63kward\x18\x03 \x01(\x0b\x32\x15.splitrec.v1.BackwardH\x00\x12*\n\tkey_share\x18\x04 \x01(\x0b\x32\x15.splitrec.v1.KeyShareH\x00\x12,\n\nkey_shares\x18\x05 \x01(\x0b\x32\x16.splitrec.v1.KeySharesH\x00\x42\x06\n\x04kind*q\n\x08PsiStage\x12\x19\n\x15PSI_STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11PSI_STAGE_BLINDED\x10\x01\x12\x1c\n\x18PSI_STAGE_DOUBLE_BLINDED\x10\x02\x12\x15\n\x11PSI_STAGE_ALIGNED\x10\x03\x32\xeb\x02\n\x04Peer\x12\x42\n\x08\x45xchange\x12\x18.splitrec.v1.PeerMessage\x1a\x18.splitrec.v1.PeerMessage(\x01\x30\x01\x12\x41\n\tIntersect\x12\x17.splitrec.v1.PsiMessage\x1a\x17.splitrec.v1.PsiMessage(\x01\x30\x01\x12>\n\x05\x45mbed\x12\x19.splitrec.v1.EmbedRequest\x1a\x1a.splitrec.v1.EmbedResponse\x12Y\n\x0ePrepareServing\x12\".splitrec.v1.PrepareServingRequest\x1a#.splitrec.v1.PrepareServingResponse\x12\x41\n\x0bPushOutputs\x12\x18.splitrec.v1.PushRequest\x1a\x16.splitrec.v1.PushChunk0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16splitrec/v1/peer.proto\x12\x0bsplitrec.v1\x1a\x18splitrec/v1/common.proto\x1a\x18splitrec/v1/tensor.proto\"=\n\x0bPushRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\"S\n\x0e\x45xportIdentity\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x05\x12\x11\n\texport_id\x18\x04 \x01(\t\"\x98\x01\n\tPushChunk\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x14\n\x0ctable_digest\x18\x02 \x01(\t\x12\x0c\n\x04keys\x18\x03 \x03(\t\x12$\n\x07outputs\x18\x04 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12+\n\x06\x65xport\x18\x05 \x01(\x0b\x32\x1b.splitrec.v1.ExportIdentity\"G\n\x15PrepareServingRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\"m\n\x16PrepareServingResponse\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x10\n\x08\x65ntities\x18\x02 \x01(\x03\x12+\n\x06\x65xport\x18\x03 \x01(\x0b\x32\x1b.splitrec.v1.ExportIdentity\"L\n\x0c\x45mbedRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05party\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\"\x9f\x01\n\rEmbedResponse\x12\x14\n\x0cmodel_digest\x18\x01 \x01(\t\x12\x14\n\x0ctable_digest\x18\x02 \x01(\t\x12$\n\x07outputs\x18\x03 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x0f\n\x07unknown\x18\x04 \x03(\x05\x12+\n\x06\x65xport\x18\x05 \x01(\x0b\x32\x1b.splitrec.v1.ExportIdentity\"o\n\x08PsiHello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\x11\n\tid_digest\x18\x04 \x01(\t\x12\x11\n\tcache_key\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\t\"0\n\x08PsiCache\x12\x11\n\thas_cache\x18\x01 \x01(\x08\x12\x11\n\tuse_cache\x18\x02 \x01(\x08\"^\n\tPsiValues\x12$\n\x05stage\x18\x01 \x01(\x0e\x32\x15.splitrec.v1.PsiStage\x12\r\n\x05width\x18\x02 \x01(\x05\x12\x0e\n\x06values\x18\x03 \x01(\x0c\x12\x0c\n\x04last\x18\x04 \x01(\x08\"\x17\n\x07PsiDone\x12\x0c\n\x04rows\x18\x01 \x01(\x03\"\xb4\x01\n\nPsiMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.splitrec.v1.PsiHelloH\x00\x12&\n\x05\x63\x61\x63he\x18\x02 \x01(\x0b\x32\x15.splitrec.v1.PsiCacheH\x00\x12(\n\x06values\x18\x03 \x01(\x0b\x32\x16.splitrec.v1.PsiValuesH\x00\x12$\n\x04\x64one\x18\x04 \x01(\x0b\x32\x14.splitrec.v1.PsiDoneH\x00\x42\x06\n\x04kind\"l\n\x05Hello\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12!\n\x05phase\x18\x03 \x01(\x0e\x32\x12.splitrec.v1.Phase\x12!\n\x05split\x18\x04 \x01(\x0e\x32\x12.splitrec.v1.Split\"\xaf\x01\n\x07\x46orward\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.StepKey\x12#\n\x06hidden\x18\x02 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x31\n\ncompressed\x18\x03 \x01(\x0b\x32\x1d.splitrec.v1.CompressedTensor\x12)\n\x06masked\x18\x04 \x01(\x0b\x32\x19.splitrec.v1.MaskedTensor\"A\n\x0cMaskedTensor\x12#\n\x06values\x18\x01 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x0c\n\x04keys\x18\x02 \x01(\x0c\"e\n\x08KeyShare\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05party\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x13\n\x0b\x63\x65rtificate\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"2\n\tKeyShares\x12%\n\x06shares\x18\x01 \x03(\x0b\x32\x15.splitrec.v1.KeyShare\"\x87\x01\n\x08\x42\x61\x63kward\x12!\n\x03key\x18\x01 \x01(\x0b\x32\x14.splitrec.v1.StepKey\x12%\n\x08gradient\x18\x02 \x01(\x0b\x32\x13.splitrec.v1.Tensor\x12\x31\n\ncompressed\x18\x03 \x01(\x0b\x32\x1d.splitrec.v1.CompressedTensor\"\xe8\x01\n\x0bPeerMessage\x12#\n\x05hello\x18\x01 \x01(\x0b\x32\x12.splitrec.v1.HelloH\x00\x12\'\n\x07\x66orward\x18\x02 \x01(\x0b\x32\x14.splitrec.v1.ForwardH\x00\x12)\n\x08\x62\x61\x63kward\x18\x03 \x01(\x0b\x32\x15.splitrec.v1.BackwardH\x00\x12*\n\tkey_share\x18\x04 \x01(\x0b\x32\x15.splitrec.v1.KeyShareH\x00\x12,\n\nkey_shares\x18\x05 \x01(\x0b\x32\x16.splitrec.v1.KeySharesH\x00\x42\x06\n\x04kind*q\n\x08PsiStage\x12\x19\n\x15PSI_STAGE_UNSPECIFIED\x10\x00\x12\x15\n\x11PSI_STAGE_BLINDED\x10\x01\x12\x1c\n\x18PSI_STAGE_DOUBLE_BLINDED\x10\x02\x12\x15\n\x11PSI_STAGE_ALIGNED\x10\x03\x32\xeb\x02\n\x04Peer\x12\x42\n\x08\x45xchange\x12\x18.splitrec.v1.PeerMessage\x1a\x18.splitrec.v1.PeerMessage(\x01\x30\x01\x12\x41\n\tIntersect\x12\x17.splitrec.v1.PsiMessage\x1a\x17.splitrec.v1.PsiMessage(\x01\x30\x01\x12>\n\x05\x45mbed\x12\x19.splitrec.v1.EmbedRequest\x1a\x1a.splitrec.v1.EmbedResponse\x12Y\n\x0ePrepareServing\x12\".splitrec.v1.PrepareServingRequest\x1a#.splitrec.v1.PrepareServingResponse\x12\x41\n\x0bPushOutputs\x12\x18.splitrec.v1.PushRequest\x1a\x16.splitrec.v1.PushChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'splitrec.v1.peer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PSISTAGE']._serialized_start=1946
-  _globals['_PSISTAGE']._serialized_end=2059
+  _globals['_PSISTAGE']._serialized_start=2168
+  _globals['_PSISTAGE']._serialized_end=2281
   _globals['_PUSHREQUEST']._serialized_start=91
   _globals['_PUSHREQUEST']._serialized_end=152
-  _globals['_PUSHCHUNK']._serialized_start=154
-  _globals['_PUSHCHUNK']._serialized_end=261
-  _globals['_PREPARESERVINGREQUEST']._serialized_start=263
-  _globals['_PREPARESERVINGREQUEST']._serialized_end=334
-  _globals['_PREPARESERVINGRESPONSE']._serialized_start=336
-  _globals['_PREPARESERVINGRESPONSE']._serialized_end=400
-  _globals['_EMBEDREQUEST']._serialized_start=402
-  _globals['_EMBEDREQUEST']._serialized_end=478
-  _globals['_EMBEDRESPONSE']._serialized_start=480
-  _globals['_EMBEDRESPONSE']._serialized_end=594
-  _globals['_PSIHELLO']._serialized_start=596
-  _globals['_PSIHELLO']._serialized_end=707
-  _globals['_PSICACHE']._serialized_start=709
-  _globals['_PSICACHE']._serialized_end=757
-  _globals['_PSIVALUES']._serialized_start=759
-  _globals['_PSIVALUES']._serialized_end=853
-  _globals['_PSIDONE']._serialized_start=855
-  _globals['_PSIDONE']._serialized_end=878
-  _globals['_PSIMESSAGE']._serialized_start=881
-  _globals['_PSIMESSAGE']._serialized_end=1061
-  _globals['_HELLO']._serialized_start=1063
-  _globals['_HELLO']._serialized_end=1171
-  _globals['_FORWARD']._serialized_start=1174
-  _globals['_FORWARD']._serialized_end=1349
-  _globals['_MASKEDTENSOR']._serialized_start=1351
-  _globals['_MASKEDTENSOR']._serialized_end=1416
-  _globals['_KEYSHARE']._serialized_start=1418
-  _globals['_KEYSHARE']._serialized_end=1519
-  _globals['_KEYSHARES']._serialized_start=1521
-  _globals['_KEYSHARES']._serialized_end=1571
-  _globals['_BACKWARD']._serialized_start=1574
-  _globals['_BACKWARD']._serialized_end=1709
-  _globals['_PEERMESSAGE']._serialized_start=1712
-  _globals['_PEERMESSAGE']._serialized_end=1944
-  _globals['_PEER']._serialized_start=2062
-  _globals['_PEER']._serialized_end=2425
+  _globals['_EXPORTIDENTITY']._serialized_start=154
+  _globals['_EXPORTIDENTITY']._serialized_end=237
+  _globals['_PUSHCHUNK']._serialized_start=240
+  _globals['_PUSHCHUNK']._serialized_end=392
+  _globals['_PREPARESERVINGREQUEST']._serialized_start=394
+  _globals['_PREPARESERVINGREQUEST']._serialized_end=465
+  _globals['_PREPARESERVINGRESPONSE']._serialized_start=467
+  _globals['_PREPARESERVINGRESPONSE']._serialized_end=576
+  _globals['_EMBEDREQUEST']._serialized_start=578
+  _globals['_EMBEDREQUEST']._serialized_end=654
+  _globals['_EMBEDRESPONSE']._serialized_start=657
+  _globals['_EMBEDRESPONSE']._serialized_end=816
+  _globals['_PSIHELLO']._serialized_start=818
+  _globals['_PSIHELLO']._serialized_end=929
+  _globals['_PSICACHE']._serialized_start=931
+  _globals['_PSICACHE']._serialized_end=979
+  _globals['_PSIVALUES']._serialized_start=981
+  _globals['_PSIVALUES']._serialized_end=1075
+  _globals['_PSIDONE']._serialized_start=1077
+  _globals['_PSIDONE']._serialized_end=1100
+  _globals['_PSIMESSAGE']._serialized_start=1103
+  _globals['_PSIMESSAGE']._serialized_end=1283
+  _globals['_HELLO']._serialized_start=1285
+  _globals['_HELLO']._serialized_end=1393
+  _globals['_FORWARD']._serialized_start=1396
+  _globals['_FORWARD']._serialized_end=1571
+  _globals['_MASKEDTENSOR']._serialized_start=1573
+  _globals['_MASKEDTENSOR']._serialized_end=1638
+  _globals['_KEYSHARE']._serialized_start=1640
+  _globals['_KEYSHARE']._serialized_end=1741
+  _globals['_KEYSHARES']._serialized_start=1743
+  _globals['_KEYSHARES']._serialized_end=1793
+  _globals['_BACKWARD']._serialized_start=1796
+  _globals['_BACKWARD']._serialized_end=1931
+  _globals['_PEERMESSAGE']._serialized_start=1934
+  _globals['_PEERMESSAGE']._serialized_end=2166
+  _globals['_PEER']._serialized_start=2284
+  _globals['_PEER']._serialized_end=2647
 # @@protoc_insertion_point(module_scope)

@@ -30,17 +30,31 @@ class PushRequest(_message.Message):
     party: str
     def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ...) -> None: ...
 
+class ExportIdentity(_message.Message):
+    __slots__ = ("job_id", "version", "epoch", "export_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    version: str
+    epoch: int
+    export_id: str
+    def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., export_id: _Optional[str] = ...) -> None: ...
+
 class PushChunk(_message.Message):
-    __slots__ = ("model_digest", "table_digest", "keys", "outputs")
+    __slots__ = ("model_digest", "table_digest", "keys", "outputs", "export")
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
     TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FIELD_NUMBER: _ClassVar[int]
     model_digest: str
     table_digest: str
     keys: _containers.RepeatedScalarFieldContainer[str]
     outputs: _tensor_pb2.Tensor
-    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    export: ExportIdentity
+    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., export: _Optional[_Union[ExportIdentity, _Mapping]] = ...) -> None: ...
 
 class PrepareServingRequest(_message.Message):
     __slots__ = ("job_id", "version", "party")
@@ -53,12 +67,14 @@ class PrepareServingRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ...) -> None: ...
 
 class PrepareServingResponse(_message.Message):
-    __slots__ = ("model_digest", "entities")
+    __slots__ = ("model_digest", "entities", "export")
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FIELD_NUMBER: _ClassVar[int]
     model_digest: str
     entities: int
-    def __init__(self, model_digest: _Optional[str] = ..., entities: _Optional[int] = ...) -> None: ...
+    export: ExportIdentity
+    def __init__(self, model_digest: _Optional[str] = ..., entities: _Optional[int] = ..., export: _Optional[_Union[ExportIdentity, _Mapping]] = ...) -> None: ...
 
 class EmbedRequest(_message.Message):
     __slots__ = ("job_id", "version", "party", "keys")
@@ -73,16 +89,18 @@ class EmbedRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., party: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmbedResponse(_message.Message):
-    __slots__ = ("model_digest", "table_digest", "outputs", "unknown")
+    __slots__ = ("model_digest", "table_digest", "outputs", "unknown", "export")
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
     TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     UNKNOWN_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_FIELD_NUMBER: _ClassVar[int]
     model_digest: str
     table_digest: str
     outputs: _tensor_pb2.Tensor
     unknown: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., unknown: _Optional[_Iterable[int]] = ...) -> None: ...
+    export: ExportIdentity
+    def __init__(self, model_digest: _Optional[str] = ..., table_digest: _Optional[str] = ..., outputs: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., unknown: _Optional[_Iterable[int]] = ..., export: _Optional[_Union[ExportIdentity, _Mapping]] = ...) -> None: ...
 
 class PsiHello(_message.Message):
     __slots__ = ("job_id", "party", "count", "id_digest", "cache_key", "attempt")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19splitrec/v1/scoring.proto\x12\x0bsplitrec.v1\")\n\nEntityKeys\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\"9\n\x0cScoreRequest\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.splitrec.v1.EntityKeys\"+\n\x08RowScore\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x0f\n\x07problem\x18\x02 \x01(\t\"u\n\rScoreResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05tasks\x18\x02 \x03(\t\x12#\n\x04rows\x18\x03 \x03(\x0b\x32\x15.splitrec.v1.RowScore\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x05\x12\x0f\n\x07\x66\x65tched\x18\x05 \x01(\x05\"\x16\n\x14ServingStatusRequest\"n\n\x0bPartServing\x12\r\n\x05party\x18\x01 \x01(\t\x12\x14\n\x0cmodel_digest\x18\x02 \x01(\t\x12\x12\n\nkey_column\x18\x03 \x01(\t\x12\x10\n\x08\x65ntities\x18\x04 \x01(\x03\x12\x14\n\x0ctable_digest\x18\x05 \x01(\t\"\x9d\x01\n\rServingStatus\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0f\n\x07problem\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\r\n\x05tasks\x18\x05 \x03(\t\x12\'\n\x05parts\x18\x06 \x03(\x0b\x32\x18.splitrec.v1.PartServing\x12\x16\n\x0e\x63\x61\x63hed_outputs\x18\x07 \x01(\x03\x32\x9c\x01\n\x07Scoring\x12>\n\x05Score\x12\x19.splitrec.v1.ScoreRequest\x1a\x1a.splitrec.v1.ScoreResponse\x12Q\n\x10GetServingStatus\x12!.splitrec.v1.ServingStatusRequest\x1a\x1a.splitrec.v1.ServingStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19splitrec/v1/scoring.proto\x12\x0bsplitrec.v1\")\n\nEntityKeys\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04keys\x18\x02 \x03(\t\"9\n\x0cScoreRequest\x12)\n\x08\x65ntities\x18\x01 \x03(\x0b\x32\x17.splitrec.v1.EntityKeys\"+\n\x08RowScore\x12\x0e\n\x06scores\x18\x01 \x03(\x02\x12\x0f\n\x07problem\x18\x02 \x01(\t\"u\n\rScoreResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\r\n\x05tasks\x18\x02 \x03(\t\x12#\n\x04rows\x18\x03 \x03(\x0b\x32\x15.splitrec.v1.RowScore\x12\x0e\n\x06\x63\x61\x63hed\x18\x04 \x01(\x05\x12\x0f\n\x07\x66\x65tched\x18\x05 \x01(\x05\"\x16\n\x14ServingStatusRequest\"\x90\x01\n\x0bPartServing\x12\r\n\x05party\x18\x01 \x01(\t\x12\x14\n\x0cmodel_digest\x18\x02 \x01(\t\x12\x12\n\nkey_column\x18\x03 \x01(\t\x12\x10\n\x08\x65ntities\x18\x04 \x01(\x03\x12\x14\n\x0ctable_digest\x18\x05 \x01(\t\x12\x11\n\texport_id\x18\x06 \x01(\t\x12\r\n\x05\x65poch\x18\x07 \x01(\x05\"5\n\x07KeptOut\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xc5\x01\n\rServingStatus\x12\r\n\x05ready\x18\x01 \x01(\x08\x12\x0f\n\x07problem\x18\x02 \x01(\t\x12\x0b\n\x03job\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\x12\r\n\x05tasks\x18\x05 \x03(\t\x12\'\n\x05parts\x18\x06 \x03(\x0b\x32\x18.splitrec.v1.PartServing\x12\x16\n\x0e\x63\x61\x63hed_outputs\x18\x07 \x01(\x03\x12&\n\x08kept_out\x18\x08 \x03(\x0b\x32\x14.splitrec.v1.KeptOut2\x9c\x01\n\x07Scoring\x12>\n\x05Score\x12\x19.splitrec.v1.ScoreRequest\x1a\x1a.splitrec.v1.ScoreResponse\x12Q\n\x10GetServingStatus\x12!.splitrec.v1.ServingStatusRequest\x1a\x1a.splitrec.v1.ServingStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,10 +41,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCORERESPONSE']._serialized_end=306
   _globals['_SERVINGSTATUSREQUEST']._serialized_start=308
   _globals['_SERVINGSTATUSREQUEST']._serialized_end=330
-  _globals['_PARTSERVING']._serialized_start=332
-  _globals['_PARTSERVING']._serialized_end=442
-  _globals['_SERVINGSTATUS']._serialized_start=445
-  _globals['_SERVINGSTATUS']._serialized_end=602
-  _globals['_SCORING']._serialized_start=605
-  _globals['_SCORING']._serialized_end=761
+  _globals['_PARTSERVING']._serialized_start=333
+  _globals['_PARTSERVING']._serialized_end=477
+  _globals['_KEPTOUT']._serialized_start=479
+  _globals['_KEPTOUT']._serialized_end=532
+  _globals['_SERVINGSTATUS']._serialized_start=535
+  _globals['_SERVINGSTATUS']._serialized_end=732
+  _globals['_SCORING']._serialized_start=735
+  _globals['_SCORING']._serialized_end=891
 # @@protoc_insertion_point(module_scope)

@@ -47,21 +47,35 @@ class ServingStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartServing(_message.Message):
-    __slots__ = ("party", "model_digest", "key_column", "entities", "table_digest")
+    __slots__ = ("party", "model_digest", "key_column", "entities", "table_digest", "export_id", "epoch")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     MODEL_DIGEST_FIELD_NUMBER: _ClassVar[int]
     KEY_COLUMN_FIELD_NUMBER: _ClassVar[int]
     ENTITIES_FIELD_NUMBER: _ClassVar[int]
     TABLE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
     party: str
     model_digest: str
     key_column: str
     entities: int
     table_digest: str
-    def __init__(self, party: _Optional[str] = ..., model_digest: _Optional[str] = ..., key_column: _Optional[str] = ..., entities: _Optional[int] = ..., table_digest: _Optional[str] = ...) -> None: ...
+    export_id: str
+    epoch: int
+    def __init__(self, party: _Optional[str] = ..., model_digest: _Optional[str] = ..., key_column: _Optional[str] = ..., entities: _Optional[int] = ..., table_digest: _Optional[str] = ..., export_id: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
+
+class KeptOut(_message.Message):
+    __slots__ = ("kind", "name", "reason")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    name: str
+    reason: str
+    def __init__(self, kind: _Optional[str] = ..., name: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ServingStatus(_message.Message):
-    __slots__ = ("ready", "problem", "job", "version", "tasks", "parts", "cached_outputs")
+    __slots__ = ("ready", "problem", "job", "version", "tasks", "parts", "cached_outputs", "kept_out")
     READY_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -69,6 +83,7 @@ class ServingStatus(_message.Message):
     TASKS_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
     CACHED_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    KEPT_OUT_FIELD_NUMBER: _ClassVar[int]
     ready: bool
     problem: str
     job: str
@@ -76,4 +91,5 @@ class ServingStatus(_message.Message):
     tasks: _containers.RepeatedScalarFieldContainer[str]
     parts: _containers.RepeatedCompositeFieldContainer[PartServing]
     cached_outputs: int
-    def __init__(self, ready: _Optional[bool] = ..., problem: _Optional[str] = ..., job: _Optional[str] = ..., version: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., parts: _Optional[_Iterable[_Union[PartServing, _Mapping]]] = ..., cached_outputs: _Optional[int] = ...) -> None: ...
+    kept_out: _containers.RepeatedCompositeFieldContainer[KeptOut]
+    def __init__(self, ready: _Optional[bool] = ..., problem: _Optional[str] = ..., job: _Optional[str] = ..., version: _Optional[str] = ..., tasks: _Optional[_Iterable[str]] = ..., parts: _Optional[_Iterable[_Union[PartServing, _Mapping]]] = ..., cached_outputs: _Optional[int] = ..., kept_out: _Optional[_Iterable[_Union[KeptOut, _Mapping]]] = ...) -> None: ...

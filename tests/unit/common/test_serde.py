@@ -13,7 +13,9 @@ from common import serde
 from common.config import PartyRole
 from common.errors import InvalidMessageError
 from common.jobspec import (
+    ModelVersion,
     OutputSpec,
+    PartExport,
     PartyDescription,
     PartyStatusView,
     PeerState,
@@ -310,6 +312,25 @@ def test_job_spec_from_proto_refuses_bad_values(change, needle):
     text = _message_of(lambda: serde.job_spec_from_proto(message))
 
     assert needle in text
+
+
+def test_a_warm_start_travels_with_its_export_record():
+    init = ModelVersion("job-a", "epoch-2", 2, "e1", {"alice": "fa", "bob": "fb"})
+    spec = _job_spec(epochs=4, init_from=init)
+    assert serde.job_spec_from_proto(serde.job_spec_to_proto(spec)) == spec
+    message = serde.job_spec_to_proto(_job_spec(epochs=4, init_from=init))
+    message.init_from.export_id = "../x"
+    text = _message_of(lambda: serde.job_spec_from_proto(message))
+    assert "init_from.export_id: '../x' is not a safe name" in text
+
+
+def test_a_part_export_round_trips_and_one_without_its_file_list_is_refused():
+    part = PartExport("m", "f", "e1")
+    reply = serde.part_export_to_proto("v1", part)
+    assert serde.part_export_from_proto(reply) == part
+    reply.files_digest = ""
+    with pytest.raises(InvalidMessageError, match="lacks the part's file-list"):
+        serde.part_export_from_proto(reply)
 
 
 def test_privacy_settings_round_trip_in_the_job_spec():

@@ -9,7 +9,15 @@ import pytest
 
 from common import serde
 from common.errors import InvalidMessageError
-from common.online import Embedded, Pushed, Scored
+from common.online import (
+    Embedded,
+    ExportIdentity,
+    KeptOut,
+    PartView,
+    Pushed,
+    Scored,
+    ServingView,
+)
 
 
 def test_a_score_request_round_trips_and_a_party_named_twice_is_refused():
@@ -54,6 +62,36 @@ def test_a_pushed_chunk_holds_one_row_per_key():
     message.keys.append("3")
     with pytest.raises(InvalidMessageError, match="pushed outputs"):
         serde.pushed_from_proto(message)
+
+
+def test_answers_name_the_export_their_part_came_from():
+    export = ExportIdentity("job", "v1", 2, "e1")
+    outputs, unknown = np.zeros((1, 2), np.float32), np.array([], np.int32)
+    embedded = Embedded("m", "t", outputs, unknown, export)
+    got = serde.embed_reply_from_proto(serde.embed_reply_to_proto(embedded), 1)
+    assert got.export == export
+    chunk = Pushed("m", "t", ["1"], np.ones((1, 3), np.float32), export)
+    assert serde.pushed_from_proto(serde.pushed_to_proto(chunk)).export == export
+    prepared = serde.prepared_serving_to_proto("m", 5, export)
+    assert serde.export_identity_from_proto(prepared.export) == export
+    assert export.differs(ExportIdentity("job", "v1", 2, "e2")) == (
+        "export id 'e2' (not 'e1')"
+    )
+
+
+def test_the_serving_status_lists_what_was_kept_out():
+    kept = KeptOut("version", "v2", "party bob: file model.json differs")
+    view = ServingView(
+        True,
+        "",
+        "job",
+        "v1",
+        parts=(PartView("bob", "m", "MovieID", 3, "t", ExportIdentity(epoch=2)),),
+        kept_out=(kept,),
+    )
+    message = serde.serving_view_to_proto(view)
+    assert [serde.kept_out_from_proto(k) for k in message.kept_out] == [kept]
+    assert message.parts[0].epoch == 2
 
 
 def test_rows_with_a_problem_carry_no_scores():

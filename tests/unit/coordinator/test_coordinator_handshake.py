@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 
 from common.config import JobConfig, JobPartyConfig, PartyRole
-from common.errors import HandshakeError
+from common.errors import HandshakeError, PeerError
 from common.jobspec import PartyDescription
 from common.version import PROTOCOL_VERSION
-from coordinator.handshake import check_descriptions, job_spec
+from coordinator.handshake import _prepare_all, check_descriptions, job_spec
 from tests.outputs import deepfm_output, output_of
 
 CONFIG = JobConfig(
@@ -117,3 +118,45 @@ def test_secure_aggregation_and_identities_reach_the_job_spec():
         check_descriptions(
             CONFIG, _pair(output=dnn, aggregation="sum", secure_aggregation=True)
         )
+
+
+class _Refusing:
+    """A party whose PrepareJob is refused with ``error`` (or answered)."""
+
+    def __init__(self, error: PeerError | None) -> None:
+        self.error = error
+
+    def prepare(self, spec: object, timeout: float, attempt: str) -> Future:
+        call: Future = Future()
+        call.set_result(None)
+        return call
+
+    def prepared(self, call: Future) -> str:
+        if self.error is not None:
+            raise self.error
+        return "prepared"
+
+
+def _refusal(party: str, permanent: bool = True) -> PeerError:
+    return PeerError(
+        f"party {party} at x: PrepareJob failed: FAILED_PRECONDITION: party "
+        f"{party}: model version 'v1' of job 'j': file state.npz is missing",
+        "FAILED_PRECONDITION",
+        "PrepareJob",
+        permanent=permanent,
+    )
+
+
+def test_a_refused_preparation_names_every_party_that_refused():
+    clients = {"alice": _Refusing(_refusal("alice")), "bob": _Refusing(_refusal("bob"))}
+    with pytest.raises(PeerError) as caught:
+        _prepare_all(None, clients, 5.0)
+    assert "party alice: model version 'v1'" in str(caught.value)
+    assert "party bob: model version 'v1'" in str(caught.value)
+    assert caught.value.permanent and caught.value.code == "FAILED_PRECONDITION"
+    # One permanent refusal beside a broken stream: the refusal alone.
+    broken = PeerError("party bob at y: PrepareJob failed: UNAVAILABLE", "UNAVAILABLE")
+    clients = {"alice": _Refusing(_refusal("alice")), "bob": _Refusing(broken)}
+    with pytest.raises(PeerError) as caught:
+        _prepare_all(None, clients, 5.0)
+    assert str(caught.value) == str(_refusal("alice"))

@@ -13,6 +13,7 @@ import pytest
 from common.config import JobConfig, JobPartyConfig
 from common.errors import JobFailedError, PeerError
 from common.history import EpochRecord
+from common.jobspec import PartExport
 from coordinator import job as job_module
 from coordinator.handshake import PreparedJob
 from coordinator.job import JobDriver
@@ -34,22 +35,27 @@ UNAVAILABLE = PeerError("party bob is unavailable", "UNAVAILABLE", "ExportModel"
 
 class FakeParty:
     """A party's client that answers ``ExportModel`` from a script: each
-    entry is a digest to return or an error to raise."""
+    entry is a model digest to report (its file list's digest is ``f`` and
+    the same) or an error to raise."""
 
     def __init__(self, name: str, answers: list[str | Exception]) -> None:
         self.name = name
         self.answers = answers
         self.asked: list[str] = []
+        self.export_ids: list[str] = []
         self.before: list[dict] = []
 
-    def export_model(self, job_id: str, version: str, epoch: int, metrics) -> str:
+    def export_model(
+        self, job_id: str, version: str, epoch: int, metrics, export_id: str
+    ) -> PartExport:
         self.asked.append(version)
+        self.export_ids.append(export_id)
         manifest = read_manifest(Path(self.run_dir))
         self.before.append(dict(manifest.exports) if manifest else {})
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer
+        return PartExport(answer, "f" + answer, export_id)
 
     def close(self) -> None:
         pass
@@ -122,8 +128,15 @@ def test_a_party_that_fails_during_an_export_is_awaited_and_asked_again(tmp_path
     assert parties["alice"].asked == parties["bob"].asked == ["epoch-2", "epoch-2"]
     # Not named while bob lacked his part.
     assert parties["bob"].before == [{}, {}]
+    # One export id, the same when the parties are asked again.
+    (export_id,) = set(parties["alice"].export_ids + parties["bob"].export_ids)
     assert read_manifest(driver.run_dir).exports == {
-        "epoch-2": {"epoch": 2, "parties": {"alice": "da", "bob": "db"}}
+        "epoch-2": {
+            "epoch": 2,
+            "export_id": export_id,
+            "parties": {"alice": "da", "bob": "db"},
+            "files": {"alice": "fda", "bob": "fdb"},
+        }
     }
     # Prepared again and the exported model restored before the second try.
     assert waits == [driver.config.recovery_timeout]

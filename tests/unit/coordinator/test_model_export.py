@@ -12,9 +12,14 @@ import pytest
 from common.config import JobConfig, JobPartyConfig
 from common.errors import ConfigError, JobFailedError
 from common.history import EpochRecord
-from common.jobspec import ModelVersion
+from common.jobspec import ModelVersion, PartExport
 from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
-from coordinator.model_export import choose_export, version_name, warm_start
+from coordinator.model_export import (
+    choose_export,
+    export_everywhere,
+    version_name,
+    warm_start,
+)
 
 CONFIG = JobConfig(
     "job-b",
@@ -64,16 +69,51 @@ def test_version_names():
 
 def test_a_warm_start_names_a_recorded_version(tmp_path):
     earlier = _manifest([0.7, 0.8], [1, 2])
-    earlier.exports = {"epoch-2": {"epoch": 2, "parties": {}}}
+    parts = {p: PartExport(f"m-{p}", f"f-{p}", "e1") for p in ("alice", "bob")}
+    earlier.add_export("epoch-2", 2, parts)
+    # Recorded before exports listed their files: refused, saying what to do.
+    earlier.exports["old"] = {"epoch": 2, "parties": {"alice": "m", "bob": "m"}}
     write_manifest(tmp_path / "job-a", earlier)
     config = dataclasses.replace(
         CONFIG, runs_dir=tmp_path, init_job="job-a", init_version="epoch-2"
     )
-    assert warm_start(config) == ModelVersion("job-a", "epoch-2", 2)
+    files = {"alice": "f-alice", "bob": "f-bob"}
+    assert warm_start(config) == ModelVersion("job-a", "epoch-2", 2, "e1", files)
+    with pytest.raises(ConfigError, match="'old' of job 'job-a' was exported before"):
+        warm_start(dataclasses.replace(config, init_version="old"))
     assert warm_start(CONFIG) is None
-    with pytest.raises(ConfigError, match=r"recorded: \[.epoch-2.\]\); export it"):
+    with pytest.raises(ConfigError, match=r"recorded: \[.epoch-2., .old.\]\); export"):
         warm_start(dataclasses.replace(config, init_version="epoch-1"))
     with pytest.raises(ConfigError, match="set epochs above 2"):
         warm_start(dataclasses.replace(config, epochs=2))
     with pytest.raises(ConfigError, match=r"recorded: none"):
         warm_start(dataclasses.replace(config, init_job="job-z"))
+
+
+class _Party:
+    """A party that holds some versions already, from the export ``held``."""
+
+    def __init__(self, held: dict[str, str]) -> None:
+        self.held = held
+        self.calls: list[tuple[str, str]] = []
+
+    def export_model(self, job, version, epoch, metrics, export_id) -> PartExport:
+        self.calls.append((version, export_id))
+        return PartExport("m", f"f-{version}", self.held.get(version, export_id))
+
+
+def test_an_export_is_one_export_id_and_a_version_held_from_another_is_left():
+    record = EpochRecord(2, 0.5, 0.6, 0.5, 0.7, 0.5, 0.5, 1, 1, 1)
+    alice, bob = _Party({"epoch-2": "old"}), _Party({})
+    clients = {"alice": alice, "bob": bob}
+    name, parts = export_everywhere(clients, "job-b", "epoch-2", record, 10, True)
+    assert name == "epoch-2.2"
+    assert {p.export_id for p in parts.values()} == {bob.calls[0][1]}
+    # One export id for the export, whatever versions it tried.
+    assert len({i for c in (alice.calls, bob.calls) for _, i in c}) == 1
+    with pytest.raises(JobFailedError, match="alice from export old, bob from"):
+        export_everywhere(clients, "job-b", "epoch-2", record, 10, False)
+    # An export tried again names the id it used.
+    fresh = {"alice": _Party({}), "bob": _Party({})}
+    _, parts = export_everywhere(fresh, "job-b", "v", record, 10, export_id="e9")
+    assert {p.export_id for p in parts.values()} == {"e9"}

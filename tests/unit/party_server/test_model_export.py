@@ -4,13 +4,19 @@ whole, never overwritten by another model."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from common.config import FeatureConfig, ModelConfig
-from common.errors import HandshakeError, InvalidMessageError, VersionTakenError
+from common.errors import (
+    HandshakeError,
+    InvalidMessageError,
+    ModelIntegrityError,
+    VersionTakenError,
+)
 from common.features import encode_features
 from common.jobspec import ModelVersion
 from common.metrics import Metrics
@@ -18,6 +24,7 @@ from common.models.build import build_party_base
 from common.models.serving import BaseServing
 from common.models.steps import BaseStep
 from party_server.checkpoints import ModelState
+from party_server.export_files import FILE_LIST, file_digest
 from party_server.model_export import (
     MODEL_FILE,
     export_part,
@@ -25,6 +32,7 @@ from party_server.model_export import (
     load_exported_state,
     remove_staging,
 )
+from party_server.served_model import load_served_model
 from tests.outputs import job_spec
 
 FEATURES = (FeatureConfig("user", "UserID", "hashed", bins=11),)
@@ -51,11 +59,32 @@ def _part(seed: int) -> BaseServing:
     return BaseServing(FEATURES, _step(seed).model)
 
 
-def _export(folder, step: BaseStep, version: str = "v1", epoch: int = 3):
+def _export(
+    folder,
+    step: BaseStep,
+    version: str = "v1",
+    epoch: int = 3,
+    export_id: str = "e1",
+):
     serving = BaseServing(FEATURES, step.model)
     state = _state(step).arrays()
     return export_part(
-        job_spec(), "alice", folder, serving, version, epoch, None, state
+        job_spec(job_id="job-a"),
+        "alice",
+        folder,
+        serving,
+        version,
+        epoch,
+        None,
+        state,
+        export_id,
+    )
+
+
+def _recorded(part, version: str = "v1", epoch: int = 3) -> ModelVersion:
+    """The version as the coordinator's manifest records its export."""
+    return ModelVersion(
+        "job-a", version, epoch, part.export_id, {"alice": part.files_digest}
     )
 
 
@@ -64,9 +93,8 @@ def test_a_version_is_written_once_and_described(tmp_path):
     # An export of v1 that a kill cut short left its staging folder.
     (tmp_path / "model" / ".v1-abc123" / "saved_model").mkdir(parents=True)
     metrics = Metrics(10, 0.5, float("nan"), 0.4, 0.3)
-    part = export_part(
-        spec, "alice", tmp_path, _part(1), "v1", 3, metrics, _state(_step(1)).arrays()
-    )
+    state = _state(_step(1)).arrays()
+    part = export_part(spec, "alice", tmp_path, _part(1), "v1", 3, metrics, state, "e1")
 
     folder = tmp_path / "model" / "v1"
     assert part.folder == folder
@@ -75,6 +103,19 @@ def test_a_version_is_written_once_and_described(tmp_path):
     assert described["model_digest"] == part.digest
     assert described["epoch"] == 3 and described["metrics"]["auc"] is None
     assert described["inputs"] == {"UserID": "UserID"}
+    assert (described["job"], described["version"]) == (spec.job_id, "v1")
+    assert part.export_id == described["export_id"] == "e1"
+    # The file list covers every other file; its digest is what is returned.
+    listed = json.loads((folder / FILE_LIST).read_text())["files"]
+    files = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != FILE_LIST
+    }
+    assert set(listed) == files and MODEL_FILE in listed
+    assert "saved_model/saved_model.pb" in listed
+    assert listed[MODEL_FILE] == file_digest(folder / MODEL_FILE)
+    assert part.files_digest == file_digest(folder / FILE_LIST)
     assert described["features"] == [
         {"name": "user", "column": "UserID", "kind": "hashed", "size": 11}
     ]
@@ -82,8 +123,10 @@ def test_a_version_is_written_once_and_described(tmp_path):
     # Nothing left behind but the version itself.
     assert [p.name for p in (tmp_path / "model").iterdir()] == ["v1"]
 
-    again = _export(tmp_path, _step(1))
+    # Again with the same model (another export): the part as it was written.
+    again = _export(tmp_path, _step(1), export_id="e2")
     assert again.digest == part.digest
+    assert (again.export_id, again.files_digest) == ("e1", part.files_digest)
     with pytest.raises(VersionTakenError, match="already exists .* with another model"):
         _export(tmp_path, _step(2))
 
@@ -128,11 +171,9 @@ def test_a_warm_start_loads_the_weights_and_slots_of_its_own_part(tmp_path):
         encode_features(FRAME, FEATURES).take(np.arange(16)),
         np.ones((16, trained.model.output_spec.width), np.float32),
     )
-    _export(tmp_path / "job-a", trained, "epoch-3", 3)
+    part = _export(tmp_path / "job-a", trained, "epoch-3", 3)
     fresh = _step(2)
-    load_exported_state(
-        _state(fresh), tmp_path, "alice", ModelVersion("job-a", "epoch-3", 3)
-    )
+    load_exported_state(_state(fresh), tmp_path, "alice", _recorded(part, "epoch-3"))
     for got, want in zip(
         fresh.state_variables + fresh.optimizer.variables,
         trained.state_variables + trained.optimizer.variables,
@@ -142,19 +183,110 @@ def test_a_warm_start_loads_the_weights_and_slots_of_its_own_part(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("init", "units", "message"),
+    ("version", "epoch", "units", "error", "message"),
     [
-        (ModelVersion("job-a", "v9", 3), (8, 3), "is not in its output folder"),
-        (ModelVersion("job-a", "v1", 2), (8, 3), "exported after epoch 3, the"),
-        (ModelVersion("job-a", "v1", 3), (6, 3), "does not fit this job's model"),
+        ("v9", 3, (8, 3), HandshakeError, "is not in its output folder"),
+        ("v1", 2, (8, 3), ModelIntegrityError, "names epoch 3 \\(expected 2\\)"),
+        ("v1", 3, (6, 3), HandshakeError, "does not fit this job's model"),
     ],
 )
-def test_a_warm_start_refuses_a_part_it_cannot_use(tmp_path, init, units, message):
-    _export(tmp_path / "job-a", _step(1))
+def test_a_warm_start_refuses_a_part_it_cannot_use(
+    tmp_path, version, epoch, units, error, message
+):
+    part = _export(tmp_path / "job-a", _step(1))
     fresh = _step(2, units)
     before = [v.numpy().copy() for v in fresh.state_variables]
-    with pytest.raises(HandshakeError, match=message) as caught:
-        load_exported_state(_state(fresh), tmp_path, "alice", init)
+    with pytest.raises(error, match=message) as caught:
+        load_exported_state(
+            _state(fresh), tmp_path, "alice", _recorded(part, version, epoch)
+        )
     assert str(caught.value).startswith("party alice: model version")
     for got, want in zip(fresh.state_variables, before, strict=True):
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+def _tamper(folder) -> None:
+    path = folder / "base.weights.h5"
+    path.write_bytes(path.read_bytes() + b"\0")
+
+
+def _reseal(folder) -> None:
+    """A changed file with a list rewritten to match it."""
+    _tamper(folder)
+    listed = json.loads((folder / FILE_LIST).read_text())
+    listed["files"]["base.weights.h5"] = file_digest(folder / "base.weights.h5")
+    (folder / FILE_LIST).write_text(json.dumps(listed))
+
+
+@pytest.mark.parametrize(
+    ("change", "record", "message"),
+    [
+        (_tamper, {}, "file base.weights.h5 differs from its export"),
+        (
+            lambda f: (f / "state.npz").unlink(),
+            {},
+            "file state.npz is missing",
+        ),
+        (
+            lambda f: (f / "saved_model" / "extra.bin").write_bytes(b"x"),
+            {},
+            "file saved_model/extra.bin was not exported",
+        ),
+        (
+            lambda f: None,
+            {"export_id": "e7"},
+            "names export_id 'e1' \\(expected 'e7'\\)",
+        ),
+        (_reseal, {}, "file files.json .* is not the list this party returned"),
+        (
+            lambda f: (f / FILE_LIST).unlink(),
+            {},
+            "has no file list .* export it again under a new version",
+        ),
+    ],
+)
+def test_a_warm_start_refuses_a_part_that_is_not_the_one_exported(
+    tmp_path, change, record, message
+):
+    part = _export(tmp_path / "job-a", _step(1))
+    change(tmp_path / "job-a" / "model" / "v1")
+    init = _recorded(part)
+    if record:
+        init = ModelVersion(
+            init.job, init.version, init.epoch, **{**record, "files": init.files}
+        )
+    fresh = _step(2)
+    before = [v.numpy().copy() for v in fresh.state_variables]
+    with pytest.raises(ModelIntegrityError, match=message) as caught:
+        load_exported_state(_state(fresh), tmp_path, "alice", init)
+    assert str(caught.value).startswith("party alice: model version 'v1' of job")
+    for got, want in zip(fresh.state_variables, before, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_a_version_without_a_file_list_is_not_exported_over(tmp_path):
+    _export(tmp_path, _step(1))
+    (tmp_path / "model" / "v1" / FILE_LIST).unlink()
+    with pytest.raises(VersionTakenError, match="before exports recorded their files"):
+        _export(tmp_path, _step(1), export_id="e2")
+    # A changed part is not exported over either: the change is reported.
+    _export(tmp_path, _step(1), "v2")
+    _tamper(tmp_path / "model" / "v2")
+    with pytest.raises(ModelIntegrityError, match="base.weights.h5 differs"):
+        _export(tmp_path, _step(1), "v2", export_id="e3")
+
+
+def test_serving_loads_a_part_only_as_exported_and_under_its_own_version(tmp_path):
+    _export(tmp_path / "job-a", _step(1))
+    models = tmp_path / "job-a" / "model"
+    served = load_served_model(tmp_path, "alice", "job-a", "v1")
+    assert (served.export.version, served.export.epoch) == ("v1", 3)
+    assert served.export.export_id == "e1"
+    shutil.copytree(models / "v1", models / "v2")
+    with pytest.raises(ModelIntegrityError, match="names version 'v1' \\(expected"):
+        load_served_model(tmp_path, "alice", "job-a", "v2")
+    with pytest.raises(ModelIntegrityError, match="names party 'alice' \\(expected"):
+        load_served_model(tmp_path, "bob", "job-a", "v1")
+    _tamper(models / "v1")
+    with pytest.raises(ModelIntegrityError, match="party alice: model version 'v1'"):
+        load_served_model(tmp_path, "alice", "job-a", "v1")
