@@ -24,7 +24,7 @@ from common.models.registry import (
     key_families,
     tasks_problem,
 )
-from common.names import name_problem
+from common.names import name_problem, run_name_problem
 from common.privacy.settings import DP_RELEASES, PrivacySettings
 from common.serving_config import ServingConfig, read_serving
 from common.tls import INSECURE, TlsConfig, read_tls
@@ -245,6 +245,14 @@ class JobConfig:
 
     def party(self, name: str) -> JobPartyConfig | None:
         return next((p for p in self.parties if p.name == name), None)
+
+    @property
+    def scored(self) -> tuple[str, str, str] | None:
+        """A scoring job's (job, version, dataset) it is named by; ``None``
+        for a training job."""
+        if not self.dataset:
+            return None
+        return (self.init_job, self.init_version, self.dataset)
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -759,7 +767,7 @@ def load_job_config(path: Path) -> JobConfig:
 def validate_job_config(config: JobConfig) -> None:
     """Checks values that must hold however the config was built (file or flags)."""
     where = f"{config.source}: key"
-    problem = name_problem(config.job)
+    problem = run_name_problem(config.job, config.scored)
     if problem is not None:
         raise ConfigError(f"{where} 'job': {problem}")
     names = [p.name for p in config.parties]

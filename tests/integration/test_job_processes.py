@@ -16,6 +16,7 @@ import yaml
 
 from common.config import load_party_config
 from common.models.part_file import PART_FILE
+from common.names import scoring_run_name
 from coordinator.local import project_env, start_party
 from tests.support import HISTORY_METRICS, ROOT, free_port
 
@@ -146,18 +147,68 @@ def _add_datasets(files) -> None:
         files.edit(name, datasets={"later": str(path)})
 
 
+def _train_in_background(files, job: str) -> subprocess.Popen:
+    """A one-epoch job named ``job`` that scores all its rows, started in the
+    background (its output in the folder's ``<job>.out``)."""
+    path = files.folder / f"{job}.yaml"
+    config = {**files.read("job"), "job": job, "epochs": 1}
+    config.update(predict="all", export="none")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with open(files.folder / f"{job}.out", "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "run", "--job", str(path)],
+            cwd=ROOT,
+            env=project_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _check_apart(files, training: str, scoring: str, shared: int) -> None:
+    """A training job named as scoring runs once were, run beside the scoring
+    run: each run's records and files sit in its own folders."""
+    runs = files.folder / "runs"
+    manifest = json.loads((runs / training / "manifest.json").read_text())
+    assert manifest["job"] == training and manifest["finished"]
+    assert not (runs / training / "scoring.json").exists()
+    assert {p.name for p in (runs / scoring).iterdir()} <= {
+        "scoring.json",
+        "coordinator.lock",
+    }
+    record = json.loads((runs / scoring / "scoring.json").read_text())
+    assert record["shared_rows"] == record["scored_rows"] == shared
+    for name in ("alice", "bob"):
+        output = load_party_config(getattr(files, name)).output_dir
+        assert (output / training / "checkpoints").is_dir()
+        assert not (output / scoring / "checkpoints").exists()
+    bob = load_party_config(files.bob).output_dir
+    trained = pd.read_csv(bob / training / "predictions-all.csv")
+    assert len(trained) == 20_000
+
+
 def _check_batch_scoring(files, job: str, scores: Path) -> None:
     """New rows scored with the exported model: the rows both parties hold,
-    each with the score the job gave it."""
-    result = _coordinator(
-        "predict", "--job", str(files.job), "--model", "epoch-2", "--dataset", "later"
-    )
+    each with the score the job gave it. A job named like the scoring run
+    trains at the same time, with files of its own."""
+    training = _train_in_background(files, f"{job}.epoch-2.later")
+    try:
+        result = _coordinator(
+            "predict",
+            *("--job", str(files.job), "--model", "epoch-2", "--dataset", "later"),
+        )
+        assert training.wait(timeout=600) == 0, (
+            files.folder / f"{job}.epoch-2.later.out"
+        ).read_text()[-3000:]
+    finally:
+        training.kill()
     assert result.returncode == 0, result.stderr[-3000:]
+    scoring = scoring_run_name(job, "epoch-2", "later")
     bob = load_party_config(files.bob)
     found = pd.read_csv(
-        bob.output_dir / f"{job}.epoch-2.later" / "predictions-all.csv",
+        bob.output_dir / scoring / "predictions-all.csv",
         dtype={"ID": str},
     ).set_index("ID")
+    _check_apart(files, f"{job}.epoch-2.later", scoring, len(found))
     alice_ids = set(pd.read_csv(files.folder / "alice_later.csv", dtype=str)["ID"])
     bob_ids = set(pd.read_csv(files.folder / "bob_later.csv", dtype=str)["ID"])
     assert set(found.index) == alice_ids & bob_ids
