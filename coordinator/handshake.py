@@ -19,6 +19,7 @@ from common.models.registry import combination_problem
 from common.secure_aggregation.rules import secure_problem
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
+from coordinator.failures import most_telling
 from coordinator.fan_out import at_every_party
 from coordinator.model_export import warm_start
 from splitrec.v1 import control_pb2
@@ -175,7 +176,7 @@ def _prepare_all(
         for call in pending:
             call.cancel()
     if failures:
-        raise max(failures, key=lambda e: (e.permanent, e.code != "CANCELLED"))
+        raise most_telling(failures)
     return replies
 
 

@@ -254,9 +254,11 @@ def load_exported_state(
     not fit the model (saying what differs); nothing changes then."""
     where = f"party {party}: model version {init.version!r} of job {init.job!r}"
     folder = model_folder(confined(output_dir, init.job), init.version)
+    path = folder / MODEL_FILE
     try:
-        described = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-        with np.load(folder / STATE_FILE, allow_pickle=False) as stored:
+        described = json.loads(path.read_text(encoding="utf-8"))
+        path = folder / STATE_FILE
+        with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
     except FileNotFoundError as exc:
         raise HandshakeError(
@@ -264,7 +266,10 @@ def load_exported_state(
             "the warm start needs every party's part"
         ) from None
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise HandshakeError(f"{where} cannot be read at {folder}: {exc}") from None
+        raise HandshakeError(
+            f"{where} cannot be used: {path} cannot be read ({exc}); export the "
+            "version again, or start from another one"
+        ) from None
     if described.get("epoch") != init.epoch:
         raise HandshakeError(
             f"{where} at {folder} was exported after epoch "

@@ -133,6 +133,31 @@ def _check_warm_start(files, job: str) -> None:
         assert history[0][key] == before[1][key], key
 
 
+def _check_warm_start_refused(files, job: str) -> None:
+    """A warm start from a version whose state file alice cannot read ends at
+    once, naming the party, the version and the file: no retry."""
+    refused = files.folder / "refused.yaml"
+    config = {
+        **files.read("job"),
+        "job": "deepfm-refused",
+        "init_from": {"job": job, "version": "epoch-1"},
+    }
+    refused.write_text(yaml.safe_dump(config, sort_keys=False))
+    alice = load_party_config(files.alice).output_dir
+    state = alice / job / "model" / "epoch-1" / "state.npz"
+    kept = state.read_bytes()
+    state.write_bytes(b"not the arrays of a model")
+    try:
+        result = _coordinator("run", "--job", str(refused))
+    finally:
+        state.write_bytes(kept)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("coordinator: "), last
+    assert "party alice" in last and "'epoch-1'" in last and "state.npz" in last
+    assert "trying again" not in result.stderr
+
+
 def _add_datasets(files) -> None:
     """Each party's "later" dataset: part of its rows, in another order (bob's
     without the rating, as rows to score come)."""
@@ -262,6 +287,7 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
         _check_later_exports(party_files, "deepfm-ml1m")
         _check_warm_start(party_files, "deepfm-ml1m")
+        _check_warm_start_refused(party_files, "deepfm-ml1m")
         _check_batch_scoring(party_files, "deepfm-ml1m", scores)
         # The parties serve on after the job and stop cleanly on SIGTERM.
         assert alice.process.poll() is None and bob.process.poll() is None
