@@ -14,7 +14,14 @@ from pathlib import Path
 from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
-from common.limits import PARTY_LIMITS, job_limit_problems
+from common.limits import (
+    CALL_PORT,
+    LISTEN_PORT,
+    PARTY_LIMITS,
+    Limit,
+    address_problem,
+    job_limit_problems,
+)
 from common.metrics import Task
 from common.models.registry import (
     DEFAULT_FAMILY,
@@ -267,6 +274,20 @@ def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
     else:
         value = reader.optional(key, str, default)
     problem = name_problem(value)
+    if problem is not None:
+        raise reader.error(key, problem)
+    return value
+
+
+def _address(
+    reader: ConfigReader, key: str, port: Limit, default: str | None = None
+) -> str:
+    """A ``host:port`` whose port lies within ``port``."""
+    if default is None:
+        value = reader.require(key, str)
+    else:
+        value = reader.optional(key, str, default)
+    problem = address_problem(value, port)
     if problem is not None:
         raise reader.error(key, problem)
     return value
@@ -553,7 +574,7 @@ def _read_peer(reader: ConfigReader) -> PeerConfig:
     name = _name(reader, "name")
     peer = PeerConfig(
         name=name,
-        address=reader.require("address", str),
+        address=_address(reader, "address", CALL_PORT),
         identity=reader.optional("identity", str, name),
     )
     reader.finish()
@@ -573,7 +594,7 @@ def load_party_config(path: Path) -> PartyConfig:
     )
     config = PartyConfig(
         party=_name(reader, "party"),
-        listen=reader.optional("listen", str, "127.0.0.1:0"),
+        listen=_address(reader, "listen", LISTEN_PORT, "127.0.0.1:0"),
         data=_read_data(reader.section("data"), base),
         features=features,
         model=_read_model(reader.section("model"), len(labels), base),
@@ -652,7 +673,7 @@ def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
     name = _name(reader, "name")
     party = JobPartyConfig(
         name=name,
-        address=reader.require("address", str),
+        address=_address(reader, "address", CALL_PORT),
         identity=reader.optional("identity", str, name),
     )
     reader.finish()

@@ -1293,3 +1293,21 @@ def test_a_bad_secure_aggregation_is_refused(tmp_path, aggregation, key, problem
 
     assert message.startswith(f"{path}: key 'model.aggregation.{key}': ")
     assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "needle"),
+    [
+        ({"listen": "127.0.0.1:70000"}, "listen", "port 70000 is outside"),
+        ({"listen": "50051"}, "listen", "must be host:port, got '50051'"),
+        (
+            {"peers": [{"name": "bob", "address": "bob:0"}]},
+            "peers[0].address",
+            "port 0 is outside the allowed range: an integer in [1, 65535]",
+        ),
+    ],
+)
+def test_an_address_needs_a_port_in_range(tmp_path, changes, key, needle):
+    path, message = _party_error(tmp_path, _party(**changes))
+
+    assert message.startswith(f"{path}: key '{key}': {needle}")

@@ -85,10 +85,13 @@ def test_a_file_in_place_of_a_folder_is_refused_naming_it(tmp_path):
     )
 
 
-def test_a_missing_folder_is_made_and_a_readonly_one_refused(tmp_path):
-    made = tmp_path / "new" / "runs"
-    check_writable(made, "runs_dir", "job.yaml")
-    assert made.is_dir() and not list(made.iterdir())
+def test_a_missing_folder_is_checked_not_made_and_a_readonly_one_refused(tmp_path):
+    missing = tmp_path / "new" / "runs"
+    check_writable(missing, "runs_dir", "job.yaml")
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"is not a folder \(.*file\); remove"):
+        check_writable(tmp_path / "file" / "runs", "runs_dir", "job.yaml")
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only folders; see the process tests")
     locked = tmp_path / "locked"
