@@ -78,8 +78,10 @@ class FolderLock:
         for folder in self._made:
             try:
                 folder.rmdir()
+            except FileNotFoundError:
+                continue  # never made (a failed mkdir) or gone already
             except OSError:
-                break  # not empty (or gone): what is above it stays too
+                break  # not empty: what is above it stays too
 
     def _lock(self) -> int:
         while True:
