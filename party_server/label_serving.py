@@ -275,10 +275,11 @@ class LabelServing(PartServing):
         try:
             reply = serde.embed_reply_from_proto(future.result(), len(keys))
         except grpc.RpcError as exc:
+            # Whatever the feature party's reason, the caller of Score cannot
+            # fix it: the request fails as UNAVAILABLE (no code relayed).
             raise PeerError(
                 f"party {party} did not answer Embed: {exc.code().name}: "
                 f"{exc.details()}",
-                code=exc.code().name,
                 rpc="Embed",
             ) from None
         self._saw(party, (reply.model_digest, reply.table_digest))

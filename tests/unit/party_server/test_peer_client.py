@@ -143,3 +143,10 @@ def test_a_peer_refusal_reaches_the_coordinator_as_what_it_is(error, code, perma
     relayed = peer_failure("PSI with party alice failed", refused)
     assert (relayed.code, relayed.permanent) == (code, bool(permanent))
     assert is_fatal(relayed) == bool(permanent)
+
+
+def test_a_peer_error_without_a_relayed_code_is_unavailable():
+    # Online scoring: a feature party's refusal of Embed is not the caller's.
+    embed = PeerError("party alice did not answer Embed: PERMISSION_DENIED: no")
+
+    assert status_code(embed) == grpc.StatusCode.UNAVAILABLE
