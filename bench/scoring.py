@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.runs import run_split
 from bench.setup import ensure_data, run_configs
+from common.names import scoring_run_name
 from coordinator.local import project_env, start_party
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ def _score(configs: object, timeout: float) -> dict:
     finally:
         for party in started.values():
             party.stop()
-    run = configs.folder / "runs" / f"{job}.epoch-1.{DATASET}"
+    run = configs.folder / "runs" / scoring_run_name(job, "epoch-1", DATASET)
     return json.loads((run / "scoring.json").read_text())
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 from common.compression import METHODS as COMPRESSION_METHODS
 from common.config_reader import ConfigReader, load_yaml_mapping
 from common.errors import ConfigError
-from common.limits import PARTY_LIMITS, job_limit_problems
+from common.limits import (
+    CALL_PORT,
+    LISTEN_PORT,
+    PARTY_LIMITS,
+    Limit,
+    address_problem,
+    job_limit_problems,
+)
 from common.metrics import Task
 from common.models.registry import (
     DEFAULT_FAMILY,
@@ -24,7 +31,7 @@ from common.models.registry import (
     key_families,
     tasks_problem,
 )
-from common.names import name_problem
+from common.names import name_problem, run_name_problem
 from common.privacy.settings import DP_RELEASES, PrivacySettings
 from common.serving_config import ServingConfig, read_serving
 from common.tls import INSECURE, TlsConfig, read_tls
@@ -246,6 +253,14 @@ class JobConfig:
     def party(self, name: str) -> JobPartyConfig | None:
         return next((p for p in self.parties if p.name == name), None)
 
+    @property
+    def scored(self) -> tuple[str, str, str] | None:
+        """A scoring job's (job, version, dataset) it is named by; ``None``
+        for a training job."""
+        if not self.dataset:
+            return None
+        return (self.init_job, self.init_version, self.dataset)
+
 
 def _resolve(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
@@ -259,6 +274,20 @@ def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
     else:
         value = reader.optional(key, str, default)
     problem = name_problem(value)
+    if problem is not None:
+        raise reader.error(key, problem)
+    return value
+
+
+def _address(
+    reader: ConfigReader, key: str, port: Limit, default: str | None = None
+) -> str:
+    """A ``host:port`` whose port lies within ``port``."""
+    if default is None:
+        value = reader.require(key, str)
+    else:
+        value = reader.optional(key, str, default)
+    problem = address_problem(value, port)
     if problem is not None:
         raise reader.error(key, problem)
     return value
@@ -545,7 +574,7 @@ def _read_peer(reader: ConfigReader) -> PeerConfig:
     name = _name(reader, "name")
     peer = PeerConfig(
         name=name,
-        address=reader.require("address", str),
+        address=_address(reader, "address", CALL_PORT),
         identity=reader.optional("identity", str, name),
     )
     reader.finish()
@@ -565,7 +594,7 @@ def load_party_config(path: Path) -> PartyConfig:
     )
     config = PartyConfig(
         party=_name(reader, "party"),
-        listen=reader.optional("listen", str, "127.0.0.1:0"),
+        listen=_address(reader, "listen", LISTEN_PORT, "127.0.0.1:0"),
         data=_read_data(reader.section("data"), base),
         features=features,
         model=_read_model(reader.section("model"), len(labels), base),
@@ -644,7 +673,7 @@ def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
     name = _name(reader, "name")
     party = JobPartyConfig(
         name=name,
-        address=reader.require("address", str),
+        address=_address(reader, "address", CALL_PORT),
         identity=reader.optional("identity", str, name),
     )
     reader.finish()
@@ -759,7 +788,7 @@ def load_job_config(path: Path) -> JobConfig:
 def validate_job_config(config: JobConfig) -> None:
     """Checks values that must hold however the config was built (file or flags)."""
     where = f"{config.source}: key"
-    problem = name_problem(config.job)
+    problem = run_name_problem(config.job, config.scored)
     if problem is not None:
         raise ConfigError(f"{where} 'job': {problem}")
     names = [p.name for p in config.parties]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -80,13 +81,17 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
 
 
 class ConfigReader:
-    """Reads keys of one mapping; ``finish`` refuses keys nobody asked for."""
+    """Reads keys of one mapping; ``finish`` refuses keys nobody asked for.
+
+    Every key asked about, written or not, is one this section allows: an
+    unknown key's message lists them."""
 
     def __init__(self, data: Mapping[str, Any], source: Path, prefix: str = "") -> None:
         self._data = data
         self._source = source
         self._prefix = prefix
         self._seen: set[str] = set()
+        self._allowed: set[str] = set()
 
     @property
     def source(self) -> Path:
@@ -100,6 +105,7 @@ class ConfigReader:
         return ConfigError(f"{self.where(key)}: {message}")
 
     def has(self, key: str) -> bool:
+        self._allowed.add(key)
         return key in self._data
 
     def written(self) -> list[str]:
@@ -107,11 +113,13 @@ class ConfigReader:
         return [str(key) for key in self._data]
 
     def require(self, key: str, kind: type[T]) -> T:
+        self._allowed.add(key)
         if key not in self._data:
             raise self.error(key, f"missing; add it as {_type_name(kind)}")
         return self._typed(key, kind)
 
     def optional(self, key: str, kind: type[T], default: T) -> T:
+        self._allowed.add(key)
         if key not in self._data or self._data[key] is None:
             self._seen.add(key)
             return default
@@ -120,12 +128,14 @@ class ConfigReader:
     def optional_raw(self, key: str) -> Any:
         """The value of ``key`` as written (None when absent), not yet marked
         read: for keys that take more than one form."""
+        self._allowed.add(key)
         return self._data.get(key)
 
     def string_list(
         self, key: str, default: tuple[str, ...] | None = None
     ) -> tuple[str, ...]:
         """A list of scalars, each turned into its string form."""
+        self._allowed.add(key)
         if key not in self._data and default is not None:
             return default
         raw = self.require(key, list)
@@ -151,6 +161,7 @@ class ConfigReader:
     def int_list(
         self, key: str, default: tuple[int, ...] | None, limit: Limit
     ) -> tuple[int, ...]:
+        self._allowed.add(key)
         if key not in self._data and default is not None:
             return default
         raw = self.require(key, list)
@@ -167,6 +178,7 @@ class ConfigReader:
         return ConfigReader(value, self._source, f"{self._prefix}{key}.")
 
     def sections(self, key: str) -> list[ConfigReader]:
+        self._allowed.add(key)
         items = self.require(key, list)
         readers = []
         for index, item in enumerate(items):
@@ -178,11 +190,17 @@ class ConfigReader:
         return readers
 
     def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
+        """Refuses the first key written here that nothing read, listing the
+        keys allowed here (and the nearest one, when it looks like a typo)."""
+        unknown = sorted(set(map(str, self._data)) - self._seen)
         if unknown:
-            known = ", ".join(sorted(self._seen)) or "none"
+            allowed = sorted(self._allowed | self._seen)
+            near = difflib.get_close_matches(unknown[0], allowed, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
             raise self.error(
-                unknown[0], f"unknown key; the keys read here are: {known}"
+                unknown[0],
+                f"unknown key; {hint}the keys allowed here are: "
+                + (", ".join(allowed) or "none"),
             )
 
     def _typed(self, key: str, kind: type[T]) -> T:

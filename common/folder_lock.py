@@ -6,6 +6,11 @@ with those details. The kernel drops the lock when its process dies, however it
 dies, so a lock left by a dead process is taken over (and said so). Used for a
 job's runs folder (one coordinator per job) and a party's ``output_dir`` (one
 party server per folder).
+
+A process removes its lock file when it lets go, and the folders the lock had
+to make when they are left empty: a refused command leaves nothing behind. (A
+process that opened the file just before its holder removed it finds, once
+locked, that the name leads elsewhere, and locks the new file instead.)
 """
 
 from __future__ import annotations
@@ -39,13 +44,19 @@ class FolderLock:
         self._role = role
         self._advice = advice
         self._fd: int | None = None
+        # Folders this lock made, the deepest first.
+        self._made: list[Path] = []
 
     def __enter__(self) -> FolderLock:
         with _HELD_LOCK:
             if self.path in _HELD:
                 _HELD[self.path] += 1
                 return self
-            self._fd = self._lock()
+            try:
+                self._fd = self._lock()
+            except BaseException:
+                self._tidy()
+                raise
             _HELD[self.path] = 1
         return self
 
@@ -56,22 +67,37 @@ class FolderLock:
                 return
             del _HELD[self.path]
         if self._fd is not None:
-            os.ftruncate(self._fd, 0)
+            # Removed while still locked: whoever opened it meanwhile retries.
+            self.path.unlink(missing_ok=True)
             os.close(self._fd)  # closing drops the lock
             self._fd = None
+        self._tidy()
+
+    def _tidy(self) -> None:
+        """Removes the folders this lock made, while they are empty."""
+        for folder in self._made:
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                continue  # never made (a failed mkdir) or gone already
+            except OSError:
+                break  # not empty: what is above it stays too
 
     def _lock(self) -> int:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(_read(fd), self._role)
-            os.close(fd)
-            raise OwnershipError(
-                f"{self.path.parent} is in use by {holder} (lock file {self.path}); "
-                f"{self._advice}"
-            ) from None
+        while True:
+            fd = self._open()
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _describe(_read(fd), self._role)
+                os.close(fd)
+                raise OwnershipError(
+                    f"{self.path.parent} is in use by {holder} (lock file "
+                    f"{self.path}); {self._advice}"
+                ) from None
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # its holder removed it as we opened it
         previous = _read(fd)
         if previous:
             logger.warning(
@@ -90,6 +116,32 @@ class FolderLock:
         os.pwrite(fd, (json.dumps(mine) + "\n").encode("utf-8"), 0)
         os.fsync(fd)
         return fd
+
+    def _open(self) -> int:
+        """The lock file, made (with its folders) when missing."""
+        folder = self.path.parent
+        tries = 3
+        while True:
+            missing = [folder, *folder.parents]
+            missing = missing[: next(i for i, f in enumerate(missing) if f.exists())]
+            folder.mkdir(parents=True, exist_ok=True)
+            self._made = self._made or missing
+            try:
+                return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # another process removed the folder
+                tries -= 1
+                if not tries:
+                    raise
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (found.st_dev, found.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def _read(fd: int) -> dict:

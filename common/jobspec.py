@@ -98,6 +98,14 @@ class JobSpec:
     dataset: str = ""
 
     @property
+    def scored(self) -> tuple[str, str, str] | None:
+        """A scoring job's (job, version, dataset) it is named by; ``None``
+        for a training job."""
+        if not self.dataset or self.init_from is None:
+            return None
+        return (self.init_from.job, self.init_from.version, self.dataset)
+
+    @property
     def start_epoch(self) -> int:
         """The first epoch the job trains: after a warm start, the one after
         those its model had trained."""

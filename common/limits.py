@@ -110,6 +110,33 @@ PARTY_LIMITS: dict[str, Limit] = {
 # party_server flags.
 PEER_TIMEOUT = seconds()
 THREADS = count(0, 1024)
+# A port to listen on (0: any free one) and one to call.
+LISTEN_PORT = count(0, 65_535)
+CALL_PORT = count(1, 65_535)
+
+
+def address_problem(address: str, port: Limit) -> str | None:
+    """Why ``address`` is not ``host:port`` with a port within ``port``
+    (``None``: it is, or it is another kind of gRPC target, such as ``unix:``)."""
+    host, sep, digits = address.rpartition(":")
+    if not sep or not host:
+        return f"must be host:port, got {address!r}"
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    problem = port.problem(int(digits))
+    return None if problem is None else f"port {problem} (in {address!r})"
+
+
+def address_flag(port: Limit) -> Callable[[str], str]:
+    """An argparse ``type=`` for a ``host:port`` flag (see ``flag_type``)."""
+
+    def parse(text: str) -> str:
+        problem = address_problem(text, port)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return text
+
+    return parse
 
 
 def flag_type(limit: Limit, kind: type = int) -> Callable[[str], float]:

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(text: str) -> str:
+    """An argparse ``type=`` for ``--log-level``: one of ``LEVELS``, any case."""
+    if text.upper() not in LEVELS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a log level: use one of {', '.join(LEVELS)}"
+        )
+    return text.upper()
 
 
 def configure_logging(level: str | None = None) -> None:

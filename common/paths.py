@@ -31,21 +31,34 @@ def confined(root: Path, *parts: str) -> Path:
 
 
 def check_writable(folder: Path, key: str, source: Path | str) -> None:
-    """Makes ``folder`` if it is missing and proves it writable by writing a file.
+    """Proves ``folder`` writable, or, while it is missing, that it can be made
+    (by writing and removing a file in it or in its nearest existing folder).
+    It makes nothing: whoever writes there first makes it, so a command refused
+    later leaves no empty folder behind.
 
     Raises ``ConfigError`` naming the folder, the config key and file, and the
     reason (a file in its place, a read-only folder or disk, no permission).
     """
     where = f"{folder} ({key!r} in {source})"
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{where} is not a folder; remove that file or change {key}")
+    existing = Path(folder).absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        blocking = "" if existing == Path(folder).absolute() else f" ({existing})"
+        raise ConfigError(
+            f"{where} is not a folder{blocking}; remove that file or change {key}"
+        )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check-")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-check-")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
+        made = (
+            ""
+            if existing == Path(folder).absolute()
+            else f" (it would be made in {existing})"
+        )
         raise ConfigError(
-            f"{where} is not a writable folder: {exc.strerror or exc}; make it "
-            f"writable or change {key}"
+            f"{where} is not a writable folder{made}: {exc.strerror or exc}; make "
+            f"it writable or change {key}"
         ) from None

@@ -20,7 +20,7 @@ from concurrent import futures
 
 import grpc
 
-from common.errors import ConfigError
+from common.errors import ConfigError, PeerError
 from common.serde import MAX_TENSOR_BYTES
 from common.tls import Credentials
 
@@ -31,6 +31,24 @@ HOSTS_VARIABLE = "SPLITREC_HOSTS"
 # Trailing metadata a party sets on a refusal that no retry fixes (see
 # ``SplitRecError.permanent``); the coordinator then ends the job at once.
 PERMANENT_KEY = "splitrec-permanent"
+
+
+def rpc_failure(
+    what: str, error: grpc.RpcError, rpc: str = "", details: str | None = None
+) -> PeerError:
+    """``PeerError`` for a failed call: ``what``, the status code and the
+    details (``details`` replaces the callee's). It keeps the code and whether
+    the callee marked its refusal permanent, so whoever handles it next can
+    tell a refusal from an outage."""
+    code = error.code()
+    trailing = error.trailing_metadata() or ()
+    return PeerError(
+        f"{what}: {code.name}: {error.details() if details is None else details}",
+        code.name,
+        rpc,
+        permanent=any(key == PERMANENT_KEY for key, _ in trailing),
+    )
+
 
 _COMMON_OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -25,7 +25,7 @@ from common.jobspec import (
 from common.limits import job_limit_problems
 from common.metrics import Metrics, TaskMetrics
 from common.models.api import AGGREGATIONS
-from common.names import name_problem
+from common.names import name_problem, run_name_problem
 from common.online import (
     Embedded,
     ExportIdentity,
@@ -257,7 +257,7 @@ def _init_from(message: control_pb2.JobSpec) -> ModelVersion | None:
 def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
     """The job spec, refused with ``InvalidMessageError`` unless every name is a
     safe path component and every number lies in its config range."""
-    names = {"job_id": message.job_id, "label_party": message.label_party}
+    names = {"label_party": message.label_party}
     names.update({f"parties[{i}].name": p.name for i, p in enumerate(message.parties)})
     for field, value in names.items():
         problem = name_problem(value)
@@ -304,6 +304,9 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
                 "job spec dataset: scoring a dataset needs the model to score with "
                 "(init_from)"
             )
+    problem = run_name_problem(spec.job_id, spec.scored)
+    if problem is not None:
+        raise InvalidMessageError(f"job spec job_id: {problem}")
     if spec.aggregation not in AGGREGATIONS:
         raise InvalidMessageError(
             f"job spec aggregation {spec.aggregation!r}: use one of "

@@ -34,7 +34,7 @@ from common.config import (  # noqa: E402
 )
 from common.errors import ConfigError, SplitRecError  # noqa: E402
 from common.limits import JOB_LIMITS, flag_type  # noqa: E402
-from common.logs import configure_logging  # noqa: E402
+from common.logs import configure_logging, log_level  # noqa: E402
 from common.names import name_problem  # noqa: E402
 from common.paths import check_writable, confined  # noqa: E402
 from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
@@ -58,7 +58,11 @@ def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None
             help="override 'batch_size' (scoring takes at least 1024 rows a batch)",
         )
     sub.add_argument("--runs-dir", type=Path, help="override 'runs_dir'")
-    sub.add_argument("--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)")
+    sub.add_argument(
+        "--log-level",
+        type=log_level,
+        help="DEBUG, INFO, WARNING or ERROR (or SPLITREC_LOG_LEVEL)",
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -23,7 +23,7 @@ from common import serde
 from common.errors import PeerError
 from common.jobspec import JobSpec, PartExport, PartyDescription
 from common.metrics import Metrics
-from common.rpc import PERMANENT_KEY, create_channel
+from common.rpc import create_channel, rpc_failure
 from common.tls import Credentials
 from common.traffic import TrafficCounter
 from splitrec.v1 import control_pb2, control_pb2_grpc
@@ -82,13 +82,8 @@ class PartyClient:
             details = "no answer; is the party server running at that address?"
         elif code == grpc.StatusCode.UNAVAILABLE and rpc == "Describe":
             details += " (is the party server running at that address?)"
-        trailing = error.trailing_metadata() or ()
-        return PeerError(
-            f"party {self.name} at {self.address}: {rpc} failed: {code.name}: "
-            f"{details}",
-            code.name,
-            rpc,
-            permanent=any(key == PERMANENT_KEY for key, _ in trailing),
+        return rpc_failure(
+            f"party {self.name} at {self.address}: {rpc} failed", error, rpc, details
         )
 
     def _call(

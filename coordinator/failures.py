@@ -10,6 +10,8 @@ errors are judged by their status code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from common.errors import JobFailedError, PeerError
 
 # Status codes that no retry fixes, whoever sent them.
@@ -28,3 +30,25 @@ def is_fatal(error: Exception) -> bool:
     if isinstance(error, PeerError):
         return error.permanent or error.code in _FATAL_CODES
     return True
+
+
+def most_telling(failures: Iterable[Exception]) -> Exception:
+    """Of failures at several parties at once, the one to report: the first
+    that no retry fixes, else the first that is not a mere cancellation (a
+    party whose call was cancelled because another failed). Several parties'
+    permanent refusals (every party whose exported part no longer matches,
+    say) are reported together, in one error."""
+    failures = list(failures)
+    refused = [e for e in failures if isinstance(e, PeerError) and e.permanent]
+    if len(refused) > 1:
+        codes = {e.code for e in refused}
+        return PeerError(
+            "; ".join(str(e) for e in refused),
+            refused[0].code if len(codes) == 1 else "FAILED_PRECONDITION",
+            refused[0].rpc,
+            permanent=True,
+        )
+    return max(
+        failures,
+        key=lambda e: (is_fatal(e), getattr(e, "code", "") != "CANCELLED"),
+    )

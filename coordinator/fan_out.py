@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from coordinator.client import PartyClient
+from coordinator.failures import most_telling
 
 T = TypeVar("T")
 
@@ -44,8 +45,9 @@ def at_every_party(
     clients: dict[str, PartyClient], call: Callable[[PartyClient], T]
 ) -> dict[str, T]:
     """``call(client)`` for every party concurrently; results by party name.
-    Once every call has ended, the first failure (in party order) is raised."""
+    Once every call has ended, the most telling failure is raised (one that
+    no retry fixes first, then in party order)."""
     results, failures = gather(clients, call)
     if failures:
-        raise next(iter(failures.values()))
+        raise most_telling(failures.values())
     return results

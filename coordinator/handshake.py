@@ -19,6 +19,7 @@ from common.models.registry import combination_problem
 from common.secure_aggregation.rules import secure_problem
 from common.version import PROTOCOL_VERSION
 from coordinator.client import PartyClient
+from coordinator.failures import most_telling
 from coordinator.fan_out import at_every_party
 from coordinator.model_export import warm_start
 from splitrec.v1 import control_pb2
@@ -175,23 +176,8 @@ def _prepare_all(
         for call in pending:
             call.cancel()
     if failures:
-        raise _most_telling(failures)
+        raise most_telling(failures)
     return replies
-
-
-def _most_telling(failures: list[PeerError]) -> PeerError:
-    """The failure to report: a permanent one first; several permanent ones
-    (every party whose exported part no longer matches, say) in one."""
-    permanent = [e for e in failures if e.permanent]
-    if len(permanent) > 1:
-        codes = {e.code for e in permanent}
-        return PeerError(
-            "; ".join(str(e) for e in permanent),
-            permanent[0].code if len(codes) == 1 else "FAILED_PRECONDITION",
-            "PrepareJob",
-            permanent=True,
-        )
-    return max(failures, key=lambda e: (e.permanent, e.code != "CANCELLED"))
 
 
 def describe_all(

@@ -54,7 +54,7 @@ class EpochProgress:
             self._stream.flush()
         else:
             logger.info(
-                "epoch %d/%d step %d/%d %.0f samples/s loss %s",
+                "epoch %d/%d: %d/%d steps, %.0f samples/s, loss %s",
                 self._epoch + 1,
                 self._epochs,
                 step,

@@ -6,17 +6,19 @@ runs a scoring job: every party reads the dataset its own config names under
 ``VERSION`` was trained to (``features.json``), aligns its rows with the
 others' by PSI (rows that some party lacks are not scored), and loads its part;
 the label party scores every shared row and writes ``ID,score`` (a column per
-task for several) to ``<output_dir>/<job>.<version>.<dataset>/predictions-all.csv``.
-The coordinator learns the row counts only.
+task for several) to ``<output_dir>/<job>+<version>+<dataset>/predictions-all.csv``.
+The coordinator learns the row counts only. The run is named
+``<job>+<version>+<dataset>`` (``common.names``): no job can be named so, so a
+scoring run and a training run never share a folder, a lock or a hold.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-from common.config import JobConfig
+from common.config import JobConfig, validate_job_config
 from common.errors import ConfigError
-from common.names import name_problem
+from common.names import name_problem, scoring_run_name
 from coordinator.model_export import recorded_version
 
 
@@ -30,19 +32,12 @@ def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:
         if problem is not None:
             raise ConfigError(f"{what}: {problem}")
     found = recorded_version(config, config.job, version)
-    run = f"{config.job}.{version}.{dataset}"
-    problem = name_problem(run)
-    if problem is not None:
-        raise ConfigError(
-            f"the scoring job's name {problem}; it is <job>.<version>.<dataset>, "
-            "so use shorter names"
-        )
     privacy = dataclasses.replace(
         config.privacy, leakage_probe=False, dp_releases="training"
     )
-    return dataclasses.replace(
+    scoring = dataclasses.replace(
         config,
-        job=run,
+        job=scoring_run_name(config.job, version, dataset),
         epochs=found.epoch + 1,
         init_job=config.job,
         init_version=version,
@@ -51,3 +46,5 @@ def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:
         export="none",
         privacy=privacy,
     )
+    validate_job_config(scoring)
+    return scoring

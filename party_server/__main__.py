@@ -23,8 +23,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from common.config import load_party_config  # noqa: E402
 from common.errors import SplitRecError  # noqa: E402
 from common.lifetime import stop_with_parent  # noqa: E402
-from common.limits import PEER_TIMEOUT, THREADS, flag_type  # noqa: E402
-from common.logs import configure_logging  # noqa: E402
+from common.limits import (  # noqa: E402
+    LISTEN_PORT,
+    PEER_TIMEOUT,
+    THREADS,
+    address_flag,
+    flag_type,
+)
+from common.logs import configure_logging, log_level  # noqa: E402
 from common.paths import check_writable  # noqa: E402
 
 logger = logging.getLogger("party_server")
@@ -58,7 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--config", required=True, help="the party's YAML config file")
     parser.add_argument(
-        "--listen", help="host:port to listen on (overrides 'listen'; port 0 picks one)"
+        "--listen",
+        type=address_flag(LISTEN_PORT),
+        help="host:port to listen on (overrides 'listen'; port 0 picks one)",
     )
     parser.add_argument(
         "--peer-timeout",
@@ -79,7 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="TensorFlow operations run at once (0: TensorFlow's default)",
     )
     parser.add_argument(
-        "--log-level", help="DEBUG, INFO, WARNING (or SPLITREC_LOG_LEVEL)"
+        "--log-level",
+        type=log_level,
+        help="DEBUG, INFO, WARNING or ERROR (or SPLITREC_LOG_LEVEL)",
     )
     return parser.parse_args(argv)
 

@@ -20,6 +20,7 @@ from common.jobspec import JobSpec
 from common.models.build import build_party_base
 from common.models.serving import BaseServing
 from common.models.steps import BaseStep
+from common.positions import at
 from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from common.secure_aggregation.masks import MaskContext
 from common.serde import (
@@ -168,7 +169,7 @@ class FeatureJob(PartyJob):
             context = MaskContext(
                 phase, epoch, step, split_to_proto(split) if split else 0
             )
-            what = f"hidden tensor of epoch {epoch} step {step}"
+            what = f"hidden tensor of {at(epoch, step)}"
             values, keys = self.masking.mask(hidden, context, what)
             forward = peer_pb2.Forward(key=key, masked=masked_to_proto(values, keys))
             return peer_pb2.PeerMessage(forward=forward), None
@@ -343,8 +344,8 @@ class FeatureJob(PartyJob):
         key = reply.backward.key
         if (key.epoch, key.step) != (sent.epoch, sent.step):
             raise PeerError(
-                f"{self.spec.label_party} sent the gradient of epoch {key.epoch} step "
-                f"{key.step}, expected epoch {sent.epoch} step {sent.step}"
+                f"{self.spec.label_party} sent the gradient of "
+                f"{at(key.epoch, key.step)}, expected {at(sent.epoch, sent.step)}"
             )
         if self.compressor.method == "none":
             return tensor_from_proto(
@@ -358,7 +359,7 @@ class FeatureJob(PartyJob):
             self.compressor,
             sent.shape,
             gradient=True,
-            what=f"gradient of epoch {sent.epoch} step {sent.step}",
+            what=f"gradient of {at(sent.epoch, sent.step)}",
         )
         return self.compressor.decompress_gradient(packed, sent.positions)
 

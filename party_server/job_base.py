@@ -31,6 +31,7 @@ from common.metrics import Metrics
 from common.models.serving import BaseServing, FuseServing
 from common.names import name_problem
 from common.paths import confined
+from common.positions import at, epoch_outside
 from common.privacy.accountant import embedding_privacy
 from common.privacy.settings import PrivacySpent
 from common.traffic import Traffic
@@ -161,15 +162,15 @@ class PartyJob:
 
     def check_window(self, epoch: int, first_step: int, num_steps: int) -> None:
         if not 0 <= epoch < self.spec.epochs:
-            raise JobStateError(f"epoch {epoch} is outside 0..{self.spec.epochs - 1}")
+            raise JobStateError(epoch_outside(epoch, self.spec.epochs))
         if (
             first_step < 0
             or num_steps <= 0
             or first_step + num_steps > self.steps_per_epoch
         ):
             raise JobStateError(
-                f"steps {first_step}..{first_step + num_steps - 1} are outside the "
-                f"epoch's 0..{self.steps_per_epoch - 1}"
+                f"steps {first_step}..{first_step + num_steps - 1} of epoch "
+                f"{epoch + 1} are outside the epoch's 0..{self.steps_per_epoch - 1}"
             )
 
     @property
@@ -273,7 +274,7 @@ class PartyJob:
             0 <= epoch < self.spec.epochs and 0 <= step < self.steps_per_epoch
         ) and (epoch, step) != (self.spec.epochs, 0):
             raise JobStateError(
-                f"position epoch {epoch} step {step} is outside the job "
+                f"position {at(epoch, step)} is outside the job "
                 f"({self.spec.epochs} epochs of {self.steps_per_epoch} steps)"
             )
 
@@ -286,11 +287,10 @@ class PartyJob:
             arrays = {"position": np.array([epoch, step], np.int64), **self.state()}
             digest, size = self.checkpoints.save(checkpoint_id, arrays)
         logger.info(
-            "job %s: checkpoint %d at epoch %d step %d (%d bytes)",
+            "job %s: checkpoint %d at %s (%d bytes)",
             self.spec.job_id,
             checkpoint_id,
-            epoch,
-            step,
+            at(epoch, step),
             size,
         )
         return digest, size
@@ -305,17 +305,16 @@ class PartyJob:
             source = str(self.checkpoints.path(checkpoint_id))
             if tuple(arrays["position"].tolist()) != (epoch, step):
                 raise CheckpointMismatchError(
-                    f"{source} holds epoch {arrays['position'][0]} step "
-                    f"{arrays['position'][1]}, not epoch {epoch} step {step}"
+                    f"{source} holds {at(*arrays['position'].tolist())}, not "
+                    f"{at(epoch, step)}"
                 )
             self.load_state(arrays, source)
             self.status.epoch, self.status.step = epoch, step
         logger.info(
-            "job %s: restored checkpoint %d (epoch %d step %d)",
+            "job %s: restored checkpoint %d (%s)",
             self.spec.job_id,
             checkpoint_id,
-            epoch,
-            step,
+            at(epoch, step),
         )
 
     def close(self) -> None:

@@ -29,6 +29,7 @@ from common.models.build import build_fuse, build_party_base
 from common.models.registry import combined_structure, fuse_outputs
 from common.models.serving import SUMMED, FuseServing
 from common.models.steps import FuseStep
+from common.positions import at, epoch_outside
 from common.privacy.mechanisms import (
     GRADIENT_NOISE,
     LABEL_FLIPS,
@@ -232,21 +233,22 @@ class LabelJob(PartyJob):
                 f"opened for job {self.spec.job_id!r} phase {hello.phase}"
             )
         if not 0 <= key.epoch < self.spec.epochs:
-            raise JobStateError(
-                f"epoch {key.epoch} is outside 0..{self.spec.epochs - 1}"
-            )
+            raise JobStateError(epoch_outside(key.epoch, self.spec.epochs))
         rows, batch = self._pass_size(hello)
         steps = steps_per_epoch(rows, batch)
         if not 0 <= key.step < steps:
-            raise JobStateError(f"step {key.step} is outside the pass's 0..{steps - 1}")
+            raise JobStateError(
+                f"step {key.step} is outside the pass's 0..{steps - 1} (epoch "
+                f"{key.epoch + 1})"
+            )
         trained = (self.status.epoch, self.status.step)
         if key.phase == common_pb2.PHASE_TRAIN and (key.epoch, key.step) < trained:
             raise JobStateError(
-                f"epoch {key.epoch} step {key.step} was already trained (the job is "
-                f"at epoch {trained[0]} step {trained[1]})"
+                f"{at(key.epoch, key.step)} was already trained (the job is at "
+                f"{at(*trained)})"
             )
         shape = (batch_length(rows, batch, key.step), self._widths[sender])
-        what = f"hidden tensor of {sender} for epoch {key.epoch} step {key.step}"
+        what = f"hidden tensor of {sender} for {at(key.epoch, key.step)}"
         step_key = (key.phase, key.epoch, key.step)
         if self.board is not None:
             self.mailbox.put(

@@ -324,7 +324,9 @@ class LabelServing(PartServing):
                 # no retry helps.
                 self.keep_out("part", party, message)
                 raise DataError(message) from None
-            raise PeerError(message, code=exc.code().name, rpc="Embed") from None
+            # Any other reason the caller of Score cannot fix: the request
+            # fails as UNAVAILABLE (no code relayed).
+            raise PeerError(message, rpc="Embed") from None
         self.check_part(served.model, party, reply.export)
         self._saw(party, (reply.model_digest, reply.table_digest))
         return reply

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from common.errors import JobStateError, PeerError
+from common.positions import at
 
 # (phase, epoch, step)
 Key = tuple[int, int, int]
@@ -61,12 +62,10 @@ class Mailbox:
         cursor = self._cursor.get(phase)
         if cursor is not None and (epoch, step) <= cursor:
             raise JobStateError(
-                f"step {step} of epoch {epoch} from {sender} was already processed"
+                f"{at(epoch, step)} from {sender} was already processed"
             )
         if (sender, key) in self._items:
-            raise JobStateError(
-                f"step {step} of epoch {epoch} from {sender} was already received"
-            )
+            raise JobStateError(f"{at(epoch, step)} from {sender} was already received")
 
     def take(
         self, key: Key, timeout: float, cancelled: threading.Event
@@ -84,8 +83,8 @@ class Mailbox:
                 if remaining <= 0:
                     missing = [s for s, k in wanted if (s, k) not in self._items]
                     raise PeerError(
-                        f"no hidden tensor from {missing} for epoch {key[1]} "
-                        f"step {key[2]} within {timeout:g} s; is that party running?"
+                        f"no hidden tensor from {missing} for {at(key[1], key[2])} "
+                        f"within {timeout:g} s; is that party running?"
                     )
                 self._cond.wait(min(remaining, 0.5))
             arrays = [self._items.pop(w) for w in wanted]

@@ -350,11 +350,15 @@ def load_exported_state(
     differs); nothing changes then."""
     where = f"party {party}: model version {init.version!r} of job {init.job!r}"
     folder = checked_version(output_dir, party, init)
+    path = folder / STATE_FILE
     try:
-        with np.load(folder / STATE_FILE, allow_pickle=False) as stored:
+        with np.load(path, allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise HandshakeError(f"{where} cannot be read at {folder}: {exc}") from None
+        raise HandshakeError(
+            f"{where} cannot be used: {path} cannot be read ({exc}); export the "
+            "version again, or start from another one"
+        ) from None
     try:
         model_state.load(arrays, str(folder / STATE_FILE))
     except CheckpointMismatchError as exc:

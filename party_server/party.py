@@ -23,7 +23,7 @@ from common.fingerprint import keyed, party_key, settings_digests
 from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
 from common.models.build import described_output
 from common.models.registry import combination_problem
-from common.names import name_problem
+from common.names import any_run_name_problem
 from common.paths import check_writable, confined
 from common.privacy.settings import PrivacySettings
 from common.rpc import create_channel
@@ -49,8 +49,9 @@ logger = logging.getLogger(__name__)
 
 
 def check_job_id(job_id: str) -> None:
-    """Refuses a job name that could not be one folder name (INVALID_ARGUMENT)."""
-    problem = name_problem(job_id)
+    """Refuses a run name that is neither a job's nor a scoring run's, so could
+    not be one folder name (INVALID_ARGUMENT)."""
+    problem = any_run_name_problem(job_id)
     if problem is not None:
         raise InvalidMessageError(f"job_id: {problem}")
 

@@ -10,6 +10,7 @@ import time
 import grpc
 
 from common.errors import PeerError
+from common.rpc import rpc_failure
 from common.traffic import TrafficCounter
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
@@ -74,8 +75,8 @@ class PeerStream:
                 raise PeerError(
                     f"no reply from {self._peer} within {self._timeout:g} s"
                 ) from None
-            raise PeerError(
-                f"{self._peer} ended the stream: {exc.code().name}: {exc.details()}"
+            raise rpc_failure(
+                f"{self._peer} ended the stream", exc, "Exchange"
             ) from None
         finally:
             self._waiting_since = None

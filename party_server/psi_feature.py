@@ -26,6 +26,7 @@ from common.config import PartyConfig
 from common.errors import HandshakeError, PeerError
 from common.jobspec import JobSpec
 from common.paths import confined
+from common.rpc import rpc_failure
 from common.traffic import TrafficCounter
 from party_server.alignment import (
     Alignment,
@@ -77,8 +78,8 @@ def _replies(
             traffic.received(message)
             yield message
     except grpc.RpcError as exc:
-        raise PeerError(
-            f"party {label} ended the PSI stream: {exc.code().name}: {exc.details()}"
+        raise rpc_failure(
+            f"party {label} ended the PSI stream", exc, "Intersect"
         ) from None
 
 

@@ -34,6 +34,7 @@ from party_server.alignment import (
     write_cache,
 )
 from party_server.data_slice import DataSlice
+from party_server.status_codes import peer_failure
 from splitrec.v1 import peer_pb2
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,7 @@ class HubSession:
         try:
             yield from self._serve(party, hello, requests)
         except Exception as exc:
-            self.fail(PeerError(f"PSI with party {party} failed: {exc}"))
+            self.fail(peer_failure(f"PSI with party {party} failed", exc))
             raise
 
     def _serve(

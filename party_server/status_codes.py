@@ -26,7 +26,6 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.OwnershipError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UnknownJobError, grpc.StatusCode.NOT_FOUND),
     (errors.NotAllowedError, grpc.StatusCode.PERMISSION_DENIED),
-    (errors.PeerError, grpc.StatusCode.UNAVAILABLE),
     (errors.JobStateError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.HandshakeError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
@@ -34,11 +33,41 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
 ]
 
 
+# A peer's refusals that say the request cannot succeed: a party that fails
+# because a peer refused it so answers with the peer's code, not UNAVAILABLE,
+# so the coordinator ends the job instead of retrying.
+_REFUSALS = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    }
+)
+
+
 def status_code(error: Exception) -> grpc.StatusCode:
+    """The code a refusal of ``error`` answers with. A ``PeerError`` (a peer
+    failed this party) keeps the peer's code when it was a refusal
+    (``_REFUSALS``), and is ``UNAVAILABLE`` otherwise: the peer was away, slow
+    or restarted. Its ``permanent`` mark travels either way."""
+    if isinstance(error, errors.PeerError):
+        peer = grpc.StatusCode.__members__.get(error.code)
+        return peer if peer in _REFUSALS else grpc.StatusCode.UNAVAILABLE
     for kind, code in _CODES:
         if isinstance(error, kind):
             return code
     return grpc.StatusCode.INTERNAL
+
+
+def peer_failure(what: str, cause: Exception) -> errors.PeerError:
+    """``PeerError`` for a failure in a peer's session (``what``: whose), with
+    the code and permanence that ``cause`` would have been answered with."""
+    return errors.PeerError(
+        f"{what}: {cause}",
+        status_code(cause).name,
+        permanent=getattr(cause, "permanent", False),
+    )
 
 
 def _abort(context: grpc.ServicerContext, name: str, error: Exception) -> None:

@@ -16,6 +16,7 @@ import yaml
 
 from common.config import load_party_config
 from common.models.part_file import PART_FILE
+from common.names import scoring_run_name
 from coordinator.local import project_env, start_party
 from tests.support import HISTORY_METRICS, ROOT, free_port
 
@@ -142,6 +143,31 @@ def _check_warm_start(files, job: str) -> None:
         assert history[0][key] == before[1][key], key
 
 
+def _check_warm_start_refused(files, job: str) -> None:
+    """A warm start from a version whose state file alice cannot read ends at
+    once, naming the party, the version and the file: no retry."""
+    refused = files.folder / "refused.yaml"
+    config = {
+        **files.read("job"),
+        "job": "deepfm-refused",
+        "init_from": {"job": job, "version": "epoch-1"},
+    }
+    refused.write_text(yaml.safe_dump(config, sort_keys=False))
+    alice = load_party_config(files.alice).output_dir
+    state = alice / job / "model" / "epoch-1" / "state.npz"
+    kept = state.read_bytes()
+    state.write_bytes(b"not the arrays of a model")
+    try:
+        result = _coordinator("run", "--job", str(refused))
+    finally:
+        state.write_bytes(kept)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("coordinator: "), last
+    assert "party alice" in last and "'epoch-1'" in last and "state.npz" in last
+    assert "trying again" not in result.stderr
+
+
 def _add_datasets(files) -> None:
     """Each party's "later" dataset: part of its rows, in another order (bob's
     without the rating, as rows to score come)."""
@@ -156,18 +182,68 @@ def _add_datasets(files) -> None:
         files.edit(name, datasets={"later": str(path)})
 
 
+def _train_in_background(files, job: str) -> subprocess.Popen:
+    """A one-epoch job named ``job`` that scores all its rows, started in the
+    background (its output in the folder's ``<job>.out``)."""
+    path = files.folder / f"{job}.yaml"
+    config = {**files.read("job"), "job": job, "epochs": 1}
+    config.update(predict="all", export="none")
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with open(files.folder / f"{job}.out", "w") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "coordinator", "run", "--job", str(path)],
+            cwd=ROOT,
+            env=project_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _check_apart(files, training: str, scoring: str, shared: int) -> None:
+    """A training job named as scoring runs once were, run beside the scoring
+    run: each run's records and files sit in its own folders."""
+    runs = files.folder / "runs"
+    manifest = json.loads((runs / training / "manifest.json").read_text())
+    assert manifest["job"] == training and manifest["finished"]
+    assert not (runs / training / "scoring.json").exists()
+    assert {p.name for p in (runs / scoring).iterdir()} <= {
+        "scoring.json",
+        "coordinator.lock",
+    }
+    record = json.loads((runs / scoring / "scoring.json").read_text())
+    assert record["shared_rows"] == record["scored_rows"] == shared
+    for name in ("alice", "bob"):
+        output = load_party_config(getattr(files, name)).output_dir
+        assert (output / training / "checkpoints").is_dir()
+        assert not (output / scoring / "checkpoints").exists()
+    bob = load_party_config(files.bob).output_dir
+    trained = pd.read_csv(bob / training / "predictions-all.csv")
+    assert len(trained) == 20_000
+
+
 def _check_batch_scoring(files, job: str, scores: Path) -> None:
     """New rows scored with the exported model: the rows both parties hold,
-    each with the score the job gave it."""
-    result = _coordinator(
-        "predict", "--job", str(files.job), "--model", "epoch-2", "--dataset", "later"
-    )
+    each with the score the job gave it. A job named like the scoring run
+    trains at the same time, with files of its own."""
+    training = _train_in_background(files, f"{job}.epoch-2.later")
+    try:
+        result = _coordinator(
+            "predict",
+            *("--job", str(files.job), "--model", "epoch-2", "--dataset", "later"),
+        )
+        assert training.wait(timeout=600) == 0, (
+            files.folder / f"{job}.epoch-2.later.out"
+        ).read_text()[-3000:]
+    finally:
+        training.kill()
     assert result.returncode == 0, result.stderr[-3000:]
+    scoring = scoring_run_name(job, "epoch-2", "later")
     bob = load_party_config(files.bob)
     found = pd.read_csv(
-        bob.output_dir / f"{job}.epoch-2.later" / "predictions-all.csv",
+        bob.output_dir / scoring / "predictions-all.csv",
         dtype={"ID": str},
     ).set_index("ID")
+    _check_apart(files, f"{job}.epoch-2.later", scoring, len(found))
     alice_ids = set(pd.read_csv(files.folder / "alice_later.csv", dtype=str)["ID"])
     bob_ids = set(pd.read_csv(files.folder / "bob_later.csv", dtype=str)["ID"])
     assert set(found.index) == alice_ids & bob_ids
@@ -221,6 +297,7 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
         _check_later_exports(party_files, "deepfm-ml1m")
         _check_warm_start(party_files, "deepfm-ml1m")
+        _check_warm_start_refused(party_files, "deepfm-ml1m")
         _check_batch_scoring(party_files, "deepfm-ml1m", scores)
         # The parties serve on after the job and stop cleanly on SIGTERM.
         assert alice.process.poll() is None and bob.process.poll() is None

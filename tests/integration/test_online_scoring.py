@@ -30,6 +30,7 @@ from common.certs import write_bundle
 from common.config import load_party_config
 from common.errors import DataError, NotAllowedError
 from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
+from common.names import scoring_run_name
 from common.rpc import create_channel
 from common.tls import TlsConfig, load_credentials
 from coordinator import local
@@ -178,7 +179,7 @@ def _expected(trained: Trained) -> pd.DataFrame:
     (``batch``) the score batch scoring gave with the exported epoch-2."""
     scores = pd.read_csv(trained.scores, dtype={"ID": str}).set_index("ID")
     bob = load_party_config(trained.files.bob).output_dir
-    batch = bob / f"{JOB}.epoch-2.again" / "predictions-all.csv"
+    batch = bob / scoring_run_name(JOB, "epoch-2", "again") / "predictions-all.csv"
     batch_scores = pd.read_csv(batch, dtype={"ID": str}).set_index("ID")["score"]
     scores["batch"] = batch_scores.loc[scores.index]
     scores["UserID"] = trained.raw("alice").loc[scores.index, "UserID"]

@@ -11,12 +11,14 @@ import pytest
 
 from common import psi
 from common.config import load_job_config, load_party_config
-from common.errors import PeerError, SplitRecError
+from common.errors import HandshakeError, PeerError, SplitRecError
+from common.rpc import PERMANENT_KEY
 from coordinator.client import PartyClient
 from coordinator.handshake import handshake
 from party_server import party as party_module
 from party_server.data_slice import load_data_slice
 from party_server.psi_feature import align_with_label_party
+from party_server.status_codes import status_code
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 from tests.outputs import job_spec
 from tests.support import misaligned_copy, running_parties, write_configs
@@ -138,7 +140,11 @@ def test_disjoint_files_are_refused_clearly(small_data, tmp_path):
 
 
 class AbortingLabelParty(peer_pb2_grpc.PeerServicer):
-    """Answers the hello and the cache check, then drops the stream."""
+    """Answers the hello and the cache check, then drops the stream (with
+    ``error``: refuses it as a party does)."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
 
     def Intersect(self, request_iterator, context):  # noqa: N802
         next(request_iterator)
@@ -148,12 +154,15 @@ class AbortingLabelParty(peer_pb2_grpc.PeerServicer):
         next(request_iterator)
         yield peer_pb2.PsiMessage(cache=peer_pb2.PsiCache(use_cache=False))
         next(request_iterator)
+        if self.error is not None:  # as a party's servicer refuses it
+            context.set_trailing_metadata(((PERMANENT_KEY, "1"),))
+            context.abort(status_code(self.error), f"Intersect: {self.error}")
         context.abort(grpc.StatusCode.UNAVAILABLE, "bob is going away")
 
 
-def test_peer_that_aborts_mid_protocol_is_named(party_files):
+def _align_with(party_files, label_party: AbortingLabelParty) -> PeerError:
     server = grpc.server(futures.ThreadPoolExecutor(4))
-    peer_pb2_grpc.add_PeerServicer_to_server(AbortingLabelParty(), server)
+    peer_pb2_grpc.add_PeerServicer_to_server(label_party, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     config = load_party_config(party_files.alice)
@@ -166,6 +175,25 @@ def test_peer_that_aborts_mid_protocol_is_named(party_files):
             align_with_label_party(channel, spec, config, load_data_slice(config))
     finally:
         server.stop(0)
-    assert str(error.value) == (
-        "party bob ended the PSI stream: UNAVAILABLE: bob is going away"
+    return error.value
+
+
+def test_a_label_party_s_refusal_keeps_its_code_and_permanence(party_files):
+    refused = _align_with(
+        party_files, AbortingLabelParty(HandshakeError("bob's IDs are not keys"))
     )
+
+    assert str(refused) == (
+        "party bob ended the PSI stream: FAILED_PRECONDITION: Intersect: bob's "
+        "IDs are not keys"
+    )
+    assert (refused.code, refused.permanent) == ("FAILED_PRECONDITION", True)
+    # alice's PrepareJob answers the coordinator with the same refusal.
+    assert status_code(refused) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_peer_that_aborts_mid_protocol_is_named(party_files):
+    away = _align_with(party_files, AbortingLabelParty())
+
+    assert str(away) == "party bob ended the PSI stream: UNAVAILABLE: bob is going away"
+    assert status_code(away) == grpc.StatusCode.UNAVAILABLE

@@ -234,7 +234,7 @@ def test_infinite_values_oversize_messages_and_past_steps(prepared):
     # Step 1 was trained already: a late tensor for it is refused.
     error = _exchange(bob_address, [_hello(config.job), _forward(config.job, 1, good)])
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "epoch 0 step 1 was already trained" in error.details()
+    assert "epoch 1 step 1 was already trained" in error.details()
     last = run_window(
         clients, "bob", Window(config.job, 0, 3, 4, 4), lambda _: None, 30.0
     )["bob"]
@@ -245,7 +245,7 @@ def test_checkpoint_rpcs_refuse_bad_positions_and_unknown_checkpoints(prepared):
     parties, config, clients = prepared
     bob = clients["bob"]
     reply = bob.save_checkpoint(config.job, 1, 0, 0)
-    with pytest.raises(PeerError, match="FAILED_PRECONDITION: .*position epoch 0 step"):
+    with pytest.raises(PeerError, match="FAILED_PRECONDITION: .*position epoch 1 step"):
         bob.save_checkpoint(config.job, 2, 0, 10_000)
     with pytest.raises(PeerError, match="checkpoint 9 is not at"):
         bob.restore_checkpoint(config.job, 9, 0, 0, "")

@@ -308,6 +308,28 @@ def test_unknown_top_level_key_is_named(tmp_path):
     assert "data" in message and "features" in message
 
 
+def test_an_unknown_key_lists_the_keys_allowed_there_not_those_written(tmp_path):
+    path, message = _party_error(tmp_path, _party(datasets={}, outptu_dir="x"))
+
+    assert message.startswith(
+        f"{path}: key 'outptu_dir': unknown key; did you mean 'output_dir'? the "
+        "keys allowed here are: "
+    )
+    allowed = message.split("the keys allowed here are: ")[1].split(", ")
+    # Keys this file does not write are listed too; the unknown one is not.
+    assert {"output_dir", "label", "labels", "serving", "datasets"} <= set(allowed)
+    assert "outptu_dir" not in allowed
+
+
+def test_an_unknown_key_in_a_job_section_lists_that_section_s_keys(tmp_path):
+    path, message = _job_error(tmp_path, _job(recovery={"attempts": 3}))
+
+    assert message == (
+        f"{path}: key 'recovery.attempts': unknown key; did you mean "
+        "'max_attempts'? the keys allowed here are: max_attempts, timeout"
+    )
+
+
 def test_unknown_nested_feature_key_is_named_with_its_index(tmp_path):
     data = _party()
     data["features"][1]["bogus"] = 3
@@ -1271,3 +1293,21 @@ def test_a_bad_secure_aggregation_is_refused(tmp_path, aggregation, key, problem
 
     assert message.startswith(f"{path}: key 'model.aggregation.{key}': ")
     assert problem in message
+
+
+@pytest.mark.parametrize(
+    ("changes", "key", "needle"),
+    [
+        ({"listen": "127.0.0.1:70000"}, "listen", "port 70000 is outside"),
+        ({"listen": "50051"}, "listen", "must be host:port, got '50051'"),
+        (
+            {"peers": [{"name": "bob", "address": "bob:0"}]},
+            "peers[0].address",
+            "port 0 is outside the allowed range: an integer in [1, 65535]",
+        ),
+    ],
+)
+def test_an_address_needs_a_port_in_range(tmp_path, changes, key, needle):
+    path, message = _party_error(tmp_path, _party(**changes))
+
+    assert message.startswith(f"{path}: key '{key}': {needle}")

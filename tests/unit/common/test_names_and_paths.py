@@ -8,7 +8,14 @@ import os
 import pytest
 
 from common.errors import ConfigError
-from common.names import MAX_CHECKPOINT_ID, checkpoint_id_problem, name_problem
+from common.names import (
+    MAX_CHECKPOINT_ID,
+    any_run_name_problem,
+    checkpoint_id_problem,
+    name_problem,
+    run_name_problem,
+    scoring_run_name,
+)
 from common.paths import check_writable, confined
 
 
@@ -78,13 +85,71 @@ def test_a_file_in_place_of_a_folder_is_refused_naming_it(tmp_path):
     )
 
 
-def test_a_missing_folder_is_made_and_a_readonly_one_refused(tmp_path):
-    made = tmp_path / "new" / "runs"
-    check_writable(made, "runs_dir", "job.yaml")
-    assert made.is_dir() and not list(made.iterdir())
+def test_a_missing_folder_is_checked_not_made_and_a_readonly_one_refused(tmp_path):
+    missing = tmp_path / "new" / "runs"
+    check_writable(missing, "runs_dir", "job.yaml")
+    assert not list(tmp_path.iterdir())
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"is not a folder \(.*file\); remove"):
+        check_writable(tmp_path / "file" / "runs", "runs_dir", "job.yaml")
     if os.geteuid() == 0:
         pytest.skip("root writes into read-only folders; see the process tests")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
     with pytest.raises(ConfigError, match="is not a writable folder"):
         check_writable(locked, "output_dir", "alice.yaml")
+
+
+# Triples (job, version, dataset) whose names joined by dots would collide.
+_TRIPLES = [
+    ("deepfm.epoch-2", "new", "x"),
+    ("deepfm", "epoch-2.new", "x"),
+    ("deepfm", "epoch-2", "new.x"),
+    ("deepfm", "epoch-2", "new"),
+    ("a" * 64, "b" * 64, "c" * 64),
+]
+
+
+@pytest.mark.parametrize("scored", _TRIPLES)
+def test_no_job_name_is_a_scoring_run_name(scored):
+    run = scoring_run_name(*scored)
+
+    assert run_name_problem(run, scored) is None
+    assert any_run_name_problem(run) is None
+    assert name_problem(run) is not None
+    assert "'+' marks the name of a scoring run" in run_name_problem(run, None)
+    # The name a job could take for it is a job's name, never this run's.
+    dotted = ".".join(scored)
+    assert run_name_problem(dotted, scored) is not None
+
+
+def test_scoring_runs_of_different_versions_or_datasets_never_share_a_name():
+    names = {scoring_run_name(*scored) for scored in _TRIPLES}
+
+    assert len(names) == len(_TRIPLES)
+    assert len({".".join(scored) for scored in _TRIPLES[:3]}) == 1
+
+
+@pytest.mark.parametrize(
+    ("run", "needle"),
+    [
+        ("a+b", "is not a safe name"),
+        ("a+b+c+d", "is not a safe name"),
+        ("a+..+c", "the scored version: '..' is not a safe name"),
+        ("a+b+", "the scored dataset: '' is not a safe name"),
+        ("+b+c", "the scored job: '' is not a safe name"),
+        ("a+b/c+d", "the scored version: 'b/c' is not a safe name"),
+    ],
+)
+def test_run_names_that_are_neither_a_job_nor_a_scoring_run_are_refused(run, needle):
+    assert needle in any_run_name_problem(run)
+
+
+def test_a_scoring_run_is_named_by_what_it_scores():
+    assert run_name_problem("j+v+d", ("j", "v", "d")) is None
+    assert "is not the name of this scoring run: 'j+v+e'" in run_name_problem(
+        "j+v+d", ("j", "v", "e")
+    )
+    assert "is not the name of this scoring run" in run_name_problem(
+        "j", ("j", "v", "d")
+    )

@@ -333,6 +333,33 @@ def test_a_part_export_round_trips_and_one_without_its_file_list_is_refused():
         serde.part_export_from_proto(reply)
 
 
+def test_a_scoring_job_is_named_by_what_it_scores_and_a_training_job_never_so():
+    scoring = _job_spec(
+        job_id="job-1+epoch-2+new",
+        init_from=ModelVersion("job-1", "epoch-2", 2),
+        dataset="new",
+    )
+    assert serde.job_spec_from_proto(serde.job_spec_to_proto(scoring)) == scoring
+
+    for spec, needle in (
+        (
+            dataclasses.replace(scoring, job_id="job-1.epoch-2.new"),
+            "job spec job_id: 'job-1.epoch-2.new' is not the name of this scoring "
+            "run: 'job-1+epoch-2+new'",
+        ),
+        (
+            dataclasses.replace(scoring, job_id="job-1+epoch-1+new"),
+            "is not the name of this scoring run",
+        ),
+        (
+            dataclasses.replace(scoring, dataset=""),
+            "'+' marks the name of a scoring run",
+        ),
+    ):
+        message = serde.job_spec_to_proto(spec)
+        assert needle in _message_of(lambda m=message: serde.job_spec_from_proto(m))
+
+
 def test_privacy_settings_round_trip_in_the_job_spec():
     privacy = PrivacySettings(
         clip_norm=1.5,

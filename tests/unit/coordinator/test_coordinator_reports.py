@@ -66,7 +66,7 @@ def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
         progress.update(10, 1280, float("nan"))
         progress.finish()
     assert stream.getvalue() == ""
-    assert "epoch 2/5 step 10/10" in caplog.text and "loss -" in caplog.text
+    assert "epoch 2/5: 10/10 steps, " in caplog.text and "loss -" in caplog.text
 
 
 def test_progress_of_several_tasks_shows_each_tasks_loss(caplog):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import HandshakeError, JobFailedError, OwnershipError, PeerError
-from coordinator.failures import is_fatal
+from coordinator.failures import is_fatal, most_telling
 
 
 @pytest.mark.parametrize(
@@ -41,3 +41,18 @@ def test_what_no_retry_fixes_is_fatal(error):
 )
 def test_what_a_recovery_fixes_is_not_fatal(error):
     assert not is_fatal(error)
+
+
+def test_of_failures_at_several_parties_the_one_no_retry_fixes_is_reported():
+    cancelled = PeerError("window cancelled", "CANCELLED", "RunSteps")
+    away = PeerError("bob ended the stream: UNAVAILABLE", "UNAVAILABLE", "RunSteps")
+    refused = PeerError(
+        "bob ended the stream: FAILED_PRECONDITION: state.npz of epoch-1 at bob",
+        "FAILED_PRECONDITION",
+        "PrepareJob",
+        permanent=True,
+    )
+
+    assert most_telling([away, refused, cancelled]) is refused
+    assert most_telling([cancelled, away]) is away
+    assert most_telling([cancelled]) is cancelled

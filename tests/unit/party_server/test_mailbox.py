@@ -117,7 +117,7 @@ def test_duplicate_put_is_refused():
     with pytest.raises(JobStateError) as caught:
         mailbox.put("alice", (TRAIN, 0, 3), _array(2.0), timeout=1)
 
-    assert str(caught.value) == "step 3 of epoch 0 from alice was already received"
+    assert str(caught.value) == "epoch 1 step 3 from alice was already received"
     taken = mailbox.take((TRAIN, 0, 3), timeout=1, cancelled=NOT_CANCELLED)
     assert taken[0][0, 0] == 1.0
 
@@ -134,7 +134,7 @@ def test_put_of_a_step_already_taken_is_refused(epoch, step):
         mailbox.put("alice", (TRAIN, epoch, step), _array(2.0), timeout=1)
 
     assert str(caught.value) == (
-        f"step {step} of epoch {epoch} from alice was already processed"
+        f"epoch {epoch + 1} step {step} from alice was already processed"
     )
 
 
@@ -253,7 +253,7 @@ def test_take_timeout_names_the_missing_sender():
         mailbox.take((TRAIN, 3, 7), timeout=0.02, cancelled=NOT_CANCELLED)
 
     message = str(caught.value)
-    assert message.startswith("no hidden tensor from ['carol'] for epoch 3 step 7")
+    assert message.startswith("no hidden tensor from ['carol'] for epoch 4 step 7")
     assert "is that party running?" in message
 
 

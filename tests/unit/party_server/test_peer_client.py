@@ -8,10 +8,19 @@ import time
 import grpc
 import pytest
 
-from common.errors import PeerError
+from common.errors import (
+    DiskFullError,
+    HandshakeError,
+    InvalidMessageError,
+    JobStateError,
+    PeerError,
+    UnknownJobError,
+)
 from common.rpc import create_channel, create_server
 from common.traffic import TrafficCounter
+from coordinator.failures import is_fatal
 from party_server.peer_client import PeerStream
+from party_server.status_codes import peer_failure, rpc_method, status_code
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 
 
@@ -82,3 +91,62 @@ def test_a_refusal_names_the_status(peer):
     stream, _ = _stream(peer, "refuse")
     with pytest.raises(PeerError, match="PERMISSION_DENIED: not a peer"):
         stream.receive()
+
+
+class _Refusing(peer_pb2_grpc.PeerServicer):
+    """Fails every stream with a domain error, as a party's servicer does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    @rpc_method
+    def Exchange(self, request_iterator, context):  # noqa: N802
+        next(request_iterator)
+        raise self.error
+        yield  # a streaming method
+
+
+def _refused_by(error: Exception) -> PeerError:
+    """The ``PeerError`` a party gets from a peer that fails with ``error``."""
+    server, port = create_server("127.0.0.1:0", None, max_workers=2)
+    peer_pb2_grpc.add_PeerServicer_to_server(_Refusing(error), server)
+    server.start()
+    channel = create_channel(f"127.0.0.1:{port}", None)
+    try:
+        stream, _ = _stream(channel, "j")
+        with pytest.raises(PeerError) as caught:
+            stream.receive()
+        return caught.value
+    finally:
+        channel.close()
+        server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "permanent"),
+    [
+        (HandshakeError("state.npz of epoch-1 does not fit"), "FAILED_PRECONDITION", 1),
+        (InvalidMessageError("step 3: NaN"), "INVALID_ARGUMENT", 1),
+        (JobStateError("the pass was cancelled"), "FAILED_PRECONDITION", 0),
+        (UnknownJobError("no job 'j'"), "UNAVAILABLE", 0),
+        (DiskFullError("no space left"), "UNAVAILABLE", 1),
+        (PeerError("carol went away", "UNAVAILABLE"), "UNAVAILABLE", 0),
+    ],
+)
+def test_a_peer_refusal_reaches_the_coordinator_as_what_it_is(error, code, permanent):
+    refused = _refused_by(error)
+
+    assert str(error) in str(refused)
+    assert refused.permanent == bool(permanent)
+    # This party's own answer, for the call that needed the peer.
+    assert status_code(refused).name == code
+    relayed = peer_failure("PSI with party alice failed", refused)
+    assert (relayed.code, relayed.permanent) == (code, bool(permanent))
+    assert is_fatal(relayed) == bool(permanent)
+
+
+def test_a_peer_error_without_a_relayed_code_is_unavailable():
+    # Online scoring: a feature party's refusal of Embed is not the caller's.
+    embed = PeerError("party alice did not answer Embed: PERMISSION_DENIED: no")
+
+    assert status_code(embed) == grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,72 @@
+"""A scoring run's name and folders: apart from every training job's."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from common.config import JobConfig, JobPartyConfig, validate_job_config
+from common.errors import ConfigError
+from common.paths import confined
+from coordinator.manifest import Manifest, write_manifest
+from coordinator.scoring import scoring_config
+
+CONFIG = JobConfig(
+    "deepfm",
+    (JobPartyConfig("alice", "a:1"), JobPartyConfig("bob", "b:1")),
+    "bob",
+    epochs=5,
+    source=Path("job.yaml"),
+)
+
+
+def _exported(runs: Path) -> JobConfig:
+    manifest = Manifest("deepfm", "fp", [], [], True)
+    manifest.exports = {
+        "epoch-2": {
+            "epoch": 2,
+            "export_id": "e1",
+            "parties": {"alice": "ma", "bob": "mb"},
+            "files": {"alice": "fa", "bob": "fb"},
+        }
+    }
+    write_manifest(runs / "deepfm", manifest)
+    return dataclasses.replace(CONFIG, runs_dir=runs)
+
+
+def test_a_scoring_run_has_a_folder_no_training_job_can_name(tmp_path):
+    config = _exported(tmp_path)
+
+    scoring = scoring_config(config, "epoch-2", "new")
+
+    assert scoring.job == "deepfm+epoch-2+new"
+    assert (scoring.init_job, scoring.init_version, scoring.epochs) == (
+        "deepfm",
+        "epoch-2",
+        3,
+    )
+    # A training job named as scoring runs once were keeps a folder of its own.
+    training = dataclasses.replace(config, job="deepfm.epoch-2.new")
+    validate_job_config(training)
+    folders = {confined(c.runs_dir, c.job) for c in (config, scoring, training)}
+    assert len(folders) == 3
+
+
+def test_no_training_job_takes_a_scoring_run_name(tmp_path):
+    config = _exported(tmp_path)
+    scoring = scoring_config(config, "epoch-2", "new")
+
+    with pytest.raises(ConfigError, match="'\\+' marks the name of a scoring run"):
+        validate_job_config(dataclasses.replace(config, job=scoring.job))
+    with pytest.raises(ConfigError, match="not the name of this scoring run"):
+        validate_job_config(dataclasses.replace(scoring, dataset="other"))
+
+
+def test_scoring_a_version_never_exported_is_refused_before_any_folder(tmp_path):
+    config = _exported(tmp_path)
+
+    with pytest.raises(ConfigError, match="no model version 'epoch-9' of job"):
+        scoring_config(config, "epoch-9", "new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deepfm"]
