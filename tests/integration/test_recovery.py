@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.local import start_party
+from coordinator.local import start_local_parties, start_party
 from tests.divergence import RunState, assert_same, run_state
 from tests.replay import Replay
 from tests.support import (
-    assign_addresses,
     start_coordinator,
     wait_for_training_step,
     write_configs,
@@ -38,7 +37,6 @@ BATCH = 128
 
 def _federation(folder: Path, data: Path):
     files = write_configs(folder, data)
-    addresses = assign_addresses(files)
     files.edit(
         "job",
         epochs=2,
@@ -48,7 +46,7 @@ def _federation(folder: Path, data: Path):
         checkpoint={"every_steps": 40, "keep": 100},
         recovery={"max_attempts": 3, "timeout": 120},
     )
-    return files, addresses
+    return files
 
 
 def _stop(job: subprocess.Popen | None, parties: dict) -> None:
@@ -60,6 +58,7 @@ def _stop(job: subprocess.Popen | None, parties: dict) -> None:
 
 
 def _start(files, name: str, log: Path):
+    """``name`` started again from its config, at the address it had."""
     return start_party(getattr(files, name), log)
 
 
@@ -72,9 +71,8 @@ def _state(files) -> RunState:
 @pytest.fixture(scope="module")
 def reference(small_data, tmp_path_factory) -> RunState:
     """The uninterrupted run."""
-    files, _ = _federation(tmp_path_factory.mktemp("reference"), small_data)
-    logs = files.folder / "logs"
-    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    files = _federation(tmp_path_factory.mktemp("reference"), small_data)
+    parties = start_local_parties(files, files.folder / "logs")
     try:
         job = start_coordinator(files.job)
         _, err = job.communicate(timeout=300)
@@ -103,13 +101,13 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
     # to see it before the epoch ends.
     at = random.randint(10, 110)
 
-    files, addresses = _federation(tmp_path, small_data)
+    files = _federation(tmp_path, small_data)
     logs = files.folder / "logs"
-    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    parties = start_local_parties(files, logs)
     job = None
     try:
         job = start_coordinator(files.job)
-        wait_for_training_step(addresses["bob"], at)
+        wait_for_training_step(parties["bob"].address, at)
         os.kill(parties[victim].process.pid, signal.SIGKILL)
         parties[victim].process.wait()
         time.sleep(1.0)
@@ -147,12 +145,11 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
     checkpoints lost (one missing at bob, the one before changed at alice), it
     resumes from the newest one both hold intact."""
 
-    files, addresses = _federation(tmp_path, small_data)
-    logs = files.folder / "logs"
-    parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
+    files = _federation(tmp_path, small_data)
+    parties = start_local_parties(files, files.folder / "logs")
     try:
         first = start_coordinator(files.job)
-        wait_for_training_step(addresses["bob"], 100)
+        wait_for_training_step(parties["bob"].address, 100)
         first.kill()
         first.wait()
         if lose:
@@ -178,18 +175,14 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
 ):
     """bob stops (SIGSTOP) long enough for the stall limit, then goes on."""
 
-    files, addresses = _federation(tmp_path, small_data)
+    files = _federation(tmp_path, small_data)
     files.edit("job", rpc_timeout=8)
-    logs = files.folder / "logs"
     timeouts = ("--peer-timeout", "5")
-    parties = {
-        n: start_party(getattr(files, n), logs / f"{n}.log", extra_args=timeouts)
-        for n in ("bob", "alice")
-    }
+    parties = start_local_parties(files, files.folder / "logs", extra_args=timeouts)
     job = None
     try:
         job = start_coordinator(files.job)
-        wait_for_training_step(addresses["bob"], 60)
+        wait_for_training_step(parties["bob"].address, 60)
         os.kill(parties["bob"].process.pid, signal.SIGSTOP)
         time.sleep(12)
         os.kill(parties["bob"].process.pid, signal.SIGCONT)

@@ -68,11 +68,11 @@ def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
     party_files.edit("job", epochs=1, predict="none")
     names = ("side-a", "side-b")
     paths = [party_files.folder / f"{name}.yaml" for name in names]
-    for name, path in zip(names, paths, strict=True):
-        path.write_text(
-            party_files.job.read_text().replace("job: deepfm-ml1m", f"job: {name}")
-        )
-    with running_parties(party_files):
+    with running_parties(party_files):  # the job's config names their addresses
+        for name, path in zip(names, paths, strict=True):
+            path.write_text(
+                party_files.job.read_text().replace("job: deepfm-ml1m", f"job: {name}")
+            )
         jobs = [
             subprocess.Popen(
                 [sys.executable, "-m", "coordinator", "run", "--job", str(path)],
