@@ -75,7 +75,8 @@ def ensure_census(cache: Path, scale: int) -> Path:
 def run_configs(
     folder: Path, data: Path, batch_size: int, pipeline: int, layout: str = "reference"
 ) -> LocalConfigs:
-    """Configs of one benchmark run: one epoch, no prediction, frequent progress."""
+    """Configs of one benchmark run: one epoch, no prediction, no export (the
+    scoring row asks for one), frequent progress."""
     return LocalConfigs.write(
         folder,
         data,
@@ -83,6 +84,7 @@ def run_configs(
         epochs=1,
         batch_size=batch_size,
         predict="none",
+        export="none",
         report_every=10,
         strategy={"pipeline_size": pipeline},
         rpc_timeout=600,

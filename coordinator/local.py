@@ -6,15 +6,19 @@ import logging
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from common.errors import JobFailedError
 from common.lifetime import child_environment
+from coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 
@@ -168,3 +172,96 @@ def start_party(
         log_path,
     )
     return LocalParty(fields["party"], fields["address"], process, log_path)
+
+
+# How often a local federation is started on fresh ports when another process
+# took one of them first.
+START_ATTEMPTS = 3
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+Started = TypeVar("Started", bound=_Stoppable)
+
+
+def bind_failed(error: BaseException | str) -> bool:
+    """Whether a party server (its error or its output) could not bind its
+    address: another process holds the port."""
+    return "cannot listen on" in str(error)
+
+
+def pick_port() -> int:
+    """A loopback port free now: another process may take it before it is
+    bound (see ``bind_failed``)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pick_addresses(configs: LocalConfigs) -> dict[str, str]:
+    """A free loopback port per party (``pick_port``), written into every
+    config: each party listens on its own and names its peers'."""
+    addresses = {name: f"127.0.0.1:{pick_port()}" for name in configs.parties}
+    configs.set_addresses(addresses)
+    return addresses
+
+
+def start_federation(
+    configs: LocalConfigs,
+    start: Callable[[str, Path], Started],
+    first: str | None = None,
+) -> dict[str, Started]:
+    """Starts every party of ``configs`` (``start(name, config)``), ``first``
+    (the label party unless named) before the others, on loopback ports picked
+    ahead and written into every config: each party knows its peers'
+    addresses, and one started again from its config comes back at its own.
+
+    When a party cannot bind its port (another process took it first), those
+    already started are stopped and the whole start is made again on fresh
+    ports, up to ``START_ATTEMPTS`` times; any other failure stops them too
+    and goes on."""
+    first = first or configs.read("job")["label_party"]
+    order = sorted(configs.parties, key=lambda n: n != first)
+    attempt = 1
+    while True:
+        pick_addresses(configs)
+        started: dict[str, Started] = {}
+        try:
+            for name in order:
+                started[name] = start(name, configs.parties[name])
+            return started
+        except (OSError, JobFailedError) as exc:
+            if not bind_failed(exc) or attempt == START_ATTEMPTS:
+                raise
+            logger.info("a port was taken (%s); starting again on fresh ports", exc)
+            attempt += 1
+        finally:
+            if len(started) < len(order):
+                for party in started.values():
+                    party.stop()
+
+
+def start_local_parties(
+    configs: LocalConfigs,
+    logs: Path,
+    prefixes: Mapping[str, tuple[str, ...]] | None = None,
+    extra_args: tuple[str, ...] = (),
+    ready_timeout: float = 120.0,
+) -> dict[str, LocalParty]:
+    """``start_federation`` with one ``python -m party_server`` per party, its
+    log ``logs/<name>.log``; ``prefixes`` (by party), ``extra_args`` and
+    ``ready_timeout`` as for ``start_party``."""
+    prefixes = prefixes or {}
+
+    def start(name: str, config: Path) -> LocalParty:
+        return start_party(
+            config,
+            logs / f"{name}.log",
+            extra_args=extra_args,
+            ready_timeout=ready_timeout,
+            prefix=prefixes.get(name, ()),
+        )
+
+    return start_federation(configs, start)

@@ -1,21 +1,18 @@
-"""Comparing finished runs of one job bit for bit, and telling a divergence that
-happens again from one that does not.
+"""Comparing finished runs of one job bit for bit.
 
 The training steps are deterministic whatever the thread counts, denormal mode,
 buffer alignment, call boundaries or scheduling (``common.models.determinism``
 removed the one thing that depended on scheduling: the order in which ``AddN``
-added its inputs). The stress test of ``test_exactness`` allows no difference
-at all. The fault tests still check a difference once more before they fail: a
-difference that comes back fails; one that does not is reported as a warning
-that names the run, the checkpoint and the step, so that a new source of
-scheduling-dependent results shows up without turning every fault test flaky.
+added its inputs). So every test that compares runs of one job (the stress
+test, the fault tests, jobs side by side) allows no difference at all and gives
+no second chance: the first difference fails the test, naming both runs, the
+checkpoint and the step where it was saved.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +32,16 @@ class RunState:
     checkpoints: dict[str, dict[str, np.ndarray]]  # "party/checkpoint-N.npz"
     history: list[dict]
     traffic: dict
+    # The job's name, when runs of several jobs share the folder.
+    job: str = ""
+
+    def __str__(self) -> str:
+        return f"job {self.job} in {self.folder}" if self.job else str(self.folder)
 
 
-def run_state(folder: Path, job: str, parties: tuple[str, ...]) -> RunState:
+def run_state(
+    folder: Path, job: str, parties: tuple[str, ...], *, named: bool = False
+) -> RunState:
     runs = folder / "runs"
     checkpoints = {}
     for party in parties:
@@ -48,7 +52,7 @@ def run_state(folder: Path, job: str, parties: tuple[str, ...]) -> RunState:
                 }
     history = json.loads((runs / job / "history.json").read_text())
     traffic = json.loads((runs / job / "traffic.json").read_text())
-    return RunState(folder, checkpoints, history, traffic)
+    return RunState(folder, checkpoints, history, traffic, job if named else "")
 
 
 def _order(name: str) -> tuple[int, str]:
@@ -79,34 +83,34 @@ def difference(
     checkpoints both runs hold (a resumed run may have pruned or lost some)."""
     if same_checkpoints and want.checkpoints.keys() != got.checkpoints.keys():
         return (
-            f"{got.folder} holds checkpoints {sorted(got.checkpoints)}, "
-            f"{want.folder} {sorted(want.checkpoints)}"
+            f"{got} holds checkpoints {sorted(got.checkpoints)}, "
+            f"{want} {sorted(want.checkpoints)}"
         )
     common = sorted(want.checkpoints.keys() & got.checkpoints.keys(), key=_order)
     for name in common:
         theirs, ours = want.checkpoints[name], got.checkpoints[name]
         if theirs.keys() != ours.keys():
-            return f"{name} holds other arrays in {got.folder}"
+            return f"{name} holds other arrays in {got}"
         for key, value in theirs.items():
             if not np.array_equal(value, ours[key]):
                 epoch, step = (int(x) for x in ours.get("position", (-1, -1)))
                 return (
                     f"{name} {key} differs (saved at epoch {epoch} step {step}"
                     f"{_first_step(want, got, name, batch_size)}) between "
-                    f"{want.folder} and {got.folder}"
+                    f"{want} and {got}"
                 )
     if [r["epoch"] for r in want.history] != [r["epoch"] for r in got.history]:
-        return f"{got.folder} trained other epochs than {want.folder}"
+        return f"{got} trained other epochs than {want}"
     for theirs, ours in zip(want.history, got.history, strict=True):
         if metrics(theirs) != metrics(ours):
             return (
                 f"epoch {ours['epoch']} metrics differ: {metrics(theirs)} in "
-                f"{want.folder}, {metrics(ours)} in {got.folder}"
+                f"{want}, {metrics(ours)} in {got}"
             )
     for part in ("peer", "control"):
         theirs, ours = want.traffic.get(part), got.traffic.get(part)
         if theirs != ours:
-            return f"{part} traffic differs: {theirs} in {want.folder}, {ours}"
+            return f"{part} traffic differs: {theirs} in {want}, {ours} in {got}"
     return None
 
 
@@ -125,50 +129,19 @@ def replayed(*states: RunState) -> str:
     return "; ".join(verdicts)
 
 
-def agreed(states: list[RunState], batch_size: int) -> RunState:
-    """A run that another of ``states`` equals bit for bit."""
-    for state in states:
-        twins = sum(difference(state, o, batch_size) is None for o in states)
-        if twins > 1:
-            return state
-    raise AssertionError(
-        "no two runs agree: "
-        + "; ".join(str(difference(states[0], s, batch_size)) for s in states[1:])
-    )
-
-
-def vetted(
-    run: Callable[[int], RunState],
+def assert_same(
+    want: RunState,
+    got: RunState,
     batch_size: int,
-    explain: Callable[..., str] = replayed,
-) -> RunState:
-    """A run of the job that another run reproduced. ``run(i)`` makes the i-th
-    run; when the first two differ a third decides which one is the odd one
-    (and ``explain`` says which of the two went astray)."""
-    states = [run(0), run(1)]
-    first = difference(*states, batch_size)
-    if first is None:
-        return states[0]
-    states.append(run(2))
-    kept = agreed(states, batch_size)
-    warnings.warn(
-        f"a run did not reproduce and a third agreed with its twin: {first} "
-        f"({explain(*states[:2])})",
-        stacklevel=2,
-    )
-    return kept
-
-
-def reproduces(attempt: Callable[[int], str | None], what: str = "the run") -> None:
-    """Runs ``attempt(0)``, which returns what differs from the expected outcome
-    (None when nothing does); a difference is checked once more with
-    ``attempt(1)`` and fails the test only if it comes back."""
-    first = attempt(0)
-    if first is None:
+    *,
+    same_checkpoints: bool = True,
+    explain: Callable[[RunState, RunState], str] | None = replayed,
+) -> None:
+    """Fails at the first thing in which ``got`` differs from ``want`` (see
+    ``difference``); ``explain`` (a replay of each run by default) adds which
+    of the two went astray."""
+    found = difference(want, got, batch_size, same_checkpoints=same_checkpoints)
+    if found is None:
         return
-    again = attempt(1)
-    if again is not None:
-        raise AssertionError(f"{what} differs twice: {first}; then {again}")
-    warnings.warn(
-        f"{what} differed once and not when checked again: {first}", stacklevel=2
-    )
+    why = f" ({explain(want, got)})" if explain is not None else ""
+    raise AssertionError(f"runs differ: {found}{why}")

@@ -119,50 +119,56 @@ def three_party_configs(
     aggregation: object = None,
     **job_changes: object,
 ) -> PartyFiles:
-    """The three-party example configs on free loopback ports; bob's fuse
-    aggregates as ``aggregation`` says (the example's secure sum when None)."""
+    """The three-party example configs; bob's fuse aggregates as
+    ``aggregation`` says (the example's secure sum when None). The parties get
+    their ports when they start (``start_local_parties``, ``running_parties``)."""
     files = write_configs(folder, data_dir, certs, layout="three-party")
     if job_changes:
         files.edit("job", **job_changes)
     if aggregation is not None:
         model = {**files.read("bob")["model"], "aggregation": aggregation}
         files.edit("bob", model=model)
-    files.set_addresses({n: f"127.0.0.1:{free_port()}" for n in files.parties})
     return files
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def run_demo(
+    files: PartyFiles, *args: str, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """``coordinator demo`` of ``files`` (after ``-m``: ``demo_args``, then
+    ``args``) on ports picked ahead; run again on fresh ports when a party
+    could not bind its own (see ``start_federation``)."""
+    from coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
+
+    for _ in range(START_ATTEMPTS):
+        pick_addresses(files)
+        result = run_module([*demo_args(files), *args], timeout=timeout)
+        if not bind_failed(result.stderr):
+            break
+    return result
+
+
+@contextmanager
+def refused_address() -> Iterator[str]:
+    """A loopback address that refuses connections while the block runs: its
+    socket is bound, so no other process can take the port, but never listens."""
     with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def assign_addresses(files: PartyFiles) -> dict[str, str]:
-    """Free loopback ports for alice and bob, written into all three configs."""
-    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("alice", "bob")}
-    for name, peer in (("alice", "bob"), ("bob", "alice")):
-        files.edit(
-            name,
-            listen=addresses[name],
-            peers=[{"name": peer, "address": addresses[peer], "identity": peer}],
-        )
-    files.set_job_addresses(addresses["alice"], addresses["bob"])
-    return addresses
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 @contextmanager
 def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
-    """Starts bob, then alice, as in-process servers on free ports; each config
-    names the other's address."""
+    """Starts every party as an in-process server, the label party first, on
+    free loopback ports written into every config (see ``start_federation``)."""
     from common.config import load_party_config
+    from coordinator.local import start_federation
     from party_server.server import start_party
 
-    assign_addresses(files)
-    started = {}
+    def start(name: str, config: Path):
+        return start_party(load_party_config(config), peer_timeout=peer_timeout)
+
+    started = start_federation(files, start)
     try:
-        for name in ("bob", "alice"):
-            config = load_party_config(getattr(files, name))
-            started[name] = start_party(config, peer_timeout=peer_timeout)
         yield started
     finally:
         for party in started.values():

@@ -1,4 +1,6 @@
-"""``python -m bench`` on a tiny data set: every field of results.json is there."""
+"""``python -m bench`` on the smallest data set the generator makes (13,000
+ratings), one batch size and one setting per section beyond the reference ones:
+every section of ``make bench`` runs and every field of results.json is there."""
 
 from __future__ import annotations
 
@@ -23,17 +25,20 @@ RUN_FIELDS = {
 }
 
 
+# The bench's eleven training runs take minutes on a quiet machine and several
+# times that on a busy one: the limits only end a hang.
+@pytest.mark.timeout(3600)
 def test_bench_writes_results_for_every_run(tmp_path):
     command = ["bench", "--rows", "13000", "--batches", "256"]
     command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
-    command += ["--psi-ids", "2000", "--compression", "none,int8"]
+    command += ["--psi-ids", "1000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
     command += ["--compression-batch", "256"]
     command += ["--models", "bst:3", "--model-rows", "13000", "--model-batch", "256"]
     command += ["--secure-rows", "13000", "--secure-batch", "256"]
     command += ["--scoring-rows", "13000", "--scoring-batch", "256"]
 
-    result = run_module(command)
+    result = run_module(command, timeout=3000)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "results.json").read_text())
@@ -57,7 +62,7 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert "pipeline AUC gap" in names
     assert "samples/s" in result.stdout and "results:" in result.stdout
     [psi] = report["psi"]
-    assert (psi["ids_per_party"], psi["intersection"]) == (2000, 1000)
+    assert (psi["ids_per_party"], psi["intersection"]) == (1000, 500)
     assert psi["seconds"] > 0 and psi["bytes_per_id"] > 32
     assert "PSI IDs/party" in result.stdout
     [bst] = report["models"]  # BST over histories of 3 movies (the bst layout)
@@ -92,3 +97,6 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert scoring["train_samples_per_second"] > 0
     assert "scoring 13,000 rows >= training samples/s (batch 256)" in targets
     assert "batch scoring with an exported model" in result.stdout
+    # Only the scoring row exports a model; the other runs train and end.
+    exported = {p.parents[3].name for p in tmp_path.glob("work/*/runs/*/*/model")}
+    assert exported == {"scoring-13000"}

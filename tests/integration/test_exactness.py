@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from coordinator.local import start_party
+from coordinator.local import start_local_parties
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.divergence import (
     RunState,
@@ -24,7 +24,7 @@ from tests.divergence import (
     run_state,
 )
 from tests.replay import Replay
-from tests.support import assign_addresses, run_module, write_configs
+from tests.support import run_module, write_configs
 
 pytestmark = pytest.mark.slow
 
@@ -69,20 +69,17 @@ def _hammer(addresses: list[str], stop: threading.Event, calls: list[int]) -> No
 def _run(folder: Path, data: Path) -> RunState:
     """One run of the job while the parties are hammered with extra calls."""
     files = write_configs(folder, data)
-    addresses = assign_addresses(files)
     files.edit(
         "job",
         epochs=2,
         predict="none",
         checkpoint={"every_steps": 40, "keep": 100},
     )
-    logs = folder / "logs"
-    parties = {
-        n: start_party(getattr(files, n), logs / f"{n}.log") for n in ("bob", "alice")
-    }
+    parties = start_local_parties(files, folder / "logs")
     stop, calls = threading.Event(), [0]
+    addresses = [party.address for party in parties.values()]
     hammer = threading.Thread(
-        target=_hammer, args=(list(addresses.values()), stop, calls), daemon=True
+        target=_hammer, args=(addresses, stop, calls), daemon=True
     )
     hammer.start()
     try:

@@ -1,17 +1,18 @@
-"""A job whose parties do not fit together fails at the handshake, clearly and fast."""
+"""A job whose parties do not fit together fails at the handshake, clearly and at
+once (no retry)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from coordinator.local import project_env
-from tests.support import ROOT, free_port, running_parties
+from tests.support import ROOT, refused_address, running_parties
 
 
-def _run_job(job_path, timeout: float = 90) -> subprocess.CompletedProcess:
+def _run_job(job_path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The job's coordinator; ``timeout`` only catches a hang."""
     return subprocess.run(
         [sys.executable, "-m", "coordinator", "run", "--job", str(job_path)],
         cwd=ROOT,
@@ -72,10 +73,9 @@ def test_families_that_do_not_combine_are_refused(party_files):
     ) in result.stderr
 
 
-def test_unreachable_party_fails_within_the_connect_timeout(party_files):
-    with running_parties(party_files):
+def test_unreachable_party_fails_after_the_connect_timeout_without_retry(party_files):
+    with running_parties(party_files), refused_address() as nobody:
         address = _addresses(party_files)
-        nobody = f"127.0.0.1:{free_port()}"
         party_files.edit(
             "job",
             connect_timeout=2,
@@ -84,13 +84,11 @@ def test_unreachable_party_fails_within_the_connect_timeout(party_files):
                 {"name": "bob", "address": nobody},
             ],
         )
-        started = time.monotonic()
         result = _run_job(party_files.job)
-        elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert f"party bob at {nobody}: Describe failed" in result.stderr
     assert "is the party server running" in result.stderr
-    assert elapsed < 60
+    assert "trying again" not in result.stderr
 
 
 def test_parties_with_different_rows_train_on_the_common_rows(party_files, tmp_path):

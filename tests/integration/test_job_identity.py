@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordinator.local import start_party
+from coordinator.local import start_local_parties
 from coordinator.local_configs import LocalConfigs
 from tests.support import (
-    assign_addresses,
     party_status,
     run_module,
     start_coordinator,
@@ -32,24 +31,17 @@ def _step(address: str) -> tuple[str, int]:
     return (status.state, status.step) if status else ("", 0)
 
 
-def _start_both(files: LocalConfigs, logs: Path) -> dict:
-    return {
-        n: start_party(getattr(files, n), logs / f"{n}.log") for n in ("bob", "alice")
-    }
-
-
 @pytest.fixture(scope="module")
 def unfinished(small_data, tmp_path_factory) -> Path:
     """A folder whose job stopped mid-epoch: its coordinator was killed."""
     folder = tmp_path_factory.mktemp("unfinished")
     files = write_configs(folder, small_data)
-    addresses = assign_addresses(files)
     files.edit("job", epochs=2, predict="none", checkpoint={"every_steps": 20})
-    parties = _start_both(files, folder / "logs")
+    parties = start_local_parties(files, folder / "logs")
     try:
         job = start_coordinator(files.job)
         deadline = time.monotonic() + 120
-        while _step(addresses["bob"]) < ("training", 30):
+        while _step(parties["bob"].address) < ("training", 30):
             assert time.monotonic() < deadline, "training never reached step 30"
             time.sleep(0.05)
         job.kill()
@@ -109,8 +101,7 @@ def test_a_party_changed_since_the_job_started_is_refused(
     shutil.copytree(small_data, data)
     files = _copy(unfinished, tmp_path / "job", data)
     change(files, data)
-    assign_addresses(files)
-    parties = _start_both(files, tmp_path / "logs")
+    parties = start_local_parties(files, tmp_path / "logs")
     try:
         result = run_module(
             ["coordinator", "run", "--job", str(files.job)], timeout=300
@@ -130,8 +121,7 @@ def test_a_party_changed_since_the_job_started_is_refused(
 
 def test_unchanged_parties_resume_and_finish(unfinished, small_data, tmp_path):
     files = _copy(unfinished, tmp_path / "job", small_data)
-    assign_addresses(files)
-    parties = _start_both(files, tmp_path / "logs")
+    parties = start_local_parties(files, tmp_path / "logs")
     try:
         job = start_coordinator(files.job)
         _, err = job.communicate(timeout=300)

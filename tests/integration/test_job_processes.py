@@ -18,7 +18,7 @@ from common.config import load_party_config
 from common.models.part_file import PART_FILE
 from common.names import scoring_run_name
 from coordinator.local import project_env, start_party
-from tests.support import HISTORY_METRICS, ROOT, free_port
+from tests.support import HISTORY_METRICS, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
 
@@ -307,23 +307,7 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
 
 
 def test_demo_command_starts_and_stops_the_parties(party_files):
-    alice_port, bob_port = free_port(), free_port()
-    party_files.edit("bob", listen=f"127.0.0.1:{bob_port}")
-    party_files.edit("alice", listen=f"127.0.0.1:{alice_port}")
-    party_files.point_alice_at(f"127.0.0.1:{bob_port}")
-    party_files.set_job_addresses(f"127.0.0.1:{alice_port}", f"127.0.0.1:{bob_port}")
-
-    result = _coordinator(
-        "demo",
-        "--job",
-        str(party_files.job),
-        "--party",
-        str(party_files.alice),
-        "--party",
-        str(party_files.bob),
-        "--epochs",
-        "1",
-    )
+    result = run_demo(party_files, "--epochs", "1")
 
     assert result.returncode == 0, result.stderr[-3000:]
     _check_outputs(party_files, "deepfm-ml1m", 1)

@@ -13,9 +13,7 @@ import pytest
 
 from tests.support import (
     HISTORY_METRICS,
-    assign_addresses,
-    demo_args,
-    run_module,
+    run_demo,
     write_configs,
 )
 
@@ -26,10 +24,9 @@ TASK_KEYS = set(HISTORY_METRICS)
 
 def test_a_two_task_job_records_and_scores_every_task(small_data, tmp_path):
     files = write_configs(tmp_path, small_data, layout="two-tasks")
-    assign_addresses(files)
     files.edit("job", epochs=2, batch_size=256)
 
-    result = run_module(demo_args(files))
+    result = run_demo(files)
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert "task like: val AUC" in result.stdout
@@ -78,10 +75,9 @@ def test_privacy_of_one_label_is_refused_without_its_task(
     small_data, tmp_path, privacy, expected
 ):
     files = write_configs(tmp_path, small_data, layout="two-tasks")
-    assign_addresses(files)
     files.edit("job", epochs=1, privacy=privacy)
 
-    result = run_module(demo_args(files), timeout=300)
+    result = run_demo(files, timeout=300)
 
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr[-3000:]
@@ -91,7 +87,6 @@ def test_privacy_of_one_label_is_refused_without_its_task(
 
 def test_privacy_protects_the_named_task(small_data, tmp_path):
     files = write_configs(tmp_path, small_data, layout="two-tasks")
-    assign_addresses(files)
     privacy = {
         "label_dp": {"epsilon": 3.0},
         "gradient_defense": {"method": "max_norm"},
@@ -99,7 +94,7 @@ def test_privacy_protects_the_named_task(small_data, tmp_path):
     }
     files.edit("job", epochs=1, batch_size=256, privacy=privacy)
 
-    result = run_module(demo_args(files), timeout=300)
+    result = run_demo(files, timeout=300)
 
     assert result.returncode == 0, result.stderr[-3000:]
     row = json.loads((tmp_path / "runs" / "mmoe-ml1m" / "history.json").read_text())[0]

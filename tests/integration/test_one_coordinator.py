@@ -14,10 +14,9 @@ import time
 import pytest
 
 from common.errors import JobFailedError
-from coordinator.local import start_party
+from coordinator.local import start_local_parties, start_party
 from coordinator.ownership import LOCK_FILE
 from tests.support import (
-    assign_addresses,
     demo_args,
     party_status,
     run_module,
@@ -36,14 +35,10 @@ def _state(address: str) -> tuple[str, str]:
 
 @pytest.fixture
 def federation(party_files):
-    addresses = assign_addresses(party_files)
     party_files.edit("job", epochs=2, predict="none")
-    logs = party_files.folder / "logs"
-    parties = {
-        n: start_party(getattr(party_files, n), logs / f"{n}.log") for n in addresses
-    }
+    parties = start_local_parties(party_files, party_files.folder / "logs")
     try:
-        yield party_files, addresses
+        yield party_files, {n: p.address for n, p in parties.items()}
     finally:
         for party in parties.values():
             party.stop()
@@ -114,8 +109,7 @@ def test_a_lock_left_by_a_dead_coordinator_is_taken_over(federation):
 
 
 def test_a_second_server_on_the_same_output_dir_is_refused(party_files, tmp_path):
-    assign_addresses(party_files)
-    first = start_party(party_files.bob, tmp_path / "bob.log")
+    first = start_party(party_files.bob, tmp_path / "bob.log", listen="127.0.0.1:0")
     try:
         with pytest.raises(JobFailedError) as caught:
             start_party(party_files.bob, tmp_path / "bob-2.log", listen="127.0.0.1:0")

@@ -34,7 +34,7 @@ from common.names import scoring_run_name
 from common.rpc import create_channel
 from common.tls import TlsConfig, load_credentials
 from coordinator import local
-from coordinator.local import LocalParty
+from coordinator.local import start_federation
 from party_server import server as in_process
 from party_server.export_files import write_file_list
 from splitrec.v1 import (
@@ -45,7 +45,6 @@ from splitrec.v1 import (
     scoring_pb2_grpc,
 )
 from tests.support import (
-    assign_addresses,
     run_module,
     running_parties,
     write_configs,
@@ -303,19 +302,18 @@ def test_sigterm_of_the_feature_party_fails_its_requests_until_it_is_back(traine
     movies = expected["MovieID"].iloc[:5].tolist()
     trained.write_tables()
     trained.serve("epoch-2")
-    addresses = assign_addresses(trained.files)
     logs = trained.folder / "logs"
 
-    def start_alice() -> LocalParty:
-        return local.start_party(
-            trained.files.alice, logs / "alice.log", listen=addresses["alice"]
-        )
+    def start(name: str, config: Path):
+        if name == "alice":  # at the address in her config
+            return local.start_party(config, logs / "alice.log")
+        return in_process.start_party(load_party_config(config))
 
-    alice = start_alice()
-    bob = None
+    # alice first: bob asks her for her outputs.
+    parties = start_federation(trained.files, start, first="alice")
+    alice, bob = parties["alice"], parties["bob"]
     try:
-        bob = in_process.start_party(load_party_config(trained.files.bob))
-        channel = trained.client(addresses["bob"])
+        channel = trained.client(f"127.0.0.1:{bob.port}")
         stub = scoring_pb2_grpc.ScoringStub(channel)
         cached = _score(stub, user, movies)
         assert alice.stop() == 0
@@ -326,14 +324,13 @@ def test_sigterm_of_the_feature_party_fails_its_requests_until_it_is_back(traine
             _score(stub, other, movies)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "party alice did not answer Embed" in caught.value.details()
-        alice = start_alice()
+        alice = start("alice", trained.files.alice)
         _wait(lambda: _answers(stub, other, movies), timeout=30)
         assert _score(stub, other, movies).rows[0].scores
         channel.close()
     finally:
         alice.stop()
-        if bob is not None:
-            bob.stop(grace=1.0)
+        bob.stop(grace=1.0)
 
 
 def _answers(stub: object, user: str, movies: list[str]) -> bool:

@@ -1,7 +1,8 @@
 """Fault tests: kill -9 a party or the coordinator mid-epoch, or lose the newest
 checkpoint at a party; the job recovers (or resumes) from the newest checkpoint
 every party holds and ends with bit-identical weights, the same per-epoch
-metrics and the same traffic record as a run that was never interrupted."""
+metrics and the same traffic record as a run that was never interrupted: any
+difference fails (see ``tests.divergence``)."""
 
 from __future__ import annotations
 
@@ -18,18 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.local import start_party
-from tests.divergence import (
-    RunState,
-    difference,
-    replayed,
-    reproduces,
-    run_state,
-    vetted,
-)
+from coordinator.local import start_local_parties, start_party
+from tests.divergence import RunState, assert_same, run_state
 from tests.replay import Replay
 from tests.support import (
-    assign_addresses,
     start_coordinator,
     wait_for_training_step,
     write_configs,
@@ -44,7 +37,6 @@ BATCH = 128
 
 def _federation(folder: Path, data: Path):
     files = write_configs(folder, data)
-    addresses = assign_addresses(files)
     files.edit(
         "job",
         epochs=2,
@@ -54,7 +46,7 @@ def _federation(folder: Path, data: Path):
         checkpoint={"every_steps": 40, "keep": 100},
         recovery={"max_attempts": 3, "timeout": 120},
     )
-    return files, addresses
+    return files
 
 
 def _stop(job: subprocess.Popen | None, parties: dict) -> None:
@@ -66,6 +58,7 @@ def _stop(job: subprocess.Popen | None, parties: dict) -> None:
 
 
 def _start(files, name: str, log: Path):
+    """``name`` started again from its config, at the address it had."""
     return start_party(getattr(files, name), log)
 
 
@@ -77,35 +70,29 @@ def _state(files) -> RunState:
 
 @pytest.fixture(scope="module")
 def reference(small_data, tmp_path_factory) -> RunState:
-    """The uninterrupted run, reproduced by a second one (see ``vetted``)."""
-
-    def uninterrupted(_: int) -> RunState:
-        files, _ = _federation(tmp_path_factory.mktemp("reference"), small_data)
-        logs = files.folder / "logs"
-        parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
-        try:
-            job = start_coordinator(files.job)
-            _, err = job.communicate(timeout=300)
-            assert job.returncode == 0, err[-3000:]
-        finally:
-            for party in parties.values():
-                party.stop()
-        return _state(files)
-
-    return vetted(uninterrupted, BATCH)
+    """The uninterrupted run."""
+    files = _federation(tmp_path_factory.mktemp("reference"), small_data)
+    parties = start_local_parties(files, files.folder / "logs")
+    try:
+        job = start_coordinator(files.job)
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    return _state(files)
 
 
-def _difference(reference: RunState, files) -> str | None:
-    """What differs from the uninterrupted run: weights and optimizer state bit
-    for bit at every checkpoint both hold (the last one included), per-epoch
-    metrics, and the traffic record (each step's traffic counted once, however
-    often it ran)."""
+def _assert_same(reference: RunState, files) -> None:
+    """Nothing differs from the uninterrupted run: weights and optimizer state
+    bit for bit at every checkpoint both hold (the last one included),
+    per-epoch metrics, and the traffic record (each step's traffic counted
+    once, however often it ran)."""
     state = _state(files)
     for party in PARTIES:
         last = max(n for n in reference.checkpoints if n.startswith(party + "/"))
         assert last in state.checkpoints, f"{files.folder} lacks {last}"
-    found = difference(reference, state, BATCH, same_checkpoints=False)
-    return None if found is None else f"{found} ({replayed(reference, state)})"
+    assert_same(reference, state, BATCH, same_checkpoints=False)
 
 
 @pytest.mark.parametrize("victim", ["alice", "bob"])
@@ -114,33 +101,30 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
     # to see it before the epoch ends.
     at = random.randint(10, 110)
 
-    def attempt(i: int) -> str | None:
-        files, addresses = _federation(tmp_path / f"attempt-{i}", small_data)
-        logs = files.folder / "logs"
-        parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
-        job = None
-        try:
-            job = start_coordinator(files.job)
-            wait_for_training_step(addresses["bob"], at)
-            os.kill(parties[victim].process.pid, signal.SIGKILL)
-            parties[victim].process.wait()
-            time.sleep(1.0)
-            parties[victim] = _start(files, victim, logs / f"{victim}-again.log")
-            _, err = job.communicate(timeout=300)
-            (logs / "coordinator.log").write_text(err)
-            assert job.returncode == 0, err[-3000:]
-        finally:
-            _stop(job, parties)
-        [(checkpoint, step)] = re.findall(
-            r"recovering from checkpoint (\d+) \(epoch 1, step (\d+)\)", err
-        )
-        # Checkpoint k holds step 40 k; the last one before the kill is restored.
-        assert int(step) == 40 * int(checkpoint) and at - 40 < int(step) <= at + 20
-        [seconds] = re.findall(r"recovered in ([0-9.]+) s", err)
-        print(f"{victim} killed after step {at}: recovered in {seconds} s")
-        return _difference(reference, files)
-
-    reproduces(attempt, f"the run recovered after {victim} was killed at step {at}")
+    files = _federation(tmp_path, small_data)
+    logs = files.folder / "logs"
+    parties = start_local_parties(files, logs)
+    job = None
+    try:
+        job = start_coordinator(files.job)
+        wait_for_training_step(parties["bob"].address, at)
+        os.kill(parties[victim].process.pid, signal.SIGKILL)
+        parties[victim].process.wait()
+        time.sleep(1.0)
+        parties[victim] = _start(files, victim, logs / f"{victim}-again.log")
+        _, err = job.communicate(timeout=300)
+        (logs / "coordinator.log").write_text(err)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        _stop(job, parties)
+    [(checkpoint, step)] = re.findall(
+        r"recovering from checkpoint (\d+) \(epoch 1, step (\d+)\)", err
+    )
+    # Checkpoint k holds step 40 k; the last one before the kill is restored.
+    assert int(step) == 40 * int(checkpoint) and at - 40 < int(step) <= at + 20
+    [seconds] = re.findall(r"recovered in ([0-9.]+) s", err)
+    print(f"{victim} killed after step {at}: recovered in {seconds} s")
+    _assert_same(reference, files)
 
 
 def _lose_newest_checkpoints(folder: Path) -> None:
@@ -161,33 +145,29 @@ def test_coordinator_killed_mid_epoch_resumes_with_the_same_command(
     checkpoints lost (one missing at bob, the one before changed at alice), it
     resumes from the newest one both hold intact."""
 
-    def attempt(i: int) -> str | None:
-        files, addresses = _federation(tmp_path / f"attempt-{i}", small_data)
-        logs = files.folder / "logs"
-        parties = {n: _start(files, n, logs / f"{n}.log") for n in ("bob", "alice")}
-        try:
-            first = start_coordinator(files.job)
-            wait_for_training_step(addresses["bob"], 100)
-            first.kill()
-            first.wait()
-            if lose:
-                _lose_newest_checkpoints(files.folder)
-            again = start_coordinator(files.job)
-            _, err = again.communicate(timeout=300)
-            assert again.returncode == 0, err[-3000:]
-        finally:
-            for party in parties.values():
-                party.stop()
-        assert "resuming job deepfm-ml1m from checkpoint 2 (epoch 1, step 80)" in err
+    files = _federation(tmp_path, small_data)
+    parties = start_local_parties(files, files.folder / "logs")
+    try:
+        first = start_coordinator(files.job)
+        wait_for_training_step(parties["bob"].address, 100)
+        first.kill()
+        first.wait()
         if lose:
-            assert "checkpoint 2 (epoch 1, step 80) cannot be restored" in err
-            assert "checkpoint-00000002.npz; the party's output_dir must be kept" in err
-            assert "checkpoint 1 (epoch 1, step 40) cannot be restored" in err
-            assert "the file changed since it was saved" in err
-            assert "went back to checkpoint 0 (epoch 1, step 0)" in err
-        return _difference(reference, files)
-
-    reproduces(attempt, "the resumed run")
+            _lose_newest_checkpoints(files.folder)
+        again = start_coordinator(files.job)
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    assert "resuming job deepfm-ml1m from checkpoint 2 (epoch 1, step 80)" in err
+    if lose:
+        assert "checkpoint 2 (epoch 1, step 80) cannot be restored" in err
+        assert "checkpoint-00000002.npz; the party's output_dir must be kept" in err
+        assert "checkpoint 1 (epoch 1, step 40) cannot be restored" in err
+        assert "the file changed since it was saved" in err
+        assert "went back to checkpoint 0 (epoch 1, step 0)" in err
+    _assert_same(reference, files)
 
 
 def test_party_frozen_for_a_moment_is_noticed_and_recovered(
@@ -195,30 +175,23 @@ def test_party_frozen_for_a_moment_is_noticed_and_recovered(
 ):
     """bob stops (SIGSTOP) long enough for the stall limit, then goes on."""
 
-    def attempt(i: int) -> str | None:
-        files, addresses = _federation(tmp_path / f"attempt-{i}", small_data)
-        files.edit("job", rpc_timeout=8)
-        logs = files.folder / "logs"
-        timeouts = ("--peer-timeout", "5")
-        parties = {
-            n: start_party(getattr(files, n), logs / f"{n}.log", extra_args=timeouts)
-            for n in ("bob", "alice")
-        }
-        job = None
-        try:
-            job = start_coordinator(files.job)
-            wait_for_training_step(addresses["bob"], 60)
-            os.kill(parties["bob"].process.pid, signal.SIGSTOP)
-            time.sleep(12)
-            os.kill(parties["bob"].process.pid, signal.SIGCONT)
-            _, err = job.communicate(timeout=300)
-            assert job.returncode == 0, err[-3000:]
-        finally:
-            _stop(job, parties)
-        assert "recovering from checkpoint" in err
-        return _difference(reference, files)
-
-    reproduces(attempt, "the run recovered after bob froze")
+    files = _federation(tmp_path, small_data)
+    files.edit("job", rpc_timeout=8)
+    timeouts = ("--peer-timeout", "5")
+    parties = start_local_parties(files, files.folder / "logs", extra_args=timeouts)
+    job = None
+    try:
+        job = start_coordinator(files.job)
+        wait_for_training_step(parties["bob"].address, 60)
+        os.kill(parties["bob"].process.pid, signal.SIGSTOP)
+        time.sleep(12)
+        os.kill(parties["bob"].process.pid, signal.SIGCONT)
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        _stop(job, parties)
+    assert "recovering from checkpoint" in err
+    _assert_same(reference, files)
 
 
 def test_a_replay_reproduces_every_window_and_finds_one_that_went_astray(

@@ -19,9 +19,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from coordinator.local import project_env
+from coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses, project_env
 from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, alive, assign_addresses, demo_args, descendants
+from tests.support import ROOT, alive, demo_args, descendants
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +30,15 @@ class Demo:
     """``python -m coordinator demo`` with its stderr read line by line."""
 
     def __init__(self, files, folder: Path) -> None:
-        self.addresses = assign_addresses(files)
         files.edit("job", epochs=2, checkpoint={"every_steps": 20})
+        self.seen: set[int] = set()
+        for _ in range(START_ATTEMPTS):  # fresh ports if a party's was taken
+            self.addresses = pick_addresses(files)
+            self._launch(files)
+            if not self._bind_failed():
+                break
+
+    def _launch(self, files) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", *demo_args(files), "--log-level", "DEBUG"],
             cwd=ROOT,
@@ -43,8 +50,19 @@ class Demo:
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
         self.party_pids: dict[str, int] = {}
-        self.seen: set[int] = set()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _bind_failed(self, timeout: float = 300) -> bool:
+        """Waits until both parties are up; True if the demo ended first
+        because a party could not bind its port."""
+        deadline = time.monotonic() + timeout
+        while len(self.party_pids) < 2 and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._reader.join(10)
+                return bind_failed("".join(self.log))
+            time.sleep(0.05)
+        return False
 
     def _read(self) -> None:
         for line in self.process.stderr:

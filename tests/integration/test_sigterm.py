@@ -7,20 +7,18 @@ import time
 
 import pytest
 
-from coordinator.local import start_party
-from tests.support import assign_addresses, party_status, start_coordinator
+from coordinator.local import start_local_parties, start_party
+from tests.support import party_status, start_coordinator
 
 pytestmark = pytest.mark.slow
 
 
 def test_sigterm_mid_epoch_stops_the_party_cleanly(party_files):
-    address = assign_addresses(party_files)
     # No recovery: the job stops at once (recovery is the fault tests' subject).
     party_files.edit("job", epochs=50, recovery={"max_attempts": 0})
     logs = party_files.folder / "logs"
-    parties = {
-        n: start_party(getattr(party_files, n), logs / f"{n}.log") for n in address
-    }
+    parties = start_local_parties(party_files, logs)
+    address = {name: party.address for name, party in parties.items()}
     job = None
     try:
         job = start_coordinator(party_files.job)

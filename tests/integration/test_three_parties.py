@@ -13,8 +13,7 @@ import yaml
 from common.config import load_job_config, load_party_config
 from coordinator.job import JobDriver
 from party_server.data_slice import load_data_slice
-from party_server.server import start_party
-from tests.support import free_port, misaligned_copy, write_configs
+from tests.support import misaligned_copy, running_parties, write_configs
 
 
 def _carol_csv(source, target, owner: str, columns: list[str]) -> None:
@@ -40,7 +39,7 @@ def test_three_parties_align_and_train(
     fuse sums alice's and carol's outputs."""
     data, common = misaligned_copy(small_data, tmp_path / "data")
     files = write_configs(tmp_path / "cfg", data)
-    address = {n: f"127.0.0.1:{free_port()}" for n in ("alice", "bob", "carol")}
+    files.carol = tmp_path / "cfg" / "carol.yaml"
 
     carol = files.read("alice")
     if labels_alone:
@@ -56,20 +55,16 @@ def test_three_parties_align_and_train(
         features=features,
         output_dir=str(tmp_path / "cfg" / "runs" / "carol"),
     )
-    carol_path = tmp_path / "cfg" / "carol.yaml"
-    carol_path.write_text(yaml.safe_dump(carol, sort_keys=False))
+    files.carol.write_text(yaml.safe_dump(carol, sort_keys=False))
+    # Addresses come when the parties start (``running_parties``).
     peers = {
-        "alice": [{"name": "bob", "address": address["bob"]}],
-        "carol": [{"name": "bob", "address": address["bob"]}],
-        "bob": [
-            {"name": "alice", "address": address["alice"]},
-            {"name": "carol", "address": address["carol"]},
-        ],
+        "alice": [{"name": "bob"}],
+        "carol": [{"name": "bob"}],
+        "bob": [{"name": "alice"}, {"name": "carol"}],
     }
-    paths = {"alice": files.alice, "bob": files.bob, "carol": carol_path}
-    for name, path in paths.items():
+    for name, path in files.parties.items():
         config = yaml.safe_load(path.read_text())
-        config.update(listen=address[name], peers=peers[name])
+        config.update(peers=peers[name])
         config["model"]["family"] = family
         if name == "bob":
             config["model"]["aggregation"] = aggregation
@@ -80,20 +75,12 @@ def test_three_parties_align_and_train(
         "job",
         epochs=1,
         predict="none",
-        parties=[{"name": n, "address": address[n]} for n in ("alice", "carol", "bob")],
+        parties=[{"name": n} for n in ("alice", "carol", "bob")],
     )
 
-    running = []
-    try:
-        for name in ("bob", "alice", "carol"):
-            running.append(start_party(load_party_config(paths[name])))
+    with running_parties(files) as running:
         result = JobDriver(load_job_config(files.job)).run()
-        held = {
-            r.party.config.party: r.party.traffic.snapshot().bytes_sent for r in running
-        }
-    finally:
-        for party in running:
-            party.stop(grace=1.0)
+        held = {n: r.party.traffic.snapshot().bytes_sent for n, r in running.items()}
 
     [record] = result.records
     assert record.val_auc > 0.55
@@ -108,7 +95,7 @@ def test_three_parties_align_and_train(
     assert all(sent > 0 for sent in held.values())
     # Every party trained on the same IDs in the same order: those all three hold.
     aligned = {}
-    for name, path in paths.items():
+    for name, path in files.parties.items():
         config = load_party_config(path)
         with np.load(config.output_dir / "deepfm-ml1m" / "alignment.npz") as cache:
             rows = cache["rows"]

@@ -1,14 +1,13 @@
-"""The helpers that compare runs bit for bit and check a difference again."""
+"""The helpers that compare runs bit for bit, with no second chance."""
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.divergence import RunState, agreed, difference, reproduces, vetted
+from tests.divergence import RunState, assert_same, difference
 
 HISTORY = [
     {
@@ -70,35 +69,33 @@ def test_a_missing_checkpoint_is_a_difference_unless_only_common_ones_count():
     assert difference(_state("a"), other, 2, same_checkpoints=False) is None
 
 
-def test_agreed_finds_the_twins_and_fails_without_any():
-    odd = _state("odd", 2.0)
-    assert agreed([odd, _state("a"), _state("b")], 2).folder == Path("a")
-    with pytest.raises(AssertionError, match="no two runs agree"):
-        agreed([odd, _state("a", 3.0), _state("b", 4.0)], 2)
+def test_equal_runs_pass_without_an_explanation():
+    def explain(a: RunState, b: RunState) -> str:
+        raise AssertionError("equal runs need no explanation")
+
+    assert_same(_state("a"), _state("b"), 2, explain=explain)
 
 
-def test_vetted_runs_a_third_only_when_the_first_two_differ():
-    made = []
+def test_any_difference_fails_at_once_naming_runs_checkpoint_and_step():
+    explained = []
 
-    def run(i: int) -> RunState:
-        made.append(i)
-        return _state(f"run-{i}", 2.0 if i == 0 else 1.0)
+    def explain(a: RunState, b: RunState) -> str:
+        explained.append((a.folder, b.folder))
+        return "b went astray"
 
-    with pytest.warns(UserWarning, match=r"did not reproduce.*\(run-0 astray\)"):
-        kept = vetted(run, 2, explain=lambda a, b: f"{a.folder} astray")
-    assert made == [0, 1, 2] and kept.folder == Path("run-1")
-    made.clear()
-    assert vetted(lambda i: made.append(i) or _state(f"run-{i}"), 2).folder == Path(
-        "run-0"
+    one_ulp = np.nextafter(np.float32(1), np.float32(2))
+    with pytest.raises(AssertionError) as failed:
+        assert_same(_state("a"), _state("b", one_ulp, 0.6), 2, explain=explain)
+    assert str(failed.value) == (
+        "runs differ: alice/checkpoint-00000001.npz model/w differs (saved at "
+        "epoch 0 step 2, scores first differ at step 1) between a and b "
+        "(b went astray)"
     )
-    assert made == [0, 1]
+    assert explained == [(Path("a"), Path("b"))]  # one comparison, no rerun
 
 
-def test_a_difference_fails_only_when_it_comes_back():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        reproduces(lambda i: None)  # nothing differs: no second attempt, no warning
-    with pytest.warns(UserWarning, match="differed once"):
-        reproduces(lambda i: "bits" if i == 0 else None)
-    with pytest.raises(AssertionError, match="differs twice: bits 0; then bits 1"):
-        reproduces(lambda i: f"bits {i}")
+def test_jobs_sharing_a_folder_are_named_by_job():
+    other = RunState(Path("runs"), {}, HISTORY, {"peer": {"bytes": 11}}, "side-b")
+    mine = RunState(Path("runs"), {}, HISTORY, {"peer": {"bytes": 10}}, "side-a")
+    with pytest.raises(AssertionError, match="in job side-a in runs, .* in job side-b"):
+        assert_same(mine, other, 2, explain=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import grpc
 import pytest
@@ -81,10 +80,8 @@ def test_replies_come_back_in_order_and_are_counted(peer):
 def test_a_silent_peer_times_out_with_a_clear_error(peer):
     stream, _ = _stream(peer, "silent", timeout=1.0)
     stream.send(_forward(0))
-    started = time.monotonic()
     with pytest.raises(PeerError, match="no reply from bob within 1 s"):
         stream.receive()
-    assert time.monotonic() - started < 5.0
 
 
 def test_a_refusal_names_the_status(peer):

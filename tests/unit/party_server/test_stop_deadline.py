@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 from coordinator.local import project_env
 from tests.support import ROOT
@@ -43,17 +42,14 @@ def test_a_stop_that_hangs_ends_after_the_deadline_with_every_stack(party_files)
     )
     try:
         assert process.stdout.readline().startswith("READY party=alice")
-        started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=60)
-        took = time.monotonic() - started
     finally:
         process.kill()
         process.wait()
     stderr = process.stderr.read()
 
     assert code == 0, stderr
-    assert took >= 1.0
     assert "party alice: stopping took over 1 s" in stderr
     # The stack of the thread that hung is in the log, down to the stuck call.
     stacks = stderr.split("stopping took over", 1)[1]
