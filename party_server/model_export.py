@@ -69,7 +69,6 @@ from party_server.checkpoints import ModelState, variables_state
 from party_server.export_files import (
     FILE_LIST,
     MODEL_FILE,
-    check_files,
     check_part,
     write_file_list,
 )
@@ -214,14 +213,7 @@ def _existing(folder: Path, digest: str, version: str, where: str) -> ExportedPa
             f"{where} already exists at {folder}, written before exports "
             "recorded their files; export under another version"
         )
-    files_digest = check_files(folder, where)
-    try:
-        found = json.loads((folder / MODEL_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelIntegrityError(
-            f"{where}: {folder} exists but its {MODEL_FILE} cannot be read ({exc}); "
-            "move it away or export under another version"
-        ) from None
+    found, files_digest = check_part(folder, where, {})
     if found.get("model_digest") != digest:
         raise VersionTakenError(
             f"model version {version!r} already exists at {folder} with another "
