@@ -75,13 +75,13 @@ class Wire:
         accept, forward_message = LabelJob.accept_forward, FeatureJob._forward_message
         wire = self
 
-        def recording_accept(self, sender, hello, forward):
+        def recording_accept(self, stream, hello, forward):
             with wire._lock:
                 wire.fields.update(f.name for f, _ in forward.ListFields())
                 key = (forward.key.phase, forward.key.epoch, forward.key.step)
                 values = np.frombuffer(forward.masked.values.data, "<u8")
-                wire.received[(*key, hello.split)][sender] = values.copy()
-            return accept(self, sender, hello, forward)
+                wire.received[(*key, hello.split)][stream.sender] = values.copy()
+            return accept(self, stream, hello, forward)
 
         def recording_forward(self, phase, epoch, step, hidden, split=""):
             message = forward_message(self, phase, epoch, step, hidden, split)
