@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import grpc
 
 from common import serde
+from common.config import PartyRole
 from common.errors import (
     ConfigError,
     InvalidMessageError,
@@ -131,6 +132,11 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         hello = first.hello
         self._check_peer(context, hello.party)
         check_job_id(hello.job_id)
+        if self._party.config.role is not PartyRole.LABEL:
+            raise NotAllowedError(
+                f"party {self._party.config.party} is a feature party; a PSI stream "
+                "goes to the job's label party"
+            )
         session = self._party.psi_hub.session(
             hello.job_id,
             hello.attempt,

@@ -380,6 +380,34 @@ def _stream_cases(job: str) -> list[tuple[str, list, grpc.StatusCode, str]]:
     ]
 
 
+def _check_other_roles(certs, parties, alice_to_bob, job: str) -> None:
+    """Each party's certificate calling what only the other role answers."""
+    embed = peer_pb2.EmbedRequest(job_id=job, version="v1", party="alice", keys=["1"])
+    error = _refused(lambda: alice_to_bob.Embed(embed, timeout=10))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "party bob serves no feature outputs" in error.details()
+    with _channel_as(certs, "bob", parties["alice"].port, "alice") as channel:
+        bob_to_alice = peer_pb2_grpc.PeerStub(channel)
+        psi_hello = peer_pb2.PsiHello(job_id=job, party="bob", count=1)
+        streams = [
+            (
+                bob_to_alice.Exchange,
+                _hello(job, party="bob"),
+                "party 'alice' is not the label party of 'deepfm-ml1m'",
+            ),
+            (
+                bob_to_alice.Intersect,
+                peer_pb2.PsiMessage(hello=psi_hello),
+                "party alice is a feature party; a PSI stream goes to the job's "
+                "label party",
+            ),
+        ]
+        for method, hello, text in streams:
+            error = _refused(lambda m=method, h=hello: list(m(iter([h]), timeout=10)))
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, text
+            assert text in error.details(), error.details()
+
+
 def _outcome(call) -> grpc.RpcError | None:
     """How a call ended: its error, or None when it ended well."""
     try:
@@ -424,11 +452,12 @@ def _cancelled_stream(stub, messages: list) -> tuple[grpc.Call, threading.Event]
 
 
 def test_malformed_peer_and_psi_streams_from_alices_certificate_change_nothing(
-    tls_prepared,
+    tls_prepared, certs
 ):
     parties, config, clients, channel = tls_prepared
     job = config.job
     stub = peer_pb2_grpc.PeerStub(channel)
+    _check_other_roles(certs, parties, stub, job)
     for name, messages, code, text in _stream_cases(job):
         error = _refused(lambda m=messages: list(stub.Exchange(iter(m), timeout=20)))
         assert error.code() == code, (name, error.code(), error.details())
