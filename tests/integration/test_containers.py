@@ -5,7 +5,8 @@ user, and the coordinator starts only once both parties are healthy. Then bob's
 container crashes mid-epoch: its restart policy brings it back, the coordinator
 recovers, and the job ends with the uninterrupted run's validation AUC (or, when
 the uninterrupted run drifted, every window of the recovered run replays bit for
-bit in one process). Finally
+bit in one process); alice's container is killed through the engine at the
+same moment and started again by hand, and the job still recovers. Finally
 ``down`` leaves no container, network or process of the project behind.
 
 Runs through ``deploy/compose.sh``: a Docker engine when one answers, else
@@ -246,6 +247,22 @@ def _recovered_exactly(
     )
 
 
+def _kill_and_start_alice(env: dict[str, str]) -> None:
+    """alice's container killed through the engine (``kill``: a stop by the
+    user, which the restart policy leaves stopped), then started again through
+    compose (the engine's own CLI may not see compose.sh's network)."""
+    killed = subprocess.run(
+        [ENGINE, "kill", f"{PROJECT}_alice_1"], capture_output=True, timeout=60
+    )
+    assert killed.returncode == 0, killed.stderr
+    deadline = time.monotonic() + 60
+    while _inspect("alice")["State"]["Running"]:
+        assert time.monotonic() < deadline, "alice's container still runs"
+        time.sleep(0.5)
+    started = _compose(env, "start", "alice", timeout=300)
+    assert started.returncode == 0, started.stderr
+
+
 def test_compose_up_runs_the_job_in_containers_and_survives_a_crash(
     compose_env, tmp_path
 ):
@@ -273,10 +290,11 @@ def test_compose_up_runs_the_job_in_containers_and_survives_a_crash(
     up = Up(env, tmp_path / "up-crash.log")
     up.wait_for(r"coordinator_1\s+\|.*epoch 1/2 step 100/")
     os.kill(_inspect("bob")["State"]["Pid"], signal.SIGKILL)
+    _kill_and_start_alice(env)
     assert up.finish() == 0, up.text()[-4000:]
     text = up.text()
     assert "recovering from checkpoint" in text
-    [recovered] = re.findall(r"recovered in ([0-9.]+) s", text)
+    recovered, *_ = re.findall(r"recovered in ([0-9.]+) s", text)
     assert _inspect("bob")["RestartCount"] >= 1
     _recovered_exactly(runs, crashed, Path(env["SPLITREC_DATA"]), tmp_path / "replay")
     print(f"up: {up_seconds:.0f} s; bob recovered in {recovered} s")
