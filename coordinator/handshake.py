@@ -133,11 +133,19 @@ def wait_for_calls(
     finished = threading.Event()
     for call in pending:
         call.add_done_callback(lambda _: finished.set())
-    finished.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    # Short waits: a stop signal's handler runs only when this (the main)
+    # thread runs, and the kernel may have handed the signal to another one.
+    while not finished.is_set():
+        left = _WAKE_SECONDS if deadline is None else deadline - time.monotonic()
+        if left <= 0:
+            break
+        finished.wait(min(left, _WAKE_SECONDS))
     done = {call for call in pending if call.done()}
     return done, pending - done
 
 
+_WAKE_SECONDS = 0.5
 # After a party's PrepareJob fails, how long the others may still answer: one
 # party's real reason (a permanent one) often shows up as a broken PSI stream at
 # its peer a moment earlier.

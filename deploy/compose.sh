@@ -169,6 +169,9 @@ install_missing() {
 }
 # netavark needs iptables for the bridge network; docker-compose v1 the API.
 install_missing podman runc netavark aardvark-dns iptables uidmap slirp4netns docker-compose
+# Chosen again now that it is installed: a docker CLI without its compose
+# plugin (`docker compose` missing) may have been picked above.
+compose=(docker-compose)
 
 state=$(mktemp -d "${TMPDIR:-/tmp}/splitrec-compose.XXXXXX")
 # Containers may not ask for more than this machine allows.

@@ -38,6 +38,8 @@ logger = logging.getLogger("party_server")
 # Seconds a stop may take (closing jobs, the server's grace, threads ending)
 # before the process ends without waiting for what is left.
 STOP_DEADLINE = 10.0
+# How often the main thread wakes up to run a signal handler (see main).
+_WAKE_SECONDS = 0.5
 
 
 def _end_anyway(party: str) -> None:
@@ -130,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     serving.set()
     host = (args.listen or config.listen).rsplit(":", 1)[0]
     print(f"READY party={config.party} address={host}:{running.port}", flush=True)
-    stop.wait()
+    # The kernel may hand a signal to any thread; Python runs the handler only
+    # when the main thread runs again, so it wakes up now and then to let it.
+    while not stop.wait(_WAKE_SECONDS):
+        pass
     logger.info("stopping party %s", config.party)
     deadline = threading.Timer(STOP_DEADLINE, _end_anyway, (config.party,))
     deadline.daemon = True

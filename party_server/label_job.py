@@ -53,11 +53,18 @@ from party_server.checkpoints import ModelState
 from party_server.data_slice import DataSlice
 from party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from party_server.leakage_probe import ReceivedProbe
-from party_server.mailbox import Mailbox, Outbox
+from party_server.mailbox import Inbound, Mailbox
 from party_server.secure_sums import ShareBoard
 from splitrec.v1 import common_pb2, peer_pb2
 
 logger = logging.getLogger(__name__)
+
+# The passes a peer stream may carry.
+_PHASES = (
+    common_pb2.PHASE_TRAIN,
+    common_pb2.PHASE_EVALUATE,
+    common_pb2.PHASE_PREDICT,
+)
 
 
 class LabelJob(PartyJob):
@@ -133,7 +140,6 @@ class LabelJob(PartyJob):
         )
         self.warm_start(config.output_dir)
         self.mailbox = Mailbox(self._senders)
-        self._outboxes: dict[str, Outbox] = {}
         self._outbox_lock = threading.Lock()
         self._epoch_metrics = MetricAccumulator(self._tasks)
         self.compressor = Compressor(
@@ -189,19 +195,21 @@ class LabelJob(PartyJob):
 
     # Peer side: called by the peer service for each stream and message.
 
-    def open_stream(self, sender: str, hello: peer_pb2.Hello) -> Outbox:
+    def open_stream(self, sender: str, hello: peer_pb2.Hello) -> Inbound:
+        """A stream of ``sender`` for the pass ``hello`` names; it replaces the
+        sender's earlier stream of that pass once it stores a hidden tensor."""
         if sender not in self._senders:
             raise UnknownJobError(
                 f"party {sender} is not a feature party of job {self.spec.job_id}"
             )
-        outbox = Outbox()
-        if hello.phase == common_pb2.PHASE_TRAIN:
-            with self._outbox_lock:
-                previous = self._outboxes.get(sender)
-                self._outboxes[sender] = outbox
-            if previous is not None:
-                previous.close()
-        return outbox
+        if hello.phase not in _PHASES:
+            raise InvalidMessageError(
+                f"Hello from {sender} names phase {hello.phase}; a peer stream is "
+                "for TRAIN, EVALUATE or PREDICT"
+            )
+        if hello.phase != common_pb2.PHASE_TRAIN:
+            split_from_proto(hello.split)  # refuses an unknown split
+        return Inbound(sender, hello.phase)
 
     def accept_share(
         self,
@@ -223,9 +231,10 @@ class LabelJob(PartyJob):
         return peer_pb2.PeerMessage(key_shares=relayed)
 
     def accept_forward(
-        self, sender: str, hello: peer_pb2.Hello, forward: peer_pb2.Forward
+        self, stream: Inbound, hello: peer_pb2.Hello, forward: peer_pb2.Forward
     ) -> None:
         """Validates one hidden tensor against the pass it belongs to and stores it."""
+        sender = stream.sender
         key = forward.key
         if key.job_id != self.spec.job_id or key.phase != hello.phase:
             raise InvalidMessageError(
@@ -247,16 +256,18 @@ class LabelJob(PartyJob):
                 f"{at(key.epoch, key.step)} was already trained (the job is at "
                 f"{at(*trained)})"
             )
+        stream.check_next(key.epoch, key.step)
         shape = (batch_length(rows, batch, key.step), self._widths[sender])
         what = f"hidden tensor of {sender} for {at(key.epoch, key.step)}"
         step_key = (key.phase, key.epoch, key.step)
         if self.board is not None:
             self.mailbox.put(
-                sender,
+                stream,
                 step_key,
                 self._unmasked_part(forward, shape, what),
                 self._timeout,
             )
+            stream.last = (key.epoch, key.step)
             return
         if forward.HasField("masked"):
             raise InvalidMessageError(
@@ -285,7 +296,8 @@ class LabelJob(PartyJob):
             if key.phase == common_pb2.PHASE_TRAIN:
                 with self._outbox_lock:
                     self._kept[(sender, step_key)] = positions
-        self.mailbox.put(sender, step_key, hidden, self._timeout)
+        self.mailbox.put(stream, step_key, hidden, self._timeout)
+        stream.last = (key.epoch, key.step)
 
     def _unmasked_part(
         self, forward: peer_pb2.Forward, shape: tuple[int, int], what: str
@@ -380,7 +392,7 @@ class LabelJob(PartyJob):
             for sender, grad in zip(self._senders, grads, strict=True):
                 gradient = self._defended(sender, epoch, step, grad.numpy(), labels)
                 backward = self._backward(sender, key, step_key, gradient)
-                outbox = self._outboxes.get(sender)
+                outbox = self.mailbox.answering(sender, common_pb2.PHASE_TRAIN)
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
                 outbox.put(peer_pb2.PeerMessage(backward=backward))
@@ -493,9 +505,6 @@ class LabelJob(PartyJob):
     def close(self) -> None:
         super().close()
         self.mailbox.fail(UnknownJobError(f"job {self.spec.job_id} has ended"))
-        with self._outbox_lock:
-            for outbox in self._outboxes.values():
-                outbox.close()
 
 
 def _label_findings(

@@ -3,6 +3,14 @@
 Feature parties' streams put hidden tensors in; the label party's step loop takes
 them by step key. The inbox is bounded per sender, so a sender that runs ahead is
 slowed by gRPC flow control instead of filling memory.
+
+A sender has one current stream per phase: the one whose hidden tensor was last
+stored. A stream that stores its first tensor replaces the sender's earlier one
+of that phase (a party that restarted opens a new one), whose tensors not yet
+taken are dropped and whose answers end. A stream that opens and then sends
+nothing usable replaces nothing, and what a stream stored is dropped when it
+fails (``drop``), so a broken or hostile stream leaves no tensor behind for a
+step to take.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from common.errors import JobStateError, PeerError
+from common.errors import InvalidMessageError, JobStateError, PeerError
 from common.positions import at
 
 # (phase, epoch, step)
@@ -23,27 +31,58 @@ Key = tuple[int, int, int]
 END_OF_STREAM = object()
 
 
+class Inbound:
+    """One open peer stream: its sender and phase, the outbox of its answers and
+    the last step it stored (each next one must follow it)."""
+
+    def __init__(self, sender: str, phase: int) -> None:
+        self.sender = sender
+        self.phase = phase
+        self.outbox = Outbox()
+        self.last: tuple[int, int] | None = None
+        # Replaced by a newer stream of the sender, or failed: stores no more.
+        self.retired = False
+
+    def check_next(self, epoch: int, step: int) -> None:
+        """Refuses a step other than the one after the stream's last."""
+        if self.last is None:
+            return
+        expected = (self.last[0], self.last[1] + 1)
+        if (epoch, step) != expected:
+            raise InvalidMessageError(
+                f"{self.sender} sent epoch {epoch} step {step} after epoch "
+                f"{self.last[0]} step {self.last[1]}; a stream sends a pass's steps "
+                f"in order, each once (expected epoch {expected[0]} step {expected[1]})"
+            )
+
+
 class Mailbox:
     def __init__(self, senders: Sequence[str], capacity: int = 64) -> None:
         self._senders = tuple(senders)
         self._capacity = capacity
-        self._items: dict[tuple[str, Key], np.ndarray] = {}
+        self._items: dict[tuple[str, Key], tuple[np.ndarray, Inbound]] = {}
         self._counts = dict.fromkeys(self._senders, 0)
         self._cursor: dict[int, tuple[int, int]] = {}
+        self._current: dict[tuple[str, int], Inbound] = {}
         self._failure: Exception | None = None
         self._cond = threading.Condition()
 
-    def put(self, sender: str, key: Key, array: np.ndarray, timeout: float) -> None:
-        """Stores one hidden tensor; refuses duplicates and steps already taken.
+    def put(self, stream: Inbound, key: Key, array: np.ndarray, timeout: float) -> None:
+        """Stores one hidden tensor of ``stream``; refuses duplicates and steps
+        already taken. The stream becomes its sender's current one of its phase.
 
         Waits up to ``timeout`` for room; the checks hold at the moment of storing.
         """
+        sender = stream.sender
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 if self._failure is not None:
                     raise self._failure
-                self._check_new(sender, key)
+                previous = self._current.get((sender, stream.phase))
+                self._check_new(stream, key, previous)
+                if previous is not stream:
+                    self._replace(previous, stream)
                 if self._counts[sender] < self._capacity:
                     break
                 remaining = deadline - time.monotonic()
@@ -53,19 +92,60 @@ class Mailbox:
                         f"{timeout:g} s"
                     )
                 self._cond.wait(remaining)
-            self._items[(sender, key)] = array
+            self._items[(sender, key)] = (array, stream)
             self._counts[sender] += 1
             self._cond.notify_all()
 
-    def _check_new(self, sender: str, key: Key) -> None:
+    def _check_new(self, stream: Inbound, key: Key, previous: Inbound | None) -> None:
+        """Refuses a step already taken or stored; a tensor ``previous`` stored
+        does not count when ``stream`` is about to replace it."""
         phase, epoch, step = key
+        sender = stream.sender
+        if stream.retired:
+            raise JobStateError(
+                f"this stream of {sender} was replaced by a newer one or failed; "
+                "open a new stream"
+            )
         cursor = self._cursor.get(phase)
         if cursor is not None and (epoch, step) <= cursor:
             raise JobStateError(
                 f"{at(epoch, step)} from {sender} was already processed"
             )
-        if (sender, key) in self._items:
+        stored = self._items.get((sender, key))
+        if stored is not None and (stored[1] is stream or stored[1] is not previous):
             raise JobStateError(f"{at(epoch, step)} from {sender} was already received")
+
+    def _replace(self, previous: Inbound | None, stream: Inbound) -> None:
+        self._current[(stream.sender, stream.phase)] = stream
+        if previous is not None:
+            self._discard(previous)
+            previous.outbox.close()
+
+    def _discard(self, stream: Inbound) -> list[Key]:
+        """Retires ``stream``: its tensors not yet taken go (their keys are
+        returned)."""
+        stream.retired = True
+        dropped = [k for k, v in self._items.items() if v[1] is stream]
+        for item_key in dropped:
+            del self._items[item_key]
+            self._counts[stream.sender] -= 1
+        self._cond.notify_all()
+        return sorted(key for _, key in dropped)
+
+    def drop(self, stream: Inbound) -> list[Key]:
+        """Drops what ``stream`` stored and no step took yet (it failed, was
+        cancelled, or ended a training pass with tensors left over); returns
+        the keys dropped, in order."""
+        with self._cond:
+            return self._discard(stream)
+
+    def answering(self, sender: str, phase: int) -> Outbox | None:
+        """The outbox of the sender's current stream of ``phase``, while open."""
+        with self._cond:
+            stream = self._current.get((sender, phase))
+            if stream is None or stream.retired:
+                return None
+            return stream.outbox
 
     def take(
         self, key: Key, timeout: float, cancelled: threading.Event
@@ -87,7 +167,7 @@ class Mailbox:
                         f"within {timeout:g} s; is that party running?"
                     )
                 self._cond.wait(min(remaining, 0.5))
-            arrays = [self._items.pop(w) for w in wanted]
+            arrays = [self._items.pop(w)[0] for w in wanted]
             for sender in self._senders:
                 self._counts[sender] -= 1
             self._cursor[key[0]] = (key[1], key[2])
@@ -104,9 +184,12 @@ class Mailbox:
             self._cond.notify_all()
 
     def fail(self, error: Exception) -> None:
-        """Wakes every waiter with ``error`` (the job ended or broke)."""
+        """Wakes every waiter with ``error`` (the job ended or broke) and ends
+        every stream's answers."""
         with self._cond:
             self._failure = error
+            for stream in self._current.values():
+                stream.outbox.close()
             self._cond.notify_all()
 
 

@@ -10,20 +10,22 @@ from collections.abc import Iterator
 import grpc
 
 from common import serde
+from common.config import PartyRole
 from common.errors import (
     ConfigError,
     InvalidMessageError,
+    JobStateError,
     NotAllowedError,
     SplitRecError,
 )
 from common.traffic import TrafficCounter
 from party_server.authz import Authorizer
 from party_server.label_job import LabelJob
-from party_server.mailbox import END_OF_STREAM, Outbox
+from party_server.mailbox import END_OF_STREAM, Inbound
 from party_server.part_serving import FeatureServing, PartServing
 from party_server.party import Party, check_job_id
 from party_server.status_codes import rpc_method
-from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
@@ -94,11 +96,12 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         traffic = self._party.traffic
         hello = self._hello(request_iterator, context)
         job = self._party.label_job(hello.job_id)
-        outbox = job.open_stream(hello.party, hello)
+        stream = job.open_stream(hello.party, hello)
+        outbox = stream.outbox
         context.add_callback(outbox.close)
         reader = threading.Thread(
             target=_read_forwards,
-            args=(request_iterator, job, hello, outbox, traffic),
+            args=(request_iterator, job, hello, stream, traffic),
             name=f"peer-in-{hello.party}",
             daemon=True,
         )
@@ -129,6 +132,11 @@ class PeerService(peer_pb2_grpc.PeerServicer):
         hello = first.hello
         self._check_peer(context, hello.party)
         check_job_id(hello.job_id)
+        if self._party.config.role is not PartyRole.LABEL:
+            raise NotAllowedError(
+                f"party {self._party.config.party} is a feature party; a PSI stream "
+                "goes to the job's label party"
+            )
         session = self._party.psi_hub.session(
             hello.job_id,
             hello.attempt,
@@ -172,10 +180,14 @@ def _read_forwards(
     request_iterator: Iterator[peer_pb2.PeerMessage],
     job: LabelJob,
     hello: peer_pb2.Hello,
-    outbox: Outbox,
+    stream: Inbound,
     traffic: TrafficCounter,
 ) -> None:
-    """Stores each incoming hidden tensor; a bad one ends the stream with its error."""
+    """Stores each incoming hidden tensor; a bad one ends the stream with its
+    error. What a failed or cancelled stream stored and no step took is dropped,
+    as is what a training stream left when it ended (its sender ends it only
+    after the gradient of its last step)."""
+    outbox = stream.outbox
     try:
         for message in request_iterator:
             traffic.received(message)
@@ -189,11 +201,25 @@ def _read_forwards(
                     "expected Forward messages after Hello, got "
                     f"{message.WhichOneof('kind')}"
                 )
-            job.accept_forward(hello.party, hello, message.forward)
+            job.accept_forward(stream, hello, message.forward)
     except SplitRecError as exc:
         outbox.put(exc)
+        job.mailbox.drop(stream)
     except grpc.RpcError:
         logger.info("stream from %s was cancelled", hello.party)
+        job.mailbox.drop(stream)
+    else:
+        if hello.phase == common_pb2.PHASE_TRAIN:
+            left = job.mailbox.drop(stream)
+            if left:
+                _, epoch, step = left[0]
+                outbox.put(
+                    JobStateError(
+                        f"the training stream of {hello.party} ended before epoch "
+                        f"{epoch} step {step} was trained; its {len(left)} hidden "
+                        "tensor(s) not yet used were dropped"
+                    )
+                )
     outbox.close()
 
 

@@ -181,12 +181,19 @@ def prepared_federation(
 ) -> Iterator[tuple[dict, object, dict]]:
     """Both parties up and the job prepared: (parties, job config, clients)."""
     from common.config import load_job_config
+    from common.tls import load_credentials
     from coordinator.client import PartyClient
     from coordinator.handshake import handshake
 
     with running_parties(files, peer_timeout=peer_timeout) as parties:
         config = load_job_config(files.job)
-        clients = {p.name: PartyClient(p.name, p.address, 30.0) for p in config.parties}
+        credentials = load_credentials(config.tls)
+        clients = {
+            p.name: PartyClient(
+                p.name, p.address, 30.0, credentials, p.expected_identity
+            )
+            for p in config.parties
+        }
         try:
             handshake(config, clients)
             yield parties, config, clients

@@ -4,8 +4,10 @@ container mounts only what the compose file gives it and runs as a non-root
 user, and the coordinator starts only once both parties are healthy. Then bob's
 container crashes mid-epoch: its restart policy brings it back, the coordinator
 recovers, and the job ends with the uninterrupted run's metrics, bit for bit
-(any difference fails, with a replay of each run saying which went astray).
-Finally ``down`` leaves no container, network or process of the project behind.
+(any difference fails, with a replay of each run saying which went astray);
+alice's container is killed through the engine at the same moment and started
+again through compose, and the job still recovers. Finally ``down`` leaves no
+container, network or process of the project behind.
 
 Runs through ``deploy/compose.sh``: a Docker engine when one answers, else
 rootful podman (root needed).
@@ -242,6 +244,22 @@ def _recovered_exactly(
     )
 
 
+def _kill_and_start_alice(env: dict[str, str]) -> None:
+    """alice's container killed through the engine (``kill``: a stop by the
+    user, which the restart policy leaves stopped), then started again through
+    compose (the engine's own CLI may not see compose.sh's network)."""
+    killed = subprocess.run(
+        [ENGINE, "kill", f"{PROJECT}_alice_1"], capture_output=True, timeout=60
+    )
+    assert killed.returncode == 0, killed.stderr
+    deadline = time.monotonic() + 60
+    while _inspect("alice")["State"]["Running"]:
+        assert time.monotonic() < deadline, "alice's container still runs"
+        time.sleep(0.5)
+    started = _compose(env, "start", "alice", timeout=300)
+    assert started.returncode == 0, started.stderr
+
+
 def test_compose_up_runs_the_job_in_containers_and_survives_a_crash(
     compose_env, tmp_path
 ):
@@ -249,7 +267,7 @@ def test_compose_up_runs_the_job_in_containers_and_survives_a_crash(
     runs = tmp_path / "runs"
     env = {**compose_env, "SPLITREC_RUNS": str(runs)}
     up = Up(env, tmp_path / "up.log")
-    up.wait_for(r"coordinator_1\s+\|.*epoch 1/2 step")
+    up.wait_for(r"coordinator_1\s+\|.*epoch 1/2: ")
     _check_containers(env, runs)
     started = _time(_inspect("coordinator")["State"]["StartedAt"])
     assert _healthy_before("alice", started) and _healthy_before("bob", started)
@@ -267,12 +285,13 @@ def test_compose_up_runs_the_job_in_containers_and_survives_a_crash(
     crashed = tmp_path / "runs-crash"
     env = {**compose_env, "SPLITREC_RUNS": str(crashed)}
     up = Up(env, tmp_path / "up-crash.log")
-    up.wait_for(r"coordinator_1\s+\|.*epoch 1/2 step 100/")
+    up.wait_for(r"coordinator_1\s+\|.*epoch 1/2: 100/")
     os.kill(_inspect("bob")["State"]["Pid"], signal.SIGKILL)
+    _kill_and_start_alice(env)
     assert up.finish() == 0, up.text()[-4000:]
     text = up.text()
     assert "recovering from checkpoint" in text
-    [recovered] = re.findall(r"recovered in ([0-9.]+) s", text)
+    recovered, *_ = re.findall(r"recovered in ([0-9.]+) s", text)
     assert _inspect("bob")["RestartCount"] >= 1
     _recovered_exactly(runs, crashed, Path(env["SPLITREC_DATA"]), tmp_path / "replay")
     print(f"up: {up_seconds:.0f} s; bob recovered in {recovered} s")

@@ -6,10 +6,17 @@ control and peer method of bob (the label party, which serves both). Whatever
 arrives, the server answers with a status (never an unhandled exception), keeps
 serving, leaves the job's model and checkpoints untouched, writes no file
 anywhere, and trains normally afterwards.
+
+The export and serving RPCs (``Scoring``, ``Embed``, ``SwitchServing``,
+``ExportModel``) get the same treatment at parties that serve an exported
+version, after a switch to a version with tampered files was refused: the
+served version keeps serving and scores as before.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 
 import grpc
@@ -18,8 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from common.errors import PeerError
+from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from coordinator.windows import Window, run_window
-from splitrec.v1 import common_pb2, control_pb2, peer_pb2
+from splitrec.v1 import (
+    common_pb2,
+    control_pb2,
+    peer_pb2,
+    scoring_pb2,
+    scoring_pb2_grpc,
+)
 from tests.support import prepared_federation
 
 pytestmark = pytest.mark.slow
@@ -245,3 +260,146 @@ def test_random_and_mutated_messages_never_break_the_server(party_files):
     assert files_after == files_before
     assert tree_after == tree_before
     assert last.next_step == 5
+
+
+# --- export and serving -------------------------------------------------------
+
+SERVED = "v1"
+# Each method of the serving path, the party that answers it and a valid request.
+SERVING_CALLS = {
+    "/splitrec.v1.Scoring/Score": (
+        "bob",
+        scoring_pb2.ScoreRequest(
+            entities=[
+                scoring_pb2.EntityKeys(party="alice", keys=["1"]),
+                scoring_pb2.EntityKeys(party="bob", keys=["1", "2", "3"]),
+            ]
+        ),
+    ),
+    "/splitrec.v1.Scoring/GetServingStatus": (
+        "bob",
+        scoring_pb2.ServingStatusRequest(),
+    ),
+    "/splitrec.v1.Control/SwitchServing": (
+        "bob",
+        control_pb2.SwitchServingRequest(version=SERVED),
+    ),
+    "/splitrec.v1.Control/ExportModel": (
+        "bob",
+        control_pb2.ExportModelRequest(job_id="deepfm-ml1m", version="v9", epoch=0),
+    ),
+    "/splitrec.v1.Peer/Embed": (
+        "alice",
+        peer_pb2.EmbedRequest(
+            job_id="deepfm-ml1m", version=SERVED, party="bob", keys=["1", "2"]
+        ),
+    ),
+    "/splitrec.v1.Peer/PrepareServing": (
+        "alice",
+        peer_pb2.PrepareServingRequest(
+            job_id="deepfm-ml1m", version=SERVED, party="bob"
+        ),
+    ),
+}
+
+
+def _serving_case() -> st.SearchStrategy:
+    def payloads(method: str) -> st.SearchStrategy[bytes]:
+        valid = SERVING_CALLS[method][1]
+        return st.one_of(_payload(valid.SerializeToString()), _path_like(valid))
+
+    return st.sampled_from(sorted(SERVING_CALLS)).flatmap(
+        lambda m: st.tuples(st.just(m), payloads(m))
+    )
+
+
+def _with_serving(files, data: Path) -> None:
+    """Serving sections for both parties: version ``SERVED`` of the job (not
+    exported yet) over the entity tables of ``data``."""
+    write_entity_tables(data, files.folder)
+    for name, table, key in (
+        ("alice", USERS_CSV, "UserID"),
+        ("bob", MOVIES_CSV, "MovieID"),
+    ):
+        files.edit(
+            name,
+            serving={
+                "model": {"job": "deepfm-ml1m", "version": SERVED},
+                "table": {"path": str(files.folder / table), "key": key},
+                "reload_seconds": 0.2,
+                **({"clients": ["scorer"]} if name == "bob" else {}),
+            },
+        )
+
+
+def _tamper(files) -> None:
+    """Version ``v2``: a copy of ``SERVED`` at each party, with one byte of
+    each of alice's files flipped."""
+    runs = files.folder / "runs"
+    for name in ("alice", "bob"):
+        model = runs / name / "deepfm-ml1m" / "model"
+        shutil.copytree(model / SERVED, model / "v2")
+    for path in (runs / "alice" / "deepfm-ml1m" / "model" / "v2").rglob("*"):
+        if path.is_file() and path.stat().st_size:
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+
+
+def _served(channel: grpc.Channel) -> scoring_pb2.ServingStatus:
+    stub = scoring_pb2_grpc.ScoringStub(channel)
+    return stub.GetServingStatus(scoring_pb2.ServingStatusRequest(), timeout=10)
+
+
+def test_hostile_export_and_serving_requests_leave_the_served_version_serving(
+    party_files, small_data
+):
+    party_files.edit("job", batch_size=64)
+    _with_serving(party_files, small_data)
+    with prepared_federation(party_files, peer_timeout=30.0) as federation:
+        parties, config, clients = federation
+        run_window(clients, "bob", Window(config.job, 0, 0, 3, 3), lambda _: None, 30)
+        for client in clients.values():
+            client.export_model(config.job, SERVED, 0, None)
+        channels = {
+            n: grpc.insecure_channel(f"127.0.0.1:{p.port}") for n, p in parties.items()
+        }
+        try:
+            deadline = time.monotonic() + 60
+            while not _served(channels["bob"]).ready:
+                assert time.monotonic() < deadline, _served(channels["bob"]).problem
+                time.sleep(0.1)
+            before = _served(channels["bob"])
+            scorer = scoring_pb2_grpc.ScoringStub(channels["bob"])
+            request = SERVING_CALLS["/splitrec.v1.Scoring/Score"][1]
+            scores = scorer.Score(request, timeout=10)
+            _tamper(party_files)
+            with pytest.raises(PeerError) as tampered:
+                clients["bob"].switch_serving("v2", 30.0)
+            cases = []
+
+            @settings(
+                max_examples=80,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+                database=None,
+                derandomize=True,
+            )
+            @given(case=_serving_case())
+            def fuzz(case: tuple[str, bytes]) -> None:
+                method, payload = case
+                cases.append(method)
+                _call(channels[SERVING_CALLS[method][0]], method, [payload])
+
+            fuzz()
+            after = _served(channels["bob"])
+            again = scorer.Score(request, timeout=10)
+        finally:
+            for channel in channels.values():
+                channel.close()
+
+    assert set(cases) == set(SERVING_CALLS)
+    assert tampered.value.code not in ("UNKNOWN", "INTERNAL"), tampered.value
+    assert ": internal error:" not in str(tampered.value)
+    assert after.ready and after.version == before.version == SERVED
+    assert [list(r.scores) for r in again.rows] == [list(r.scores) for r in scores.rows]

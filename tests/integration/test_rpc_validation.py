@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import queue
+import threading
+import time
+
 import grpc
 import numpy as np
 import pytest
 
 from common.errors import PeerError
-from common.rpc import MAX_MESSAGE_BYTES
+from common.rpc import MAX_MESSAGE_BYTES, create_channel
 from common.serde import tensor_to_proto
+from common.tls import TlsConfig, load_credentials
+from coordinator.handshake import describe_all, job_spec
 from coordinator.windows import Window, run_window
 from splitrec.v1 import (
     common_pb2,
@@ -45,10 +52,14 @@ def _hello(job: str, party: str = "alice", phase: int = common_pb2.PHASE_TRAIN):
     )
 
 
-def _forward(job: str, step: int, hidden: np.ndarray) -> peer_pb2.PeerMessage:
-    key = common_pb2.StepKey(
-        job_id=job, phase=common_pb2.PHASE_TRAIN, epoch=0, step=step
-    )
+def _forward(
+    job: str,
+    step: int,
+    hidden: np.ndarray,
+    epoch: int = 0,
+    phase: int = common_pb2.PHASE_TRAIN,
+) -> peer_pb2.PeerMessage:
+    key = common_pb2.StepKey(job_id=job, phase=phase, epoch=epoch, step=step)
     return peer_pb2.PeerMessage(
         forward=peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
     )
@@ -258,3 +269,317 @@ def test_checkpoint_rpcs_refuse_bad_positions_and_unknown_checkpoints(prepared):
         clients, "bob", Window(config.job, 0, 0, 2, 2), lambda _: None, 30.0
     )["bob"]
     assert last.next_step == 2
+
+
+# --- a valid peer identity: alice's own certificate -------------------------------
+
+
+@pytest.fixture
+def tls_prepared(tls_party_files, certs):
+    """Both parties up over mutual TLS, the job prepared; yields (parties, job
+    config, clients, a channel to bob with alice's certificate)."""
+    tls_party_files.edit("job", batch_size=64)
+    with prepared_federation(tls_party_files, peer_timeout=5.0) as federation:
+        parties, config, clients = federation
+        channel = _channel_as(certs, "alice", parties["bob"].port, "bob")
+        try:
+            yield parties, config, clients, channel
+        finally:
+            channel.close()
+
+
+def _channel_as(certs, identity: str, port: int, server: str) -> grpc.Channel:
+    tls = TlsConfig(
+        ca=certs / "ca.pem",
+        cert=certs / f"{identity}.pem",
+        key=certs / f"{identity}.key",
+    )
+    return create_channel(f"127.0.0.1:{port}", load_credentials(tls), server)
+
+
+def _refused(call) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as caught:
+        call()
+    return caught.value
+
+
+def _stream_cases(job: str) -> list[tuple[str, list, grpc.StatusCode, str]]:
+    good = np.zeros((64, WIDTH), np.float32)
+    return [
+        (
+            "a future step, then the stream ends",
+            [_hello(job), _forward(job, 7, good)],
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ended before epoch 0 step 7 was trained; its 1 hidden tensor(s)",
+        ),
+        (
+            "another epoch",
+            [_hello(job), _forward(job, 0, good, epoch=1)],
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "ended before epoch 1 step 0 was trained",
+        ),
+        (
+            "a step twice",
+            [_hello(job), _forward(job, 2, good), _forward(job, 2, good)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "sent epoch 0 step 2 after epoch 0 step 2; a stream sends a pass's "
+            "steps in order, each once",
+        ),
+        (
+            "steps out of order",
+            [_hello(job), _forward(job, 4, good), _forward(job, 3, good)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "sent epoch 0 step 3 after epoch 0 step 4",
+        ),
+        (
+            "no phase",
+            [_hello(job, phase=common_pb2.PHASE_UNSPECIFIED)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "Hello from alice names phase 0; a peer stream is for TRAIN",
+        ),
+        (
+            "an evaluation with no split",
+            [_hello(job, phase=common_pb2.PHASE_EVALUATE)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "unknown split 0",
+        ),
+        (
+            "a forward of another phase",
+            [_hello(job), _forward(job, 0, good, phase=common_pb2.PHASE_PREDICT)],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "on a stream opened for job",
+        ),
+        (
+            "a huge shape",
+            [
+                _hello(job),
+                peer_pb2.PeerMessage(
+                    forward=peer_pb2.Forward(
+                        key=_forward(job, 0, good).forward.key,
+                        hidden=tensor_pb2.Tensor(
+                            dtype=tensor_pb2.DTYPE_FLOAT32, shape=[2**40, WIDTH]
+                        ),
+                    )
+                ),
+            ],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "expected shape (64, 42), got (1099511627776, 42)",
+        ),
+        (
+            "an empty message",
+            [_hello(job), peer_pb2.PeerMessage()],
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "expected Forward messages after Hello, got None",
+        ),
+        (
+            "a Hello naming bob",
+            [_hello(job, party="bob")],
+            grpc.StatusCode.PERMISSION_DENIED,
+            "'bob' is not a configured peer",
+        ),
+    ]
+
+
+def _check_other_roles(certs, parties, alice_to_bob, job: str) -> None:
+    """Each party's certificate calling what only the other role answers."""
+    embed = peer_pb2.EmbedRequest(job_id=job, version="v1", party="alice", keys=["1"])
+    error = _refused(lambda: alice_to_bob.Embed(embed, timeout=10))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "party bob serves no feature outputs" in error.details()
+    with _channel_as(certs, "bob", parties["alice"].port, "alice") as channel:
+        bob_to_alice = peer_pb2_grpc.PeerStub(channel)
+        psi_hello = peer_pb2.PsiHello(job_id=job, party="bob", count=1)
+        streams = [
+            (
+                bob_to_alice.Exchange,
+                _hello(job, party="bob"),
+                "party 'alice' is not the label party of 'deepfm-ml1m'",
+            ),
+            (
+                bob_to_alice.Intersect,
+                peer_pb2.PsiMessage(hello=psi_hello),
+                "party alice is a feature party; a PSI stream goes to the job's "
+                "label party",
+            ),
+        ]
+        for method, hello, text in streams:
+            error = _refused(lambda m=method, h=hello: list(m(iter([h]), timeout=10)))
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, text
+            assert text in error.details(), error.details()
+
+
+def _outcome(call) -> grpc.RpcError | None:
+    """How a call ended: its error, or None when it ended well."""
+    try:
+        call()
+    except grpc.RpcError as error:
+        return error
+    return None
+
+
+def _probe_during_training(channel: grpc.Channel, job: str) -> list:
+    """Malformed streams sent while alice's own stream trains: a Hello alone,
+    a NaN tensor for a later step, a stream cancelled before its first tensor."""
+    nan = np.full((64, WIDTH), np.nan, np.float32)
+    stub = peer_pb2_grpc.PeerStub(channel)
+    outcomes = [
+        _outcome(lambda: list(stub.Exchange(iter([_hello(job)]), timeout=20))),
+        _outcome(
+            lambda: list(
+                stub.Exchange(iter([_hello(job), _forward(job, 99, nan)]), timeout=20)
+            )
+        ),
+    ]
+    call, release = _cancelled_stream(stub, [_hello(job)])
+    outcomes.append(_outcome(lambda: list(call)))
+    release.set()
+    return outcomes
+
+
+def _cancelled_stream(stub, messages: list) -> tuple[grpc.Call, threading.Event]:
+    """A stream that sends ``messages``, waits, and is cancelled; set the event
+    to let its sending thread go."""
+    release = threading.Event()
+
+    def sending():
+        yield from messages
+        release.wait(20)
+
+    call = stub.Exchange(sending(), timeout=20)
+    time.sleep(0.5)
+    call.cancel()
+    return call, release
+
+
+def test_malformed_peer_and_psi_streams_from_alices_certificate_change_nothing(
+    tls_prepared, certs
+):
+    parties, config, clients, channel = tls_prepared
+    job = config.job
+    stub = peer_pb2_grpc.PeerStub(channel)
+    _check_other_roles(certs, parties, stub, job)
+    for name, messages, code, text in _stream_cases(job):
+        error = _refused(lambda m=messages: list(stub.Exchange(iter(m), timeout=20)))
+        assert error.code() == code, (name, error.code(), error.details())
+        assert text in error.details(), (name, error.details())
+    # A stream cancelled after it stored a tensor leaves nothing behind either.
+    good = np.zeros((64, WIDTH), np.float32)
+    _, release = _cancelled_stream(stub, [_hello(job), _forward(job, 0, good)])
+    release.set()
+
+    # While alice's own stream trains, more probes must not disturb it.
+    progress = []
+    window = threading.Thread(
+        target=lambda: progress.append(
+            run_window(clients, "bob", Window(job, 0, 0, 100, 1), lambda _: None, 60.0)
+        ),
+    )
+    window.start()
+    _wait_for(lambda: clients["bob"].status().step >= 2)
+    during = _probe_during_training(channel, job)
+    window.join(120)
+
+    assert during[0] is None
+    assert during[1].code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "NaN or infinite" in during[1].details()
+    assert during[2].code() == grpc.StatusCode.CANCELLED
+    last = progress[0]["bob"]
+    assert last.next_step == 100 and np.isfinite(last.metrics.loss)
+    assert clients["alice"].status().step == 100
+
+    _check_psi_probes(config, clients, stub)
+    after = run_window(clients, "bob", Window(job, 0, 100, 5, 5), lambda _: None, 30)
+    assert after["bob"].next_step == after["alice"].next_step == 105
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+class _Conversation:
+    """A bidirectional stream driven step by step: ``send`` a message, read
+    the replies from ``replies``."""
+
+    def __init__(self) -> None:
+        self._outgoing: queue.Queue = queue.Queue()
+
+    def send(self, message) -> None:
+        self._outgoing.put(message)
+
+    def end(self) -> None:
+        self._outgoing.put(None)
+
+    def messages(self):
+        while (message := self._outgoing.get(timeout=60)) is not None:
+            yield message
+
+
+def _psi_probe(stub, job: str, attempt: str, blinded: list) -> grpc.RpcError | None:
+    """Acts as alice in bob's PSI round ``attempt`` up to the moment alice sends
+    her blinded IDs, then sends ``blinded`` (messages, or nothing) and ends."""
+    talk = _Conversation()
+    hello = peer_pb2.PsiHello(job_id=job, party="alice", count=4, attempt=attempt)
+    talk.send(peer_pb2.PsiMessage(hello=hello))
+    replies = stub.Intersect(talk.messages(), timeout=60)
+    try:
+        next(replies)  # bob's hello with the cache key
+        talk.send(peer_pb2.PsiMessage(cache=peer_pb2.PsiCache(has_cache=False)))
+        assert not next(replies).cache.use_cache
+        while not next(replies).values.last:  # bob's own blinded IDs
+            pass
+        for message in blinded:
+            talk.send(message)
+        talk.end()
+        list(replies)
+    except grpc.RpcError as error:
+        return error
+    finally:
+        talk.end()
+    return None
+
+
+def _values(stage: int, width: int, values: bytes) -> peer_pb2.PsiMessage:
+    chunk = peer_pb2.PsiValues(stage=stage, width=width, values=values, last=True)
+    return peer_pb2.PsiMessage(values=chunk)
+
+
+def _check_psi_probes(config, clients, stub) -> None:
+    """Garbage in PSI streams with alice's certificate: each probe is alice in
+    a PSI round of a job of its own at bob only, whose PrepareJob then fails."""
+    spec = dataclasses.replace(
+        job_spec(config, describe_all(config, clients, 10.0)), job_id="psi-probe"
+    )
+    blinded = peer_pb2.PSI_STAGE_BLINDED
+    cases = [
+        (
+            "points of low order",
+            [_values(blinded, 32, bytes(4 * 32))],
+            "unusable blinded values",
+        ),
+        (
+            "another stage",
+            [_values(peer_pb2.PSI_STAGE_ALIGNED, 16, bytes(4 * 16))],
+            "expected blinded values 32 bytes wide, got stage PSI_STAGE_ALIGNED",
+        ),
+        (
+            "fewer values than announced",
+            [_values(blinded, 32, bytes(2 * 32))],
+            "expected 4 blinded values, got 2",
+        ),
+        (
+            "no values at all",
+            [],
+            "the PSI stream ended before the blinded values",
+        ),
+    ]
+    for i, (name, messages, text) in enumerate(cases):
+        prepare = clients["bob"].prepare(spec, 60.0, attempt=f"probe-{i}")
+        error = _psi_probe(stub, spec.job_id, f"probe-{i}", messages)
+        assert error is not None, name
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (name, error)
+        assert text in error.details(), (name, error.details())
+        with pytest.raises(PeerError, match="PSI with party alice failed"):
+            clients["bob"].prepared(prepare)

@@ -7,6 +7,8 @@ import os
 import random
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -17,13 +19,18 @@ import pytest
 
 from common.config import load_job_config
 from common.errors import JobFailedError
+from common.names import scoring_run_name
 from common.secure_aggregation import fixed_point
 from coordinator.job import JobDriver
-from coordinator.local import start_local_parties, start_party
+from coordinator.local import project_env, start_local_parties, start_party
 from party_server.feature_job import FeatureJob
 from party_server.label_job import LabelJob
 from tests.divergence import RunState, assert_same, run_state
 from tests.support import (
+    ROOT,
+    alive,
+    descendants,
+    party_status,
     running_parties,
     start_coordinator,
     three_party_configs,
@@ -69,13 +76,13 @@ class Wire:
         accept, forward_message = LabelJob.accept_forward, FeatureJob._forward_message
         wire = self
 
-        def recording_accept(self, sender, hello, forward):
+        def recording_accept(self, stream, hello, forward):
             with wire._lock:
                 wire.fields.update(f.name for f, _ in forward.ListFields())
                 key = (forward.key.phase, forward.key.epoch, forward.key.step)
                 values = np.frombuffer(forward.masked.values.data, "<u8")
-                wire.received[(*key, hello.split)][sender] = values.copy()
-            return accept(self, sender, hello, forward)
+                wire.received[(*key, hello.split)][stream.sender] = values.copy()
+            return accept(self, stream, hello, forward)
 
         def recording_forward(self, phase, epoch, step, hidden, split=""):
             message = forward_message(self, phase, epoch, step, hidden, split)
@@ -286,3 +293,109 @@ def test_a_label_party_that_substitutes_a_key_stops_the_job(
     message = str(failed.value)
     assert "the key share of party 'carol' does not carry a valid signature" in message
     assert "PERMISSION_DENIED" in message
+
+
+# SIGTERM to a feature party while the job aligns its rows, and while a
+# scoring command runs: the party exits cleanly with its PSI workers, the job
+# goes on once the party is back, the scoring command stops naming the party.
+
+
+def _children_of(pid: int, timeout: float = 120.0) -> set[int]:
+    """Waits for ``pid`` to start processes of its own (its PSI workers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = descendants(pid)
+        if found:
+            return found
+        time.sleep(0.02)
+    pytest.fail(f"process {pid} started no PSI workers within {timeout:.0f} s")
+
+
+def _scoring_started(carol_pid: int, bob: str, scoring_job: str) -> None:
+    """Returns once carol aligns the scoring job's rows or bob holds it."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = party_status(bob, timeout=1.0)
+        if descendants(carol_pid) or (status and status.job_id == scoring_job):
+            return
+        time.sleep(0.02)
+    pytest.fail("the scoring command never started")
+
+
+def _stopped_cleanly(party, log: Path) -> set[int]:
+    """SIGTERMs ``party``; returns its processes still alive 30 s later."""
+    workers = descendants(party.process.pid)
+    assert party.stop(timeout=30) == 0
+    text = log.read_text()
+    assert "stopping party" in text and "Traceback" not in text
+    return _still_alive(workers)
+
+
+def _still_alive(pids: set[int], timeout: float = 30.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.1)
+    return {p for p in pids if alive(p)}
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_feature_party_while_aligning_and_scoring(
+    three_party_data, tmp_path
+):
+    files = _recovery_configs(tmp_path, three_party_data)
+    files.edit("job", export="auto")
+    for name in PARTIES:
+        files.edit(name, datasets={"again": files.read(name)["data"]["path"]})
+    logs = files.folder / "logs"
+    parties = _started(files)
+    job = None
+    try:
+        job = start_coordinator(files.job)
+        _children_of(parties["carol"].process.pid)
+        assert _stopped_cleanly(parties["carol"], logs / "carol.log") == set()
+        parties["carol"] = start_party(files.parties["carol"], logs / "c2.log")
+        _finished(files, job)
+        retried = (logs / "coordinator.log").read_text()
+
+        scoring = scoring_run_name(JOB, "epoch-1", "again")
+        job = _predict(files)
+        _scoring_started(parties["carol"].process.pid, parties["bob"].address, scoring)
+        assert _stopped_cleanly(parties["carol"], logs / "c2.log") == set()
+        _, stopped = job.communicate(timeout=300)
+        parties["carol"] = start_party(files.parties["carol"], logs / "c3.log")
+        job = _predict(files)
+        out, err = job.communicate(timeout=300)
+    finally:
+        if job is not None and job.poll() is None:
+            job.kill()
+            job.wait()
+        codes = {name: party.stop() for name, party in parties.items()}
+
+    assert "trying again" in retried and "Traceback" not in retried
+    assert job.returncode == 0, err[-3000:]
+    assert "rows shared by every party" in out
+    assert "party carol" in stopped and "Traceback" not in stopped
+    assert codes == dict.fromkeys(("bob", "alice", "carol"), 0)
+
+
+def _predict(files) -> subprocess.Popen:
+    """``python -m coordinator predict`` of version epoch-1 on "again"."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "coordinator",
+            "predict",
+            "--job",
+            str(files.job),
+            "--model",
+            "epoch-1",
+            "--dataset",
+            "again",
+        ],
+        cwd=ROOT,
+        env=project_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from common.errors import JobStateError, PeerError
-from party_server.mailbox import END_OF_STREAM, Mailbox, Outbox
+from common.errors import InvalidMessageError, JobStateError, PeerError
+from party_server.mailbox import END_OF_STREAM, Inbound, Mailbox, Outbox
 
 TRAIN = 1
 EVALUATE = 2
@@ -45,6 +45,18 @@ class Background:
         return self
 
 
+class Box(Mailbox):
+    """A mailbox whose tensors come from one stream per sender and phase."""
+
+    def __init__(self, senders: list[str], capacity: int = 64) -> None:
+        super().__init__(senders, capacity)
+        self.streams: dict[tuple[str, int], Inbound] = {}
+
+    def send(self, sender: str, key: tuple, array: np.ndarray, timeout: float) -> None:
+        stream = self.streams.setdefault((sender, key[0]), Inbound(sender, key[0]))
+        self.put(stream, key, array, timeout)
+
+
 def _array(value: float) -> np.ndarray:
     return np.full((2, 3), value, dtype=np.float32)
 
@@ -53,10 +65,10 @@ def _array(value: float) -> np.ndarray:
 
 
 def test_take_returns_every_senders_array_in_sender_order():
-    mailbox = Mailbox(["alice", "carol"])
+    mailbox = Box(["alice", "carol"])
     from_alice, from_carol = _array(1.0), _array(2.0)
-    mailbox.put("carol", (TRAIN, 0, 0), from_carol, timeout=1)
-    mailbox.put("alice", (TRAIN, 0, 0), from_alice, timeout=1)
+    mailbox.send("carol", (TRAIN, 0, 0), from_carol, timeout=1)
+    mailbox.send("alice", (TRAIN, 0, 0), from_alice, timeout=1)
 
     arrays = mailbox.take((TRAIN, 0, 0), timeout=1, cancelled=NOT_CANCELLED)
 
@@ -66,10 +78,10 @@ def test_take_returns_every_senders_array_in_sender_order():
 
 
 def test_take_returns_only_the_arrays_of_its_step():
-    mailbox = Mailbox(["alice"])
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
-    mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), timeout=1)
-    mailbox.put("alice", (EVALUATE, 0, 0), _array(9.0), timeout=1)
+    mailbox = Box(["alice"])
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), timeout=1)
+    mailbox.send("alice", (EVALUATE, 0, 0), _array(9.0), timeout=1)
 
     first = mailbox.take((TRAIN, 0, 0), timeout=1, cancelled=NOT_CANCELLED)
     second = mailbox.take((TRAIN, 0, 1), timeout=1, cancelled=NOT_CANCELLED)
@@ -81,14 +93,14 @@ def test_take_returns_only_the_arrays_of_its_step():
 
 
 def test_take_waits_for_a_put_from_another_thread():
-    mailbox = Mailbox(["alice"])
+    mailbox = Box(["alice"])
     sent = _array(3.0)
     taker = Background(
         lambda: mailbox.take((TRAIN, 1, 4), timeout=2, cancelled=NOT_CANCELLED)
     )
     assert taker.blocked()
 
-    mailbox.put("alice", (TRAIN, 1, 4), sent, timeout=1)
+    mailbox.send("alice", (TRAIN, 1, 4), sent, timeout=1)
 
     taker.finish()
     assert taker.error is None
@@ -96,25 +108,25 @@ def test_take_waits_for_a_put_from_another_thread():
 
 
 def test_take_waits_until_every_sender_has_put():
-    mailbox = Mailbox(["alice", "carol"])
+    mailbox = Box(["alice", "carol"])
     taker = Background(
         lambda: mailbox.take((TRAIN, 0, 0), timeout=2, cancelled=NOT_CANCELLED)
     )
 
-    mailbox.put("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
     assert taker.blocked()
-    mailbox.put("carol", (TRAIN, 0, 0), _array(2.0), timeout=1)
+    mailbox.send("carol", (TRAIN, 0, 0), _array(2.0), timeout=1)
 
     taker.finish()
     assert [a[0, 0] for a in taker.result] == [1.0, 2.0]
 
 
 def test_duplicate_put_is_refused():
-    mailbox = Mailbox(["alice"])
-    mailbox.put("alice", (TRAIN, 0, 3), _array(1.0), timeout=1)
+    mailbox = Box(["alice"])
+    mailbox.send("alice", (TRAIN, 0, 3), _array(1.0), timeout=1)
 
     with pytest.raises(JobStateError) as caught:
-        mailbox.put("alice", (TRAIN, 0, 3), _array(2.0), timeout=1)
+        mailbox.send("alice", (TRAIN, 0, 3), _array(2.0), timeout=1)
 
     assert str(caught.value) == "epoch 1 step 3 from alice was already received"
     taken = mailbox.take((TRAIN, 0, 3), timeout=1, cancelled=NOT_CANCELLED)
@@ -125,12 +137,12 @@ def test_duplicate_put_is_refused():
     ("epoch", "step"), [(2, 5), (2, 4), (1, 9)], ids=["same", "earlier", "old-epoch"]
 )
 def test_put_of_a_step_already_taken_is_refused(epoch, step):
-    mailbox = Mailbox(["alice"])
-    mailbox.put("alice", (TRAIN, 2, 5), _array(1.0), timeout=1)
+    mailbox = Box(["alice"])
+    mailbox.send("alice", (TRAIN, 2, 5), _array(1.0), timeout=1)
     mailbox.take((TRAIN, 2, 5), timeout=1, cancelled=NOT_CANCELLED)
 
     with pytest.raises(JobStateError) as caught:
-        mailbox.put("alice", (TRAIN, epoch, step), _array(2.0), timeout=1)
+        mailbox.send("alice", (TRAIN, epoch, step), _array(2.0), timeout=1)
 
     assert str(caught.value) == (
         f"epoch {epoch + 1} step {step} from alice was already processed"
@@ -138,13 +150,13 @@ def test_put_of_a_step_already_taken_is_refused(epoch, step):
 
 
 def test_later_steps_and_other_phases_are_accepted_after_a_take():
-    mailbox = Mailbox(["alice"])
-    mailbox.put("alice", (TRAIN, 2, 5), _array(1.0), timeout=1)
+    mailbox = Box(["alice"])
+    mailbox.send("alice", (TRAIN, 2, 5), _array(1.0), timeout=1)
     mailbox.take((TRAIN, 2, 5), timeout=1, cancelled=NOT_CANCELLED)
 
-    mailbox.put("alice", (TRAIN, 2, 6), _array(2.0), timeout=1)
-    mailbox.put("alice", (TRAIN, 3, 0), _array(3.0), timeout=1)
-    mailbox.put("alice", (EVALUATE, 0, 0), _array(4.0), timeout=1)
+    mailbox.send("alice", (TRAIN, 2, 6), _array(2.0), timeout=1)
+    mailbox.send("alice", (TRAIN, 3, 0), _array(3.0), timeout=1)
+    mailbox.send("alice", (EVALUATE, 0, 0), _array(4.0), timeout=1)
 
     assert mailbox.take((TRAIN, 2, 6), 1, NOT_CANCELLED)[0][0, 0] == 2.0
     assert mailbox.take((TRAIN, 3, 0), 1, NOT_CANCELLED)[0][0, 0] == 3.0
@@ -155,9 +167,9 @@ def test_later_steps_and_other_phases_are_accepted_after_a_take():
 
 
 def test_end_pass_drops_leftovers_and_allows_the_same_keys_again():
-    mailbox = Mailbox(["alice"], capacity=2)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
-    mailbox.put("alice", (TRAIN, 0, 1), _array(2.0), timeout=1)
+    mailbox = Box(["alice"], capacity=2)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox.send("alice", (TRAIN, 0, 1), _array(2.0), timeout=1)
     mailbox.take((TRAIN, 0, 0), timeout=1, cancelled=NOT_CANCELLED)
 
     mailbox.end_pass(TRAIN)
@@ -165,16 +177,16 @@ def test_end_pass_drops_leftovers_and_allows_the_same_keys_again():
     with pytest.raises(PeerError):
         mailbox.take((TRAIN, 0, 1), timeout=0.02, cancelled=NOT_CANCELLED)
     # Both keys are new again, and the dropped leftover freed its room.
-    mailbox.put("alice", (TRAIN, 0, 0), _array(5.0), timeout=0.02)
-    mailbox.put("alice", (TRAIN, 0, 1), _array(6.0), timeout=0.02)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(5.0), timeout=0.02)
+    mailbox.send("alice", (TRAIN, 0, 1), _array(6.0), timeout=0.02)
     assert mailbox.take((TRAIN, 0, 0), 1, NOT_CANCELLED)[0][0, 0] == 5.0
     assert mailbox.take((TRAIN, 0, 1), 1, NOT_CANCELLED)[0][0, 0] == 6.0
 
 
 def test_end_pass_keeps_other_phases():
-    mailbox = Mailbox(["alice"])
-    mailbox.put("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
-    mailbox.put("alice", (EVALUATE, 0, 0), _array(2.0), timeout=1)
+    mailbox = Box(["alice"])
+    mailbox.send("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox.send("alice", (EVALUATE, 0, 0), _array(2.0), timeout=1)
 
     mailbox.end_pass(EVALUATE)
 
@@ -187,10 +199,10 @@ def test_end_pass_keeps_other_phases():
 
 
 def test_full_inbox_blocks_a_sender_until_a_take():
-    mailbox = Mailbox(["alice"], capacity=1)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    mailbox = Box(["alice"], capacity=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
     sender = Background(
-        lambda: mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), timeout=2)
+        lambda: mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), timeout=2)
     )
     assert sender.blocked()
 
@@ -202,21 +214,21 @@ def test_full_inbox_blocks_a_sender_until_a_take():
 
 
 def test_capacity_is_counted_per_sender():
-    mailbox = Mailbox(["alice", "carol"], capacity=1)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    mailbox = Box(["alice", "carol"], capacity=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
 
-    # No time to wait for room: the put succeeds only if carol has room now.
-    mailbox.put("carol", (TRAIN, 0, 0), _array(0.0), timeout=0)
+    # No time to wait for room: the send succeeds only if carol has room now.
+    mailbox.send("carol", (TRAIN, 0, 0), _array(0.0), timeout=0)
 
     assert len(mailbox.take((TRAIN, 0, 0), 1, NOT_CANCELLED)) == 2
 
 
 def test_put_without_room_in_time_raises_peer_error():
-    mailbox = Mailbox(["alice"], capacity=1)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    mailbox = Box(["alice"], capacity=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
 
     with pytest.raises(PeerError) as caught:
-        mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), timeout=0.02)
+        mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), timeout=0.02)
 
     assert str(caught.value) == (
         "the label party did not consume alice's tensors within 0.02 s"
@@ -225,10 +237,10 @@ def test_put_without_room_in_time_raises_peer_error():
 
 def test_two_waiting_puts_of_the_same_key_store_it_once():
     # Prepare: the inbox is full, so two puts of step 1 both wait for room.
-    mailbox = Mailbox(["alice"], capacity=1)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
-    first = Background(lambda: mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), 2))
-    second = Background(lambda: mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), 2))
+    mailbox = Box(["alice"], capacity=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    first = Background(lambda: mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), 2))
+    second = Background(lambda: mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), 2))
     assert first.blocked() and second.blocked()
 
     # Execute: make room; one put stores step 1; take it.
@@ -245,8 +257,8 @@ def test_two_waiting_puts_of_the_same_key_store_it_once():
 
 
 def test_take_timeout_names_the_missing_sender():
-    mailbox = Mailbox(["alice", "carol"])
-    mailbox.put("alice", (TRAIN, 3, 7), _array(1.0), timeout=1)
+    mailbox = Box(["alice", "carol"])
+    mailbox.send("alice", (TRAIN, 3, 7), _array(1.0), timeout=1)
 
     with pytest.raises(PeerError) as caught:
         mailbox.take((TRAIN, 3, 7), timeout=0.02, cancelled=NOT_CANCELLED)
@@ -257,19 +269,19 @@ def test_take_timeout_names_the_missing_sender():
 
 
 def test_take_timeout_keeps_what_did_arrive():
-    mailbox = Mailbox(["alice", "carol"])
-    mailbox.put("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox = Box(["alice", "carol"])
+    mailbox.send("alice", (TRAIN, 0, 0), _array(1.0), timeout=1)
     with pytest.raises(PeerError):
         mailbox.take((TRAIN, 0, 0), timeout=0.02, cancelled=NOT_CANCELLED)
 
-    mailbox.put("carol", (TRAIN, 0, 0), _array(2.0), timeout=1)
+    mailbox.send("carol", (TRAIN, 0, 0), _array(2.0), timeout=1)
 
     taken = mailbox.take((TRAIN, 0, 0), timeout=1, cancelled=NOT_CANCELLED)
     assert [a[0, 0] for a in taken] == [1.0, 2.0]
 
 
 def test_take_of_a_cancelled_pass_raises_job_state_error():
-    mailbox = Mailbox(["alice"])
+    mailbox = Box(["alice"])
     cancelled = threading.Event()
     cancelled.set()
 
@@ -278,7 +290,7 @@ def test_take_of_a_cancelled_pass_raises_job_state_error():
 
 
 def test_cancelling_a_waiting_take_ends_it_well_before_its_timeout():
-    mailbox = Mailbox(["alice"])
+    mailbox = Box(["alice"])
     cancelled = threading.Event()
     taker = Background(lambda: mailbox.take((TRAIN, 0, 0), 10, cancelled))
     assert taker.blocked()
@@ -290,7 +302,7 @@ def test_cancelling_a_waiting_take_ends_it_well_before_its_timeout():
 
 
 def test_fail_wakes_a_waiting_take_with_the_given_error():
-    mailbox = Mailbox(["alice"])
+    mailbox = Box(["alice"])
     failure = PeerError("alice went away")
     taker = Background(lambda: mailbox.take((TRAIN, 0, 0), 10, NOT_CANCELLED))
     assert taker.blocked()
@@ -301,10 +313,10 @@ def test_fail_wakes_a_waiting_take_with_the_given_error():
 
 
 def test_fail_wakes_a_sender_waiting_for_room_with_the_given_error():
-    mailbox = Mailbox(["alice"], capacity=1)
-    mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+    mailbox = Box(["alice"], capacity=1)
+    mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
     failure = JobStateError("the job ended")
-    sender = Background(lambda: mailbox.put("alice", (TRAIN, 0, 1), _array(1.0), 10))
+    sender = Background(lambda: mailbox.send("alice", (TRAIN, 0, 1), _array(1.0), 10))
     assert sender.blocked()
 
     mailbox.fail(failure)
@@ -313,17 +325,95 @@ def test_fail_wakes_a_sender_waiting_for_room_with_the_given_error():
 
 
 def test_put_and_take_after_fail_raise_the_error():
-    mailbox = Mailbox(["alice"])
+    mailbox = Box(["alice"])
     failure = PeerError("broken")
     mailbox.fail(failure)
 
     with pytest.raises(PeerError) as put_error:
-        mailbox.put("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
+        mailbox.send("alice", (TRAIN, 0, 0), _array(0.0), timeout=1)
     with pytest.raises(PeerError) as take_error:
         mailbox.take((TRAIN, 0, 0), timeout=1, cancelled=NOT_CANCELLED)
 
     assert put_error.value is failure
     assert take_error.value is failure
+
+
+# --- streams ------------------------------------------------------------------
+
+
+def test_a_newer_streams_first_tensor_replaces_the_older_stream():
+    mailbox = Mailbox(["alice"], capacity=2)
+    older, newer = Inbound("alice", TRAIN), Inbound("alice", TRAIN)
+    mailbox.put(older, (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox.put(older, (TRAIN, 0, 1), _array(2.0), timeout=1)
+    assert mailbox.answering("alice", TRAIN) is older.outbox
+
+    # The older stream's step 0 is not taken yet: the newer one sends it again.
+    mailbox.put(newer, (TRAIN, 0, 0), _array(5.0), timeout=0.02)
+
+    assert mailbox.answering("alice", TRAIN) is newer.outbox
+    assert older.outbox.get(timeout=1) is END_OF_STREAM
+    assert mailbox.take((TRAIN, 0, 0), 1, NOT_CANCELLED)[0][0, 0] == 5.0
+    with pytest.raises(PeerError):  # the older stream's step 1 went with it
+        mailbox.take((TRAIN, 0, 1), timeout=0.02, cancelled=NOT_CANCELLED)
+    with pytest.raises(JobStateError, match="replaced by a newer one or failed"):
+        mailbox.put(older, (TRAIN, 0, 2), _array(3.0), timeout=1)
+
+
+def test_a_stream_that_stores_nothing_replaces_nothing():
+    mailbox = Mailbox(["alice"])
+    current = Inbound("alice", TRAIN)
+    mailbox.put(current, (TRAIN, 0, 0), _array(1.0), timeout=1)
+    Inbound("alice", TRAIN)  # opened, then refused before it stored anything
+
+    assert mailbox.answering("alice", TRAIN) is current.outbox
+    assert mailbox.take((TRAIN, 0, 0), 1, NOT_CANCELLED)[0][0, 0] == 1.0
+
+
+def test_streams_of_other_phases_do_not_replace_each_other():
+    mailbox = Mailbox(["alice"])
+    training, evaluation = Inbound("alice", TRAIN), Inbound("alice", EVALUATE)
+    mailbox.put(training, (TRAIN, 0, 0), _array(1.0), timeout=1)
+    mailbox.put(evaluation, (EVALUATE, 0, 0), _array(2.0), timeout=1)
+
+    assert mailbox.answering("alice", TRAIN) is training.outbox
+    assert mailbox.take((TRAIN, 0, 0), 1, NOT_CANCELLED)[0][0, 0] == 1.0
+    assert mailbox.take((EVALUATE, 0, 0), 1, NOT_CANCELLED)[0][0, 0] == 2.0
+
+
+def test_drop_removes_what_a_stream_stored_and_frees_its_room():
+    mailbox = Mailbox(["alice"], capacity=1)
+    failed = Inbound("alice", TRAIN)
+    mailbox.put(failed, (TRAIN, 0, 3), _array(1.0), timeout=1)
+
+    mailbox.drop(failed)
+
+    assert mailbox.answering("alice", TRAIN) is None
+    with pytest.raises(PeerError):
+        mailbox.take((TRAIN, 0, 3), timeout=0.02, cancelled=NOT_CANCELLED)
+    # The step is free again, and there is room for it.
+    mailbox.put(Inbound("alice", TRAIN), (TRAIN, 0, 3), _array(2.0), timeout=0.02)
+    assert mailbox.take((TRAIN, 0, 3), 1, NOT_CANCELLED)[0][0, 0] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("epoch", "step"),
+    [(0, 4), (0, 6), (0, 3), (1, 5)],
+    ids=["repeat", "gap", "back", "epoch"],
+)
+def test_a_stream_sends_its_steps_in_order(epoch, step):
+    stream = Inbound("alice", TRAIN)
+    stream.check_next(0, 9)  # any first step
+    stream.last = (0, 4)
+    stream.check_next(0, 5)
+
+    with pytest.raises(InvalidMessageError) as caught:
+        stream.check_next(epoch, step)
+
+    assert str(caught.value) == (
+        f"alice sent epoch {epoch} step {step} after epoch 0 step 4; a stream sends "
+        "a pass's steps in order, each once (expected epoch 0 step 5)"
+    )
 
 
 # --- Outbox -------------------------------------------------------------------
