@@ -360,7 +360,7 @@ def test_hostile_export_and_serving_requests_leave_the_served_version_serving(
         parties, config, clients = federation
         run_window(clients, "bob", Window(config.job, 0, 0, 3, 3), lambda _: None, 30)
         for client in clients.values():
-            client.export_model(config.job, SERVED, 0, None)
+            client.export_model(config.job, SERVED, 0, None, "fuzz")
         channels = {
             n: grpc.insecure_channel(f"127.0.0.1:{p.port}") for n, p in parties.items()
         }
