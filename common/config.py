@@ -273,7 +273,7 @@ def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
         value = reader.require(key, str)
     else:
         value = reader.optional(key, str, default)
-    problem = name_problem(value)
+    problem = run_name_problem(value, None)
     if problem is not None:
         raise reader.error(key, problem)
     return value

@@ -1015,6 +1015,13 @@ def test_job_name_must_be_a_safe_path_component(tmp_path, name):
     assert "is not a safe name: use 1 to 64 letters, digits" in message
 
 
+def test_a_job_named_like_a_scoring_run_is_told_why(tmp_path):
+    path, message = _job_error(tmp_path, _job(job="jobs+epoch-1+new"))
+
+    assert message.startswith(f"{path}: key 'job': 'jobs+epoch-1+new' is not a safe")
+    assert message.endswith("('+' marks the name of a scoring run)")
+
+
 def test_party_names_must_be_safe_in_every_config(tmp_path):
     path, message = _party_error(tmp_path, _party(party="../alice"))
     assert message.startswith(f"{path}: key 'party': '../alice' is not a safe name")
