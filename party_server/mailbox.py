@@ -50,9 +50,9 @@ class Inbound:
         expected = (self.last[0], self.last[1] + 1)
         if (epoch, step) != expected:
             raise InvalidMessageError(
-                f"{self.sender} sent epoch {epoch} step {step} after epoch "
-                f"{self.last[0]} step {self.last[1]}; a stream sends a pass's steps "
-                f"in order, each once (expected epoch {expected[0]} step {expected[1]})"
+                f"{self.sender} sent {at(epoch, step)} after {at(*self.last)}; a "
+                "stream sends a pass's steps in order, each once (expected "
+                f"{at(*expected)})"
             )
 
 

@@ -322,14 +322,14 @@ def _stream_cases(job: str) -> list[tuple[str, list, grpc.StatusCode, str]]:
             "a step twice",
             [_hello(job), _forward(job, 2, good), _forward(job, 2, good)],
             grpc.StatusCode.INVALID_ARGUMENT,
-            "sent epoch 0 step 2 after epoch 0 step 2; a stream sends a pass's "
+            "sent epoch 1 step 2 after epoch 1 step 2; a stream sends a pass's "
             "steps in order, each once",
         ),
         (
             "steps out of order",
             [_hello(job), _forward(job, 4, good), _forward(job, 3, good)],
             grpc.StatusCode.INVALID_ARGUMENT,
-            "sent epoch 0 step 3 after epoch 0 step 4",
+            "sent epoch 1 step 3 after epoch 1 step 4",
         ),
         (
             "no phase",

@@ -411,8 +411,8 @@ def test_a_stream_sends_its_steps_in_order(epoch, step):
         stream.check_next(epoch, step)
 
     assert str(caught.value) == (
-        f"alice sent epoch {epoch} step {step} after epoch 0 step 4; a stream sends "
-        "a pass's steps in order, each once (expected epoch 0 step 5)"
+        f"alice sent epoch {epoch + 1} step {step} after epoch 1 step 4; a stream "
+        "sends a pass's steps in order, each once (expected epoch 1 step 5)"
     )
 
 
