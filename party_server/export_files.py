@@ -20,11 +20,11 @@ being loaded. A version exported before file lists were written has no
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from common.digests import file_sha256
 from common.errors import ModelIntegrityError
 
 FILE_LIST = "files.json"
@@ -32,16 +32,6 @@ MODEL_FILE = "model.json"
 LIST_FORMAT = 1
 # The fields of model.json that name the export a part came from.
 IDENTITY = ("job", "version", "epoch", "export_id")
-_CHUNK = 1 << 20
-
-
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _files(folder: Path) -> list[str]:
@@ -69,10 +59,10 @@ def folder_signature(folder: Path) -> tuple:
 
 def write_file_list(folder: Path) -> str:
     """Writes ``files.json`` for every file in ``folder``; returns its digest."""
-    listed = {name: file_digest(folder / name) for name in _files(folder)}
+    listed = {name: file_sha256(folder / name) for name in _files(folder)}
     text = json.dumps({"format": LIST_FORMAT, "files": listed}, indent=1) + "\n"
     (folder / FILE_LIST).write_text(text, encoding="utf-8")
-    return file_digest(folder / FILE_LIST)
+    return file_sha256(folder / FILE_LIST)
 
 
 def _again(folder: Path) -> str:
@@ -115,14 +105,14 @@ def check_files(folder: Path, where: str) -> str:
     for name, digest in sorted(recorded.items()):
         if name not in present:
             problems.append(f"file {name} is missing")
-        elif file_digest(folder / name) != digest:
+        elif file_sha256(folder / name) != digest:
             problems.append(f"file {name} differs from its export")
     problems += [
         f"file {name} was not exported" for name in sorted(present - set(recorded))
     ]
     if problems:
         raise ModelIntegrityError(f"{where}: {'; '.join(problems)}; {_again(folder)}")
-    return file_digest(folder / FILE_LIST)
+    return file_sha256(folder / FILE_LIST)
 
 
 def check_identity(

@@ -1,6 +1,5 @@
 """Download of the MovieLens-1M archive with SHA-256 verification."""
 
-import hashlib
 import http.client
 import logging
 import shutil
@@ -8,6 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from common.data_files import atomic_path
+from common.digests import file_sha256
 from common.movielens.errors import DataPreparationError
 
 logger = logging.getLogger(__name__)
@@ -20,16 +20,12 @@ _BLOCK = 1 << 20
 
 def sha256_of(path: Path) -> str:
     """Hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
     try:
-        with Path(path).open("rb") as handle:
-            while block := handle.read(_BLOCK):
-                digest.update(block)
+        return file_sha256(path)
     except OSError as exc:
         raise DataPreparationError(
             f"cannot read {path} to check its SHA-256: {exc.strerror or exc}"
         ) from exc
-    return digest.hexdigest()
 
 
 def verify_sha256(path: Path, expected: str) -> None:

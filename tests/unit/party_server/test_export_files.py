@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.digests import file_sha256
 from common.errors import ModelIntegrityError
 from party_server.export_files import (
     FILE_LIST,
     check_files,
     check_identity,
     check_part,
-    file_digest,
     write_file_list,
 )
 
@@ -41,8 +41,8 @@ def _part(folder: Path) -> str:
 def test_the_list_holds_every_file_and_its_digest_is_returned(tmp_path):
     digest = _part(tmp_path)
     listed = json.loads((tmp_path / FILE_LIST).read_text())["files"]
-    assert listed == {n: file_digest(tmp_path / n) for n in FILES}
-    assert digest == file_digest(tmp_path / FILE_LIST)
+    assert listed == {n: file_sha256(tmp_path / n) for n in FILES}
+    assert digest == file_sha256(tmp_path / FILE_LIST)
     assert check_files(tmp_path, "here") == digest
     expected = {"party": "alice", "job": "j", "version": "v1", "epoch": 2}
     described, again = check_part(tmp_path, "here", expected)

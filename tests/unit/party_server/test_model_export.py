@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from common.config import FeatureConfig, ModelConfig
+from common.digests import file_sha256
 from common.errors import (
     HandshakeError,
     InvalidMessageError,
@@ -24,7 +25,7 @@ from common.models.build import build_party_base
 from common.models.serving import BaseServing
 from common.models.steps import BaseStep
 from party_server.checkpoints import ModelState
-from party_server.export_files import FILE_LIST, file_digest
+from party_server.export_files import FILE_LIST
 from party_server.model_export import (
     MODEL_FILE,
     export_part,
@@ -114,8 +115,8 @@ def test_a_version_is_written_once_and_described(tmp_path):
     }
     assert set(listed) == files and MODEL_FILE in listed
     assert "saved_model/saved_model.pb" in listed
-    assert listed[MODEL_FILE] == file_digest(folder / MODEL_FILE)
-    assert part.files_digest == file_digest(folder / FILE_LIST)
+    assert listed[MODEL_FILE] == file_sha256(folder / MODEL_FILE)
+    assert part.files_digest == file_sha256(folder / FILE_LIST)
     assert described["features"] == [
         {"name": "user", "column": "UserID", "kind": "hashed", "size": 11}
     ]
@@ -214,7 +215,7 @@ def _reseal(folder) -> None:
     """A changed file with a list rewritten to match it."""
     _tamper(folder)
     listed = json.loads((folder / FILE_LIST).read_text())
-    listed["files"]["base.weights.h5"] = file_digest(folder / "base.weights.h5")
+    listed["files"]["base.weights.h5"] = file_sha256(folder / "base.weights.h5")
     (folder / FILE_LIST).write_text(json.dumps(listed))
 
 
