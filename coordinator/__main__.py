@@ -1,13 +1,13 @@
 """The coordinator's command line.
 
-``python -m coordinator run --job job.yaml`` drives a job against running parties;
-``python -m coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
+``splitrec run --job job.yaml`` drives a job against running parties;
+``splitrec demo --job job.yaml --party alice.yaml --party bob.yaml``
 also starts the party servers as local processes and stops them afterwards;
-``python -m coordinator export --job job.yaml [--epoch N | --best]`` has every
+``splitrec export --job job.yaml [--epoch N | --best]`` has every
 party export its part of the model after an epoch of an earlier run;
-``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
+``splitrec predict --job job.yaml --model VERSION --dataset KEY``
 scores a dataset the parties' configs name with an exported version;
-``python -m coordinator serve-switch --job job.yaml --version VERSION`` has the
+``splitrec serve-switch --job job.yaml --version VERSION`` has the
 parties' online scoring switch to another exported version, all together.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
@@ -26,25 +26,35 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.config import (  # noqa: E402
+from splitrec.common.errors import ConfigError, SplitRecError  # noqa: E402
+from splitrec.common.logs import configure_logging, log_level  # noqa: E402
+from splitrec.common.names import name_problem  # noqa: E402
+from splitrec.common.paths import check_writable, confined  # noqa: E402
+from splitrec.common.signals import Terminated, raise_on_stop_signals  # noqa: E402
+from splitrec.config.files import (  # noqa: E402
     JobConfig,
     load_job_config,
     load_party_config,
     override_job,
 )
-from common.errors import ConfigError, SplitRecError  # noqa: E402
-from common.limits import JOB_LIMITS, flag_type  # noqa: E402
-from common.logs import configure_logging, log_level  # noqa: E402
-from common.names import name_problem  # noqa: E402
-from common.paths import check_writable, confined  # noqa: E402
-from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
+from splitrec.config.limits import JOB_LIMITS, Limit, flag_type  # noqa: E402
+from splitrec.coordinator.local_configs import LAYOUTS  # noqa: E402
+from splitrec.coordinator.quickstart import DEFAULT_RATINGS  # noqa: E402
+from splitrec.datasets.movielens.generate import NUM_MOVIES, NUM_USERS  # noqa: E402
 
 logger = logging.getLogger("coordinator")
 
 
-def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None:
+def _job_flags(
+    sub: argparse.ArgumentParser, overrides: tuple[str, ...], job_help: str = ""
+) -> None:
     """The flags every command takes, and the job settings it may override."""
-    sub.add_argument("--job", required=True, type=Path, help="the job's YAML config")
+    sub.add_argument(
+        "--job",
+        required=not job_help,
+        type=Path,
+        help=job_help or "the job's YAML config",
+    )
     if "epochs" in overrides:
         sub.add_argument(
             "--epochs",
@@ -67,7 +77,7 @@ def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m coordinator",
+        prog="splitrec",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,12 +89,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument(
         "--party",
         action="append",
-        required=True,
         type=Path,
-        help="a party config (repeat)",
+        help="a party config (repeat; with --job)",
+    )
+    demo.add_argument(
+        "--work",
+        type=Path,
+        default=Path("splitrec-demo"),
+        help="without --job: the folder for the example job's generated data, "
+        "certificates, configs and runs (default: ./splitrec-demo)",
+    )
+    demo.add_argument(
+        "--layout",
+        choices=tuple(LAYOUTS),
+        default="reference",
+        help="without --job: which example job (default: reference, split DeepFM "
+        "on MovieLens-format data)",
+    )
+    demo.add_argument(
+        "--ratings",
+        type=flag_type(Limit(2 * NUM_USERS, NUM_USERS * NUM_MOVIES, integer=True)),
+        default=DEFAULT_RATINGS,
+        help="without --job: generated ratings (default: %(default)s)",
+    )
+    _job_flags(run, ("epochs", "batch_size"))
+    _job_flags(
+        demo,
+        ("epochs", "batch_size"),
+        "the job's YAML config (with one --party per party); without it, the "
+        "example job on generated data in --work",
     )
     for sub in (run, demo):
-        _job_flags(sub, ("epochs", "batch_size"))
         sub.add_argument(
             "--fresh",
             action="store_true",
@@ -154,8 +189,8 @@ def job_config(args: argparse.Namespace) -> JobConfig:
 
 
 def run(config: JobConfig, fresh: bool = False) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.records import summary_lines
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.records import summary_lines
 
     driver = JobDriver(config, fresh=fresh)
     result = driver.run()
@@ -173,8 +208,8 @@ def run(config: JobConfig, fresh: bool = False) -> int:
 def export(
     config: JobConfig, epoch: int | None, best: bool, version: str | None
 ) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.manifest import read_manifest
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.manifest import read_manifest
 
     manifest = read_manifest(confined(config.runs_dir, config.job))
     if manifest is not None:
@@ -193,8 +228,8 @@ def export(
 
 
 def predict(config: JobConfig, version: str, dataset: str) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.scoring import scoring_config
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.scoring import scoring_config
 
     scoring = scoring_config(config, version, dataset)
     found = JobDriver(scoring).score()
@@ -211,7 +246,7 @@ def predict(config: JobConfig, version: str, dataset: str) -> int:
 
 
 def serve_switch(config: JobConfig, version: str) -> int:
-    from coordinator.serving import switch_serving
+    from splitrec.coordinator.serving import switch_serving
 
     reply = switch_serving(config, version)
     digests = ", ".join(f"{p} {d[:12]}" for p, d in sorted(reply.model_digests.items()))
@@ -226,8 +261,8 @@ def serve_switch(config: JobConfig, version: str) -> int:
 def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
     """Starts each party from its own config (label party first), then runs the
     job; the parties stop however the job ends (a signal included)."""
-    from coordinator.local import start_party
-    from coordinator.ownership import RunLock
+    from splitrec.coordinator.local import start_party
+    from splitrec.coordinator.ownership import RunLock
 
     parties = [(load_party_config(p), p) for p in party_paths]
     parties.sort(key=lambda item: not item[0].labels)
@@ -252,11 +287,45 @@ def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int
                 logger.info("party %s stopped (exit code %s)", party.name, code)
 
 
+def quick_demo(args: argparse.Namespace) -> int:
+    """``demo`` without configs: the example job of ``--layout`` on generated
+    data in ``--work``, on free loopback ports (picked again if another
+    process takes one first)."""
+    from splitrec.coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
+    from splitrec.coordinator.quickstart import prepare_quickstart
+
+    check_writable(args.work, "--work", "the flags")
+    print(f"example job ({args.layout}) in {args.work.resolve()}", flush=True)
+    try:
+        configs = prepare_quickstart(args.work, args.layout, args.ratings)
+    except OSError as exc:
+        print(f"coordinator: cannot prepare {args.work}: {exc}", file=sys.stderr)
+        return 2
+    args.job = configs.job
+    for attempt in range(1, START_ATTEMPTS + 1):
+        pick_addresses(configs)
+        try:
+            return demo(job_config(args), list(configs.parties.values()), args.fresh)
+        except SplitRecError as exc:
+            if attempt == START_ATTEMPTS or not bind_failed(exc):
+                raise
+            logger.warning("a party's port was taken; starting again on others")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     raise_on_stop_signals()
     try:
+        if args.command == "demo" and args.job is None:
+            if args.party:
+                print("coordinator: --party needs --job", file=sys.stderr)
+                return 2
+            return quick_demo(args)
+        if args.command == "demo" and not args.party:
+            print("coordinator: --job needs one --party per party", file=sys.stderr)
+            return 2
         try:
             config = job_config(args)
         except SplitRecError as exc:

@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from common.errors import JobFailedError
-from common.lifetime import child_environment
-from coordinator.local_configs import LocalConfigs
+from splitrec.common.errors import JobFailedError
+from splitrec.common.lifetime import child_environment
+from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -88,13 +86,9 @@ class LocalParty:
 
 
 def project_env() -> dict[str, str]:
-    """The environment a child process needs to import the project."""
-    env = dict(os.environ)
-    paths = [str(ROOT), str(ROOT / "proto")]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
+    """The environment of a child process: this one's (the installed package
+    ``splitrec`` needs nothing more)."""
+    return dict(os.environ)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -112,7 +106,7 @@ def start_party(
     ready_timeout: float = 120.0,
     prefix: tuple[str, ...] = (),
 ) -> LocalParty:
-    """Starts ``python -m party_server`` and waits for its READY line.
+    """Starts ``splitrec-party`` and waits for its READY line.
 
     ``prefix`` runs the server through another command that ends by executing
     its arguments (``nice -n 10``, ``taskset -c 1``, ``unshare -m ...``).
@@ -121,7 +115,7 @@ def start_party(
         *prefix,
         sys.executable,
         "-m",
-        "party_server",
+        "splitrec.party_server",
         "--config",
         str(config),
         *extra_args,
@@ -250,7 +244,7 @@ def start_local_parties(
     extra_args: tuple[str, ...] = (),
     ready_timeout: float = 120.0,
 ) -> dict[str, LocalParty]:
-    """``start_federation`` with one ``python -m party_server`` per party, its
+    """``start_federation`` with one ``splitrec-party`` per party, its
     log ``logs/<name>.log``; ``prefixes`` (by party), ``extra_args`` and
     ``ready_timeout`` as for ``start_party``."""
     prefixes = prefixes or {}

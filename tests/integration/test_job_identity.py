@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordinator.local import start_local_parties
-from coordinator.local_configs import LocalConfigs
+from splitrec.coordinator.local import start_local_parties
+from splitrec.coordinator.local_configs import LocalConfigs
 from tests.support import (
     party_status,
     run_module,
@@ -104,7 +104,7 @@ def test_a_party_changed_since_the_job_started_is_refused(
     parties = start_local_parties(files, tmp_path / "logs")
     try:
         result = run_module(
-            ["coordinator", "run", "--job", str(files.job)], timeout=300
+            ["splitrec.coordinator", "run", "--job", str(files.job)], timeout=300
         )
     finally:
         for running in parties.values():

@@ -7,9 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from common import serde
-from common.errors import InvalidMessageError
-from common.online import (
+from splitrec.common.errors import InvalidMessageError
+from splitrec.common.online import (
     Embedded,
     ExportIdentity,
     KeptOut,
@@ -18,6 +17,7 @@ from common.online import (
     Scored,
     ServingView,
 )
+from splitrec.wire import serde
 
 
 def test_a_score_request_round_trips_and_a_party_named_twice_is_refused():

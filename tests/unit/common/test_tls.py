@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.certs import cert_pem, issue, key_pem, load_authority, write_bundle
-from common.config_reader import ConfigReader
-from common.errors import ConfigError
-from common.tls import TlsConfig, load_credentials, read_tls
+from splitrec.common.errors import ConfigError
+from splitrec.config.reader import ConfigReader
+from splitrec.security.certs import (
+    cert_pem,
+    issue,
+    key_pem,
+    load_authority,
+    write_bundle,
+)
+from splitrec.security.tls import TlsConfig, load_credentials, read_tls
 
 
 def _read(folder: Path, section: object) -> TlsConfig:
