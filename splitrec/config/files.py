@@ -268,7 +268,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
-    """A job or party name: it becomes part of file paths (``splitrec.common.names``)."""
+    """A job or party name, part of file paths (``splitrec.common.names``)."""
     if default is None:
         value = reader.require(key, str)
     else:
