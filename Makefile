@@ -44,7 +44,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
 .PHONY: install proto proto-check data data-generated certs demo demo-secure test test-quick \
 	bench leakage serve-bench \
-	compose-config compose-up compose-down wheelhouse lint format clean
+	compose-config compose-up compose-down wheelhouse lint format clean docs
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -137,6 +137,11 @@ leakage: install
 # 8 clients; writes runs/bench/serving.json.
 serve-bench: install
 	$(PY) -m bench.serving $(SERVE_BENCH_ARGS)
+
+# The documentation site, every link and anchor checked, into site/. The API
+# reference, config reference and package diagram are generated as it builds.
+docs: install
+	$(PY) -m mkdocs build --strict --site-dir site
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"

@@ -14,6 +14,7 @@ the generated parts.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import sys
@@ -33,26 +34,31 @@ SKIP_CONFIG = "SPLITREC_DOCS_SKIP_CONFIG"
 SCHEMA_PROVIDERS = ("splitrec.config.schema", "common.config_schema")
 
 
+class SchemaProviderMissingError(LookupError):
+    """No module provides the config models' JSON Schema yet."""
+
+
 def load_schema(kind: str) -> dict[str, Any]:
     """The JSON Schema of a config kind ("party" or "job") from the config models.
 
-    Raises ModuleNotFoundError when no provider module exists yet.
+    Raises SchemaProviderMissingError when no provider module exists; an error raised
+    while importing or running an existing provider goes through unchanged.
     """
     root = str(repo_root())
     if root not in sys.path:
         sys.path.append(root)
     for module_name in SCHEMA_PROVIDERS:
         try:
-            module = __import__(module_name, fromlist=["json_schema"])
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as missing:
-            # Only the provider (or a package on its path) missing counts as absent;
-            # anything the provider itself fails to import is a real error.
+            # Absent only when the provider module (or a package on its path) is
+            # the one missing, not something the provider itself imports.
             name = missing.name or ""
             if name and (module_name == name or module_name.startswith(name + ".")):
                 continue
             raise
         return module.json_schema(kind)
-    raise ModuleNotFoundError(
+    raise SchemaProviderMissingError(
         "no config schema provider: tried " + ", ".join(SCHEMA_PROVIDERS)
     )
 
@@ -64,7 +70,7 @@ def repo_root() -> Path:
 def config_reference(kind: str) -> str:
     try:
         schema = load_schema(kind)
-    except ModuleNotFoundError as missing:
+    except SchemaProviderMissingError as missing:
         if os.environ.get(SKIP_CONFIG) == "1":
             return (
                 f"!!! note\n    The {kind} config's key reference is left out of "

@@ -99,9 +99,12 @@ class _Walker:
         """Sections for every object a value may hold (a union: one per variant)."""
         resolved = self.resolve(node)[0]
         members = self.options(resolved)
+        if members == [resolved]:
+            members = [node]  # keeps its $ref, so a recursive definition stops
         objects = [m for m in members if self.is_object(m)]
         for member in objects:
-            self.walk(member, path, self.variant_name(member) if len(objects) > 1 else "")
+            variant = self.variant_name(member) if len(objects) > 1 else ""
+            self.walk(member, path, variant)
         for member in members:
             member = self.resolve(member)[0]
             if "items" in member and isinstance(member["items"], Mapping):
@@ -134,8 +137,10 @@ class _Walker:
         if key in required:
             default = "required"
         elif "default" in resolved and isinstance(resolved["default"], Mapping):
-            default = "its keys' defaults" if self.holds_object(resolved) else (
-                _literal(resolved["default"])
+            default = (
+                "its keys' defaults"
+                if self.holds_object(resolved)
+                else (_literal(resolved["default"]))
             )
         elif "default" in resolved:
             default = _literal(resolved["default"])
@@ -174,6 +179,8 @@ class _Walker:
             return " or ".join(texts)
         if "const" in node:
             return _literal(node["const"])
+        if len(node.get("enum", ())) == 1:
+            return _literal(node["enum"][0])
         if "properties" in node:
             label = f"object ({variant})" if variant else "object"
             return f"[{label}](#{anchor(self.kind, path, variant)})"

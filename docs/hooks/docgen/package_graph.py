@@ -117,7 +117,8 @@ def import_graph(
         if source_package is None:
             continue
         is_package = path.name == "__init__.py"
-        for name in imported_names(path.read_text(encoding="utf-8"), module, is_package):
+        source = path.read_text(encoding="utf-8")
+        for name in imported_names(source, module, is_package):
             if not any(_matches(name, prefix) for prefix in prefixes):
                 continue
             target = owner(name, paths)
@@ -157,14 +158,13 @@ def package_markdown(root: Path, packages: Mapping[str, Path] | None = None) -> 
     graph = import_graph(packages)
     out = ["```mermaid", mermaid(graph), "```", ""]
     for name in sorted(graph):
-        where = Path(packages[name])
-        try:
-            where = where.resolve().relative_to(root.resolve())
-        except ValueError:
-            pass
+        where = Path(packages[name]).resolve()
+        if where.is_relative_to(root.resolve()):
+            where = where.relative_to(root.resolve())
         line = f"- **`{name}`** (`{where.as_posix()}`)"
         text = summary(packages[name])
         line += f": {text}" if text else "."
         uses = ", ".join(f"`{target}`" for target in sorted(graph[name]))
-        out.append(line + (f" Imports {uses}." if uses else " Imports no other package."))
+        line += f" Imports {uses}." if uses else " Imports no other package."
+        out.append(line)
     return "\n".join(out) + "\n"

@@ -81,7 +81,7 @@ def _comments(proto: descriptor_pb2.FileDescriptorProto) -> dict[tuple, str]:
 
 
 def _clean(comment: str) -> str:
-    lines = [line[1:] if line.startswith(" ") else line for line in comment.splitlines()]
+    lines = [line.removeprefix(" ") for line in comment.splitlines()]
     return "\n".join(lines).strip()
 
 
@@ -97,7 +97,9 @@ class _Renderer:
             for enum in proto.enum_type:
                 self.anchors[f"{prefix}.{enum.name}"] = anchor(prefix, enum.name)
 
-    def _index_message(self, name: str, message: descriptor_pb2.DescriptorProto) -> None:
+    def _index_message(
+        self, name: str, message: descriptor_pb2.DescriptorProto
+    ) -> None:
         if message.options.map_entry:
             self.map_entries[name] = message
         else:
