@@ -44,7 +44,7 @@ endif
 
 .PHONY: install proto proto-check data data-generated certs demo demo-secure test test-quick \
 	bench leakage serve-bench \
-	compose-config compose-up compose-down wheelhouse lint format clean
+	compose-config compose-up compose-down wheelhouse lint format clean docs
 
 # An editable install of the package with its test and docs tools: the code
 # runs from this checkout, under the one import name splitrec.
@@ -139,6 +139,11 @@ leakage: install
 # 8 clients; writes runs/bench/serving.json.
 serve-bench: install
 	$(PY) -m splitrec.bench.serving $(SERVE_BENCH_ARGS)
+
+# The documentation site, every link and anchor checked, into site/. The API
+# reference, config reference and package diagram are generated as it builds.
+docs: install
+	$(PY) -m mkdocs build --strict --site-dir site
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"
