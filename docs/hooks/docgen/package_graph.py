@@ -7,22 +7,35 @@ folder holding its file), and only imports of the project's own packages count.
 from __future__ import annotations
 
 import ast
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# Today's tree, before the code moves under one `splitrec` package.
-LEGACY_TOP_LEVEL = ("common", "coordinator", "party_server", "baseline", "bench")
-LEGACY_STUBS = ("splitrec.v1", Path("proto/splitrec/v1"))
+# Mapped folders that hold data, not code (the example configs and models).
+DATA_PACKAGES = ("splitrec.configs", "splitrec.examples")
+
+
+def _package_dirs(root: Path) -> dict[str, str]:
+    """pyproject.toml's ``[tool.setuptools] package-dir``: package -> folder."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    settings = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    return dict(settings.get("tool", {}).get("setuptools", {}).get("package-dir", {}))
 
 
 def discover_packages(root: Path) -> dict[str, Path]:
     """Package name -> folder (or single module file) for the tree at `root`.
 
-    With a `splitrec/` folder: each of its sub-packages and top-level modules.
-    Without one: today's top-level packages, their sub-packages, and the
-    generated stubs in `proto/splitrec/v1`.
+    The top-level packages of ``splitrec``: the folders pyproject.toml maps into
+    it (``party_server/`` is ``splitrec.party_server``, ``proto/splitrec/v1`` is
+    ``splitrec.v1``) and the sub-packages and modules of the ``splitrec/`` folder.
     """
     found: dict[str, Path] = {}
+    for name, folder in _package_dirs(root).items():
+        if name.count(".") == 1 and name not in DATA_PACKAGES:
+            if (root / folder / "__init__.py").exists():
+                found[name] = root / folder
     base = root / "splitrec"
     if base.is_dir():
         for child in sorted(base.iterdir()):
@@ -30,18 +43,6 @@ def discover_packages(root: Path) -> dict[str, Path]:
                 found[f"splitrec.{child.name}"] = child
             elif child.suffix == ".py" and child.stem not in ("__init__", "__main__"):
                 found[f"splitrec.{child.stem}"] = child
-        return found
-    for name in LEGACY_TOP_LEVEL:
-        folder = root / name
-        if not (folder / "__init__.py").exists():
-            continue
-        found[name] = folder
-        for child in sorted(folder.iterdir()):
-            if child.is_dir() and (child / "__init__.py").exists():
-                found[f"{name}.{child.name}"] = child
-    stubs_name, stubs_folder = LEGACY_STUBS
-    if (root / stubs_folder / "__init__.py").exists():
-        found[stubs_name] = root / stubs_folder
     return found
 
 

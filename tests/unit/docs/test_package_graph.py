@@ -87,40 +87,41 @@ def test_only_the_given_prefixes_count(tmp_path: Path) -> None:
     assert graph["splitrec.config"] == set()
 
 
-def test_todays_tree_without_a_splitrec_folder(tmp_path: Path) -> None:
+def test_folders_mapped_by_pyproject_join_the_splitrec_folder(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
+            "pyproject.toml": (
+                "[tool.setuptools]\n"
+                'package-dir = { "splitrec" = "splitrec", '
+                '"splitrec.common" = "common", '
+                '"splitrec.coordinator" = "coordinator", '
+                '"splitrec.v1" = "proto/splitrec/v1", '
+                '"splitrec.configs" = "configs" }\n'
+            ),
+            "splitrec/__init__.py": "",
+            "splitrec/models/__init__.py": "from splitrec.common import paths\n",
+            "splitrec/models/sub/__init__.py": "from splitrec.v1 import a_pb2\n",
             "common/__init__.py": "",
-            "common/serde.py": "from splitrec.v1 import tensor_pb2\n",
-            "common/models/__init__.py": "from ..serde import x\n",
-            "common/models/dnn.py": "from common.privacy import nopeek\n",
-            "common/privacy/__init__.py": "",
-            "common/privacy/nopeek.py": "from .. import serde\n",
+            "common/paths.py": "import os\n",
             "coordinator/__init__.py": "",
-            "coordinator/job.py": "import common.models.dnn\nimport party_server\n",
-            "party_server/__init__.py": "",
-            "bench/__init__.py": "from coordinator import job\n",
+            "coordinator/job.py": "import splitrec.models.sub\n",
+            "configs/__init__.py": "",
             "proto/splitrec/v1/__init__.py": "",
-            "proto/splitrec/v1/tensor_pb2.py": "",
+            "proto/splitrec/v1/a_pb2.py": "",
         },
     )
     found = discover_packages(tmp_path)
     assert sorted(found) == [
-        "bench",
-        "common",
-        "common.models",
-        "common.privacy",
-        "coordinator",
-        "party_server",
+        "splitrec.common",
+        "splitrec.coordinator",
+        "splitrec.models",
         "splitrec.v1",
     ]
+    assert found["splitrec.v1"] == tmp_path / "proto/splitrec/v1"
     graph = import_graph(found)
-    assert graph["common"] == {"splitrec.v1"}
-    assert graph["common.models"] == {"common", "common.privacy"}
-    assert graph["common.privacy"] == {"common"}
-    assert graph["coordinator"] == {"common.models", "party_server"}
-    assert graph["bench"] == {"coordinator"}
+    assert graph["splitrec.models"] == {"splitrec.common", "splitrec.v1"}
+    assert graph["splitrec.coordinator"] == {"splitrec.models"}
 
 
 def test_relative_imports_resolve_from_modules_and_packages() -> None:
