@@ -20,6 +20,8 @@ COPY party_server /tmp/src/party_server
 COPY coordinator /tmp/src/coordinator
 COPY baseline /tmp/src/baseline
 COPY bench /tmp/src/bench
+COPY configs /tmp/src/configs
+COPY examples /tmp/src/examples
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir --no-index \
         --find-links /tmp/wheels /tmp/src

@@ -1,5 +1,6 @@
-"""The wheel, installed into a fresh virtual environment, runs a job from a
-folder that holds no source: what a new user does after ``pip install``.
+"""The wheel (built from the sdist), installed into a fresh virtual environment,
+runs a job from a folder that holds no source: what a new user does after
+``pip install``.
 
 The wheel is built from this checkout; its dependencies come from the registry
 ``pip`` is configured with (the one the project's own install uses).
@@ -45,12 +46,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Pat
     """(the venv's bin folder, an environment that sees only it, the wheel)."""
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
+    # The sdist first, then the wheel from the unpacked sdist: both must be whole.
     _run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT],
-        base,
-        dict(os.environ),
+        [sys.executable, "-m", "build", "--outdir", dist, ROOT], base, dict(os.environ)
     )
     (wheel,) = dist.glob("splitrec-*.whl")
+    assert len(list(dist.glob("splitrec-*.tar.gz"))) == 1
     venv = base / "venv"
     _run([sys.executable, "-m", "venv", venv], base, dict(os.environ))
     bin_dir = venv / "bin"

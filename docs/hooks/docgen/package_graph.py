@@ -33,9 +33,9 @@ def discover_packages(root: Path) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for name, folder in _package_dirs(root).items():
-        if name.count(".") == 1 and name not in DATA_PACKAGES:
-            if (root / folder / "__init__.py").exists():
-                found[name] = root / folder
+        is_code = (root / folder / "__init__.py").exists()
+        if name.count(".") == 1 and name not in DATA_PACKAGES and is_code:
+            found[name] = root / folder
     base = root / "splitrec"
     if base.is_dir():
         for child in sorted(base.iterdir()):
