@@ -28,18 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+# The config layer's family rules (keys, aggregations), re-exported here.
+from common.model_families import AGGREGATIONS, BASE_KEYS, FUSE_KEYS
+
 if TYPE_CHECKING:
     from common.config import ModelConfig
     from common.jobspec import OutputSpec
-
-# The config keys every family reads: for a party's base (``model`` section) and,
-# in addition at the label party, for the fuse.
-BASE_KEYS = ("family", "embedding_dim", "deep_units")
-FUSE_KEYS = ("fuse_units", "aggregation")
-
-# How a fuse that takes base outputs whole combines them: side by side, or their
-# element-wise sum or mean (equal widths only).
-AGGREGATIONS = ("concat", "sum", "average")
 
 Parts = tuple[tuple[str, int], ...]
 

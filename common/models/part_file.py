@@ -44,7 +44,7 @@ def feature_from_dict(found: Mapping[str, Any]) -> FeatureConfig:
 
 
 def _model_dict(model: ModelConfig) -> dict:
-    found = dataclasses.asdict(model)
+    found = model.model_dump()
     found["code"] = None if model.code is None else str(model.code)
     return found
 
