@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BeforeValidator,
     Field,
     ValidationInfo,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -43,6 +42,7 @@ from common.config_models import (
     refuse_keys,
     resolve,
     source_of,
+    unknown_key,
 )
 from common.config_reader import load_yaml_mapping
 from common.errors import ConfigError
@@ -105,9 +105,7 @@ def _written(data: dict, cls: type[ConfigModel], info: ValidationInfo) -> list[s
     for key, value in data.items():
         field = cls.model_fields.get(key)
         if field is None:
-            field = next(
-                (f for f in cls.model_fields.values() if f.alias == key), None
-            )
+            field = next((f for f in cls.model_fields.values() if f.alias == key), None)
         if field is None or field.is_required() or value != field.default:
             found.append(str(key))
     return found
@@ -346,7 +344,8 @@ class LabelConfig(ConfigModel):
         rules = [
             key
             for key in ("positive_above", "equals")
-            if key in data and (data[key] is not None or len(data) > 1)
+            if key in data
+            and (data[key] is not None or len(data) > 1)
             and not (data[key] is None and key == "equals")
         ]
         if len(rules) != 1:
@@ -386,8 +385,7 @@ class AggregationSection(ConfigModel):
     """How the fuse combines the base outputs, with secure aggregation."""
 
     method: StrictStr = Field(
-        description="sum or average: the element-wise combination of the base "
-        "outputs."
+        description="sum or average: the element-wise combination of the base outputs."
     )
     secure: StrictBool = Field(
         False,
@@ -401,14 +399,6 @@ class AggregationSection(ConfigModel):
         if isinstance(data, dict) and "method" not in data:
             raise problem("method", "missing; use sum or average")
         return data
-
-
-_AGGREGATION_SCHEMA = {
-    "anyOf": [
-        {"type": "string", "enum": list(AGGREGATIONS)},
-        {"$ref": "#/$defs/AggregationSection"},
-    ]
-}
 
 
 class ModelConfig(ConfigModel):
@@ -450,7 +440,7 @@ class ModelConfig(ConfigModel):
         description="custom, label party: the fuse builder as 'module:function', "
         "looked up in 'code'.",
     )
-    output_width: Limited(int, PARTY_LIMITS["units"]) | SkipJsonSchema[None] = Field(
+    output_width: Limited(int, PARTY_LIMITS["units"]) = Field(
         0, description="custom: the width of the base's output per row."
     )
     code: Path | None = Field(
@@ -458,7 +448,13 @@ class ModelConfig(ConfigModel):
         description="custom: the folder the builders' modules are imported from, "
         "relative to the config file's folder (default: that folder).",
     )
-    aggregation: Annotated[StrictStr, WithJsonSchema(_AGGREGATION_SCHEMA)] = Field(
+    aggregation: Annotated[
+        StrictStr,
+        BeforeValidator(
+            lambda v: v,
+            json_schema_input_type=Literal[AGGREGATIONS] | AggregationSection,
+        ),
+    ] = Field(
         "concat",
         description="Label party: how the fuse combines the base outputs: concat "
         "(side by side), sum or average (element-wise, equal widths), or a "
@@ -507,7 +503,9 @@ class ModelConfig(ConfigModel):
         rules = FAMILY_RULES[family]
         allowed = rules.base_keys + (rules.fuse_keys if tasks else ())
         written = [k for k in _written(data, cls, info) if k not in cls._derived]
-        for key in written:
+        # Built in Python, settings another family (or the fuse) would read are
+        # kept, unused, as they always were; a file may not write them.
+        for key in written if from_file(info) else ():
             if key in allowed:
                 continue
             owners = key_families(key)
@@ -607,9 +605,9 @@ class PeerConfig(ConfigModel):
     @model_validator(mode="before")
     @classmethod
     def _identity(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("identity"):
-            if isinstance(data.get("name"), str):
-                return {**data, "identity": data["name"]}
+        named = isinstance(data, dict) and isinstance(data.get("name"), str)
+        if named and not data.get("identity"):
+            return {**data, "identity": data["name"]}
         return data
 
     @field_validator("name")
@@ -674,17 +672,20 @@ def _labels(data: dict, info: ValidationInfo) -> tuple[Any, ...]:
             if "name" not in label:
                 raise problem(f"{key}.name", "missing; add it as a string")
             label = {**label, "key": key}
+        elif isinstance(label, LabelConfig):
+            label = label.model_copy(update={"key": key})
         found.append(label)
     return tuple(found)
 
 
 def refuse_keys_in(data: Any, allowed: list[str], key: str) -> None:
-    from common.config_models import unknown_key
-
+    """Refuses a key of ``data`` (the section at ``key``) not in ``allowed``."""
     if isinstance(data, dict):
         for written in data:
             if written not in allowed:
-                raise problem(join_key(key, str(written)), unknown_key(written, allowed))
+                raise problem(
+                    join_key(key, str(written)), unknown_key(written, allowed)
+                )
 
 
 class PartyConfig(ConfigModel):
@@ -746,16 +747,6 @@ class PartyConfig(ConfigModel):
     file_sections: ClassVar[dict[str, type[ConfigModel]]] = {
         "label": LabelConfig,
         "serving": ServingSection,
-    }
-    model_config = {
-        **ConfigModel.model_config,
-        "json_schema_extra": lambda schema: schema["properties"].update(
-            label={
-                "$ref": "#/$defs/LabelConfig",
-                "description": "The label party's one label (a job of one task): "
-                "its column and rule; or give 'labels'.",
-            }
-        ),
     }
 
     @classmethod
@@ -908,9 +899,7 @@ class OptimizerSection(ConfigModel):
         description="adam, sgd or adagrad.",
         json_schema_extra={"enum": list(OPTIMIZERS)},
     )
-    learning_rate: Number = Field(
-        1e-3, description="The learning rate, in (0, 10]."
-    )
+    learning_rate: Number = Field(1e-3, description="The learning rate, in (0, 10].")
 
 
 class StrategySection(ConfigModel):
@@ -918,8 +907,7 @@ class StrategySection(ConfigModel):
 
     pipeline_size: StrictInt = Field(
         1,
-        description="Batches in flight at once (1: one step after another; up to "
-        "64).",
+        description="Batches in flight at once (1: one step after another; up to 64).",
     )
     warmup_steps: StrictInt = Field(
         100,
@@ -942,16 +930,15 @@ class CompressionSection(ConfigModel):
         description="The compression method.",
         json_schema_extra={"enum": list(COMPRESSION_METHODS)},
     )
-    ratio: Number = Field(
-        1.0, description="The share of values kept, in (0, 1]."
-    )
+    ratio: Number = Field(1.0, description="The share of values kept, in (0, 1].")
 
 
 class CheckpointSection(ConfigModel):
     """When checkpoints are written and how many are kept."""
 
     every_steps: StrictInt = Field(
-        0, description="A checkpoint every this many steps (0: at epoch ends only).",
+        0,
+        description="A checkpoint every this many steps (0: at epoch ends only).",
     )
     keep: StrictInt = Field(3, description="Checkpoints kept (1 to 1000).")
 
@@ -1046,7 +1033,9 @@ class PrivacySection(ConfigModel):
         if self.embedding_dp is not None:
             dp = self.embedding_dp
             if dp.clip_norm <= 0:
-                raise problem(join_key(key, "embedding_dp.clip_norm"), "must be greater than 0")
+                raise problem(
+                    join_key(key, "embedding_dp.clip_norm"), "must be greater than 0"
+                )
             if dp.releases not in DP_RELEASES:
                 raise problem(
                     join_key(key, "embedding_dp.releases"),
@@ -1061,7 +1050,9 @@ class PrivacySection(ConfigModel):
             )
         if self.label_dp is not None:
             if self.label_dp.epsilon <= 0:
-                raise problem(join_key(key, "label_dp.epsilon"), "must be greater than 0")
+                raise problem(
+                    join_key(key, "label_dp.epsilon"), "must be greater than 0"
+                )
             values["label_epsilon"] = self.label_dp.epsilon
         if self.gradient_defense is not None:
             values["gradient_defense"] = self.gradient_defense.method
@@ -1083,8 +1074,7 @@ class JobFile(ConfigModel):
         description="The job's name (part of file paths: a safe name)."
     )
     parties: tuple[JobPartyConfig, ...] = Field(
-        description="Every party of the job (at least two), in the fuse model's "
-        "order."
+        description="Every party of the job (at least two), in the fuse model's order."
     )
     label_party: StrictStr = Field(description="The party that holds the labels.")
     epochs: StrictInt = Field(5, description="Epochs to train (1 to 100000).")
@@ -1097,24 +1087,20 @@ class JobFile(ConfigModel):
     optimizer: OptimizerSection | None = Field(None, description="The optimizer.")
     validation_fraction: Number = Field(
         0.1,
-        description="The share of aligned rows held out for validation, in "
-        "(0, 0.99].",
+        description="The share of aligned rows held out for validation, in (0, 0.99].",
     )
     steps_per_window: StrictInt = Field(
         0,
         description="Steps per metrics window within an epoch (0: one window per "
         "epoch).",
     )
-    report_every: StrictInt = Field(
-        50, description="Steps between progress lines."
-    )
+    report_every: StrictInt = Field(50, description="Steps between progress lines.")
     strategy: StrategySection | None = Field(
         None, description="How the parties overlap their steps."
     )
     predict: StrictStr = Field(
         "validation",
-        description="Which rows are scored at the end: none, validation, train or "
-        "all.",
+        description="Which rows are scored at the end: none, validation, train or all.",
         json_schema_extra={"enum": list(PREDICT_SPLITS)},
     )
     export: StrictStr = Field(
@@ -1199,7 +1185,9 @@ class JobFile(ConfigModel):
             "align_timeout": self.align_timeout,
             "compression": compression.method,
             "compression_ratio": compression.ratio,
-            "privacy": self.privacy.settings("privacy") if self.privacy else PrivacySettings(),
+            "privacy": self.privacy.settings("privacy")
+            if self.privacy
+            else PrivacySettings(),
             "checkpoint_every": checkpoint.every_steps,
             "keep_checkpoints": checkpoint.keep,
             "max_recoveries": recovery.max_attempts,

@@ -274,7 +274,10 @@ def _strings(value: Any) -> Any:
     return tuple(str(item) for item in value)
 
 
-StringList = Annotated[tuple[StrictStr, ...], BeforeValidator(_strings)]
+StringList = Annotated[
+    tuple[StrictStr, ...],
+    BeforeValidator(_strings, json_schema_input_type=list[str | int | float]),
+]
 
 
 def _non_empty(value: tuple) -> tuple:
@@ -376,9 +379,11 @@ def _message(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[str, str]
         return key, f"missing; add it as {_kind(_walk(root, loc))}"
     if kind == "extra_forbidden":
         owner = _walk(root, loc[:-1])
-        allowed = owner.file_keys() if isinstance(owner, type) and issubclass(
-            owner, ConfigModel
-        ) else []
+        allowed = (
+            owner.file_keys()
+            if isinstance(owner, type) and issubclass(owner, ConfigModel)
+            else []
+        )
         return key, unknown_key(loc[-1], allowed)
     if kind == "finite_number":
         return key, f"must be a finite number, got {value}"

@@ -10,6 +10,7 @@ import yaml
 
 from common.errors import ConfigError
 
+
 class _StrictLoader(yaml.SafeLoader):
     """YAML's safe loader, except that a key given twice in one mapping is an
     error (plain YAML keeps the last one, silently)."""

@@ -24,7 +24,7 @@ from common.jobspec import (
 )
 from common.limits import job_limit_problems
 from common.metrics import Metrics, TaskMetrics
-from common.models.api import AGGREGATIONS
+from common.model_families import AGGREGATIONS
 from common.names import name_problem, run_name_problem
 from common.online import (
     Embedded,

@@ -27,7 +27,6 @@ from pydantic import Field, ValidationInfo, field_validator
 from common.config_models import (
     ConfigModel,
     Limited,
-    Number,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -126,7 +125,9 @@ class ServingSection(ConfigModel):
     table and, at the label party, who may call Scoring and how outputs are
     cached."""
 
-    model: ServedModel = Field(description="The exported model version to serve.")
+    model: ServedModel = Field(
+        description="The exported model version the party serves: a job and version."
+    )
     table: EntityTable = Field(description="The entity table rows are scored from.")
     clients: StringList = Field(
         (),
@@ -138,8 +139,7 @@ class ServingSection(ConfigModel):
     )
     max_rows: Limited(int, SERVING_LIMITS["max_rows"]) = Field(
         _DEFAULT.max_rows,
-        description="Label party only: the most rows one Scoring request may ask "
-        "for.",
+        description="Label party only: the most rows one Scoring request may ask for.",
     )
     reload_seconds: Limited(float, SERVING_LIMITS["reload_seconds"]) = Field(
         _DEFAULT.reload_seconds,

@@ -127,3 +127,24 @@ INSECURE = TlsConfig(insecure=True)
 def tls_missing(key: str = "tls") -> Any:
     """The error of a config file without a ``tls`` section."""
     return problem(key, f"missing; {MISSING_HELP}")
+
+
+class _TlsHolder(ConfigModel):
+    """A config mapping read for its ``tls`` section alone."""
+
+    model_config = {**ConfigModel.model_config, "extra": "ignore"}
+
+    tls: TlsConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _present(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tls" not in data:
+            raise tls_missing()
+        return data
+
+
+def read_tls(data: dict[str, Any], source: Path) -> TlsConfig:
+    """The ``tls`` section of the config mapping read from ``source``; paths
+    are relative to the file's folder."""
+    return _TlsHolder.from_file(data, source).tls

@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-# The config layer's family rules (keys, aggregations), re-exported here.
-from common.model_families import AGGREGATIONS, BASE_KEYS, FUSE_KEYS
+# Every family reads the config layer's keys unless it declares its own.
+from common.model_families import BASE_KEYS, FUSE_KEYS
 
 if TYPE_CHECKING:
     from common.config import ModelConfig

@@ -38,7 +38,7 @@ PART_FILE = "part.keras"
 
 
 def feature_from_dict(found: Mapping[str, Any]) -> FeatureConfig:
-    """A fitted feature as ``dataclasses.asdict`` wrote it (JSON lists back to
+    """A fitted feature as ``model_dump`` wrote it (JSON lists back to
     tuples)."""
     return FeatureConfig(**{**found, "vocabulary": tuple(found["vocabulary"])})
 
@@ -78,7 +78,7 @@ def part_description(
     """What ``PartModel`` is built from, as plain JSON values."""
     description: dict[str, Any] = {
         "party": party,
-        "features": [dataclasses.asdict(f) for f in serving.raw.features],
+        "features": [f.model_dump() for f in serving.raw.features],
         "model": _model_dict(model),
     }
     if isinstance(serving, FuseServing):

@@ -9,16 +9,16 @@ import pytest
 import yaml
 
 from common.certs import cert_pem, issue, key_pem, load_authority, write_bundle
-from common.config_reader import ConfigReader
 from common.errors import ConfigError
-from common.tls import TlsConfig, load_credentials, read_tls
+from common.tls import TlsConfig, load_credentials
+from common.tls_config import read_tls
 
 
 def _read(folder: Path, section: object) -> TlsConfig:
     path = folder / "party.yaml"
     data = {"tls": section} if section is not None else {}
     path.write_text(yaml.safe_dump(data))
-    return read_tls(ConfigReader(data, path), folder)
+    return read_tls(data, path)
 
 
 def _files(folder: Path, identity: str) -> dict[str, str]:
