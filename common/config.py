@@ -440,8 +440,10 @@ class ModelConfig(ConfigModel):
         description="custom, label party: the fuse builder as 'module:function', "
         "looked up in 'code'.",
     )
-    output_width: Limited(int, PARTY_LIMITS["units"]) = Field(
-        0, description="custom: the width of the base's output per row."
+    output_width: StrictInt = Field(
+        0,
+        description="custom: the width of the base's output per row.",
+        json_schema_extra={"minimum": 1, "maximum": PARTY_LIMITS["units"].high},
     )
     code: Path | None = Field(
         None,
@@ -528,6 +530,10 @@ class ModelConfig(ConfigModel):
             raise problem(
                 "output_width", "missing; add the width of the base's output per row"
             )
+        if "output_width" in allowed:
+            found = PARTY_LIMITS["units"].problem(data["output_width"])
+            if found is not None:
+                raise problem("output_width", found)
         if "aggregation" in allowed:
             data.update(_aggregation(data, family, info))
         return data

@@ -17,7 +17,6 @@ the party and the kind.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json

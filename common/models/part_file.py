@@ -16,7 +16,6 @@ cannot carry: such parts are exported as a SavedModel only.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any

@@ -3,7 +3,6 @@ and learning on planted data (split = centralized is tested in integration)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import tensorflow as tf
