@@ -49,4 +49,4 @@ RUN useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin splitrec \
 USER splitrec
 
 EXPOSE 50051
-CMD ["python", "-m", "party_server", "--help"]
+CMD ["python", "-m", "splitrec.party_server", "--help"]

@@ -70,29 +70,29 @@ ifeq ($(LAYOUT),census)
 ifeq ($(ADULT),)
 	$(MAKE) data-generated
 else
-	$(PY) -m common.census prepare --source $(ADULT) --out $(DATA_DIR) \
+	$(PY) -m splitrec.datasets.census prepare --source $(ADULT) --out $(DATA_DIR) \
 		$(if $(ADULT_TEST),--test $(ADULT_TEST))
 endif
 else ifeq ($(ML1M),)
 	$(MAKE) data-generated
 else ifeq ($(ML1M),download)
-	$(PY) -m common.movielens prepare --download --cache $(DATA_DIR)/raw \
+	$(PY) -m splitrec.datasets.movielens prepare --download --cache $(DATA_DIR)/raw \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 else
-	$(PY) -m common.movielens prepare --source $(ML1M) --out $(DATA_DIR) \
+	$(PY) -m splitrec.datasets.movielens prepare --source $(ML1M) --out $(DATA_DIR) \
 		--num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
 # The default data set: generated ml-1m-format files through the same preparation.
 data-generated: install
 ifeq ($(LAYOUT),census)
-	$(PY) -m common.census generate --out $(DATA_DIR)/generated-adult
-	$(PY) -m common.census prepare --source $(DATA_DIR)/generated-adult/adult.data \
+	$(PY) -m splitrec.datasets.census generate --out $(DATA_DIR)/generated-adult
+	$(PY) -m splitrec.datasets.census prepare --source $(DATA_DIR)/generated-adult/adult.data \
 		--test $(DATA_DIR)/generated-adult/adult.test --out $(DATA_DIR)
 else
-	$(PY) -m common.movielens generate --out $(DATA_DIR)/generated-ml-1m \
+	$(PY) -m splitrec.datasets.movielens generate --out $(DATA_DIR)/generated-ml-1m \
 		--num-ratings $(DEMO_RATINGS)
-	$(PY) -m common.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
+	$(PY) -m splitrec.datasets.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
@@ -104,14 +104,14 @@ CERTS_DIR ?= certs
 CERTS_HOSTS ?=
 CERTS_PASSWORD_FILE ?=
 certs: install
-	$(PY) -m common.certs --out $(CERTS_DIR) alice bob carol coordinator scorer $(CERTS_HOSTS) \
+	$(PY) -m splitrec.security.certs --out $(CERTS_DIR) alice bob carol coordinator scorer $(CERTS_HOSTS) \
 		$(if $(CERTS_PASSWORD_FILE),--password-file $(CERTS_PASSWORD_FILE))
 
 demo: install
 	@$(foreach f,$(LAYOUT_FILES),test -f $(f) &&) true || $(MAKE) data-generated
 	@$(foreach i,$(LAYOUT_PARTIES) coordinator,test -f $(CERTS_DIR)/$(i).pem &&) true \
 		|| $(MAKE) certs
-	$(PY) -m coordinator demo --job $(LAYOUT_CONFIGS)/job.yaml \
+	$(PY) -m splitrec.coordinator demo --job $(LAYOUT_CONFIGS)/job.yaml \
 		$(foreach p,$(LAYOUT_PARTIES),--party $(LAYOUT_CONFIGS)/$(p).yaml)
 
 # The three-party job: alice and carol send their base outputs to bob.
@@ -125,18 +125,18 @@ test: install
 
 # Split vs centralized on this machine: prints a table, writes runs/bench/results.json.
 bench: install
-	$(PY) -m bench $(BENCH_ARGS)
+	$(PY) -m splitrec.bench $(BENCH_ARGS)
 
 # What the split job leaks per privacy setting: label inference from gradients,
 # model completion and feature inference next to validation AUC and its cost;
 # writes runs/bench/leakage.json.
 leakage: install
-	$(PY) -m bench.leakage $(LEAKAGE_ARGS)
+	$(PY) -m splitrec.bench.leakage $(LEAKAGE_ARGS)
 
 # Online scoring over mutual TLS: latency uncached and cached, throughput with
 # 8 clients; writes runs/bench/serving.json.
 serve-bench: install
-	$(PY) -m bench.serving $(SERVE_BENCH_ARGS)
+	$(PY) -m splitrec.bench.serving $(SERVE_BENCH_ARGS)
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"

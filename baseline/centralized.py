@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from common.batching import (
+from splitrec.common.batching import (
     RowSplit,
     batch_rows,
     epoch_order,
@@ -21,16 +21,16 @@ from common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from common.config import JobConfig, PartyConfig
-from common.errors import HandshakeError
-from common.features import PackedBatch
-from common.history import EpochRecord
-from common.metrics import MetricAccumulator, Metrics, Task, task_metrics
-from common.models.build import build_fuse, build_party_base
-from common.models.steps import CentralStep
-from common.throughput import SteadyRate
-from party_server.alignment import aligned_slice, plain_alignment
-from party_server.data_slice import DataSlice, load_data_slice
+from splitrec.config.files import JobConfig, PartyConfig
+from splitrec.common.errors import HandshakeError
+from splitrec.models.features import PackedBatch
+from splitrec.common.history import EpochRecord
+from splitrec.common.metrics import MetricAccumulator, Metrics, Task, task_metrics
+from splitrec.models.build import build_fuse, build_party_base
+from splitrec.models.steps import CentralStep
+from splitrec.common.throughput import SteadyRate
+from splitrec.party_server.alignment import aligned_slice, plain_alignment
+from splitrec.party_server.data_slice import DataSlice, load_data_slice
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class CentralizedTrainer:
 
 def load_parties(paths: list) -> dict[str, tuple[PartyConfig, DataSlice]]:
     """Reads each party's config and data, as each party server would."""
-    from common.config import load_party_config
+    from splitrec.config.files import load_party_config
 
     parties = {}
     for path in paths:

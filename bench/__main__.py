@@ -1,4 +1,4 @@
-"""``python -m bench``: split training against the centralized baseline.
+"""``python -m splitrec.bench``: split training against the centralized baseline.
 
 Runs, one after the other on this machine, the centralized model and the split
 job (real party processes over loopback) for each data size and batch size, with
@@ -19,27 +19,27 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.models import (
+from splitrec.bench.models import (
     MOVIELENS_ROWS,
     format_models_table,
     models_targets,
     parse_model,
     run_models,
 )
-from bench.psi import run_psi
-from bench.report import (
+from splitrec.bench.psi import run_psi
+from splitrec.bench.report import (
     compression_target,
     evaluate_targets,
     format_compression_table,
     format_psi_table,
     format_table,
 )
-from bench.runs import RunResult, run_centralized, run_split
-from bench.scoring import format_scoring_table, run_scoring, scoring_targets
-from bench.secure import format_secure_table, run_secure
-from bench.setup import ROOT, ensure_data, run_configs
-from common.atomic import write_atomically
-from common.logs import configure_logging
+from splitrec.bench.runs import RunResult, run_centralized, run_split
+from splitrec.bench.scoring import format_scoring_table, run_scoring, scoring_targets
+from splitrec.bench.secure import format_secure_table, run_secure
+from splitrec.bench.setup import ROOT, ensure_data, run_configs
+from splitrec.common.atomic import write_atomically
+from splitrec.common.logs import configure_logging
 
 logger = logging.getLogger("bench")
 
@@ -49,7 +49,7 @@ def _ints(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m splitrec.bench", description=__doc__)
     parser.add_argument("--rows", type=_ints, default=[100_000, 1_000_000])
     parser.add_argument("--batches", type=_ints, default=[128, 1024])
     parser.add_argument(

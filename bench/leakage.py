@@ -1,4 +1,4 @@
-"""``python -m bench.leakage``: what the split job leaks, attack by attack.
+"""``python -m splitrec.bench.leakage``: what the split job leaks, attack by attack.
 
 Runs the reference split job (real party processes over loopback) once per
 privacy setting, with ``privacy.leakage_probe`` on, and scores four attacks:
@@ -41,24 +41,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.leakage_attacks import (
+from splitrec.bench.leakage_attacks import (
     ATTACKED_FEATURES,
     ENTITY,
     feature_inference_attack,
     features_by_id,
     model_completion_attack,
 )
-from bench.runs import run_split
-from bench.setup import ROOT, ensure_data, run_configs
-from common.atomic import write_atomically
-from common.batching import split_rows
-from common.config import load_party_config
-from common.logs import configure_logging
-from common.privacy.inference import FeatureInference
-from common.privacy.leakage import ATTACKS, leak_auc
-from party_server.leakage_probe import read_scores
+from splitrec.bench.runs import run_split
+from splitrec.bench.setup import ROOT, ensure_data, run_configs
+from splitrec.common.atomic import write_atomically
+from splitrec.common.batching import split_rows
+from splitrec.config.files import load_party_config
+from splitrec.common.logs import configure_logging
+from splitrec.privacy.inference import FeatureInference
+from splitrec.privacy.leakage import ATTACKS, leak_auc
+from splitrec.party_server.leakage_probe import read_scores
 
-logger = logging.getLogger("bench.leakage")
+logger = logging.getLogger("splitrec.bench.leakage")
 
 # The reference job (MovieLens-1M size): no defense, the cheap defense of the
 # labels, it with each defense of alice's columns, label DP; the three-party
@@ -250,7 +250,7 @@ def _settings(text: str) -> list[Setting]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.leakage", description=__doc__
+        prog="python -m splitrec.bench.leakage", description=__doc__
     )
     parser.add_argument(
         "--settings",

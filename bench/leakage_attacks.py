@@ -1,4 +1,4 @@
-"""The attacks of ``bench.leakage`` that learn from a few known rows, run on
+"""The attacks of ``splitrec.bench.leakage`` that learn from a few known rows, run on
 what one split job left in each party's output folder.
 
 Each attack works only from what its attacker holds, plus the few rows whose
@@ -21,17 +21,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.config import load_party_config
-from common.models.build import build_party_base
-from common.models.steps import create_weights, packed, unpack
-from common.privacy.inference import (
+from splitrec.config.files import load_party_config
+from splitrec.models.build import build_party_base
+from splitrec.models.steps import create_weights, packed, unpack
+from splitrec.privacy.inference import (
     FeatureInference,
     feature_inference,
     model_completion_auc,
 )
-from party_server.checkpoints import ModelState
-from party_server.data_slice import load_data_slice
-from party_server.leakage_probe import RECEIVED, read_received
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import load_data_slice
+from splitrec.party_server.leakage_probe import RECEIVED, read_received
 
 # alice's categorical features the label party tries to read back, and the
 # column that names the entity (user) a row is about.

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.runs import RunResult, run_centralized, run_split
-from bench.setup import census_rows, ensure_census, ensure_data, run_configs
+from splitrec.bench.runs import RunResult, run_centralized, run_split
+from splitrec.bench.setup import census_rows, ensure_census, ensure_data, run_configs
 
 logger = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from common.config import PartyConfig, PartyRole
-from common.jobspec import JobParty, JobSpec, OutputSpec
-from common.traffic import TrafficCounter
-from party_server.data_slice import DataSlice, id_digest
-from party_server.psi_feature import align_with_label_party
-from party_server.psi_hub import HubSession
+from splitrec.config.files import PartyConfig, PartyRole
+from splitrec.config.jobspec import JobParty, JobSpec, OutputSpec
+from splitrec.common.traffic import TrafficCounter
+from splitrec.party_server.data_slice import DataSlice, id_digest
+from splitrec.party_server.psi_feature import align_with_label_party
+from splitrec.party_server.psi_hub import HubSession
 from splitrec.v1 import peer_pb2_grpc
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.runs import RunResult
+from splitrec.bench.runs import RunResult
 
 MEMORY_LIMIT_MB = 1500.0
 EPOCH_LIMIT_SECONDS = 60.0

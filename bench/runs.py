@@ -12,9 +12,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.setup import ROOT
-from coordinator.local import project_env, start_party, wait_with_usage
-from coordinator.local_configs import LocalConfigs
+from splitrec.bench.setup import ROOT
+from splitrec.coordinator.local import project_env, start_party, wait_with_usage
+from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def run_centralized(
 ) -> RunResult:
     command = [
         "-m",
-        "baseline",
+        "splitrec.baseline",
         "--job",
         str(configs.job),
         "--party",
@@ -109,7 +109,7 @@ def run_split(
                 configs.point_at(name, label, started[label].address)
                 start(name)
         configs.set_addresses({n: p.address for n, p in started.items()})
-        command = ["-m", "coordinator", "run", "--job", str(configs.job)]
+        command = ["-m", "splitrec.coordinator", "run", "--job", str(configs.job)]
         coordinator_rss = _run_process(
             command, configs.folder / "coordinator.log", timeout
         )

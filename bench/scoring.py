@@ -13,10 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.runs import run_split
-from bench.setup import ensure_data, run_configs
-from common.names import scoring_run_name
-from coordinator.local import project_env, start_party
+from splitrec.bench.runs import run_split
+from splitrec.bench.setup import ensure_data, run_configs
+from splitrec.common.names import scoring_run_name
+from splitrec.coordinator.local import project_env, start_party
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _score(configs: object, timeout: float) -> dict:
         command = [
             sys.executable,
             "-m",
-            "coordinator",
+            "splitrec.coordinator",
             "predict",
             "--job",
             str(configs.job),

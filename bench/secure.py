@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from bench.runs import run_split
-from bench.setup import ensure_data, run_configs
+from splitrec.bench.runs import run_split
+from splitrec.bench.setup import ensure_data, run_configs
 
 logger = logging.getLogger(__name__)
 

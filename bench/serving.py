@@ -1,9 +1,9 @@
-"""Online scoring latency and throughput: ``python -m bench.serving`` (``make
+"""Online scoring latency and throughput: ``python -m splitrec.bench.serving`` (``make
 serve-bench``).
 
 The reference job trains one epoch on generated ratings and exports its model;
 alice and bob then serve it from their entity tables (``python -m
-common.movielens tables``) as separate processes over mutual TLS, and clients
+splitrec.datasets.movielens tables``) as separate processes over mutual TLS, and clients
 call bob's ``Scoring`` service with one user and ``--candidates`` movies per
 request:
 
@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.runs import run_split
-from bench.setup import ROOT, ensure_data
-from common.certs import write_bundle
-from common.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
-from coordinator.local import LocalParty, start_party
-from coordinator.local_configs import LocalConfigs
+from splitrec.bench.runs import run_split
+from splitrec.bench.setup import ROOT, ensure_data
+from splitrec.security.certs import write_bundle
+from splitrec.datasets.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
+from splitrec.coordinator.local import LocalParty, start_party
+from splitrec.coordinator.local_configs import LocalConfigs
 
-logger = logging.getLogger("bench.serving")
+logger = logging.getLogger("splitrec.bench.serving")
 
 CLIENT = "scorer"
 # Histogram bucket edges in milliseconds (the last bucket is open).
@@ -65,7 +65,7 @@ class Setup:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.serving",
+        prog="python -m splitrec.bench.serving",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -140,8 +140,8 @@ def _start(configs: LocalConfigs, timeout: float) -> dict[str, LocalParty]:
 
 
 def _stub(setup: Setup) -> object:
-    from common.rpc import create_channel
-    from common.tls import TlsConfig, load_credentials
+    from splitrec.wire.rpc import create_channel
+    from splitrec.security.tls import TlsConfig, load_credentials
     from splitrec.v1 import scoring_pb2_grpc
 
     tls = TlsConfig(
@@ -154,7 +154,7 @@ def _stub(setup: Setup) -> object:
 
 
 def _request(setup: Setup, user: str, movies: list[str]) -> object:
-    from common import serde
+    from splitrec.wire import serde
 
     return serde.score_request_to_proto({"alice": [user], "bob": movies})
 

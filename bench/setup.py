@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from common.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
-from common.census.prepare import prepare_census
-from common.movielens.prepare import (
+from splitrec.datasets.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
+from splitrec.datasets.census.prepare import prepare_census
+from splitrec.datasets.movielens.prepare import (
     ALICE_CSV,
     BOB_CSV,
     BST_FILES,
     THREE_PARTY_FILES,
     prepare_generated,
 )
-from coordinator.local_configs import LocalConfigs
+from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from common.errors import DiskFullError, StorageError
+from splitrec.common.errors import DiskFullError, StorageError
 
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 

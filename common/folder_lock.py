@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from common.errors import OwnershipError
+from splitrec.common.errors import OwnershipError
 
 logger = logging.getLogger(__name__)
 

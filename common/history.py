@@ -11,8 +11,8 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from common.atomic import write_atomically
-from common.metrics import Metrics
+from splitrec.common.atomic import write_atomically
+from splitrec.common.metrics import Metrics
 
 
 def shown(value: float) -> str:

@@ -4,7 +4,7 @@ A job's name travels in ``PrepareJob`` and every later call, and each party and
 the coordinator build folders from it (``output_dir/<job>``, ``runs_dir/<job>``).
 Party names become log file names. Such names must be one plain path component:
 the pattern below is checked by the config readers and by every party on every
-RPC that carries one; ``common.paths`` then checks every path built from one.
+RPC that carries one; ``splitrec.common.paths`` then checks every path built from one.
 
 A scoring run (``coordinator predict``) is named by the job, the model version
 and the dataset it scores, joined by ``+``, a character no name may hold. So

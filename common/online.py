@@ -1,6 +1,6 @@
 """What online scoring passes between its pieces, as plain values (the
 messages are in ``proto/splitrec/v1/scoring.proto`` and ``peer.proto``;
-``common.serde`` converts)."""
+``splitrec.wire.serde`` converts)."""
 
 from __future__ import annotations
 

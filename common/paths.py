@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from common.errors import ConfigError
+from splitrec.common.errors import ConfigError
 
 
 def confined(root: Path, *parts: str) -> Path:

@@ -1,13 +1,13 @@
 """The coordinator's command line.
 
-``python -m coordinator run --job job.yaml`` drives a job against running parties;
-``python -m coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
+``python -m splitrec.coordinator run --job job.yaml`` drives a job against running parties;
+``python -m splitrec.coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
 also starts the party servers as local processes and stops them afterwards;
-``python -m coordinator export --job job.yaml [--epoch N | --best]`` has every
+``python -m splitrec.coordinator export --job job.yaml [--epoch N | --best]`` has every
 party export its part of the model after an epoch of an earlier run;
-``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
+``python -m splitrec.coordinator predict --job job.yaml --model VERSION --dataset KEY``
 scores a dataset the parties' configs name with an exported version;
-``python -m coordinator serve-switch --job job.yaml --version VERSION`` has the
+``python -m splitrec.coordinator serve-switch --job job.yaml --version VERSION`` has the
 parties' online scoring switch to another exported version, all together.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
@@ -26,18 +26,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.config import (  # noqa: E402
+from splitrec.config.files import (  # noqa: E402
     JobConfig,
     load_job_config,
     load_party_config,
     override_job,
 )
-from common.errors import ConfigError, SplitRecError  # noqa: E402
-from common.limits import JOB_LIMITS, flag_type  # noqa: E402
-from common.logs import configure_logging, log_level  # noqa: E402
-from common.names import name_problem  # noqa: E402
-from common.paths import check_writable, confined  # noqa: E402
-from common.signals import Terminated, raise_on_stop_signals  # noqa: E402
+from splitrec.common.errors import ConfigError, SplitRecError  # noqa: E402
+from splitrec.config.limits import JOB_LIMITS, flag_type  # noqa: E402
+from splitrec.common.logs import configure_logging, log_level  # noqa: E402
+from splitrec.common.names import name_problem  # noqa: E402
+from splitrec.common.paths import check_writable, confined  # noqa: E402
+from splitrec.common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 
 logger = logging.getLogger("coordinator")
 
@@ -67,7 +67,7 @@ def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m coordinator",
+        prog="python -m splitrec.coordinator",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -154,8 +154,8 @@ def job_config(args: argparse.Namespace) -> JobConfig:
 
 
 def run(config: JobConfig, fresh: bool = False) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.records import summary_lines
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.records import summary_lines
 
     driver = JobDriver(config, fresh=fresh)
     result = driver.run()
@@ -173,8 +173,8 @@ def run(config: JobConfig, fresh: bool = False) -> int:
 def export(
     config: JobConfig, epoch: int | None, best: bool, version: str | None
 ) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.manifest import read_manifest
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.manifest import read_manifest
 
     manifest = read_manifest(confined(config.runs_dir, config.job))
     if manifest is not None:
@@ -193,8 +193,8 @@ def export(
 
 
 def predict(config: JobConfig, version: str, dataset: str) -> int:
-    from coordinator.job import JobDriver
-    from coordinator.scoring import scoring_config
+    from splitrec.coordinator.job import JobDriver
+    from splitrec.coordinator.scoring import scoring_config
 
     scoring = scoring_config(config, version, dataset)
     found = JobDriver(scoring).score()
@@ -211,7 +211,7 @@ def predict(config: JobConfig, version: str, dataset: str) -> int:
 
 
 def serve_switch(config: JobConfig, version: str) -> int:
-    from coordinator.serving import switch_serving
+    from splitrec.coordinator.serving import switch_serving
 
     reply = switch_serving(config, version)
     digests = ", ".join(f"{p} {d[:12]}" for p, d in sorted(reply.model_digests.items()))
@@ -226,8 +226,8 @@ def serve_switch(config: JobConfig, version: str) -> int:
 def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int:
     """Starts each party from its own config (label party first), then runs the
     job; the parties stop however the job ends (a signal included)."""
-    from coordinator.local import start_party
-    from coordinator.ownership import RunLock
+    from splitrec.coordinator.local import start_party
+    from splitrec.coordinator.ownership import RunLock
 
     parties = [(load_party_config(p), p) for p in party_paths]
     parties.sort(key=lambda item: not item[0].labels)

@@ -9,12 +9,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from common.errors import JobFailedError, PeerError
-from common.history import EpochRecord
-from common.names import MAX_CHECKPOINT_ID
-from coordinator.client import PartyClient
-from coordinator.fan_out import at_every_party, gather
-from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
+from splitrec.common.errors import JobFailedError, PeerError
+from splitrec.common.history import EpochRecord
+from splitrec.common.names import MAX_CHECKPOINT_ID
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.fan_out import at_every_party, gather
+from splitrec.coordinator.manifest import CheckpointEntry, Manifest, write_manifest
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from common import serde
-from common.errors import PeerError
-from common.jobspec import JobSpec, PartExport, PartyDescription
-from common.metrics import Metrics
-from common.rpc import create_channel, rpc_failure
-from common.tls import Credentials
-from common.traffic import TrafficCounter
+from splitrec.wire import serde
+from splitrec.common.errors import PeerError
+from splitrec.config.jobspec import JobSpec, PartExport, PartyDescription
+from splitrec.common.metrics import Metrics
+from splitrec.wire.rpc import create_channel, rpc_failure
+from splitrec.security.tls import Credentials
+from splitrec.common.traffic import TrafficCounter
 from splitrec.v1 import control_pb2, control_pb2_grpc
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from common.errors import JobFailedError, PeerError
+from splitrec.common.errors import JobFailedError, PeerError
 
 # Status codes that no retry fixes, whoever sent them.
 _FATAL_CODES = frozenset(

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from coordinator.client import PartyClient
-from coordinator.failures import most_telling
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.failures import most_telling
 
 T = TypeVar("T")
 

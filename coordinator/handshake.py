@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from common.config import JobConfig, PartyRole
-from common.errors import HandshakeError, PeerError
-from common.jobspec import JobParty, JobSpec, PartyDescription
-from common.models.registry import combination_problem
-from common.secure_aggregation.rules import secure_problem
-from common.version import PROTOCOL_VERSION
-from coordinator.client import PartyClient
-from coordinator.failures import most_telling
-from coordinator.fan_out import at_every_party
-from coordinator.model_export import warm_start
+from splitrec.config.files import JobConfig, PartyRole
+from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.config.jobspec import JobParty, JobSpec, PartyDescription
+from splitrec.models.registry import combination_problem
+from splitrec.privacy.secure_aggregation.rules import secure_problem
+from splitrec.wire.version import PROTOCOL_VERSION
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.failures import most_telling
+from splitrec.coordinator.fan_out import at_every_party
+from splitrec.coordinator.model_export import warm_start
 from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class PreparedJob:
     steps_per_epoch: int
     alignment_cached: bool = False
     aligned_rows: int = 0
-    # Each party's fingerprint (see ``common.fingerprint``), by party.
+    # Each party's fingerprint (see ``splitrec.config.fingerprint``), by party.
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 

@@ -11,23 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from common import serde
-from common.atomic import write_atomically
-from common.config import JobConfig
-from common.errors import JobFailedError, PeerError, SplitRecError
-from common.fingerprint import changes
-from common.history import EpochRecord, plot_curves, record_from_json, write_history
-from common.jobspec import PartExport
-from common.metrics import Metrics
-from common.paths import check_writable, confined
-from common.throughput import SteadyRate
-from common.tls import load_credentials
-from coordinator.checkpointing import Checkpoints
-from coordinator.client import Owner, PartyClient
-from coordinator.failures import is_fatal
-from coordinator.fan_out import at_every_party
-from coordinator.handshake import PreparedJob, describe_all, prepare_all
-from coordinator.manifest import (
+from splitrec.wire import serde
+from splitrec.common.atomic import write_atomically
+from splitrec.config.files import JobConfig
+from splitrec.common.errors import JobFailedError, PeerError, SplitRecError
+from splitrec.config.fingerprint import changes
+from splitrec.common.history import EpochRecord, plot_curves, record_from_json, write_history
+from splitrec.config.jobspec import PartExport
+from splitrec.common.metrics import Metrics
+from splitrec.common.paths import check_writable, confined
+from splitrec.common.throughput import SteadyRate
+from splitrec.security.tls import load_credentials
+from splitrec.coordinator.checkpointing import Checkpoints
+from splitrec.coordinator.client import Owner, PartyClient
+from splitrec.coordinator.failures import is_fatal
+from splitrec.coordinator.fan_out import at_every_party
+from splitrec.coordinator.handshake import PreparedJob, describe_all, prepare_all
+from splitrec.coordinator.manifest import (
     MANIFEST_FILE,
     CheckpointEntry,
     Manifest,
@@ -36,7 +36,7 @@ from coordinator.manifest import (
     recorded_exports,
     write_manifest,
 )
-from coordinator.model_export import (
+from splitrec.coordinator.model_export import (
     AUTO,
     ExportChoice,
     choose_export,
@@ -44,11 +44,11 @@ from coordinator.model_export import (
     new_export_id,
     version_name,
 )
-from coordinator.ownership import Holds, RunLock
-from coordinator.progress import EpochProgress
-from coordinator.records import privacy_fields
-from coordinator.traffic_report import TrafficLedger, write_traffic
-from coordinator.windows import Window, run_window
+from splitrec.coordinator.ownership import Holds, RunLock
+from splitrec.coordinator.progress import EpochProgress
+from splitrec.coordinator.records import privacy_fields
+from splitrec.coordinator.traffic_report import TrafficLedger, write_traffic
+from splitrec.coordinator.windows import Window, run_window
 from splitrec.v1 import control_pb2
 
 logger = logging.getLogger(__name__)
@@ -573,7 +573,7 @@ class JobDriver:
                 f"{exc}; the export takes checkpoint {entry.checkpoint_id} (after "
                 f"epoch {entry.epoch}) of job {self.config.job}, so that epoch "
                 "cannot be exported any more: export another one "
-                "(python -m coordinator export --epoch N)",
+                "(python -m splitrec.coordinator export --epoch N)",
                 fatal=True,
             ) from None
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from common.errors import JobFailedError
-from common.lifetime import child_environment
-from coordinator.local_configs import LocalConfigs
+from splitrec.common.errors import JobFailedError
+from splitrec.common.lifetime import child_environment
+from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def start_party(
     ready_timeout: float = 120.0,
     prefix: tuple[str, ...] = (),
 ) -> LocalParty:
-    """Starts ``python -m party_server`` and waits for its READY line.
+    """Starts ``python -m splitrec.party_server`` and waits for its READY line.
 
     ``prefix`` runs the server through another command that ends by executing
     its arguments (``nice -n 10``, ``taskset -c 1``, ``unshare -m ...``).
@@ -121,7 +121,7 @@ def start_party(
         *prefix,
         sys.executable,
         "-m",
-        "party_server",
+        "splitrec.party_server",
         "--config",
         str(config),
         *extra_args,
@@ -250,7 +250,7 @@ def start_local_parties(
     extra_args: tuple[str, ...] = (),
     ready_timeout: float = 120.0,
 ) -> dict[str, LocalParty]:
-    """``start_federation`` with one ``python -m party_server`` per party, its
+    """``start_federation`` with one ``python -m splitrec.party_server`` per party, its
     log ``logs/<name>.log``; ``prefixes`` (by party), ``extra_args`` and
     ``ready_timeout`` as for ``start_party``."""
     prefixes = prefixes or {}

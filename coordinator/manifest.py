@@ -16,10 +16,10 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.atomic import write_atomically
-from common.errors import JobFailedError
-from common.history import json_record
-from common.jobspec import JobSpec, PartExport
+from splitrec.common.atomic import write_atomically
+from splitrec.common.errors import JobFailedError
+from splitrec.common.history import json_record
+from splitrec.config.jobspec import JobSpec, PartExport
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Manifest:
     checkpoints: list[CheckpointEntry] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
     finished: bool = False
-    # Each party's fingerprint when the job started (``common.fingerprint``).
+    # Each party's fingerprint when the job started (``splitrec.config.fingerprint``).
     parties: dict[str, dict[str, str]] = field(default_factory=dict)
     # Row counts of the job's alignment (``PreparedJob.rows``).
     rows: dict[str, int] = field(default_factory=dict)

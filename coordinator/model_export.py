@@ -16,15 +16,15 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.config import JobConfig
-from common.errors import ConfigError, JobFailedError, PeerError
-from common.history import EpochRecord, best_record, record_from_json
-from common.jobspec import ModelVersion, PartExport
-from common.metrics import Metrics, TaskMetrics
-from common.paths import confined
-from coordinator.client import PartyClient
-from coordinator.fan_out import at_every_party
-from coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
+from splitrec.config.files import JobConfig
+from splitrec.common.errors import ConfigError, JobFailedError, PeerError
+from splitrec.common.history import EpochRecord, best_record, record_from_json
+from splitrec.config.jobspec import ModelVersion, PartExport
+from splitrec.common.metrics import Metrics, TaskMetrics
+from splitrec.common.paths import confined
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.fan_out import at_every_party
+from splitrec.coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def recorded_version(config: JobConfig, job: str, version: str) -> ModelVersion:
             f"{config.source}: no model version {version!r} of job {job!r} is "
             f"recorded in {folder / MANIFEST_FILE} (recorded: "
             f"{sorted(exports) or 'none'}); export it first with "
-            "python -m coordinator export"
+            "python -m splitrec.coordinator export"
         )
     found = exports[version]
     if not found.get("export_id") or not found.get("files"):
@@ -108,7 +108,7 @@ def recorded_version(config: JobConfig, job: str, version: str) -> ModelVersion:
             f"{config.source}: model version {version!r} of job {job!r} was "
             "exported before exports recorded each party's files, so its parts "
             "cannot be checked; export it again under a new version (python -m "
-            "coordinator export --version NAME) and use that one"
+            "splitrec.coordinator export --version NAME) and use that one"
         )
     return ModelVersion(
         job, version, int(found["epoch"]), found["export_id"], dict(found["files"])

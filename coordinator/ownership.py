@@ -21,9 +21,9 @@ from pathlib import Path
 
 import grpc
 
-from common.errors import JobFailedError, PeerError
-from common.folder_lock import FolderLock
-from coordinator.client import PartyClient
+from splitrec.common.errors import JobFailedError, PeerError
+from splitrec.common.folder_lock import FolderLock
+from splitrec.coordinator.client import PartyClient
 
 logger = logging.getLogger(__name__)
 

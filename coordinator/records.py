@@ -6,10 +6,10 @@ import dataclasses
 import math
 from pathlib import Path
 
-from common.history import EpochRecord, best_record, shown
-from common.privacy.accountant import embedding_privacy
-from common.privacy.settings import PrivacySettings
-from coordinator.handshake import PreparedJob
+from splitrec.common.history import EpochRecord, best_record, shown
+from splitrec.privacy.accountant import embedding_privacy
+from splitrec.privacy.settings import PrivacySettings
+from splitrec.coordinator.handshake import PreparedJob
 
 
 def privacy_fields(

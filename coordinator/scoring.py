@@ -1,6 +1,6 @@
 """Batch scoring of new rows with an exported model version.
 
-``python -m coordinator predict --job job.yaml --model VERSION --dataset KEY``
+``python -m splitrec.coordinator predict --job job.yaml --model VERSION --dataset KEY``
 runs a scoring job: every party reads the dataset its own config names under
 ``KEY`` (a job never sends a path), encodes it as its exported part of
 ``VERSION`` was trained to (``features.json``), aligns its rows with the
@@ -8,7 +8,7 @@ others' by PSI (rows that some party lacks are not scored), and loads its part;
 the label party scores every shared row and writes ``ID,score`` (a column per
 task for several) to ``<output_dir>/<job>+<version>+<dataset>/predictions-all.csv``.
 The coordinator learns the row counts only. The run is named
-``<job>+<version>+<dataset>`` (``common.names``): no job can be named so, so a
+``<job>+<version>+<dataset>`` (``splitrec.common.names``): no job can be named so, so a
 scoring run and a training run never share a folder, a lock or a hold.
 """
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from common.config import JobConfig, validate_job_config
-from common.errors import ConfigError
-from common.names import name_problem, scoring_run_name
-from coordinator.model_export import recorded_version
+from splitrec.config.files import JobConfig, validate_job_config
+from splitrec.common.errors import ConfigError
+from splitrec.common.names import name_problem, scoring_run_name
+from splitrec.coordinator.model_export import recorded_version
 
 
 def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:

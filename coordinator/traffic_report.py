@@ -16,10 +16,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from common import serde
-from common.atomic import write_atomically
-from common.traffic import Traffic
-from coordinator.client import PartyClient
+from splitrec.wire import serde
+from splitrec.common.atomic import write_atomically
+from splitrec.common.traffic import Traffic
+from splitrec.coordinator.client import PartyClient
 from splitrec.v1 import control_pb2
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from common.errors import JobFailedError
-from coordinator.client import PartyClient
-from coordinator.failures import is_fatal
+from splitrec.common.errors import JobFailedError
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.failures import is_fatal
 from splitrec.v1 import control_pb2
 
 _POLL_SECONDS = 0.2

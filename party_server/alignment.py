@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import write_atomically
-from party_server.data_slice import DataSlice, id_digest
+from splitrec.common.atomic import write_atomically
+from splitrec.party_server.data_slice import DataSlice, id_digest
 
 logger = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import write_atomically
-from common.errors import (
+from splitrec.common.atomic import write_atomically
+from splitrec.common.errors import (
     CheckpointLostError,
     CheckpointMismatchError,
     InvalidMessageError,
 )
-from common.names import checkpoint_id_problem
+from splitrec.common.names import checkpoint_id_problem
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def _listed(paths: list[str]) -> str:
 
 class ModelState:
     """A model's part of a checkpoint: its variables and optimizer slots by path,
-    and the digest of its structure (see ``common.models.registry``)."""
+    and the digest of its structure (see ``splitrec.models.registry``)."""
 
     def __init__(
         self, structure: str, variables: list, optimizer_variables: list

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 
 import grpc
 
-from common import serde
-from common.errors import ConfigError
-from common.jobspec import PartExport
-from party_server.label_serving import LabelServing
-from party_server.ownership import HEARTBEAT_SECONDS
-from party_server.part_serving import PartServing
-from party_server.party import Party, check_job_id
-from party_server.status_codes import rpc_method
+from splitrec.wire import serde
+from splitrec.common.errors import ConfigError
+from splitrec.config.jobspec import PartExport
+from splitrec.party_server.label_serving import LabelServing
+from splitrec.party_server.ownership import HEARTBEAT_SECONDS
+from splitrec.party_server.part_serving import PartServing
+from splitrec.party_server.party import Party, check_job_id
+from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import control_pb2, control_pb2_grpc
 
 # How long a version switch waits for the feature parties without a deadline.

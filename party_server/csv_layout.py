@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import DataError
+from splitrec.common.errors import DataError
 
 _NEWLINE, _COMMA, _RETURN = 10, 44, 13
 _SHOWN = 3

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.config import FeatureConfig, LabelConfig, PartyConfig
-from common.errors import DataError
-from common.features import (
+from splitrec.config.files import FeatureConfig, LabelConfig, PartyConfig
+from splitrec.common.errors import DataError
+from splitrec.models.features import (
     EncodedFeatures,
     concatenate,
     encode_features,
     fit_vocabulary,
     numbers,
 )
-from party_server.csv_layout import CsvLayout, scan_csv
+from splitrec.party_server.csv_layout import CsvLayout, scan_csv
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class DataSlice:
     # SHA-256 over every column the party uses, row by row (its fingerprint).
     content_digest: str = ""
     # The party's features with ``from_data`` vocabularies fitted on its file:
-    # how an exported part encodes raw values (``common.raw_columns``).
+    # how an exported part encodes raw values (``splitrec.models.raw_columns``).
     fitted: tuple[FeatureConfig, ...] = ()
 
     @property

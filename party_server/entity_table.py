@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from common.errors import DataError
+from splitrec.common.errors import DataError
 
 
 @dataclass(frozen=True)

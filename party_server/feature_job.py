@@ -12,18 +12,18 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
-from common.compression import Compressor
-from common.config import PartyConfig
-from common.errors import JobStateError, PeerError
-from common.features import PackedBatch
-from common.jobspec import JobSpec
-from common.models.build import build_party_base
-from common.models.serving import BaseServing
-from common.models.steps import BaseStep
-from common.positions import at
-from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
-from common.secure_aggregation.masks import MaskContext
-from common.serde import (
+from splitrec.common.compression import Compressor
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import JobStateError, PeerError
+from splitrec.models.features import PackedBatch
+from splitrec.config.jobspec import JobSpec
+from splitrec.models.build import build_party_base
+from splitrec.models.serving import BaseServing
+from splitrec.models.steps import BaseStep
+from splitrec.common.positions import at
+from splitrec.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
+from splitrec.privacy.secure_aggregation.masks import MaskContext
+from splitrec.wire.serde import (
     compressed_from_proto,
     compressed_to_proto,
     key_share_from_proto,
@@ -33,14 +33,14 @@ from common.serde import (
     tensor_from_proto,
     tensor_to_proto,
 )
-from common.tls import Credentials
-from common.traffic import TrafficCounter
-from party_server.checkpoints import ModelState
-from party_server.data_slice import DataSlice
-from party_server.job_base import Evaluation, PartyJob, Pass, Progress
-from party_server.leakage_probe import LeakageProbe
-from party_server.peer_client import PeerStream
-from party_server.secure_sums import PairwiseMasking
+from splitrec.security.tls import Credentials
+from splitrec.common.traffic import TrafficCounter
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from splitrec.party_server.leakage_probe import LeakageProbe
+from splitrec.party_server.peer_client import PeerStream
+from splitrec.party_server.secure_sums import PairwiseMasking
 from splitrec.v1 import common_pb2, peer_pb2
 
 

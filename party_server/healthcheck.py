@@ -1,6 +1,6 @@
 """Asks a party server's gRPC health service whether it serves; exit 0 if it does.
 
-``python -m party_server.healthcheck --config alice.yaml`` dials the address the
+``python -m splitrec.party_server.healthcheck --config alice.yaml`` dials the address the
 config listens on, with the party's own certificate, so a container healthcheck
 needs nothing but the files the party already has.
 """
@@ -16,10 +16,10 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
-from common.config import load_party_config  # noqa: E402
-from common.errors import SplitRecError  # noqa: E402
-from common.rpc import create_channel  # noqa: E402
-from common.tls import load_credentials  # noqa: E402
+from splitrec.config.files import load_party_config  # noqa: E402
+from splitrec.common.errors import SplitRecError  # noqa: E402
+from splitrec.wire.rpc import create_channel  # noqa: E402
+from splitrec.security.tls import load_credentials  # noqa: E402
 
 
 def check(config_path: str, address: str | None, timeout: float) -> tuple[bool, str]:
@@ -40,7 +40,7 @@ def check(config_path: str, address: str | None, timeout: float) -> tuple[bool, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m party_server.healthcheck",
+        prog="python -m splitrec.party_server.healthcheck",
         description="Exit 0 when the party server of a config file is serving.",
     )
     parser.add_argument("--config", required=True, help="the party's YAML config")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.batching import (
+from splitrec.common.batching import (
     RowSplit,
     batch_rows,
     epoch_order,
@@ -20,24 +20,24 @@ from common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from common.errors import (
+from splitrec.common.errors import (
     CheckpointMismatchError,
     DataError,
     InvalidMessageError,
     JobStateError,
 )
-from common.jobspec import JobSpec
-from common.metrics import Metrics
-from common.models.serving import BaseServing, FuseServing
-from common.names import name_problem
-from common.paths import confined
-from common.positions import at, epoch_outside
-from common.privacy.accountant import embedding_privacy
-from common.privacy.settings import PrivacySpent
-from common.traffic import Traffic
-from party_server.checkpoints import CheckpointStore
-from party_server.data_slice import DataSlice
-from party_server.model_export import (
+from splitrec.config.jobspec import JobSpec
+from splitrec.common.metrics import Metrics
+from splitrec.models.serving import BaseServing, FuseServing
+from splitrec.common.names import name_problem
+from splitrec.common.paths import confined
+from splitrec.common.positions import at, epoch_outside
+from splitrec.privacy.accountant import embedding_privacy
+from splitrec.privacy.settings import PrivacySpent
+from splitrec.common.traffic import Traffic
+from splitrec.party_server.checkpoints import CheckpointStore
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.model_export import (
     ExportedPart,
     export_part,
     load_exported_state,
@@ -126,7 +126,7 @@ class PartyJob:
         self.spec = spec
         self.party = party
         self.data = data
-        # The job's own folder: the only place it writes (see common.names).
+        # The job's own folder: the only place it writes (see splitrec.common.names).
         self.folder = confined(output_dir, spec.job_id)
         self.checkpoints = CheckpointStore(self.folder / "checkpoints")
         # Whether the rows came from a cached alignment rather than a PSI run.
@@ -236,7 +236,7 @@ class PartyJob:
         self, version: str, epoch: int, metrics: Metrics | None, export_id: str
     ) -> ExportedPart:
         """Writes the party's own part of the model as it stands now under
-        ``version`` (see ``party_server.model_export``), naming the export
+        ``version`` (see ``splitrec.party_server.model_export``), naming the export
         ``export_id``."""
         problem = name_problem(export_id)
         if problem is not None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import write_atomically
-from common.batching import RowSplit, batch_length, eval_batch_size, steps_per_epoch
-from common.compression import Compressor
-from common.config import PartyConfig
-from common.errors import (
+from splitrec.common.atomic import write_atomically
+from splitrec.common.batching import RowSplit, batch_length, eval_batch_size, steps_per_epoch
+from splitrec.common.compression import Compressor
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import (
     ConfigError,
     DataError,
     HandshakeError,
@@ -23,22 +23,22 @@ from common.errors import (
     PeerError,
     UnknownJobError,
 )
-from common.jobspec import JobSpec
-from common.metrics import MetricAccumulator, Metrics, task_metrics
-from common.models.build import build_fuse, build_party_base
-from common.models.registry import combined_structure, fuse_outputs
-from common.models.serving import SUMMED, FuseServing
-from common.models.steps import FuseStep
-from common.positions import at, epoch_outside
-from common.privacy.mechanisms import (
+from splitrec.config.jobspec import JobSpec
+from splitrec.common.metrics import MetricAccumulator, Metrics, task_metrics
+from splitrec.models.build import build_fuse, build_party_base
+from splitrec.models.registry import combined_structure, fuse_outputs
+from splitrec.models.serving import SUMMED, FuseServing
+from splitrec.models.steps import FuseStep
+from splitrec.common.positions import at, epoch_outside
+from splitrec.privacy.mechanisms import (
     GRADIENT_NOISE,
     LABEL_FLIPS,
     defend,
     generator,
     randomized_response,
 )
-from common.secure_aggregation import fixed_point
-from common.serde import (
+from splitrec.privacy.secure_aggregation import fixed_point
+from splitrec.wire.serde import (
     compressed_from_proto,
     compressed_to_proto,
     key_share_from_proto,
@@ -48,13 +48,13 @@ from common.serde import (
     tensor_from_proto,
     tensor_to_proto,
 )
-from common.tls import Credentials
-from party_server.checkpoints import ModelState
-from party_server.data_slice import DataSlice
-from party_server.job_base import Evaluation, PartyJob, Pass, Progress
-from party_server.leakage_probe import ReceivedProbe
-from party_server.mailbox import Inbound, Mailbox
-from party_server.secure_sums import ShareBoard
+from splitrec.security.tls import Credentials
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from splitrec.party_server.leakage_probe import ReceivedProbe
+from splitrec.party_server.mailbox import Inbound, Mailbox
+from splitrec.party_server.secure_sums import ShareBoard
 from splitrec.v1 import common_pb2, peer_pb2
 
 logger = logging.getLogger(__name__)

@@ -22,21 +22,21 @@ from collections.abc import Callable
 import grpc
 import numpy as np
 
-from common import serde
-from common.config import PartyConfig
-from common.errors import (
+from splitrec.wire import serde
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import (
     DataError,
     InvalidMessageError,
     ModelIntegrityError,
     PeerError,
     RequestTooLargeError,
 )
-from common.online import Embedded, ExportIdentity, PartView, Scored, ServingView
-from common.serving_config import MAX_KEY_LENGTH
-from party_server.entity_table import EntityTable
-from party_server.output_cache import OutputCache
-from party_server.part_serving import PartServing, Served, encoding
-from party_server.served_model import ServedModel, chunks
+from splitrec.common.online import Embedded, ExportIdentity, PartView, Scored, ServingView
+from splitrec.config.serving import MAX_KEY_LENGTH
+from splitrec.party_server.entity_table import EntityTable
+from splitrec.party_server.output_cache import OutputCache
+from splitrec.party_server.part_serving import PartServing, Served, encoding
+from splitrec.party_server.served_model import ServedModel, chunks
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.atomic import write_atomically
-from common.privacy.leakage import AttackScores
+from splitrec.common.atomic import write_atomically
+from splitrec.privacy.leakage import AttackScores
 
 
 class _Recorder:

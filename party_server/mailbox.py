@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from common.errors import InvalidMessageError, JobStateError, PeerError
-from common.positions import at
+from splitrec.common.errors import InvalidMessageError, JobStateError, PeerError
+from splitrec.common.positions import at
 
 # (phase, epoch, step)
 Key = tuple[int, int, int]

@@ -3,11 +3,11 @@
 ``output_dir/<job>/model/<version>/`` holds:
 
 - ``saved_model/``: a TensorFlow SavedModel whose ``serving_default`` signature
-  takes the party's raw CSV columns (see ``common.models.serving``);
+  takes the party's raw CSV columns (see ``splitrec.models.serving``);
 - ``base.weights.h5`` (and ``fuse.weights.h5`` at the label party): the Keras
   weights of its models;
 - ``part.keras``: the part as one Keras model, preprocessing included
-  (``common.models.part_file``; not for a ``custom`` family, whose code the
+  (``splitrec.models.part_file``; not for a ``custom`` family, whose code the
   file cannot carry);
 - ``state.npz``: its variables and optimizer slots by path and its structure
   digest, as a checkpoint holds them (what a warm start loads);
@@ -18,7 +18,7 @@
   the coordinator's export id), the job settings it was trained with, the
   metrics it was exported at, and the versions of the project and TensorFlow;
 - ``files.json``: the SHA-256 of every other file, written last (see
-  ``party_server.export_files``); its own digest goes to the coordinator.
+  ``splitrec.party_server.export_files``); its own digest goes to the coordinator.
 
 The folder is written under a temporary name (``.<version>-<random>``) and
 renamed: a version is either complete or absent. What an export cut short left
@@ -46,9 +46,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from common.atomic import storage_error
-from common.config import FeatureConfig
-from common.errors import (
+from splitrec.common.atomic import storage_error
+from splitrec.config.files import FeatureConfig
+from splitrec.common.errors import (
     CheckpointMismatchError,
     HandshakeError,
     InvalidMessageError,
@@ -56,17 +56,17 @@ from common.errors import (
     StorageError,
     VersionTakenError,
 )
-from common.features import feature_shape
-from common.history import json_record
-from common.jobspec import JobSpec, ModelVersion
-from common.metrics import Metrics
-from common.models.part_file import PART_FILE, feature_from_dict, save_part_file
-from common.models.serving import BaseServing, FuseServing, save_serving
-from common.names import name_problem
-from common.paths import confined
-from common.version import PROJECT_VERSION
-from party_server.checkpoints import ModelState, variables_state
-from party_server.export_files import (
+from splitrec.models.features import feature_shape
+from splitrec.common.history import json_record
+from splitrec.config.jobspec import JobSpec, ModelVersion
+from splitrec.common.metrics import Metrics
+from splitrec.models.part_file import PART_FILE, feature_from_dict, save_part_file
+from splitrec.models.serving import BaseServing, FuseServing, save_serving
+from splitrec.common.names import name_problem
+from splitrec.common.paths import confined
+from splitrec.wire.version import PROJECT_VERSION
+from splitrec.party_server.checkpoints import ModelState, variables_state
+from splitrec.party_server.export_files import (
     FILE_LIST,
     MODEL_FILE,
     check_part,
@@ -227,7 +227,7 @@ def _existing(folder: Path, digest: str, version: str, where: str) -> ExportedPa
 def _keras_file(
     party: str, serving: BaseServing | FuseServing, staging: Path
 ) -> str | None:
-    """Writes ``part.keras`` (see ``common.models.part_file``) unless the part's
+    """Writes ``part.keras`` (see ``splitrec.models.part_file``) unless the part's
     model is a user's own code; returns its name, or None."""
     model = serving.model
     if model is None or model.family == "custom":

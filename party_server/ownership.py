@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from common.errors import OwnershipError
+from splitrec.common.errors import OwnershipError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ answered from the old table meanwhile, and a bad file changes nothing (the
 problem is logged and reported). A version not exported yet is looked for again
 at each check. A party holds up to ``MAX_HELD`` versions at once: the label
 party names the version of every request, so a switch to a new version (see
-``party_server.label_serving``) never mixes two.
+``splitrec.party_server.label_serving``) never mixes two.
 
 A feature party computes its whole table's outputs whenever it loads a table
 or version, so an answer to the label party is a lookup.
@@ -30,21 +30,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.config import PartyConfig
-from common.errors import (
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import (
     DataError,
     NotAllowedError,
     NotServingError,
     RequestTooLargeError,
     UnknownJobError,
 )
-from common.online import Embedded, KeptOut, PartView, Pushed, ServingView
-from common.paths import confined
-from common.serving_config import ServingConfig
-from party_server.entity_table import EntityTable, file_signature, load_entity_table
-from party_server.export_files import folder_signature
-from party_server.model_export import model_folder
-from party_server.served_model import ServedModel, load_served_model
+from splitrec.common.online import Embedded, KeptOut, PartView, Pushed, ServingView
+from splitrec.common.paths import confined
+from splitrec.config.serving import ServingConfig
+from splitrec.party_server.entity_table import EntityTable, file_signature, load_entity_table
+from splitrec.party_server.export_files import folder_signature
+from splitrec.party_server.model_export import model_folder
+from splitrec.party_server.served_model import ServedModel, load_served_model
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from common.config import PartyConfig, PartyRole
-from common.errors import (
+from splitrec.config.files import PartyConfig, PartyRole
+from splitrec.common.errors import (
     HandshakeError,
     InvalidMessageError,
     JobStateError,
@@ -19,31 +19,31 @@ from common.errors import (
     StorageError,
     UnknownJobError,
 )
-from common.fingerprint import keyed, party_key, settings_digests
-from common.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
-from common.models.build import described_output
-from common.models.registry import combination_problem
-from common.names import any_run_name_problem
-from common.paths import check_writable, confined
-from common.privacy.settings import PrivacySettings
-from common.rpc import create_channel
-from common.secure_aggregation.rules import secure_problem
-from common.tls import Credentials
-from common.traffic import TrafficCounter
-from common.version import PROTOCOL_VERSION
-from party_server.alignment import Alignment, aligned_slice
-from party_server.data_slice import DataSlice, load_dataset
-from party_server.feature_job import FeatureJob
-from party_server.job_base import PartyJob
-from party_server.label_job import LabelJob
-from party_server.model_export import (
+from splitrec.config.fingerprint import keyed, party_key, settings_digests
+from splitrec.config.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
+from splitrec.models.build import described_output
+from splitrec.models.registry import combination_problem
+from splitrec.common.names import any_run_name_problem
+from splitrec.common.paths import check_writable, confined
+from splitrec.privacy.settings import PrivacySettings
+from splitrec.wire.rpc import create_channel
+from splitrec.privacy.secure_aggregation.rules import secure_problem
+from splitrec.security.tls import Credentials
+from splitrec.common.traffic import TrafficCounter
+from splitrec.wire.version import PROTOCOL_VERSION
+from splitrec.party_server.alignment import Alignment, aligned_slice
+from splitrec.party_server.data_slice import DataSlice, load_dataset
+from splitrec.party_server.feature_job import FeatureJob
+from splitrec.party_server.job_base import PartyJob
+from splitrec.party_server.label_job import LabelJob
+from splitrec.party_server.model_export import (
     checked_version,
     exported_features,
     model_folder,
 )
-from party_server.ownership import JobOwners
-from party_server.psi_feature import align_with_label_party
-from party_server.psi_hub import HubSession, PsiHub
+from splitrec.party_server.ownership import JobOwners
+from splitrec.party_server.psi_feature import align_with_label_party
+from splitrec.party_server.psi_hub import HubSession, PsiHub
 
 logger = logging.getLogger(__name__)
 

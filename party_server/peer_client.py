@@ -9,9 +9,9 @@ import time
 
 import grpc
 
-from common.errors import PeerError
-from common.rpc import rpc_failure
-from common.traffic import TrafficCounter
+from splitrec.common.errors import PeerError
+from splitrec.wire.rpc import rpc_failure
+from splitrec.common.traffic import TrafficCounter
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)

@@ -9,22 +9,22 @@ from collections.abc import Iterator
 
 import grpc
 
-from common import serde
-from common.config import PartyRole
-from common.errors import (
+from splitrec.wire import serde
+from splitrec.config.files import PartyRole
+from splitrec.common.errors import (
     ConfigError,
     InvalidMessageError,
     JobStateError,
     NotAllowedError,
     SplitRecError,
 )
-from common.traffic import TrafficCounter
-from party_server.authz import Authorizer
-from party_server.label_job import LabelJob
-from party_server.mailbox import END_OF_STREAM, Inbound
-from party_server.part_serving import FeatureServing, PartServing
-from party_server.party import Party, check_job_id
-from party_server.status_codes import rpc_method
+from splitrec.common.traffic import TrafficCounter
+from splitrec.party_server.authz import Authorizer
+from splitrec.party_server.label_job import LabelJob
+from splitrec.party_server.mailbox import END_OF_STREAM, Inbound
+from splitrec.party_server.part_serving import FeatureServing, PartServing
+from splitrec.party_server.party import Party, check_job_id
+from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)

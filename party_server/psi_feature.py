@@ -21,20 +21,22 @@ from collections.abc import Callable, Iterator
 import grpc
 import numpy as np
 
-from common import psi, serde
-from common.config import PartyConfig
-from common.errors import HandshakeError, PeerError
-from common.jobspec import JobSpec
-from common.paths import confined
-from common.rpc import rpc_failure
-from common.traffic import TrafficCounter
-from party_server.alignment import (
+from splitrec.privacy import psi
+
+from splitrec.wire import serde
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.config.jobspec import JobSpec
+from splitrec.common.paths import confined
+from splitrec.wire.rpc import rpc_failure
+from splitrec.common.traffic import TrafficCounter
+from splitrec.party_server.alignment import (
     Alignment,
     order_by_id,
     read_cache,
     write_cache,
 )
-from party_server.data_slice import DataSlice
+from splitrec.party_server.data_slice import DataSlice
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 
 logger = logging.getLogger(__name__)

@@ -21,20 +21,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from common import psi, serde
-from common.config import PartyConfig
-from common.errors import HandshakeError, InvalidMessageError, PeerError
-from common.jobspec import JobSpec
-from common.paths import confined
-from party_server.alignment import (
+from splitrec.privacy import psi
+
+from splitrec.wire import serde
+from splitrec.config.files import PartyConfig
+from splitrec.common.errors import HandshakeError, InvalidMessageError, PeerError
+from splitrec.config.jobspec import JobSpec
+from splitrec.common.paths import confined
+from splitrec.party_server.alignment import (
     Alignment,
     cache_key,
     order_by_id,
     read_cache,
     write_cache,
 )
-from party_server.data_slice import DataSlice
-from party_server.status_codes import peer_failure
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.status_codes import peer_failure
 from splitrec.v1 import peer_pb2
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from common import serde
-from party_server.label_serving import LabelServing
-from party_server.status_codes import rpc_method
+from splitrec.wire import serde
+from splitrec.party_server.label_serving import LabelServing
+from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import scoring_pb2, scoring_pb2_grpc
 
 

@@ -1,5 +1,5 @@
 """Secure aggregation at the parties: the key exchange over the peer streams
-and the masking of hidden tensors (see ``common.secure_aggregation``).
+and the masking of hidden tensors (see ``splitrec.privacy.secure_aggregation``).
 
 A feature party sends its signed ``KeyShare`` right after a stream's Hello;
 the label party's ``ShareBoard`` waits until every feature party of the job
@@ -18,19 +18,19 @@ from pathlib import Path
 
 import numpy as np
 
-from common.errors import JobStateError, NotAllowedError, PeerError
-from common.jobspec import JobSpec
-from common.secure_aggregation import fixed_point
-from common.secure_aggregation.key_shares import (
+from splitrec.common.errors import JobStateError, NotAllowedError, PeerError
+from splitrec.config.jobspec import JobSpec
+from splitrec.privacy.secure_aggregation import fixed_point
+from splitrec.privacy.secure_aggregation.key_shares import (
     KeyShare,
     check_share,
     job_secret,
     make_share,
     shares_digest,
 )
-from common.secure_aggregation.masks import MaskContext, Masker, pair_key
-from common.tls import Credentials
-from party_server.data_slice import DataSlice
+from splitrec.privacy.secure_aggregation.masks import MaskContext, Masker, pair_key
+from splitrec.security.tls import Credentials
+from splitrec.party_server.data_slice import DataSlice
 
 _POLL_SECONDS = 0.2
 

@@ -1,11 +1,11 @@
 """An exported model part loaded for online scoring.
 
-Serving reads only what the export wrote (``party_server.model_export``): the
+Serving reads only what the export wrote (``splitrec.party_server.model_export``): the
 SavedModel's serving signature, which encodes raw column values with the job's
 fitted preprocessing, and ``model.json``. The party's current config does not
 matter to it, so a party can change its features for the next job and go on
 serving the old version. Every file is checked against the part's file list
-before anything is loaded (``party_server.export_files``).
+before anything is loaded (``splitrec.party_server.export_files``).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from common.errors import DataError
-from common.models.serving import SIGNATURE, hidden_input
-from common.online import ExportIdentity
-from common.paths import confined
-from party_server.export_files import check_part, folder_signature
-from party_server.model_export import model_folder
+from splitrec.common.errors import DataError
+from splitrec.models.serving import SIGNATURE, hidden_input
+from splitrec.common.online import ExportIdentity
+from splitrec.common.paths import confined
+from splitrec.party_server.export_files import check_part, folder_signature
+from splitrec.party_server.model_export import model_folder
 
 # Rows per call when a party runs its model over its whole table.
 CHUNK = 8192
@@ -95,7 +95,7 @@ def load_served_model(
     if not folder.is_dir():
         raise DataError(
             f"model version {version!r} of job {job!r} at {folder} is not exported "
-            "here; export it first (python -m coordinator export) or name another "
+            "here; export it first (python -m splitrec.coordinator export) or name another "
             "version in serving.model"
         )
     expected = {"party": party, "job": job, "version": version}

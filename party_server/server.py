@@ -10,19 +10,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common.config import PartyConfig, PartyRole
-from common.folder_lock import FolderLock
-from common.rpc import create_server
-from common.tls import Credentials, load_credentials
-from party_server.authz import AuthorizationInterceptor, Authorizer
-from party_server.control_service import ControlService
-from party_server.data_slice import load_data_slice
-from party_server.label_serving import LabelServing
-from party_server.model_export import remove_staging
-from party_server.part_serving import FeatureServing, PartServing
-from party_server.party import Party
-from party_server.peer_service import PeerService
-from party_server.scoring_service import ScoringService
+from splitrec.config.files import PartyConfig, PartyRole
+from splitrec.common.folder_lock import FolderLock
+from splitrec.wire.rpc import create_server
+from splitrec.security.tls import Credentials, load_credentials
+from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer
+from splitrec.party_server.control_service import ControlService
+from splitrec.party_server.data_slice import load_data_slice
+from splitrec.party_server.label_serving import LabelServing
+from splitrec.party_server.model_export import remove_staging
+from splitrec.party_server.part_serving import FeatureServing, PartServing
+from splitrec.party_server.party import Party
+from splitrec.party_server.peer_service import PeerService
+from splitrec.party_server.scoring_service import ScoringService
 from splitrec.v1 import (
     control_pb2,
     control_pb2_grpc,

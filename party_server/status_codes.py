@@ -10,8 +10,8 @@ from typing import Any
 
 import grpc
 
-from common import errors
-from common.rpc import PERMANENT_KEY
+from splitrec.common import errors
+from splitrec.wire.rpc import PERMANENT_KEY
 
 logger = logging.getLogger(__name__)
 

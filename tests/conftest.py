@@ -9,8 +9,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common.census.generate import generate_adult  # noqa: E402
-from common.census.prepare import prepare_census  # noqa: E402
+from splitrec.datasets.census.generate import generate_adult  # noqa: E402
+from splitrec.datasets.census.prepare import prepare_census  # noqa: E402
 from tests.support import (  # noqa: E402
     PartyFiles,
     generate_party_csvs,
@@ -37,7 +37,7 @@ def party_files(small_data: Path, tmp_path: Path) -> PartyFiles:
 def certs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A development CA with certificates for alice, bob, carol and the
     coordinator."""
-    from common.certs import write_bundle
+    from splitrec.security.certs import write_bundle
 
     folder = tmp_path_factory.mktemp("certs")
     write_bundle(folder, ["alice", "bob", "carol", "coordinator"])

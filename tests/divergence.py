@@ -1,7 +1,7 @@
 """Comparing finished runs of one job bit for bit.
 
 The training steps are deterministic whatever the thread counts, denormal mode,
-buffer alignment, call boundaries or scheduling (``common.models.determinism``
+buffer alignment, call boundaries or scheduling (``splitrec.models.determinism``
 removed the one thing that depended on scheduling: the order in which ``AddN``
 added its inputs). So every test that compares runs of one job (the stress
 test, the fault tests, jobs side by side) allows no difference at all and gives

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from common.config import ModelConfig, PartyRole
-from common.jobspec import JobParty, JobSpec, OutputSpec
-from common.models.registry import FAMILIES
+from splitrec.config.files import ModelConfig, PartyRole
+from splitrec.config.jobspec import JobParty, JobSpec, OutputSpec
+from splitrec.models.registry import FAMILIES
 
 
 def output_of(family: str, deep: int = 32, embedding_dim: int = 8) -> OutputSpec:

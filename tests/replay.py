@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from baseline.centralized import compose, load_parties
-from common.batching import batch_rows, epoch_order, steps_per_epoch
-from common.config import load_job_config
-from common.models.registry import combined_structure, fuse_outputs
-from common.models.steps import BaseStep, FuseStep
-from party_server.checkpoints import CheckpointStore, ModelState
+from splitrec.baseline.centralized import compose, load_parties
+from splitrec.common.batching import batch_rows, epoch_order, steps_per_epoch
+from splitrec.config.files import load_job_config
+from splitrec.models.registry import combined_structure, fuse_outputs
+from splitrec.models.steps import BaseStep, FuseStep
+from splitrec.party_server.checkpoints import CheckpointStore, ModelState
 
 Arrays = dict[str, np.ndarray]
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from common.movielens.prepare import prepare_generated
-from coordinator.local_configs import LocalConfigs
+from splitrec.datasets.movielens.prepare import prepare_generated
+from splitrec.coordinator.local_configs import LocalConfigs
 
 ROOT = Path(__file__).resolve().parent.parent
 # The metrics each epoch of a job's history.json holds.
@@ -33,7 +33,7 @@ def metrics(row: dict) -> dict:
 
 def run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs ``python -m <args>`` from the project root; output captured as text."""
-    from coordinator.local import project_env
+    from splitrec.coordinator.local import project_env
 
     return subprocess.run(
         [sys.executable, "-m", *args],
@@ -137,7 +137,7 @@ def run_demo(
     """``coordinator demo`` of ``files`` (after ``-m``: ``demo_args``, then
     ``args``) on ports picked ahead; run again on fresh ports when a party
     could not bind its own (see ``start_federation``)."""
-    from coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
+    from splitrec.coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
 
     for _ in range(START_ATTEMPTS):
         pick_addresses(files)
@@ -160,9 +160,9 @@ def refused_address() -> Iterator[str]:
 def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
     """Starts every party as an in-process server, the label party first, on
     free loopback ports written into every config (see ``start_federation``)."""
-    from common.config import load_party_config
-    from coordinator.local import start_federation
-    from party_server.server import start_party
+    from splitrec.config.files import load_party_config
+    from splitrec.coordinator.local import start_federation
+    from splitrec.party_server.server import start_party
 
     def start(name: str, config: Path):
         return start_party(load_party_config(config), peer_timeout=peer_timeout)
@@ -180,10 +180,10 @@ def prepared_federation(
     files: PartyFiles, peer_timeout: float = 30.0
 ) -> Iterator[tuple[dict, object, dict]]:
     """Both parties up and the job prepared: (parties, job config, clients)."""
-    from common.config import load_job_config
-    from common.tls import load_credentials
-    from coordinator.client import PartyClient
-    from coordinator.handshake import handshake
+    from splitrec.config.files import load_job_config
+    from splitrec.security.tls import load_credentials
+    from splitrec.coordinator.client import PartyClient
+    from splitrec.coordinator.handshake import handshake
 
     with running_parties(files, peer_timeout=peer_timeout) as parties:
         config = load_job_config(files.job)
@@ -217,12 +217,12 @@ def demo_args(files: LocalConfigs) -> list[str]:
 
 
 def start_coordinator(job: Path, *args: str) -> subprocess.Popen:
-    """``python -m coordinator run --job JOB ARGS`` in the background; its
+    """``python -m splitrec.coordinator run --job JOB ARGS`` in the background; its
     stdout and stderr are captured as text."""
-    from coordinator.local import project_env
+    from splitrec.coordinator.local import project_env
 
     return subprocess.Popen(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(job), *args],
+        [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(job), *args],
         cwd=ROOT,
         env=project_env(),
         stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""``python -m bench`` on the smallest data set the generator makes (13,000
+"""``python -m splitrec.bench`` on the smallest data set the generator makes (13,000
 ratings), one batch size and one setting per section beyond the reference ones:
 every section of ``make bench`` runs and every field of results.json is there."""
 

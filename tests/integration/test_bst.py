@@ -4,8 +4,8 @@ DeepFM on the reference columns (no history) by a clear margin."""
 
 from __future__ import annotations
 
-from baseline.centralized import CentralizedTrainer, load_parties
-from common.config import load_job_config
+from splitrec.baseline.centralized import CentralizedTrainer, load_parties
+from splitrec.config.files import load_job_config
 from tests.support import write_configs
 
 

@@ -9,8 +9,8 @@ import grpc
 import numpy as np
 import pytest
 
-from common.config import load_job_config
-from coordinator.job import JobDriver
+from splitrec.config.files import load_job_config
+from splitrec.coordinator.job import JobDriver
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 from tests.support import prepared_federation, running_parties
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.local import pick_port
+from splitrec.coordinator.local import pick_port
 from tests.support import ROOT, metrics
 
 pytestmark = pytest.mark.slow
@@ -213,7 +213,7 @@ def _astray(runs: Path, data: Path, folder: Path) -> str | None:
     """The first window of a container run that a replay in one process does
     not reproduce (see ``tests.replay``): the run's checkpoints beside the same
     job written for local processes."""
-    from coordinator.local_configs import LocalConfigs
+    from splitrec.coordinator.local_configs import LocalConfigs
     from tests.replay import Replay
 
     LocalConfigs.write(folder, data, epochs=2)

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.batching import split_rows
-from common.config import load_job_config
-from common.errors import JobFailedError
-from coordinator.job import JobDriver
+from splitrec.common.batching import split_rows
+from splitrec.config.files import load_job_config
+from splitrec.common.errors import JobFailedError
+from splitrec.coordinator.job import JobDriver
 from tests.support import running_parties, write_configs
 
 

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from coordinator.local import start_local_parties
+from splitrec.coordinator.local import start_local_parties
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.divergence import (
     RunState,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from common.config import load_party_config
-from coordinator.local import LocalParty, start_party
+from splitrec.config.files import load_party_config
+from splitrec.coordinator.local import LocalParty, start_party
 from tests.support import run_module, start_coordinator
 
 pytestmark = pytest.mark.slow

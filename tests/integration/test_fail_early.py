@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.local import project_env, start_local_parties, start_party
+from splitrec.coordinator.local import project_env, start_local_parties, start_party
 from tests.support import (
     ROOT,
     alive,

@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from coordinator.local import project_env
+from splitrec.coordinator.local import project_env
 from tests.support import ROOT, refused_address, running_parties
 
 
 def _run_job(job_path, timeout: float = 300) -> subprocess.CompletedProcess:
     """The job's coordinator; ``timeout`` only catches a hang."""
     return subprocess.run(
-        [sys.executable, "-m", "coordinator", "run", "--job", str(job_path)],
+        [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(job_path)],
         cwd=ROOT,
         env=project_env(),
         capture_output=True,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from common.certs import write_bundle
-from coordinator.local import project_env, start_party
+from splitrec.security.certs import write_bundle
+from splitrec.coordinator.local import project_env, start_party
 from tests.support import ROOT
 
 HOSTS = ROOT / "deploy" / "hosts"
@@ -46,7 +46,7 @@ def _host_folder(root: Path, name: str, authority: Path, data: Path | None) -> P
 
 
 def _coordinator(folder: Path, *args: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "coordinator", "run", "--job"]
+    command = [sys.executable, "-m", "splitrec.coordinator", "run", "--job"]
     return subprocess.Popen(
         [*command, str(folder / "job.yaml"), *args],
         cwd=folder,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordinator.local import start_local_parties
-from coordinator.local_configs import LocalConfigs
+from splitrec.coordinator.local import start_local_parties
+from splitrec.coordinator.local_configs import LocalConfigs
 from tests.support import (
     party_status,
     run_module,

@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from common.config import load_party_config
-from common.models.part_file import PART_FILE
-from common.names import scoring_run_name
-from coordinator.local import project_env, start_party
+from splitrec.config.files import load_party_config
+from splitrec.models.part_file import PART_FILE
+from splitrec.common.names import scoring_run_name
+from splitrec.coordinator.local import project_env, start_party
 from tests.support import HISTORY_METRICS, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -27,7 +27,7 @@ HISTORY_KEYS = {"epoch", *HISTORY_METRICS, "samples_per_second"}
 
 def _coordinator(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "coordinator", *args],
+        [sys.executable, "-m", "splitrec.coordinator", *args],
         cwd=ROOT,
         env=project_env(),
         capture_output=True,
@@ -191,7 +191,7 @@ def _train_in_background(files, job: str) -> subprocess.Popen:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     with open(files.folder / f"{job}.out", "w") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "coordinator", "run", "--job", str(path)],
+            [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(path)],
             cwd=ROOT,
             env=project_env(),
             stdout=out,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from common.config import load_job_config
-from coordinator.client import PartyClient
-from coordinator.handshake import handshake
-from coordinator.job import JobDriver
-from coordinator.windows import Window, run_window
+from splitrec.config.files import load_job_config
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.handshake import handshake
+from splitrec.coordinator.job import JobDriver
+from splitrec.coordinator.windows import Window, run_window
 from tests.support import running_parties
 
 

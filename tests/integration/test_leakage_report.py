@@ -1,4 +1,4 @@
-"""``python -m bench.leakage`` on a tiny data set: one run per setting, every
+"""``python -m splitrec.bench.leakage`` on a tiny data set: one run per setting, every
 attack scored (leak AUCs from alice's probe files, model completion from her
 checkpoint, feature inference from bob's probe files), one table and the JSON
 report; each attack clearly above its baseline without a defense, and each
@@ -19,7 +19,7 @@ FEATURES = ("Gender", "Age", "Occupation")
 
 
 def test_leakage_report_scores_every_attack_under_every_setting(tmp_path):
-    command = ["bench.leakage", "--rows", "13000"]
+    command = ["splitrec.bench.leakage", "--rows", "13000"]
     command += ["--epochs", "2", "--batch", "256", "--work", str(tmp_path)]
     command += ["--settings", "none,label_dp:1,nopeek:3,secure"]
     command += ["--known-fraction", "0.05"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from common.movielens.generate import generate_ml1m
+from splitrec.datasets.movielens.generate import generate_ml1m
 from tests.support import ROOT
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from common.errors import JobFailedError
-from coordinator.local import start_local_parties, start_party
-from coordinator.ownership import LOCK_FILE
+from splitrec.common.errors import JobFailedError
+from splitrec.coordinator.local import start_local_parties, start_party
+from splitrec.coordinator.ownership import LOCK_FILE
 from tests.support import (
     demo_args,
     party_status,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from coordinator.local import start_local_parties, start_party
+from splitrec.coordinator.local import start_local_parties, start_party
 from tests.divergence import RunState, assert_same, run_state
 from tests.replay import Replay
 from tests.support import (

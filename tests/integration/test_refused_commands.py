@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from coordinator.ownership import LOCK_FILE
+from splitrec.coordinator.ownership import LOCK_FILE
 from tests.support import ROOT, run_module
 
 pytestmark = pytest.mark.slow
@@ -83,7 +83,7 @@ def test_a_job_another_coordinator_holds_is_refused_leaving_its_lock(tmp_path):
                 f"""
                 import sys, time
                 sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "proto")!r}]
-                from coordinator.ownership import RunLock
+                from splitrec.coordinator.ownership import RunLock
                 with RunLock({str(run_dir)!r}):
                     print("locked", flush=True)
                     time.sleep(120)

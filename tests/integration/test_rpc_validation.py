@@ -11,12 +11,12 @@ import grpc
 import numpy as np
 import pytest
 
-from common.errors import PeerError
-from common.rpc import MAX_MESSAGE_BYTES, create_channel
-from common.serde import tensor_to_proto
-from common.tls import TlsConfig, load_credentials
-from coordinator.handshake import describe_all, job_spec
-from coordinator.windows import Window, run_window
+from splitrec.common.errors import PeerError
+from splitrec.wire.rpc import MAX_MESSAGE_BYTES, create_channel
+from splitrec.wire.serde import tensor_to_proto
+from splitrec.security.tls import TlsConfig, load_credentials
+from splitrec.coordinator.handshake import describe_all, job_spec
+from splitrec.coordinator.windows import Window, run_window
 from splitrec.v1 import (
     common_pb2,
     control_pb2,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from coordinator.local import start_local_parties, start_party
+from splitrec.coordinator.local import start_local_parties, start_party
 from tests.support import party_status, start_coordinator
 
 pytestmark = pytest.mark.slow

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baseline.centralized import CentralizedTrainer, load_parties
-from common.config import load_job_config
-from coordinator.client import PartyClient
-from coordinator.handshake import handshake
-from coordinator.windows import Window, run_window
+from splitrec.baseline.centralized import CentralizedTrainer, load_parties
+from splitrec.config.files import load_job_config
+from splitrec.coordinator.client import PartyClient
+from splitrec.coordinator.handshake import handshake
+from splitrec.coordinator.windows import Window, run_window
 from tests.support import running_parties, write_configs
 
 STEPS = 24

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from common.config import load_job_config, load_party_config
-from coordinator.job import JobDriver
-from party_server.data_slice import load_data_slice
+from splitrec.config.files import load_job_config, load_party_config
+from splitrec.coordinator.job import JobDriver
+from splitrec.party_server.data_slice import load_data_slice
 from tests.support import misaligned_copy, running_parties, write_configs
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import grpc
 import pytest
 
-from common.certs import cert_pem, issue, key_pem, load_authority, write_bundle
-from common.errors import PeerError
-from coordinator.client import PartyClient
+from splitrec.security.certs import cert_pem, issue, key_pem, load_authority, write_bundle
+from splitrec.common.errors import PeerError
+from splitrec.coordinator.client import PartyClient
 from splitrec.v1 import control_pb2, control_pb2_grpc, peer_pb2, peer_pb2_grpc
 from tests.support import running_parties
 
@@ -126,7 +126,7 @@ def test_server_with_another_name_is_refused_by_the_client(bob, certs):
 
 
 def test_coordinator_explains_a_failed_handshake(bob, certs, tmp_path):
-    from common.tls import TlsConfig, load_credentials
+    from splitrec.security.tls import TlsConfig, load_credentials
 
     write_bundle(tmp_path, ["coordinator"])
     credentials = load_credentials(

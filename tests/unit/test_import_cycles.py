@@ -114,15 +114,15 @@ def test_a_cycle_is_found_and_named():
 def test_the_config_layer_does_not_import_models_or_tls_credentials():
     graph = import_graph()
     config_layer = (
-        "common.config",
-        "common.config_models",
-        "common.config_reader",
-        "common.serving_config",
-        "common.tls_config",
-        "common.model_families",
-        "common.limits",
+        "splitrec.config.files",
+        "splitrec.config.base",
+        "splitrec.config.reader",
+        "splitrec.config.serving",
+        "splitrec.config.tls",
+        "splitrec.config.families",
+        "splitrec.config.limits",
     )
     for module in config_layer:
         imported = graph[module]
-        assert not {m for m in imported if m.startswith("common.models")}, module
-        assert "common.tls" not in imported, module
+        assert not {m for m in imported if m.startswith("splitrec.models")}, module
+        assert "splitrec.security.tls" not in imported, module

@@ -7,7 +7,7 @@ import argparse
 
 import pytest
 
-from bench.leakage import (
+from splitrec.bench.leakage import (
     Setting,
     _settings,
     attack_scores,

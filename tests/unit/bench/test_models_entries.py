@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.models import parse_model
+from splitrec.bench.models import parse_model
 
 
 @pytest.mark.parametrize(

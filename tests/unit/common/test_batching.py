@@ -1,11 +1,11 @@
-"""Unit tests of common.batching: row splits, epoch order and batch positions."""
+"""Unit tests of splitrec.common.batching: row splits, epoch order and batch positions."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from common.batching import (
+from splitrec.common.batching import (
     MIN_EVAL_BATCH,
     batch_length,
     batch_rows,

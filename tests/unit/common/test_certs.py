@@ -1,4 +1,4 @@
-"""The development CA in common.certs: certificates, key files, CLI and mutual TLS."""
+"""The development CA in splitrec.security.certs: certificates, key files, CLI and mutual TLS."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from common import certs
+from splitrec.security import certs
 
 
 @pytest.fixture(scope="module")

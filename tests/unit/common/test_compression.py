@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.compression import Compressor, dequantize, quantize
+from splitrec.common.compression import Compressor, dequantize, quantize
 
 KEY = (1, 0, 7)  # phase, epoch, step
 

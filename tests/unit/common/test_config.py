@@ -1,4 +1,4 @@
-"""Unit tests of common.config and common.config_reader: loading and refusals."""
+"""Unit tests of splitrec.config.files and splitrec.config.reader: loading and refusals."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.config import (
+from splitrec.config.files import (
     FeatureConfig,
     PartyRole,
     load_job_config,
     load_party_config,
 )
-from common.errors import ConfigError
+from splitrec.common.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 

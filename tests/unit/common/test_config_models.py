@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.config import (
+from splitrec.config.files import (
     DataConfig,
     FeatureConfig,
     JobConfig,
@@ -20,9 +20,9 @@ from common.config import (
     load_job_config,
     load_party_config,
 )
-from common.config_schema import json_schema
-from common.errors import ConfigError
-from common.tls_config import TlsConfig
+from splitrec.config.schema import json_schema
+from splitrec.common.errors import ConfigError
+from splitrec.config.tls import TlsConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted(

@@ -1,4 +1,4 @@
-"""Unit tests of common.features: raw string columns to model inputs."""
+"""Unit tests of splitrec.models.features: raw string columns to model inputs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.config import FeatureConfig
-from common.features import (
+from splitrec.config.files import FeatureConfig
+from splitrec.models.features import (
     INDEX,
     MULTI_HOT,
     NO_TOKEN,

@@ -1,4 +1,4 @@
-"""Unit tests of common.metrics: AUC, log loss, precision/recall, accumulation."""
+"""Unit tests of splitrec.common.metrics: AUC, log loss, precision/recall, accumulation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from common.metrics import MetricAccumulator, Metrics, binary_metrics, roc_auc
+from splitrec.common.metrics import MetricAccumulator, Metrics, binary_metrics, roc_auc
 
 
 def _pairwise_auc(labels: np.ndarray, scores: np.ndarray) -> float:

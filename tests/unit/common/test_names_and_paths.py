@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from common.errors import ConfigError
-from common.names import (
+from splitrec.common.errors import ConfigError
+from splitrec.common.names import (
     MAX_CHECKPOINT_ID,
     any_run_name_problem,
     checkpoint_id_problem,
@@ -16,7 +16,7 @@ from common.names import (
     run_name_problem,
     scoring_run_name,
 )
-from common.paths import check_writable, confined
+from splitrec.common.paths import check_writable, confined
 
 
 @pytest.mark.parametrize(

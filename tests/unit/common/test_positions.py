@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.positions import at, epoch_outside
+from splitrec.common.positions import at, epoch_outside
 
 
 def test_a_position_on_the_wire_is_shown_with_its_epoch_counted_from_1():

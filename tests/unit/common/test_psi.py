@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from common import psi
+from splitrec.privacy import psi
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 
-from coordinator.local import project_env
+from splitrec.coordinator.local import project_env
 from tests.support import ROOT, alive, descendants
 
 # Starts both workers (two chunks' worth of work), says so, then waits.
 _SERVER = """
 import time
-from common import psi
+from splitrec.privacy import psi
 with psi.Blinder(psi.new_key(), workers=2) as blinder:
     blinder.hash_and_blind([str(i) for i in range(45_000)])
     print("ready", flush=True)

@@ -1,4 +1,4 @@
-"""Unit tests of common.raw_columns: the graph encoding equals the job's."""
+"""Unit tests of splitrec.models.raw_columns: the graph encoding equals the job's."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from common.config import FeatureConfig
-from common.features import encode_feature, fit_vocabulary
-from common.raw_columns import RawColumns, used_columns
+from splitrec.config.files import FeatureConfig
+from splitrec.models.features import encode_feature, fit_vocabulary
+from splitrec.models.raw_columns import RawColumns, used_columns
 
 ROWS = {
     "UserID": ["1", "22", "", "ünï", "1", "9999999", "x y", "7"],

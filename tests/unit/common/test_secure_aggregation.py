@@ -10,19 +10,19 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from common.certs import create_authority, issue, write_bundle
-from common.errors import DataError, NotAllowedError
-from common.secure_aggregation import fixed_point
-from common.secure_aggregation.key_shares import (
+from splitrec.security.certs import create_authority, issue, write_bundle
+from splitrec.common.errors import DataError, NotAllowedError
+from splitrec.privacy.secure_aggregation import fixed_point
+from splitrec.privacy.secure_aggregation.key_shares import (
     KeyShare,
     check_share,
     job_secret,
     make_share,
     shares_digest,
 )
-from common.secure_aggregation.masks import MaskContext, Masker, mask, pair_key
-from common.secure_aggregation.rules import secure_problem
-from common.tls import TlsConfig, load_credentials
+from splitrec.privacy.secure_aggregation.masks import MaskContext, Masker, mask, pair_key
+from splitrec.privacy.secure_aggregation.rules import secure_problem
+from splitrec.security.tls import TlsConfig, load_credentials
 
 PARTIES = ("alice", "carol", "dave")
 
@@ -146,8 +146,8 @@ def test_a_signed_share_is_accepted_and_every_forgery_refused(federation):
 def test_a_share_from_another_ca_is_refused(federation):
     stranger = create_authority("another CA")
     key, cert = issue(stranger, "carol")
-    from common.certs import cert_pem, key_pem
-    from common.tls import Credentials
+    from splitrec.security.certs import cert_pem, key_pem
+    from splitrec.security.tls import Credentials
 
     forged = Credentials(
         cert_pem(stranger.cert), cert_pem(cert), key_pem(key, None), "carol"

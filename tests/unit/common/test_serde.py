@@ -1,4 +1,4 @@
-"""Unit tests of common.serde: the tensor codec and the message conversions."""
+"""Unit tests of splitrec.wire.serde: the tensor codec and the message conversions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import struct
 import numpy as np
 import pytest
 
-from common import serde
-from common.config import PartyRole
-from common.errors import InvalidMessageError
-from common.jobspec import (
+from splitrec.wire import serde
+from splitrec.config.files import PartyRole
+from splitrec.common.errors import InvalidMessageError
+from splitrec.config.jobspec import (
     ModelVersion,
     OutputSpec,
     PartExport,
@@ -20,9 +20,9 @@ from common.jobspec import (
     PartyStatusView,
     PeerState,
 )
-from common.metrics import Metrics
-from common.privacy.settings import PrivacySettings
-from common.traffic import Traffic
+from splitrec.common.metrics import Metrics
+from splitrec.privacy.settings import PrivacySettings
+from splitrec.common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 from tests.outputs import deepfm_output, job_spec
 
@@ -644,7 +644,7 @@ def test_secure_aggregation_and_identities_round_trip_in_the_job_spec():
 
 
 def test_key_shares_and_masked_tensors_round_trip_and_oversized_parts_are_refused():
-    from common.secure_aggregation.key_shares import KeyShare
+    from splitrec.privacy.secure_aggregation.key_shares import KeyShare
 
     share = KeyShare("j", "carol", bytes(32), b"-----CERT-----", bytes(70))
     assert serde.key_share_from_proto(serde.key_share_to_proto(share)) == share

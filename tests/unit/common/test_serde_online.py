@@ -7,9 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from common import serde
-from common.errors import InvalidMessageError
-from common.online import (
+from splitrec.wire import serde
+from splitrec.common.errors import InvalidMessageError
+from splitrec.common.online import (
     Embedded,
     ExportIdentity,
     KeptOut,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common import serde
-from common.errors import InvalidMessageError
+from splitrec.wire import serde
+from splitrec.common.errors import InvalidMessageError
 from splitrec.v1 import peer_pb2
 
 

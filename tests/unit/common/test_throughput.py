@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from common import throughput
-from common.throughput import SteadyRate
+from splitrec.common import throughput
+from splitrec.common.throughput import SteadyRate
 
 
 def test_rate_leaves_out_what_came_before_the_first_mark(monkeypatch):

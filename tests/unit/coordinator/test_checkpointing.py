@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import JobFailedError, PeerError
-from coordinator.checkpointing import Checkpoints
-from coordinator.manifest import Manifest, read_manifest
+from splitrec.common.errors import JobFailedError, PeerError
+from splitrec.coordinator.checkpointing import Checkpoints
+from splitrec.coordinator.manifest import Manifest, read_manifest
 
 
 class Reply:

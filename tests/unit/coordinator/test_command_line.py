@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from coordinator.__main__ import parse_args as coordinator_args
+from splitrec.coordinator.__main__ import parse_args as coordinator_args
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from common.config import JobConfig, JobPartyConfig, PartyRole
-from common.errors import HandshakeError, PeerError
-from common.jobspec import PartyDescription
-from common.version import PROTOCOL_VERSION
-from coordinator.handshake import _prepare_all, check_descriptions, job_spec
+from splitrec.config.files import JobConfig, JobPartyConfig, PartyRole
+from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.config.jobspec import PartyDescription
+from splitrec.wire.version import PROTOCOL_VERSION
+from splitrec.coordinator.handshake import _prepare_all, check_descriptions, job_spec
 from tests.outputs import deepfm_output, output_of
 
 CONFIG = JobConfig(

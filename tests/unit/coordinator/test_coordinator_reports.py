@@ -8,9 +8,9 @@ import logging
 import math
 from pathlib import Path
 
-from common.history import EpochRecord, plot_curves, write_history
-from coordinator.progress import EpochProgress
-from coordinator.records import summary_lines
+from splitrec.common.history import EpochRecord, plot_curves, write_history
+from splitrec.coordinator.progress import EpochProgress
+from splitrec.coordinator.records import summary_lines
 
 
 def _records() -> list[EpochRecord]:
@@ -62,7 +62,7 @@ def test_progress_draws_a_bar_on_a_terminal():
 def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
     stream = io.StringIO()
     progress = EpochProgress(1, 5, 10, stream=stream)
-    with caplog.at_level(logging.INFO, logger="coordinator.progress"):
+    with caplog.at_level(logging.INFO, logger="splitrec.coordinator.progress"):
         progress.update(10, 1280, float("nan"))
         progress.finish()
     assert stream.getvalue() == ""
@@ -71,7 +71,7 @@ def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
 
 def test_progress_of_several_tasks_shows_each_tasks_loss(caplog):
     progress = EpochProgress(0, 2, 10, stream=io.StringIO())
-    with caplog.at_level(logging.INFO, logger="coordinator.progress"):
+    with caplog.at_level(logging.INFO, logger="splitrec.coordinator.progress"):
         progress.update(4, 512, 1.2, {"like": 0.7, "love": float("nan")})
     assert "loss 1.2000 like 0.7000 love -" in caplog.text
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import HandshakeError, JobFailedError, OwnershipError, PeerError
-from coordinator.failures import is_fatal, most_telling
+from splitrec.common.errors import HandshakeError, JobFailedError, OwnershipError, PeerError
+from splitrec.coordinator.failures import is_fatal, most_telling
 
 
 @pytest.mark.parametrize(

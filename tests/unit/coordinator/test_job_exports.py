@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from common.config import JobConfig, JobPartyConfig
-from common.errors import JobFailedError, PeerError
-from common.history import EpochRecord
-from common.jobspec import PartExport
-from coordinator import job as job_module
-from coordinator.handshake import PreparedJob
-from coordinator.job import JobDriver
-from coordinator.manifest import (
+from splitrec.config.files import JobConfig, JobPartyConfig
+from splitrec.common.errors import JobFailedError, PeerError
+from splitrec.common.history import EpochRecord
+from splitrec.config.jobspec import PartExport
+from splitrec.coordinator import job as job_module
+from splitrec.coordinator.handshake import PreparedJob
+from splitrec.coordinator.job import JobDriver
+from splitrec.coordinator.manifest import (
     CheckpointEntry,
     Manifest,
     read_manifest,

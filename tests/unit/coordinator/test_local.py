@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from common.config import load_job_config, load_party_config
-from common.errors import JobFailedError
-from coordinator.local import START_ATTEMPTS, start_federation, start_party
-from coordinator.local_configs import LocalConfigs
+from splitrec.config.files import load_job_config, load_party_config
+from splitrec.common.errors import JobFailedError
+from splitrec.coordinator.local import START_ATTEMPTS, start_federation, start_party
+from splitrec.coordinator.local_configs import LocalConfigs
 
 
 def test_each_start_writes_a_fresh_log_and_keeps_the_previous_one(tmp_path):

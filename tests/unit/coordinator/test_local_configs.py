@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from common.config import load_job_config, load_party_config
-from coordinator.local_configs import EXAMPLES, LocalConfigs
+from splitrec.config.files import load_job_config, load_party_config
+from splitrec.coordinator.local_configs import EXAMPLES, LocalConfigs
 
 THREE_PARTY = EXAMPLES / "three_party"
 

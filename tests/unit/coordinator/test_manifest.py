@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from common.errors import JobFailedError
-from coordinator.manifest import (
+from splitrec.common.errors import JobFailedError
+from splitrec.coordinator.manifest import (
     CheckpointEntry,
     Manifest,
     read_manifest,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from common.config import JobConfig, JobPartyConfig
-from common.errors import ConfigError, JobFailedError
-from common.history import EpochRecord
-from common.jobspec import ModelVersion, PartExport
-from coordinator.manifest import CheckpointEntry, Manifest, write_manifest
-from coordinator.model_export import (
+from splitrec.config.files import JobConfig, JobPartyConfig
+from splitrec.common.errors import ConfigError, JobFailedError
+from splitrec.common.history import EpochRecord
+from splitrec.config.jobspec import ModelVersion, PartExport
+from splitrec.coordinator.manifest import CheckpointEntry, Manifest, write_manifest
+from splitrec.coordinator.model_export import (
     choose_export,
     export_everywhere,
     version_name,

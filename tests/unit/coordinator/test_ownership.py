@@ -10,8 +10,8 @@ import textwrap
 
 import pytest
 
-from common.errors import OwnershipError
-from coordinator.ownership import LOCK_FILE, RunLock
+from splitrec.common.errors import OwnershipError
+from splitrec.coordinator.ownership import LOCK_FILE, RunLock
 from tests.support import ROOT
 
 
@@ -21,7 +21,7 @@ def _hold_in_child(folder):
         f"""
         import sys, time
         sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "proto")!r}]
-        from coordinator.ownership import RunLock
+        from splitrec.coordinator.ownership import RunLock
         with RunLock({str(folder)!r}):
             print("locked", flush=True)
             time.sleep(60)

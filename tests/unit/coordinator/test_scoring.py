@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from common.config import JobConfig, JobPartyConfig, validate_job_config
-from common.errors import ConfigError
-from common.paths import confined
-from coordinator.manifest import Manifest, write_manifest
-from coordinator.scoring import scoring_config
+from splitrec.config.files import JobConfig, JobPartyConfig, validate_job_config
+from splitrec.common.errors import ConfigError
+from splitrec.common.paths import confined
+from splitrec.coordinator.manifest import Manifest, write_manifest
+from splitrec.coordinator.scoring import scoring_config
 
 CONFIG = JobConfig(
     "deepfm",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from common.config import PartyConfig, PeerConfig
-from party_server.authz import AuthorizationInterceptor, Authorizer, caller_of
+from splitrec.config.files import PartyConfig, PeerConfig
+from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer, caller_of
 
 CONTROL = "/splitrec.v1.Control/PrepareJob"
 PEER = "/splitrec.v1.Peer/Exchange"
@@ -135,7 +135,7 @@ def test_interceptor_passes_everything_in_insecure_mode():
 
 
 def test_scoring_service_only_for_the_listed_clients():
-    from common.serving_config import ServingConfig
+    from splitrec.config.serving import ServingConfig
 
     serving = ServingConfig.model_construct(
         job="job", version="v1", table=None, key="MovieID", clients=("scorer",)

@@ -9,8 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from common.errors import JobStateError, StorageError
-from party_server.checkpoints import CheckpointStore, ModelState
+from splitrec.common.errors import JobStateError, StorageError
+from splitrec.party_server.checkpoints import CheckpointStore, ModelState
 
 
 def _arrays(value: float) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from party_server.__main__ import parse_args
+from splitrec.party_server.__main__ import parse_args
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Unit tests of party_server.data_slice: reading and checking a party's CSV."""
+"""Unit tests of splitrec.party_server.data_slice: reading and checking a party's CSV."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from common.config import PartyConfig, load_party_config
-from common.errors import DataError
-from party_server import data_slice
-from party_server.data_slice import id_digest, load_data_slice, load_dataset
+from splitrec.config.files import PartyConfig, load_party_config
+from splitrec.common.errors import DataError
+from splitrec.party_server import data_slice
+from splitrec.party_server.data_slice import id_digest, load_data_slice, load_dataset
 
 BOB_HEADER = "ID,MovieID,Rating,Genres"
 BOB_ROWS = [

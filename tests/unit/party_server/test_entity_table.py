@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.errors import DataError
-from party_server.entity_table import file_signature, load_entity_table
+from splitrec.common.errors import DataError
+from splitrec.party_server.entity_table import file_signature, load_entity_table
 
 
 def _table(tmp_path, text: str):

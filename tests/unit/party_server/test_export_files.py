@@ -1,4 +1,4 @@
-"""Unit tests of party_server.export_files: a part's file list, and any change
+"""Unit tests of splitrec.party_server.export_files: a part's file list, and any change
 to any file found and named."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.digests import file_sha256
-from common.errors import ModelIntegrityError
-from party_server.export_files import (
+from splitrec.common.digests import file_sha256
+from splitrec.common.errors import ModelIntegrityError
+from splitrec.party_server.export_files import (
     FILE_LIST,
     check_files,
     check_identity,

@@ -1,4 +1,4 @@
-"""Unit tests of party_server.mailbox: the label party's inbox and the outboxes."""
+"""Unit tests of splitrec.party_server.mailbox: the label party's inbox and the outboxes."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from common.errors import InvalidMessageError, JobStateError, PeerError
-from party_server.mailbox import END_OF_STREAM, Inbound, Mailbox, Outbox
+from splitrec.common.errors import InvalidMessageError, JobStateError, PeerError
+from splitrec.party_server.mailbox import END_OF_STREAM, Inbound, Mailbox, Outbox
 
 TRAIN = 1
 EVALUATE = 2

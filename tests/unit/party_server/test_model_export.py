@@ -1,4 +1,4 @@
-"""Unit tests of party_server.model_export: one folder per version, written
+"""Unit tests of splitrec.party_server.model_export: one folder per version, written
 whole, never overwritten by another model."""
 
 from __future__ import annotations
@@ -10,30 +10,30 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common.config import FeatureConfig, ModelConfig
-from common.digests import file_sha256
-from common.errors import (
+from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.common.digests import file_sha256
+from splitrec.common.errors import (
     HandshakeError,
     InvalidMessageError,
     ModelIntegrityError,
     VersionTakenError,
 )
-from common.features import encode_features
-from common.jobspec import ModelVersion
-from common.metrics import Metrics
-from common.models.build import build_party_base
-from common.models.serving import BaseServing
-from common.models.steps import BaseStep
-from party_server.checkpoints import ModelState
-from party_server.export_files import FILE_LIST
-from party_server.model_export import (
+from splitrec.models.features import encode_features
+from splitrec.config.jobspec import ModelVersion
+from splitrec.common.metrics import Metrics
+from splitrec.models.build import build_party_base
+from splitrec.models.serving import BaseServing
+from splitrec.models.steps import BaseStep
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.export_files import FILE_LIST
+from splitrec.party_server.model_export import (
     MODEL_FILE,
     export_part,
     exported_features,
     load_exported_state,
     remove_staging,
 )
-from party_server.served_model import load_served_model
+from splitrec.party_server.served_model import load_served_model
 from tests.outputs import job_spec
 
 FEATURES = (FeatureConfig("user", "UserID", "hashed", bins=11),)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from party_server.output_cache import OutputCache
+from splitrec.party_server.output_cache import OutputCache
 
 
 class Clock:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from common.errors import OwnershipError
-from party_server.ownership import JobOwners
+from splitrec.common.errors import OwnershipError
+from splitrec.party_server.ownership import JobOwners
 
 
 def test_a_held_job_refuses_another_claim_naming_the_holder():

@@ -7,7 +7,7 @@ import threading
 import grpc
 import pytest
 
-from common.errors import (
+from splitrec.common.errors import (
     DiskFullError,
     HandshakeError,
     InvalidMessageError,
@@ -15,11 +15,11 @@ from common.errors import (
     PeerError,
     UnknownJobError,
 )
-from common.rpc import create_channel, create_server
-from common.traffic import TrafficCounter
-from coordinator.failures import is_fatal
-from party_server.peer_client import PeerStream
-from party_server.status_codes import peer_failure, rpc_method, status_code
+from splitrec.wire.rpc import create_channel, create_server
+from splitrec.common.traffic import TrafficCounter
+from splitrec.coordinator.failures import is_fatal
+from splitrec.party_server.peer_client import PeerStream
+from splitrec.party_server.status_codes import peer_failure, rpc_method, status_code
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from common.errors import PeerError
-from party_server.psi_hub import PsiHub
+from splitrec.common.errors import PeerError
+from splitrec.party_server.psi_hub import PsiHub
 
 
 class FakeSession:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from party_server.leakage_probe import ReceivedProbe, read_received
+from splitrec.party_server.leakage_probe import ReceivedProbe, read_received
 
 ROWS = 200
 

@@ -8,15 +8,15 @@ import subprocess
 import sys
 import textwrap
 
-from coordinator.local import project_env
+from splitrec.coordinator.local import project_env
 from tests.support import ROOT
 
 # Runs the real ``main`` with a server whose ``stop`` never returns.
 _HANGING_SERVER = textwrap.dedent(
     """
     import sys, threading, time
-    import party_server.__main__ as entry
-    import party_server.server as server
+    import splitrec.party_server.__main__ as entry
+    import splitrec.party_server.server as server
 
     entry.STOP_DEADLINE = 1.0
 

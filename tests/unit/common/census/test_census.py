@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from common.census.__main__ import main
-from common.census.adult import COLUMNS, EDUCATIONS
-from common.census.generate import generate_adult
-from common.census.prepare import prepare_census
-from common.data_files import DataPreparationError
+from splitrec.datasets.census.__main__ import main
+from splitrec.datasets.census.adult import COLUMNS, EDUCATIONS
+from splitrec.datasets.census.generate import generate_adult
+from splitrec.datasets.census.prepare import prepare_census
+from splitrec.datasets.files import DataPreparationError
 
 ADULT_DATA = (
     "39, State-gov, 77516, Bachelors, 13, Never-married, Adm-clerical, "

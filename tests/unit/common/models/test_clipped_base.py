@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.config import ModelConfig
-from common.features import INDEX, FeatureShape, PackedBatch
-from common.models.build import build_base
-from common.models.steps import BaseStep
+from splitrec.config.files import ModelConfig
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
+from splitrec.models.build import build_base
+from splitrec.models.steps import BaseStep
 
 
 def _step(clip_norm: float) -> BaseStep:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ModelConfig
-from common.errors import ConfigError
-from common.features import INDEX, FeatureShape
-from common.models.build import build_base, described_output
+from splitrec.config.files import ModelConfig
+from splitrec.common.errors import ConfigError
+from splitrec.models.features import INDEX, FeatureShape
+from splitrec.models.build import build_base, described_output
 
 SHAPES = (FeatureShape("user", INDEX, 10),)
 GOOD = """
@@ -95,4 +95,4 @@ def test_a_custom_base_that_sums_with_add_n_is_warned_about(code, caplog):
     build_base("alice", SHAPES, _model(code, "mine:summed"), job_seed=7)
 
     assert "model.base 'mine:summed' adds three or more tensors" in caplog.text
-    assert "common.models.determinism.ordered_sum" in caplog.text
+    assert "splitrec.models.determinism.ordered_sum" in caplog.text

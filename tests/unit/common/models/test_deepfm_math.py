@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from common.config import ModelConfig
-from common.features import INDEX, MULTI_HOT, FeatureShape
-from common.models.build import build_base, build_fuse
-from common.models.steps import create_weights
+from splitrec.config.files import ModelConfig
+from splitrec.models.features import INDEX, MULTI_HOT, FeatureShape
+from splitrec.models.build import build_base, build_fuse
+from splitrec.models.steps import create_weights
 
 
 def _relu_stack(x: np.ndarray, layers: list) -> np.ndarray:

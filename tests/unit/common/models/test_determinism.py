@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from common.models.determinism import ordered_sum
+from splitrec.models.determinism import ordered_sum
 
 
 def _terms() -> list[np.ndarray]:

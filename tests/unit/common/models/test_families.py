@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.config import ModelConfig
-from common.errors import ConfigError
-from common.features import (
+from splitrec.config.files import ModelConfig
+from splitrec.common.errors import ConfigError
+from splitrec.models.features import (
     INDEX,
     MULTI_HOT,
     NO_TOKEN,
@@ -19,12 +19,12 @@ from common.features import (
     FeatureShape,
     PackedBatch,
 )
-from common.jobspec import OutputSpec
-from common.metrics import roc_auc
-from common.models.build import build_base, build_fuse, build_party_base
-from common.models.determinism import unordered_sums
-from common.models.registry import FAMILIES, combination_problem
-from common.models.steps import (
+from splitrec.config.jobspec import OutputSpec
+from splitrec.common.metrics import roc_auc
+from splitrec.models.build import build_base, build_fuse, build_party_base
+from splitrec.models.determinism import unordered_sums
+from splitrec.models.registry import FAMILIES, combination_problem
+from splitrec.models.steps import (
     BaseStep,
     CentralStep,
     FuseStep,
@@ -32,7 +32,7 @@ from common.models.steps import (
     packed,
     unpack,
 )
-from party_server.checkpoints import ModelState
+from splitrec.party_server.checkpoints import ModelState
 from tests.outputs import deepfm_output, output_of
 from tests.support import ROOT
 

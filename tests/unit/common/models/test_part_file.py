@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.models.part_file import PART_FILE, PartModel, save_part_file
-from common.models.registry import FAMILIES
-from common.models.serving import hidden_input
+from splitrec.models.part_file import PART_FILE, PartModel, save_part_file
+from splitrec.models.registry import FAMILIES
+from splitrec.models.serving import hidden_input
 from tests.unit.common.models.test_serving import _columns, trained_parts
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of common.models.serving: an exported part, loaded back with
+"""Unit tests of splitrec.models.serving: an exported part, loaded back with
 ``tf.saved_model.load``, gives the job's outputs for the same raw rows, for
 every family."""
 
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from common.config import FeatureConfig
-from common.features import encode_features, fit_vocabulary
-from common.metrics import Task
-from common.models.build import build_fuse, build_party_base
-from common.models.registry import FAMILIES
-from common.models.serving import (
+from splitrec.config.files import FeatureConfig
+from splitrec.models.features import encode_features, fit_vocabulary
+from splitrec.common.metrics import Task
+from splitrec.models.build import build_fuse, build_party_base
+from splitrec.models.registry import FAMILIES
+from splitrec.models.serving import (
     SIGNATURE,
     SUMMED,
     BaseServing,
@@ -25,7 +25,7 @@ from common.models.serving import (
     input_names,
     save_serving,
 )
-from common.models.steps import BaseStep, FuseStep
+from splitrec.models.steps import BaseStep, FuseStep
 from tests.unit.common.models.test_families import _alice_model, _model
 
 ROWS = 48

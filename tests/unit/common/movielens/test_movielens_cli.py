@@ -1,4 +1,4 @@
-"""python -m common.movielens: generate and prepare subcommands, error exits."""
+"""python -m splitrec.datasets.movielens: generate and prepare subcommands, error exits."""
 
 import hashlib
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.movielens.__main__ import main
+from splitrec.datasets.movielens.__main__ import main
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 
@@ -92,7 +92,7 @@ def test_module_entry_point_reports_errors_without_traceback(dat_zip, tmp_path):
     dat_zip.write_bytes(b"garbage")
     argv = ["prepare", "--source", str(dat_zip), "--out", str(tmp_path / "out")]
     result = subprocess.run(
-        [sys.executable, "-m", "common.movielens", *argv],
+        [sys.executable, "-m", "splitrec.datasets.movielens", *argv],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from common.movielens.prepare import (
+from splitrec.datasets.movielens.prepare import (
     ML1M_SHA256,
     ML1M_URL,
     DataPreparationError,

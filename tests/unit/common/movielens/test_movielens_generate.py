@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.movielens import generate as gen
-from common.movielens.generate import GeneratedFiles, generate_ml1m
+from splitrec.datasets.movielens import generate as gen
+from splitrec.datasets.movielens.generate import GeneratedFiles, generate_ml1m
 
 NUM_RATINGS = 50_000
 SEED = 7

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from common.data_files import atomic_path
-from common.movielens.generate import generate_ml1m
-from common.movielens.prepare import (
+from splitrec.datasets.files import atomic_path
+from splitrec.datasets.movielens.generate import generate_ml1m
+from splitrec.datasets.movielens.prepare import (
     DataPreparationError,
     PreparedFiles,
     prepare_party_csvs,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from common.movielens.__main__ import main
-from common.movielens.generate import generate_ml1m
-from common.movielens.layouts import release_year
-from common.movielens.prepare import DataPreparationError, prepare_party_csvs
+from splitrec.datasets.movielens.__main__ import main
+from splitrec.datasets.movielens.generate import generate_ml1m
+from splitrec.datasets.movielens.layouts import release_year
+from splitrec.datasets.movielens.prepare import DataPreparationError, prepare_party_csvs
 
 # Commas and parentheses inside titles, a latin-1 title, a title without a year.
 MOVIES = """\

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.privacy.inference import (
+from splitrec.privacy.inference import (
     ConstantGuess,
     feature_inference,
     fit_decoder,
@@ -17,7 +17,7 @@ from common.privacy.inference import (
     model_completion_auc,
     train_classifier,
 )
-from common.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
+from splitrec.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 
 ROWS = 3000
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from common.privacy.leakage import AttackScores, leak_auc
-from common.privacy.mechanisms import (
+from splitrec.privacy.leakage import AttackScores, leak_auc
+from splitrec.privacy.mechanisms import (
     EMBEDDING_NOISE,
     add_gaussian,
     class_direction,

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.config import ModelConfig
-from common.features import INDEX, FeatureShape, PackedBatch
-from common.models.build import build_base
-from common.models.steps import BaseStep
-from common.privacy.inference import model_completion_auc
-from common.privacy.mechanisms import defend, randomized_response
+from splitrec.config.files import ModelConfig
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
+from splitrec.models.build import build_base
+from splitrec.models.steps import BaseStep
+from splitrec.privacy.inference import model_completion_auc
+from splitrec.privacy.mechanisms import defend, randomized_response
 
 USERS, ROWS = 300, 6000
 

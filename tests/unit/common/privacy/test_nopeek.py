@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common.config import ModelConfig
-from common.features import INDEX, FeatureShape, PackedBatch
-from common.models.build import build_base
-from common.models.steps import BaseStep
-from common.privacy.inference import feature_inference
-from common.privacy.nopeek import (
+from splitrec.config.files import ModelConfig
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
+from splitrec.models.build import build_base
+from splitrec.models.steps import BaseStep
+from splitrec.privacy.inference import feature_inference
+from splitrec.privacy.nopeek import (
     input_distances,
     nopeek_penalty,
 )
@@ -145,7 +145,7 @@ def _trained(nopeek: float) -> tuple[BaseStep, np.ndarray]:
 
 
 def _label_auc(hidden: np.ndarray, labels: np.ndarray) -> float:
-    from common.privacy.inference import model_completion_auc
+    from splitrec.privacy.inference import model_completion_auc
 
     return model_completion_auc(hidden, labels, known=400, seed=0, repeats=2)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common import serde
-from common.config import load_job_config
-from common.errors import ConfigError, InvalidMessageError
-from common.privacy.settings import PrivacySettings
+from splitrec.wire import serde
+from splitrec.config.files import load_job_config
+from splitrec.common.errors import ConfigError, InvalidMessageError
+from splitrec.privacy.settings import PrivacySettings
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "configs" / "job.yaml"
 

@@ -1,0 +1,344 @@
+"""Compiled training and inference steps for each role, and their centralized twin.
+
+``BaseStep`` runs at every party: forward to the hidden tensor, and the backward
+pass from the gradient the label party returns. ``FuseStep`` runs at the label
+party: its own base and the fuse model, the loss, and the gradients for each
+peer's hidden tensor. ``CentralStep`` trains the same composition in one process.
+With equal weights and batches the three make the same updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from splitrec.models.features import FeatureShape, PackedBatch, columns_by_feature
+from splitrec.common.metrics import Task
+from splitrec.models import determinism  # noqa: F401  (sets TensorFlow up)
+from splitrec.models.objective import Objective
+from splitrec.privacy.nopeek import nopeek_penalty
+
+_OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "sgd": keras.optimizers.SGD,
+    "adagrad": keras.optimizers.Adagrad,
+}
+
+
+def make_optimizer(
+    name: str, learning_rate: float, variables: Sequence[tf.Variable]
+) -> object:
+    """A built optimizer (its slots exist before any compiled step runs).
+
+    Its name is fixed, so that its variables' paths (``optimizer/...``, which
+    checkpoints are keyed by) are the same however many were made before."""
+    optimizer = _OPTIMIZERS[name](learning_rate=learning_rate, name="optimizer")
+    optimizer.build(list(variables))
+    return optimizer
+
+
+Packed = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
+
+
+def input_signature(
+    shapes: Sequence[FeatureShape],
+) -> tuple[tf.TensorSpec, tf.TensorSpec, tf.TensorSpec]:
+    """Specs of a party's packed inputs (index, multi-hot and numeric matrices),
+    any batch."""
+    index = sum(s.index_columns for s in shapes)
+    dense = sum(s.dense_columns for s in shapes)
+    numeric = sum(s.numeric_columns for s in shapes)
+    return (
+        tf.TensorSpec([None, index], tf.int32, name="indices"),
+        tf.TensorSpec([None, dense], tf.float32, name="dense"),
+        tf.TensorSpec([None, numeric], tf.float32, name="numeric"),
+    )
+
+
+def unpack(shapes: Sequence[FeatureShape], packed: Packed) -> dict[str, tf.Tensor]:
+    """The model's input dict from the packed matrices (see ``PackedBatch``)."""
+    return columns_by_feature(shapes, *packed)
+
+
+def packed(batch: PackedBatch) -> Packed:
+    return (batch.indices, batch.dense, batch.numeric)
+
+
+def create_weights(base: keras.Model) -> None:
+    """Creates the base model's weights by running one empty batch."""
+    empty = tuple(
+        tf.zeros([0, *spec.shape[1:]], spec.dtype)
+        for spec in input_signature(base.shapes)
+    )
+    base(unpack(base.shapes, empty))
+
+
+def base_hidden(
+    base: keras.Model, inputs: dict[str, tf.Tensor], clip_norm: float = 0.0
+) -> tf.Tensor:
+    """A base's hidden tensor from its input dict; ``clip_norm`` > 0 clips
+    each row to that L2 norm (what the party sends)."""
+    hidden = base(inputs)
+    if clip_norm > 0:
+        hidden = tf.clip_by_norm(hidden, clip_norm, axes=[1])
+    return hidden
+
+
+class Composition(Protocol):
+    """What the label party's scores are computed from (see ``FuseStep``)."""
+
+    base: keras.Model
+    fuse: keras.Model
+    objective: Objective
+    own_index: int | None
+    summed: bool
+
+
+def fused_logits(
+    parts: Composition,
+    inputs: dict[str, tf.Tensor],
+    peer_hiddens: Sequence[tf.Tensor],
+) -> tf.Tensor:
+    """The label party's logits: its own base on ``inputs`` and the peers'
+    hidden tensors (one, their sum, when ``summed``) through the fuse."""
+    hiddens = list(peer_hiddens)
+    own = None
+    if parts.own_index is not None:
+        own = parts.base(inputs)
+    if parts.summed:
+        total = hiddens[0] if own is None else own + hiddens[0]
+        if parts.fuse.aggregation == "average":
+            total = total / float(len(parts.fuse.specs))
+        return parts.objective.logits(parts.fuse([total]))
+    if own is not None:
+        hiddens.insert(parts.own_index, own)
+    return parts.objective.logits(parts.fuse(hiddens))
+
+
+class BaseStep:
+    """A party's base model with its optimizer; inputs are ``PackedBatch``es."""
+
+    def __init__(
+        self,
+        base: keras.Model,
+        optimizer_name: str,
+        learning_rate: float,
+        clip_norm: float = 0.0,
+        nopeek: float = 0.0,
+    ) -> None:
+        """``clip_norm`` > 0 clips each row of the hidden tensor to that L2 norm
+        inside the model, so the backward pass differentiates through the clip.
+        ``nopeek`` > 0 adds that weight times the distance correlation between
+        the batch's inputs and its hidden tensor to what the update minimizes
+        (see ``splitrec.privacy.nopeek``); at 0 the update is the plain backward
+        pass."""
+        create_weights(base)
+        self.model = base
+        self._clip_norm = clip_norm
+        self._nopeek = nopeek
+        self.variables = list(base.trainable_variables)
+        self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
+        signature = input_signature(base.shapes)
+        gradient = tf.TensorSpec([None, base.output_spec.width], tf.float32)
+        self._forward = tf.function(self._hidden, input_signature=[signature])
+        self._backward = tf.function(
+            self._update, input_signature=[signature, gradient]
+        )
+        self._backward_then_forward = tf.function(
+            self._update_then_hidden, input_signature=[signature, gradient, signature]
+        )
+
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the model, trainable or not (what a checkpoint
+        keeps: weights, and the scaling of numeric features)."""
+        return list(self.model.variables)
+
+    def forward(self, batch: PackedBatch) -> tf.Tensor:
+        return self._forward(packed(batch))
+
+    def backward(self, batch: PackedBatch, gradient: np.ndarray) -> None:
+        self._backward(packed(batch), gradient)
+
+    def backward_then_forward(
+        self, batch: PackedBatch, gradient: np.ndarray, next_batch: PackedBatch
+    ) -> tf.Tensor:
+        """One step's update, then the next batch's forward with the new weights.
+
+        One compiled call instead of two: the same result as ``backward`` followed
+        by ``forward``.
+        """
+        return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
+
+    def _hidden(self, inputs: Packed) -> tf.Tensor:
+        return base_hidden(
+            self.model, unpack(self.model.shapes, inputs), self._clip_norm
+        )
+
+    def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
+        # The forward pass is recomputed under the tape; with no step in between
+        # the weights are those the hidden tensor was computed with.
+        with tf.GradientTape() as tape:
+            hidden = self._hidden(inputs)
+            if self._nopeek > 0:
+                # Its gradient is the backward pass's plus the penalty's.
+                target = tf.reduce_sum(hidden * gradient)
+                target += self._nopeek * nopeek_penalty(inputs, hidden)
+        if self._nopeek > 0:
+            grads = tape.gradient(target, self.variables)
+        else:
+            grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
+        self.optimizer.apply(grads, self.variables)
+        return tf.constant(0)
+
+    def _update_then_hidden(
+        self, inputs: Packed, gradient: tf.Tensor, next_inputs: Packed
+    ) -> tf.Tensor:
+        with tf.control_dependencies([self._update(inputs, gradient)]):
+            return self._hidden(next_inputs)
+
+
+class FuseStep:
+    """The label party's base and fuse models with one optimizer over both.
+
+    ``own_index`` is where the base's output stands among the fuse's inputs;
+    None when the label party holds labels alone (its base outputs nothing).
+    ``tasks``: the labels the fuse predicts (see ``Objective``). ``summed``:
+    the peers' hidden tensors arrive as one, their sum (secure aggregation),
+    and the fuse's ``sum`` or ``average`` takes the label party's own output
+    and that sum."""
+
+    def __init__(
+        self,
+        base: keras.Model,
+        fuse: keras.Model,
+        own_index: int | None,
+        optimizer_name: str,
+        learning_rate: float,
+        tasks: Sequence[Task] = (),
+        summed: bool = False,
+    ) -> None:
+        create_weights(base)
+        self.base = base
+        self.fuse = fuse
+        self.own_index = own_index
+        self.summed = summed
+        self.objective = Objective(tasks)
+        widths = [s.width for s in fuse.specs]
+        peers = [
+            tf.TensorSpec([None, w], tf.float32)
+            for i, w in enumerate(widths)
+            if i != own_index
+        ]
+        if summed:
+            peers = peers[:1]
+        fuse([tf.zeros([0, w]) for w in widths])
+        self.variables = list(base.trainable_variables) + list(fuse.trainable_variables)
+        self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
+        signature = input_signature(base.shapes)
+        labels = self.objective.label_spec()
+        self._train = tf.function(
+            self._step, input_signature=[signature, peers, labels]
+        )
+        self._predict = tf.function(self._scores, input_signature=[signature, peers])
+
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the base and the fuse, trainable or not."""
+        return list(self.base.variables) + list(self.fuse.variables)
+
+    def train(
+        self, batch: PackedBatch, peer_hiddens: list[np.ndarray], labels: np.ndarray
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        """One update; returns the loss, each task's loss, the scores and each
+        peer's gradient."""
+        return self._train(packed(batch), peer_hiddens, labels)
+
+    def predict(self, batch: PackedBatch, peer_hiddens: list[np.ndarray]) -> tf.Tensor:
+        return self._predict(packed(batch), peer_hiddens)
+
+    def _logits(self, inputs: Packed, peer_hiddens: Sequence[tf.Tensor]) -> tf.Tensor:
+        return fused_logits(self, unpack(self.base.shapes, inputs), peer_hiddens)
+
+    def _step(
+        self,
+        inputs: Packed,
+        peer_hiddens: list[tf.Tensor],
+        labels: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        with tf.GradientTape() as tape:
+            tape.watch(peer_hiddens)
+            logits = self._logits(inputs, peer_hiddens)
+            loss, losses = self.objective.losses(labels, logits)
+        grads = tape.gradient(loss, [self.variables, peer_hiddens])
+        self.optimizer.apply(grads[0], self.variables)
+        return loss, losses, tf.sigmoid(logits), grads[1]
+
+    def _scores(self, inputs: Packed, peer_hiddens: list[tf.Tensor]) -> tf.Tensor:
+        return tf.sigmoid(self._logits(inputs, peer_hiddens))
+
+
+class CentralStep:
+    """All bases and the fuse composed in one model: the centralized baseline."""
+
+    def __init__(
+        self,
+        bases: Sequence[keras.Model],
+        fuse: keras.Model,
+        optimizer_name: str,
+        learning_rate: float,
+        tasks: Sequence[Task] = (),
+    ) -> None:
+        for base in bases:
+            create_weights(base)
+        self.bases = list(bases)
+        self.fuse = fuse
+        self.objective = Objective(tasks)
+        fuse([tf.zeros([0, s.width]) for s in fuse.specs])
+        self.variables = [v for b in self.bases for v in b.trainable_variables]
+        self.variables += list(fuse.trainable_variables)
+        self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
+        signatures = [input_signature(b.shapes) for b in self.bases]
+        labels = self.objective.label_spec()
+        self._train = tf.function(self._step, input_signature=[signatures, labels])
+        self._predict = tf.function(self._scores, input_signature=[signatures])
+
+    @property
+    def state_variables(self) -> list:
+        """Every variable of the bases and the fuse, trainable or not."""
+        return [v for m in [*self.bases, self.fuse] for v in m.variables]
+
+    def train(
+        self, batches: Sequence[PackedBatch], labels: np.ndarray
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One update over every party's batch; returns the loss, each task's
+        loss and the scores."""
+        return self._train([packed(b) for b in batches], labels)
+
+    def predict(self, batches: Sequence[PackedBatch]) -> tf.Tensor:
+        return self._predict([packed(b) for b in batches])
+
+    def _logits(self, inputs: list[Packed]) -> tf.Tensor:
+        hiddens = [
+            base(unpack(base.shapes, x))
+            for base, x in zip(self.bases, inputs, strict=True)
+            if base.output_spec.width  # a base without features outputs nothing
+        ]
+        return self.objective.logits(self.fuse(hiddens))
+
+    def _step(
+        self, inputs: list[Packed], labels: tf.Tensor
+    ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            logits = self._logits(inputs)
+            loss, losses = self.objective.losses(labels, logits)
+        grads = tape.gradient(loss, self.variables)
+        self.optimizer.apply(grads, self.variables)
+        return loss, losses, tf.sigmoid(logits)
+
+    def _scores(self, inputs: list[Packed]) -> tf.Tensor:
+        return tf.sigmoid(self._logits(inputs))
