@@ -1,4 +1,4 @@
-"""``python -m splitrec.baseline --job job.yaml --party alice.yaml --party bob.yaml``
+"""``splitrec baseline --job job.yaml --party alice.yaml --party bob.yaml``
 
 Trains the same model (any family) in one process on the same batches as the
 split job and writes ``<runs_dir>/<job>-centralized/history.json``.
@@ -13,14 +13,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from splitrec.config.files import load_job_config, override_job  # noqa: E402
 from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.logs import configure_logging  # noqa: E402
+from splitrec.config.files import load_job_config, override_job  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.baseline",
+        prog="splitrec baseline",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -21,14 +21,14 @@ from splitrec.common.batching import (
     split_rows,
     steps_per_epoch,
 )
-from splitrec.config.files import JobConfig, PartyConfig
 from splitrec.common.errors import HandshakeError
-from splitrec.models.features import PackedBatch
 from splitrec.common.history import EpochRecord
 from splitrec.common.metrics import MetricAccumulator, Metrics, Task, task_metrics
-from splitrec.models.build import build_fuse, build_party_base
-from splitrec.models.steps import CentralStep
 from splitrec.common.throughput import SteadyRate
+from splitrec.config.files import JobConfig, PartyConfig
+from splitrec.models.build import build_fuse, build_party_base
+from splitrec.models.features import PackedBatch
+from splitrec.models.steps import CentralStep
 from splitrec.party_server.alignment import aligned_slice, plain_alignment
 from splitrec.party_server.data_slice import DataSlice, load_data_slice
 

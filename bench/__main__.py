@@ -49,7 +49,9 @@ def _ints(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m splitrec.bench", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m splitrec.bench", description=__doc__
+    )
     parser.add_argument("--rows", type=_ints, default=[100_000, 1_000_000])
     parser.add_argument("--batches", type=_ints, default=[128, 1024])
     parser.add_argument(

@@ -24,14 +24,14 @@ import pandas as pd
 from splitrec.config.files import load_party_config
 from splitrec.models.build import build_party_base
 from splitrec.models.steps import create_weights, packed, unpack
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import load_data_slice
+from splitrec.party_server.leakage_probe import RECEIVED, read_received
 from splitrec.privacy.inference import (
     FeatureInference,
     feature_inference,
     model_completion_auc,
 )
-from splitrec.party_server.checkpoints import ModelState
-from splitrec.party_server.data_slice import load_data_slice
-from splitrec.party_server.leakage_probe import RECEIVED, read_received
 
 # alice's categorical features the label party tries to read back, and the
 # column that names the entity (user) a row is about.

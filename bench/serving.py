@@ -36,10 +36,14 @@ import pandas as pd
 
 from splitrec.bench.runs import run_split
 from splitrec.bench.setup import ROOT, ensure_data
-from splitrec.security.certs import write_bundle
-from splitrec.datasets.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from splitrec.coordinator.local import LocalParty, start_party
 from splitrec.coordinator.local_configs import LocalConfigs
+from splitrec.datasets.movielens.tables import (
+    MOVIES_CSV,
+    USERS_CSV,
+    write_entity_tables,
+)
+from splitrec.security.certs import write_bundle
 
 logger = logging.getLogger("splitrec.bench.serving")
 
@@ -140,9 +144,9 @@ def _start(configs: LocalConfigs, timeout: float) -> dict[str, LocalParty]:
 
 
 def _stub(setup: Setup) -> object:
-    from splitrec.wire.rpc import create_channel
     from splitrec.security.tls import TlsConfig, load_credentials
     from splitrec.v1 import scoring_pb2_grpc
+    from splitrec.wire.rpc import create_channel
 
     tls = TlsConfig(
         ca=setup.certs / "ca.pem",

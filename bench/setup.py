@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from splitrec.coordinator.local_configs import LocalConfigs
 from splitrec.datasets.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
 from splitrec.datasets.census.prepare import prepare_census
 from splitrec.datasets.movielens.prepare import (
@@ -14,7 +15,6 @@ from splitrec.datasets.movielens.prepare import (
     THREE_PARTY_FILES,
     prepare_generated,
 )
-from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 

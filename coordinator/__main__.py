@@ -1,13 +1,13 @@
 """The coordinator's command line.
 
-``python -m splitrec.coordinator run --job job.yaml`` drives a job against running parties;
-``python -m splitrec.coordinator demo --job job.yaml --party alice.yaml --party bob.yaml``
+``splitrec run --job job.yaml`` drives a job against running parties;
+``splitrec demo --job job.yaml --party alice.yaml --party bob.yaml``
 also starts the party servers as local processes and stops them afterwards;
-``python -m splitrec.coordinator export --job job.yaml [--epoch N | --best]`` has every
+``splitrec export --job job.yaml [--epoch N | --best]`` has every
 party export its part of the model after an epoch of an earlier run;
-``python -m splitrec.coordinator predict --job job.yaml --model VERSION --dataset KEY``
+``splitrec predict --job job.yaml --model VERSION --dataset KEY``
 scores a dataset the parties' configs name with an exported version;
-``python -m splitrec.coordinator serve-switch --job job.yaml --version VERSION`` has the
+``splitrec serve-switch --job job.yaml --version VERSION`` has the
 parties' online scoring switch to another exported version, all together.
 
 Exit codes: 0 the job finished; 1 the job failed (or another coordinator runs
@@ -26,18 +26,18 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from splitrec.common.errors import ConfigError, SplitRecError  # noqa: E402
+from splitrec.common.logs import configure_logging, log_level  # noqa: E402
+from splitrec.common.names import name_problem  # noqa: E402
+from splitrec.common.paths import check_writable, confined  # noqa: E402
+from splitrec.common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 from splitrec.config.files import (  # noqa: E402
     JobConfig,
     load_job_config,
     load_party_config,
     override_job,
 )
-from splitrec.common.errors import ConfigError, SplitRecError  # noqa: E402
 from splitrec.config.limits import JOB_LIMITS, flag_type  # noqa: E402
-from splitrec.common.logs import configure_logging, log_level  # noqa: E402
-from splitrec.common.names import name_problem  # noqa: E402
-from splitrec.common.paths import check_writable, confined  # noqa: E402
-from splitrec.common.signals import Terminated, raise_on_stop_signals  # noqa: E402
 
 logger = logging.getLogger("coordinator")
 
@@ -67,7 +67,7 @@ def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.coordinator",
+        prog="splitrec",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -19,14 +19,14 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from splitrec.wire import serde
 from splitrec.common.errors import PeerError
-from splitrec.config.jobspec import JobSpec, PartExport, PartyDescription
 from splitrec.common.metrics import Metrics
-from splitrec.wire.rpc import create_channel, rpc_failure
-from splitrec.security.tls import Credentials
 from splitrec.common.traffic import TrafficCounter
+from splitrec.config.jobspec import JobSpec, PartExport, PartyDescription
+from splitrec.security.tls import Credentials
 from splitrec.v1 import control_pb2, control_pb2_grpc
+from splitrec.wire import serde
+from splitrec.wire.rpc import create_channel, rpc_failure
 
 logger = logging.getLogger(__name__)
 

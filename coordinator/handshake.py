@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from splitrec.config.files import JobConfig, PartyRole
 from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.config.files import JobConfig, PartyRole
 from splitrec.config.jobspec import JobParty, JobSpec, PartyDescription
-from splitrec.models.registry import combination_problem
-from splitrec.privacy.secure_aggregation.rules import secure_problem
-from splitrec.wire.version import PROTOCOL_VERSION
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.failures import most_telling
 from splitrec.coordinator.fan_out import at_every_party
 from splitrec.coordinator.model_export import warm_start
+from splitrec.models.registry import combination_problem
+from splitrec.privacy.secure_aggregation.rules import secure_problem
 from splitrec.v1 import control_pb2
+from splitrec.wire.version import PROTOCOL_VERSION
 
 logger = logging.getLogger(__name__)
 

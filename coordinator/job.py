@@ -11,17 +11,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from splitrec.wire import serde
 from splitrec.common.atomic import write_atomically
-from splitrec.config.files import JobConfig
 from splitrec.common.errors import JobFailedError, PeerError, SplitRecError
-from splitrec.config.fingerprint import changes
-from splitrec.common.history import EpochRecord, plot_curves, record_from_json, write_history
-from splitrec.config.jobspec import PartExport
+from splitrec.common.history import (
+    EpochRecord,
+    plot_curves,
+    record_from_json,
+    write_history,
+)
 from splitrec.common.metrics import Metrics
 from splitrec.common.paths import check_writable, confined
 from splitrec.common.throughput import SteadyRate
-from splitrec.security.tls import load_credentials
+from splitrec.config.files import JobConfig
+from splitrec.config.fingerprint import changes
+from splitrec.config.jobspec import PartExport
 from splitrec.coordinator.checkpointing import Checkpoints
 from splitrec.coordinator.client import Owner, PartyClient
 from splitrec.coordinator.failures import is_fatal
@@ -49,7 +52,9 @@ from splitrec.coordinator.progress import EpochProgress
 from splitrec.coordinator.records import privacy_fields
 from splitrec.coordinator.traffic_report import TrafficLedger, write_traffic
 from splitrec.coordinator.windows import Window, run_window
+from splitrec.security.tls import load_credentials
 from splitrec.v1 import control_pb2
+from splitrec.wire import serde
 
 logger = logging.getLogger(__name__)
 
@@ -573,7 +578,7 @@ class JobDriver:
                 f"{exc}; the export takes checkpoint {entry.checkpoint_id} (after "
                 f"epoch {entry.epoch}) of job {self.config.job}, so that epoch "
                 "cannot be exported any more: export another one "
-                "(python -m splitrec.coordinator export --epoch N)",
+                "(splitrec export --epoch N)",
                 fatal=True,
             ) from None
 

@@ -112,7 +112,7 @@ def start_party(
     ready_timeout: float = 120.0,
     prefix: tuple[str, ...] = (),
 ) -> LocalParty:
-    """Starts ``python -m splitrec.party_server`` and waits for its READY line.
+    """Starts ``splitrec-party`` and waits for its READY line.
 
     ``prefix`` runs the server through another command that ends by executing
     its arguments (``nice -n 10``, ``taskset -c 1``, ``unshare -m ...``).
@@ -250,7 +250,7 @@ def start_local_parties(
     extra_args: tuple[str, ...] = (),
     ready_timeout: float = 120.0,
 ) -> dict[str, LocalParty]:
-    """``start_federation`` with one ``python -m splitrec.party_server`` per party, its
+    """``start_federation`` with one ``splitrec-party`` per party, its
     log ``logs/<name>.log``; ``prefixes`` (by party), ``extra_args`` and
     ``ready_timeout`` as for ``start_party``."""
     prefixes = prefixes or {}

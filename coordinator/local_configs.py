@@ -65,7 +65,7 @@ class LocalConfigs:
         with ``configs/three_party/``), pointed at ``data_dir`` with outputs
         under ``folder/runs``.
 
-        With ``certs`` (a folder made by ``python -m splitrec.security.certs``) every process
+        With ``certs`` (a folder made by ``splitrec certs``) every process
         uses mutual TLS with its own certificate; without, TLS is off.
         """
         folder.mkdir(parents=True, exist_ok=True)

@@ -16,15 +16,20 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from splitrec.config.files import JobConfig
 from splitrec.common.errors import ConfigError, JobFailedError, PeerError
 from splitrec.common.history import EpochRecord, best_record, record_from_json
-from splitrec.config.jobspec import ModelVersion, PartExport
 from splitrec.common.metrics import Metrics, TaskMetrics
 from splitrec.common.paths import confined
+from splitrec.config.files import JobConfig
+from splitrec.config.jobspec import ModelVersion, PartExport
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.fan_out import at_every_party
-from splitrec.coordinator.manifest import MANIFEST_FILE, CheckpointEntry, Manifest, read_manifest
+from splitrec.coordinator.manifest import (
+    MANIFEST_FILE,
+    CheckpointEntry,
+    Manifest,
+    read_manifest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +105,7 @@ def recorded_version(config: JobConfig, job: str, version: str) -> ModelVersion:
             f"{config.source}: no model version {version!r} of job {job!r} is "
             f"recorded in {folder / MANIFEST_FILE} (recorded: "
             f"{sorted(exports) or 'none'}); export it first with "
-            "python -m splitrec.coordinator export"
+            "splitrec export"
         )
     found = exports[version]
     if not found.get("export_id") or not found.get("files"):

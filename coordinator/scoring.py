@@ -1,6 +1,6 @@
 """Batch scoring of new rows with an exported model version.
 
-``python -m splitrec.coordinator predict --job job.yaml --model VERSION --dataset KEY``
+``splitrec predict --job job.yaml --model VERSION --dataset KEY``
 runs a scoring job: every party reads the dataset its own config names under
 ``KEY`` (a job never sends a path), encodes it as its exported part of
 ``VERSION`` was trained to (``features.json``), aligns its rows with the
@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from splitrec.config.files import JobConfig, validate_job_config
 from splitrec.common.errors import ConfigError
 from splitrec.common.names import name_problem, scoring_run_name
+from splitrec.config.files import JobConfig, validate_job_config
 from splitrec.coordinator.model_export import recorded_version
 
 

@@ -1,6 +1,6 @@
 """Online scoring from the coordinator's side: switching the version served.
 
-``python -m splitrec.coordinator serve-switch --job job.yaml --version V`` asks the job's
+``splitrec serve-switch --job job.yaml --version V`` asks the job's
 label party to serve ``V`` (an exported version of the job): the label party
 loads its part, has every feature party load theirs, and only then makes ``V``
 the version of every request; when one party cannot, every party goes on
@@ -10,8 +10,8 @@ serving the old version. The coordinator is not on the scoring path.
 from __future__ import annotations
 
 from splitrec.config.files import JobConfig
-from splitrec.security.tls import load_credentials
 from splitrec.coordinator.client import PartyClient
+from splitrec.security.tls import load_credentials
 from splitrec.v1 import control_pb2
 
 # A switch loads a SavedModel and a table's outputs at every party.

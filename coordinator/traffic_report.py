@@ -16,11 +16,11 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from splitrec.wire import serde
 from splitrec.common.atomic import write_atomically
 from splitrec.common.traffic import Traffic
 from splitrec.coordinator.client import PartyClient
 from splitrec.v1 import control_pb2
+from splitrec.wire import serde
 
 
 class TrafficLedger:

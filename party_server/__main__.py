@@ -1,4 +1,4 @@
-"""Runs one party server: ``python -m splitrec.party_server --config alice.yaml``.
+"""Runs one party server: ``splitrec-party --config alice.yaml``.
 
 Exit codes: 0 after SIGTERM or Ctrl-C (the in-flight step is abandoned, streams
 are closed; a stop that is not done within ``STOP_DEADLINE`` seconds logs every
@@ -20,9 +20,11 @@ import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from splitrec.config.files import load_party_config  # noqa: E402
 from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.lifetime import stop_with_parent  # noqa: E402
+from splitrec.common.logs import configure_logging, log_level  # noqa: E402
+from splitrec.common.paths import check_writable  # noqa: E402
+from splitrec.config.files import load_party_config  # noqa: E402
 from splitrec.config.limits import (  # noqa: E402
     LISTEN_PORT,
     PEER_TIMEOUT,
@@ -30,8 +32,6 @@ from splitrec.config.limits import (  # noqa: E402
     address_flag,
     flag_type,
 )
-from splitrec.common.logs import configure_logging, log_level  # noqa: E402
-from splitrec.common.paths import check_writable  # noqa: E402
 
 logger = logging.getLogger("party_server")
 
@@ -61,7 +61,7 @@ def _end_anyway(party: str) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.party_server",
+        prog="splitrec-party",
         description="Serve one party of a split-learning job from its own config file.",
     )
     parser.add_argument("--config", required=True, help="the party's YAML config file")

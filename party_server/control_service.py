@@ -9,7 +9,6 @@ from collections.abc import Iterator
 
 import grpc
 
-from splitrec.wire import serde
 from splitrec.common.errors import ConfigError
 from splitrec.config.jobspec import PartExport
 from splitrec.party_server.label_serving import LabelServing
@@ -18,6 +17,7 @@ from splitrec.party_server.part_serving import PartServing
 from splitrec.party_server.party import Party, check_job_id
 from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import control_pb2, control_pb2_grpc
+from splitrec.wire import serde
 
 # How long a version switch waits for the feature parties without a deadline.
 SWITCH_TIMEOUT = 120.0

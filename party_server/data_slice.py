@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from splitrec.config.files import FeatureConfig, LabelConfig, PartyConfig
 from splitrec.common.errors import DataError
+from splitrec.config.files import FeatureConfig, LabelConfig, PartyConfig
 from splitrec.models.features import (
     EncodedFeatures,
     concatenate,

@@ -68,7 +68,7 @@ def write_file_list(folder: Path) -> str:
 def _again(folder: Path) -> str:
     return (
         f"the part in {folder} is not the one exported; export the version again "
-        "under a new name (python -m splitrec.coordinator export --version NAME) at every "
+        "under a new name (splitrec export --version NAME) at every "
         "party, or restore the exported files"
     )
 
@@ -84,7 +84,7 @@ def _recorded(folder: Path, where: str) -> dict[str, str]:
         raise ModelIntegrityError(
             f"{where} has no file list ({FILE_LIST}) in {folder}: it was exported "
             "before exports recorded their files and cannot be checked; export "
-            "it again under a new version (python -m splitrec.coordinator export --version "
+            "it again under a new version (splitrec export --version "
             "NAME)"
         ) from None
     except (OSError, ValueError, TypeError, KeyError) as exc:

@@ -13,16 +13,25 @@ import grpc
 import numpy as np
 
 from splitrec.common.compression import Compressor
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import JobStateError, PeerError
-from splitrec.models.features import PackedBatch
+from splitrec.common.positions import at
+from splitrec.common.traffic import TrafficCounter
+from splitrec.config.files import PartyConfig
 from splitrec.config.jobspec import JobSpec
 from splitrec.models.build import build_party_base
+from splitrec.models.features import PackedBatch
 from splitrec.models.serving import BaseServing
 from splitrec.models.steps import BaseStep
-from splitrec.common.positions import at
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from splitrec.party_server.leakage_probe import LeakageProbe
+from splitrec.party_server.peer_client import PeerStream
+from splitrec.party_server.secure_sums import PairwiseMasking
 from splitrec.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from splitrec.privacy.secure_aggregation.masks import MaskContext
+from splitrec.security.tls import Credentials
+from splitrec.v1 import common_pb2, peer_pb2
 from splitrec.wire.serde import (
     compressed_from_proto,
     compressed_to_proto,
@@ -33,15 +42,6 @@ from splitrec.wire.serde import (
     tensor_from_proto,
     tensor_to_proto,
 )
-from splitrec.security.tls import Credentials
-from splitrec.common.traffic import TrafficCounter
-from splitrec.party_server.checkpoints import ModelState
-from splitrec.party_server.data_slice import DataSlice
-from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
-from splitrec.party_server.leakage_probe import LeakageProbe
-from splitrec.party_server.peer_client import PeerStream
-from splitrec.party_server.secure_sums import PairwiseMasking
-from splitrec.v1 import common_pb2, peer_pb2
 
 
 @dataclass(frozen=True)

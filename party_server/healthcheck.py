@@ -16,10 +16,10 @@ os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 import grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
-from splitrec.config.files import load_party_config  # noqa: E402
 from splitrec.common.errors import SplitRecError  # noqa: E402
-from splitrec.wire.rpc import create_channel  # noqa: E402
+from splitrec.config.files import load_party_config  # noqa: E402
 from splitrec.security.tls import load_credentials  # noqa: E402
+from splitrec.wire.rpc import create_channel  # noqa: E402
 
 
 def check(config_path: str, address: str | None, timeout: float) -> tuple[bool, str]:

@@ -26,15 +26,13 @@ from splitrec.common.errors import (
     InvalidMessageError,
     JobStateError,
 )
-from splitrec.config.jobspec import JobSpec
 from splitrec.common.metrics import Metrics
-from splitrec.models.serving import BaseServing, FuseServing
 from splitrec.common.names import name_problem
 from splitrec.common.paths import confined
 from splitrec.common.positions import at, epoch_outside
-from splitrec.privacy.accountant import embedding_privacy
-from splitrec.privacy.settings import PrivacySpent
 from splitrec.common.traffic import Traffic
+from splitrec.config.jobspec import JobSpec
+from splitrec.models.serving import BaseServing, FuseServing
 from splitrec.party_server.checkpoints import CheckpointStore
 from splitrec.party_server.data_slice import DataSlice
 from splitrec.party_server.model_export import (
@@ -42,6 +40,8 @@ from splitrec.party_server.model_export import (
     export_part,
     load_exported_state,
 )
+from splitrec.privacy.accountant import embedding_privacy
+from splitrec.privacy.settings import PrivacySpent
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from splitrec.common.atomic import write_atomically
-from splitrec.common.batching import RowSplit, batch_length, eval_batch_size, steps_per_epoch
+from splitrec.common.batching import (
+    RowSplit,
+    batch_length,
+    eval_batch_size,
+    steps_per_epoch,
+)
 from splitrec.common.compression import Compressor
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import (
     ConfigError,
     DataError,
@@ -23,13 +27,20 @@ from splitrec.common.errors import (
     PeerError,
     UnknownJobError,
 )
-from splitrec.config.jobspec import JobSpec
 from splitrec.common.metrics import MetricAccumulator, Metrics, task_metrics
+from splitrec.common.positions import at, epoch_outside
+from splitrec.config.files import PartyConfig
+from splitrec.config.jobspec import JobSpec
 from splitrec.models.build import build_fuse, build_party_base
 from splitrec.models.registry import combined_structure, fuse_outputs
 from splitrec.models.serving import SUMMED, FuseServing
 from splitrec.models.steps import FuseStep
-from splitrec.common.positions import at, epoch_outside
+from splitrec.party_server.checkpoints import ModelState
+from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from splitrec.party_server.leakage_probe import ReceivedProbe
+from splitrec.party_server.mailbox import Inbound, Mailbox
+from splitrec.party_server.secure_sums import ShareBoard
 from splitrec.privacy.mechanisms import (
     GRADIENT_NOISE,
     LABEL_FLIPS,
@@ -38,6 +49,8 @@ from splitrec.privacy.mechanisms import (
     randomized_response,
 )
 from splitrec.privacy.secure_aggregation import fixed_point
+from splitrec.security.tls import Credentials
+from splitrec.v1 import common_pb2, peer_pb2
 from splitrec.wire.serde import (
     compressed_from_proto,
     compressed_to_proto,
@@ -48,14 +61,6 @@ from splitrec.wire.serde import (
     tensor_from_proto,
     tensor_to_proto,
 )
-from splitrec.security.tls import Credentials
-from splitrec.party_server.checkpoints import ModelState
-from splitrec.party_server.data_slice import DataSlice
-from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
-from splitrec.party_server.leakage_probe import ReceivedProbe
-from splitrec.party_server.mailbox import Inbound, Mailbox
-from splitrec.party_server.secure_sums import ShareBoard
-from splitrec.v1 import common_pb2, peer_pb2
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,6 @@ from collections.abc import Callable
 import grpc
 import numpy as np
 
-from splitrec.wire import serde
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import (
     DataError,
     InvalidMessageError,
@@ -31,13 +29,21 @@ from splitrec.common.errors import (
     PeerError,
     RequestTooLargeError,
 )
-from splitrec.common.online import Embedded, ExportIdentity, PartView, Scored, ServingView
+from splitrec.common.online import (
+    Embedded,
+    ExportIdentity,
+    PartView,
+    Scored,
+    ServingView,
+)
+from splitrec.config.files import PartyConfig
 from splitrec.config.serving import MAX_KEY_LENGTH
 from splitrec.party_server.entity_table import EntityTable
 from splitrec.party_server.output_cache import OutputCache
 from splitrec.party_server.part_serving import PartServing, Served, encoding
 from splitrec.party_server.served_model import ServedModel, chunks
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from splitrec.wire import serde
 
 logger = logging.getLogger(__name__)
 

@@ -47,7 +47,6 @@ import numpy as np
 import tensorflow as tf
 
 from splitrec.common.atomic import storage_error
-from splitrec.config.files import FeatureConfig
 from splitrec.common.errors import (
     CheckpointMismatchError,
     HandshakeError,
@@ -56,15 +55,15 @@ from splitrec.common.errors import (
     StorageError,
     VersionTakenError,
 )
-from splitrec.models.features import feature_shape
 from splitrec.common.history import json_record
-from splitrec.config.jobspec import JobSpec, ModelVersion
 from splitrec.common.metrics import Metrics
-from splitrec.models.part_file import PART_FILE, feature_from_dict, save_part_file
-from splitrec.models.serving import BaseServing, FuseServing, save_serving
 from splitrec.common.names import name_problem
 from splitrec.common.paths import confined
-from splitrec.wire.version import PROJECT_VERSION
+from splitrec.config.files import FeatureConfig
+from splitrec.config.jobspec import JobSpec, ModelVersion
+from splitrec.models.features import feature_shape
+from splitrec.models.part_file import PART_FILE, feature_from_dict, save_part_file
+from splitrec.models.serving import BaseServing, FuseServing, save_serving
 from splitrec.party_server.checkpoints import ModelState, variables_state
 from splitrec.party_server.export_files import (
     FILE_LIST,
@@ -72,6 +71,7 @@ from splitrec.party_server.export_files import (
     check_part,
     write_file_list,
 )
+from splitrec.wire.version import PROJECT_VERSION
 
 logger = logging.getLogger(__name__)
 

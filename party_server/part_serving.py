@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import (
     DataError,
     NotAllowedError,
@@ -40,8 +39,13 @@ from splitrec.common.errors import (
 )
 from splitrec.common.online import Embedded, KeptOut, PartView, Pushed, ServingView
 from splitrec.common.paths import confined
+from splitrec.config.files import PartyConfig
 from splitrec.config.serving import ServingConfig
-from splitrec.party_server.entity_table import EntityTable, file_signature, load_entity_table
+from splitrec.party_server.entity_table import (
+    EntityTable,
+    file_signature,
+    load_entity_table,
+)
 from splitrec.party_server.export_files import folder_signature
 from splitrec.party_server.model_export import model_folder
 from splitrec.party_server.served_model import ServedModel, load_served_model

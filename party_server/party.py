@@ -10,7 +10,6 @@ from collections.abc import Callable
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from splitrec.config.files import PartyConfig, PartyRole
 from splitrec.common.errors import (
     HandshakeError,
     InvalidMessageError,
@@ -19,18 +18,19 @@ from splitrec.common.errors import (
     StorageError,
     UnknownJobError,
 )
-from splitrec.config.fingerprint import keyed, party_key, settings_digests
-from splitrec.config.jobspec import JobSpec, PartyDescription, PartyStatusView, PeerState
-from splitrec.models.build import described_output
-from splitrec.models.registry import combination_problem
 from splitrec.common.names import any_run_name_problem
 from splitrec.common.paths import check_writable, confined
-from splitrec.privacy.settings import PrivacySettings
-from splitrec.wire.rpc import create_channel
-from splitrec.privacy.secure_aggregation.rules import secure_problem
-from splitrec.security.tls import Credentials
 from splitrec.common.traffic import TrafficCounter
-from splitrec.wire.version import PROTOCOL_VERSION
+from splitrec.config.files import PartyConfig, PartyRole
+from splitrec.config.fingerprint import keyed, party_key, settings_digests
+from splitrec.config.jobspec import (
+    JobSpec,
+    PartyDescription,
+    PartyStatusView,
+    PeerState,
+)
+from splitrec.models.build import described_output
+from splitrec.models.registry import combination_problem
 from splitrec.party_server.alignment import Alignment, aligned_slice
 from splitrec.party_server.data_slice import DataSlice, load_dataset
 from splitrec.party_server.feature_job import FeatureJob
@@ -44,6 +44,11 @@ from splitrec.party_server.model_export import (
 from splitrec.party_server.ownership import JobOwners
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession, PsiHub
+from splitrec.privacy.secure_aggregation.rules import secure_problem
+from splitrec.privacy.settings import PrivacySettings
+from splitrec.security.tls import Credentials
+from splitrec.wire.rpc import create_channel
+from splitrec.wire.version import PROTOCOL_VERSION
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import time
 import grpc
 
 from splitrec.common.errors import PeerError
-from splitrec.wire.rpc import rpc_failure
 from splitrec.common.traffic import TrafficCounter
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from splitrec.wire.rpc import rpc_failure
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 
 import grpc
 
-from splitrec.wire import serde
-from splitrec.config.files import PartyRole
 from splitrec.common.errors import (
     ConfigError,
     InvalidMessageError,
@@ -19,6 +17,7 @@ from splitrec.common.errors import (
     SplitRecError,
 )
 from splitrec.common.traffic import TrafficCounter
+from splitrec.config.files import PartyRole
 from splitrec.party_server.authz import Authorizer
 from splitrec.party_server.label_job import LabelJob
 from splitrec.party_server.mailbox import END_OF_STREAM, Inbound
@@ -26,6 +25,7 @@ from splitrec.party_server.part_serving import FeatureServing, PartServing
 from splitrec.party_server.party import Party, check_job_id
 from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
+from splitrec.wire import serde
 
 logger = logging.getLogger(__name__)
 

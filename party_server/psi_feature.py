@@ -21,15 +21,11 @@ from collections.abc import Callable, Iterator
 import grpc
 import numpy as np
 
-from splitrec.privacy import psi
-
-from splitrec.wire import serde
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import HandshakeError, PeerError
-from splitrec.config.jobspec import JobSpec
 from splitrec.common.paths import confined
-from splitrec.wire.rpc import rpc_failure
 from splitrec.common.traffic import TrafficCounter
+from splitrec.config.files import PartyConfig
+from splitrec.config.jobspec import JobSpec
 from splitrec.party_server.alignment import (
     Alignment,
     order_by_id,
@@ -37,7 +33,10 @@ from splitrec.party_server.alignment import (
     write_cache,
 )
 from splitrec.party_server.data_slice import DataSlice
+from splitrec.privacy import psi
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from splitrec.wire import serde
+from splitrec.wire.rpc import rpc_failure
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from splitrec.privacy import psi
-
-from splitrec.wire import serde
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import HandshakeError, InvalidMessageError, PeerError
-from splitrec.config.jobspec import JobSpec
 from splitrec.common.paths import confined
+from splitrec.config.files import PartyConfig
+from splitrec.config.jobspec import JobSpec
 from splitrec.party_server.alignment import (
     Alignment,
     cache_key,
@@ -37,7 +34,9 @@ from splitrec.party_server.alignment import (
 )
 from splitrec.party_server.data_slice import DataSlice
 from splitrec.party_server.status_codes import peer_failure
+from splitrec.privacy import psi
 from splitrec.v1 import peer_pb2
+from splitrec.wire import serde
 
 logger = logging.getLogger(__name__)
 

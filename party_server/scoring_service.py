@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from splitrec.wire import serde
 from splitrec.party_server.label_serving import LabelServing
 from splitrec.party_server.status_codes import rpc_method
 from splitrec.v1 import scoring_pb2, scoring_pb2_grpc
+from splitrec.wire import serde
 
 
 class ScoringService(scoring_pb2_grpc.ScoringServicer):

@@ -20,6 +20,7 @@ import numpy as np
 
 from splitrec.common.errors import JobStateError, NotAllowedError, PeerError
 from splitrec.config.jobspec import JobSpec
+from splitrec.party_server.data_slice import DataSlice
 from splitrec.privacy.secure_aggregation import fixed_point
 from splitrec.privacy.secure_aggregation.key_shares import (
     KeyShare,
@@ -30,7 +31,6 @@ from splitrec.privacy.secure_aggregation.key_shares import (
 )
 from splitrec.privacy.secure_aggregation.masks import MaskContext, Masker, pair_key
 from splitrec.security.tls import Credentials
-from splitrec.party_server.data_slice import DataSlice
 
 _POLL_SECONDS = 0.2
 

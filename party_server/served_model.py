@@ -19,9 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from splitrec.common.errors import DataError
-from splitrec.models.serving import SIGNATURE, hidden_input
 from splitrec.common.online import ExportIdentity
 from splitrec.common.paths import confined
+from splitrec.models.serving import SIGNATURE, hidden_input
 from splitrec.party_server.export_files import check_part, folder_signature
 from splitrec.party_server.model_export import model_folder
 
@@ -95,7 +95,7 @@ def load_served_model(
     if not folder.is_dir():
         raise DataError(
             f"model version {version!r} of job {job!r} at {folder} is not exported "
-            "here; export it first (python -m splitrec.coordinator export) or name another "
+            "here; export it first (splitrec export) or name another "
             "version in serving.model"
         )
     expected = {"party": party, "job": job, "version": version}

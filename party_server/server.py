@@ -10,10 +10,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from splitrec.config.files import PartyConfig, PartyRole
 from splitrec.common.folder_lock import FolderLock
-from splitrec.wire.rpc import create_server
-from splitrec.security.tls import Credentials, load_credentials
+from splitrec.config.files import PartyConfig, PartyRole
 from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer
 from splitrec.party_server.control_service import ControlService
 from splitrec.party_server.data_slice import load_data_slice
@@ -23,6 +21,7 @@ from splitrec.party_server.part_serving import FeatureServing, PartServing
 from splitrec.party_server.party import Party
 from splitrec.party_server.peer_service import PeerService
 from splitrec.party_server.scoring_service import ScoringService
+from splitrec.security.tls import Credentials, load_credentials
 from splitrec.v1 import (
     control_pb2,
     control_pb2_grpc,
@@ -31,6 +30,7 @@ from splitrec.v1 import (
     scoring_pb2,
     scoring_pb2_grpc,
 )
+from splitrec.wire.rpc import create_server
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from splitrec.datasets.movielens.prepare import prepare_generated
 from splitrec.coordinator.local_configs import LocalConfigs
+from splitrec.datasets.movielens.prepare import prepare_generated
 
 ROOT = Path(__file__).resolve().parent.parent
 # The metrics each epoch of a job's history.json holds.
@@ -181,9 +181,9 @@ def prepared_federation(
 ) -> Iterator[tuple[dict, object, dict]]:
     """Both parties up and the job prepared: (parties, job config, clients)."""
     from splitrec.config.files import load_job_config
-    from splitrec.security.tls import load_credentials
     from splitrec.coordinator.client import PartyClient
     from splitrec.coordinator.handshake import handshake
+    from splitrec.security.tls import load_credentials
 
     with running_parties(files, peer_timeout=peer_timeout) as parties:
         config = load_job_config(files.job)
@@ -217,7 +217,7 @@ def demo_args(files: LocalConfigs) -> list[str]:
 
 
 def start_coordinator(job: Path, *args: str) -> subprocess.Popen:
-    """``python -m splitrec.coordinator run --job JOB ARGS`` in the background; its
+    """``splitrec run --job JOB ARGS`` in the background; its
     stdout and stderr are captured as text."""
     from splitrec.coordinator.local import project_env
 

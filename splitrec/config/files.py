@@ -25,6 +25,9 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
+from splitrec.common.errors import ConfigError
+from splitrec.common.metrics import Task
+from splitrec.common.names import name_problem, run_name_problem
 from splitrec.config.base import (
     ConfigModel,
     IntList,
@@ -44,16 +47,6 @@ from splitrec.config.base import (
     source_of,
     unknown_key,
 )
-from splitrec.config.reader import load_yaml_mapping
-from splitrec.common.errors import ConfigError
-from splitrec.config.limits import (
-    CALL_PORT,
-    LISTEN_PORT,
-    PARTY_LIMITS,
-    address_problem,
-    job_limit_problems,
-)
-from splitrec.common.metrics import Task
 from splitrec.config.families import (
     AGGREGATIONS,
     DEFAULT_FAMILY,
@@ -63,10 +56,17 @@ from splitrec.config.families import (
     key_families,
     tasks_problem,
 )
-from splitrec.common.names import name_problem, run_name_problem
-from splitrec.privacy.settings import DEFENSES, DP_RELEASES, PrivacySettings
+from splitrec.config.limits import (
+    CALL_PORT,
+    LISTEN_PORT,
+    PARTY_LIMITS,
+    address_problem,
+    job_limit_problems,
+)
+from splitrec.config.reader import load_yaml_mapping
 from splitrec.config.serving import ServingConfig, ServingSection, read_serving
 from splitrec.config.tls import INSECURE, TlsConfig, tls_missing
+from splitrec.privacy.settings import DEFENSES, DP_RELEASES, PrivacySettings
 
 FEATURE_KINDS = (
     "hashed",

@@ -24,8 +24,8 @@ import os
 import secrets
 from pathlib import Path
 
-from splitrec.config.files import PartyConfig
 from splitrec.common.errors import ConfigError
+from splitrec.config.files import PartyConfig
 
 KINDS = {
     "data": "data file",

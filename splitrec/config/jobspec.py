@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from splitrec.config.files import PartyRole
 from splitrec.common.metrics import Metrics
 from splitrec.common.online import ServingView
-from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 from splitrec.common.traffic import Traffic
+from splitrec.config.files import PartyRole
+from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 
 
 @dataclass(frozen=True)

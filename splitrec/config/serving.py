@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from splitrec.common.names import name_problem
 from splitrec.config.base import (
     ConfigModel,
     Limited,
@@ -37,7 +38,6 @@ from splitrec.config.base import (
     resolve,
 )
 from splitrec.config.limits import Limit, count, seconds
-from splitrec.common.names import name_problem
 
 SERVING_LIMITS: dict[str, Limit] = {
     "entries": count(0, 100_000_000),

@@ -19,13 +19,13 @@ import math
 import keras
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
 from splitrec.common.errors import ConfigError
-from splitrec.models.features import SEQUENCE, FeatureShape
+from splitrec.common.seeds import derive_seed
+from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
 from splitrec.models.dnn import DnnFuse
+from splitrec.models.features import SEQUENCE, FeatureShape
 from splitrec.models.layers import FieldsBase, run_stack
-from splitrec.common.seeds import derive_seed
 
 # Added to the attention scores of positions without an item.
 _MASKED = -1e9

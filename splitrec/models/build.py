@@ -15,11 +15,12 @@ from types import ModuleType
 import keras
 import numpy as np
 
-from splitrec.config.files import ModelConfig
 from splitrec.common.errors import ConfigError, HandshakeError
-from splitrec.models.features import EncodedFeatures, FeatureShape
+from splitrec.common.seeds import derive_seed
+from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
 from splitrec.models.custom import builder as custom_builder
+from splitrec.models.features import EncodedFeatures, FeatureShape
 from splitrec.models.layers import NoBase, fit_numeric
 from splitrec.models.registry import (
     FAMILIES,
@@ -28,7 +29,6 @@ from splitrec.models.registry import (
     output_spec,
 )
 from splitrec.models.steps import create_weights
-from splitrec.common.seeds import derive_seed
 
 
 def _module(family: str) -> ModuleType:

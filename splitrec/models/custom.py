@@ -37,11 +37,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
 from splitrec.common.errors import ConfigError
-from splitrec.models.features import FeatureShape, columns_by_feature
+from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
 from splitrec.models.determinism import unordered_sums
+from splitrec.models.features import FeatureShape, columns_by_feature
 from splitrec.models.layers import aggregate
 from splitrec.models.registry import aggregated_widths
 

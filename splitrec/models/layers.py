@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from splitrec.common.seeds import derive_seed
 from splitrec.config.files import ModelConfig
-from splitrec.models.features import INDEX, NUMERIC, SEQUENCE
 from splitrec.config.jobspec import OutputSpec
 from splitrec.models.determinism import ordered_sum
-from splitrec.common.seeds import derive_seed
+from splitrec.models.features import INDEX, NUMERIC, SEQUENCE
 
 _EMBEDDING_SCALE = 0.05
 

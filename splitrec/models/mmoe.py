@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from splitrec.common.seeds import derive_seed
 from splitrec.config.files import ModelConfig
 from splitrec.models.dnn import DnnBase
 from splitrec.models.layers import Fuse, aggregate, dense_stack, run_stack
-from splitrec.common.seeds import derive_seed
 
 
 def _linear(width: int, seed: int, name: str) -> keras.layers.Dense:

@@ -23,15 +23,15 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from splitrec.config.files import FeatureConfig, ModelConfig
-from splitrec.models.features import feature_shape
-from splitrec.config.jobspec import OutputSpec
 from splitrec.common.metrics import Task
+from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.config.jobspec import OutputSpec
 from splitrec.models.build import build_base, rebuild_fuse
+from splitrec.models.features import feature_shape
 from splitrec.models.objective import Objective
+from splitrec.models.raw_columns import RawColumns
 from splitrec.models.serving import BaseServing, FuseServing, hidden_input, input_names
 from splitrec.models.steps import base_hidden, fused_logits
-from splitrec.models.raw_columns import RawColumns
 
 PART_FILE = "part.keras"
 

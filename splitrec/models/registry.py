@@ -24,8 +24,8 @@ from splitrec.models.api import Family, Parts
 
 if TYPE_CHECKING:
     from splitrec.config.files import ModelConfig
-    from splitrec.models.features import FeatureShape
     from splitrec.config.jobspec import OutputSpec
+    from splitrec.models.features import FeatureShape
 
 __all__ = [
     "DEFAULT_FAMILY",
@@ -194,7 +194,9 @@ def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:
 def output_spec(model: ModelConfig, shapes: Sequence[FeatureShape]) -> OutputSpec:
     """What a party's base outputs (see ``OutputSpec``); no parts for a label
     party that holds no features."""
-    from splitrec.config.jobspec import OutputSpec  # splitrec.config.jobspec imports splitrec.config.files
+    from splitrec.config.jobspec import (
+        OutputSpec,  # splitrec.config.jobspec imports splitrec.config.files
+    )
 
     return OutputSpec(
         family=model.family,

@@ -25,11 +25,11 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from splitrec.config.files import FeatureConfig, ModelConfig
 from splitrec.common.metrics import Task
+from splitrec.config.files import FeatureConfig, ModelConfig
 from splitrec.models.objective import Objective
-from splitrec.models.steps import base_hidden, create_weights, fused_logits
 from splitrec.models.raw_columns import RawColumns
+from splitrec.models.steps import base_hidden, create_weights, fused_logits
 
 SIGNATURE = "serving_default"
 SUMMED = "sum"

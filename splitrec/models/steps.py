@@ -16,9 +16,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from splitrec.models.features import FeatureShape, PackedBatch, columns_by_feature
 from splitrec.common.metrics import Task
 from splitrec.models import determinism  # noqa: F401  (sets TensorFlow up)
+from splitrec.models.features import FeatureShape, PackedBatch, columns_by_feature
 from splitrec.models.objective import Objective
 from splitrec.privacy.nopeek import nopeek_penalty
 

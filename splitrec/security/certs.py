@@ -10,7 +10,7 @@ certificate has both the serverAuth and clientAuth extended key usages. The CA
 has BasicConstraints(ca=True) and the keyCertSign/cRLSign key usages; leaf
 certificates have BasicConstraints(ca=False) and Subject/Authority Key Identifiers.
 
-Run ``python -m splitrec.security.certs --out certs alice bob coordinator`` to write
+Run ``splitrec certs --out certs alice bob coordinator`` to write
 ``ca.pem``, ``ca.key`` and ``<identity>.pem``/``<identity>.key`` for each identity.
 An existing CA in the output folder is reused, so identities can be added later.
 These certificates are for development and tests, not for production.
@@ -371,7 +371,7 @@ def _read_password(args: argparse.Namespace) -> bytes | None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.security.certs",
+        prog="splitrec certs",
         description="Write a development CA and mutual-TLS certificates.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")

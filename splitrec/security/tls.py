@@ -14,9 +14,9 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from splitrec.security.certs import key_matches, load_private_key
 from splitrec.common.errors import ConfigError
 from splitrec.config.tls import INSECURE, TlsConfig
+from splitrec.security.certs import key_matches, load_private_key
 
 __all__ = ["INSECURE", "Credentials", "TlsConfig", "common_name", "load_credentials"]
 

@@ -21,8 +21,8 @@ from concurrent import futures
 import grpc
 
 from splitrec.common.errors import ConfigError, PeerError
-from splitrec.wire.serde import MAX_TENSOR_BYTES
 from splitrec.security.tls import Credentials
+from splitrec.wire.serde import MAX_TENSOR_BYTES
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,21 @@ import numpy as np
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
 from splitrec.common.compression import Compressed, Compressor
-from splitrec.config.files import OPTIMIZERS, PartyRole
 from splitrec.common.errors import InvalidMessageError
+from splitrec.common.metrics import Metrics, TaskMetrics
+from splitrec.common.names import name_problem, run_name_problem
+from splitrec.common.online import (
+    Embedded,
+    ExportIdentity,
+    KeptOut,
+    PartView,
+    Pushed,
+    Scored,
+    ServingView,
+)
+from splitrec.common.traffic import Traffic
+from splitrec.config.families import AGGREGATIONS
+from splitrec.config.files import OPTIMIZERS, PartyRole
 from splitrec.config.jobspec import (
     JobParty,
     JobSpec,
@@ -23,21 +36,8 @@ from splitrec.config.jobspec import (
     PeerState,
 )
 from splitrec.config.limits import job_limit_problems
-from splitrec.common.metrics import Metrics, TaskMetrics
-from splitrec.config.families import AGGREGATIONS
-from splitrec.common.names import name_problem, run_name_problem
-from splitrec.common.online import (
-    Embedded,
-    ExportIdentity,
-    KeptOut,
-    PartView,
-    Pushed,
-    Scored,
-    ServingView,
-)
-from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 from splitrec.privacy.secure_aggregation.key_shares import KeyShare
-from splitrec.common.traffic import Traffic
+from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, scoring_pb2, tensor_pb2
 
 _DTYPES: dict[int, np.dtype] = {

@@ -87,7 +87,9 @@ def test_coordinator_waits_for_healthy_parties_checked_over_grpc_health():
         # One shell string: podman's Docker API splits CMD arguments on spaces.
         kind, command = services[party]["healthcheck"]["test"]
         assert kind == "CMD-SHELL"
-        assert command.startswith("python -m splitrec.party_server.healthcheck --config ")
+        assert command.startswith(
+            "python -m splitrec.party_server.healthcheck --config "
+        )
 
 
 @pytest.mark.skipif(

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from splitrec.common.batching import split_rows
-from splitrec.config.files import load_job_config
 from splitrec.common.errors import JobFailedError
+from splitrec.config.files import load_job_config
 from splitrec.coordinator.job import JobDriver
 from tests.support import running_parties, write_configs
 

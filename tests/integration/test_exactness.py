@@ -84,7 +84,7 @@ def _run(folder: Path, data: Path) -> RunState:
     hammer.start()
     try:
         result = run_module(
-            ["coordinator", "run", "--job", str(files.job)], timeout=600
+            ["splitrec.coordinator", "run", "--job", str(files.job)], timeout=600
         )
     finally:
         stop.set()

@@ -104,7 +104,7 @@ def test_an_export_survives_a_killed_party_and_later_runs_keep_it(party_files):
         # Another batch size trains another model: the automatic version
         # becomes epoch-1.2, and the manifest keeps epoch-1 as it was.
         again = run_module(
-            ["coordinator", "run", "--job", str(files.job), "--fresh"]
+            ["splitrec.coordinator", "run", "--job", str(files.job), "--fresh"]
             + ["--batch-size", "256"]
         )
         assert again.returncode == 0, again.stderr[-3000:]
@@ -112,7 +112,7 @@ def test_an_export_survives_a_killed_party_and_later_runs_keep_it(party_files):
         assert exports["epoch-1"] == first
         assert exports["epoch-1.2"]["parties"]["bob"] != first["parties"]["bob"]
         scored = run_module(
-            ["coordinator", "predict", "--job", str(files.job)]
+            ["splitrec.coordinator", "predict", "--job", str(files.job)]
             + ["--model", "epoch-1", "--dataset", "again"]
         )
         assert scored.returncode == 0, scored.stderr[-3000:]

@@ -60,7 +60,7 @@ def test_coordinator_refuses_a_file_in_place_of_its_runs_folder(party_files):
     runs.write_text("oops")
     party_files.edit("job", runs_dir=str(runs))
 
-    result = _run(["coordinator", "run", "--job", str(party_files.job)])
+    result = _run(["splitrec.coordinator", "run", "--job", str(party_files.job)])
 
     assert result.returncode == 2
     assert f"coordinator: {runs} ('runs_dir' in {party_files.job}) is not a folder" in (
@@ -74,7 +74,14 @@ def test_coordinator_refuses_a_read_only_runs_folder_named_by_its_flag(party_fil
     prefix = _read_only(runs)
 
     result = _run(
-        ["coordinator", "run", "--job", str(party_files.job), "--runs-dir", str(runs)],
+        [
+            "splitrec.coordinator",
+            "run",
+            "--job",
+            str(party_files.job),
+            "--runs-dir",
+            str(runs),
+        ],
         prefix,
     )
 
@@ -95,7 +102,7 @@ def test_party_server_refuses_an_unusable_output_dir(party_files, problem):
         prefix = _read_only(output)
     party_files.edit("bob", output_dir=str(output))
 
-    result = _run(["party_server", "--config", str(party_files.bob)], prefix)
+    result = _run(["splitrec.party_server", "--config", str(party_files.bob)], prefix)
 
     assert result.returncode == 2, result.stderr
     assert f"party_server: {output} ('output_dir' in {party_files.bob})" in (
@@ -111,7 +118,7 @@ def test_party_server_refuses_a_custom_model_it_cannot_build(party_files):
     model = {"family": "custom", "code": str(code), "base": "net:build"}
     party_files.edit("alice", model={**model, "output_width": 8})
 
-    result = _run(["party_server", "--config", str(party_files.alice)])
+    result = _run(["splitrec.party_server", "--config", str(party_files.alice)])
 
     assert result.returncode == 2, result.stderr
     assert (
@@ -138,12 +145,15 @@ def test_demo_checks_every_party_output_dir_before_starting_anything(party_files
 @pytest.mark.parametrize(
     ("args", "flag"),
     [
-        (["coordinator", "run", "--epochs", "0"], "--epochs"),
-        (["coordinator", "demo", "--batch-size", "-3", "--party", "x"], "--batch-size"),
-        (["coordinator", "run", "--epochs", "many"], "--epochs"),
-        (["party_server", "--peer-timeout", "-1"], "--peer-timeout"),
-        (["party_server", "--peer-timeout", "nan"], "--peer-timeout"),
-        (["party_server", "--intra-op-threads", "-2"], "--intra-op-threads"),
+        (["splitrec.coordinator", "run", "--epochs", "0"], "--epochs"),
+        (
+            ["splitrec.coordinator", "demo", "--batch-size", "-3", "--party", "x"],
+            "--batch-size",
+        ),
+        (["splitrec.coordinator", "run", "--epochs", "many"], "--epochs"),
+        (["splitrec.party_server", "--peer-timeout", "-1"], "--peer-timeout"),
+        (["splitrec.party_server", "--peer-timeout", "nan"], "--peer-timeout"),
+        (["splitrec.party_server", "--intra-op-threads", "-2"], "--intra-op-threads"),
     ],
 )
 def test_a_bad_flag_value_names_the_flag_and_exits_2(party_files, args, flag):
@@ -167,7 +177,7 @@ def test_a_full_disk_ends_the_job_at_once(party_files, tmp_path):
         party_files, tmp_path / "logs", prefixes={"bob": _mounted(output, "size=1m")}
     )
     try:
-        result = _run(["coordinator", "run", "--job", str(party_files.job)])
+        result = _run(["splitrec.coordinator", "run", "--job", str(party_files.job)])
     finally:
         for party in parties.values():
             party.stop()

@@ -26,8 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from splitrec.common.errors import PeerError
-from splitrec.datasets.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from splitrec.coordinator.windows import Window, run_window
+from splitrec.datasets.movielens.tables import (
+    MOVIES_CSV,
+    USERS_CSV,
+    write_entity_tables,
+)
 from splitrec.v1 import (
     common_pb2,
     control_pb2,

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.security.certs import write_bundle
 from splitrec.coordinator.local import project_env, start_party
+from splitrec.security.certs import write_bundle
 from tests.support import ROOT
 
 HOSTS = ROOT / "deploy" / "hosts"

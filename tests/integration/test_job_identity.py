@@ -104,7 +104,7 @@ def test_a_party_changed_since_the_job_started_is_refused(
     parties = start_local_parties(files, tmp_path / "logs")
     try:
         result = run_module(
-            ["coordinator", "run", "--job", str(files.job)], timeout=300
+            ["splitrec.coordinator", "run", "--job", str(files.job)], timeout=300
         )
     finally:
         for running in parties.values():

@@ -14,10 +14,10 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from splitrec.config.files import load_party_config
-from splitrec.models.part_file import PART_FILE
 from splitrec.common.names import scoring_run_name
+from splitrec.config.files import load_party_config
 from splitrec.coordinator.local import project_env, start_party
+from splitrec.models.part_file import PART_FILE
 from tests.support import HISTORY_METRICS, ROOT, run_demo
 
 pytestmark = pytest.mark.slow

@@ -100,7 +100,9 @@ def test_a_lock_left_by_a_dead_coordinator_is_taken_over(federation):
     stale = {"pid": dead.pid, "host": socket.gethostname(), "started": "earlier"}
     lock.write_text(json.dumps(stale))
 
-    result = run_module(["coordinator", "run", "--job", str(files.job)], timeout=300)
+    result = run_module(
+        ["splitrec.coordinator", "run", "--job", str(files.job)], timeout=300
+    )
 
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"from coordinator pid {dead.pid} on" in result.stderr

@@ -25,18 +25,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from splitrec.wire import serde
-from splitrec.security.certs import write_bundle
-from splitrec.config.files import load_party_config
 from splitrec.common.errors import DataError, NotAllowedError
-from splitrec.datasets.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
 from splitrec.common.names import scoring_run_name
-from splitrec.wire.rpc import create_channel
-from splitrec.security.tls import TlsConfig, load_credentials
+from splitrec.config.files import load_party_config
 from splitrec.coordinator import local
 from splitrec.coordinator.local import start_federation
+from splitrec.datasets.movielens.tables import (
+    MOVIES_CSV,
+    USERS_CSV,
+    write_entity_tables,
+)
 from splitrec.party_server import server as in_process
 from splitrec.party_server.export_files import write_file_list
+from splitrec.security.certs import write_bundle
+from splitrec.security.tls import TlsConfig, load_credentials
 from splitrec.v1 import (
     control_pb2,
     control_pb2_grpc,
@@ -44,6 +46,8 @@ from splitrec.v1 import (
     scoring_pb2,
     scoring_pb2_grpc,
 )
+from splitrec.wire import serde
+from splitrec.wire.rpc import create_channel
 from tests.support import (
     run_module,
     running_parties,
@@ -73,7 +77,7 @@ class Trained:
         return frame.set_index(config.data.id_column)
 
     def write_tables(self) -> None:
-        """Entity tables as ``python -m splitrec.datasets.movielens tables`` writes them."""
+        """Entity tables as ``splitrec data movielens tables`` writes them."""
         write_entity_tables(self.data, self.folder)
 
     def serve(self, version: str, alice: dict | None = None, **changes: object) -> None:
@@ -135,7 +139,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, small_data: Path) -> Train
 
 
 def _coordinator(*args: str) -> subprocess.CompletedProcess:
-    return run_module(["coordinator", *args])
+    return run_module(["splitrec.coordinator", *args])
 
 
 @contextlib.contextmanager

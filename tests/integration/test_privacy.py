@@ -14,10 +14,10 @@ import pytest
 
 from splitrec.bench.leakage_attacks import base_outputs
 from splitrec.config.files import load_job_config, load_party_config
-from splitrec.privacy.accountant import embedding_privacy
-from splitrec.privacy.leakage import leak_auc
 from splitrec.coordinator.job import JobDriver
 from splitrec.party_server.leakage_probe import RECEIVED, read_received, read_scores
+from splitrec.privacy.accountant import embedding_privacy
+from splitrec.privacy.leakage import leak_auc
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.support import running_parties
 

@@ -9,17 +9,17 @@ from concurrent import futures
 import grpc
 import pytest
 
-from splitrec.privacy import psi
-from splitrec.config.files import load_job_config, load_party_config
 from splitrec.common.errors import HandshakeError, PeerError, SplitRecError
-from splitrec.wire.rpc import PERMANENT_KEY
+from splitrec.config.files import load_job_config, load_party_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.party_server import party as party_module
 from splitrec.party_server.data_slice import load_data_slice
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.status_codes import status_code
+from splitrec.privacy import psi
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
+from splitrec.wire.rpc import PERMANENT_KEY
 from tests.outputs import job_spec
 from tests.support import misaligned_copy, running_parties, write_configs
 

@@ -55,7 +55,9 @@ def _files(folder: Path) -> list[str]:
 def test_a_refused_command_makes_no_folder(tmp_path, command, code, needle):
     job = _job(tmp_path)
 
-    result = run_module(["coordinator", *command, "--job", str(job)], timeout=300)
+    result = run_module(
+        ["splitrec.coordinator", *command, "--job", str(job)], timeout=300
+    )
 
     assert result.returncode == code, result.stderr[-3000:]
     assert needle in result.stderr
@@ -65,7 +67,7 @@ def test_a_refused_command_makes_no_folder(tmp_path, command, code, needle):
 def test_a_bad_config_makes_no_folder(tmp_path):
     job = _job(tmp_path, epoch=3)
 
-    result = run_module(["coordinator", "run", "--job", str(job)], timeout=300)
+    result = run_module(["splitrec.coordinator", "run", "--job", str(job)], timeout=300)
 
     assert result.returncode == 2
     assert "key 'epoch': unknown key; did you mean 'epochs'?" in result.stderr
@@ -97,7 +99,9 @@ def test_a_job_another_coordinator_holds_is_refused_leaving_its_lock(tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         held = _files(tmp_path)
 
-        result = run_module(["coordinator", "run", "--job", str(job)], timeout=300)
+        result = run_module(
+            ["splitrec.coordinator", "run", "--job", str(job)], timeout=300
+        )
 
         assert result.returncode == 1, result.stderr[-3000:]
         assert f"is in use by coordinator pid {holder.pid}" in result.stderr
@@ -121,7 +125,7 @@ def test_a_party_server_that_cannot_start_makes_no_output_folder(tmp_path):
     path = tmp_path / "alice.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
-    result = run_module(["party_server", "--config", str(path)], timeout=300)
+    result = run_module(["splitrec.party_server", "--config", str(path)], timeout=300)
 
     assert result.returncode == 2, result.stderr[-3000:]
     assert "missing.csv" in result.stderr

@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 
 from splitrec.common.errors import PeerError
-from splitrec.wire.rpc import MAX_MESSAGE_BYTES, create_channel
-from splitrec.wire.serde import tensor_to_proto
-from splitrec.security.tls import TlsConfig, load_credentials
 from splitrec.coordinator.handshake import describe_all, job_spec
 from splitrec.coordinator.windows import Window, run_window
+from splitrec.security.tls import TlsConfig, load_credentials
 from splitrec.v1 import (
     common_pb2,
     control_pb2,
@@ -25,6 +23,8 @@ from splitrec.v1 import (
     peer_pb2_grpc,
     tensor_pb2,
 )
+from splitrec.wire.rpc import MAX_MESSAGE_BYTES, create_channel
+from splitrec.wire.serde import tensor_to_proto
 from tests.support import prepared_federation
 
 WIDTH = 32 + 8 + 2

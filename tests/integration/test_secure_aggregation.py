@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from splitrec.config.files import load_job_config
 from splitrec.common.errors import JobFailedError
 from splitrec.common.names import scoring_run_name
-from splitrec.privacy.secure_aggregation import fixed_point
+from splitrec.config.files import load_job_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.coordinator.local import project_env, start_local_parties, start_party
 from splitrec.party_server.feature_job import FeatureJob
 from splitrec.party_server.label_job import LabelJob
+from splitrec.privacy.secure_aggregation import fixed_point
 from tests.divergence import RunState, assert_same, run_state
 from tests.support import (
     ROOT,
@@ -379,7 +379,7 @@ def test_sigterm_to_a_feature_party_while_aligning_and_scoring(
 
 
 def _predict(files) -> subprocess.Popen:
-    """``python -m splitrec.coordinator predict`` of version epoch-1 on "again"."""
+    """``splitrec predict`` of version epoch-1 on "again"."""
     return subprocess.Popen(
         [
             sys.executable,

@@ -19,7 +19,12 @@ from pathlib import Path
 import grpc
 import pytest
 
-from splitrec.coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses, project_env
+from splitrec.coordinator.local import (
+    START_ATTEMPTS,
+    bind_failed,
+    pick_addresses,
+    project_env,
+)
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.support import ROOT, alive, demo_args, descendants
 
@@ -27,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 
 class Demo:
-    """``python -m splitrec.coordinator demo`` with its stderr read line by line."""
+    """``splitrec demo`` with its stderr read line by line."""
 
     def __init__(self, files, folder: Path) -> None:
         files.edit("job", epochs=2, checkpoint={"every_steps": 20})

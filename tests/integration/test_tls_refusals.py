@@ -9,9 +9,15 @@ from pathlib import Path
 import grpc
 import pytest
 
-from splitrec.security.certs import cert_pem, issue, key_pem, load_authority, write_bundle
 from splitrec.common.errors import PeerError
 from splitrec.coordinator.client import PartyClient
+from splitrec.security.certs import (
+    cert_pem,
+    issue,
+    key_pem,
+    load_authority,
+    write_bundle,
+)
 from splitrec.v1 import control_pb2, control_pb2_grpc, peer_pb2, peer_pb2_grpc
 from tests.support import running_parties
 

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from splitrec.wire import serde
 from splitrec.config.files import load_job_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.coordinator.local import project_env
 from splitrec.coordinator.windows import Window, run_window
+from splitrec.wire import serde
 from tests.divergence import assert_same, run_state
 from tests.support import ROOT, running_parties
 
@@ -75,7 +75,14 @@ def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
             )
         jobs = [
             subprocess.Popen(
-                [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "splitrec.coordinator",
+                    "run",
+                    "--job",
+                    str(path),
+                ],
                 cwd=ROOT,
                 env=project_env(),
                 stdout=subprocess.PIPE,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m splitrec.datasets.census {generate,prepare} ...``."""
+"""Command line: ``splitrec data census {generate,prepare} ...``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ EXIT_ERROR = 2
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.datasets.census",
+        prog="splitrec data census",
         description="Generate synthetic UCI Adult files or prepare party CSVs.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,6 +1,6 @@
 """MovieLens-1M tooling: a synthetic ml-1m generator and the party-CSV preparation.
 
-Run ``python -m splitrec.datasets.movielens --help`` for the command line.
+Run ``splitrec data movielens --help`` for the command line.
 """
 
 from splitrec.datasets.movielens.download import (

@@ -1,4 +1,4 @@
-"""Command line: ``python -m splitrec.datasets.movielens {generate,prepare,tables} ...``."""
+"""Command line: ``splitrec data movielens {generate,prepare,tables} ...``."""
 
 import argparse
 import logging
@@ -14,7 +14,11 @@ from splitrec.datasets.movielens.prepare import (
     LAYOUTS,
     prepare_party_csvs,
 )
-from splitrec.datasets.movielens.tables import MOVIES_CSV, USERS_CSV, write_entity_tables
+from splitrec.datasets.movielens.tables import (
+    MOVIES_CSV,
+    USERS_CSV,
+    write_entity_tables,
+)
 
 EXIT_ERROR = 2
 DEFAULT_CACHE = Path.home() / ".cache" / "splitrec" / "movielens"
@@ -23,7 +27,7 @@ DEFAULT_CACHE = Path.home() / ".cache" / "splitrec" / "movielens"
 def build_parser() -> argparse.ArgumentParser:
     """Argument parser for both subcommands."""
     parser = argparse.ArgumentParser(
-        prog="python -m splitrec.datasets.movielens",
+        prog="splitrec data movielens",
         description="Generate synthetic MovieLens-1M data or prepare party CSVs.",
     )
     parser.add_argument(

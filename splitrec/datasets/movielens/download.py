@@ -6,8 +6,8 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from splitrec.datasets.files import atomic_path
 from splitrec.common.digests import file_sha256
+from splitrec.datasets.files import atomic_path
 from splitrec.datasets.movielens.errors import DataPreparationError
 
 logger = logging.getLogger(__name__)

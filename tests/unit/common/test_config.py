@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from splitrec.common.errors import ConfigError
 from splitrec.config.files import (
     FeatureConfig,
     PartyRole,
     load_job_config,
     load_party_config,
 )
-from splitrec.common.errors import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 

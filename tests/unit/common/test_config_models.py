@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from splitrec.common.errors import ConfigError
 from splitrec.config.files import (
     DataConfig,
     FeatureConfig,
@@ -21,7 +22,6 @@ from splitrec.config.files import (
     load_party_config,
 )
 from splitrec.config.schema import json_schema
-from splitrec.common.errors import ConfigError
 from splitrec.config.tls import TlsConfig
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from splitrec.config.files import LabelConfig, ModelConfig, load_party_config
 from splitrec.common.errors import ConfigError
-from splitrec.config.fingerprint import KEY_FILE, changes, keyed, party_key, settings_digests
+from splitrec.config.files import LabelConfig, ModelConfig, load_party_config
+from splitrec.config.fingerprint import (
+    KEY_FILE,
+    changes,
+    keyed,
+    party_key,
+    settings_digests,
+)
 from tests.support import CONFIGS
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from splitrec.security.certs import create_authority, issue, write_bundle
 from splitrec.common.errors import DataError, NotAllowedError
 from splitrec.privacy.secure_aggregation import fixed_point
 from splitrec.privacy.secure_aggregation.key_shares import (
@@ -20,8 +19,14 @@ from splitrec.privacy.secure_aggregation.key_shares import (
     make_share,
     shares_digest,
 )
-from splitrec.privacy.secure_aggregation.masks import MaskContext, Masker, mask, pair_key
+from splitrec.privacy.secure_aggregation.masks import (
+    MaskContext,
+    Masker,
+    mask,
+    pair_key,
+)
 from splitrec.privacy.secure_aggregation.rules import secure_problem
+from splitrec.security.certs import create_authority, issue, write_bundle
 from splitrec.security.tls import TlsConfig, load_credentials
 
 PARTIES = ("alice", "carol", "dave")

@@ -9,9 +9,10 @@ import struct
 import numpy as np
 import pytest
 
-from splitrec.wire import serde
-from splitrec.config.files import PartyRole
 from splitrec.common.errors import InvalidMessageError
+from splitrec.common.metrics import Metrics
+from splitrec.common.traffic import Traffic
+from splitrec.config.files import PartyRole
 from splitrec.config.jobspec import (
     ModelVersion,
     OutputSpec,
@@ -20,10 +21,9 @@ from splitrec.config.jobspec import (
     PartyStatusView,
     PeerState,
 )
-from splitrec.common.metrics import Metrics
 from splitrec.privacy.settings import PrivacySettings
-from splitrec.common.traffic import Traffic
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+from splitrec.wire import serde
 from tests.outputs import deepfm_output, job_spec
 
 # (numpy dtype, wire code, little-endian struct format of one element)

@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 
-from splitrec.wire import serde
 from splitrec.common.errors import InvalidMessageError
 from splitrec.common.online import (
     Embedded,
@@ -18,6 +17,7 @@ from splitrec.common.online import (
     Scored,
     ServingView,
 )
+from splitrec.wire import serde
 
 
 def test_a_score_request_round_trips_and_a_party_named_twice_is_refused():

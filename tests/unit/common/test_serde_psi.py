@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from splitrec.wire import serde
 from splitrec.common.errors import InvalidMessageError
 from splitrec.v1 import peer_pb2
+from splitrec.wire import serde
 
 
 def test_values_round_trip_across_chunks(monkeypatch):

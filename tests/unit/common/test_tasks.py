@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 import yaml
 
-from splitrec.config.files import load_job_config, load_party_config
 from splitrec.common.errors import ConfigError
-from splitrec.models.features import INDEX, FeatureShape, PackedBatch
-from splitrec.common.history import EpochRecord, plot_curves, record_from_json, write_history
+from splitrec.common.history import (
+    EpochRecord,
+    plot_curves,
+    record_from_json,
+    write_history,
+)
 from splitrec.common.metrics import (
     MetricAccumulator,
     Metrics,
@@ -24,12 +27,14 @@ from splitrec.common.metrics import (
     binary_metrics,
     task_metrics,
 )
+from splitrec.config.files import load_job_config, load_party_config
+from splitrec.coordinator.records import summary_lines
 from splitrec.models.build import build_base, build_fuse
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import CentralStep
+from splitrec.party_server.label_job import write_scores
 from splitrec.privacy.settings import PrivacySettings
 from splitrec.wire.serde import metrics_from_proto, metrics_to_proto
-from splitrec.coordinator.records import summary_lines
-from splitrec.party_server.label_job import write_scores
 
 TASKS = (Task("like", 1.0), Task("love", 0.5))
 

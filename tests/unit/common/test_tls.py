@@ -8,10 +8,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from splitrec.security.certs import cert_pem, issue, key_pem, load_authority, write_bundle
 from splitrec.common.errors import ConfigError
-from splitrec.security.tls import TlsConfig, load_credentials
 from splitrec.config.tls import read_tls
+from splitrec.security.certs import (
+    cert_pem,
+    issue,
+    key_pem,
+    load_authority,
+    write_bundle,
+)
+from splitrec.security.tls import TlsConfig, load_credentials
 
 
 def _read(folder: Path, section: object) -> TlsConfig:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import JobConfig, JobPartyConfig, PartyRole
 from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.config.files import JobConfig, JobPartyConfig, PartyRole
 from splitrec.config.jobspec import PartyDescription
-from splitrec.wire.version import PROTOCOL_VERSION
 from splitrec.coordinator.handshake import _prepare_all, check_descriptions, job_spec
+from splitrec.wire.version import PROTOCOL_VERSION
 from tests.outputs import deepfm_output, output_of
 
 CONFIG = JobConfig(

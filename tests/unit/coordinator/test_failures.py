@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from splitrec.common.errors import HandshakeError, JobFailedError, OwnershipError, PeerError
+from splitrec.common.errors import (
+    HandshakeError,
+    JobFailedError,
+    OwnershipError,
+    PeerError,
+)
 from splitrec.coordinator.failures import is_fatal, most_telling
 
 

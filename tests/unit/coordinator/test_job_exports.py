@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import JobConfig, JobPartyConfig
 from splitrec.common.errors import JobFailedError, PeerError
 from splitrec.common.history import EpochRecord
+from splitrec.config.files import JobConfig, JobPartyConfig
 from splitrec.config.jobspec import PartExport
 from splitrec.coordinator import job as job_module
 from splitrec.coordinator.handshake import PreparedJob

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import JobConfig, JobPartyConfig
 from splitrec.common.errors import ConfigError, JobFailedError
 from splitrec.common.history import EpochRecord
+from splitrec.config.files import JobConfig, JobPartyConfig
 from splitrec.config.jobspec import ModelVersion, PartExport
 from splitrec.coordinator.manifest import CheckpointEntry, Manifest, write_manifest
 from splitrec.coordinator.model_export import (

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import JobConfig, JobPartyConfig, validate_job_config
 from splitrec.common.errors import ConfigError
 from splitrec.common.paths import confined
+from splitrec.config.files import JobConfig, JobPartyConfig, validate_job_config
 from splitrec.coordinator.manifest import Manifest, write_manifest
 from splitrec.coordinator.scoring import scoring_config
 

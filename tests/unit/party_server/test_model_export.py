@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from splitrec.config.files import FeatureConfig, ModelConfig
 from splitrec.common.digests import file_sha256
 from splitrec.common.errors import (
     HandshakeError,
@@ -18,10 +17,11 @@ from splitrec.common.errors import (
     ModelIntegrityError,
     VersionTakenError,
 )
-from splitrec.models.features import encode_features
-from splitrec.config.jobspec import ModelVersion
 from splitrec.common.metrics import Metrics
+from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.config.jobspec import ModelVersion
 from splitrec.models.build import build_party_base
+from splitrec.models.features import encode_features
 from splitrec.models.serving import BaseServing
 from splitrec.models.steps import BaseStep
 from splitrec.party_server.checkpoints import ModelState

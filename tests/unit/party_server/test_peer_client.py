@@ -15,12 +15,12 @@ from splitrec.common.errors import (
     PeerError,
     UnknownJobError,
 )
-from splitrec.wire.rpc import create_channel, create_server
 from splitrec.common.traffic import TrafficCounter
 from splitrec.coordinator.failures import is_fatal
 from splitrec.party_server.peer_client import PeerStream
 from splitrec.party_server.status_codes import peer_failure, rpc_method, status_code
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
+from splitrec.wire.rpc import create_channel, create_server
 
 
 class _Peer(peer_pb2_grpc.PeerServicer):

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from splitrec.security.certs import write_bundle
-from splitrec.config.files import PartyRole
 from splitrec.common.errors import NotAllowedError, PeerError
+from splitrec.config.files import PartyRole
 from splitrec.config.jobspec import JobParty, JobSpec
+from splitrec.party_server.secure_sums import PairwiseMasking, ShareBoard
 from splitrec.privacy.secure_aggregation import fixed_point
 from splitrec.privacy.secure_aggregation.masks import MaskContext
+from splitrec.security.certs import write_bundle
 from splitrec.security.tls import TlsConfig, load_credentials
-from splitrec.party_server.secure_sums import PairwiseMasking, ShareBoard
 from tests.outputs import job_spec, output_of
 
 FEATURES = ("alice", "carol", "dave")

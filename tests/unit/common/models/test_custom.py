@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import ModelConfig
 from splitrec.common.errors import ConfigError
-from splitrec.models.features import INDEX, FeatureShape
+from splitrec.config.files import ModelConfig
 from splitrec.models.build import build_base, described_output
+from splitrec.models.features import INDEX, FeatureShape
 
 SHAPES = (FeatureShape("user", INDEX, 10),)
 GOOD = """

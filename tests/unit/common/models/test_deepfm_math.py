@@ -6,8 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from splitrec.config.files import ModelConfig
-from splitrec.models.features import INDEX, MULTI_HOT, FeatureShape
 from splitrec.models.build import build_base, build_fuse
+from splitrec.models.features import INDEX, MULTI_HOT, FeatureShape
 from splitrec.models.steps import create_weights
 
 

@@ -7,8 +7,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
 from splitrec.common.errors import ConfigError
+from splitrec.common.metrics import roc_auc
+from splitrec.config.files import ModelConfig
+from splitrec.config.jobspec import OutputSpec
+from splitrec.models.build import build_base, build_fuse, build_party_base
+from splitrec.models.determinism import unordered_sums
 from splitrec.models.features import (
     INDEX,
     MULTI_HOT,
@@ -19,10 +23,6 @@ from splitrec.models.features import (
     FeatureShape,
     PackedBatch,
 )
-from splitrec.config.jobspec import OutputSpec
-from splitrec.common.metrics import roc_auc
-from splitrec.models.build import build_base, build_fuse, build_party_base
-from splitrec.models.determinism import unordered_sums
 from splitrec.models.registry import FAMILIES, combination_problem
 from splitrec.models.steps import (
     BaseStep,

@@ -1,4 +1,4 @@
-"""python -m splitrec.datasets.movielens: generate and prepare subcommands, error exits."""
+"""splitrec data movielens: generate and prepare subcommands, error exits."""
 
 import hashlib
 import subprocess

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from splitrec.config.files import ModelConfig
-from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.build import build_base
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import BaseStep
 from splitrec.privacy.inference import model_completion_auc
 from splitrec.privacy.mechanisms import defend, randomized_response

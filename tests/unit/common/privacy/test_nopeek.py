@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from splitrec.config.files import ModelConfig
-from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.build import build_base
+from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import BaseStep
 from splitrec.privacy.inference import feature_inference
 from splitrec.privacy.nopeek import (

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from splitrec.wire import serde
-from splitrec.config.files import load_job_config
 from splitrec.common.errors import ConfigError, InvalidMessageError
+from splitrec.config.files import load_job_config
 from splitrec.privacy.settings import PrivacySettings
+from splitrec.wire import serde
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "configs" / "job.yaml"
 
