@@ -1,6 +1,6 @@
 # One image for every SplitRec process: party servers and the coordinator.
 #
-#   make wheelhouse          # wheels/ from requirements.txt, on the host
+#   make wheelhouse          # wheels/ of every package SplitRec needs, on the host
 #   docker build -t splitrec .   (make compose-up builds it for you)
 #
 # The build needs no network: Python packages come from the wheelhouse in the
@@ -8,16 +8,23 @@
 # code and configs only: no data, no keys, no certificates (compose mounts each
 # party's own).
 
-# --- stage 1: the packages, installed into a virtual environment -------------
+# --- stage 1: SplitRec and its packages, installed into a virtual environment --
 FROM python:3.11-slim AS packages
 
-COPY requirements.txt /tmp/requirements.txt
 COPY wheels /tmp/wheels
+COPY pyproject.toml README.md /tmp/src/
+COPY splitrec /tmp/src/splitrec
+COPY proto /tmp/src/proto
+COPY common /tmp/src/common
+COPY party_server /tmp/src/party_server
+COPY coordinator /tmp/src/coordinator
+COPY baseline /tmp/src/baseline
+COPY bench /tmp/src/bench
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir --no-index \
-        --find-links /tmp/wheels -r /tmp/requirements.txt
+        --find-links /tmp/wheels /tmp/src
 
-# --- stage 2: the image: the environment and the project's code ---------------
+# --- stage 2: the image: the environment, the configs and the deploy scripts ---
 FROM python:3.11-slim
 
 # gRPC resolves party names (alice, bob) with the C library, as every other
@@ -27,7 +34,6 @@ ENV PATH=/opt/venv/bin:$PATH \
     GRPC_DNS_RESOLVER=native \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PYTHONPATH=/app:/app/proto \
     TF_CPP_MIN_LOG_LEVEL=2 \
     MPLCONFIGDIR=/tmp/matplotlib \
     HOME=/tmp
@@ -35,10 +41,6 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=packages /opt/venv /opt/venv
 
 WORKDIR /app
-COPY proto ./proto
-COPY common ./common
-COPY party_server ./party_server
-COPY coordinator ./coordinator
 COPY configs ./configs
 COPY deploy ./deploy
 

@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+SPLITREC := $(VENV)/bin/splitrec
 PROTO_FILES := $(wildcard proto/splitrec/v1/*.proto)
 DATA_DIR ?= data
 # Rows of generated ratings for the demo data set.
@@ -40,16 +41,17 @@ else
 LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs
 endif
-export PYTHONPATH := $(CURDIR):$(CURDIR)/proto
 
 .PHONY: install proto proto-check data data-generated certs demo demo-secure test test-quick \
 	bench leakage serve-bench \
-	compose-config compose-up compose-down wheelhouse lint format clean
+	compose-config compose-up compose-down wheelhouse lint format clean docs
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# An editable install of the package with its test and docs tools: the code
+# runs from this checkout, under the one import name splitrec.
+$(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -e ".[dev,docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -70,29 +72,29 @@ ifeq ($(LAYOUT),census)
 ifeq ($(ADULT),)
 	$(MAKE) data-generated
 else
-	$(PY) -m splitrec.datasets.census prepare --source $(ADULT) --out $(DATA_DIR) \
+	$(SPLITREC) data census prepare --source $(ADULT) --out $(DATA_DIR) \
 		$(if $(ADULT_TEST),--test $(ADULT_TEST))
 endif
 else ifeq ($(ML1M),)
 	$(MAKE) data-generated
 else ifeq ($(ML1M),download)
-	$(PY) -m splitrec.datasets.movielens prepare --download --cache $(DATA_DIR)/raw \
+	$(SPLITREC) data movielens prepare --download --cache $(DATA_DIR)/raw \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 else
-	$(PY) -m splitrec.datasets.movielens prepare --source $(ML1M) --out $(DATA_DIR) \
+	$(SPLITREC) data movielens prepare --source $(ML1M) --out $(DATA_DIR) \
 		--num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
 # The default data set: generated ml-1m-format files through the same preparation.
 data-generated: install
 ifeq ($(LAYOUT),census)
-	$(PY) -m splitrec.datasets.census generate --out $(DATA_DIR)/generated-adult
-	$(PY) -m splitrec.datasets.census prepare --source $(DATA_DIR)/generated-adult/adult.data \
+	$(SPLITREC) data census generate --out $(DATA_DIR)/generated-adult
+	$(SPLITREC) data census prepare --source $(DATA_DIR)/generated-adult/adult.data \
 		--test $(DATA_DIR)/generated-adult/adult.test --out $(DATA_DIR)
 else
-	$(PY) -m splitrec.datasets.movielens generate --out $(DATA_DIR)/generated-ml-1m \
+	$(SPLITREC) data movielens generate --out $(DATA_DIR)/generated-ml-1m \
 		--num-ratings $(DEMO_RATINGS)
-	$(PY) -m splitrec.datasets.movielens prepare --source $(DATA_DIR)/generated-ml-1m \
+	$(SPLITREC) data movielens prepare --source $(DATA_DIR)/generated-ml-1m \
 		--out $(DATA_DIR) --num-sample $(NUM_SAMPLE) $(LAYOUT_ARGS)
 endif
 
@@ -104,14 +106,14 @@ CERTS_DIR ?= certs
 CERTS_HOSTS ?=
 CERTS_PASSWORD_FILE ?=
 certs: install
-	$(PY) -m splitrec.security.certs --out $(CERTS_DIR) alice bob carol coordinator scorer $(CERTS_HOSTS) \
+	$(SPLITREC) certs --out $(CERTS_DIR) alice bob carol coordinator scorer $(CERTS_HOSTS) \
 		$(if $(CERTS_PASSWORD_FILE),--password-file $(CERTS_PASSWORD_FILE))
 
 demo: install
 	@$(foreach f,$(LAYOUT_FILES),test -f $(f) &&) true || $(MAKE) data-generated
 	@$(foreach i,$(LAYOUT_PARTIES) coordinator,test -f $(CERTS_DIR)/$(i).pem &&) true \
 		|| $(MAKE) certs
-	$(PY) -m splitrec.coordinator demo --job $(LAYOUT_CONFIGS)/job.yaml \
+	$(SPLITREC) demo --job $(LAYOUT_CONFIGS)/job.yaml \
 		$(foreach p,$(LAYOUT_PARTIES),--party $(LAYOUT_CONFIGS)/$(p).yaml)
 
 # The three-party job: alice and carol send their base outputs to bob.
@@ -138,14 +140,21 @@ leakage: install
 serve-bench: install
 	$(PY) -m splitrec.bench.serving $(SERVE_BENCH_ARGS)
 
+# The documentation site, every link and anchor checked, into site/. The API
+# reference, config reference and package diagram are generated as it builds.
+docs: install
+	$(PY) -m mkdocs build --strict --site-dir site
+
 test-quick: install
 	$(PY) -m pytest -q -m "not slow"
 
-# Python wheels for the image, made on this host from requirements.txt: the
-# image build then needs no network (an air-gapped site builds the same way).
-wheels/.complete: requirements.txt | install
+# Python wheels for the image, made on this host: SplitRec's own wheel and every
+# wheel it needs, so the image build needs no network (an air-gapped site builds
+# the same way).
+wheels/.complete: pyproject.toml | install
 	rm -rf wheels
-	$(PY) -m pip wheel --quiet --wheel-dir wheels -r requirements.txt
+	$(PY) -m pip wheel --quiet --wheel-dir wheels . "setuptools>=77"
+	rm -f wheels/splitrec-*.whl
 	touch $@
 
 wheelhouse: wheels/.complete

@@ -37,14 +37,24 @@ from splitrec.config.files import (  # noqa: E402
     load_party_config,
     override_job,
 )
-from splitrec.config.limits import JOB_LIMITS, flag_type  # noqa: E402
+from splitrec.config.limits import JOB_LIMITS, Limit, flag_type  # noqa: E402
+from splitrec.coordinator.local_configs import LAYOUTS  # noqa: E402
+from splitrec.coordinator.quickstart import DEFAULT_RATINGS  # noqa: E402
+from splitrec.datasets.movielens.generate import NUM_MOVIES, NUM_USERS  # noqa: E402
 
 logger = logging.getLogger("coordinator")
 
 
-def _job_flags(sub: argparse.ArgumentParser, overrides: tuple[str, ...]) -> None:
+def _job_flags(
+    sub: argparse.ArgumentParser, overrides: tuple[str, ...], job_help: str = ""
+) -> None:
     """The flags every command takes, and the job settings it may override."""
-    sub.add_argument("--job", required=True, type=Path, help="the job's YAML config")
+    sub.add_argument(
+        "--job",
+        required=not job_help,
+        type=Path,
+        help=job_help or "the job's YAML config",
+    )
     if "epochs" in overrides:
         sub.add_argument(
             "--epochs",
@@ -79,12 +89,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     demo.add_argument(
         "--party",
         action="append",
-        required=True,
         type=Path,
-        help="a party config (repeat)",
+        help="a party config (repeat; with --job)",
+    )
+    demo.add_argument(
+        "--work",
+        type=Path,
+        default=Path("splitrec-demo"),
+        help="without --job: the folder for the example job's generated data, "
+        "certificates, configs and runs (default: ./splitrec-demo)",
+    )
+    demo.add_argument(
+        "--layout",
+        choices=tuple(LAYOUTS),
+        default="reference",
+        help="without --job: which example job (default: reference, split DeepFM "
+        "on MovieLens-format data)",
+    )
+    demo.add_argument(
+        "--ratings",
+        type=flag_type(Limit(2 * NUM_USERS, NUM_USERS * NUM_MOVIES, integer=True)),
+        default=DEFAULT_RATINGS,
+        help="without --job: generated ratings (default: %(default)s)",
+    )
+    _job_flags(run, ("epochs", "batch_size"))
+    _job_flags(
+        demo,
+        ("epochs", "batch_size"),
+        "the job's YAML config (with one --party per party); without it, the "
+        "example job on generated data in --work",
     )
     for sub in (run, demo):
-        _job_flags(sub, ("epochs", "batch_size"))
         sub.add_argument(
             "--fresh",
             action="store_true",
@@ -252,11 +287,45 @@ def demo(config: JobConfig, party_paths: list[Path], fresh: bool = False) -> int
                 logger.info("party %s stopped (exit code %s)", party.name, code)
 
 
+def quick_demo(args: argparse.Namespace) -> int:
+    """``demo`` without configs: the example job of ``--layout`` on generated
+    data in ``--work``, on free loopback ports (picked again if another
+    process takes one first)."""
+    from splitrec.coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
+    from splitrec.coordinator.quickstart import prepare_quickstart
+
+    check_writable(args.work, "--work", "the flags")
+    print(f"example job ({args.layout}) in {args.work.resolve()}", flush=True)
+    try:
+        configs = prepare_quickstart(args.work, args.layout, args.ratings)
+    except OSError as exc:
+        print(f"coordinator: cannot prepare {args.work}: {exc}", file=sys.stderr)
+        return 2
+    args.job = configs.job
+    for attempt in range(1, START_ATTEMPTS + 1):
+        pick_addresses(configs)
+        try:
+            return demo(job_config(args), list(configs.parties.values()), args.fresh)
+        except SplitRecError as exc:
+            if attempt == START_ATTEMPTS or not bind_failed(exc):
+                raise
+            logger.warning("a party's port was taken; starting again on others")
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
     raise_on_stop_signals()
     try:
+        if args.command == "demo" and args.job is None:
+            if args.party:
+                print("coordinator: --party needs --job", file=sys.stderr)
+                return 2
+            return quick_demo(args)
+        if args.command == "demo" and not args.party:
+            print("coordinator: --job needs one --party per party", file=sys.stderr)
+            return 2
         try:
             config = job_config(args)
         except SplitRecError as exc:

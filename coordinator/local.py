@@ -22,8 +22,6 @@ from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @dataclass(frozen=True)
 class Exit:
@@ -88,13 +86,9 @@ class LocalParty:
 
 
 def project_env() -> dict[str, str]:
-    """The environment a child process needs to import the project."""
-    env = dict(os.environ)
-    paths = [str(ROOT), str(ROOT / "proto")]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(paths)
-    return env
+    """The environment of a child process: this one's (the installed package
+    ``splitrec`` needs nothing more)."""
+    return dict(os.environ)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="splitrec-party",
         description="Serve one party of a split-learning job from its own config file.",
+        epilog="Exit codes: 0 stopped by SIGTERM, SIGINT or SIGHUP; 2 it cannot "
+        "start (bad flags, config, data or certificates, an output_dir that is not "
+        "a writable folder, an address it cannot listen on).",
     )
     parser.add_argument("--config", required=True, help="the party's YAML config file")
     parser.add_argument(

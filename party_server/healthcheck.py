@@ -1,8 +1,8 @@
 """Asks a party server's gRPC health service whether it serves; exit 0 if it does.
 
-``python -m splitrec.party_server.healthcheck --config alice.yaml`` dials the address the
-config listens on, with the party's own certificate, so a container healthcheck
-needs nothing but the files the party already has.
+``python -m splitrec.party_server.healthcheck --config alice.yaml`` dials the address
+the config listens on, with the party's own certificate, so a container
+healthcheck needs nothing but the files the party already has.
 """
 
 from __future__ import annotations

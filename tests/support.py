@@ -205,7 +205,7 @@ def prepared_federation(
 def demo_args(files: LocalConfigs) -> list[str]:
     """``coordinator demo`` for a folder of configs (after ``-m``)."""
     return [
-        "coordinator",
+        "splitrec.coordinator",
         "demo",
         "--job",
         str(files.job),

@@ -112,7 +112,7 @@ def _written(data: dict, cls: type[ConfigModel], info: ValidationInfo) -> list[s
 
 
 def _run_name(value: str) -> str:
-    """A job or party name: it becomes part of file paths (see ``splitrec.common.names``)."""
+    """A job or party name, part of file paths (``splitrec.common.names``)."""
     found = run_name_problem(value, None)
     if found is not None:
         raise problem("", found)

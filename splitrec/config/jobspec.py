@@ -140,7 +140,8 @@ class PartyDescription:
     output: OutputSpec
     features: tuple[str, ...]
     peers: tuple[str, ...]
-    # Keyed digests of what the party trains on, by kind (``splitrec.config.fingerprint``).
+    # Keyed digests of what the party trains on, by kind (see
+    # ``splitrec.config.fingerprint``).
     fingerprint: dict[str, str] = field(default_factory=dict)
     # The label party's fuse input aggregation; "" at feature parties.
     aggregation: str = ""

@@ -1,4 +1,4 @@
-"""Unit tests of splitrec.common.batching: row splits, epoch order and batch positions."""
+"""splitrec.common.batching: row splits, epoch order and batch positions."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The development CA in splitrec.security.certs: certificates, key files, CLI and mutual TLS."""
+"""The development CA (splitrec.security.certs): certificates, keys, CLI, mutual TLS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Unit tests of splitrec.config.files and splitrec.config.reader: loading and refusals."""
+"""splitrec.config.files and splitrec.config.reader: loading and refusals."""
 
 from __future__ import annotations
 

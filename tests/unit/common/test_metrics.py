@@ -1,4 +1,4 @@
-"""Unit tests of splitrec.common.metrics: AUC, log loss, precision/recall, accumulation."""
+"""splitrec.common.metrics: AUC, log loss, precision/recall, accumulation."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Unit tests of splitrec.party_server.data_slice: reading and checking a party's CSV."""
+"""splitrec.party_server.data_slice: reading and checking a party's CSV."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -459,7 +460,7 @@ def test_a_dataset_to_score_loads_with_the_exported_features(tmp_path):
     (tmp_path / "later.csv").write_text(
         "ID,MovieID,Genres\n20,m3,Drama\n21,m9,Action\n", encoding="utf-8"
     )
-    config = config.model_copy(update={"datasets": {"later": tmp_path / "later.csv"}})
+    config = dataclasses.replace(config, datasets={"later": tmp_path / "later.csv"})
 
     data = load_dataset(config, "later", fitted)
 

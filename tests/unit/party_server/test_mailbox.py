@@ -1,4 +1,4 @@
-"""Unit tests of splitrec.party_server.mailbox: the label party's inbox and the outboxes."""
+"""splitrec.party_server.mailbox: the label party's inbox and the outboxes."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Generators behind the documentation site's generated sections."""
