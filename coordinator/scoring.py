@@ -35,16 +35,17 @@ def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:
     privacy = dataclasses.replace(
         config.privacy, leakage_probe=False, dp_releases="training"
     )
-    scoring = dataclasses.replace(
-        config,
-        job=scoring_run_name(config.job, version, dataset),
-        epochs=found.epoch + 1,
-        init_job=config.job,
-        init_version=version,
-        dataset=dataset,
-        predict="all",
-        export="none",
-        privacy=privacy,
+    scoring = config.model_copy(
+        update={
+            "job": scoring_run_name(config.job, version, dataset),
+            "epochs": found.epoch + 1,
+            "init_job": config.job,
+            "init_version": version,
+            "dataset": dataset,
+            "predict": "all",
+            "export": "none",
+            "privacy": privacy,
+        }
     )
     validate_job_config(scoring)
     return scoring

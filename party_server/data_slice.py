@@ -69,8 +69,8 @@ def _read_raw(
     if labels_optional and not label_columns <= set(layout.header):
         # Rows to score: neither the labels nor their columns are needed.
         columns = tuple(c for c in config.data.columns if c not in label_columns)
-        data = dataclasses.replace(config.data, columns=columns)
-        config = dataclasses.replace(config, labels=(), data=data)
+        data = config.data.model_copy(update={"columns": columns})
+        config = config.model_copy(update={"labels": (), "data": data})
     return raw, layout, config
 
 
@@ -267,8 +267,11 @@ def load_dataset(
             f"party {config.party}: no dataset {key!r} in {config.source} (it has "
             f"{sorted(config.datasets) or 'none'}); add it under 'datasets'"
         )
-    scoring = dataclasses.replace(
-        config, data=dataclasses.replace(config.data, path=path), features=features
+    scoring = config.model_copy(
+        update={
+            "data": config.data.model_copy(update={"path": path}),
+            "features": features,
+        }
     )
     data = load_data_slice(scoring, labels_optional=True)
     if data.labels is None and config.labels:

@@ -271,7 +271,7 @@ def export_part(
         buffer = io.BytesIO()
         np.savez(buffer, **state)
         (staging / STATE_FILE).write_bytes(buffer.getvalue())
-        fitted = [dataclasses.asdict(f) for f in serving.raw.features]
+        fitted = [f.model_dump() for f in serving.raw.features]
         (staging / FEATURES_FILE).write_text(json.dumps(fitted, indent=1) + "\n")
         export = (version, epoch, export_id)
         description = _description(spec, party, serving, digest, export, metrics)

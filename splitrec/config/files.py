@@ -1,40 +1,72 @@
 """Config files: one per party (its data, features, model, peers) and one per job.
 
-Each entry point builds one frozen, validated dataclass from its file; errors name
-the file and the key. Relative paths are taken from the config file's folder.
+Each config is a frozen pydantic model, loaded from its YAML file
+(``load_party_config``, ``load_job_config``) or built in Python
+(``PartyConfig(...)``, ``JobConfig.model_validate(mapping)``); either way it is
+validated alike, and an error is a ``ConfigError`` that names the file (when
+there is one), the key path and what is allowed. Relative paths are taken from
+the config file's folder (in Python: the current folder, or the ``base`` of
+the validation context).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
 from splitrec.common.errors import ConfigError
 from splitrec.common.metrics import Task
 from splitrec.common.names import name_problem, run_name_problem
-from splitrec.config.limits import (
-    CALL_PORT,
-    LISTEN_PORT,
-    PARTY_LIMITS,
-    Limit,
-    address_problem,
-    job_limit_problems,
+from splitrec.config.base import (
+    ConfigModel,
+    IntList,
+    Limited,
+    Number,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringList,
+    base_folder,
+    from_file,
+    join_key,
+    nested,
+    problem,
+    refuse_keys,
+    resolve,
+    source_of,
+    unknown_key,
 )
-from splitrec.config.reader import ConfigReader, load_yaml_mapping
-from splitrec.config.serving import ServingConfig, read_serving
-from splitrec.models.registry import (
+from splitrec.config.families import (
+    AGGREGATIONS,
     DEFAULT_FAMILY,
-    FAMILIES,
+    FAMILY_RULES,
     aggregation_problem,
     family_problem,
     key_families,
     tasks_problem,
 )
-from splitrec.privacy.settings import DP_RELEASES, PrivacySettings
-from splitrec.security.tls import INSECURE, TlsConfig, read_tls
+from splitrec.config.limits import (
+    CALL_PORT,
+    LISTEN_PORT,
+    PARTY_LIMITS,
+    address_problem,
+    job_limit_problems,
+)
+from splitrec.config.reader import load_yaml_mapping
+from splitrec.config.serving import ServingConfig, ServingSection, read_serving
+from splitrec.config.tls import INSECURE, TlsConfig, tls_missing
+from splitrec.privacy.settings import DEFENSES, DP_RELEASES, PrivacySettings
 
 FEATURE_KINDS = (
     "hashed",
@@ -55,6 +87,8 @@ _FEATURE_KEYS = {
     "numeric": ("fill", "indicator", "scale"),
 }
 NUMERIC_SCALES = ("standard", "minmax", "none")
+OPTIMIZERS = ("adam", "sgd", "adagrad")
+PREDICT_SPLITS = ("none", "validation", "train", "all")
 
 
 class PartyRole(Enum):
@@ -62,39 +96,214 @@ class PartyRole(Enum):
     LABEL = "label"
 
 
-@dataclass(frozen=True)
-class FeatureConfig:
+def _written(data: dict, cls: type[ConfigModel], info: ValidationInfo) -> list[str]:
+    """The keys ``data`` sets: in a file, those written; in Python, those given
+    a value other than the field's default."""
+    if from_file(info):
+        return [str(key) for key in data]
+    found = []
+    for key, value in data.items():
+        field = cls.model_fields.get(key)
+        if field is None:
+            field = next((f for f in cls.model_fields.values() if f.alias == key), None)
+        if field is None or field.is_required() or value != field.default:
+            found.append(str(key))
+    return found
+
+
+def _run_name(value: str) -> str:
+    """A job or party name, part of file paths (``splitrec.common.names``)."""
+    found = run_name_problem(value, None)
+    if found is not None:
+        raise problem("", found)
+    return value
+
+
+def _path(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, (str, Path)):
+        return resolve(base_folder(info), value)
+    return value
+
+
+# --- party config: features ---------------------------------------------------
+
+
+class FeatureConfig(ConfigModel):
     """One model input built from one column of the party's file."""
 
-    name: str
-    column: str
-    kind: str
-    bins: int = 0
-    vocabulary: tuple[str, ...] = ()
-    separator: str = " "
-    # A sequence: its last ``max_length`` tokens (most recent last; ``padding``
-    # tokens are no tokens), encoded like the feature it ``shares`` its
-    # embedding table with, or hashed into ``bins``, or by ``vocabulary``.
-    max_length: int = 0
-    shares: str = ""
-    padding: str = "0"
-    # A number: missing values (empty, "?", NaN) become ``fill``, and with
-    # ``indicator`` a second column says which were missing; ``scale`` by
-    # statistics of the party's own training rows.
-    fill: float = 0.0
-    indicator: bool = False
-    scale: str = "standard"
+    name: StrictStr = Field(
+        description="The feature's name: the model input it becomes."
+    )
+    column: StrictStr = Field(
+        "",
+        description="The column of the data file it is built from (default: the "
+        "feature's name).",
+    )
+    kind: StrictStr = Field(
+        alias="type",
+        description="How the column is encoded: hashed (into 'bins'), vocabulary "
+        "(a fixed list), from_data (the distinct values of the training rows), "
+        "multi_hot (several vocabulary values per cell), sequence (the last "
+        "'max_length' tokens) or numeric (a number).",
+        json_schema_extra={"enum": list(FEATURE_KINDS)},
+    )
+    bins: StrictInt = Field(
+        0,
+        description="hashed, sequence: the number of hash bins (an embedding row "
+        "each).",
+        json_schema_extra={"minimum": 1, "maximum": PARTY_LIMITS["bins"].high},
+    )
+    vocabulary: StringList = Field(
+        (),
+        description="vocabulary, multi_hot, sequence: the known values, each read "
+        "as text; others share one out-of-vocabulary slot.",
+    )
+    separator: StrictStr = Field(
+        " ",
+        description="multi_hot, sequence: what separates the values in one cell "
+        "(default: a space).",
+    )
+    max_length: StrictInt = Field(
+        0,
+        description="sequence: how many of the last tokens (most recent last) "
+        "the feature keeps.",
+        json_schema_extra={"minimum": 1, "maximum": PARTY_LIMITS["max_length"].high},
+    )
+    shares: StrictStr = Field(
+        "",
+        description="sequence: the name of an index feature (hashed, vocabulary "
+        "or from_data) whose embedding table the tokens use.",
+    )
+    padding: StrictStr = Field(
+        "0", description="sequence: the token that stands for no token."
+    )
+    fill: Limited(float, PARTY_LIMITS["fill"]) = Field(
+        0.0, description="numeric: the value a missing cell (empty, '?', NaN) takes."
+    )
+    indicator: StrictBool = Field(
+        False,
+        description="numeric: add a second input that is 1 where the value was "
+        "missing.",
+    )
+    scale: StrictStr = Field(
+        "standard",
+        description="numeric: scaling by the party's training rows: standard "
+        "(mean 0, deviation 1), minmax (into [0, 1]) or none.",
+        json_schema_extra={"enum": list(NUMERIC_SCALES)},
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        name, kind = data.get("name"), data.get("type", data.get("kind"))
+        if "name" not in data:
+            raise problem("name", "missing; add it as a string")
+        if kind is None:
+            raise problem("type", "missing; add it as a string")
+        if not isinstance(kind, str):
+            return data
+        if kind not in FEATURE_KINDS:
+            raise problem(
+                "type", f"unknown feature type {kind!r}; use one of {FEATURE_KINDS}"
+            )
+        written = _written(data, cls, info)
+        for key in written:
+            owners = sorted(k for k, keys in _FEATURE_KEYS.items() if key in keys)
+            if owners and key not in _FEATURE_KEYS[kind]:
+                raise problem(
+                    key,
+                    f"is a setting of {' / '.join(owners)} features, not {kind}; "
+                    "remove it",
+                )
+        if kind == "hashed" and "bins" not in written:
+            raise problem("bins", "a hashed feature needs 'bins', a positive integer")
+        if kind == "sequence":
+            if "max_length" not in written:
+                raise problem(
+                    "max_length",
+                    "a sequence feature needs 'max_length', its last N tokens",
+                )
+            given = [k for k in ("shares", "bins", "vocabulary") if k in written]
+            if len(given) != 1:
+                raise problem(
+                    "shares" if not given else given[-1],
+                    "a sequence feature encodes its tokens one way: 'shares' (the "
+                    "name of an index feature whose embedding table it uses), "
+                    "'bins' (hashed) or "
+                    f"'vocabulary'; found {given or 'none'}",
+                )
+            if given == ["bins"]:
+                found = PARTY_LIMITS["bins"].problem(data["bins"])
+                if found is not None:
+                    raise problem("bins", found)
+            if given == ["vocabulary"] and data["vocabulary"] in ([], ()):
+                raise problem("vocabulary", "must not be empty")
+        if not data.get("column") and isinstance(name, str):
+            data = {**data, "column": name}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> FeatureConfig:
+        kind = self.kind
+        if kind == "hashed" or (kind == "sequence" and self.bins):
+            self._limit("bins", self.bins)
+        if kind == "sequence":
+            self._limit("max_length", self.max_length)
+        if kind == "numeric" and self.scale not in NUMERIC_SCALES:
+            raise problem(
+                "scale",
+                f"unknown scaling {self.scale!r}; use one of {list(NUMERIC_SCALES)}",
+            )
+        if self.separator == "":
+            raise problem("separator", "must not be empty; the default is a space")
+        if kind in ("vocabulary", "multi_hot") and not self.vocabulary:
+            raise problem(
+                "vocabulary", f"a {kind} feature needs a non-empty 'vocabulary' list"
+            )
+        if len(set(self.vocabulary)) != len(self.vocabulary):
+            raise problem("vocabulary", "holds the same value twice")
+        return self
+
+    @staticmethod
+    def _limit(key: str, value: int) -> None:
+        found = PARTY_LIMITS[key].problem(value)
+        if found is not None:
+            raise problem(key, found)
 
 
-@dataclass(frozen=True)
-class DataConfig:
-    path: Path
-    id_column: str
-    columns: tuple[str, ...]
+class DataConfig(ConfigModel):
+    """The party's data file: one row per ID, the columns it holds."""
+
+    path: Path = Field(
+        description="The party's CSV file, relative to the config file's folder."
+    )
+    id_column: StrictStr = Field(
+        "ID", description="The column of row IDs the parties align on."
+    )
+    columns: StringList = Field(
+        (),
+        description="The file's columns, when the file has no header row (default: "
+        "its header).",
+    )
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return _path(value, info)
+
+    @model_validator(mode="after")
+    def _id_listed(self) -> DataConfig:
+        if self.columns and self.id_column not in self.columns:
+            raise problem("id_column", f"{self.id_column!r} is not in 'columns'")
+        return self
 
 
-@dataclass(frozen=True)
-class LabelConfig:
+# --- party config: labels, model, peers ----------------------------------------
+
+
+class LabelConfig(ConfigModel):
     """label = 1 when the column's value is greater than ``positive_above`` (a
     number), or when it ``equals`` a given text (exactly one of the two).
 
@@ -102,12 +311,57 @@ class LabelConfig:
     score column carry) and weighs its loss (``weight``). ``key`` is where the
     party's config states it (``label``, or ``labels[i]``)."""
 
-    column: str
-    positive_above: float | None = None
-    equals: str | None = None
-    name: str = "label"
-    weight: float = 1.0
-    key: str = "label"
+    column: StrictStr = Field(description="The column the label is computed from.")
+    positive_above: Limited(float, PARTY_LIMITS["positive_above"]) | None = Field(
+        None,
+        description="The label is 1 where the column's value is greater than this "
+        "number. Give this or 'equals'.",
+    )
+    equals: StrictStr | None = Field(
+        None,
+        description="The label is 1 where the column's value is this text. Give "
+        "this or 'positive_above'.",
+    )
+    name: StrictStr = Field(
+        "label",
+        description="In a 'labels' list: the task's name, which its metrics and "
+        "score column carry.",
+    )
+    weight: Limited(float, PARTY_LIMITS["weight"]) = Field(
+        1.0, description="In a 'labels' list: the weight of the task's loss."
+    )
+    key: SkipJsonSchema[StrictStr] = Field(
+        "label", description="Where the config states the label (for messages)."
+    )
+
+    _derived: ClassVar[frozenset[str]] = frozenset({"key"})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_rule(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        rules = [
+            key
+            for key in ("positive_above", "equals")
+            if key in data
+            and (data[key] is not None or len(data) > 1)
+            and not (data[key] is None and key == "equals")
+        ]
+        if len(rules) != 1:
+            raise problem(
+                rules[-1] if rules else "positive_above",
+                "give the label one rule: positive_above (label = value > a number) "
+                f"or equals (label = value is a given text); found {rules or 'none'}",
+            )
+        if "column" not in data:
+            raise problem("column", "missing; add it as a string")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _run_name(value)
 
     @property
     def rule(self) -> str:
@@ -120,10 +374,35 @@ class LabelConfig:
     def rule_key(self) -> str:
         return "equals" if self.equals is not None else "positive_above"
 
+    @classmethod
+    def file_keys_in(cls, listed: bool) -> list[str]:
+        """A label's keys: a single ``label`` has no name and weight."""
+        keys = cls.file_keys()
+        return keys if listed else [k for k in keys if k not in ("name", "weight")]
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """A party's model: its family (see ``splitrec.models.registry``) and that
+
+class AggregationSection(ConfigModel):
+    """How the fuse combines the base outputs, with secure aggregation."""
+
+    method: StrictStr = Field(
+        description="sum or average: the element-wise combination of the base outputs."
+    )
+    secure: StrictBool = Field(
+        False,
+        description="Feature parties send their outputs masked, so that the label "
+        "party recovers only their sum.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _method(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "method" not in data:
+            raise problem("method", "missing; use sum or average")
+        return data
+
+
+class ModelConfig(ConfigModel):
+    """A party's model: its family (see ``splitrec.config.families``) and that
     family's settings; ``fuse_units``, ``fuse`` and ``aggregation`` (how the
     fuse combines the base outputs) only at the label party.
 
@@ -131,62 +410,470 @@ class ModelConfig:
     ``fuse``), imported from the folder ``code`` (relative to the config file),
     and declare their base's output width."""
 
-    embedding_dim: int
-    deep_units: tuple[int, ...]
-    fuse_units: tuple[int, ...] = ()
-    family: str = DEFAULT_FAMILY
-    base: str = ""
-    fuse: str = ""
-    output_width: int = 0
-    code: Path | None = None
-    aggregation: str = "concat"
-    # The label party's: feature parties send their outputs masked so that it
-    # recovers only their sum (``aggregation: {method: sum, secure: true}``).
-    secure_aggregation: bool = False
-    # bst: heads of its self-attention (dividing embedding_dim) and blocks.
-    attention_heads: int = 2
-    transformer_blocks: int = 1
-    # mmoe's fuse: shared experts (dense stacks of expert_units), a softmax gate
-    # per task over them, and a tower of tower_units per task.
-    experts: int = 4
-    expert_units: tuple[int, ...] = (64, 32)
-    tower_units: tuple[int, ...] = (16,)
-    # How many labels the fuse predicts (the label party's labels); 0 at a
-    # feature party.
-    tasks: int = 0
+    embedding_dim: Limited(int, PARTY_LIMITS["embedding_dim"]) = Field(
+        8, description="The width of every embedding of the party's features."
+    )
+    deep_units: IntList(PARTY_LIMITS["units"]) = Field(
+        (256, 32),
+        description="The units of the base's dense layers; the last is its output "
+        "width.",
+    )
+    fuse_units: IntList(PARTY_LIMITS["units"]) = Field(
+        (),
+        description="Label party: the units of the fuse's dense layers (default "
+        "256, 256, 32).",
+    )
+    family: StrictStr = Field(
+        DEFAULT_FAMILY,
+        description="The model family: "
+        + ", ".join(sorted(FAMILY_RULES))
+        + ". Every party of a job uses one its label party's fuse can take.",
+        json_schema_extra={"enum": sorted(FAMILY_RULES)},
+    )
+    base: StrictStr = Field(
+        "",
+        description="custom: the base builder as 'module:function', looked up in "
+        "'code'.",
+    )
+    fuse: StrictStr = Field(
+        "",
+        description="custom, label party: the fuse builder as 'module:function', "
+        "looked up in 'code'.",
+    )
+    output_width: StrictInt = Field(
+        0,
+        description="custom: the width of the base's output per row.",
+        json_schema_extra={"minimum": 1, "maximum": PARTY_LIMITS["units"].high},
+    )
+    code: Path | None = Field(
+        None,
+        description="custom: the folder the builders' modules are imported from, "
+        "relative to the config file's folder (default: that folder).",
+    )
+    aggregation: Annotated[
+        StrictStr,
+        BeforeValidator(
+            lambda v: v,
+            json_schema_input_type=Literal[AGGREGATIONS] | AggregationSection,
+        ),
+    ] = Field(
+        "concat",
+        description="Label party: how the fuse combines the base outputs: concat "
+        "(side by side), sum or average (element-wise, equal widths), or a "
+        "mapping {method, secure} for secure aggregation.",
+    )
+    secure_aggregation: SkipJsonSchema[StrictBool] = Field(
+        False,
+        description="Feature parties send their outputs masked, so that the label "
+        "party recovers only their sum.",
+    )
+    attention_heads: Limited(int, PARTY_LIMITS["attention_heads"]) = Field(
+        2, description="bst: heads of self-attention; they divide embedding_dim."
+    )
+    transformer_blocks: Limited(int, PARTY_LIMITS["transformer_blocks"]) = Field(
+        1, description="bst: transformer blocks."
+    )
+    experts: Limited(int, PARTY_LIMITS["experts"]) = Field(
+        4, description="mmoe, label party: the experts the tasks share."
+    )
+    expert_units: IntList(PARTY_LIMITS["units"]) = Field(
+        (64, 32), description="mmoe, label party: the units of each expert's layers."
+    )
+    tower_units: IntList(PARTY_LIMITS["units"]) = Field(
+        (16,), description="mmoe, label party: the units of each task's tower."
+    )
+    tasks: SkipJsonSchema[StrictInt] = Field(
+        0,
+        description="How many labels the fuse predicts (the party's labels); 0 at "
+        "a feature party.",
+    )
+
+    _derived: ClassVar[frozenset[str]] = frozenset({"tasks", "secure_aggregation"})
+    file_sections: ClassVar[dict[str, type[ConfigModel]]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _family_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        family, tasks = data.get("family", DEFAULT_FAMILY), data.get("tasks", 0)
+        if not isinstance(family, str) or not isinstance(tasks, int):
+            return data
+        found = family_problem(family) or tasks_problem(family, tasks)
+        if found is not None:
+            raise problem("family", found)
+        rules = FAMILY_RULES[family]
+        allowed = rules.base_keys + (rules.fuse_keys if tasks else ())
+        written = [k for k in _written(data, cls, info) if k not in cls._derived]
+        # Built in Python, settings another family (or the fuse) would read are
+        # kept, unused, as they always were; a file may not write them.
+        for key in written if from_file(info) else ():
+            if key in allowed:
+                continue
+            owners = key_families(key)
+            if key in rules.fuse_keys:
+                found = "is a setting of the fuse, which only the label party has"
+            elif owners:
+                found = f"belongs to model family {' / '.join(owners)}, not {family}"
+            else:
+                continue  # refused as an unknown key
+            raise problem(key, f"{found}; remove it")
+        data = dict(data)
+        if "fuse_units" in allowed and "fuse_units" not in written:
+            data["fuse_units"] = (256, 256, 32)
+        if "code" in allowed and data.get("code") is None:
+            data["code"] = "."
+        for key in ("base", "fuse"):
+            if key in allowed:
+                data[key] = _builder(data, key)
+        if "output_width" in allowed and "output_width" not in written:
+            raise problem(
+                "output_width", "missing; add the width of the base's output per row"
+            )
+        if "output_width" in allowed:
+            found = PARTY_LIMITS["units"].problem(data["output_width"])
+            if found is not None:
+                raise problem("output_width", found)
+        if "aggregation" in allowed:
+            data.update(_aggregation(data, family, info))
+        return data
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return _path(value, info)
+
+    @model_validator(mode="after")
+    def _heads(self) -> ModelConfig:
+        if self.family == "bst" and self.embedding_dim % self.attention_heads:
+            raise problem(
+                "attention_heads",
+                f"{self.attention_heads} heads do not divide embedding_dim "
+                f"{self.embedding_dim}; each head takes an equal share of the "
+                "embedding",
+            )
+        return self
 
 
-@dataclass(frozen=True)
-class PeerConfig:
+def _builder(data: dict, key: str) -> Any:
+    """A ``module:function`` reference to a model builder."""
+    if key not in data:
+        raise problem(key, "missing; add it as a string")
+    value = data[key]
+    if not isinstance(value, str):
+        return value
+    module, _, function = value.partition(":")
+    parts = module.split(".") + [function]
+    if not all(part.isidentifier() for part in parts):
+        raise problem(
+            key,
+            f"{value!r} is not 'module:function' (for example "
+            "'cross_network:build_base'); the module is looked up in 'code'",
+        )
+    return value
+
+
+def _aggregation(data: dict, family: str, info: ValidationInfo) -> dict[str, Any]:
+    """``aggregation``: a method (``concat``, ``sum``, ``average``), or
+    ``{method: ..., secure: true|false}``; returns the fields they set."""
+    value = data.get("aggregation", "concat")
+    secure, key = bool(data.get("secure_aggregation", False)), "aggregation"
+    if isinstance(value, dict):
+        section = nested(AggregationSection, value, "aggregation", info)
+        value, secure, key = section.method, section.secure, "aggregation.method"
+    if not isinstance(value, str):
+        return {}
+    found = aggregation_problem(family, value)
+    if found is not None:
+        raise problem(key, found)
+    if secure and value == "concat":
+        raise problem(
+            "aggregation.secure" if key != "aggregation" else "secure_aggregation",
+            "secure aggregation lets the label party recover only the sum of the "
+            "feature parties' outputs, so it cannot take them side by side "
+            "(concat); use method sum or average",
+        )
+    return {"aggregation": value, "secure_aggregation": secure}
+
+
+class PeerConfig(ConfigModel):
     """A party this one talks to; ``identity`` is the name in its certificate."""
 
-    name: str
-    address: str
-    identity: str = ""
+    name: StrictStr = Field(description="The peer party's name.")
+    address: StrictStr = Field(
+        description="Where the peer listens: host:port (or another gRPC target)."
+    )
+    identity: StrictStr = Field(
+        "",
+        description="The name in the peer's certificate (default: its name).",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _identity(cls, data: Any) -> Any:
+        named = isinstance(data, dict) and isinstance(data.get("name"), str)
+        if named and not data.get("identity"):
+            return {**data, "identity": data["name"]}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _run_name(value)
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        found = address_problem(value, CALL_PORT)
+        if found is not None:
+            raise problem("", found)
+        return value
 
     @property
     def expected_identity(self) -> str:
         return self.identity or self.name
 
 
-@dataclass(frozen=True)
-class PartyConfig:
-    party: str
-    listen: str
-    data: DataConfig
-    features: tuple[FeatureConfig, ...]
-    model: ModelConfig
-    peers: tuple[PeerConfig, ...]
-    output_dir: Path
-    labels: tuple[LabelConfig, ...] = ()
-    tls: TlsConfig = INSECURE
-    coordinator_identity: str = "coordinator"
-    # Further files of the same layout, by key, for scoring new rows with an
-    # exported model (a job names a key, never a path).
-    datasets: dict[str, Path] = dataclasses.field(default_factory=dict)
-    # What the party serves online (``splitrec.config.serving``), if anything.
-    serving: ServingConfig | None = None
-    source: Path = Path("<memory>")
+class JobPartyConfig(PeerConfig):
+    """A party of the job: where the coordinator reaches it."""
+
+    name: StrictStr = Field(description="The party's name, as its config states it.")
+    address: StrictStr = Field(
+        description="Where the party listens: host:port (or another gRPC target)."
+    )
+    identity: StrictStr = Field(
+        "", description="The name in the party's certificate (default: its name)."
+    )
+
+
+# --- party config ---------------------------------------------------------------
+
+
+def _labels(data: dict, info: ValidationInfo) -> tuple[Any, ...]:
+    """``label`` (one task) or ``labels`` (a list of named tasks), each marked
+    with the key it is written under; none at a feature party."""
+    if "label" in data and "labels" in data:
+        raise problem(
+            "labels",
+            "give either 'label' (one task) or 'labels' (a list of tasks), not both",
+        )
+    if "label" in data:
+        label = data["label"]
+        if from_file(info):
+            refuse_keys_in(label, LabelConfig.file_keys_in(False), "label")
+        if isinstance(label, dict):
+            label = {**label, "key": "label"}
+        return (nested(LabelConfig, label, "label", info),)
+    labels = data.get("labels", ())
+    if not isinstance(labels, (list, tuple)):
+        return labels
+    if "labels" in data and not labels:
+        raise problem("labels", "list at least one label")
+    found = []
+    for index, label in enumerate(labels):
+        key = f"labels[{index}]"
+        if isinstance(label, dict):
+            if from_file(info):
+                refuse_keys_in(label, LabelConfig.file_keys_in(True), key)
+            if "name" not in label:
+                raise problem(f"{key}.name", "missing; add it as a string")
+            label = {**label, "key": key}
+        elif isinstance(label, LabelConfig):
+            label = label.model_copy(update={"key": key})
+        found.append(label)
+    return tuple(found)
+
+
+def refuse_keys_in(data: Any, allowed: list[str], key: str) -> None:
+    """Refuses a key of ``data`` (the section at ``key``) not in ``allowed``."""
+    if isinstance(data, dict):
+        for written in data:
+            if written not in allowed:
+                raise problem(
+                    join_key(key, str(written)), unknown_key(written, allowed)
+                )
+
+
+class PartyConfig(ConfigModel):
+    """A party's own config: its data, features, model and peers; the only
+    authority over what it reads and reveals."""
+
+    party: StrictStr = Field(
+        description="The party's name (part of file paths: a safe name)."
+    )
+    listen: StrictStr = Field(
+        "127.0.0.1:0",
+        description="The host:port the party serves on (port 0: any free one).",
+    )
+    data: DataConfig = Field(description="The party's data file.")
+    features: tuple[FeatureConfig, ...] = Field(
+        (),
+        description="The model inputs built from the party's columns; only the "
+        "label party may hold none (its labels alone).",
+    )
+    model: ModelConfig = Field(description="The party's model: family and settings.")
+    peers: tuple[PeerConfig, ...] = Field(
+        (), description="The parties this one talks to directly."
+    )
+    output_dir: Path = Field(
+        Path("runs"),
+        description="Where the party writes its jobs' checkpoints, exports and "
+        "logs, relative to the config file's folder.",
+    )
+    labels: tuple[LabelConfig, ...] = Field(
+        (),
+        description="The label party's labels, one per task, each named; or give "
+        "one 'label'. A party with labels is the label party.",
+    )
+    tls: TlsConfig = Field(
+        INSECURE,
+        description="Mutual TLS: the CA, the party's certificate and key; or "
+        "{insecure: true} for a local demo. Required in a file.",
+    )
+    coordinator_identity: StrictStr = Field(
+        "coordinator",
+        description="The name in the certificate of the coordinator allowed to "
+        "drive the party's jobs.",
+    )
+    datasets: dict[str, Path] = Field(
+        default_factory=dict,
+        description="Further files of the data file's layout, by key, for scoring "
+        "new rows with an exported model (a job names a key, never a path); "
+        "relative to the config file's folder.",
+    )
+    serving: Annotated[
+        ServingConfig | None,
+        BeforeValidator(lambda v: v, json_schema_input_type=ServingSection | None),
+    ] = Field(None, description="What the party serves online, if anything.")
+    source: SkipJsonSchema[Path] = Field(
+        Path("<memory>"), description="The config file (for messages)."
+    )
+
+    _derived: ClassVar[frozenset[str]] = frozenset({"source"})
+    file_sections: ClassVar[dict[str, type[ConfigModel]]] = {
+        "label": LabelConfig,
+        "serving": ServingSection,
+    }
+
+    @classmethod
+    def file_keys(cls) -> list[str]:
+        return sorted([*super().file_keys(), "label"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if from_file(info):
+            refuse_keys(data, cls)
+            for key, section in (("model", ModelConfig), ("data", DataConfig)):
+                refuse_keys(data.get(key), section, key)
+            if isinstance(data.get("features"), list):
+                for index, feature in enumerate(data["features"]):
+                    refuse_keys(feature, FeatureConfig, f"features[{index}]")
+            if "tls" not in data:
+                raise tls_missing()
+        data = dict(data)
+        data.setdefault("output_dir", "runs")
+        labels = _labels(data, info)
+        data.pop("label", None)
+        if labels:
+            data["labels"] = labels
+        if "features" not in data and not labels:
+            raise problem("features", "missing; add it as a list")
+        model = data.get("model")
+        tasks = len(labels) if isinstance(labels, tuple) else 0
+        if isinstance(model, dict):
+            data["model"] = {**model, "tasks": tasks}
+        elif isinstance(model, ModelConfig) and model.tasks != tasks:
+            raise problem(
+                "model.tasks",
+                f"is {model.tasks}, but the party has {tasks} label(s); build the "
+                "model with tasks equal to the number of labels",
+            )
+        if data.get("serving") is not None:
+            peers = data.get("peers") or ()
+            names = tuple(
+                p.get("name") if isinstance(p, dict) else getattr(p, "name", "")
+                for p in (peers if isinstance(peers, (list, tuple)) else ())
+            )
+            data["serving"] = read_serving(data["serving"], info, names, bool(tasks))
+        if from_file(info):
+            data["source"] = source_of(info, Path("<memory>"))
+        return data
+
+    @field_validator("party")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _run_name(value)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        found = address_problem(value, LISTEN_PORT)
+        if found is not None:
+            raise problem("", found)
+        return value
+
+    @field_validator("output_dir", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return _path(value, info)
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _datasets(cls, value: Any, info: ValidationInfo) -> Any:
+        """Keys are safe names, paths relative to the config file's folder."""
+        if not isinstance(value, dict):
+            return value
+        found = {}
+        for key, path in value.items():
+            key_problem = name_problem(str(key))
+            if key_problem is not None:
+                raise problem(str(key), f"a dataset key {key_problem}")
+            if not isinstance(path, (str, Path)):
+                raise problem(str(key), f"must be a string, got {path!r}")
+            found[key] = _path(path, info)
+        return found
+
+    @model_validator(mode="after")
+    def _check(self) -> PartyConfig:
+        if not self.features and self.role is not PartyRole.LABEL:
+            raise problem(
+                "features",
+                "list at least one feature (only the label party may hold no "
+                "features, its labels alone)",
+            )
+        names = [f.name for f in self.features]
+        by_name = {f.name: f for f in self.features}
+        for index, feature in enumerate(self.features):
+            owner = by_name.get(feature.shares) if feature.shares else None
+            if feature.shares and (owner is None or owner.kind in _NOT_SHAREABLE):
+                raise problem(
+                    f"features[{index}].shares",
+                    f"{feature.shares!r} is not an index feature of this party "
+                    "(hashed, vocabulary or from_data) whose embedding table the "
+                    f"sequence could share; its features: {names}",
+                )
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise problem("features", f"feature names used twice: {duplicated}")
+        tasks = [label.name for label in self.labels]
+        duplicated = sorted({n for n in tasks if tasks.count(n) > 1})
+        if duplicated:
+            raise problem("labels", f"task names used twice: {duplicated}")
+        columns = {f.column for f in self.features}
+        for label in self.labels:
+            if label.column in columns:
+                raise problem(
+                    f"{label.key}.column",
+                    f"{label.column!r} is a label; it must not be a feature column",
+                )
+        if self.data.id_column in columns:
+            raise problem("data.id_column", "the row ID column must not be a feature")
+        if any(p.name == self.party for p in self.peers):
+            raise problem("peers", f"lists the party itself ({self.party!r})")
+        return self
 
     @property
     def role(self) -> PartyRole:
@@ -201,54 +888,398 @@ class PartyConfig:
         return next((p for p in self.peers if p.name == name), None)
 
 
-@dataclass(frozen=True)
-class JobPartyConfig:
-    name: str
-    address: str
-    identity: str = ""
-
-    @property
-    def expected_identity(self) -> str:
-        return self.identity or self.name
+def load_party_config(path: Path) -> PartyConfig:
+    """Reads and validates a party's config file."""
+    path = Path(path).resolve()
+    return PartyConfig.from_file(load_yaml_mapping(path), path)
 
 
-@dataclass(frozen=True)
-class JobConfig:
-    job: str
+# --- job config: the file's sections --------------------------------------------
+
+
+class OptimizerSection(ConfigModel):
+    """The optimizer every party's model trains with."""
+
+    name: StrictStr = Field(
+        "adam",
+        description="adam, sgd or adagrad.",
+        json_schema_extra={"enum": list(OPTIMIZERS)},
+    )
+    learning_rate: Number = Field(1e-3, description="The learning rate, in (0, 10].")
+
+
+class StrategySection(ConfigModel):
+    """How the parties overlap their steps."""
+
+    pipeline_size: StrictInt = Field(
+        1,
+        description="Batches in flight at once (1: one step after another; up to 64).",
+    )
+    warmup_steps: StrictInt = Field(
+        100,
+        description="Steps taken one at a time before the pipeline fills.",
+    )
+
+
+class InitFromSection(ConfigModel):
+    """Warm start: an exported model version of another job."""
+
+    job: StrictStr = Field(description="The job whose export the parties start from.")
+    version: StrictStr = Field(description="That job's exported model version.")
+
+
+class CompressionSection(ConfigModel):
+    """How hidden tensors and gradients are compressed between parties."""
+
+    method: StrictStr = Field(
+        "none",
+        description="The compression method.",
+        json_schema_extra={"enum": list(COMPRESSION_METHODS)},
+    )
+    ratio: Number = Field(1.0, description="The share of values kept, in (0, 1].")
+
+
+class CheckpointSection(ConfigModel):
+    """When checkpoints are written and how many are kept."""
+
+    every_steps: StrictInt = Field(
+        0,
+        description="A checkpoint every this many steps (0: at epoch ends only).",
+    )
+    keep: StrictInt = Field(3, description="Checkpoints kept (1 to 1000).")
+
+
+class RecoverySection(ConfigModel):
+    """How a job recovers from a party's failure."""
+
+    max_attempts: StrictInt = Field(
+        5, description="Recoveries from a checkpoint before the job fails."
+    )
+    timeout: Number = Field(
+        300.0, description="Seconds to wait for a failed party to return."
+    )
+
+
+class EmbeddingDpSection(ConfigModel):
+    """Embedding differential privacy: each row of a feature party's hidden
+    tensor is clipped and noised before it is sent."""
+
+    clip_norm: Number = Field(description="The L2 norm each row is clipped to (> 0).")
+    noise_multiplier: Number = Field(
+        description="The Gaussian noise's standard deviation, in clip norms."
+    )
+    delta: Number = Field(
+        1e-5, description="The δ at which the spent ε is reported, in (0, 1)."
+    )
+    releases: StrictStr = Field(
+        "training",
+        description="What is noised: training (the training forwards only) or all "
+        "(the evaluation and prediction passes too).",
+        json_schema_extra={"enum": list(DP_RELEASES)},
+    )
+
+
+class LabelDpSection(ConfigModel):
+    """Label differential privacy: the label party trains on labels passed
+    through randomized response."""
+
+    epsilon: Number = Field(description="The randomized response's ε (> 0).")
+
+
+class GradientDefenseSection(ConfigModel):
+    """Noise on the gradients the label party returns."""
+
+    method: StrictStr = Field(
+        description="none, max_norm, iso or directional.",
+        json_schema_extra={"enum": list(DEFENSES)},
+    )
+    scale: Number = Field(1.0, description="The noise's scale (iso, directional).")
+
+
+class PrivacySection(ConfigModel):
+    """The job's privacy mechanisms; all off when left out."""
+
+    embedding_dp: EmbeddingDpSection | None = Field(
+        None, description="Embedding DP at the feature parties."
+    )
+    label_dp: LabelDpSection | None = Field(
+        None, description="Label DP at the label party."
+    )
+    gradient_defense: GradientDefenseSection | None = Field(
+        None, description="A defense of the gradients sent to the feature parties."
+    )
+    leakage_probe: StrictBool = Field(
+        False,
+        description="Record what an attacker in each party's place sees (an "
+        "evaluation mode).",
+    )
+    nopeek: Number = Field(
+        0.0,
+        description="NoPeek's weight at feature parties: the distance correlation "
+        "between inputs and hidden tensors they lower (0: off).",
+    )
+    task: StrictStr = Field(
+        "",
+        description="In a job of several tasks: the label name that label DP and "
+        "the gradient defense protect.",
+    )
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return _run_name(value) if value else value
+
+    def settings(self, key: str = "") -> PrivacySettings:
+        """The settings the parties read (``key``: where the section is)."""
+        values: dict[str, Any] = {
+            "leakage_probe": self.leakage_probe,
+            "nopeek": self.nopeek,
+            "task": self.task,
+        }
+        if self.embedding_dp is not None:
+            dp = self.embedding_dp
+            if dp.clip_norm <= 0:
+                raise problem(
+                    join_key(key, "embedding_dp.clip_norm"), "must be greater than 0"
+                )
+            if dp.releases not in DP_RELEASES:
+                raise problem(
+                    join_key(key, "embedding_dp.releases"),
+                    f"{dp.releases!r}: use training (the training forwards only) "
+                    "or all (the evaluation and prediction passes too)",
+                )
+            values.update(
+                clip_norm=dp.clip_norm,
+                noise_multiplier=dp.noise_multiplier,
+                delta=dp.delta,
+                dp_releases=dp.releases,
+            )
+        if self.label_dp is not None:
+            if self.label_dp.epsilon <= 0:
+                raise problem(
+                    join_key(key, "label_dp.epsilon"), "must be greater than 0"
+                )
+            values["label_epsilon"] = self.label_dp.epsilon
+        if self.gradient_defense is not None:
+            values["gradient_defense"] = self.gradient_defense.method
+            values["defense_scale"] = self.gradient_defense.scale
+        return PrivacySettings(**values)
+
+
+def _privacy(value: Any, info: ValidationInfo) -> Any:
+    if isinstance(value, dict):
+        return nested(PrivacySection, value, "", info).settings()
+    return value
+
+
+class JobFile(ConfigModel):
+    """A job's config file: the coordinator's only input. It holds the shared
+    training settings only; each party's config rules over its data and model."""
+
+    job: StrictStr = Field(
+        description="The job's name (part of file paths: a safe name)."
+    )
+    parties: tuple[JobPartyConfig, ...] = Field(
+        description="Every party of the job (at least two), in the fuse model's order."
+    )
+    label_party: StrictStr = Field(description="The party that holds the labels.")
+    epochs: StrictInt = Field(5, description="Epochs to train (1 to 100000).")
+    batch_size: StrictInt = Field(
+        128, description="Rows per training step (1 to 1000000)."
+    )
+    seed: StrictInt = Field(
+        1234, description="The seed of every random choice of the job."
+    )
+    optimizer: OptimizerSection | None = Field(None, description="The optimizer.")
+    validation_fraction: Number = Field(
+        0.1,
+        description="The share of aligned rows held out for validation, in (0, 0.99].",
+    )
+    steps_per_window: StrictInt = Field(
+        0,
+        description="Steps per metrics window within an epoch (0: one window per "
+        "epoch).",
+    )
+    report_every: StrictInt = Field(50, description="Steps between progress lines.")
+    strategy: StrategySection | None = Field(
+        None, description="How the parties overlap their steps."
+    )
+    predict: StrictStr = Field(
+        "validation",
+        description="Which rows are scored at the end: none, validation, train or all.",
+        json_schema_extra={"enum": list(PREDICT_SPLITS)},
+    )
+    export: StrictStr = Field(
+        "auto",
+        description="The model version each party exports its part under at the "
+        "end: auto (epoch-<E>), none (no export) or a version name.",
+    )
+    init_from: InitFromSection | None = Field(
+        None, description="Warm start from another job's exported model version."
+    )
+    runs_dir: StrictStr = Field(
+        "runs",
+        description="Where the coordinator writes the job's records, relative to "
+        "the config file's folder.",
+    )
+    connect_timeout: Number = Field(
+        30.0, description="Seconds to wait for every party to answer."
+    )
+    rpc_timeout: Number = Field(
+        120.0, description="Seconds one call to a party may take."
+    )
+    align_timeout: Number = Field(
+        1800.0, description="Seconds the ID alignment may take."
+    )
+    compression: CompressionSection | None = Field(
+        None, description="Compression of the tensors between parties."
+    )
+    privacy: PrivacySection | None = Field(
+        None, description="Privacy mechanisms; all off when left out."
+    )
+    checkpoint: CheckpointSection | None = Field(
+        None, description="Checkpoint frequency and retention."
+    )
+    recovery: RecoverySection | None = Field(
+        None, description="Recovery from a party's failure."
+    )
+    tls: TlsConfig = Field(
+        description="Mutual TLS: the CA, the coordinator's certificate and key; or "
+        "{insecure: true} for a local demo."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "tls" not in data:
+            raise tls_missing()
+        return data
+
+    @field_validator("job")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _run_name(value)
+
+    def flat(self, info: ValidationInfo | None) -> dict[str, Any]:
+        """The settings as ``JobConfig``'s fields."""
+        optimizer = self.optimizer or OptimizerSection()
+        strategy = self.strategy or StrategySection()
+        compression = self.compression or CompressionSection()
+        checkpoint = self.checkpoint or CheckpointSection()
+        recovery = self.recovery or RecoverySection()
+        return {
+            "job": self.job,
+            "parties": self.parties,
+            "label_party": self.label_party,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "optimizer": optimizer.name,
+            "learning_rate": optimizer.learning_rate,
+            "validation_fraction": self.validation_fraction,
+            "steps_per_window": self.steps_per_window,
+            "report_every": self.report_every,
+            "pipeline_size": strategy.pipeline_size,
+            "pipeline_warmup_steps": strategy.warmup_steps,
+            "predict": self.predict,
+            "export": self.export,
+            "init_job": self.init_from.job if self.init_from else "",
+            "init_version": self.init_from.version if self.init_from else "",
+            "runs_dir": resolve(base_folder(info), self.runs_dir),
+            "connect_timeout": self.connect_timeout,
+            "rpc_timeout": self.rpc_timeout,
+            "align_timeout": self.align_timeout,
+            "compression": compression.method,
+            "compression_ratio": compression.ratio,
+            "privacy": self.privacy.settings("privacy")
+            if self.privacy
+            else PrivacySettings(),
+            "checkpoint_every": checkpoint.every_steps,
+            "keep_checkpoints": checkpoint.keep,
+            "max_recoveries": recovery.max_attempts,
+            "recovery_timeout": recovery.timeout,
+            "tls": self.tls,
+            "source": source_of(info, Path("<memory>")),
+        }
+
+
+# --- job config -------------------------------------------------------------------
+
+
+def _is_file_layout(data: dict) -> bool:
+    """Whether ``data`` is written as a job file (sections), not as fields."""
+    sections = ("strategy", "checkpoint", "recovery", "init_from")
+    return any(key in data for key in sections) or any(
+        isinstance(data.get(key), dict) for key in ("optimizer", "compression")
+    )
+
+
+class JobConfig(ConfigModel):
+    """A job's settings as the coordinator uses them: those of its file
+    (``JobFile``, whose sections become fields here) or built in Python."""
+
+    job: StrictStr
     parties: tuple[JobPartyConfig, ...]
-    label_party: str
-    epochs: int = 5
-    batch_size: int = 128
-    seed: int = 1234
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    validation_fraction: float = 0.1
-    steps_per_window: int = 0
-    report_every: int = 50
-    pipeline_size: int = 1
-    pipeline_warmup_steps: int = 100
-    predict: str = "validation"
+    label_party: StrictStr
+    epochs: StrictInt = 5
+    batch_size: StrictInt = 128
+    seed: StrictInt = 1234
+    optimizer: StrictStr = "adam"
+    learning_rate: Number = 1e-3
+    validation_fraction: Number = 0.1
+    steps_per_window: StrictInt = 0
+    report_every: StrictInt = 50
+    pipeline_size: StrictInt = 1
+    pipeline_warmup_steps: StrictInt = 100
+    predict: StrictStr = "validation"
     # The model version each party exports its part under at the end of the
     # job: ``auto`` names it ``epoch-<E>``, ``none`` exports nothing.
-    export: str = "auto"
+    export: StrictStr = "auto"
     # Warm start: an exported model version of another job (``init_from``).
-    init_job: str = ""
-    init_version: str = ""
+    init_job: StrictStr = ""
+    init_version: StrictStr = ""
     # Scoring (``coordinator predict``): the parties' dataset key to score.
-    dataset: str = ""
+    dataset: StrictStr = ""
     runs_dir: Path = Path("runs")
-    connect_timeout: float = 30.0
-    rpc_timeout: float = 120.0
-    align_timeout: float = 1800.0
-    compression: str = "none"
-    compression_ratio: float = 1.0
-    privacy: PrivacySettings = PrivacySettings()
-    checkpoint_every: int = 0
-    keep_checkpoints: int = 3
-    max_recoveries: int = 5
-    recovery_timeout: float = 300.0
+    connect_timeout: Number = 30.0
+    rpc_timeout: Number = 120.0
+    align_timeout: Number = 1800.0
+    compression: StrictStr = "none"
+    compression_ratio: Number = 1.0
+    privacy: Annotated[PrivacySettings, BeforeValidator(_privacy)] = PrivacySettings()
+    checkpoint_every: StrictInt = 0
+    keep_checkpoints: StrictInt = 3
+    max_recoveries: StrictInt = 5
+    recovery_timeout: Number = 300.0
     tls: TlsConfig = INSECURE
     source: Path = Path("<memory>")
+
+    _derived: ClassVar[frozenset[str]] = frozenset({"source", "dataset"})
+
+    @classmethod
+    def file_keys(cls) -> list[str]:
+        return JobFile.file_keys()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and (from_file(info) or _is_file_layout(data)):
+            return nested(JobFile, data, "", info).flat(info)
+        if isinstance(data, dict) and "runs_dir" not in data:
+            return {**data, "runs_dir": "runs"}
+        return data
+
+    @field_validator("runs_dir", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
+        return _path(value, info)
+
+    @model_validator(mode="after")
+    def _check(self) -> JobConfig:
+        found = job_problem(self)
+        if found is not None:
+            raise problem(*found)
+        return self
 
     def party(self, name: str) -> JobPartyConfig | None:
         return next((p for p in self.parties if p.name == name), None)
@@ -262,583 +1293,68 @@ class JobConfig:
         return (self.init_job, self.init_version, self.dataset)
 
 
-def _resolve(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
-
-
-def _name(reader: ConfigReader, key: str, default: str | None = None) -> str:
-    """A job or party name, part of file paths (``splitrec.common.names``)."""
-    if default is None:
-        value = reader.require(key, str)
-    else:
-        value = reader.optional(key, str, default)
-    problem = run_name_problem(value, None)
-    if problem is not None:
-        raise reader.error(key, problem)
-    return value
-
-
-def _address(
-    reader: ConfigReader, key: str, port: Limit, default: str | None = None
-) -> str:
-    """A ``host:port`` whose port lies within ``port``."""
-    if default is None:
-        value = reader.require(key, str)
-    else:
-        value = reader.optional(key, str, default)
-    problem = address_problem(value, port)
-    if problem is not None:
-        raise reader.error(key, problem)
-    return value
-
-
-def _bins(reader: ConfigReader) -> int:
-    if not reader.has("bins"):
-        raise reader.error("bins", "a hashed feature needs 'bins', a positive integer")
-    return reader.number("bins", int, 0, PARTY_LIMITS["bins"])
-
-
-def _read_feature(reader: ConfigReader) -> FeatureConfig:
-    name = reader.require("name", str)
-    kind = reader.require("type", str)
-    if kind not in FEATURE_KINDS:
-        raise reader.error(
-            "type", f"unknown feature type {kind!r}; use one of {FEATURE_KINDS}"
-        )
-    for key in reader.written():
-        owners = sorted(k for k, keys in _FEATURE_KEYS.items() if key in keys)
-        if owners and key not in _FEATURE_KEYS[kind]:
-            raise reader.error(
-                key,
-                f"is a setting of {' / '.join(owners)} features, not {kind}; remove it",
-            )
-    feature = FeatureConfig(
-        name=name,
-        column=reader.optional("column", str, name),
-        kind=kind,
-        bins=_bins(reader) if kind == "hashed" else reader.optional("bins", int, 0),
-        vocabulary=reader.string_list("vocabulary", ()),
-        separator=reader.optional("separator", str, " "),
-    )
-    if kind == "sequence":
-        feature = _read_sequence(reader, feature)
-    if kind == "numeric":
-        feature = _read_numeric(reader, feature)
-    if feature.separator == "":
-        raise reader.error("separator", "must not be empty; the default is a space")
-    if kind in ("vocabulary", "multi_hot") and not feature.vocabulary:
-        raise reader.error(
-            "vocabulary", f"a {kind} feature needs a non-empty 'vocabulary' list"
-        )
-    if len(set(feature.vocabulary)) != len(feature.vocabulary):
-        raise reader.error("vocabulary", "holds the same value twice")
-    reader.finish()
-    return feature
-
-
-def _read_numeric(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfig:
-    """A numeric feature's own keys: its fill value, indicator and scaling."""
-    scale = reader.optional("scale", str, "standard")
-    if scale not in NUMERIC_SCALES:
-        raise reader.error(
-            "scale", f"unknown scaling {scale!r}; use one of {list(NUMERIC_SCALES)}"
-        )
-    return dataclasses.replace(
-        feature,
-        fill=reader.number("fill", float, 0.0, PARTY_LIMITS["fill"]),
-        indicator=reader.optional("indicator", bool, False),
-        scale=scale,
-    )
-
-
-def _read_sequence(reader: ConfigReader, feature: FeatureConfig) -> FeatureConfig:
-    """A sequence feature's own keys: its length, padding and token encoding."""
-    if not reader.has("max_length"):
-        raise reader.error(
-            "max_length", "a sequence feature needs 'max_length', its last N tokens"
-        )
-    sequence = dataclasses.replace(
-        feature,
-        max_length=reader.number("max_length", int, 1, PARTY_LIMITS["max_length"]),
-        shares=reader.optional("shares", str, ""),
-        padding=reader.optional("padding", str, "0"),
-    )
-    given = [k for k in ("shares", "bins", "vocabulary") if reader.has(k)]
-    if len(given) != 1:
-        raise reader.error(
-            "shares" if not given else given[-1],
-            "a sequence feature encodes its tokens one way: 'shares' (the name of "
-            "an index feature whose embedding table it uses), 'bins' (hashed) or "
-            f"'vocabulary'; found {given or 'none'}",
-        )
-    if given == ["bins"]:
-        sequence = dataclasses.replace(sequence, bins=_bins(reader))
-    if given == ["vocabulary"] and not sequence.vocabulary:
-        raise reader.error("vocabulary", "must not be empty")
-    return sequence
-
-
-def _read_model(reader: ConfigReader, tasks: int, base: Path) -> ModelConfig:
-    """The ``model`` section of a party that predicts ``tasks`` labels (0 at a
-    feature party)."""
-    family = reader.optional("family", str, DEFAULT_FAMILY)
-    problem = family_problem(family) or tasks_problem(family, tasks)
-    if problem is not None:
-        raise reader.error("family", problem)
-    declared = FAMILIES[family]
-    allowed = declared.base_keys + (declared.fuse_keys if tasks else ())
-    for key in reader.written():
-        if key in allowed:
-            continue
-        owners = key_families(key)
-        if key in declared.fuse_keys:
-            problem = "is a setting of the fuse, which only the label party has"
-        elif owners:
-            problem = f"belongs to model family {' / '.join(owners)}, not {family}"
-        else:
-            continue  # reader.finish() names it as unknown
-        raise reader.error(key, f"{problem}; remove it")
-    model = ModelConfig(
-        embedding_dim=reader.number(
-            "embedding_dim", int, 8, PARTY_LIMITS["embedding_dim"]
-        ),
-        deep_units=reader.int_list("deep_units", (256, 32), PARTY_LIMITS["units"]),
-        fuse_units=reader.int_list("fuse_units", (256, 256, 32), PARTY_LIMITS["units"])
-        if "fuse_units" in allowed
-        else (),
-        family=family,
-        base=_builder(reader, "base") if "base" in allowed else "",
-        fuse=_builder(reader, "fuse") if "fuse" in allowed else "",
-        output_width=_output_width(reader) if "output_width" in allowed else 0,
-        code=_resolve(base, reader.optional("code", str, "."))
-        if "code" in allowed
-        else None,
-        tasks=tasks,
-    )
-    if "aggregation" in allowed:
-        method, secure = _aggregation(reader, family)
-        model = dataclasses.replace(
-            model, aggregation=method, secure_aggregation=secure
-        )
-    if "attention_heads" in allowed:
-        model = _read_transformer(reader, model)
-    if "experts" in allowed:
-        model = dataclasses.replace(
-            model,
-            experts=reader.number("experts", int, 4, PARTY_LIMITS["experts"]),
-            expert_units=reader.int_list(
-                "expert_units", (64, 32), PARTY_LIMITS["units"]
-            ),
-            tower_units=reader.int_list("tower_units", (16,), PARTY_LIMITS["units"]),
-        )
-    reader.finish()
-    return model
-
-
-def _read_transformer(reader: ConfigReader, model: ModelConfig) -> ModelConfig:
-    """BST's keys: attention heads (dividing embedding_dim) and blocks."""
-    heads = reader.number("attention_heads", int, 2, PARTY_LIMITS["attention_heads"])
-    if model.embedding_dim % heads:
-        raise reader.error(
-            "attention_heads",
-            f"{heads} heads do not divide embedding_dim {model.embedding_dim}; "
-            "each head takes an equal share of the embedding",
-        )
-    return dataclasses.replace(
-        model,
-        attention_heads=heads,
-        transformer_blocks=reader.number(
-            "transformer_blocks", int, 1, PARTY_LIMITS["transformer_blocks"]
-        ),
-    )
-
-
-def _aggregation(reader: ConfigReader, family: str) -> tuple[str, bool]:
-    """``aggregation``: a method (``concat``, ``sum``, ``average``), or
-    ``{method: ..., secure: true|false}``; returns (method, secure)."""
-    secure, key, section = False, "aggregation", reader
-    if reader.has("aggregation") and isinstance(
-        reader.optional_raw("aggregation"), dict
-    ):
-        section = reader.section("aggregation")
-        key = "method"
-        secure = section.optional("secure", bool, False)
-        if not section.has("method"):
-            raise section.error("method", "missing; use sum or average")
-    value = section.optional(key, str, "concat")
-    problem = aggregation_problem(family, value)
-    if problem is not None:
-        raise section.error(key, problem)
-    if secure and value == "concat":
-        raise section.error(
-            "secure",
-            "secure aggregation lets the label party recover only the sum of the "
-            "feature parties' outputs, so it cannot take them side by side "
-            "(concat); use method sum or average",
-        )
-    if section is not reader:
-        section.finish()
-    return value, secure
-
-
-def _output_width(reader: ConfigReader) -> int:
-    if not reader.has("output_width"):
-        raise reader.error(
-            "output_width", "missing; add the width of the base's output per row"
-        )
-    return reader.number("output_width", int, 1, PARTY_LIMITS["units"])
-
-
-def _builder(reader: ConfigReader, key: str) -> str:
-    """A ``module:function`` reference to a model builder."""
-    value = reader.require(key, str)
-    module, _, function = value.partition(":")
-    parts = module.split(".") + [function]
-    if not all(part.isidentifier() for part in parts):
-        raise reader.error(
-            key,
-            f"{value!r} is not 'module:function' (for example "
-            "'cross_network:build_base'); the module is looked up in 'code'",
-        )
-    return value
-
-
-def _read_data(reader: ConfigReader, base: Path) -> DataConfig:
-    data = DataConfig(
-        path=_resolve(base, reader.require("path", str)),
-        id_column=reader.optional("id_column", str, "ID"),
-        columns=reader.string_list("columns", ()),
-    )
-    if data.columns and data.id_column not in data.columns:
-        raise reader.error("id_column", f"{data.id_column!r} is not in 'columns'")
-    reader.finish()
-    return data
-
-
-def _read_label(reader: ConfigReader, index: int | None = None) -> LabelConfig:
-    """One label: its column and rule; the ``index``-th of a ``labels`` list
-    also its name and weight."""
-    rules = [key for key in ("positive_above", "equals") if reader.has(key)]
-    if len(rules) != 1:
-        raise reader.error(
-            rules[-1] if rules else "positive_above",
-            "give the label one rule: positive_above (label = value > a number) "
-            f"or equals (label = value is a given text); found {rules or 'none'}",
-        )
-    label = LabelConfig(
-        column=reader.require("column", str),
-        positive_above=reader.number(
-            "positive_above", float, 0.0, PARTY_LIMITS["positive_above"]
-        )
-        if rules == ["positive_above"]
-        else None,
-        equals=reader.require("equals", str) if rules == ["equals"] else None,
-    )
-    if index is not None:
-        label = dataclasses.replace(
-            label,
-            name=_name(reader, "name"),
-            weight=reader.number("weight", float, 1.0, PARTY_LIMITS["weight"]),
-            key=f"labels[{index}]",
-        )
-    reader.finish()
-    return label
-
-
-def _read_labels(reader: ConfigReader) -> tuple[LabelConfig, ...]:
-    """``label`` (one task) or ``labels`` (a list of named tasks); none at a
-    feature party."""
-    if reader.has("label") and reader.has("labels"):
-        raise reader.error(
-            "labels",
-            "give either 'label' (one task) or 'labels' (a list of tasks), not both",
-        )
-    if reader.has("label"):
-        return (_read_label(reader.section("label")),)
-    if not reader.has("labels"):
-        return ()
-    labels = tuple(
-        _read_label(r, index) for index, r in enumerate(reader.sections("labels"))
-    )
-    if not labels:
-        raise reader.error("labels", "list at least one label")
-    names = [label.name for label in labels]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise reader.error("labels", f"task names used twice: {duplicated}")
-    return labels
-
-
-def _read_peer(reader: ConfigReader) -> PeerConfig:
-    name = _name(reader, "name")
-    peer = PeerConfig(
-        name=name,
-        address=_address(reader, "address", CALL_PORT),
-        identity=reader.optional("identity", str, name),
-    )
-    reader.finish()
-    return peer
-
-
-def load_party_config(path: Path) -> PartyConfig:
-    """Reads and validates a party's config file."""
-    path = Path(path).resolve()
-    reader = ConfigReader(load_yaml_mapping(path), path)
-    base = path.parent
-    labels = _read_labels(reader)
-    features = (
-        tuple(_read_feature(r) for r in reader.sections("features"))
-        if not labels or reader.has("features")
-        else ()
-    )
-    config = PartyConfig(
-        party=_name(reader, "party"),
-        listen=_address(reader, "listen", LISTEN_PORT, "127.0.0.1:0"),
-        data=_read_data(reader.section("data"), base),
-        features=features,
-        model=_read_model(reader.section("model"), len(labels), base),
-        peers=tuple(_read_peer(r) for r in reader.sections("peers"))
-        if reader.has("peers")
-        else (),
-        output_dir=_resolve(base, reader.optional("output_dir", str, "runs")),
-        labels=labels,
-        tls=read_tls(reader, base),
-        coordinator_identity=reader.optional(
-            "coordinator_identity", str, "coordinator"
-        ),
-        datasets=_read_datasets(reader, base),
-        source=path,
-    )
-    if reader.has("serving"):
-        peers = tuple(p.name for p in config.peers)
-        serving = read_serving(reader.section("serving"), base, peers, bool(labels))
-        config = dataclasses.replace(config, serving=serving)
-    reader.finish()
-    _check_party(config, reader)
-    return config
-
-
-def _read_datasets(reader: ConfigReader, base: Path) -> dict[str, Path]:
-    """``datasets: {key: path}``: keys are safe names, paths relative to the
-    config file's folder."""
-    if not reader.has("datasets"):
-        return {}
-    section = reader.section("datasets")
-    found = {}
-    for key in section.written():
-        problem = name_problem(key)
-        if problem is not None:
-            raise section.error(key, f"a dataset key {problem}")
-        found[key] = _resolve(base, section.require(key, str))
-    section.finish()
-    return found
-
-
-def _check_party(config: PartyConfig, reader: ConfigReader) -> None:
-    if not config.features and config.role is not PartyRole.LABEL:
-        raise reader.error(
-            "features",
-            "list at least one feature (only the label party may hold no "
-            "features, its labels alone)",
-        )
-    names = [f.name for f in config.features]
-    by_name = {f.name: f for f in config.features}
-    for index, feature in enumerate(config.features):
-        owner = by_name.get(feature.shares) if feature.shares else None
-        if feature.shares and (owner is None or owner.kind in _NOT_SHAREABLE):
-            raise reader.error(
-                f"features[{index}].shares",
-                f"{feature.shares!r} is not an index feature of this party (hashed, "
-                "vocabulary or from_data) whose embedding table the sequence "
-                f"could share; its features: {names}",
-            )
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise reader.error("features", f"feature names used twice: {duplicated}")
-    columns = {f.column for f in config.features}
-    for label in config.labels:
-        if label.column in columns:
-            raise reader.error(
-                f"{label.key}.column",
-                f"{label.column!r} is a label; it must not be a feature column",
-            )
-    if config.data.id_column in columns:
-        raise reader.error("data.id_column", "the row ID column must not be a feature")
-    if any(p.name == config.party for p in config.peers):
-        raise reader.error("peers", f"lists the party itself ({config.party!r})")
-
-
-def _read_job_party(reader: ConfigReader) -> JobPartyConfig:
-    name = _name(reader, "name")
-    party = JobPartyConfig(
-        name=name,
-        address=_address(reader, "address", CALL_PORT),
-        identity=reader.optional("identity", str, name),
-    )
-    reader.finish()
-    return party
-
-
-def _read_privacy(job: ConfigReader) -> PrivacySettings:
-    """The job's ``privacy`` section; every part of it is optional."""
-    if not job.has("privacy"):
-        return PrivacySettings()
-    reader = job.section("privacy")
-    values: dict[str, object] = {}
-    if reader.has("embedding_dp"):
-        dp = reader.section("embedding_dp")
-        values["clip_norm"] = dp.require("clip_norm", float)
-        values["noise_multiplier"] = dp.require("noise_multiplier", float)
-        if dp.has("delta"):
-            values["delta"] = dp.require("delta", float)
-        values["dp_releases"] = dp.optional("releases", str, "training")
-        dp.finish()
-    if reader.has("label_dp"):
-        label = reader.section("label_dp")
-        values["label_epsilon"] = label.require("epsilon", float)
-        label.finish()
-    if reader.has("gradient_defense"):
-        defense = reader.section("gradient_defense")
-        values["gradient_defense"] = defense.require("method", str)
-        values["defense_scale"] = defense.optional("scale", float, 1.0)
-        defense.finish()
-    values["leakage_probe"] = reader.optional("leakage_probe", bool, False)
-    values["nopeek"] = reader.optional("nopeek", float, 0.0)
-    if reader.has("task"):
-        values["task"] = _name(reader, "task")
-    reader.finish()
-    settings = PrivacySettings(**values)
-    if "clip_norm" in values and settings.clip_norm <= 0:
-        raise reader.error("embedding_dp.clip_norm", "must be greater than 0")
-    if "label_epsilon" in values and settings.label_epsilon <= 0:
-        raise reader.error("label_dp.epsilon", "must be greater than 0")
-    if settings.dp_releases not in DP_RELEASES:
-        raise reader.error(
-            "embedding_dp.releases",
-            f"{settings.dp_releases!r}: use training (the training forwards "
-            "only) or all (the evaluation and prediction passes too)",
-        )
-    return settings
-
-
 def load_job_config(path: Path) -> JobConfig:
     """Reads and validates a job's config file (the coordinator's only input)."""
     path = Path(path).resolve()
-    reader = ConfigReader(load_yaml_mapping(path), path)
-    optimizer = reader.section("optimizer") if reader.has("optimizer") else None
-    strategy = reader.section("strategy") if reader.has("strategy") else None
-    checkpoint = reader.section("checkpoint") if reader.has("checkpoint") else None
-    recovery = reader.section("recovery") if reader.has("recovery") else None
-    compression = reader.section("compression") if reader.has("compression") else None
-    init_from = reader.section("init_from") if reader.has("init_from") else None
-    config = JobConfig(
-        job=_name(reader, "job"),
-        parties=tuple(_read_job_party(r) for r in reader.sections("parties")),
-        label_party=reader.require("label_party", str),
-        epochs=reader.optional("epochs", int, 5),
-        batch_size=reader.optional("batch_size", int, 128),
-        seed=reader.optional("seed", int, 1234),
-        optimizer=optimizer.optional("name", str, "adam") if optimizer else "adam",
-        learning_rate=optimizer.optional("learning_rate", float, 1e-3)
-        if optimizer
-        else 1e-3,
-        validation_fraction=reader.optional("validation_fraction", float, 0.1),
-        steps_per_window=reader.optional("steps_per_window", int, 0),
-        report_every=reader.optional("report_every", int, 50),
-        pipeline_size=strategy.optional("pipeline_size", int, 1) if strategy else 1,
-        pipeline_warmup_steps=(
-            strategy.optional("warmup_steps", int, 100) if strategy else 100
-        ),
-        predict=reader.optional("predict", str, "validation"),
-        export=reader.optional("export", str, "auto"),
-        init_job=init_from.require("job", str) if init_from else "",
-        init_version=init_from.require("version", str) if init_from else "",
-        runs_dir=_resolve(path.parent, reader.optional("runs_dir", str, "runs")),
-        connect_timeout=reader.optional("connect_timeout", float, 30.0),
-        rpc_timeout=reader.optional("rpc_timeout", float, 120.0),
-        align_timeout=reader.optional("align_timeout", float, 1800.0),
-        compression=compression.optional("method", str, "none")
-        if compression
-        else "none",
-        compression_ratio=compression.optional("ratio", float, 1.0)
-        if compression
-        else 1.0,
-        privacy=_read_privacy(reader),
-        checkpoint_every=checkpoint.optional("every_steps", int, 0)
-        if checkpoint
-        else 0,
-        keep_checkpoints=checkpoint.optional("keep", int, 3) if checkpoint else 3,
-        max_recoveries=recovery.optional("max_attempts", int, 5) if recovery else 5,
-        recovery_timeout=(
-            recovery.optional("timeout", float, 300.0) if recovery else 300.0
-        ),
-        tls=read_tls(reader, path.parent),
-        source=path,
-    )
-    sections = (optimizer, strategy, checkpoint, recovery, compression, init_from)
-    for section in sections:
-        if section:
-            section.finish()
-    reader.finish()
-    validate_job_config(config)
-    return config
+    return JobConfig.from_file(load_yaml_mapping(path), path)
+
+
+def job_problem(config: JobConfig) -> tuple[str, str] | None:
+    """(key, problem) of the first value that must not be so however the
+    config was built (file, Python or flags); None when all fit."""
+    found = run_name_problem(config.job, config.scored)
+    if found is not None:
+        return "job", found
+    names = [p.name for p in config.parties]
+    for index, name in enumerate(names):
+        found = name_problem(name)
+        if found is not None:
+            return f"parties[{index}].name", found
+    if len(names) < 2:
+        return "parties", "a split job needs at least two parties"
+    if len(set(names)) != len(names):
+        return "parties", f"a party is listed twice: {names}"
+    if config.label_party not in names:
+        return "label_party", f"{config.label_party!r} is not a party: {names}"
+    for key, found in job_limit_problems(config):
+        return key, found
+    if config.compression not in COMPRESSION_METHODS:
+        return "compression.method", f"use one of {COMPRESSION_METHODS}"
+    for key, found in config.privacy.problems():
+        return f"privacy.{key}", found
+    if config.optimizer not in OPTIMIZERS:
+        return "optimizer.name", f"use one of {sorted(OPTIMIZERS)}"
+    if config.predict not in PREDICT_SPLITS:
+        return "predict", f"use one of {PREDICT_SPLITS}"
+    found = name_problem(config.export)
+    if found is not None:
+        return "export", f"auto, none or a model version: {found}"
+    if config.init_job or config.init_version:
+        for key in ("job", "version"):
+            found = name_problem(getattr(config, f"init_{key}"))
+            if found is not None:
+                return f"init_from.{key}", found
+        if config.init_job == config.job:
+            return (
+                "init_from.job",
+                "a job cannot start from its own export; give the new job a name "
+                "of its own",
+            )
+    return None
 
 
 def validate_job_config(config: JobConfig) -> None:
     """Checks values that must hold however the config was built (file or flags)."""
-    where = f"{config.source}: key"
-    problem = run_name_problem(config.job, config.scored)
-    if problem is not None:
-        raise ConfigError(f"{where} 'job': {problem}")
-    names = [p.name for p in config.parties]
-    for index, name in enumerate(names):
-        problem = name_problem(name)
-        if problem is not None:
-            raise ConfigError(f"{where} 'parties[{index}].name': {problem}")
-    if len(names) < 2:
-        raise ConfigError(f"{where} 'parties': a split job needs at least two parties")
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{where} 'parties': a party is listed twice: {names}")
-    if config.label_party not in names:
-        raise ConfigError(
-            f"{where} 'label_party': {config.label_party!r} is not a party: {names}"
-        )
-    for key, problem in job_limit_problems(config):
-        raise ConfigError(f"{where} '{key}': {problem}")
-    if config.compression not in COMPRESSION_METHODS:
-        raise ConfigError(
-            f"{where} 'compression.method': use one of {COMPRESSION_METHODS}"
-        )
-    for key, problem in config.privacy.problems():
-        raise ConfigError(f"{where} 'privacy.{key}': {problem}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"{where} 'optimizer.name': use one of {sorted(OPTIMIZERS)}")
-    if config.predict not in PREDICT_SPLITS:
-        raise ConfigError(f"{where} 'predict': use one of {PREDICT_SPLITS}")
-    problem = name_problem(config.export)
-    if problem is not None:
-        raise ConfigError(f"{where} 'export': auto, none or a model version: {problem}")
-    if config.init_job or config.init_version:
-        for key in ("job", "version"):
-            problem = name_problem(getattr(config, f"init_{key}"))
-            if problem is not None:
-                raise ConfigError(f"{where} 'init_from.{key}': {problem}")
-        if config.init_job == config.job:
-            raise ConfigError(
-                f"{where} 'init_from.job': a job cannot start from its own "
-                "export; give the new job a name of its own"
-            )
-
-
-OPTIMIZERS = ("adam", "sgd", "adagrad")
-PREDICT_SPLITS = ("none", "validation", "train", "all")
+    found = job_problem(config)
+    if found is not None:
+        key, message = found
+        raise ConfigError(f"{config.source}: key '{key}': {message}")
 
 
 def override_job(config: JobConfig, **overrides: object) -> JobConfig:
     """The config with command-line overrides applied (``None`` keeps a value)."""
-    changed = dataclasses.replace(
-        config, **{k: v for k, v in overrides.items() if v is not None}
+    changed = config.model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
     )
     validate_job_config(changed)
     return changed

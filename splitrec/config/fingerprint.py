@@ -17,7 +17,6 @@ the party and the kind.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -46,12 +45,12 @@ def settings_digests(config: PartyConfig) -> dict[str, str]:
     loaded rows: see ``data_slice``)."""
     features = {
         "id_column": config.data.id_column,
-        "features": [dataclasses.asdict(f) for f in config.features],
+        "features": [f.model_dump() for f in config.features],
     }
     settings = {
         "features": features,
-        "label": [dataclasses.asdict(label) for label in config.labels] or None,
-        "model": dataclasses.asdict(config.model),
+        "label": [label.model_dump() for label in config.labels] or None,
+        "model": config.model.model_dump(),
     }
     return {k: hashlib.sha256(_canonical(v)).hexdigest() for k, v in settings.items()}
 

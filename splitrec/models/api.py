@@ -28,18 +28,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+# Every family reads the config layer's keys unless it declares its own.
+from splitrec.config.families import BASE_KEYS, FUSE_KEYS
+
 if TYPE_CHECKING:
     from splitrec.config.files import ModelConfig
     from splitrec.config.jobspec import OutputSpec
-
-# The config keys every family reads: for a party's base (``model`` section) and,
-# in addition at the label party, for the fuse.
-BASE_KEYS = ("family", "embedding_dim", "deep_units")
-FUSE_KEYS = ("fuse_units", "aggregation")
-
-# How a fuse that takes base outputs whole combines them: side by side, or their
-# element-wise sum or mean (equal widths only).
-AGGREGATIONS = ("concat", "sum", "average")
 
 Parts = tuple[tuple[str, int], ...]
 

@@ -16,7 +16,6 @@ cannot carry: such parts are exported as a SavedModel only.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,13 +37,13 @@ PART_FILE = "part.keras"
 
 
 def feature_from_dict(found: Mapping[str, Any]) -> FeatureConfig:
-    """A fitted feature as ``dataclasses.asdict`` wrote it (JSON lists back to
+    """A fitted feature as ``model_dump`` wrote it (JSON lists back to
     tuples)."""
     return FeatureConfig(**{**found, "vocabulary": tuple(found["vocabulary"])})
 
 
 def _model_dict(model: ModelConfig) -> dict:
-    found = dataclasses.asdict(model)
+    found = model.model_dump()
     found["code"] = None if model.code is None else str(model.code)
     return found
 
@@ -78,7 +77,7 @@ def part_description(
     """What ``PartModel`` is built from, as plain JSON values."""
     description: dict[str, Any] = {
         "party": party,
-        "features": [dataclasses.asdict(f) for f in serving.raw.features],
+        "features": [f.model_dump() for f in serving.raw.features],
         "model": _model_dict(model),
     }
     if isinstance(serving, FuseServing):

@@ -10,17 +10,33 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from splitrec.models.api import AGGREGATIONS, BASE_KEYS, Family, Parts
+from splitrec.config.families import (
+    DEFAULT_FAMILY,
+    FAMILY_RULES,
+    aggregation_problem,
+    family_problem,
+    key_families,
+    tasks_problem,
+)
+from splitrec.models.api import Family, Parts
 
 if TYPE_CHECKING:
     from splitrec.config.files import ModelConfig
     from splitrec.config.jobspec import OutputSpec
     from splitrec.models.features import FeatureShape
 
-DEFAULT_FAMILY = "deepfm"
+__all__ = [
+    "DEFAULT_FAMILY",
+    "FAMILIES",
+    "aggregation_problem",
+    "combination_problem",
+    "family_problem",
+    "key_families",
+    "output_spec",
+    "tasks_problem",
+]
 
 
 def _deepfm_parts(model: ModelConfig) -> Parts:
@@ -82,63 +98,24 @@ FAMILIES: dict[str, Family] = {
             "bst",
             "splitrec.models.bst",
             _dnn_parts,  # BST's base outputs its dense stack, as a DNN's
-            base_keys=BASE_KEYS + ("attention_heads", "transformer_blocks"),
+            base_keys=FAMILY_RULES["bst"].base_keys,
         ),
         Family(
             "mmoe",
             "splitrec.models.mmoe",
             _dnn_parts,  # MMoE's bases are DNN bases
-            fuse_keys=("experts", "expert_units", "tower_units", "aggregation"),
+            fuse_keys=FAMILY_RULES["mmoe"].fuse_keys,
             multi_task=True,
         ),
         Family(
             "custom",
             "splitrec.models.custom",
             _custom_parts,
-            base_keys=("family", "base", "output_width", "code"),
-            fuse_keys=("fuse", "aggregation"),
+            base_keys=FAMILY_RULES["custom"].base_keys,
+            fuse_keys=FAMILY_RULES["custom"].fuse_keys,
         ),
     )
 }
-
-
-def family_problem(name: str) -> str | None:
-    """Why ``name`` is not a model family (None when it is one)."""
-    if name in FAMILIES:
-        return None
-    return f"unknown model family {name!r}; use one of {sorted(FAMILIES)}"
-
-
-def tasks_problem(label_family: str, tasks: int) -> str | None:
-    """Why a fuse of ``label_family`` cannot predict ``tasks`` labels (None
-    when it can)."""
-    if tasks <= 1 or FAMILIES[label_family].multi_task:
-        return None
-    several = sorted(f.name for f in FAMILIES.values() if f.multi_task)
-    return (
-        f"a {label_family} fuse predicts one label, but this party lists {tasks} "
-        f"(labels); use family {' or '.join(several)} for several tasks, or keep "
-        "one label"
-    )
-
-
-def key_families(key: str) -> list[str]:
-    """The families that read config key ``key``."""
-    return sorted(f.name for f in FAMILIES.values() if key in f.base_keys + f.fuse_keys)
-
-
-def aggregation_problem(label_family: str, aggregation: str) -> str | None:
-    """Why a fuse of ``label_family`` cannot combine its inputs by
-    ``aggregation`` (None when it can)."""
-    if aggregation not in AGGREGATIONS:
-        return f"unknown aggregation {aggregation!r}; use one of {list(AGGREGATIONS)}"
-    if aggregation != "concat" and FAMILIES[label_family].fuse_reads:
-        return (
-            f"a {label_family} fuse combines the parts of every base output its "
-            f"own way and takes them only side by side (concat), not as a "
-            f"{aggregation}; use family dnn or custom for {aggregation}"
-        )
-    return None
 
 
 def _widths_problem(aggregation: str, outputs: Mapping[str, OutputSpec]) -> str | None:
@@ -207,7 +184,7 @@ def _described_input(shape: FeatureShape) -> list:
 def structure_digest(shapes: Sequence[FeatureShape], model: ModelConfig) -> str:
     """A digest of a base model's structure: its family, settings and inputs."""
     described = {
-        "model": asdict(model),
+        "model": model.model_dump(),
         "inputs": [_described_input(s) for s in shapes],
     }
     text = json.dumps(described, sort_keys=True, default=str)

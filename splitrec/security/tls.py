@@ -1,16 +1,5 @@
-"""Mutual TLS settings of a party or a coordinator, and the credentials they load.
-
-Every config file holds a ``tls`` section: the CA that signs every member of the
-federation, this process's certificate and private key, and where the key's
-password comes from (a file or an environment variable, never a flag)::
-
-    tls:
-      ca: ../certs/ca.pem
-      cert: ../certs/alice.pem
-      key: ../certs/alice.key
-      key_password_file: /run/secrets/alice-key-password   # or key_password_env
-
-``tls: {insecure: true}`` turns TLS off for local demos; it is logged loudly.
+"""The credentials that a config's ``tls`` settings (``splitrec.config.tls``) name:
+loaded, checked against each other, and turned into gRPC credentials.
 """
 
 from __future__ import annotations
@@ -26,61 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.reader import ConfigReader
+from splitrec.config.tls import INSECURE, TlsConfig
 from splitrec.security.certs import key_matches, load_private_key
 
+__all__ = ["INSECURE", "Credentials", "TlsConfig", "common_name", "load_credentials"]
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TlsConfig:
-    insecure: bool = False
-    ca: Path | None = None
-    cert: Path | None = None
-    key: Path | None = None
-    key_password_file: Path | None = None
-    key_password_env: str | None = None
-    source: str = "<memory>"
-
-
-INSECURE = TlsConfig(insecure=True)
-
-_MISSING_HELP = (
-    "add 'tls: {ca: ..., cert: ..., key: ...}' (see 'make certs'), or "
-    "'tls: {insecure: true}' for a local demo without encryption"
-)
-
-
-def read_tls(reader: ConfigReader, base: Path) -> TlsConfig:
-    """The ``tls`` section of a config file; paths are relative to the file."""
-    if not reader.has("tls"):
-        raise reader.error("tls", f"missing; {_MISSING_HELP}")
-    section = reader.section("tls")
-    where = f"{reader.source}: key 'tls'"
-    if section.optional("insecure", bool, False):
-        section.finish()
-        return TlsConfig(insecure=True, source=where)
-
-    def path(key: str, required: bool = True) -> Path | None:
-        if not required and not section.has(key):
-            return None
-        resolved = Path(section.require(key, str)).expanduser()
-        return resolved if resolved.is_absolute() else (base / resolved).resolve()
-
-    config = TlsConfig(
-        ca=path("ca"),
-        cert=path("cert"),
-        key=path("key"),
-        key_password_file=path("key_password_file", False),
-        key_password_env=section.optional("key_password_env", str, "") or None,
-        source=where,
-    )
-    if config.key_password_file and config.key_password_env:
-        raise section.error(
-            "key_password_file", "give key_password_file or key_password_env, not both"
-        )
-    section.finish()
-    return config
 
 
 @dataclass(frozen=True)

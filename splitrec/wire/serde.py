@@ -23,6 +23,7 @@ from splitrec.common.online import (
     ServingView,
 )
 from splitrec.common.traffic import Traffic
+from splitrec.config.families import AGGREGATIONS
 from splitrec.config.files import OPTIMIZERS, PartyRole
 from splitrec.config.jobspec import (
     JobParty,
@@ -35,7 +36,6 @@ from splitrec.config.jobspec import (
     PeerState,
 )
 from splitrec.config.limits import job_limit_problems
-from splitrec.models.api import AGGREGATIONS
 from splitrec.privacy.secure_aggregation.key_shares import KeyShare
 from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, scoring_pb2, tensor_pb2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from splitrec.common.errors import ConfigError
@@ -25,11 +23,13 @@ def bob():
 
 def test_each_kind_changes_only_with_its_own_settings(bob):
     before = settings_digests(bob)
-    label = dataclasses.replace(bob, labels=(LabelConfig("Rating", 4.0),))
-    model = dataclasses.replace(bob, model=ModelConfig(8, (128, 32), (256, 32)))
-    features = dataclasses.replace(bob, features=bob.features[:1])
-    moved = dataclasses.replace(
-        bob, listen="0.0.0.0:1", output_dir=bob.output_dir / "x"
+    label = bob.model_copy(update={"labels": (LabelConfig("Rating", 4.0),)})
+    model = bob.model_copy(
+        update={"model": ModelConfig(8, (128, 32), (256, 32), tasks=1)}
+    )
+    features = bob.model_copy(update={"features": bob.features[:1]})
+    moved = bob.model_copy(
+        update={"listen": "0.0.0.0:1", "output_dir": bob.output_dir / "x"}
     )
 
     assert settings_digests(label) == {

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.reader import ConfigReader
+from splitrec.config.tls import read_tls
 from splitrec.security.certs import (
     cert_pem,
     issue,
@@ -17,14 +17,14 @@ from splitrec.security.certs import (
     load_authority,
     write_bundle,
 )
-from splitrec.security.tls import TlsConfig, load_credentials, read_tls
+from splitrec.security.tls import TlsConfig, load_credentials
 
 
 def _read(folder: Path, section: object) -> TlsConfig:
     path = folder / "party.yaml"
     data = {"tls": section} if section is not None else {}
     path.write_text(yaml.safe_dump(data))
-    return read_tls(ConfigReader(data, path), folder)
+    return read_tls(data, path)
 
 
 def _files(folder: Path, identity: str) -> dict[str, str]:

@@ -90,13 +90,14 @@ def test_mismatches_are_refused_with_the_reason(changes, message):
 
 
 def test_secure_aggregation_and_identities_reach_the_job_spec():
-    three = dataclasses.replace(
-        CONFIG,
-        parties=(
-            JobPartyConfig("alice", "a:1", identity="alice.example"),
-            JobPartyConfig("carol", "c:3"),
-            JobPartyConfig("bob", "b:2"),
-        ),
+    three = CONFIG.model_copy(
+        update={
+            "parties": (
+                JobPartyConfig("alice", "a:1", identity="alice.example"),
+                JobPartyConfig("carol", "c:3"),
+                JobPartyConfig("bob", "b:2"),
+            )
+        }
     )
     dnn = output_of("dnn", 42)
     descriptions = {

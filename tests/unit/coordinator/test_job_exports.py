@@ -87,7 +87,7 @@ def _driver(
         runs_dir=tmp_path,
         source=Path("job.yaml"),
     )
-    driver = JobDriver(dataclasses.replace(config, **changes), fresh=fresh)
+    driver = JobDriver(config.model_copy(update=changes), fresh=fresh)
     driver.run_dir.mkdir(parents=True, exist_ok=True)
     for client in driver.clients.values():
         client.close()

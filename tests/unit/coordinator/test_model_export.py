@@ -74,20 +74,20 @@ def test_a_warm_start_names_a_recorded_version(tmp_path):
     # Recorded before exports listed their files: refused, saying what to do.
     earlier.exports["old"] = {"epoch": 2, "parties": {"alice": "m", "bob": "m"}}
     write_manifest(tmp_path / "job-a", earlier)
-    config = dataclasses.replace(
-        CONFIG, runs_dir=tmp_path, init_job="job-a", init_version="epoch-2"
+    config = CONFIG.model_copy(
+        update={"runs_dir": tmp_path, "init_job": "job-a", "init_version": "epoch-2"}
     )
     files = {"alice": "f-alice", "bob": "f-bob"}
     assert warm_start(config) == ModelVersion("job-a", "epoch-2", 2, "e1", files)
     with pytest.raises(ConfigError, match="'old' of job 'job-a' was exported before"):
-        warm_start(dataclasses.replace(config, init_version="old"))
+        warm_start(config.model_copy(update={"init_version": "old"}))
     assert warm_start(CONFIG) is None
     with pytest.raises(ConfigError, match=r"recorded: \[.epoch-2., .old.\]\); export"):
-        warm_start(dataclasses.replace(config, init_version="epoch-1"))
+        warm_start(config.model_copy(update={"init_version": "epoch-1"}))
     with pytest.raises(ConfigError, match="set epochs above 2"):
-        warm_start(dataclasses.replace(config, epochs=2))
+        warm_start(config.model_copy(update={"epochs": 2}))
     with pytest.raises(ConfigError, match=r"recorded: none"):
-        warm_start(dataclasses.replace(config, init_job="job-z"))
+        warm_start(config.model_copy(update={"init_job": "job-z"}))
 
 
 class _Party:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ def _exported(runs: Path) -> JobConfig:
         }
     }
     write_manifest(runs / "deepfm", manifest)
-    return dataclasses.replace(CONFIG, runs_dir=runs)
+    return CONFIG.model_copy(update={"runs_dir": runs})
 
 
 def test_a_scoring_run_has_a_folder_no_training_job_can_name(tmp_path):
@@ -48,7 +47,7 @@ def test_a_scoring_run_has_a_folder_no_training_job_can_name(tmp_path):
         3,
     )
     # A training job named as scoring runs once were keeps a folder of its own.
-    training = dataclasses.replace(config, job="deepfm.epoch-2.new")
+    training = config.model_copy(update={"job": "deepfm.epoch-2.new"})
     validate_job_config(training)
     folders = {confined(c.runs_dir, c.job) for c in (config, scoring, training)}
     assert len(folders) == 3
@@ -59,9 +58,9 @@ def test_no_training_job_takes_a_scoring_run_name(tmp_path):
     scoring = scoring_config(config, "epoch-2", "new")
 
     with pytest.raises(ConfigError, match="'\\+' marks the name of a scoring run"):
-        validate_job_config(dataclasses.replace(config, job=scoring.job))
+        validate_job_config(config.model_copy(update={"job": scoring.job}))
     with pytest.raises(ConfigError, match="not the name of this scoring run"):
-        validate_job_config(dataclasses.replace(scoring, dataset="other"))
+        validate_job_config(scoring.model_copy(update={"dataset": "other"}))
 
 
 def test_scoring_a_version_never_exported_is_refused_before_any_folder(tmp_path):

@@ -45,7 +45,7 @@ def _config(**changes) -> PartyConfig:
         output_dir=None,
     )
     fields.update(changes)
-    return PartyConfig(**fields)
+    return PartyConfig.model_construct(**fields)
 
 
 def test_caller_names_come_from_common_name_and_dns_names():
@@ -137,7 +137,9 @@ def test_interceptor_passes_everything_in_insecure_mode():
 def test_scoring_service_only_for_the_listed_clients():
     from splitrec.config.serving import ServingConfig
 
-    serving = ServingConfig("job", "v1", None, "MovieID", clients=("scorer",))
+    serving = ServingConfig.model_construct(
+        job="job", version="v1", table=None, key="MovieID", clients=("scorer",)
+    )
     authorizer = Authorizer(_config(serving=serving), secure=True)
     score = "/splitrec.v1.Scoring/Score"
     assert authorizer.refusal(score, caller_of(FakeContext("scorer"))) is None

@@ -3,8 +3,6 @@ and learning on planted data (split = centralized is tested in integration)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -215,7 +213,7 @@ def test_a_fuse_needs_the_parts_it_reads():
 def test_a_fuse_that_aggregates_sees_the_sum_or_mean_of_the_outputs(
     family, aggregation, scale
 ):
-    model = dataclasses.replace(_model(family), aggregation=aggregation)
+    model = _model(family).model_copy(update={"aggregation": aggregation})
     width = FAMILIES[family].parts(model)[0][1]
     spec = output_of("dnn", deep=width)
     fuse = build_fuse({"alice": spec, "bob": spec}, model, 4)
@@ -227,7 +225,7 @@ def test_a_fuse_that_aggregates_sees_the_sum_or_mean_of_the_outputs(
     # The same logits whatever the split of the aggregate between the parties.
     moved = fuse([a + b - 1.0, np.ones_like(b)]).numpy()
     np.testing.assert_allclose(aggregated, moved, rtol=1e-5, atol=1e-6)
-    alone = build_fuse({"alice": spec}, dataclasses.replace(model), 4)
+    alone = build_fuse({"alice": spec}, model.model_copy(), 4)
     np.testing.assert_allclose(
         aggregated, alone([(a + b) * scale]).numpy(), rtol=1e-5, atol=1e-6
     )
@@ -344,7 +342,7 @@ def test_a_fuse_fed_the_peers_sum_trains_as_one_fed_each_peer(aggregation, own):
     """Secure aggregation hands the label party only the feature parties' sum:
     its step, given that sum, makes the updates and gradients of the step given
     each tensor (to float rounding)."""
-    model = dataclasses.replace(_model("dnn"), aggregation=aggregation)
+    model = _model("dnn").model_copy(update={"aggregation": aggregation})
     batches, labels = _planted(64, 4)
     peers = [
         np.random.default_rng(i).random((64, 3)).astype(np.float32) for i in (0, 1)

@@ -97,7 +97,7 @@ def trained_parts(family: str, seed: int) -> TrainedParts:
     model, alice_model = _model(family), _alice_model(family)
     tasks = [Task("like")]
     if FAMILIES[family].multi_task:
-        model = dataclasses.replace(model, tasks=2)
+        model = model.model_copy(update={"tasks": 2})
         tasks = [Task("like"), Task("love", 0.5)]
     alice_encoded = encode_features(alice_frame, alice_features)
     bob_encoded = encode_features(bob_frame, bob_features)
@@ -158,7 +158,7 @@ def test_a_securely_summed_label_part_takes_the_sum(tmp_path):
     _, bob_frame = _frames(4)
     features = _fitted(BOB, bob_frame)
     encoded = encode_features(bob_frame, features)
-    model = dataclasses.replace(_model("dnn"), aggregation="sum")
+    model = _model("dnn").model_copy(update={"aggregation": "sum"})
     bob = build_party_base("bob", encoded, np.arange(ROWS), model, 3)
     width = bob.output_spec.width
     outputs = {"alice": bob.output_spec, "carol": bob.output_spec}
