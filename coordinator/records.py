@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 from splitrec.common.history import EpochRecord, best_record, shown
+from splitrec.config.privacy import PrivacySettings
 from splitrec.coordinator.handshake import PreparedJob
 from splitrec.privacy.accountant import embedding_privacy
-from splitrec.privacy.settings import PrivacySettings
 
 
 def privacy_fields(

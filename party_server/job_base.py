@@ -32,6 +32,7 @@ from splitrec.common.paths import confined
 from splitrec.common.positions import at, epoch_outside
 from splitrec.common.traffic import Traffic
 from splitrec.config.jobspec import JobSpec
+from splitrec.config.privacy import PrivacySpent
 from splitrec.models.serving import BaseServing, FuseServing
 from splitrec.party_server.checkpoints import CheckpointStore
 from splitrec.party_server.data_slice import DataSlice
@@ -41,7 +42,6 @@ from splitrec.party_server.model_export import (
     load_exported_state,
 )
 from splitrec.privacy.accountant import embedding_privacy
-from splitrec.privacy.settings import PrivacySpent
 
 logger = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ from splitrec.config.jobspec import (
     PartyStatusView,
     PeerState,
 )
+from splitrec.config.privacy import PrivacySettings
 from splitrec.models.build import described_output
 from splitrec.models.registry import combination_problem
 from splitrec.party_server.alignment import Alignment, aligned_slice
@@ -45,7 +46,6 @@ from splitrec.party_server.ownership import JobOwners
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession, PsiHub
 from splitrec.privacy.secure_aggregation.rules import secure_problem
-from splitrec.privacy.settings import PrivacySettings
 from splitrec.security.tls import Credentials
 from splitrec.wire.rpc import create_channel
 from splitrec.wire.version import PROTOCOL_VERSION

@@ -14,8 +14,6 @@ the generated parts.
 
 from __future__ import annotations
 
-import importlib
-import os
 import re
 import sys
 from pathlib import Path
@@ -30,37 +28,6 @@ from docgen.package_graph import package_markdown  # noqa: E402
 from docgen.proto_api import api_markdown  # noqa: E402
 
 MARKER = re.compile(r"^<!-- generated: ([a-z-]+)(?: ([a-z]+))? -->$", re.MULTILINE)
-SKIP_CONFIG = "SPLITREC_DOCS_SKIP_CONFIG"
-SCHEMA_PROVIDERS = ("splitrec.config.schema", "common.config_schema")
-
-
-class SchemaProviderMissingError(LookupError):
-    """No module provides the config models' JSON Schema yet."""
-
-
-def load_schema(kind: str) -> dict[str, Any]:
-    """The JSON Schema of a config kind ("party" or "job") from the config models.
-
-    Raises SchemaProviderMissingError when no provider module exists; an error raised
-    while importing or running an existing provider goes through unchanged.
-    """
-    root = str(repo_root())
-    if root not in sys.path:
-        sys.path.append(root)
-    for module_name in SCHEMA_PROVIDERS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as missing:
-            # Absent only when the provider module (or a package on its path) is
-            # the one missing, not something the provider itself imports.
-            name = missing.name or ""
-            if name and (module_name == name or module_name.startswith(name + ".")):
-                continue
-            raise
-        return module.json_schema(kind)
-    raise SchemaProviderMissingError(
-        "no config schema provider: tried " + ", ".join(SCHEMA_PROVIDERS)
-    )
 
 
 def repo_root() -> Path:
@@ -68,19 +35,10 @@ def repo_root() -> Path:
 
 
 def config_reference(kind: str) -> str:
-    try:
-        schema = load_schema(kind)
-    except SchemaProviderMissingError as missing:
-        if os.environ.get(SKIP_CONFIG) == "1":
-            return (
-                f"!!! note\n    The {kind} config's key reference is left out of "
-                f"this build ({SKIP_CONFIG}=1).\n"
-            )
-        raise PluginError(
-            f"cannot generate the {kind} config reference: {missing}. "
-            f"Set {SKIP_CONFIG}=1 to build the site without it."
-        ) from missing
-    return render_schema(schema, kind)
+    """Every key of the ``kind`` config, from the config models' JSON Schema."""
+    from splitrec.config.schema import json_schema
+
+    return render_schema(json_schema(kind), kind)
 
 
 def generated(name: str, argument: str | None) -> str:

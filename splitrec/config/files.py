@@ -63,10 +63,10 @@ from splitrec.config.limits import (
     address_problem,
     job_limit_problems,
 )
+from splitrec.config.privacy import DEFENSES, DP_RELEASES, PrivacySettings
 from splitrec.config.reader import load_yaml_mapping
 from splitrec.config.serving import ServingConfig, ServingSection, read_serving
 from splitrec.config.tls import INSECURE, TlsConfig, tls_missing
-from splitrec.privacy.settings import DEFENSES, DP_RELEASES, PrivacySettings
 
 FEATURE_KINDS = (
     "hashed",

@@ -8,7 +8,7 @@ from splitrec.common.metrics import Metrics
 from splitrec.common.online import ServingView
 from splitrec.common.traffic import Traffic
 from splitrec.config.files import PartyRole
-from splitrec.privacy.settings import PrivacySettings, PrivacySpent
+from splitrec.config.privacy import PrivacySettings, PrivacySpent
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,18 @@ def _model_dict(model: ModelConfig) -> dict:
 
 
 def _model_from_dict(found: Mapping[str, Any]) -> ModelConfig:
+    """The model config a part was exported with. Settings at their defaults
+    are left to the defaults: a feature party's empty ``fuse_units`` is the
+    default, not a list a label party could write."""
+    fields = ModelConfig.model_fields
     values = {
         key: tuple(value) if isinstance(value, list) else value
         for key, value in found.items()
+    }
+    values = {
+        key: value
+        for key, value in values.items()
+        if key not in fields or value != fields[key].default
     }
     if values.get("code") is not None:
         values["code"] = Path(values["code"])

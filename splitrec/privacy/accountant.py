@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from splitrec.privacy.settings import PrivacySettings, PrivacySpent
+from splitrec.config.privacy import PrivacySettings, PrivacySpent
 
 # RDP orders searched for the best conversion to (ε, δ).
 ORDERS = tuple([1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64)))

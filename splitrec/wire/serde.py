@@ -36,8 +36,8 @@ from splitrec.config.jobspec import (
     PeerState,
 )
 from splitrec.config.limits import job_limit_problems
+from splitrec.config.privacy import PrivacySettings, PrivacySpent
 from splitrec.privacy.secure_aggregation.key_shares import KeyShare
-from splitrec.privacy.settings import PrivacySettings, PrivacySpent
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, scoring_pb2, tensor_pb2
 
 _DTYPES: dict[int, np.dtype] = {

@@ -65,7 +65,7 @@ def owner(module: str, packages: Mapping[str, str | Path]) -> str | None:
     return best
 
 
-def _modules(packages: Mapping[str, Path]) -> dict[Path, str]:
+def modules(packages: Mapping[str, Path]) -> dict[Path, str]:
     """Every .py file under the packages, by its dotted module name.
 
     A file under several package folders belongs to the deepest of them.
@@ -113,7 +113,7 @@ def import_graph(
     paths = {name: Path(location) for name, location in packages.items()}
     prefixes = list(prefixes) if prefixes is not None else default_prefixes(paths)
     graph: dict[str, set[str]] = {name: set() for name in paths}
-    for path, module in _modules(paths).items():
+    for path, module in modules(paths).items():
         source_package = owner(module, paths)
         if source_package is None:
             continue

@@ -21,7 +21,7 @@ from splitrec.config.jobspec import (
     PartyStatusView,
     PeerState,
 )
-from splitrec.privacy.settings import PrivacySettings
+from splitrec.config.privacy import PrivacySettings
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 from splitrec.wire import serde
 from tests.outputs import deepfm_output, job_spec

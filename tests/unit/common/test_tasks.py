@@ -28,12 +28,12 @@ from splitrec.common.metrics import (
     task_metrics,
 )
 from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.privacy import PrivacySettings
 from splitrec.coordinator.records import summary_lines
 from splitrec.models.build import build_base, build_fuse
 from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import CentralStep
 from splitrec.party_server.label_job import write_scores
-from splitrec.privacy.settings import PrivacySettings
 from splitrec.wire.serde import metrics_from_proto, metrics_to_proto
 
 TASKS = (Task("like", 1.0), Task("love", 0.5))

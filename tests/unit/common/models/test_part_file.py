@@ -4,11 +4,15 @@ the file can carry."""
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from splitrec.config.files import ModelConfig
+from splitrec.models import part_file
 from splitrec.models.part_file import PART_FILE, PartModel, save_part_file
 from splitrec.models.registry import FAMILIES
 from splitrec.models.serving import hidden_input
@@ -39,3 +43,19 @@ def test_a_loaded_keras_file_gives_the_jobs_outputs(family, tmp_path):
     }
     got = bob_file(inputs).numpy()
     np.testing.assert_allclose(got, scores, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        ModelConfig(),
+        ModelConfig(tasks=1),
+        ModelConfig(family="dnn", deep_units=(16,)),
+        ModelConfig(family="mmoe", tasks=2),
+    ],
+    ids=["feature-party", "label-party", "dnn-feature-party", "mmoe-label-party"],
+)
+def test_a_parts_model_config_reads_back_as_written(model):
+    """A feature party's part holds no fuse: its empty fuse_units read back."""
+    written = json.loads(json.dumps(part_file._model_dict(model)))
+    assert part_file._model_from_dict(written) == model

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
+from splitrec.config.privacy import PrivacySettings
 from splitrec.privacy.accountant import (
     classic_epsilon,
     embedding_privacy,
     sampled_gaussian_epsilon,
 )
-from splitrec.privacy.settings import PrivacySettings
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import yaml
 
 from splitrec.common.errors import ConfigError, InvalidMessageError
 from splitrec.config.files import load_job_config
-from splitrec.privacy.settings import PrivacySettings
+from splitrec.config.privacy import PrivacySettings
 from splitrec.wire import serde
 
 EXAMPLE = Path(__file__).resolve().parents[4] / "configs" / "job.yaml"

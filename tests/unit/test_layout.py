@@ -1,18 +1,17 @@
-"""The project's modules import each other without a cycle (at import time:
-imports inside functions and under ``TYPE_CHECKING`` are left out)."""
+"""The shape of the code: no import cycle between modules (at import time:
+imports inside functions and under ``TYPE_CHECKING`` are left out), none between
+the packages of ``splitrec`` (any import counts), and the config layer apart
+from the models and from TLS credentials."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+from docgen.package_graph import discover_packages, modules
+from docgen.package_graph import import_graph as package_graph
+
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("common", "coordinator", "party_server", "baseline", "bench")
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _top_level_imports(tree: ast.Module) -> list[str]:
@@ -42,11 +41,7 @@ def _top_level_imports(tree: ast.Module) -> list[str]:
 def import_graph() -> dict[str, set[str]]:
     """Module → the project's modules it imports at import time (a module's
     parent packages count as imported, as Python runs their ``__init__``)."""
-    files = {
-        _module_name(path): path
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*.py")
-    }
+    files = {name: path for path, name in modules(discover_packages(ROOT)).items()}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -102,6 +97,23 @@ def test_the_project_has_no_import_cycle():
     cycle = find_cycle(graph)
 
     assert cycle == [], "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_packages_have_no_import_cycle():
+    graph = package_graph(discover_packages(ROOT))
+    assert {"splitrec.common", "splitrec.config", "splitrec.v1"} <= set(graph)
+
+    cycle = find_cycle(graph)
+
+    assert cycle == [], "package cycle: " + " -> ".join(cycle)
+
+
+def test_shared_pieces_import_none_of_the_processes():
+    graph = package_graph(discover_packages(ROOT))
+    processes = {"splitrec.party_server", "splitrec.coordinator", "splitrec.bench"}
+    for package in ("common", "config", "models", "datasets", "privacy", "wire"):
+        assert not graph[f"splitrec.{package}"] & processes, package
+    assert graph["splitrec.common"] == set()
 
 
 def test_a_cycle_is_found_and_named():
