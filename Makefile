@@ -42,7 +42,7 @@ LAYOUT_FILES := $(DATA_DIR)/alice_ml1m.csv $(DATA_DIR)/bob_ml1m.csv
 LAYOUT_CONFIGS := configs
 endif
 
-.PHONY: install proto proto-check data data-generated certs demo demo-secure test test-quick \
+.PHONY: install schemas proto proto-check data data-generated certs demo demo-secure test test-quick \
 	bench leakage serve-bench \
 	compose-config compose-up compose-down wheelhouse lint format clean docs
 
@@ -60,6 +60,12 @@ install: $(VENV)/.installed
 proto: install
 	$(PY) -m grpc_tools.protoc -I proto --python_out=proto --grpc_python_out=proto \
 		--pyi_out=proto $(PROTO_FILES)
+
+# The configs' JSON Schema files, which the shipped configs name on their first
+# line so that editors check them (a test fails when they are out of date).
+schemas: install
+	$(SPLITREC) schema party --out configs/schema/party.json
+	$(SPLITREC) schema job --out configs/schema/job.json
 
 # Fails when the committed stubs differ from what proto/ generates.
 proto-check: install

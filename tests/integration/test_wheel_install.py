@@ -81,6 +81,7 @@ def test_the_wheel_holds_one_import_package(installed) -> None:
         "splitrec/party_server/server.py",
         "splitrec/configs/job.yaml",
         "splitrec/configs/three_party/carol.yaml",
+        "splitrec/configs/schema/party.json",
         "splitrec/examples/custom_models/cross_network.py",
     ):
         assert expected in names, expected
@@ -106,6 +107,10 @@ def test_a_new_user_trains_from_an_empty_folder(installed, tmp_path) -> None:
         ["python", "-c", "import splitrec, sys; print(splitrec.__file__)"], work, env
     ).stdout
     assert Path(imported.strip()).is_relative_to(bin_dir.parent), imported
+
+    _run(["splitrec", "schema", "job", "--out", "job.schema.json"], work, env)
+    schema = json.loads((work / "job.schema.json").read_text())
+    assert {"epochs", "parties", "tls"} <= set(schema["properties"])
 
     # The data verbs, as a user with no ml-1m copy prepares data.
     _run(

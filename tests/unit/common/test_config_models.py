@@ -3,6 +3,7 @@ the shipped configs against it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from splitrec.config.tls import TlsConfig
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = sorted(
     path
-    for folder in ("configs", "examples")
+    for folder in ("configs", "examples", "deploy")
     if (ROOT / folder).is_dir()
     for path in (ROOT / folder).rglob("*.y*ml")
 )
@@ -243,6 +244,20 @@ def test_every_shipped_config_validates_against_the_schema_and_the_models(path):
     load(path)
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator(json_schema(kind)).validate(data)
+    # Editors find the schema from the first line, and it is the one written.
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    prefix = "# yaml-language-server: $schema="
+    assert first.startswith(prefix), (path, first)
+    named = (path.parent / first[len(prefix) :]).resolve()
+    assert named == ROOT / "configs" / "schema" / f"{kind}.json", (path, named)
+
+
+@pytest.mark.parametrize("kind", ["party", "job"])
+def test_the_committed_schema_files_are_the_models_schemas(kind):
+    written = json.loads((ROOT / "configs" / "schema" / f"{kind}.json").read_text())
+    assert written == json_schema(kind), (
+        f"configs/schema/{kind}.json is out of date: run `make schemas`"
+    )
 
 
 @pytest.mark.parametrize(
