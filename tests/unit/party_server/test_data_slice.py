@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -460,7 +459,7 @@ def test_a_dataset_to_score_loads_with_the_exported_features(tmp_path):
     (tmp_path / "later.csv").write_text(
         "ID,MovieID,Genres\n20,m3,Drama\n21,m9,Action\n", encoding="utf-8"
     )
-    config = dataclasses.replace(config, datasets={"later": tmp_path / "later.csv"})
+    config = config.model_copy(update={"datasets": {"later": tmp_path / "later.csv"}})
 
     data = load_dataset(config, "later", fitted)
 
