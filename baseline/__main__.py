@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.logs import configure_logging  # noqa: E402
-from splitrec.config.files import load_job_config, override_job  # noqa: E402
+from splitrec.config.job import load_job_config, override_job  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,8 @@ from splitrec.common.errors import HandshakeError
 from splitrec.common.history import EpochRecord
 from splitrec.common.metrics import MetricAccumulator, Metrics, Task, task_metrics
 from splitrec.common.throughput import SteadyRate
-from splitrec.config.files import JobConfig, PartyConfig
+from splitrec.config.job import JobConfig
+from splitrec.config.party import PartyConfig
 from splitrec.models.build import build_fuse, build_party_base
 from splitrec.models.features import PackedBatch
 from splitrec.models.steps import CentralStep
@@ -152,7 +153,7 @@ class CentralizedTrainer:
 
 def load_parties(paths: list) -> dict[str, tuple[PartyConfig, DataSlice]]:
     """Reads each party's config and data, as each party server would."""
-    from splitrec.config.files import load_party_config
+    from splitrec.config.party import load_party_config
 
     parties = {}
     for path in paths:

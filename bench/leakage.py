@@ -53,7 +53,7 @@ from splitrec.bench.setup import ROOT, ensure_data, run_configs
 from splitrec.common.atomic import write_atomically
 from splitrec.common.batching import split_rows
 from splitrec.common.logs import configure_logging
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from splitrec.party_server.leakage_probe import read_scores
 from splitrec.privacy.inference import FeatureInference
 from splitrec.privacy.leakage import ATTACKS, leak_auc

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from splitrec.models.build import build_party_base
 from splitrec.models.steps import create_weights, packed, unpack
 from splitrec.party_server.checkpoints import ModelState

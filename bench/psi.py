@@ -19,8 +19,8 @@ import grpc
 import numpy as np
 
 from splitrec.common.traffic import TrafficCounter
-from splitrec.config.files import PartyConfig, PartyRole
 from splitrec.config.jobspec import JobParty, JobSpec, OutputSpec
+from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.party_server.data_slice import DataSlice, id_digest
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession

@@ -31,13 +31,9 @@ from splitrec.common.logs import configure_logging, log_level  # noqa: E402
 from splitrec.common.names import name_problem  # noqa: E402
 from splitrec.common.paths import check_writable, confined  # noqa: E402
 from splitrec.common.signals import Terminated, raise_on_stop_signals  # noqa: E402
-from splitrec.config.files import (  # noqa: E402
-    JobConfig,
-    load_job_config,
-    load_party_config,
-    override_job,
-)
+from splitrec.config.job import JobConfig, load_job_config, override_job  # noqa: E402
 from splitrec.config.limits import JOB_LIMITS, Limit, flag_type  # noqa: E402
+from splitrec.config.party import load_party_config  # noqa: E402
 from splitrec.coordinator.local_configs import LAYOUTS  # noqa: E402
 from splitrec.coordinator.quickstart import DEFAULT_RATINGS  # noqa: E402
 from splitrec.datasets.movielens.generate import NUM_MOVIES, NUM_USERS  # noqa: E402

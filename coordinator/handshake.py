@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 import grpc
 
 from splitrec.common.errors import HandshakeError, PeerError
-from splitrec.config.files import JobConfig, PartyRole
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import JobParty, JobSpec, PartyDescription
+from splitrec.config.party import PartyRole
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.failures import most_telling
 from splitrec.coordinator.fan_out import at_every_party

@@ -22,8 +22,8 @@ from splitrec.common.history import (
 from splitrec.common.metrics import Metrics
 from splitrec.common.paths import check_writable, confined
 from splitrec.common.throughput import SteadyRate
-from splitrec.config.files import JobConfig
 from splitrec.config.fingerprint import changes
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import PartExport
 from splitrec.coordinator.checkpointing import Checkpoints
 from splitrec.coordinator.client import Owner, PartyClient

@@ -20,7 +20,7 @@ from splitrec.common.errors import ConfigError, JobFailedError, PeerError
 from splitrec.common.history import EpochRecord, best_record, record_from_json
 from splitrec.common.metrics import Metrics, TaskMetrics
 from splitrec.common.paths import confined
-from splitrec.config.files import JobConfig
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import ModelVersion, PartExport
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.fan_out import at_every_party

@@ -18,7 +18,7 @@ import dataclasses
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.names import name_problem, scoring_run_name
-from splitrec.config.files import JobConfig, validate_job_config
+from splitrec.config.job import JobConfig, validate_job_config
 from splitrec.coordinator.model_export import recorded_version
 
 

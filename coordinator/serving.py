@@ -9,7 +9,7 @@ serving the old version. The coordinator is not on the scoring path.
 
 from __future__ import annotations
 
-from splitrec.config.files import JobConfig
+from splitrec.config.job import JobConfig
 from splitrec.coordinator.client import PartyClient
 from splitrec.security.tls import load_credentials
 from splitrec.v1 import control_pb2

@@ -24,7 +24,6 @@ from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.lifetime import stop_with_parent  # noqa: E402
 from splitrec.common.logs import configure_logging, log_level  # noqa: E402
 from splitrec.common.paths import check_writable  # noqa: E402
-from splitrec.config.files import load_party_config  # noqa: E402
 from splitrec.config.limits import (  # noqa: E402
     LISTEN_PORT,
     PEER_TIMEOUT,
@@ -32,6 +31,7 @@ from splitrec.config.limits import (  # noqa: E402
     address_flag,
     flag_type,
 )
+from splitrec.config.party import load_party_config  # noqa: E402
 
 logger = logging.getLogger("party_server")
 

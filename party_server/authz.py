@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 
-from splitrec.config.files import PartyConfig
+from splitrec.config.party import PartyConfig
 from splitrec.v1 import control_pb2, peer_pb2, scoring_pb2
 
 _CONTROL = "/" + control_pb2.DESCRIPTOR.services_by_name["Control"].full_name + "/"

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from splitrec.common.errors import DataError
-from splitrec.config.files import FeatureConfig, LabelConfig, PartyConfig
+from splitrec.config.features import FeatureConfig
+from splitrec.config.party import LabelConfig, PartyConfig
 from splitrec.models.features import (
     EncodedFeatures,
     concatenate,

@@ -16,8 +16,8 @@ from splitrec.common.compression import Compressor
 from splitrec.common.errors import JobStateError, PeerError
 from splitrec.common.positions import at
 from splitrec.common.traffic import TrafficCounter
-from splitrec.config.files import PartyConfig
 from splitrec.config.jobspec import JobSpec
+from splitrec.config.party import PartyConfig
 from splitrec.models.build import build_party_base
 from splitrec.models.features import PackedBatch
 from splitrec.models.serving import BaseServing

@@ -17,7 +17,7 @@ import grpc  # noqa: E402
 from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: E402
 
 from splitrec.common.errors import SplitRecError  # noqa: E402
-from splitrec.config.files import load_party_config  # noqa: E402
+from splitrec.config.party import load_party_config  # noqa: E402
 from splitrec.security.tls import load_credentials  # noqa: E402
 from splitrec.wire.rpc import create_channel  # noqa: E402
 

@@ -29,8 +29,8 @@ from splitrec.common.errors import (
 )
 from splitrec.common.metrics import MetricAccumulator, Metrics, task_metrics
 from splitrec.common.positions import at, epoch_outside
-from splitrec.config.files import PartyConfig
 from splitrec.config.jobspec import JobSpec
+from splitrec.config.party import PartyConfig
 from splitrec.models.build import build_fuse, build_party_base
 from splitrec.models.registry import combined_structure, fuse_outputs
 from splitrec.models.serving import SUMMED, FuseServing

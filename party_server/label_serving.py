@@ -36,7 +36,7 @@ from splitrec.common.online import (
     Scored,
     ServingView,
 )
-from splitrec.config.files import PartyConfig
+from splitrec.config.party import PartyConfig
 from splitrec.config.serving import MAX_KEY_LENGTH
 from splitrec.party_server.entity_table import EntityTable
 from splitrec.party_server.output_cache import OutputCache

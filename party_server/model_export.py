@@ -59,7 +59,7 @@ from splitrec.common.history import json_record
 from splitrec.common.metrics import Metrics
 from splitrec.common.names import name_problem
 from splitrec.common.paths import confined
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.config.jobspec import JobSpec, ModelVersion
 from splitrec.models.features import feature_shape
 from splitrec.models.part_file import PART_FILE, feature_from_dict, save_part_file

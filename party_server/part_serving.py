@@ -39,7 +39,7 @@ from splitrec.common.errors import (
 )
 from splitrec.common.online import Embedded, KeptOut, PartView, Pushed, ServingView
 from splitrec.common.paths import confined
-from splitrec.config.files import PartyConfig
+from splitrec.config.party import PartyConfig
 from splitrec.config.serving import ServingConfig
 from splitrec.party_server.entity_table import (
     EntityTable,

@@ -21,7 +21,6 @@ from splitrec.common.errors import (
 from splitrec.common.names import any_run_name_problem
 from splitrec.common.paths import check_writable, confined
 from splitrec.common.traffic import TrafficCounter
-from splitrec.config.files import PartyConfig, PartyRole
 from splitrec.config.fingerprint import keyed, party_key, settings_digests
 from splitrec.config.jobspec import (
     JobSpec,
@@ -29,6 +28,7 @@ from splitrec.config.jobspec import (
     PartyStatusView,
     PeerState,
 )
+from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.config.privacy import PrivacySettings
 from splitrec.models.build import described_output
 from splitrec.models.registry import combination_problem

@@ -17,7 +17,7 @@ from splitrec.common.errors import (
     SplitRecError,
 )
 from splitrec.common.traffic import TrafficCounter
-from splitrec.config.files import PartyRole
+from splitrec.config.party import PartyRole
 from splitrec.party_server.authz import Authorizer
 from splitrec.party_server.label_job import LabelJob
 from splitrec.party_server.mailbox import END_OF_STREAM, Inbound

@@ -24,8 +24,8 @@ import numpy as np
 from splitrec.common.errors import HandshakeError, PeerError
 from splitrec.common.paths import confined
 from splitrec.common.traffic import TrafficCounter
-from splitrec.config.files import PartyConfig
 from splitrec.config.jobspec import JobSpec
+from splitrec.config.party import PartyConfig
 from splitrec.party_server.alignment import (
     Alignment,
     order_by_id,

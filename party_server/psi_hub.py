@@ -23,8 +23,8 @@ import numpy as np
 
 from splitrec.common.errors import HandshakeError, InvalidMessageError, PeerError
 from splitrec.common.paths import confined
-from splitrec.config.files import PartyConfig
 from splitrec.config.jobspec import JobSpec
+from splitrec.config.party import PartyConfig
 from splitrec.party_server.alignment import (
     Alignment,
     cache_key,

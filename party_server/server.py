@@ -11,7 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from splitrec.common.folder_lock import FolderLock
-from splitrec.config.files import PartyConfig, PartyRole
+from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer
 from splitrec.party_server.control_service import ControlService
 from splitrec.party_server.data_slice import load_data_slice

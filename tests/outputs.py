@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from splitrec.config.files import ModelConfig, PartyRole
 from splitrec.config.jobspec import JobParty, JobSpec, OutputSpec
+from splitrec.config.model import ModelConfig
+from splitrec.config.party import PartyRole
 from splitrec.models.registry import FAMILIES
 
 

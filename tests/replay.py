@@ -17,7 +17,7 @@ import numpy as np
 
 from splitrec.baseline.centralized import compose, load_parties
 from splitrec.common.batching import batch_rows, epoch_order, steps_per_epoch
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.models.registry import combined_structure, fuse_outputs
 from splitrec.models.steps import BaseStep, FuseStep
 from splitrec.party_server.checkpoints import CheckpointStore, ModelState

@@ -160,7 +160,7 @@ def refused_address() -> Iterator[str]:
 def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
     """Starts every party as an in-process server, the label party first, on
     free loopback ports written into every config (see ``start_federation``)."""
-    from splitrec.config.files import load_party_config
+    from splitrec.config.party import load_party_config
     from splitrec.coordinator.local import start_federation
     from splitrec.party_server.server import start_party
 
@@ -180,7 +180,7 @@ def prepared_federation(
     files: PartyFiles, peer_timeout: float = 30.0
 ) -> Iterator[tuple[dict, object, dict]]:
     """Both parties up and the job prepared: (parties, job config, clients)."""
-    from splitrec.config.files import load_job_config
+    from splitrec.config.job import load_job_config
     from splitrec.coordinator.client import PartyClient
     from splitrec.coordinator.handshake import handshake
     from splitrec.security.tls import load_credentials

@@ -40,6 +40,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from splitrec.common.errors import ConfigError
+from splitrec.common.names import run_name_problem
 from splitrec.config.limits import Limit
 
 M = TypeVar("M", bound="ConfigModel")
@@ -427,3 +428,33 @@ def nested(cls: type[M], data: Any, key: str, info: ValidationInfo | None) -> M:
     except ValidationError as exc:
         sub, message = _message(exc.errors(include_url=False)[0], cls)
         raise problem(join_key(key, sub), message) from None
+
+
+def written_keys(data: dict, cls: type[ConfigModel], info: ValidationInfo) -> list[str]:
+    """The keys ``data`` sets: in a file, those written; in Python, those given
+    a value other than the field's default."""
+    if from_file(info):
+        return [str(key) for key in data]
+    found = []
+    for key, value in data.items():
+        field = cls.model_fields.get(key)
+        if field is None:
+            field = next((f for f in cls.model_fields.values() if f.alias == key), None)
+        if field is None or field.is_required() or value != field.default:
+            found.append(str(key))
+    return found
+
+
+def checked_run_name(value: str) -> str:
+    """A job or party name, part of file paths (``splitrec.common.names``)."""
+    found = run_name_problem(value, None)
+    if found is not None:
+        raise problem("", found)
+    return value
+
+
+def config_path(value: Any, info: ValidationInfo) -> Any:
+    """A path of a config, taken from the config file's folder (see ``base_folder``)."""
+    if isinstance(value, (str, Path)):
+        return resolve(base_folder(info), value)
+    return value

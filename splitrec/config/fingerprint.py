@@ -25,7 +25,7 @@ import secrets
 from pathlib import Path
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import PartyConfig
+from splitrec.config.party import PartyConfig
 
 KINDS = {
     "data": "data file",

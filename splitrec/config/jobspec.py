@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from splitrec.common.metrics import Metrics
 from splitrec.common.online import ServingView
 from splitrec.common.traffic import Traffic
-from splitrec.config.files import PartyRole
+from splitrec.config.party import PartyRole
 from splitrec.config.privacy import PrivacySettings, PrivacySpent
 
 

@@ -1,5 +1,5 @@
 """Strict YAML loading of config files: a key given twice in one mapping, tags
-and aliases are refused (``splitrec.config.files`` validates what it reads)."""
+and aliases are refused (``splitrec.config.party`` validates what it reads)."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from splitrec.config.files import JobFile, PartyConfig
+from splitrec.config.job import JobFile
 from splitrec.config.limits import JOB_LIMITS, Limit
+from splitrec.config.party import PartyConfig
 
 KINDS = ("party", "job")
 

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 from splitrec.config.families import BASE_KEYS, FUSE_KEYS
 
 if TYPE_CHECKING:
-    from splitrec.config.files import ModelConfig
     from splitrec.config.jobspec import OutputSpec
+    from splitrec.config.model import ModelConfig
 
 Parts = tuple[tuple[str, int], ...]
 

@@ -21,8 +21,8 @@ import tensorflow as tf
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.seeds import derive_seed
-from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.dnn import DnnFuse
 from splitrec.models.features import SEQUENCE, FeatureShape
 from splitrec.models.layers import FieldsBase, run_stack

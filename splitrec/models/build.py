@@ -17,8 +17,8 @@ import numpy as np
 
 from splitrec.common.errors import ConfigError, HandshakeError
 from splitrec.common.seeds import derive_seed
-from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.custom import builder as custom_builder
 from splitrec.models.features import EncodedFeatures, FeatureShape
 from splitrec.models.layers import NoBase, fit_numeric

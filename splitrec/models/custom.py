@@ -38,8 +38,8 @@ import keras
 import tensorflow as tf
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.determinism import unordered_sums
 from splitrec.models.features import FeatureShape, columns_by_feature
 from splitrec.models.layers import aggregate

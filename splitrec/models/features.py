@@ -17,7 +17,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 
 T = TypeVar("T")
 

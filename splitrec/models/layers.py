@@ -9,8 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from splitrec.common.seeds import derive_seed
-from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.determinism import ordered_sum
 from splitrec.models.features import INDEX, NUMERIC, SEQUENCE
 

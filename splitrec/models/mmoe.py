@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from splitrec.common.seeds import derive_seed
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.dnn import DnnBase
 from splitrec.models.layers import Fuse, aggregate, dense_stack, run_stack
 

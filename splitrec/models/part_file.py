@@ -24,8 +24,9 @@ import keras
 import tensorflow as tf
 
 from splitrec.common.metrics import Task
-from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base, rebuild_fuse
 from splitrec.models.features import feature_shape
 from splitrec.models.objective import Objective

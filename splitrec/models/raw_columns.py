@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.models.features import MISSING, NO_TOKEN, token_feature
 
 # Cells (after stripping, lower-cased) that a numeric feature reads as missing

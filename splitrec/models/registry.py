@@ -23,8 +23,8 @@ from splitrec.config.families import (
 from splitrec.models.api import Family, Parts
 
 if TYPE_CHECKING:
-    from splitrec.config.files import ModelConfig
     from splitrec.config.jobspec import OutputSpec
+    from splitrec.config.model import ModelConfig
     from splitrec.models.features import FeatureShape
 
 __all__ = [
@@ -195,7 +195,7 @@ def output_spec(model: ModelConfig, shapes: Sequence[FeatureShape]) -> OutputSpe
     """What a party's base outputs (see ``OutputSpec``); no parts for a label
     party that holds no features."""
     from splitrec.config.jobspec import (
-        OutputSpec,  # splitrec.config.jobspec imports splitrec.config.files
+        OutputSpec,  # splitrec.config.jobspec imports splitrec.config.party
     )
 
     return OutputSpec(

@@ -26,7 +26,8 @@ import keras
 import tensorflow as tf
 
 from splitrec.common.metrics import Task
-from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.config.features import FeatureConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.objective import Objective
 from splitrec.models.raw_columns import RawColumns
 from splitrec.models.steps import base_hidden, create_weights, fused_logits

@@ -24,7 +24,7 @@ from splitrec.common.online import (
 )
 from splitrec.common.traffic import Traffic
 from splitrec.config.families import AGGREGATIONS
-from splitrec.config.files import OPTIMIZERS, PartyRole
+from splitrec.config.job import OPTIMIZERS
 from splitrec.config.jobspec import (
     JobParty,
     JobSpec,
@@ -36,6 +36,7 @@ from splitrec.config.jobspec import (
     PeerState,
 )
 from splitrec.config.limits import job_limit_problems
+from splitrec.config.party import PartyRole
 from splitrec.config.privacy import PrivacySettings, PrivacySpent
 from splitrec.privacy.secure_aggregation.key_shares import KeyShare
 from splitrec.v1 import common_pb2, control_pb2, peer_pb2, scoring_pb2, tensor_pb2

@@ -5,7 +5,7 @@ DeepFM on the reference columns (no history) by a clear margin."""
 from __future__ import annotations
 
 from splitrec.baseline.centralized import CentralizedTrainer, load_parties
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from tests.support import write_configs
 
 

@@ -9,7 +9,7 @@ import grpc
 import numpy as np
 import pytest
 
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.v1 import common_pb2, peer_pb2, peer_pb2_grpc
 from tests.support import prepared_federation, running_parties

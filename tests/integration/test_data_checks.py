@@ -13,7 +13,7 @@ import pytest
 
 from splitrec.common.batching import split_rows
 from splitrec.common.errors import JobFailedError
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.job import JobDriver
 from tests.support import running_parties, write_configs
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import LocalParty, start_party
 from tests.support import run_module, start_coordinator
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 import yaml
 
 from splitrec.common.names import scoring_run_name
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import project_env, start_party
 from splitrec.models.part_file import PART_FILE
 from tests.support import HISTORY_METRICS, ROOT, run_demo

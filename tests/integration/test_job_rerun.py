@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.coordinator.job import JobDriver

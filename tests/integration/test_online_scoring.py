@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from splitrec.common.errors import DataError, NotAllowedError
 from splitrec.common.names import scoring_run_name
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator import local
 from splitrec.coordinator.local import start_federation
 from splitrec.datasets.movielens.tables import (

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from splitrec.bench.leakage_attacks import base_outputs
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.party_server.leakage_probe import RECEIVED, read_received, read_scores
 from splitrec.privacy.accountant import embedding_privacy

@@ -10,7 +10,8 @@ import grpc
 import pytest
 
 from splitrec.common.errors import HandshakeError, PeerError, SplitRecError
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.party_server import party as party_module

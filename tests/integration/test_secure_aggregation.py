@@ -19,7 +19,7 @@ import pytest
 
 from splitrec.common.errors import JobFailedError
 from splitrec.common.names import scoring_run_name
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.coordinator.local import project_env, start_local_parties, start_party
 from splitrec.party_server.feature_job import FeatureJob

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from splitrec.baseline.centralized import CentralizedTrainer, load_parties
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.coordinator.windows import Window, run_window

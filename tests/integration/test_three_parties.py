@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.party_server.data_slice import load_data_slice
 from tests.support import misaligned_copy, running_parties, write_configs

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
 from splitrec.coordinator.local import project_env

@@ -126,7 +126,7 @@ def test_a_cycle_is_found_and_named():
 def test_the_config_layer_does_not_import_models_or_tls_credentials():
     graph = import_graph()
     config_layer = (
-        "splitrec.config.files",
+        "splitrec.config.party",
         "splitrec.config.base",
         "splitrec.config.reader",
         "splitrec.config.serving",

@@ -1,4 +1,4 @@
-"""splitrec.config.files and splitrec.config.reader: loading and refusals."""
+"""splitrec.config.party and splitrec.config.reader: loading and refusals."""
 
 from __future__ import annotations
 
@@ -10,12 +10,9 @@ import pytest
 import yaml
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import (
-    FeatureConfig,
-    PartyRole,
-    load_job_config,
-    load_party_config,
-)
+from splitrec.config.features import FeatureConfig
+from splitrec.config.job import load_job_config
+from splitrec.config.party import PartyRole, load_party_config
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 

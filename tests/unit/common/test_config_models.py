@@ -10,16 +10,15 @@ import pytest
 import yaml
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import (
+from splitrec.config.features import FeatureConfig
+from splitrec.config.job import JobConfig, load_job_config
+from splitrec.config.model import ModelConfig
+from splitrec.config.party import (
     DataConfig,
-    FeatureConfig,
-    JobConfig,
     JobPartyConfig,
     LabelConfig,
-    ModelConfig,
     PartyConfig,
     PeerConfig,
-    load_job_config,
     load_party_config,
 )
 from splitrec.config.schema import json_schema

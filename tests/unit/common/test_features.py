@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.models.features import (
     INDEX,
     MULTI_HOT,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import LabelConfig, ModelConfig, load_party_config
 from splitrec.config.fingerprint import (
     KEY_FILE,
     changes,
@@ -13,6 +12,8 @@ from splitrec.config.fingerprint import (
     party_key,
     settings_digests,
 )
+from splitrec.config.model import ModelConfig
+from splitrec.config.party import LabelConfig, load_party_config
 from tests.support import CONFIGS
 
 

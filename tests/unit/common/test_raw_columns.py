@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.models.features import encode_feature, fit_vocabulary
 from splitrec.models.raw_columns import RawColumns, used_columns
 

@@ -12,7 +12,6 @@ import pytest
 from splitrec.common.errors import InvalidMessageError
 from splitrec.common.metrics import Metrics
 from splitrec.common.traffic import Traffic
-from splitrec.config.files import PartyRole
 from splitrec.config.jobspec import (
     ModelVersion,
     OutputSpec,
@@ -21,6 +20,7 @@ from splitrec.config.jobspec import (
     PartyStatusView,
     PeerState,
 )
+from splitrec.config.party import PartyRole
 from splitrec.config.privacy import PrivacySettings
 from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
 from splitrec.wire import serde

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import load_party_config
+from splitrec.config.party import load_party_config
 from tests.unit.common.test_config import LABEL_PARTY, PARTY
 
 FEATURE_SERVING = {

@@ -27,7 +27,8 @@ from splitrec.common.metrics import (
     binary_metrics,
     task_metrics,
 )
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.config.privacy import PrivacySettings
 from splitrec.coordinator.records import summary_lines
 from splitrec.models.build import build_base, build_fuse

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from splitrec.common.errors import HandshakeError, PeerError
-from splitrec.config.files import JobConfig, JobPartyConfig, PartyRole
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import PartyDescription
+from splitrec.config.party import JobPartyConfig, PartyRole
 from splitrec.coordinator.handshake import _prepare_all, check_descriptions, job_spec
 from splitrec.wire.version import PROTOCOL_VERSION
 from tests.outputs import deepfm_output, output_of

@@ -12,8 +12,9 @@ import pytest
 
 from splitrec.common.errors import JobFailedError, PeerError
 from splitrec.common.history import EpochRecord
-from splitrec.config.files import JobConfig, JobPartyConfig
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import PartExport
+from splitrec.config.party import JobPartyConfig
 from splitrec.coordinator import job as job_module
 from splitrec.coordinator.handshake import PreparedJob
 from splitrec.coordinator.job import JobDriver

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from splitrec.common.errors import JobFailedError
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import START_ATTEMPTS, start_federation, start_party
 from splitrec.coordinator.local_configs import LocalConfigs
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.config.files import load_job_config, load_party_config
+from splitrec.config.job import load_job_config
+from splitrec.config.party import load_party_config
 from splitrec.coordinator.local_configs import EXAMPLES, LocalConfigs
 
 THREE_PARTY = EXAMPLES / "three_party"

@@ -11,8 +11,9 @@ import pytest
 
 from splitrec.common.errors import ConfigError, JobFailedError
 from splitrec.common.history import EpochRecord
-from splitrec.config.files import JobConfig, JobPartyConfig
+from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import ModelVersion, PartExport
+from splitrec.config.party import JobPartyConfig
 from splitrec.coordinator.manifest import CheckpointEntry, Manifest, write_manifest
 from splitrec.coordinator.model_export import (
     choose_export,

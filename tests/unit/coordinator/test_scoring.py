@@ -8,7 +8,8 @@ import pytest
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.paths import confined
-from splitrec.config.files import JobConfig, JobPartyConfig, validate_job_config
+from splitrec.config.job import JobConfig, validate_job_config
+from splitrec.config.party import JobPartyConfig
 from splitrec.coordinator.manifest import Manifest, write_manifest
 from splitrec.coordinator.scoring import scoring_config
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from splitrec.config.files import PartyConfig, PeerConfig
+from splitrec.config.party import PartyConfig, PeerConfig
 from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer, caller_of
 
 CONTROL = "/splitrec.v1.Control/PrepareJob"

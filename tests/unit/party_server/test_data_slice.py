@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from splitrec.common.errors import DataError
-from splitrec.config.files import PartyConfig, load_party_config
+from splitrec.config.party import PartyConfig, load_party_config
 from splitrec.party_server import data_slice
 from splitrec.party_server.data_slice import id_digest, load_data_slice, load_dataset
 

@@ -18,8 +18,9 @@ from splitrec.common.errors import (
     VersionTakenError,
 )
 from splitrec.common.metrics import Metrics
-from splitrec.config.files import FeatureConfig, ModelConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.config.jobspec import ModelVersion
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_party_base
 from splitrec.models.features import encode_features
 from splitrec.models.serving import BaseServing

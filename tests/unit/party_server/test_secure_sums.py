@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from splitrec.common.errors import NotAllowedError, PeerError
-from splitrec.config.files import PartyRole
 from splitrec.config.jobspec import JobParty, JobSpec
+from splitrec.config.party import PartyRole
 from splitrec.party_server.secure_sums import PairwiseMasking, ShareBoard
 from splitrec.privacy.secure_aggregation import fixed_point
 from splitrec.privacy.secure_aggregation.masks import MaskContext

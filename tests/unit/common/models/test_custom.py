@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from splitrec.common.errors import ConfigError
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base, described_output
 from splitrec.models.features import INDEX, FeatureShape
 

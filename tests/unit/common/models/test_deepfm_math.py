@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base, build_fuse
 from splitrec.models.features import INDEX, MULTI_HOT, FeatureShape
 from splitrec.models.steps import create_weights

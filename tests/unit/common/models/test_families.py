@@ -9,8 +9,8 @@ import tensorflow as tf
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.metrics import roc_auc
-from splitrec.config.files import ModelConfig
 from splitrec.config.jobspec import OutputSpec
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base, build_fuse, build_party_base
 from splitrec.models.determinism import unordered_sums
 from splitrec.models.features import (

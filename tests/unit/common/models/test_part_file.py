@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models import part_file
 from splitrec.models.part_file import PART_FILE, PartModel, save_part_file
 from splitrec.models.registry import FAMILIES

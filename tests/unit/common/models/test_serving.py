@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from splitrec.common.metrics import Task
-from splitrec.config.files import FeatureConfig
+from splitrec.config.features import FeatureConfig
 from splitrec.models.build import build_fuse, build_party_base
 from splitrec.models.features import encode_features, fit_vocabulary
 from splitrec.models.registry import FAMILIES

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base
 from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import BaseStep

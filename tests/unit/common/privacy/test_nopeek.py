@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitrec.config.files import ModelConfig
+from splitrec.config.model import ModelConfig
 from splitrec.models.build import build_base
 from splitrec.models.features import INDEX, FeatureShape, PackedBatch
 from splitrec.models.steps import BaseStep

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from splitrec.common.errors import ConfigError, InvalidMessageError
-from splitrec.config.files import load_job_config
+from splitrec.config.job import load_job_config
 from splitrec.config.privacy import PrivacySettings
 from splitrec.wire import serde
 
