@@ -295,7 +295,7 @@ def quick_demo(args: argparse.Namespace) -> int:
     try:
         configs = prepare_quickstart(args.work, args.layout, args.ratings)
     except OSError as exc:
-        print(f"coordinator: cannot prepare {args.work}: {exc}", file=sys.stderr)
+        print(f"splitrec: cannot prepare {args.work}: {exc}", file=sys.stderr)
         return 2
     args.job = configs.job
     for attempt in range(1, START_ATTEMPTS + 1):
@@ -316,16 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo" and args.job is None:
             if args.party:
-                print("coordinator: --party needs --job", file=sys.stderr)
+                print("splitrec: --party needs --job", file=sys.stderr)
                 return 2
             return quick_demo(args)
         if args.command == "demo" and not args.party:
-            print("coordinator: --job needs one --party per party", file=sys.stderr)
+            print("splitrec: --job needs one --party per party", file=sys.stderr)
             return 2
         try:
             config = job_config(args)
         except SplitRecError as exc:
-            print(f"coordinator: {exc}", file=sys.stderr)
+            print(f"splitrec: {exc}", file=sys.stderr)
             return 2
         if args.command == "demo":
             return demo(config, args.party, args.fresh)
@@ -337,13 +337,13 @@ def main(argv: list[str] | None = None) -> int:
             return serve_switch(config, args.version)
         return run(config, args.fresh)
     except ConfigError as exc:
-        print(f"coordinator: {exc}", file=sys.stderr)
+        print(f"splitrec: {exc}", file=sys.stderr)
         return 2
     except SplitRecError as exc:
-        print(f"coordinator: {exc}", file=sys.stderr)
+        print(f"splitrec: {exc}", file=sys.stderr)
         return 1
     except Terminated as exc:
-        print(f"coordinator: {exc}", file=sys.stderr)
+        print(f"splitrec: {exc}", file=sys.stderr)
         return exc.exit_code
 
 

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_party_config(args.config)
         check_writable(config.output_dir, "output_dir", config.source)
     except SplitRecError as exc:
-        print(f"party_server: {exc}", file=sys.stderr)
+        print(f"splitrec-party: {exc}", file=sys.stderr)
         return 2
     import tensorflow as tf
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         running = start_party(config, args.listen, args.peer_timeout)
     except (SplitRecError, OSError) as exc:
-        print(f"party_server: {exc}", file=sys.stderr)
+        print(f"splitrec-party: {exc}", file=sys.stderr)
         return 2
     serving.set()
     host = (args.listen or config.listen).rsplit(":", 1)[0]

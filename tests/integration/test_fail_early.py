@@ -63,7 +63,7 @@ def test_coordinator_refuses_a_file_in_place_of_its_runs_folder(party_files):
     result = _run(["splitrec.coordinator", "run", "--job", str(party_files.job)])
 
     assert result.returncode == 2
-    assert f"coordinator: {runs} ('runs_dir' in {party_files.job}) is not a folder" in (
+    assert f"splitrec: {runs} ('runs_dir' in {party_files.job}) is not a folder" in (
         result.stderr
     )
     assert "Traceback" not in result.stderr
@@ -105,7 +105,7 @@ def test_party_server_refuses_an_unusable_output_dir(party_files, problem):
     result = _run(["splitrec.party_server", "--config", str(party_files.bob)], prefix)
 
     assert result.returncode == 2, result.stderr
-    assert f"party_server: {output} ('output_dir' in {party_files.bob})" in (
+    assert f"splitrec-party: {output} ('output_dir' in {party_files.bob})" in (
         result.stderr
     )
     assert "Traceback" not in result.stderr
@@ -122,7 +122,7 @@ def test_party_server_refuses_a_custom_model_it_cannot_build(party_files):
 
     assert result.returncode == 2, result.stderr
     assert (
-        f"party_server: {party_files.alice}: model.base 'net:build' raised "
+        f"splitrec-party: {party_files.alice}: model.base 'net:build' raised "
         "TypeError: it returned NoneType, not a keras.Model"
     ) in result.stderr
     assert "Traceback" not in result.stderr

@@ -163,7 +163,7 @@ def _check_warm_start_refused(files, job: str) -> None:
         state.write_bytes(kept)
     assert result.returncode == 1, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("coordinator: "), last
+    assert last.startswith("splitrec: "), last
     assert "party alice" in last and "'epoch-1'" in last and "state.npz" in last
     assert "trying again" not in result.stderr
 

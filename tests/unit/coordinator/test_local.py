@@ -71,7 +71,7 @@ def test_a_taken_port_starts_the_whole_federation_again_on_fresh_ports(tmp_path)
         listen = load_party_config(config).listen
         tried.append((name, listen))
         if len(tried) == 2:  # alice's port was taken by another process
-            raise JobFailedError(f"party_server: cannot listen on {listen}: in use")
+            raise JobFailedError(f"splitrec-party: cannot listen on {listen}: in use")
         return _Party(name, listen, stopped)
 
     started = start_federation(configs, start)
@@ -85,9 +85,9 @@ def test_a_taken_port_starts_the_whole_federation_again_on_fresh_ports(tmp_path)
 @pytest.mark.parametrize(
     ("error", "starts"),
     [
-        (OSError("party_server: config file not found"), 2),
+        (OSError("splitrec-party: config file not found"), 2),
         (
-            JobFailedError("party_server: cannot listen on 127.0.0.1:1: in use"),
+            JobFailedError("splitrec-party: cannot listen on 127.0.0.1:1: in use"),
             2 * START_ATTEMPTS,
         ),
     ],
