@@ -287,25 +287,36 @@ def quick_demo(args: argparse.Namespace) -> int:
     """``demo`` without configs: the example job of ``--layout`` on generated
     data in ``--work``, on free loopback ports (picked again if another
     process takes one first)."""
+    from splitrec.common.folder_lock import FolderLock
     from splitrec.coordinator.local import START_ATTEMPTS, bind_failed, pick_addresses
     from splitrec.coordinator.quickstart import prepare_quickstart
 
     check_writable(args.work, "--work", "the flags")
     print(f"example job ({args.layout}) in {args.work.resolve()}", flush=True)
-    try:
-        configs = prepare_quickstart(args.work, args.layout, args.ratings)
-    except OSError as exc:
-        print(f"splitrec: cannot prepare {args.work}: {exc}", file=sys.stderr)
-        return 2
-    args.job = configs.job
-    for attempt in range(1, START_ATTEMPTS + 1):
-        pick_addresses(configs)
+    # One demo per folder: a second one would write the same data, certificates
+    # and configs while the first reads them.
+    with FolderLock(
+        args.work,
+        ".demo.lock",
+        "splitrec demo",
+        "wait for it to end, or give this one another --work",
+    ):
         try:
-            return demo(job_config(args), list(configs.parties.values()), args.fresh)
-        except SplitRecError as exc:
-            if attempt == START_ATTEMPTS or not bind_failed(exc):
-                raise
-            logger.warning("a party's port was taken; starting again on others")
+            configs = prepare_quickstart(args.work, args.layout, args.ratings)
+        except OSError as exc:
+            print(f"splitrec: cannot prepare {args.work}: {exc}", file=sys.stderr)
+            return 2
+        args.job = configs.job
+        for attempt in range(1, START_ATTEMPTS + 1):
+            pick_addresses(configs)
+            try:
+                return demo(
+                    job_config(args), list(configs.parties.values()), args.fresh
+                )
+            except SplitRecError as exc:
+                if attempt == START_ATTEMPTS or not bind_failed(exc):
+                    raise
+                logger.warning("a party's port was taken; starting again on others")
     return 1
 
 

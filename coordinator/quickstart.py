@@ -3,9 +3,10 @@
 A user who has only installed the package gets the reference job (or another
 layout's) on generated data: the data set in ``WORK/data``, a development CA and
 certificates in ``WORK/certs`` (every process uses mutual TLS, as deployed),
-and the example configs rewritten into ``WORK`` to read that data and write
-under ``WORK/runs``. What is there already is kept, so a second demo resumes
-or repeats the same job.
+and the example configs rewritten into ``WORK/<layout>/`` to read that data and
+write under ``WORK/<layout>/runs``. What is there already is kept, configs
+included (a user may have edited them), so a second demo resumes or repeats the
+same job; only the ports are picked afresh.
 """
 
 from __future__ import annotations
@@ -71,4 +72,10 @@ def prepare_quickstart(
     data, certs = work / "data", work / "certs"
     _prepare_data(layout, data, ratings, seed)
     _prepare_certs(layout, certs)
-    return LocalConfigs.write(work, data, certs, layout)
+    folder = work / layout
+    _, _, parties = LAYOUTS[layout]
+    paths = {name: folder / f"{name}.yaml" for name in (*parties, "job")}
+    if all(path.is_file() for path in paths.values()):
+        logger.info("configs: %s (kept)", folder)
+        return LocalConfigs(folder, **paths)
+    return LocalConfigs.write(folder, data, certs, layout)

@@ -152,7 +152,9 @@ def test_a_new_user_trains_from_an_empty_folder(installed, tmp_path) -> None:
         env,
     )
     assert "job finished: 1 epochs" in demo.stdout
-    history = json.loads((work / "demo/runs/deepfm-ml1m/history.json").read_text())
+    history = json.loads(
+        (work / "demo/reference/runs/deepfm-ml1m/history.json").read_text()
+    )
     assert len(history) == 1
 
     # Two party servers started by hand, then `splitrec run` drives them, on the
@@ -160,14 +162,16 @@ def test_a_new_user_trains_from_an_empty_folder(installed, tmp_path) -> None:
     ports = {"alice": pick_port(), "bob": pick_port()}
     configs = {}
     for party in ("alice", "bob"):
-        config = yaml.safe_load((work / "demo" / f"{party}.yaml").read_text())
+        config = yaml.safe_load(
+            (work / "demo" / "reference" / f"{party}.yaml").read_text()
+        )
         config["data"]["path"] = str(work / "data" / f"{party}_ml1m.csv")
         config["listen"] = f"127.0.0.1:{ports[party]}"
         for peer in config["peers"]:
             peer["address"] = f"127.0.0.1:{ports[peer['name']]}"
         configs[party] = work / f"{party}.yaml"
         configs[party].write_text(yaml.safe_dump(config))
-    job = yaml.safe_load((work / "demo" / "job.yaml").read_text())
+    job = yaml.safe_load((work / "demo" / "reference" / "job.yaml").read_text())
     job.update(job="by-hand", runs_dir=str(work / "runs"), epochs=1)
     for party in job["parties"]:
         party["address"] = f"127.0.0.1:{ports[party['name']]}"
