@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.names import run_name_problem
-from splitrec.config.limits import Limit
+from splitrec.config.limits import Limit, address_problem
 
 M = TypeVar("M", bound="ConfigModel")
 
@@ -457,4 +457,12 @@ def config_path(value: Any, info: ValidationInfo) -> Any:
     """A path of a config, taken from the config file's folder (see ``base_folder``)."""
     if isinstance(value, (str, Path)):
         return resolve(base_folder(info), value)
+    return value
+
+
+def checked_address(value: str, port: Limit) -> str:
+    """A ``host:port`` whose port is within ``port``."""
+    found = address_problem(value, port)
+    if found is not None:
+        raise problem("", found)
     return value

@@ -30,6 +30,7 @@ from splitrec.config.base import (
     Limited,
     StrictStr,
     StringList,
+    checked_address,
     checked_run_name,
     config_path,
     from_file,
@@ -45,7 +46,6 @@ from splitrec.config.limits import (
     CALL_PORT,
     LISTEN_PORT,
     PARTY_LIMITS,
-    address_problem,
 )
 from splitrec.config.model import ModelConfig
 from splitrec.config.reader import load_yaml_mapping
@@ -194,10 +194,7 @@ class PeerConfig(ConfigModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        found = address_problem(value, CALL_PORT)
-        if found is not None:
-            raise problem("", found)
-        return value
+        return checked_address(value, CALL_PORT)
 
     @property
     def expected_identity(self) -> str:
@@ -380,10 +377,7 @@ class PartyConfig(ConfigModel):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        found = address_problem(value, LISTEN_PORT)
-        if found is not None:
-            raise problem("", found)
-        return value
+        return checked_address(value, LISTEN_PORT)
 
     @field_validator("output_dir", mode="before")
     @classmethod
