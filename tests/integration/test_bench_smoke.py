@@ -29,7 +29,7 @@ RUN_FIELDS = {
 # times that on a busy one: the limits only end a hang.
 @pytest.mark.timeout(3600)
 def test_bench_writes_results_for_every_run(tmp_path):
-    command = ["bench", "--rows", "13000", "--batches", "256"]
+    command = ["splitrec.bench", "--rows", "13000", "--batches", "256"]
     command += ["--pipeline", "2", "--scale-rows", "0", "--work", str(tmp_path)]
     command += ["--psi-ids", "1000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
