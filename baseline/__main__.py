@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="splitrec baseline",
         description=__doc__,
+        epilog="Exit codes: 0 trained; 1 the configs or the data cannot be used "
+        "(the message says why); 2 bad flags.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--job", required=True, type=Path, help="the job's YAML config")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = CentralizedTrainer(job, load_parties(args.party))
         records = trainer.fit()
     except SplitRecError as exc:
-        print(f"baseline: {exc}", file=sys.stderr)
+        print(f"splitrec baseline: {exc}", file=sys.stderr)
         return 1
     path = job.runs_dir / f"{job.job}-centralized" / "history.json"
     write_history(path, records)

@@ -373,6 +373,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="splitrec certs",
         description="Write a development CA and mutual-TLS certificates.",
+        epilog="Exit codes: 0 written; 1 a file cannot be written; 2 bad flags or "
+        "identities.",
     )
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("identities", nargs="+", metavar="IDENTITY")

@@ -18,6 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="splitrec data census",
         description="Generate synthetic UCI Adult files or prepare party CSVs.",
+        epilog="Exit codes: 0 written; 2 bad flags, or input files that cannot be "
+        "read or prepared (the message names the file and line).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser(

@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="splitrec data movielens",
         description="Generate synthetic MovieLens-1M data or prepare party CSVs.",
+        epilog="Exit codes: 0 written; 2 bad flags, or input files that cannot be "
+        "read, downloaded or prepared (the message names the file and line).",
     )
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
