@@ -8,25 +8,15 @@
 # code and configs only: no data, no keys, no certificates (compose mounts each
 # party's own).
 
-# --- stage 1: SplitRec and its packages, installed into a virtual environment --
+# --- stage 1: the packages SplitRec needs, installed into a virtual environment
+# (rebuilt only when the wheelhouse changes)
 FROM python:3.11-slim AS packages
 
 COPY wheels /tmp/wheels
-COPY pyproject.toml README.md /tmp/src/
-COPY splitrec /tmp/src/splitrec
-COPY proto /tmp/src/proto
-COPY common /tmp/src/common
-COPY party_server /tmp/src/party_server
-COPY coordinator /tmp/src/coordinator
-COPY baseline /tmp/src/baseline
-COPY bench /tmp/src/bench
-COPY configs /tmp/src/configs
-COPY examples /tmp/src/examples
 RUN python -m venv /opt/venv \
-    && /opt/venv/bin/python -m pip install --no-cache-dir --no-index \
-        --find-links /tmp/wheels /tmp/src
+    && /opt/venv/bin/python -m pip install --no-cache-dir --no-index /tmp/wheels/*.whl
 
-# --- stage 2: the image: the environment, the configs and the deploy scripts ---
+# --- stage 2: the image: the environment, SplitRec, the configs and deploy ----
 FROM python:3.11-slim
 
 # gRPC resolves party names (alice, bob) with the C library, as every other
@@ -41,6 +31,22 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/tmp
 
 COPY --from=packages /opt/venv /opt/venv
+
+# SplitRec itself, built from its source with the build backend the wheelhouse
+# brought (setuptools): a change of code rebuilds only these layers.
+COPY pyproject.toml README.md /tmp/src/
+COPY splitrec /tmp/src/splitrec
+COPY proto /tmp/src/proto
+COPY common /tmp/src/common
+COPY party_server /tmp/src/party_server
+COPY coordinator /tmp/src/coordinator
+COPY baseline /tmp/src/baseline
+COPY bench /tmp/src/bench
+COPY configs /tmp/src/configs
+COPY examples /tmp/src/examples
+RUN python -m pip install --no-cache-dir --no-index --no-deps --no-build-isolation \
+        /tmp/src \
+    && rm -rf /tmp/src
 
 WORKDIR /app
 COPY configs ./configs

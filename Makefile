@@ -126,10 +126,15 @@ demo: install
 demo-secure:
 	$(MAKE) demo LAYOUT=three-party
 
+# The suite runs its test files on up to 4 worker processes (one per core): a
+# file's tests stay together on one worker, so its expensive fixtures are made
+# once. PYTEST_PARALLEL= runs everything in this process.
+PYTEST_PARALLEL ?= --numprocesses auto --maxprocesses 4 --dist loadfile
+
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m tools.check_stubs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # Split vs centralized on this machine: prints a table, writes runs/bench/results.json.
 bench: install
@@ -152,7 +157,7 @@ docs: install
 	$(PY) -m mkdocs build --strict --site-dir site
 
 test-quick: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
 
 # Python wheels for the image, made on this host: SplitRec's own wheel and every
 # wheel it needs, so the image build needs no network (an air-gapped site builds

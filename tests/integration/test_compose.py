@@ -21,7 +21,7 @@ from tests.compose_local import (
     read_dockerfile,
 )
 
-ADDRESSES = {"alice": "127.0.0.2", "bob": "127.0.0.3", "coordinator": "127.0.0.4"}
+ADDRESSES = {"alice": "127.0.0.5", "bob": "127.0.0.6", "coordinator": "127.0.0.7"}
 PARTIES = ("alice", "bob")
 
 
