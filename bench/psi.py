@@ -55,7 +55,9 @@ class _Hub(peer_pb2_grpc.PeerServicer):
 
 
 def _party(name: str, folder: Path, ids: np.ndarray) -> tuple[PartyConfig, DataSlice]:
-    config = PartyConfig(
+    # PSI reads only the party's name and IDs: a config without data or model,
+    # which a config file could not be, so it is built without validation.
+    config = PartyConfig.model_construct(
         party=name,
         listen="127.0.0.1:0",
         data=None,
