@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitrec.bench.setup import ROOT
-from splitrec.coordinator.local import project_env, start_party, wait_with_usage
+from splitrec.coordinator.local import start_party, wait_with_usage
 from splitrec.coordinator.local_configs import LocalConfigs
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ def _run_process(command: list[str], log: Path, timeout: float) -> float:
         process = subprocess.Popen(
             [sys.executable, *command],
             cwd=ROOT,
-            env=project_env(),
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 from splitrec.bench.runs import run_split
 from splitrec.bench.setup import ensure_data, run_configs
 from splitrec.common.names import scoring_run_name
-from splitrec.coordinator.local import project_env, start_party
+from splitrec.coordinator.local import start_party
 
 logger = logging.getLogger(__name__)
 
@@ -78,9 +78,7 @@ def _score(configs: object, timeout: float) -> dict:
             "--dataset",
             DATASET,
         ]
-        subprocess.run(
-            command, env=project_env(), check=True, timeout=timeout, capture_output=True
-        )
+        subprocess.run(command, check=True, timeout=timeout, capture_output=True)
     finally:
         for party in started.values():
             party.stop()

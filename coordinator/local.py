@@ -85,12 +85,6 @@ class LocalParty:
         return self.exit.returncode if self.exit else -9
 
 
-def project_env() -> dict[str, str]:
-    """The environment of a child process: this one's (the installed package
-    ``splitrec`` needs nothing more)."""
-    return dict(os.environ)
-
-
 def _tail(path: Path, lines: int = 15) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -130,7 +124,7 @@ def start_party(
             command,
             stdout=subprocess.PIPE,
             stderr=log,
-            env=child_environment(project_env()),
+            env=child_environment(dict(os.environ)),
             text=True,
         )
     lines: queue.Queue[str | None] = queue.Queue()

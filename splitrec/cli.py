@@ -90,9 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _runner(verb: str) -> Callable[[list[str]], int]:
-    module_name, _, _ = VERBS[verb]
-    return importlib.import_module(module_name).main
+def hand_over(module_name: str, argv: list[str]) -> int:
+    """Runs ``main(argv)`` of the module that does the work; its exit code."""
+    runner: Callable[[list[str]], int] = importlib.import_module(module_name).main
+    return int(runner(argv) or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,10 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # --help, --version, no verb or an unknown one: argparse says which.
         parser.parse_args(args)
         return 2
-    verb, rest = args[0], args[1:]
-    _, before, _ = VERBS[verb]
-    code = _runner(verb)([*before, *rest])
-    return int(code or 0)
+    module_name, before, _ = VERBS[args[0]]
+    return hand_over(module_name, [*before, *args[1:]])
 
 
 if __name__ == "__main__":

@@ -33,12 +33,10 @@ def metrics(row: dict) -> dict:
 
 def run_module(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     """Runs ``python -m <args>`` from the project root; output captured as text."""
-    from splitrec.coordinator.local import project_env
 
     return subprocess.run(
         [sys.executable, "-m", *args],
         cwd=ROOT,
-        env=project_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -219,12 +217,10 @@ def demo_args(files: LocalConfigs) -> list[str]:
 def start_coordinator(job: Path, *args: str) -> subprocess.Popen:
     """``splitrec run --job JOB ARGS`` in the background; its
     stdout and stderr are captured as text."""
-    from splitrec.coordinator.local import project_env
 
     return subprocess.Popen(
         [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(job), *args],
         cwd=ROOT,
-        env=project_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

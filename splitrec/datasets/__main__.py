@@ -23,10 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Hands the command line to the data set's own commands."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in DATA_SETS:
-        import importlib
+        from splitrec.cli import hand_over
 
-        module = importlib.import_module(DATA_SETS[args[0]][0])
-        return int(module.main(args[1:]) or 0)
+        return hand_over(DATA_SETS[args[0]][0], args[1:])
     parser = argparse.ArgumentParser(
         prog="splitrec data",
         description="Generate or prepare the files of a data set.",

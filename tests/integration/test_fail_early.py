@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.coordinator.local import project_env, start_local_parties, start_party
+from splitrec.coordinator.local import start_local_parties, start_party
 from tests.support import (
     ROOT,
     alive,
@@ -32,7 +32,6 @@ def _run(args: list[str], prefix: tuple[str, ...] = ()) -> subprocess.CompletedP
     return subprocess.run(
         [*prefix, sys.executable, "-m", *args],
         cwd=ROOT,
-        env=project_env(),
         capture_output=True,
         text=True,
         timeout=300,

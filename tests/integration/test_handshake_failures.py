@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from splitrec.coordinator.local import project_env
 from tests.support import ROOT, refused_address, running_parties
 
 
@@ -16,7 +15,6 @@ def _run_job(job_path, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(job_path)],
         cwd=ROOT,
-        env=project_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from splitrec.coordinator.local import project_env, start_party
+from splitrec.coordinator.local import start_party
 from splitrec.security.certs import write_bundle
 from tests.support import ROOT
 
@@ -50,7 +50,6 @@ def _coordinator(folder: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*command, str(folder / "job.yaml"), *args],
         cwd=folder,
-        env=project_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -16,7 +16,7 @@ import yaml
 
 from splitrec.common.names import scoring_run_name
 from splitrec.config.party import load_party_config
-from splitrec.coordinator.local import project_env, start_party
+from splitrec.coordinator.local import start_party
 from splitrec.models.part_file import PART_FILE
 from tests.support import HISTORY_METRICS, ROOT, run_demo
 
@@ -29,7 +29,6 @@ def _coordinator(*args: str, timeout: float = 300) -> subprocess.CompletedProces
     return subprocess.run(
         [sys.executable, "-m", "splitrec.coordinator", *args],
         cwd=ROOT,
-        env=project_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -193,7 +192,6 @@ def _train_in_background(files, job: str) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "splitrec.coordinator", "run", "--job", str(path)],
             cwd=ROOT,
-            env=project_env(),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

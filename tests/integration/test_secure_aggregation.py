@@ -21,7 +21,7 @@ from splitrec.common.errors import JobFailedError
 from splitrec.common.names import scoring_run_name
 from splitrec.config.job import load_job_config
 from splitrec.coordinator.job import JobDriver
-from splitrec.coordinator.local import project_env, start_local_parties, start_party
+from splitrec.coordinator.local import start_local_parties, start_party
 from splitrec.party_server.feature_job import FeatureJob
 from splitrec.party_server.label_job import LabelJob
 from splitrec.privacy.secure_aggregation import fixed_point
@@ -394,7 +394,6 @@ def _predict(files) -> subprocess.Popen:
             "again",
         ],
         cwd=ROOT,
-        env=project_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

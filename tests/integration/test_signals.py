@@ -23,7 +23,6 @@ from splitrec.coordinator.local import (
     START_ATTEMPTS,
     bind_failed,
     pick_addresses,
-    project_env,
 )
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.support import ROOT, alive, demo_args, descendants
@@ -47,7 +46,6 @@ class Demo:
         self.process = subprocess.Popen(
             [sys.executable, "-m", *demo_args(files), "--log-level", "DEBUG"],
             cwd=ROOT,
-            env=project_env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -11,7 +11,6 @@ import pytest
 from splitrec.config.job import load_job_config
 from splitrec.coordinator.client import PartyClient
 from splitrec.coordinator.handshake import handshake
-from splitrec.coordinator.local import project_env
 from splitrec.coordinator.windows import Window, run_window
 from splitrec.wire import serde
 from tests.divergence import assert_same, run_state
@@ -84,7 +83,6 @@ def test_jobs_side_by_side_each_count_their_own_traffic(party_files):
                     str(path),
                 ],
                 cwd=ROOT,
-                env=project_env(),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,

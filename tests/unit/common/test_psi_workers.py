@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-from splitrec.coordinator.local import project_env
 from tests.support import ROOT, alive, descendants
 
 # Starts both workers (two chunks' worth of work), says so, then waits.
@@ -27,7 +26,6 @@ def test_workers_leave_when_their_server_is_killed():
     server = subprocess.Popen(
         [sys.executable, "-c", _SERVER],
         cwd=ROOT,
-        env=project_env(),
         stdout=subprocess.PIPE,
         text=True,
     )

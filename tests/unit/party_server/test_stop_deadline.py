@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-from splitrec.coordinator.local import project_env
 from tests.support import ROOT
 
 # Runs the real ``main`` with a server whose ``stop`` never returns.
@@ -35,7 +34,6 @@ def test_a_stop_that_hangs_ends_after_the_deadline_with_every_stack(party_files)
     process = subprocess.Popen(
         [sys.executable, "-c", _HANGING_SERVER, str(party_files.alice)],
         cwd=ROOT,
-        env=project_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
