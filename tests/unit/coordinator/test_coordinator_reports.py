@@ -42,23 +42,6 @@ def test_curves_are_a_png(tmp_path: Path):
     assert path.read_bytes()[:4] == b"\x89PNG"
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_progress_draws_a_bar_on_a_terminal():
-    screen = _Terminal()
-    progress = EpochProgress(0, 5, 10, stream=screen)
-    progress.update(5, 640, 0.6931)
-    progress.finish()
-    text = screen.getvalue()
-    assert text.startswith("\repoch 1/5 [")
-    assert "5/10" in text and "loss 0.6931" in text and "samples/s" in text
-    assert "#" * 14 + "." * 14 in text
-    assert text.endswith("\n")
-
-
 def test_progress_logs_plain_lines_when_not_a_terminal(caplog):
     stream = io.StringIO()
     progress = EpochProgress(1, 5, 10, stream=stream)
