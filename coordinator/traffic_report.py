@@ -61,10 +61,16 @@ class TrafficLedger:
         for name, client in self._clients.items():
             self.control[name] += client.traffic.snapshot() - before[name]
 
-    def summary(self, samples: int, steps: int, payload_per_sample: int) -> dict:
-        """Totals, and the ratios the benchmark targets are stated in."""
+    def totals(self) -> tuple[int, int]:
+        """Bytes so far, both directions: party-to-party, and the coordinator's
+        control messages."""
         peer_bytes = sum(t.total_bytes for t in self.peer.values())
         control_bytes = sum(t.total_bytes for t in self.control.values())
+        return peer_bytes, control_bytes
+
+    def summary(self, samples: int, steps: int, payload_per_sample: int) -> dict:
+        """Totals, and the ratios the benchmark targets are stated in."""
+        peer_bytes, control_bytes = self.totals()
         return {
             "train_samples": samples,
             "train_steps": steps,
