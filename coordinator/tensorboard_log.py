@@ -1,0 +1,143 @@
+"""A job's curves as TensorBoard event files, written as it trains.
+
+Every call writes its scalars and flushes, so ``tensorboard --logdir runs``
+follows the job live. Training windows go under ``train/`` (by global step),
+epoch figures under ``epoch/`` and ``privacy/`` (by 1-based epoch) and the
+bytes on the wire under ``wire/``. Undefined figures (NaN, an AUC over one
+class) are left out. The log never fails a job: when writing fails it warns
+once and writes nothing more.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from splitrec.common.history import EpochRecord
+
+logger = logging.getLogger(__name__)
+
+# The record's figures, each under ``epoch/<figure>``.
+_EPOCH_FIGURES = (
+    "train_loss",
+    "train_auc",
+    "val_loss",
+    "val_auc",
+    "val_precision",
+    "val_recall",
+    "samples_per_second",
+)
+# The privacy budget spent, each under ``privacy/<field>`` when the job has one.
+_PRIVACY_FIGURES = ("epsilon", "epsilon_per_row", "label_epsilon")
+
+
+class TensorBoardLog:
+    """Scalars of one job in the event files of ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._writer: Any = None
+        import tensorflow as tf
+
+        self._tf = tf
+        self._failures: tuple[type[BaseException], ...] = (OSError, tf.errors.OpError)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(str(folder))
+        except self._failures as error:
+            self._give_up(error)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the log still writes (False once closed or after a failure)."""
+        return self._writer is not None
+
+    def window(
+        self,
+        step: int,
+        loss: float,
+        task_losses: dict[str, float],
+        samples_per_second: float,
+    ) -> None:
+        """A training report at global ``step`` (epoch * steps per epoch +
+        step): the running loss, each task's by name, and the throughput."""
+        values = {"train/loss": loss}
+        values.update(
+            {f"train/{name}/loss": value for name, value in task_losses.items()}
+        )
+        values["train/samples_per_second"] = samples_per_second
+        self._write(step, values)
+
+    def epoch(self, record: EpochRecord) -> None:
+        """An epoch's figures at its 1-based number: training and validation
+        metrics, throughput, each task's metrics and the privacy budget spent."""
+        values: dict[str, float | None] = {
+            f"epoch/{figure}": getattr(record, figure) for figure in _EPOCH_FIGURES
+        }
+        for name, figures in (record.tasks or {}).items():
+            values.update(
+                {f"epoch/{name}/{figure}": v for figure, v in figures.items()}
+            )
+        values.update(
+            {f"privacy/{field}": getattr(record, field) for field in _PRIVACY_FIGURES}
+        )
+        self._write(record.epoch, values)
+
+    def wire(self, epoch: int, peer_bytes: float, control_bytes: float) -> None:
+        """The bytes an epoch (1-based) put on the wire: between the parties,
+        and the coordinator's control messages."""
+        self._write(
+            epoch, {"wire/peer_bytes": peer_bytes, "wire/control_bytes": control_bytes}
+        )
+
+    def close(self) -> None:
+        """Flushes and closes the event file; later writes do nothing."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+            if writer is None:
+                return
+            try:
+                writer.close()
+            except self._failures as error:
+                logger.warning("TensorBoard log %s: %s", self.folder, error)
+
+    def __enter__(self) -> TensorBoardLog:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _write(self, step: int, values: dict[str, float | None]) -> None:
+        with self._lock:
+            if self._writer is None:
+                return
+            try:
+                with self._writer.as_default():
+                    for tag, value in values.items():
+                        if value is not None and math.isfinite(value):
+                            self._tf.summary.scalar(tag, float(value), step=int(step))
+                self._writer.flush()
+            except self._failures as error:
+                self._give_up(error)
+
+    def _give_up(self, error: BaseException) -> None:
+        logger.warning(
+            "TensorBoard log %s stopped, the job goes on without it: %s",
+            self.folder,
+            error,
+        )
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(*self._failures):
+                writer.close()
