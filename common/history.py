@@ -189,3 +189,72 @@ def _curve_sources(records: list[EpochRecord]) -> list[tuple[str, list[dict]]]:
 def best_record(records: list[EpochRecord]) -> EpochRecord:
     """The epoch of the best validation AUC (an undefined AUC counts least)."""
     return max(records, key=lambda r: -math.inf if math.isnan(r.val_auc) else r.val_auc)
+
+
+# The figures of a record an epoch can be judged by, and those of each task
+# (named ``<task>/<figure>``, as the history's table and TensorBoard name them).
+EPOCH_METRICS = (
+    "train_loss",
+    "train_auc",
+    "val_loss",
+    "val_auc",
+    "val_precision",
+    "val_recall",
+    "samples_per_second",
+    "steady_samples_per_second",
+    "train_seconds",
+    "epsilon",
+    "epsilon_per_row",
+    "label_epsilon",
+)
+TASK_METRICS = (
+    "train_loss",
+    "train_auc",
+    "val_loss",
+    "val_auc",
+    "val_precision",
+    "val_recall",
+)
+
+
+def metric_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a recorded figure (None when it can)."""
+    task, _, figure = name.rpartition("/")
+    if not task and figure in EPOCH_METRICS:
+        return None
+    if task and figure in TASK_METRICS and "/" not in task:
+        return None
+    return (
+        f"{name!r} is not a recorded figure: use one of {', '.join(EPOCH_METRICS)}, "
+        f"or '<task>/<figure>' with a figure of {', '.join(TASK_METRICS)}"
+    )
+
+
+def metric_value(record: EpochRecord, name: str) -> float:
+    """The figure ``name`` of ``record`` (NaN when the record lacks it: an
+    undefined AUC, no privacy budget); a ``KeyError`` for a task the job does
+    not have."""
+    task, _, figure = name.rpartition("/")
+    if task:
+        tasks = record.tasks or {}
+        if task not in tasks:
+            raise KeyError(
+                f"{name!r}: the job has no task {task!r} (its tasks: "
+                f"{', '.join(tasks) or 'none, it has one label'})"
+            )
+        value = tasks[task][figure]
+    else:
+        value = getattr(record, figure)
+    return float("nan") if value is None else float(value)
+
+
+def minimized(name: str) -> bool:
+    """Whether lower is better for the figure ``name`` (losses, time and the
+    privacy budget spent)."""
+    figure = name.rpartition("/")[2]
+    return figure.endswith("loss") or figure in (
+        "train_seconds",
+        "epsilon",
+        "epsilon_per_row",
+        "label_epsilon",
+    )

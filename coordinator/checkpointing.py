@@ -42,9 +42,12 @@ class Checkpoints:
         step: int,
         records: list[EpochRecord],
         traffic: dict | None = None,
+        pinned: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         """Two-phase commit: every party writes, then the manifest names it
-        (with the history and the traffic counted so far)."""
+        (with the history and the traffic counted so far). The newest
+        ``keep`` checkpoints stay, and those taken after the epochs
+        ``pinned`` names (the best one, for early stopping to go back to)."""
         checkpoint_id = manifest.next_id()
         if checkpoint_id > MAX_CHECKPOINT_ID:
             raise JobFailedError(
@@ -63,7 +66,13 @@ class Checkpoints:
             {n: r.digest for n, r in replies.items()},
             traffic or {},
         )
-        manifest.checkpoints = [*manifest.checkpoints, entry][-self._keep :]
+        every = [*manifest.checkpoints, entry]
+        newest = every[-self._keep :]
+        manifest.checkpoints = [
+            e
+            for e in every
+            if any(e is n for n in newest) or (e.step == 0 and e.epoch in pinned)
+        ]
         manifest.records = [dataclasses.asdict(r) for r in records]
         write_manifest(self._run_dir, manifest)
         keep = [e.checkpoint_id for e in manifest.checkpoints]
@@ -107,6 +116,17 @@ class Checkpoints:
             f"no committed checkpoint of job {self._job} is intact at every party "
             f"({'; '.join(lost) or 'the manifest lists none'}); run with --fresh to "
             "start the job afresh",
+            fatal=True,
+        )
+
+    def after_epoch(self, manifest: Manifest, epoch: int) -> CheckpointEntry:
+        """The checkpoint the manifest keeps of the end of ``epoch`` (1-based)."""
+        for entry in manifest.checkpoints:
+            if entry.step == 0 and entry.epoch == epoch:
+                return entry
+        raise JobFailedError(
+            f"the checkpoint after epoch {epoch} of job {self._job} is no longer "
+            f"kept (checkpoint.keep is {self._keep})",
             fatal=True,
         )
 

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -20,13 +20,22 @@ from splitrec.common.history import (
     write_history,
 )
 from splitrec.common.metrics import Metrics
+from splitrec.common.names import name_problem
 from splitrec.common.paths import check_writable, confined
 from splitrec.common.throughput import SteadyRate
 from splitrec.config.fingerprint import changes
 from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import PartExport
+from splitrec.coordinator.callbacks import (
+    Callback,
+    Callbacks,
+    FitInfo,
+    ProgressReport,
+    TrainingControl,
+)
 from splitrec.coordinator.checkpointing import Checkpoints
 from splitrec.coordinator.client import Owner, PartyClient
+from splitrec.coordinator.early_stopping import EarlyStopping
 from splitrec.coordinator.failures import is_fatal
 from splitrec.coordinator.fan_out import at_every_party
 from splitrec.coordinator.handshake import PreparedJob, describe_all, prepare_all
@@ -50,6 +59,7 @@ from splitrec.coordinator.model_export import (
 from splitrec.coordinator.ownership import Holds, RunLock
 from splitrec.coordinator.progress import EpochProgress
 from splitrec.coordinator.records import privacy_fields
+from splitrec.coordinator.tensorboard_log import TensorBoard
 from splitrec.coordinator.traffic_report import TrafficLedger, write_traffic
 from splitrec.coordinator.windows import Window, run_window
 from splitrec.security.tls import load_credentials
@@ -71,9 +81,17 @@ class JobResult:
 class JobDriver:
     """Holds the clients of one job and runs it epoch by epoch."""
 
-    def __init__(self, config: JobConfig, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        config: JobConfig,
+        fresh: bool = False,
+        callbacks: Sequence[Callback] = (),
+        progress: bool = True,
+    ) -> None:
         self.config = config
         self.fresh = fresh
+        self.progress = progress
+        self.callbacks = Callbacks([*_configured_callbacks(config), *callbacks])
         self.run_dir = confined(config.runs_dir, config.job)
         self.owner = Owner.of_this_process(self.run_dir)
         self._failures = 0
@@ -93,8 +111,11 @@ class JobDriver:
             config.job, self.run_dir, config.keep_checkpoints, self.clients
         )
         self._holds: Holds | None = None
+        self._prepared: PreparedJob | None = None
         # The model version the parties exported at the end (None: none).
         self.exported: str | None = None
+        # Why training ended before its last epoch (a callback's reasons).
+        self.stopped_by: list[str] = []
 
     def run(self) -> JobResult:
         """Runs the job to the end; resumes it when its manifest says it is
@@ -103,7 +124,10 @@ class JobDriver:
         The job's runs folder is locked and the job held at every party for the
         whole run: a second coordinator of the same job is refused at once.
         """
-        records, predicted = self._holding(self._run)
+        try:
+            records, predicted = self._holding(self._run)
+        finally:
+            self.callbacks.on_stop()
         plot_curves(self.run_dir / "curves.png", records)
         return JobResult(records, self.run_dir, predicted)
 
@@ -114,18 +138,7 @@ class JobDriver:
         ``epoch-<E>``)."""
 
         def export() -> ExportChoice:
-            manifest = read_manifest(self.run_dir)
-            choice = choose_export(manifest, self.run_dir, epoch, self.config)
-            prepared = self._handshake(self.config.connect_timeout)
-            assert manifest is not None
-            if fingerprint(prepared.spec) != manifest.fingerprint:
-                raise JobFailedError(
-                    f"the settings in {self.config.source} differ from those of "
-                    f"the run recorded in {self.run_dir / MANIFEST_FILE}; restore "
-                    "them to export its models",
-                    fatal=True,
-                )
-            self._check_identity(manifest, prepared)
+            manifest, choice, prepared = self._reopen(epoch, "export its models")
             export_id = new_export_id()
             name, digests = self._exporting(
                 manifest,
@@ -146,6 +159,46 @@ class JobDriver:
             return dataclasses.replace(choice, version=name)
 
         return self._holding(export)
+
+    def evaluate(self, epoch: int | None) -> tuple[EpochRecord, Metrics]:
+        """The validation metrics of the model after ``epoch`` (1-based; None:
+        the one the run ended with: its last, or the best one early stopping
+        went back to) of a run of the job, computed again by the parties from
+        the checkpoint the manifest keeps of it; and that epoch's record."""
+
+        def evaluate() -> tuple[EpochRecord, Metrics]:
+            manifest, choice, _ = self._reopen(epoch, "evaluate its models")
+            self._restore_exported(choice.checkpoint)
+            metrics = self._evaluate(choice.record.epoch - 1)
+            self._everywhere(lambda c: c.end_job(self.config.job))
+            return choice.record, metrics
+
+        if epoch is None:
+            manifest = read_manifest(self.run_dir)
+            if manifest is not None and manifest.records:
+                epoch = manifest.final_epoch or manifest.records[-1]["epoch"]
+        return self._holding(evaluate)
+
+    def _reopen(
+        self, epoch: int | None, doing: str
+    ) -> tuple[Manifest, ExportChoice, PreparedJob]:
+        """The job of an earlier run prepared again at every party, for one of
+        its epochs (None: the best one): its manifest, the epoch's record and
+        checkpoint, and the handshake. Refused when the settings or a party's
+        data changed since."""
+        manifest = read_manifest(self.run_dir)
+        choice = choose_export(manifest, self.run_dir, epoch, self.config)
+        prepared = self._handshake(self.config.connect_timeout)
+        assert manifest is not None
+        if fingerprint(prepared.spec) != manifest.fingerprint:
+            raise JobFailedError(
+                f"the settings in {self.config.source} differ from those of "
+                f"the run recorded in {self.run_dir / MANIFEST_FILE}; restore "
+                f"them to {doing}",
+                fatal=True,
+            )
+        self._check_identity(manifest, prepared)
+        return manifest, choice, prepared
 
     def score(self) -> dict:
         """A scoring job (``config.dataset``): every party aligns its rows of
@@ -197,18 +250,39 @@ class JobDriver:
 
     def _run(self) -> tuple[list[EpochRecord], int]:
         prepared, manifest, resumed = self._start()
+        self._prepared = prepared
         ledger = TrafficLedger(self.clients, prepared.spec.feature_parties)
+        records = [record_from_json(r) for r in manifest.records]
+        control = self._control(manifest, records, ledger)
+        self.callbacks.on_fit_start(
+            FitInfo(
+                job=self.config.job,
+                epochs=self.config.epochs,
+                steps_per_epoch=prepared.steps_per_epoch,
+                train_rows=prepared.train_rows,
+                validation_rows=prepared.validation_rows,
+                run_dir=self.run_dir,
+                resumed=resumed,
+                records=tuple(records),
+                tasks=tuple(records[-1].tasks or ()) if records else None,
+            )
+        )
         while True:
             try:
                 if resumed:
                     ledger.restore(self.checkpoints.restore(manifest).traffic)
-                records = self._train(prepared, manifest, ledger)
+                records = self._train(prepared, manifest, ledger, control)
                 break
             except SplitRecError as exc:
-                prepared = self._recover(manifest, exc)
+                prepared = self._prepared = self._recover(manifest, exc)
                 resumed = True
         self._write_traffic(prepared, ledger)
-        self.exported = self._export(prepared, manifest, records)
+        control.records = records
+        control.model_epoch = records[-1].epoch if records else 0
+        self.callbacks.on_fit_end(control)
+        self.stopped_by = control.stopped_by
+        manifest.final_epoch = control.model_epoch
+        self.exported = self._export(prepared, manifest, records, control.model_epoch)
         predicted = self._predict()
         manifest.finished = True
         write_manifest(self.run_dir, manifest)
@@ -383,14 +457,58 @@ class JobDriver:
 
     # --- training -------------------------------------------------------------
 
+    def _control(
+        self, manifest: Manifest, records: list[EpochRecord], ledger: TrafficLedger
+    ) -> TrainingControl:
+        """What callbacks may do between epochs, at every party."""
+
+        def export(version: str) -> str:
+            problem = name_problem(version)
+            if problem is not None:
+                raise JobFailedError(f"model version {version!r} {problem}", fatal=True)
+            assert self._prepared is not None and manifest.latest is not None
+            record = control.records[-1]
+            export_id = new_export_id()
+            name, digests = self._exporting(
+                manifest,
+                manifest.latest,
+                lambda: export_everywhere(
+                    self.clients,
+                    self.config.job,
+                    version,
+                    record,
+                    self._prepared.validation_rows,
+                    automatic=False,
+                    export_id=export_id,
+                ),
+                restored=True,
+            )
+            manifest.add_export(name, record.epoch, digests)
+            write_manifest(self.run_dir, manifest)
+            return name
+
+        def restore(epoch: int) -> None:
+            self._restore_exported(self.checkpoints.after_epoch(manifest, epoch))
+
+        def wire() -> tuple[float, float]:
+            return ledger.totals()
+
+        control = TrainingControl(records, manifest.exports, export, restore, wire)
+        return control
+
     def _train(
-        self, prepared: PreparedJob, manifest: Manifest, ledger: TrafficLedger
+        self,
+        prepared: PreparedJob,
+        manifest: Manifest,
+        ledger: TrafficLedger,
+        control: TrainingControl,
     ) -> list[EpochRecord]:
         entry = manifest.latest
         assert entry is not None
         records = [record_from_json(r) for r in manifest.records]
+        control.records = records
         steps = prepared.steps_per_epoch
-        for epoch in range(entry.epoch, self.config.epochs):
+        for epoch in range(entry.epoch, manifest.stopped or self.config.epochs):
             first = entry.step if epoch == entry.epoch else 0
             started = time.monotonic()
             train_metrics, steady = self._train_epoch(
@@ -407,7 +525,25 @@ class JobDriver:
             records.append(record)
             write_history(self.run_dir / "history.json", records)
             logger.info("%s", record.summary(self.config.epochs))
-            self.checkpoints.save(manifest, epoch + 1, 0, records, ledger.state())
+            self.checkpoints.save(
+                manifest,
+                epoch + 1,
+                0,
+                records,
+                ledger.state(),
+                pinned=self.callbacks.checkpoints_needed(records),
+            )
+            self.callbacks.on_epoch_end(record, control)
+            if control.stop_requested and epoch + 1 < self.config.epochs:
+                manifest.stopped = epoch + 1
+                write_manifest(self.run_dir, manifest)
+                logger.info(
+                    "job %s: training ends after epoch %d: %s",
+                    self.config.job,
+                    epoch + 1,
+                    "; ".join(control.stopped_by) or "a callback stopped it",
+                )
+                break
         return records
 
     def _write_traffic(self, prepared: PreparedJob, ledger: TrafficLedger) -> None:
@@ -443,17 +579,30 @@ class JobDriver:
         boundaries; returns its metrics and steady throughput."""
         size = self.config.steps_per_window or steps
         every = self.config.checkpoint_every
-        bar = EpochProgress(epoch, self.config.epochs, steps)
+        bar = EpochProgress(epoch, self.config.epochs, steps) if self.progress else None
         steady = SteadyRate()
         done_samples = 0
+        started = time.monotonic()
 
         def show(progress: control_pb2.StepProgress) -> None:
-            steady.mark(done_samples + progress.samples)
-            bar.update(
-                progress.next_step,
-                done_samples + progress.samples,
-                progress.metrics.loss,
-                {t.name: t.loss for t in progress.metrics.tasks},
+            samples = done_samples + progress.samples
+            steady.mark(samples)
+            task_losses = {t.name: t.loss for t in progress.metrics.tasks}
+            if bar is not None:
+                bar.update(
+                    progress.next_step, samples, progress.metrics.loss, task_losses
+                )
+            self.callbacks.on_progress(
+                ProgressReport(
+                    epoch=epoch + 1,
+                    epochs=self.config.epochs,
+                    step=progress.next_step,
+                    steps=steps,
+                    samples=samples,
+                    loss=progress.metrics.loss,
+                    task_losses=task_losses,
+                    samples_per_second=samples / max(time.monotonic() - started, 1e-9),
+                )
             )
 
         label = None
@@ -481,9 +630,17 @@ class JobDriver:
                 done_samples += label.samples
                 first = end
                 if every and end % every == 0 and end < steps:
-                    self.checkpoints.save(manifest, epoch, end, records, ledger.state())
+                    self.checkpoints.save(
+                        manifest,
+                        epoch,
+                        end,
+                        records,
+                        ledger.state(),
+                        pinned=self.callbacks.checkpoints_needed(records),
+                    )
         finally:
-            bar.finish()
+            if bar is not None:
+                bar.finish()
         if label is None or not label.has_metrics:
             raise JobFailedError(
                 f"party {self.config.label_party} reported no training metrics"
@@ -503,15 +660,26 @@ class JobDriver:
         return metrics
 
     def _export(
-        self, prepared: PreparedJob, manifest: Manifest, records: list[EpochRecord]
+        self,
+        prepared: PreparedJob,
+        manifest: Manifest,
+        records: list[EpochRecord],
+        epoch: int,
     ) -> str | None:
-        """Every party exports its part of the final model (``export``)."""
+        """Every party exports its part of the model it holds at the end (that
+        of ``epoch``: the last one, or the best one early stopping restored)
+        under the version ``export`` names."""
         if not records:
             return None
-        version = version_name(self.config.export, records[-1].epoch)
+        record = next(r for r in records if r.epoch == epoch)
+        version = version_name(self.config.export, epoch)
         if version is None:
             return None
-        final = manifest.latest
+        final = (
+            manifest.latest
+            if epoch == records[-1].epoch
+            else self.checkpoints.after_epoch(manifest, epoch)
+        )
         assert final is not None
         export_id = new_export_id()
 
@@ -521,7 +689,7 @@ class JobDriver:
                     self.clients,
                     self.config.job,
                     version,
-                    records[-1],
+                    record,
                     prepared.validation_rows,
                     automatic=self.config.export == AUTO,
                     export_id=export_id,
@@ -537,7 +705,7 @@ class JobDriver:
                 ) from None
 
         name, digests = self._exporting(manifest, final, export, restored=True)
-        manifest.add_export(name, records[-1].epoch, digests)
+        manifest.add_export(name, epoch, digests)
         write_manifest(self.run_dir, manifest)
         return name
 
@@ -612,3 +780,21 @@ class JobDriver:
     def _everywhere(self, call: Callable[[PartyClient], T]) -> dict[str, T]:
         """Runs ``call(client)`` at every party at once; the first failure is raised."""
         return at_every_party(self.clients, call)
+
+
+def _configured_callbacks(config: JobConfig) -> list[Callback]:
+    """The callbacks the job's config asks for (``tensorboard``,
+    ``early_stopping``)."""
+    found: list[Callback] = [TensorBoard()] if config.tensorboard else []
+    if config.early_stopping is not None:
+        settings = config.early_stopping
+        found.append(
+            EarlyStopping(
+                settings.monitor,
+                settings.patience,
+                settings.min_delta,
+                settings.mode,
+                settings.restore_best,
+            )
+        )
+    return found

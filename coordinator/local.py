@@ -167,6 +167,16 @@ def start_party(
 START_ATTEMPTS = 3
 
 
+class AddressedConfigs(Protocol):
+    """Config files of a local federation whose addresses are set once the
+    ports are picked (``LocalConfigs``, or configs built in Python)."""
+
+    @property
+    def parties(self) -> Mapping[str, Path]: ...
+
+    def set_addresses(self, addresses: Mapping[str, str]) -> None: ...
+
+
 class _Stoppable(Protocol):
     def stop(self) -> object: ...
 
@@ -188,7 +198,7 @@ def pick_port() -> int:
         return sock.getsockname()[1]
 
 
-def pick_addresses(configs: LocalConfigs) -> dict[str, str]:
+def pick_addresses(configs: AddressedConfigs) -> dict[str, str]:
     """A free loopback port per party (``pick_port``), written into every
     config: each party listens on its own and names its peers'."""
     addresses = {name: f"127.0.0.1:{pick_port()}" for name in configs.parties}
@@ -197,7 +207,7 @@ def pick_addresses(configs: LocalConfigs) -> dict[str, str]:
 
 
 def start_federation(
-    configs: LocalConfigs,
+    configs: AddressedConfigs,
     start: Callable[[str, Path], Started],
     first: str | None = None,
 ) -> dict[str, Started]:
@@ -210,7 +220,9 @@ def start_federation(
     already started are stopped and the whole start is made again on fresh
     ports, up to ``START_ATTEMPTS`` times; any other failure stops them too
     and goes on."""
-    first = first or configs.read("job")["label_party"]
+    if first is None:
+        assert isinstance(configs, LocalConfigs)
+        first = configs.read("job")["label_party"]
     order = sorted(configs.parties, key=lambda n: n != first)
     attempt = 1
     while True:

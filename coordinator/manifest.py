@@ -55,6 +55,12 @@ class Manifest:
     # The settings a command-line flag may override (epochs, batch_size), as
     # the run used them: a later export prepares the job with them again.
     settings: dict[str, int] = field(default_factory=dict)
+    # The epoch after which a callback (early stopping) ended training; 0
+    # while it trains to its last epoch.
+    stopped: int = 0
+    # The epoch whose model the run ended with (the last, or the best one
+    # early stopping went back to); 0 until the run ends.
+    final_epoch: int = 0
 
     @property
     def latest(self) -> CheckpointEntry | None:
@@ -122,6 +128,8 @@ def read_manifest(folder: Path) -> Manifest | None:
             rows=dict(data.get("rows", {})),
             exports=dict(data.get("exports", {})),
             settings=dict(data.get("settings", {})),
+            stopped=int(data.get("stopped", 0)),
+            final_epoch=int(data.get("final_epoch", 0)),
         )
     except (KeyError, TypeError) as exc:
         raise JobFailedError(

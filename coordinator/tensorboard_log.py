@@ -1,7 +1,8 @@
 """A job's curves as TensorBoard event files, written as it trains.
 
-Every call writes its scalars and flushes, so ``tensorboard --logdir runs``
-follows the job live. Training windows go under ``train/`` (by global step),
+Scalars reach the event files within ``FLUSH_SECONDS`` (tensorboardX's writer
+thread: no TensorFlow in the coordinator's process), so ``tensorboard --logdir
+runs`` follows the job live. Training windows go under ``train/`` (by global step),
 epoch figures under ``epoch/`` and ``privacy/`` (by 1-based epoch) and the
 bytes on the wire under ``wire/``. Undefined figures (NaN, an AUC over one
 class) are left out. The log never fails a job: when writing fails it warns
@@ -18,9 +19,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from tensorboardX import SummaryWriter
+
 from splitrec.common.history import EpochRecord
+from splitrec.coordinator.callbacks import (
+    Callback,
+    FitInfo,
+    ProgressReport,
+    TrainingControl,
+)
 
 logger = logging.getLogger(__name__)
+
+# How soon, in seconds, a written scalar is on disk for TensorBoard to show.
+FLUSH_SECONDS = 2
 
 # The record's figures, each under ``epoch/<figure>``.
 _EPOCH_FIGURES = (
@@ -43,13 +55,11 @@ class TensorBoardLog:
         self.folder = folder
         self._lock = threading.Lock()
         self._writer: Any = None
-        import tensorflow as tf
-
-        self._tf = tf
-        self._failures: tuple[type[BaseException], ...] = (OSError, tf.errors.OpError)
+        self._failures: tuple[type[BaseException], ...] = (OSError,)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._writer = tf.summary.create_file_writer(str(folder))
+            # The writer's own thread puts events on disk within FLUSH_SECONDS.
+            self._writer = SummaryWriter(str(folder), flush_secs=FLUSH_SECONDS)
         except self._failures as error:
             self._give_up(error)
 
@@ -90,8 +100,9 @@ class TensorBoardLog:
         self._write(record.epoch, values)
 
     def wire(self, epoch: int, peer_bytes: float, control_bytes: float) -> None:
-        """The bytes an epoch (1-based) put on the wire: between the parties,
-        and the coordinator's control messages."""
+        """The bytes on the wire from the job's start to the end of ``epoch``
+        (1-based): between the parties, and the coordinator's control
+        messages."""
         self._write(
             epoch, {"wire/peer_bytes": peer_bytes, "wire/control_bytes": control_bytes}
         )
@@ -123,10 +134,9 @@ class TensorBoardLog:
             if self._writer is None:
                 return
             try:
-                with self._writer.as_default():
-                    for tag, value in values.items():
-                        if value is not None and math.isfinite(value):
-                            self._tf.summary.scalar(tag, float(value), step=int(step))
+                for tag, value in values.items():
+                    if value is not None and math.isfinite(value):
+                        self._writer.add_scalar(tag, float(value), int(step))
                 self._writer.flush()
             except self._failures as error:
                 self._give_up(error)
@@ -141,3 +151,36 @@ class TensorBoardLog:
         if writer is not None:
             with contextlib.suppress(*self._failures):
                 writer.close()
+
+
+class TensorBoard(Callback):
+    """Writes a job's curves under ``<runs_dir>/<job>/tensorboard`` (or
+    ``folder``) while it trains: each progress report's running loss and
+    samples/s by global step; each epoch's figures, per task, the privacy
+    budget spent and the bytes on the wire so far, by epoch."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.folder = folder
+        self._log: TensorBoardLog | None = None
+
+    def on_fit_start(self, info: FitInfo) -> None:
+        self._log = TensorBoardLog(self.folder or info.run_dir / "tensorboard")
+
+    def on_progress(self, report: ProgressReport) -> None:
+        if self._log is not None:
+            self._log.window(
+                report.global_step,
+                report.loss,
+                report.task_losses,
+                report.samples_per_second,
+            )
+
+    def on_epoch_end(self, record: EpochRecord, control: TrainingControl) -> None:
+        if self._log is not None:
+            self._log.epoch(record)
+            self._log.wire(record.epoch, *control.wire_bytes())
+
+    def on_stop(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None

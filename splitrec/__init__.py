@@ -13,14 +13,60 @@ The packages:
 - ``splitrec.security``: mutual TLS and development certificates;
 - ``splitrec.common``: small shared pieces (atomic files, names, signals, ...);
 - ``splitrec.baseline`` and ``splitrec.bench``: the centralized model and the
-  benchmarks that compare against it.
+  benchmarks that compare against it;
+- ``splitrec.api``: the Python API (``Federation``, ``History``, callbacks),
+  also reachable from here: ``splitrec.Federation``.
 """
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 try:
     __version__ = version("splitrec")
 except PackageNotFoundError:  # running from a checkout that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["__version__"]
+from splitrec.common.errors import (  # noqa: E402
+    ConfigError,
+    JobFailedError,
+    PeerError,
+    SplitRecError,
+)
+
+# The Python API, imported when first used (the command line needs none of it).
+_API = (
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "Export",
+    "Federation",
+    "History",
+    "LambdaCallback",
+    "ModelCheckpoint",
+    "Prediction",
+    "ScoringClient",
+    "TensorBoard",
+    "custom_model",
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        import splitrec.api
+
+        return getattr(splitrec.api, name)
+    raise AttributeError(f"module 'splitrec' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])
+
+
+__all__ = [
+    "ConfigError",
+    "JobFailedError",
+    "PeerError",
+    "SplitRecError",
+    "__version__",
+    *_API,
+]

@@ -20,9 +20,11 @@ from pydantic import (
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
 from splitrec.common.errors import ConfigError
+from splitrec.common.history import metric_problem
 from splitrec.common.names import name_problem, run_name_problem
 from splitrec.config.base import (
     ConfigModel,
+    Limited,
     Number,
     StrictBool,
     StrictInt,
@@ -38,6 +40,8 @@ from splitrec.config.base import (
     source_of,
 )
 from splitrec.config.limits import (
+    Limit,
+    count,
     job_limit_problems,
 )
 from splitrec.config.party import JobPartyConfig
@@ -110,6 +114,52 @@ class RecoverySection(ConfigModel):
     timeout: Number = Field(
         300.0, description="Seconds to wait for a failed party to return."
     )
+
+
+MONITOR_MODES = ("auto", "min", "max")
+
+
+class EarlyStoppingSection(ConfigModel):
+    """Training ends when the monitored figure has not improved for
+    ``patience`` epochs; the parties then go back to its best epoch."""
+
+    monitor: StrictStr = Field(
+        "val_auc",
+        description="The recorded figure judged after each epoch: val_auc, "
+        "val_loss, train_loss, ... or '<task>/<figure>' in a job of several tasks.",
+    )
+    patience: Limited(int, count(1, 100_000)) = Field(
+        2, description="Epochs without improvement before training ends."
+    )
+    min_delta: Limited(float, Limit(0.0, 1e9)) = Field(
+        0.0, description="The least change that counts as an improvement."
+    )
+    mode: StrictStr = Field(
+        "auto",
+        description="min, max, or auto: min for losses, time and privacy budget, "
+        "max otherwise.",
+        json_schema_extra={"enum": list(MONITOR_MODES)},
+    )
+    restore_best: StrictBool = Field(
+        True,
+        description="Restore the best epoch's checkpoint at every party before the "
+        "final export and predictions.",
+    )
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, value: str) -> str:
+        found = metric_problem(value)
+        if found is not None:
+            raise problem("", found)
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in MONITOR_MODES:
+            raise problem("", f"use one of {', '.join(MONITOR_MODES)}")
+        return value
 
 
 class EmbeddingDpSection(ConfigModel):
@@ -295,6 +345,13 @@ class JobFile(ConfigModel):
     recovery: RecoverySection | None = Field(
         None, description="Recovery from a party's failure."
     )
+    early_stopping: EarlyStoppingSection | None = Field(
+        None, description="End training when a figure stops improving."
+    )
+    tensorboard: StrictBool = Field(
+        True,
+        description="Write TensorBoard event files under <runs_dir>/<job>/tensorboard.",
+    )
     tls: TlsConfig = Field(
         description="Mutual TLS: the CA, the coordinator's certificate and key; or "
         "{insecure: true} for a local demo."
@@ -350,6 +407,8 @@ class JobFile(ConfigModel):
             "keep_checkpoints": checkpoint.keep,
             "max_recoveries": recovery.max_attempts,
             "recovery_timeout": recovery.timeout,
+            "early_stopping": self.early_stopping,
+            "tensorboard": self.tensorboard,
             "tls": self.tls,
             "source": source_of(info, Path("<memory>")),
         }
@@ -403,6 +462,8 @@ class JobConfig(ConfigModel):
     keep_checkpoints: StrictInt = 3
     max_recoveries: StrictInt = 5
     recovery_timeout: Number = 300.0
+    early_stopping: EarlyStoppingSection | None = None
+    tensorboard: StrictBool = True
     tls: TlsConfig = INSECURE
     source: Path = Path("<memory>")
 

@@ -7,6 +7,7 @@ reads: a bad message raises ``InvalidMessageError`` with a readable reason.
 from __future__ import annotations
 
 import numpy as np
+from google.protobuf import json_format
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
 from splitrec.common.compression import Compressed, Compressor
@@ -492,6 +493,16 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         serving=(
             serving_view_to_proto(view.serving) if view.serving is not None else None
         ),
+    )
+
+
+def status_to_dict(message: control_pb2.PartyStatus) -> dict:
+    """A party's status for people and notebooks: the message's fields by
+    their proto names, defaults included (what ``grpcurl`` shows)."""
+    return json_format.MessageToDict(
+        message,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
     )
 
 

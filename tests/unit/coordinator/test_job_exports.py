@@ -122,7 +122,7 @@ def test_a_party_that_fails_during_an_export_is_awaited_and_asked_again(tmp_path
     )
     manifest = _manifest()
 
-    name = driver._export(PREPARED, manifest, [RECORD])
+    name = driver._export(PREPARED, manifest, [RECORD], RECORD.epoch)
 
     assert name == "epoch-2"
     parties = driver.clients
@@ -152,7 +152,7 @@ def test_an_export_names_nothing_when_the_retries_run_out(tmp_path):
     )
 
     with pytest.raises(JobFailedError, match="failed 3 times; last: party bob is"):
-        driver._export(PREPARED, _manifest(), [RECORD])
+        driver._export(PREPARED, _manifest(), [RECORD], RECORD.epoch)
 
     assert read_manifest(driver.run_dir) is None
     assert len(driver.clients["bob"].asked) == 3
@@ -164,7 +164,7 @@ def test_a_version_held_with_another_model_is_not_retried(tmp_path):
     driver, waits = _driver(tmp_path, {"alice": ["da"], "bob": [taken]}, export="mine")
 
     with pytest.raises(JobFailedError, match="Set 'export' in job.yaml to another"):
-        driver._export(PREPARED, _manifest(), [RECORD])
+        driver._export(PREPARED, _manifest(), [RECORD], RECORD.epoch)
 
     assert driver.clients["bob"].asked == ["mine"]
     assert waits == [] and driver.checkpoints.restored == []

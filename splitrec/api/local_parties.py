@@ -1,0 +1,163 @@
+"""Parties started as local processes from configs given in Python or as files.
+
+Each party still runs its own ``splitrec-party`` process from its own config
+file: the configs are written (in their file's layout) into a folder of the
+caller's choice, each with a free loopback port, and every party's peers and
+the job name those ports.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from splitrec.common.errors import ConfigError
+from splitrec.config.job import JobConfig, JobPartyConfig
+from splitrec.config.party import PartyConfig, load_party_config
+from splitrec.config.writer import write_party_config
+from splitrec.coordinator.local import (
+    LocalParty,
+    start_federation,
+    start_party,
+)
+
+logger = logging.getLogger(__name__)
+
+PartyLike = PartyConfig | str | Path | Mapping[str, Any]
+
+
+def party_config(party: PartyLike) -> PartyConfig:
+    """A party's config from a ``PartyConfig``, a YAML file's path, or a
+    mapping in the file's layout (relative paths from the current folder)."""
+    if isinstance(party, PartyConfig):
+        return party
+    if isinstance(party, (str, Path)):
+        return load_party_config(Path(party))
+    if isinstance(party, Mapping):
+        return PartyConfig.model_validate(dict(party))
+    raise ConfigError(
+        f"a party is a PartyConfig, a config file's path or a mapping, not "
+        f"{type(party).__name__}"
+    )
+
+
+def check_parties(job: JobConfig, parties: Sequence[PartyConfig]) -> None:
+    """The parties given are the job's, each once, and its label party holds
+    the labels."""
+    names = [p.party for p in parties]
+    expected = [p.name for p in job.parties]
+    if sorted(names) != sorted(expected):
+        raise ConfigError(
+            f"job {job.job} has parties {expected}; the configs given are of "
+            f"{names}: give one config per party of the job"
+        )
+    label = next(p for p in parties if p.party == job.label_party)
+    if not label.labels:
+        raise ConfigError(
+            f"job {job.job} names {job.label_party} its label party, but that "
+            "party's config has no label"
+        )
+
+
+class PartyFiles:
+    """The parties' config files in ``folder``, rewritten for each set of
+    ports (``set_addresses``), and the job with those addresses."""
+
+    def __init__(self, folder: Path, job: JobConfig, parties: Sequence[PartyConfig]):
+        self.folder = folder
+        self.job = job
+        self.configs = {p.party: p for p in parties}
+        self.parties = {name: folder / f"{name}.yaml" for name in self.configs}
+
+    def set_addresses(self, addresses: Mapping[str, str]) -> None:
+        for name, config in self.configs.items():
+            peers = tuple(
+                peer.model_copy(update={"address": addresses[peer.name]})
+                if peer.name in addresses
+                else peer
+                for peer in config.peers
+            )
+            updated = config.model_copy(
+                update={"listen": addresses[name], "peers": peers}
+            )
+            write_party_config(updated, self.parties[name])
+        self.job = self.job.model_copy(
+            update={
+                "parties": tuple(
+                    JobPartyConfig(
+                        name=p.name, address=addresses[p.name], identity=p.identity
+                    )
+                    for p in self.job.parties
+                )
+            }
+        )
+
+
+# Parties started here and not yet stopped: stopped when the interpreter
+# exits, should their owner never be closed.
+_RUNNING: weakref.WeakSet = weakref.WeakSet()
+
+
+class StartedParties:
+    """Local party processes; ``stop`` ends them all (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, parties: Mapping[str, LocalParty]) -> None:
+        self.parties = dict(parties)
+        _RUNNING.add(self)
+
+    def stop(self) -> dict[str, int]:
+        codes = {}
+        for name, party in reversed(list(self.parties.items())):
+            codes[name] = party.stop()
+            logger.info("party %s stopped (exit code %s)", name, codes[name])
+        _RUNNING.discard(self)
+        return codes
+
+    @property
+    def running(self) -> bool:
+        return any(p.process.poll() is None for p in self.parties.values())
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for started in list(_RUNNING):
+        started.stop()
+
+
+def start_parties(
+    job: JobConfig,
+    parties: Sequence[PartyLike],
+    folder: Path,
+    logs: Path,
+    ready_timeout: float = 120.0,
+) -> tuple[JobConfig, StartedParties, dict[str, PartyConfig]]:
+    """Writes the parties' configs into ``folder`` on free loopback ports and
+    starts one ``splitrec-party`` per party (the label party first), each
+    logging to ``logs/<party>.log``. Returns the job with the parties'
+    addresses, the processes, and each party's config as started."""
+    configs = [party_config(p) for p in parties]
+    check_parties(job, configs)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = PartyFiles(folder, job, configs)
+
+    def start(name: str, path: Path) -> LocalParty:
+        return start_party(path, logs / f"{name}.log", ready_timeout=ready_timeout)
+
+    started = start_federation(files, start, first=job.label_party)
+    started_configs = {
+        name: load_party_config(path) for name, path in files.parties.items()
+    }
+    return files.job, StartedParties(started), started_configs
+
+
+__all__ = [
+    "PartyFiles",
+    "StartedParties",
+    "check_parties",
+    "party_config",
+    "start_parties",
+]
