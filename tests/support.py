@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -290,3 +290,12 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def wait_until(ready: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Waits for ``ready()`` to hold; ``timeout`` only catches a hang."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout:.0f} s: {ready}")
+        time.sleep(0.1)
