@@ -192,6 +192,8 @@ def run(config: JobConfig, fresh: bool = False) -> int:
     result = driver.run()
     for line in summary_lines(result.records, result.run_dir):
         print(line, flush=True)
+    for reason in driver.stopped_by:
+        print(f"  stopped early: {reason}", flush=True)
     if driver.exported is not None:
         print(
             f"model version {driver.exported}: each party's part is in its own "
