@@ -107,6 +107,14 @@ class EarlyStopping(Callback):
         return records[-1].epoch - best.epoch if best is not None else 0
 
     def on_epoch_end(self, record: EpochRecord, control: TrainingControl) -> None:
+        if math.isnan(self.monitor.value(record)):
+            logger.warning(
+                "early stopping: %s is undefined after epoch %d (a figure this job "
+                "does not record, or an AUC over one class); it counts as no "
+                "improvement",
+                self.monitor.name,
+                record.epoch,
+            )
         waited = self.epochs_without_improvement(control.records)
         best = self.monitor.best(control.records)
         self.best_epoch = best.epoch if best is not None else None

@@ -363,6 +363,8 @@ class JobDriver:
         restores the last checkpoint."""
         entry = manifest.latest
         assert entry is not None
+        if is_fatal(error):
+            self._failed(error, "training")  # raises: no recovery helps
         logger.warning(
             "job %s: recovering from checkpoint %d (epoch %d, step %d)",
             self.config.job,

@@ -143,14 +143,14 @@ class Federation:
         (``PartyConfig`` objects, config files or mappings) on free loopback
         ports, and returns the federation that drives them. Their config files
         go to ``work`` (default: ``<runs_dir>/<job>/parties``), their logs to
-        ``<runs_dir>/<job>/logs``. Stop them with ``close()``, or use the
+        ``<work>/logs``. Stop them with ``close()``, or use the
         federation as a context manager."""
         config = job_config(job)
         check_writable(config.runs_dir, "runs_dir", config.source)
         run_dir = confined(config.runs_dir, config.job)
         folder = Path(work).resolve() if work is not None else run_dir / "parties"
         config, started, started_configs = start_parties(
-            config, parties, folder, run_dir / "logs", ready_timeout
+            config, parties, folder, folder / "logs", ready_timeout
         )
         return cls(config, started, started_configs)
 

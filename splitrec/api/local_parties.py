@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import atexit
 import logging
-import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from splitrec.common.errors import ConfigError
+from splitrec.common.folder_lock import FolderLock
 from splitrec.config.job import JobConfig, JobPartyConfig
 from splitrec.config.party import PartyConfig, load_party_config
 from splitrec.config.writer import write_party_config
@@ -97,24 +97,33 @@ class PartyFiles:
         )
 
 
-# Parties started here and not yet stopped: stopped when the interpreter
-# exits, should their owner never be closed.
-_RUNNING: weakref.WeakSet = weakref.WeakSet()
+# Parties started here and not yet stopped, held until they are: stopped when
+# the interpreter exits, should their federation be dropped unclosed.
+_RUNNING: set[StartedParties] = set()
 
 
 class StartedParties:
-    """Local party processes; ``stop`` ends them all (SIGTERM, then SIGKILL)."""
+    """Local party processes and the lock on the folder of their configs;
+    ``stop`` ends them all (SIGTERM, then SIGKILL) and lets the folder go."""
 
-    def __init__(self, parties: Mapping[str, LocalParty]) -> None:
+    def __init__(
+        self, parties: Mapping[str, LocalParty], folder: Path, lock: FolderLock
+    ) -> None:
         self.parties = dict(parties)
+        self.folder = folder
+        self._lock = lock
         _RUNNING.add(self)
 
     def stop(self) -> dict[str, int]:
         codes = {}
-        for name, party in reversed(list(self.parties.items())):
-            codes[name] = party.stop()
-            logger.info("party %s stopped (exit code %s)", name, codes[name])
-        _RUNNING.discard(self)
+        try:
+            for name, party in reversed(list(self.parties.items())):
+                codes[name] = party.stop()
+                logger.info("party %s stopped (exit code %s)", name, codes[name])
+        finally:
+            if self in _RUNNING:
+                _RUNNING.discard(self)
+                self._lock.__exit__(None, None, None)
         return codes
 
     @property
@@ -126,6 +135,26 @@ class StartedParties:
 def _stop_leftovers() -> None:
     for started in list(_RUNNING):
         started.stop()
+
+
+def _lock_folder(folder: Path) -> FolderLock:
+    """The folder of a local federation's configs, for it alone: another one
+    (in this process or another) would rewrite the files of running parties."""
+    for started in _RUNNING:
+        if started.folder == folder:
+            raise ConfigError(
+                f"{folder} holds the configs of parties this process started and "
+                "has not stopped; close that federation first (fed.close(), or "
+                "leave its with block), or give this one another work="
+            )
+    lock = FolderLock(
+        folder,
+        ".federation.lock",
+        "a local federation",
+        "close it first, or give this one another work=",
+    )
+    lock.__enter__()
+    return lock
 
 
 def start_parties(
@@ -141,17 +170,22 @@ def start_parties(
     addresses, the processes, and each party's config as started."""
     configs = [party_config(p) for p in parties]
     check_parties(job, configs)
-    folder.mkdir(parents=True, exist_ok=True)
-    files = PartyFiles(folder, job, configs)
+    folder = folder.resolve()
+    lock = _lock_folder(folder)
+    try:
+        files = PartyFiles(folder, job, configs)
 
-    def start(name: str, path: Path) -> LocalParty:
-        return start_party(path, logs / f"{name}.log", ready_timeout=ready_timeout)
+        def start(name: str, path: Path) -> LocalParty:
+            return start_party(path, logs / f"{name}.log", ready_timeout=ready_timeout)
 
-    started = start_federation(files, start, first=job.label_party)
+        started = start_federation(files, start, first=job.label_party)
+    except BaseException:
+        lock.__exit__(None, None, None)
+        raise
     started_configs = {
         name: load_party_config(path) for name, path in files.parties.items()
     }
-    return files.job, StartedParties(started), started_configs
+    return files.job, StartedParties(started, folder, lock), started_configs
 
 
 __all__ = [
