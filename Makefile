@@ -43,7 +43,7 @@ LAYOUT_CONFIGS := configs
 endif
 
 .PHONY: install schemas proto proto-check data data-generated certs demo demo-secure test test-quick \
-	bench leakage serve-bench \
+	notebooks bench leakage serve-bench \
 	compose-config compose-up compose-down wheelhouse lint format clean docs
 
 # An editable install of the package with its test and docs tools: the code
@@ -158,6 +158,11 @@ docs: install
 
 test-quick: install
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
+
+# The example notebooks (examples/notebooks/), each run headless in a real
+# Jupyter kernel on 20,000 generated ratings and 2 epochs.
+notebooks: install
+	$(PY) -m pytest -q tests/integration/test_notebooks.py
 
 # Python wheels for the image, made on this host: SplitRec's own wheel and every
 # wheel it needs, so the image build needs no network (an air-gapped site builds
