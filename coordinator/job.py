@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -11,27 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from splitrec.common.atomic import write_atomically
 from splitrec.common.errors import JobFailedError, PeerError, SplitRecError
 from splitrec.common.history import (
     EpochRecord,
     plot_curves,
     record_from_json,
-    write_history,
 )
-from splitrec.common.metrics import Metrics
-from splitrec.common.names import name_problem
 from splitrec.common.paths import check_writable, confined
-from splitrec.common.throughput import SteadyRate
 from splitrec.config.fingerprint import changes
 from splitrec.config.job import JobConfig
-from splitrec.config.jobspec import PartExport
 from splitrec.coordinator.callbacks import (
     Callback,
     Callbacks,
     FitInfo,
-    ProgressReport,
-    TrainingControl,
 )
 from splitrec.coordinator.checkpointing import Checkpoints
 from splitrec.coordinator.client import Owner, PartyClient
@@ -39,32 +29,20 @@ from splitrec.coordinator.early_stopping import EarlyStopping
 from splitrec.coordinator.failures import is_fatal
 from splitrec.coordinator.fan_out import at_every_party
 from splitrec.coordinator.handshake import PreparedJob, describe_all, prepare_all
+from splitrec.coordinator.job_training import TrainingLoop
+from splitrec.coordinator.job_versions import ModelVersions
 from splitrec.coordinator.manifest import (
     MANIFEST_FILE,
-    CheckpointEntry,
     Manifest,
     fingerprint,
     read_manifest,
     recorded_exports,
     write_manifest,
 )
-from splitrec.coordinator.model_export import (
-    AUTO,
-    ExportChoice,
-    choose_export,
-    export_everywhere,
-    new_export_id,
-    version_name,
-)
 from splitrec.coordinator.ownership import Holds, RunLock
-from splitrec.coordinator.progress import EpochProgress
-from splitrec.coordinator.records import privacy_fields
 from splitrec.coordinator.tensorboard_log import TensorBoard
-from splitrec.coordinator.traffic_report import TrafficLedger, write_traffic
-from splitrec.coordinator.windows import Window, run_window
+from splitrec.coordinator.traffic_report import TrafficLedger
 from splitrec.security.tls import load_credentials
-from splitrec.v1 import control_pb2
-from splitrec.wire import serde
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +56,7 @@ class JobResult:
     predicted_rows: int
 
 
-class JobDriver:
+class JobDriver(TrainingLoop, ModelVersions):
     """Holds the clients of one job and runs it epoch by epoch."""
 
     def __init__(
@@ -130,106 +108,6 @@ class JobDriver:
             self.callbacks.on_stop()
         plot_curves(self.run_dir / "curves.png", records)
         return JobResult(records, self.run_dir, predicted)
-
-    def export(self, epoch: int | None, version: str | None) -> ExportChoice:
-        """Every party exports its part of the model after ``epoch`` (1-based;
-        None: the best validation AUC) of a run of the job, from the
-        checkpoint the manifest keeps of it, under ``version`` (None:
-        ``epoch-<E>``)."""
-
-        def export() -> ExportChoice:
-            manifest, choice, prepared = self._reopen(epoch, "export its models")
-            export_id = new_export_id()
-            name, digests = self._exporting(
-                manifest,
-                choice.checkpoint,
-                lambda: export_everywhere(
-                    self.clients,
-                    self.config.job,
-                    version or f"epoch-{choice.record.epoch}",
-                    choice.record,
-                    prepared.validation_rows,
-                    automatic=version is None,
-                    export_id=export_id,
-                ),
-            )
-            manifest.add_export(name, choice.record.epoch, digests)
-            write_manifest(self.run_dir, manifest)
-            self._everywhere(lambda c: c.end_job(self.config.job))
-            return dataclasses.replace(choice, version=name)
-
-        return self._holding(export)
-
-    def evaluate(self, epoch: int | None) -> tuple[EpochRecord, Metrics]:
-        """The validation metrics of the model after ``epoch`` (1-based; None:
-        the one the run ended with: its last, or the best one early stopping
-        went back to) of a run of the job, computed again by the parties from
-        the checkpoint the manifest keeps of it; and that epoch's record."""
-
-        def evaluate() -> tuple[EpochRecord, Metrics]:
-            manifest, choice, _ = self._reopen(epoch, "evaluate its models")
-            self._restore_exported(choice.checkpoint)
-            metrics = self._evaluate(choice.record.epoch - 1)
-            self._everywhere(lambda c: c.end_job(self.config.job))
-            return choice.record, metrics
-
-        if epoch is None:
-            manifest = read_manifest(self.run_dir)
-            if manifest is not None and manifest.records:
-                epoch = manifest.final_epoch or manifest.records[-1]["epoch"]
-        return self._holding(evaluate)
-
-    def _reopen(
-        self, epoch: int | None, doing: str
-    ) -> tuple[Manifest, ExportChoice, PreparedJob]:
-        """The job of an earlier run prepared again at every party, for one of
-        its epochs (None: the best one): its manifest, the epoch's record and
-        checkpoint, and the handshake. Refused when the settings or a party's
-        data changed since."""
-        manifest = read_manifest(self.run_dir)
-        choice = choose_export(manifest, self.run_dir, epoch, self.config)
-        prepared = self._handshake(self.config.connect_timeout)
-        assert manifest is not None
-        if fingerprint(prepared.spec) != manifest.fingerprint:
-            raise JobFailedError(
-                f"the settings in {self.config.source} differ from those of "
-                f"the run recorded in {self.run_dir / MANIFEST_FILE}; restore "
-                f"them to {doing}",
-                fatal=True,
-            )
-        self._check_identity(manifest, prepared)
-        return manifest, choice, prepared
-
-    def score(self) -> dict:
-        """A scoring job (``config.dataset``): every party aligns its rows of
-        the dataset with the others' and loads its part of the model
-        (``init_from``); the label party scores every shared row and writes
-        the scores to its own output folder. Returns (and writes to
-        ``scoring.json`` in the run folder) the rows shared and scored, all
-        the coordinator learns, and how long each phase took."""
-
-        def score() -> dict:
-            started = time.monotonic()
-            prepared = self._handshake(self.config.connect_timeout)
-            prepared_at = time.monotonic()
-            rows = self._predict()
-            scored_at = time.monotonic()
-            self._everywhere(lambda c: c.end_job(self.config.job))
-            record = {
-                "dataset": self.config.dataset,
-                "model": self.config.init_version,
-                "shared_rows": prepared.aligned_rows,
-                "scored_rows": rows,
-                "prepare_seconds": round(prepared_at - started, 3),
-                "score_seconds": round(scored_at - prepared_at, 3),
-                "rows_per_second": rows / max(scored_at - prepared_at, 1e-9),
-            }
-            write_atomically(
-                self.run_dir / "scoring.json", json.dumps(record, indent=2) + "\n"
-            )
-            return record
-
-        return self._holding(score)
 
     def _holding(self, action: Callable[[], T]) -> T:
         """Runs ``action`` with the job's runs folder locked and the job held
@@ -456,316 +334,6 @@ class JobDriver:
         # A warm-started job continues after the epochs its model trained.
         self.checkpoints.save(manifest, prepared.spec.start_epoch, 0, [])
         return manifest, False
-
-    # --- training -------------------------------------------------------------
-
-    def _control(
-        self, manifest: Manifest, records: list[EpochRecord], ledger: TrafficLedger
-    ) -> TrainingControl:
-        """What callbacks may do between epochs, at every party."""
-
-        def export(version: str) -> str:
-            problem = name_problem(version)
-            if problem is not None:
-                raise JobFailedError(f"model version {version!r} {problem}", fatal=True)
-            assert self._prepared is not None and manifest.latest is not None
-            record = control.records[-1]
-            export_id = new_export_id()
-            name, digests = self._exporting(
-                manifest,
-                manifest.latest,
-                lambda: export_everywhere(
-                    self.clients,
-                    self.config.job,
-                    version,
-                    record,
-                    self._prepared.validation_rows,
-                    automatic=False,
-                    export_id=export_id,
-                ),
-                restored=True,
-            )
-            manifest.add_export(name, record.epoch, digests)
-            write_manifest(self.run_dir, manifest)
-            return name
-
-        def restore(epoch: int) -> None:
-            self._restore_exported(self.checkpoints.after_epoch(manifest, epoch))
-
-        def wire() -> tuple[float, float]:
-            return ledger.totals()
-
-        control = TrainingControl(records, manifest.exports, export, restore, wire)
-        return control
-
-    def _train(
-        self,
-        prepared: PreparedJob,
-        manifest: Manifest,
-        ledger: TrafficLedger,
-        control: TrainingControl,
-    ) -> list[EpochRecord]:
-        entry = manifest.latest
-        assert entry is not None
-        records = [record_from_json(r) for r in manifest.records]
-        control.records = records
-        steps = prepared.steps_per_epoch
-        for epoch in range(entry.epoch, manifest.stopped or self.config.epochs):
-            first = entry.step if epoch == entry.epoch else 0
-            started = time.monotonic()
-            train_metrics, steady = self._train_epoch(
-                epoch, first, steps, manifest, records, ledger
-            )
-            seconds = time.monotonic() - started
-            val = self._evaluate(epoch)
-            record = EpochRecord.of(
-                epoch, train_metrics, val, prepared.train_rows, seconds, steady
-            )
-            record = dataclasses.replace(
-                record, **privacy_fields(self.config.privacy, prepared, epoch)
-            )
-            records.append(record)
-            write_history(self.run_dir / "history.json", records)
-            logger.info("%s", record.summary(self.config.epochs))
-            self.checkpoints.save(
-                manifest,
-                epoch + 1,
-                0,
-                records,
-                ledger.state(),
-                pinned=self.callbacks.checkpoints_needed(records),
-            )
-            self.callbacks.on_epoch_end(record, control)
-            if control.stop_requested and epoch + 1 < self.config.epochs:
-                manifest.stopped = epoch + 1
-                write_manifest(self.run_dir, manifest)
-                logger.info(
-                    "job %s: training ends after epoch %d: %s",
-                    self.config.job,
-                    epoch + 1,
-                    "; ".join(control.stopped_by) or "a callback stopped it",
-                )
-                break
-        return records
-
-    def _write_traffic(self, prepared: PreparedJob, ledger: TrafficLedger) -> None:
-        payload = sum(
-            2 * 4 * prepared.spec.party(name).output.width
-            for name in prepared.spec.feature_parties
-        )
-        summary = ledger.summary(
-            samples=self.config.epochs * prepared.train_rows,
-            steps=self.config.epochs * prepared.steps_per_epoch,
-            payload_per_sample=payload,
-        )
-        write_traffic(self.run_dir / "traffic.json", summary)
-        logger.info(
-            "wire: %.1f party-to-party bytes per training sample (raw float32 "
-            "payload %d, ratio %.4f); coordinator %.1f bytes per step",
-            summary["peer_bytes_per_sample"],
-            payload,
-            summary["peer_overhead_ratio"],
-            summary["control_bytes_per_step"],
-        )
-
-    def _train_epoch(
-        self,
-        epoch: int,
-        start: int,
-        steps: int,
-        manifest: Manifest,
-        records: list[EpochRecord],
-        ledger: TrafficLedger,
-    ) -> tuple[Metrics, float]:
-        """Trains an epoch from step ``start`` in windows that end at checkpoint
-        boundaries; returns its metrics and steady throughput."""
-        size = self.config.steps_per_window or steps
-        every = self.config.checkpoint_every
-        bar = EpochProgress(epoch, self.config.epochs, steps) if self.progress else None
-        steady = SteadyRate()
-        done_samples = 0
-        started = time.monotonic()
-
-        def show(progress: control_pb2.StepProgress) -> None:
-            samples = done_samples + progress.samples
-            steady.mark(samples)
-            task_losses = {t.name: t.loss for t in progress.metrics.tasks}
-            if bar is not None:
-                bar.update(
-                    progress.next_step, samples, progress.metrics.loss, task_losses
-                )
-            self.callbacks.on_progress(
-                ProgressReport(
-                    epoch=epoch + 1,
-                    epochs=self.config.epochs,
-                    step=progress.next_step,
-                    steps=steps,
-                    samples=samples,
-                    loss=progress.metrics.loss,
-                    task_losses=task_losses,
-                    samples_per_second=samples / max(time.monotonic() - started, 1e-9),
-                )
-            )
-
-        label = None
-        first = start
-        try:
-            while first < steps:
-                end = min(first + size, steps)
-                if every:
-                    end = min(end, (first // every + 1) * every)
-                window = Window(
-                    self.config.job, epoch, first, end - first, self.config.report_every
-                )
-                assert self._holds is not None
-                self._holds.check()
-                before = ledger.control_snapshot()
-                last = run_window(
-                    self.clients,
-                    self.config.label_party,
-                    window,
-                    show,
-                    self.config.rpc_timeout,
-                )
-                ledger.add_window(before, last)
-                label = last[self.config.label_party]
-                done_samples += label.samples
-                first = end
-                if every and end % every == 0 and end < steps:
-                    self.checkpoints.save(
-                        manifest,
-                        epoch,
-                        end,
-                        records,
-                        ledger.state(),
-                        pinned=self.callbacks.checkpoints_needed(records),
-                    )
-        finally:
-            if bar is not None:
-                bar.finish()
-        if label is None or not label.has_metrics:
-            raise JobFailedError(
-                f"party {self.config.label_party} reported no training metrics"
-            )
-        return serde.metrics_from_proto(label.metrics), steady.rate()
-
-    def _evaluate(self, epoch: int) -> Metrics:
-        logger.debug("epoch %d: evaluating at every party", epoch + 1)
-        results = self._everywhere(
-            lambda c: c.evaluate(self.config.job, epoch, "validation")
-        )
-        metrics = results[self.config.label_party][1]
-        if metrics is None:
-            raise JobFailedError(
-                f"party {self.config.label_party} returned no validation metrics"
-            )
-        return metrics
-
-    def _export(
-        self,
-        prepared: PreparedJob,
-        manifest: Manifest,
-        records: list[EpochRecord],
-        epoch: int,
-    ) -> str | None:
-        """Every party exports its part of the model it holds at the end (that
-        of ``epoch``: the last one, or the best one early stopping restored)
-        under the version ``export`` names."""
-        if not records:
-            return None
-        record = next(r for r in records if r.epoch == epoch)
-        version = version_name(self.config.export, epoch)
-        if version is None:
-            return None
-        final = (
-            manifest.latest
-            if epoch == records[-1].epoch
-            else self.checkpoints.after_epoch(manifest, epoch)
-        )
-        assert final is not None
-        export_id = new_export_id()
-
-        def export() -> tuple[str, dict[str, PartExport]]:
-            try:
-                return export_everywhere(
-                    self.clients,
-                    self.config.job,
-                    version,
-                    record,
-                    prepared.validation_rows,
-                    automatic=self.config.export == AUTO,
-                    export_id=export_id,
-                )
-            except PeerError as exc:
-                if exc.code != "ALREADY_EXISTS":
-                    raise
-                raise JobFailedError(
-                    f"{exc}. Set 'export' in {self.config.source} to another "
-                    "version and run the job again: it resumes at its end and "
-                    "only exports",
-                    fatal=True,
-                ) from None
-
-        name, digests = self._exporting(manifest, final, export, restored=True)
-        manifest.add_export(name, epoch, digests)
-        write_manifest(self.run_dir, manifest)
-        return name
-
-    def _exporting(
-        self,
-        manifest: Manifest,
-        entry: CheckpointEntry,
-        export: Callable[[], T],
-        restored: bool = False,
-    ) -> T:
-        """``export()`` of the model ``entry`` holds (``restored``: the parties
-        hold it now; else it is restored first). A failure that a retry can
-        help (a party restarted, or was out of reach for a while) is retried
-        as a recovery is: every party is awaited and prepares the job again,
-        ``entry`` is restored and the same export runs again; a party that
-        already holds its part whole answers at once, so the manifest names the
-        version only once every party holds it."""
-
-        def attempt(number: int) -> T:
-            if number:
-                prepared = self._handshake(self.config.recovery_timeout)
-                self._check_identity(manifest, prepared)
-            if number or not restored:
-                self._restore_exported(entry)
-            return export()
-
-        return self._retrying("exporting", attempt)
-
-    def _restore_exported(self, entry: CheckpointEntry) -> None:
-        """Restores the checkpoint an export takes; one that a party lost ends
-        the export at once (no retry brings it back)."""
-        try:
-            self.checkpoints.restore_entry(entry)
-        except PeerError as exc:
-            if exc.code != "DATA_LOSS":
-                raise
-            raise JobFailedError(
-                f"{exc}; the export takes checkpoint {entry.checkpoint_id} (after "
-                f"epoch {entry.epoch}) of job {self.config.job}, so that epoch "
-                "cannot be exported any more: export another one "
-                "(splitrec export --epoch N)",
-                fatal=True,
-            ) from None
-
-    def _predict(self) -> int:
-        if self.config.predict == "none":
-            return 0
-        results = self._everywhere(
-            lambda c: c.predict(self.config.job, self.config.predict)
-        )
-        rows = results[self.config.label_party]
-        logger.info(
-            "party %s wrote %d %s scores to its own output folder",
-            self.config.label_party,
-            rows,
-            self.config.predict,
-        )
-        return rows
 
     def _release(self) -> None:
         """After a failure or a signal: asks every reachable party to drop the
