@@ -50,16 +50,24 @@ _API = (
 )
 
 
+# The subpackages, imported when first named (``splitrec.config.JobConfig``).
+_PACKAGES = ("api", "config", "datasets", "models", "privacy", "security", "wire")
+
+
 def __getattr__(name: str) -> Any:
     if name in _API:
         import splitrec.api
 
         return getattr(splitrec.api, name)
+    if name in _PACKAGES:
+        import importlib
+
+        return importlib.import_module(f"splitrec.{name}")
     raise AttributeError(f"module 'splitrec' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+    return sorted([*globals(), *_API, *_PACKAGES])
 
 
 __all__ = [

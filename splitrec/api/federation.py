@@ -311,6 +311,31 @@ class Federation:
                 client.close()
         return found
 
+    def baseline(self, epochs: int | None = None, **settings: Any) -> History:
+        """The same job trained centrally: every party's base and the fuse
+        composed in this process, on the parties' joined data, with the job's
+        seed and settings (``epochs`` and ``settings`` override them as for
+        ``fit``). What split training is compared with, and equal to. Only
+        where every party's config and data are on this machine (a local
+        federation): it reads every party's data."""
+        if set(self.parties) != {p.name for p in self.job.parties}:
+            raise JobFailedError(
+                "the centralized baseline joins every party's data in one process; "
+                "it runs only where every party's config and data are on this "
+                "machine (Federation.local)",
+                fatal=True,
+            )
+        from splitrec.baseline.centralized import CentralizedTrainer
+        from splitrec.party_server.data_slice import load_data_slice
+
+        config = with_settings(self.job, {"epochs": epochs, **settings})
+        parties = {
+            name: (party, load_data_slice(party))
+            for name, party in self.parties.items()
+        }
+        records = CentralizedTrainer(config, parties).fit()
+        return History(records, self.run_dir)
+
     def scoring_client(self, identity: str = "", tls: Any = None) -> Any:
         """A client of the label party's online ``Scoring`` service (the
         party's config must have a ``serving`` section); ``tls`` is the

@@ -35,8 +35,9 @@ class ScoringClient:
     def score(self, keys: Mapping[str, Sequence[str]]) -> pd.DataFrame:
         """Scores of the rows ``keys`` names: party → its entity keys, one per
         row or one for every row (``{"alice": ["42"], "bob": ["1", "2"]}``).
-        One row per scored row: the keys, a column of scores per task, and
-        ``problem`` (why a row has no score, else empty)."""
+        One row per scored row: the keys, the scores (``score`` for a job of
+        one label, else one column per task by name), and ``problem`` (why a
+        row has no score, else empty)."""
         request = serde.score_request_to_proto(
             {party: [str(k) for k in found] for party, found in keys.items()}
         )
@@ -56,7 +57,11 @@ class ScoringClient:
                 for party, found in keys.items()
             }
         )
-        tasks = list(reply.tasks) or ["score"]
+        # One label (named "label" unless named): one column "score", as in
+        # batch predictions.
+        tasks = list(reply.tasks)
+        if tasks in ([], ["label"]):
+            tasks = ["score"]
         for index, task in enumerate(tasks):
             frame[task] = [
                 row.scores[index] if not row.problem else float("nan")

@@ -185,6 +185,13 @@ def test_the_verbs_early_stopping_and_tensorboard(small_data: Path, tmp_path: Pa
         assert len(prediction.scores) == prediction.scored_rows
         assert prediction.scores["score"].between(0, 1).all()
 
+        # The same model trained in this process on the joined data learns
+        # the same (split = centralized).
+        centralized = fed.baseline(epochs=2)
+        assert centralized.frame["val_auc"].tolist() == pytest.approx(
+            history.frame["val_auc"].tolist(), abs=1e-6
+        )
+
         status = fed.status()
         assert set(status) == {"alice", "bob"}
         assert status["bob"]["role"] == "ROLE_LABEL"

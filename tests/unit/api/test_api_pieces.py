@@ -159,3 +159,10 @@ def test_the_api_is_reachable_from_the_package():
     assert issubclass(splitrec.ConfigError, splitrec.SplitRecError)
     with pytest.raises(AttributeError):
         splitrec.NoSuchThing  # noqa: B018
+
+
+def test_the_baseline_needs_every_partys_data_here():
+    from splitrec.common.errors import JobFailedError
+
+    with pytest.raises(JobFailedError, match=r"only where every party's config"):
+        splitrec.Federation(job_config(JOB)).baseline()
