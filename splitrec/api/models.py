@@ -31,14 +31,12 @@ def _reference(function: Callable, key: str) -> tuple[Path, str]:
             f"model.{key}: {function.__qualname__!r} is not a module-level "
             "function; define it at the top level of its module"
         )
-    # The module's dotted name maps onto folders below the import root.
-    parts = module.__name__.split(".")
-    root = Path(path).resolve().parent
-    for _ in parts[:-1]:
-        root = root.parent
     if inspect.getmodule(function) is not module:
         raise ConfigError(f"model.{key}: cannot tell where {name!r} is defined")
-    return root, f"{module.__name__}:{name}"
+    # The party loads the module's file by its path (``model.code``): its
+    # folder and its name there.
+    file = Path(path).resolve()
+    return file.parent, f"{file.stem}:{name}"
 
 
 def custom_model(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -336,3 +337,30 @@ def test_a_signal_to_a_script_using_the_api_stops_its_parties(
             process.kill()
             process.wait()
     wait_until(lambda: not any(alive(pid) for pid in pids), timeout=60)
+
+
+def test_a_model_declared_from_python_functions(small_data: Path, tmp_path: Path):
+    """The user's own Keras builders, from a module file (what a notebook's
+    ``%%writefile`` cell makes), passed as functions."""
+    source = ROOT / "examples" / "custom_models" / "cross_network.py"
+    module_file = tmp_path / "my_models.py"
+    module_file.write_text(source.read_text())
+    spec = importlib.util.spec_from_file_location("my_models", module_file)
+    my_models = importlib.util.module_from_spec(spec)
+    sys.modules["my_models"] = my_models
+    try:
+        spec.loader.exec_module(my_models)
+        out, runs = tmp_path / "out", tmp_path / "runs"
+        alice, bob = _alice(small_data, out), _bob(small_data, out)
+        alice["model"] = splitrec.custom_model(my_models.build_base, output_width=8)
+        bob["model"] = splitrec.custom_model(
+            my_models.build_base, output_width=8, fuse=my_models.build_fuse
+        )
+        with Federation.local(_job(runs, epochs=1), [alice, bob]) as fed:
+            history = fed.fit(progress=False)
+            written = yaml.safe_load((fed.run_dir / "parties" / "bob.yaml").read_text())
+    finally:
+        sys.modules.pop("my_models", None)
+    assert written["model"]["base"] == "my_models:build_base"
+    assert written["model"]["code"] == str(tmp_path.resolve())
+    assert 0.0 < history.frame.loc[1, "val_auc"] < 1.0
