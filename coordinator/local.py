@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -52,7 +53,10 @@ def wait_with_usage(process: subprocess.Popen, timeout: float) -> Exit | None:
     peak: int | None = None
     while True:
         peak = _high_water_mark(process.pid) or peak
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        try:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already (Popen.poll)
+            return Exit(process.returncode or 0, peak or 0)
         if pid == process.pid:
             process.returncode = os.waitstatus_to_exitcode(status)
             return Exit(process.returncode, peak or usage.ru_maxrss * 1024)
@@ -72,7 +76,10 @@ class LocalParty:
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then SIGKILL if it does not exit in time; returns the exit code."""
         if self.exit is None:
-            self.process.send_signal(signal.SIGTERM)
+            # Not Popen.send_signal: its poll() would reap a child that has
+            # just exited before its peak memory is read.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGTERM)
             self.exit = wait_with_usage(self.process, timeout)
         if self.exit is None:
             logger.warning(

@@ -9,7 +9,10 @@ the job name those ports.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
+import os
+import signal
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -117,6 +120,14 @@ class StartedParties:
     def stop(self) -> dict[str, int]:
         codes = {}
         try:
+            # Every party is asked at once: one that still holds a stream to
+            # another would otherwise keep that one waiting out its grace.
+            for party in self.parties.values():
+                if party.exit is None:
+                    # Not Popen.send_signal: its poll() would reap the child
+                    # before its peak memory is read.
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(party.process.pid, signal.SIGTERM)
             for name, party in reversed(list(self.parties.items())):
                 codes[name] = party.stop()
                 logger.info("party %s stopped (exit code %s)", name, codes[name])
@@ -125,10 +136,6 @@ class StartedParties:
                 _RUNNING.discard(self)
                 self._lock.__exit__(None, None, None)
         return codes
-
-    @property
-    def running(self) -> bool:
-        return any(p.process.poll() is None for p in self.parties.values())
 
 
 @atexit.register
