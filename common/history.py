@@ -193,20 +193,6 @@ def best_record(records: list[EpochRecord]) -> EpochRecord:
 
 # The figures of a record an epoch can be judged by, and those of each task
 # (named ``<task>/<figure>``, as the history's table and TensorBoard name them).
-EPOCH_METRICS = (
-    "train_loss",
-    "train_auc",
-    "val_loss",
-    "val_auc",
-    "val_precision",
-    "val_recall",
-    "samples_per_second",
-    "steady_samples_per_second",
-    "train_seconds",
-    "epsilon",
-    "epsilon_per_row",
-    "label_epsilon",
-)
 TASK_METRICS = (
     "train_loss",
     "train_auc",
@@ -214,6 +200,15 @@ TASK_METRICS = (
     "val_auc",
     "val_precision",
     "val_recall",
+)
+# The privacy budget spent, when the job's mechanisms spend one.
+PRIVACY_METRICS = ("epsilon", "epsilon_per_row", "label_epsilon")
+EPOCH_METRICS = (
+    *TASK_METRICS,
+    "samples_per_second",
+    "steady_samples_per_second",
+    "train_seconds",
+    *PRIVACY_METRICS,
 )
 
 
@@ -252,9 +247,4 @@ def minimized(name: str) -> bool:
     """Whether lower is better for the figure ``name`` (losses, time and the
     privacy budget spent)."""
     figure = name.rpartition("/")[2]
-    return figure.endswith("loss") or figure in (
-        "train_seconds",
-        "epsilon",
-        "epsilon_per_row",
-        "label_epsilon",
-    )
+    return figure.endswith("loss") or figure in ("train_seconds", *PRIVACY_METRICS)

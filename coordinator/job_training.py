@@ -30,10 +30,6 @@ from splitrec.coordinator.manifest import (
     Manifest,
     write_manifest,
 )
-from splitrec.coordinator.model_export import (
-    export_everywhere,
-    new_export_id,
-)
 from splitrec.coordinator.progress import EpochProgress
 from splitrec.coordinator.records import privacy_fields
 from splitrec.coordinator.traffic_report import TrafficLedger, write_traffic
@@ -67,7 +63,7 @@ class TrainingLoop:
     _prepared: PreparedJob | None
     _holds: Holds | None
     if TYPE_CHECKING:
-        _exporting = JobDriver._exporting
+        _export_version = JobDriver._export_version
         _restore_exported = JobDriver._restore_exported
         _everywhere = JobDriver._everywhere
 
@@ -81,25 +77,15 @@ class TrainingLoop:
             if problem is not None:
                 raise JobFailedError(f"model version {version!r} {problem}", fatal=True)
             assert self._prepared is not None and manifest.latest is not None
-            record = control.records[-1]
-            export_id = new_export_id()
-            name, digests = self._exporting(
+            return self._export_version(
                 manifest,
                 manifest.latest,
-                lambda: export_everywhere(
-                    self.clients,
-                    self.config.job,
-                    version,
-                    record,
-                    self._prepared.validation_rows,
-                    automatic=False,
-                    export_id=export_id,
-                ),
+                version,
+                control.records[-1],
+                self._prepared.validation_rows,
+                automatic=False,
                 restored=True,
             )
-            manifest.add_export(name, record.epoch, digests)
-            write_manifest(self.run_dir, manifest)
-            return name
 
         def restore(epoch: int) -> None:
             self._restore_exported(self.checkpoints.after_epoch(manifest, epoch))

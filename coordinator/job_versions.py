@@ -76,22 +76,14 @@ class ModelVersions:
 
         def export() -> ExportChoice:
             manifest, choice, prepared = self._reopen(epoch, "export its models")
-            export_id = new_export_id()
-            name, digests = self._exporting(
+            name = self._export_version(
                 manifest,
                 choice.checkpoint,
-                lambda: export_everywhere(
-                    self.clients,
-                    self.config.job,
-                    version or f"epoch-{choice.record.epoch}",
-                    choice.record,
-                    prepared.validation_rows,
-                    automatic=version is None,
-                    export_id=export_id,
-                ),
+                version or f"epoch-{choice.record.epoch}",
+                choice.record,
+                prepared.validation_rows,
+                automatic=version is None,
             )
-            manifest.add_export(name, choice.record.epoch, digests)
-            write_manifest(self.run_dir, manifest)
             self._everywhere(lambda c: c.end_job(self.config.job))
             return dataclasses.replace(choice, version=name)
 
@@ -190,6 +182,33 @@ class ModelVersions:
             else self.checkpoints.after_epoch(manifest, epoch)
         )
         assert final is not None
+        return self._export_version(
+            manifest,
+            final,
+            version,
+            record,
+            prepared.validation_rows,
+            automatic=self.config.export == AUTO,
+            restored=True,
+            conflict=f"Set 'export' in {self.config.source} to another version "
+            "and run the job again: it resumes at its end and only exports",
+        )
+
+    def _export_version(
+        self,
+        manifest: Manifest,
+        entry: CheckpointEntry,
+        version: str,
+        record: EpochRecord,
+        validation_rows: int,
+        automatic: bool,
+        restored: bool = False,
+        conflict: str = "",
+    ) -> str:
+        """Every party exports the model of ``entry`` (``restored``: the one
+        they hold now) as ``version``, retried as ``_exporting`` says; the
+        manifest then records it. ``conflict``: what to do when a party holds
+        another export of that version already (the error is then final)."""
         export_id = new_export_id()
 
         def export() -> tuple[str, dict[str, PartExport]]:
@@ -199,22 +218,17 @@ class ModelVersions:
                     self.config.job,
                     version,
                     record,
-                    prepared.validation_rows,
-                    automatic=self.config.export == AUTO,
+                    validation_rows,
+                    automatic=automatic,
                     export_id=export_id,
                 )
             except PeerError as exc:
-                if exc.code != "ALREADY_EXISTS":
+                if exc.code != "ALREADY_EXISTS" or not conflict:
                     raise
-                raise JobFailedError(
-                    f"{exc}. Set 'export' in {self.config.source} to another "
-                    "version and run the job again: it resumes at its end and "
-                    "only exports",
-                    fatal=True,
-                ) from None
+                raise JobFailedError(f"{exc}. {conflict}", fatal=True) from None
 
-        name, digests = self._exporting(manifest, final, export, restored=True)
-        manifest.add_export(name, epoch, digests)
+        name, digests = self._exporting(manifest, entry, export, restored=restored)
+        manifest.add_export(name, record.epoch, digests)
         write_manifest(self.run_dir, manifest)
         return name
 

@@ -16,12 +16,12 @@ import logging
 import math
 import threading
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from tensorboardX import SummaryWriter
 
-from splitrec.common.history import EpochRecord
+from splitrec.common.closing import Closing
+from splitrec.common.history import PRIVACY_METRICS, TASK_METRICS, EpochRecord
 from splitrec.coordinator.callbacks import (
     Callback,
     FitInfo,
@@ -34,21 +34,12 @@ logger = logging.getLogger(__name__)
 # How soon, in seconds, a written scalar is on disk for TensorBoard to show.
 FLUSH_SECONDS = 2
 
-# The record's figures, each under ``epoch/<figure>``.
-_EPOCH_FIGURES = (
-    "train_loss",
-    "train_auc",
-    "val_loss",
-    "val_auc",
-    "val_precision",
-    "val_recall",
-    "samples_per_second",
-)
-# The privacy budget spent, each under ``privacy/<field>`` when the job has one.
-_PRIVACY_FIGURES = ("epsilon", "epsilon_per_row", "label_epsilon")
+# The record's figures, each under ``epoch/<figure>``; the privacy budget
+# spent under ``privacy/<figure>``, when the job has one.
+_EPOCH_FIGURES = (*TASK_METRICS, "samples_per_second")
 
 
-class TensorBoardLog:
+class TensorBoardLog(Closing):
     """Scalars of one job in the event files of ``folder``."""
 
     def __init__(self, folder: Path) -> None:
@@ -95,7 +86,7 @@ class TensorBoardLog:
                 {f"epoch/{name}/{figure}": v for figure, v in figures.items()}
             )
         values.update(
-            {f"privacy/{field}": getattr(record, field) for field in _PRIVACY_FIGURES}
+            {f"privacy/{field}": getattr(record, field) for field in PRIVACY_METRICS}
         )
         self._write(record.epoch, values)
 
@@ -117,17 +108,6 @@ class TensorBoardLog:
                 writer.close()
             except self._failures as error:
                 logger.warning("TensorBoard log %s: %s", self.folder, error)
-
-    def __enter__(self) -> TensorBoardLog:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _write(self, step: int, values: dict[str, float | None]) -> None:
         with self._lock:

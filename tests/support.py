@@ -299,3 +299,22 @@ def wait_until(ready: Callable[[], bool], timeout: float = 120.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"still not so after {timeout:.0f} s: {ready}")
         time.sleep(0.1)
+
+
+def epoch_record(epoch: int, val_auc: float, **changes: object):
+    """An epoch's record with plain figures, ``val_auc`` and ``changes`` set."""
+    from splitrec.common.history import EpochRecord
+
+    figures = {
+        "epoch": epoch,
+        "train_loss": 0.6,
+        "train_auc": 0.6,
+        "val_loss": 0.5,
+        "val_auc": val_auc,
+        "val_precision": 0.5,
+        "val_recall": 0.5,
+        "samples_per_second": 100.0,
+        "steady_samples_per_second": 110.0,
+        "train_seconds": 1.0,
+    }
+    return EpochRecord(**{**figures, **changes})

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pandas as pd
 
 from splitrec.api.history import History
 from splitrec.api.local_parties import PartyLike, StartedParties, start_parties
+from splitrec.common.closing import Closing
 from splitrec.common.errors import ConfigError, JobFailedError
 from splitrec.common.history import record_from_json
 from splitrec.common.metrics import Metrics
@@ -91,7 +91,7 @@ class Prediction:
     path: Path | None
 
 
-class Federation:
+class Federation(Closing):
     """The coordinator of one job, driven from Python.
 
     ``Federation.connect(job)`` drives parties that already run;
@@ -159,17 +159,6 @@ class Federation:
         if self._started is not None:
             self._started.stop()
             self._started = None
-
-    def __enter__(self) -> Federation:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         where = "local" if self._started is not None else "connected"

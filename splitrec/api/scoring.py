@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 
 import grpc
 import pandas as pd
 
+from splitrec.common.closing import Closing
 from splitrec.common.errors import PeerError
 from splitrec.config.tls import TlsConfig
 from splitrec.security.tls import load_credentials
@@ -16,7 +16,7 @@ from splitrec.wire import serde
 from splitrec.wire.rpc import create_channel
 
 
-class ScoringClient:
+class ScoringClient(Closing):
     """Scores rows online: each party's entity keys in, one score per task out.
 
     The label party asks each feature party for its base outputs of the keys
@@ -73,14 +73,3 @@ class ScoringClient:
 
     def close(self) -> None:
         self._channel.close()
-
-    def __enter__(self) -> ScoringClient:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -15,23 +15,13 @@ from splitrec.api.local_parties import check_parties, party_config
 from splitrec.api.models import custom_model
 from splitrec.common.errors import ConfigError
 from splitrec.common.history import EpochRecord
+from tests.support import epoch_record
 from tests.unit.common.test_config import JOB, LABEL_PARTY, PARTY
 
 
 def _record(epoch: int, val_auc: float, tasks=None, epsilon=None) -> EpochRecord:
-    return EpochRecord(
-        epoch=epoch,
-        train_loss=0.7 - 0.1 * epoch,
-        train_auc=0.6,
-        val_loss=0.5,
-        val_auc=val_auc,
-        val_precision=0.5,
-        val_recall=0.5,
-        samples_per_second=100.0,
-        steady_samples_per_second=110.0,
-        train_seconds=1.0,
-        epsilon=epsilon,
-        tasks=tasks,
+    return epoch_record(
+        epoch, val_auc, train_loss=0.7 - 0.1 * epoch, tasks=tasks, epsilon=epsilon
     )
 
 

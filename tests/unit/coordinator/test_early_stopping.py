@@ -8,25 +8,14 @@ from pathlib import Path
 import pytest
 
 from splitrec.common.errors import ConfigError, JobFailedError
-from splitrec.common.history import EpochRecord
+from splitrec.common.history import EpochRecord  # noqa: F401
 from splitrec.coordinator.callbacks import Callbacks, FitInfo, TrainingControl
 from splitrec.coordinator.early_stopping import EarlyStopping, ModelCheckpoint, Monitor
+from tests.support import epoch_record
 
 
 def _record(epoch: int, val_auc: float, val_loss: float = 0.5, tasks=None):
-    return EpochRecord(
-        epoch=epoch,
-        train_loss=0.6,
-        train_auc=0.6,
-        val_loss=val_loss,
-        val_auc=val_auc,
-        val_precision=0.5,
-        val_recall=0.5,
-        samples_per_second=1.0,
-        steady_samples_per_second=1.0,
-        train_seconds=1.0,
-        tasks=tasks,
-    )
+    return epoch_record(epoch, val_auc, val_loss=val_loss, tasks=tasks)
 
 
 class _Parties:
