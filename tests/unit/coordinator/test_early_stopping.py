@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from splitrec.common.errors import ConfigError, JobFailedError
-from splitrec.common.history import EpochRecord  # noqa: F401
+from splitrec.common.history import EpochRecord
 from splitrec.coordinator.callbacks import Callbacks, FitInfo, TrainingControl
 from splitrec.coordinator.early_stopping import EarlyStopping, ModelCheckpoint, Monitor
 from tests.support import epoch_record
