@@ -364,3 +364,26 @@ def test_a_model_declared_from_python_functions(small_data: Path, tmp_path: Path
     assert written["model"]["base"] == "my_models:build_base"
     assert written["model"]["code"] == str(tmp_path.resolve())
     assert 0.0 < history.frame.loc[1, "val_auc"] < 1.0
+
+
+def test_connect_drives_parties_that_already_run(
+    small_data: Path, tls_party_files: LocalConfigs, tmp_path: Path
+):
+    """Parties started on their own (as at their companies), over mutual TLS;
+    the job file is all the API gets."""
+    from splitrec.coordinator.local import start_local_parties
+
+    parties = start_local_parties(tls_party_files, tmp_path / "logs")
+    try:
+        fed = Federation.connect(tls_party_files.job)
+        history = fed.fit(epochs=1, progress=False)
+        assert list(history.frame.index) == [1]
+        status = fed.status()
+        assert {s["transport_security"] for s in status.values()} == {"mutual-tls"}
+        with pytest.raises(splitrec.JobFailedError, match="only where every party"):
+            fed.baseline()
+        fed.close()  # nothing to stop: the parties are not this process's
+        assert all(p.process.poll() is None for p in parties.values())
+    finally:
+        for party in parties.values():
+            party.stop()
