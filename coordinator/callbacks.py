@@ -37,6 +37,8 @@ class FitInfo:
     # The tasks' names in a job of several tasks (empty for one label; None
     # until the first epoch's figures tell).
     tasks: tuple[str, ...] | None = None
+    # The model versions the job's runs exported so far (earlier runs' too).
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

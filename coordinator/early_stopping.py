@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 
 from splitrec.common.errors import ConfigError, JobFailedError
@@ -19,6 +20,7 @@ from splitrec.common.history import (
     metric_value,
     minimized,
 )
+from splitrec.common.names import name_problem
 from splitrec.coordinator.callbacks import Callback, FitInfo, TrainingControl
 
 logger = logging.getLogger(__name__)
@@ -165,6 +167,9 @@ class ModelCheckpoint(Callback):
                 f"version {version!r}: put '{{epoch}}' in it, so that each "
                 "exported version has a name of its own"
             )
+        found = name_problem(version.replace("{epoch}", "1"))
+        if found is not None:
+            raise ConfigError(f"version {version!r}: a model version {found}")
         self.version = version
         self.monitor = Monitor(monitor, mode, min_delta)
         self.best_only = best_only
@@ -172,6 +177,22 @@ class ModelCheckpoint(Callback):
 
     def on_fit_start(self, info: FitInfo) -> None:
         self.monitor.check(info)
+        if info.resumed:
+            return  # versions exported before the restart are this run's
+        pattern = re.compile(
+            "".join(
+                r"\d+" if part == "{epoch}" else re.escape(part)
+                for part in re.split(r"(\{epoch\})", self.version)
+            )
+        )
+        taken = sorted(v for v in info.exports if pattern.fullmatch(v))
+        if taken:
+            raise ConfigError(
+                f"ModelCheckpoint {self.version!r}: job {info.job} has model "
+                f"versions {', '.join(taken)} from an earlier run, and a version "
+                "is never overwritten; give this run's versions another name "
+                "(for example 'run2-best-{epoch}')"
+            )
 
     def on_epoch_end(self, record: EpochRecord, control: TrainingControl) -> None:
         if self.best_only and self.monitor.best(control.records) is not record:

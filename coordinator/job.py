@@ -143,6 +143,7 @@ class JobDriver(TrainingLoop, ModelVersions):
                 resumed=resumed,
                 records=tuple(records),
                 tasks=tuple(records[-1].tasks or ()) if records else None,
+                exports=tuple(manifest.exports),
             )
         )
         while True:

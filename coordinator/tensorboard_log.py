@@ -15,6 +15,8 @@ import contextlib
 import logging
 import math
 import threading
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,12 @@ class TensorBoardLog(Closing):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             # The writer's own thread puts events on disk within FLUSH_SECONDS.
-            self._writer = SummaryWriter(str(folder), flush_secs=FLUSH_SECONDS)
+            # A name of its own: two writers in one second would share one.
+            self._writer = SummaryWriter(
+                str(folder),
+                flush_secs=FLUSH_SECONDS,
+                filename_suffix=f".{uuid.uuid4().hex[:12]}",
+            )
         except self._failures as error:
             self._give_up(error)
 
@@ -133,6 +140,25 @@ class TensorBoardLog(Closing):
                 writer.close()
 
 
+def keep_earlier(folder: Path) -> Path | None:
+    """Moves the event files of an earlier run in ``folder`` into a subfolder
+    ``earlier-<UTC time>`` (TensorBoard shows it as a run of its own), so
+    that a fresh run's curves start alone; returns it (None: nothing to move)."""
+    found = sorted(folder.glob("events.out.tfevents.*")) if folder.is_dir() else []
+    if not found:
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(found[-1].stat().st_mtime))
+    earlier = folder / f"earlier-{stamp}"
+    try:
+        earlier.mkdir(exist_ok=True)
+        for path in found:
+            path.rename(earlier / path.name)
+    except OSError as error:
+        logger.warning("TensorBoard log %s: earlier events stay: %s", folder, error)
+        return None
+    return earlier
+
+
 class TensorBoard(Callback):
     """Writes a job's curves under ``<runs_dir>/<job>/tensorboard`` (or
     ``folder``) while it trains: each progress report's running loss and
@@ -144,7 +170,10 @@ class TensorBoard(Callback):
         self._log: TensorBoardLog | None = None
 
     def on_fit_start(self, info: FitInfo) -> None:
-        self._log = TensorBoardLog(self.folder or info.run_dir / "tensorboard")
+        folder = self.folder or info.run_dir / "tensorboard"
+        if not info.resumed:
+            keep_earlier(folder)
+        self._log = TensorBoardLog(folder)
 
     def on_progress(self, report: ProgressReport) -> None:
         if self._log is not None:

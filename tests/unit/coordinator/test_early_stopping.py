@@ -182,3 +182,16 @@ def test_a_failing_progress_callback_does_not_stop_training(caplog):
 
     Callbacks([Broken()]).on_progress(object())
     assert "failed on a progress report" in caplog.text
+
+
+def test_model_checkpoint_never_takes_an_earlier_runs_versions():
+    saving = ModelCheckpoint("best-{epoch}")
+    earlier = ("best-2", "best-x", "epoch-3")
+    fresh = FitInfo("job", 3, 10, 100, 10, Path("r"), False, exports=earlier)
+    with pytest.raises(ConfigError, match="best-2 from an earlier run"):
+        saving.on_fit_start(fresh)
+    # A resumed run's versions are its own, exported before the restart.
+    resumed = FitInfo("job", 3, 10, 100, 10, Path("r"), True, exports=earlier)
+    saving.on_fit_start(resumed)
+    with pytest.raises(ConfigError, match="not a safe name"):
+        ModelCheckpoint("../{epoch}")

@@ -11,7 +11,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from splitrec.common.history import EpochRecord
-from splitrec.coordinator.tensorboard_log import TensorBoardLog
+from splitrec.coordinator.callbacks import FitInfo, ProgressReport
+from splitrec.coordinator.tensorboard_log import TensorBoard, TensorBoardLog
 
 
 def _scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
@@ -190,3 +191,26 @@ def test_a_failing_write_disables_the_log(
     assert not log.enabled
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "No space left" in warnings[0].getMessage()
+
+
+def _report(step: int) -> ProgressReport:
+    return ProgressReport(1, 1, step, 10, 128 * step, 0.7, {}, 1000.0)
+
+
+def test_a_fresh_run_keeps_an_earlier_runs_curves_apart(tmp_path: Path):
+
+    def fit(resumed: bool) -> None:
+        board = TensorBoard()
+        board.on_fit_start(FitInfo("job", 1, 10, 100, 10, tmp_path, resumed))
+        board.on_progress(_report(1))
+        board.on_stop()
+
+    fit(resumed=False)
+    fit(resumed=True)  # a resumed run writes on in the same folder
+    folder = tmp_path / "tensorboard"
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 2
+    fit(resumed=False)
+    earlier = [p for p in folder.iterdir() if p.is_dir()]
+    assert len(earlier) == 1 and earlier[0].name.startswith("earlier-")
+    assert len(list(earlier[0].glob("events.out.tfevents.*"))) == 2
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
