@@ -216,5 +216,5 @@ class ControlService(control_pb2_grpc.ControlServicer):
             return
         while context.is_active():
             yield control_pb2.HoldJobReply(heartbeat_seconds=HEARTBEAT_SECONDS)
-            if not owners.held_by(job_id, token, HEARTBEAT_SECONDS):
+            if not owners.held_by(job_id, token, HEARTBEAT_SECONDS, context.is_active):
                 owners.check(job_id, token)  # raises, naming the new holder

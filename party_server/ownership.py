@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from splitrec.common.errors import OwnershipError
@@ -90,14 +91,25 @@ class JobOwners:
                 "another coordinator (was the job taken over?)"
             )
 
-    def held_by(self, job_id: str, token: str, wait: float) -> bool:
-        """Waits up to ``wait`` s; False once another coordinator took the job."""
+    def held_by(
+        self,
+        job_id: str,
+        token: str,
+        wait: float,
+        open_: Callable[[], bool] = lambda: True,
+    ) -> bool:
+        """Waits up to ``wait`` s; False once another coordinator took the job.
+        Returns at once when ``open_()`` turns false (the caller's stream
+        ended: its release wakes the wait), so that no handler outlives its
+        call by a heartbeat."""
         deadline = time.monotonic() + wait
         with self._cond:
             while True:
                 holder = self._holders.get(job_id)
                 if holder is not None and holder.token != token:
                     return False
+                if not open_():
+                    return True
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return True

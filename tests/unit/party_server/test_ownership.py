@@ -53,3 +53,23 @@ def test_jobs_are_held_independently():
     owners.check("a", "first")
     owners.check("b", "second")
     owners.check("never-claimed", "anyone")
+
+
+def test_a_waiting_hold_returns_as_soon_as_its_stream_ends():
+    """A HoldJob handler waits a heartbeat for news; when its call ends, the
+    release wakes it at once (a stopping server need not wait for it)."""
+    owners = JobOwners()
+    owners.claim("job", "a", "coordinator a", stream=True)
+    open_ = threading.Event()
+    open_.set()
+    done = threading.Event()
+
+    def wait() -> None:
+        owners.held_by("job", "a", 600.0, open_.is_set)
+        done.set()
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    open_.clear()
+    owners.release("job", "a")
+    assert done.wait(30.0), "the wait outlived its stream"
