@@ -11,19 +11,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from splitrec.common.history import TASK_METRICS
 from splitrec.coordinator.local_configs import LocalConfigs
 from splitrec.datasets.movielens.prepare import prepare_generated
 
 ROOT = Path(__file__).resolve().parent.parent
 # The metrics each epoch of a job's history.json holds.
-HISTORY_METRICS = (
-    "train_loss",
-    "train_auc",
-    "val_loss",
-    "val_auc",
-    "val_precision",
-    "val_recall",
-)
+HISTORY_METRICS = TASK_METRICS
 
 
 def metrics(row: dict) -> dict:
