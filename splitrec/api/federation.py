@@ -222,12 +222,13 @@ class Federation(Closing):
         )
 
     def history(self) -> History:
-        """The history of the job's latest run, as its manifest records it."""
+        """The history of the job's latest run, as its manifest records it
+        (``exported``: the newest model version)."""
         manifest = self._manifest()
         records = [record_from_json(r) for r in manifest.records] if manifest else []
         exported = None
         if manifest is not None and manifest.exports:
-            exported = max(manifest.exports, key=lambda v: manifest.exports[v]["epoch"])
+            exported = list(manifest.exports)[-1]  # recorded in export order
         return History(records, self.run_dir, exported)
 
     def evaluate(self, epoch: int | None = None) -> dict[str, float]:

@@ -161,6 +161,7 @@ def test_the_verbs_early_stopping_and_tensorboard(small_data: Path, tmp_path: Pa
         manifest = json.loads((runs / "api-job" / "manifest.json").read_text())
         exports = manifest["exports"]
         assert again.epoch == 1 and later.epoch == 2
+        assert fed.history().exported == "later"  # the newest version
         assert exports["epoch-1"]["parties"] == exports["again"]["parties"]
         assert exports["epoch-1"]["parties"] != exports["later"]["parties"]
         assert manifest["stopped"] == 2 and manifest["final_epoch"] == 1
