@@ -17,7 +17,12 @@ from typing import Any
 import pandas as pd
 
 from splitrec.api.history import History
-from splitrec.api.local_parties import PartyLike, StartedParties, start_parties
+from splitrec.api.local_parties import (
+    PartyLike,
+    StartedParties,
+    as_config,
+    start_parties,
+)
 from splitrec.common.closing import Closing
 from splitrec.common.errors import ConfigError, JobFailedError
 from splitrec.common.history import record_from_json
@@ -34,19 +39,9 @@ JobLike = JobConfig | str | Path | Mapping[str, Any]
 
 
 def job_config(job: JobLike) -> JobConfig:
-    """A job's config from a ``JobConfig``, a YAML file's path, or a mapping
-    (the file's layout or the flat settings; relative paths from the current
-    folder)."""
-    if isinstance(job, JobConfig):
-        return job
-    if isinstance(job, (str, Path)):
-        return load_job_config(Path(job))
-    if isinstance(job, Mapping):
-        return JobConfig.model_validate(dict(job))
-    raise ConfigError(
-        f"a job is a JobConfig, a config file's path or a mapping, not "
-        f"{type(job).__name__}"
-    )
+    """A job's config from a ``JobConfig``, a file's path or a mapping (the
+    file's layout or the flat settings)."""
+    return as_config(job, JobConfig, load_job_config, "job")
 
 
 def with_settings(config: JobConfig, settings: Mapping[str, Any]) -> JobConfig:

@@ -13,12 +13,13 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from splitrec.common.errors import ConfigError
 from splitrec.common.folder_lock import FolderLock
+from splitrec.config.base import ConfigModel
 from splitrec.config.job import JobConfig, JobPartyConfig
 from splitrec.config.party import PartyConfig, load_party_config
 from splitrec.config.writer import write_party_config
@@ -31,21 +32,28 @@ from splitrec.coordinator.local import (
 logger = logging.getLogger(__name__)
 
 PartyLike = PartyConfig | str | Path | Mapping[str, Any]
+M = TypeVar("M", bound=ConfigModel)
+
+
+def as_config(value: Any, model: type[M], load: Callable[[Path], M], what: str) -> M:
+    """A config of ``model`` from an instance, a YAML file's path (read by
+    ``load``) or a mapping (the file's layout; relative paths from the
+    current folder)."""
+    if isinstance(value, model):
+        return value
+    if isinstance(value, (str, Path)):
+        return load(Path(value))
+    if isinstance(value, Mapping):
+        return model.model_validate(dict(value))
+    raise ConfigError(
+        f"a {what} is a {model.__name__}, a config file's path or a mapping, not "
+        f"{type(value).__name__}"
+    )
 
 
 def party_config(party: PartyLike) -> PartyConfig:
-    """A party's config from a ``PartyConfig``, a YAML file's path, or a
-    mapping in the file's layout (relative paths from the current folder)."""
-    if isinstance(party, PartyConfig):
-        return party
-    if isinstance(party, (str, Path)):
-        return load_party_config(Path(party))
-    if isinstance(party, Mapping):
-        return PartyConfig.model_validate(dict(party))
-    raise ConfigError(
-        f"a party is a PartyConfig, a config file's path or a mapping, not "
-        f"{type(party).__name__}"
-    )
+    """A party's config from a ``PartyConfig``, a file's path or a mapping."""
+    return as_config(party, PartyConfig, load_party_config, "party")
 
 
 def check_parties(job: JobConfig, parties: Sequence[PartyConfig]) -> None:
@@ -75,6 +83,8 @@ class PartyFiles:
         self.job = job
         self.configs = {p.party: p for p in parties}
         self.parties = {name: folder / f"{name}.yaml" for name in self.configs}
+        # Each config as last written (with its addresses).
+        self.written: dict[str, PartyConfig] = {}
 
     def set_addresses(self, addresses: Mapping[str, str]) -> None:
         for name, config in self.configs.items():
@@ -88,6 +98,7 @@ class PartyFiles:
                 update={"listen": addresses[name], "peers": peers}
             )
             write_party_config(updated, self.parties[name])
+            self.written[name] = updated
         self.job = self.job.model_copy(
             update={
                 "parties": tuple(
@@ -189,10 +200,7 @@ def start_parties(
     except BaseException:
         lock.__exit__(None, None, None)
         raise
-    started_configs = {
-        name: load_party_config(path) for name, path in files.parties.items()
-    }
-    return files.job, StartedParties(started, folder, lock), started_configs
+    return files.job, StartedParties(started, folder, lock), files.written
 
 
 __all__ = [
