@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.common.errors import ConfigError, HandshakeError, PeerError
+from splitrec.common.pipeline_plan import read_party_plans
 from splitrec.config.job import JobConfig
 from splitrec.config.jobspec import JobParty, JobSpec, PartyDescription
 from splitrec.config.party import PartyRole
@@ -105,8 +106,13 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         learning_rate=config.learning_rate,
         validation_fraction=config.validation_fraction,
         label_party=config.label_party,
-        pipeline_size=config.pipeline_size,
+        pipeline_size=config.max_pipeline_size
+        if config.pipeline_size == "auto"
+        else config.pipeline_size,
         pipeline_warmup_steps=config.pipeline_warmup_steps,
+        pipeline_auto=config.pipeline_size == "auto",
+        compensation=config.compensation,
+        pipeline_plan=_pipeline_plan(config),
         compression=config.compression,
         compression_ratio=config.compression_ratio,
         privacy=config.privacy,
@@ -247,3 +253,31 @@ def handshake(config: JobConfig, clients: dict[str, PartyClient]) -> PreparedJob
     """Describes and prepares every party; all calls run concurrently."""
     descriptions = describe_all(config, clients, config.connect_timeout)
     return prepare_all(config, clients, descriptions)
+
+
+def _pipeline_plan(config: JobConfig) -> tuple[tuple[str, int, int], ...]:
+    """The depths ``strategy.pipeline_plan`` names, checked against the job."""
+    if config.pipeline_plan is None:
+        return ()
+    where = f"{config.source}: key 'strategy.pipeline_plan'"
+    if config.pipeline_size != "auto":
+        raise ConfigError(f"{where}: a plan is for pipeline_size auto")
+    plans = read_party_plans(config.pipeline_plan)
+    feature = [p.name for p in config.parties if p.name != config.label_party]
+    for party in plans:
+        if party not in feature:
+            raise ConfigError(
+                f"{where}: {config.pipeline_plan} names {party!r}, not a feature "
+                f"party of the job ({', '.join(feature)})"
+            )
+    deepest = max((d for plan in plans.values() for d in plan.values()), default=1)
+    if deepest > config.max_pipeline_size:
+        raise ConfigError(
+            f"{where}: {config.pipeline_plan} takes depth {deepest}, deeper than "
+            f"strategy.max_pipeline_size {config.max_pipeline_size}; raise it"
+        )
+    return tuple(
+        (party, step, depth)
+        for party, plan in sorted(plans.items())
+        for step, depth in sorted(plan.items())
+    )

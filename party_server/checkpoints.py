@@ -116,10 +116,17 @@ class ModelState:
     and the digest of its structure (see ``splitrec.models.registry``)."""
 
     def __init__(
-        self, structure: str, variables: list, optimizer_variables: list
+        self,
+        structure: str,
+        variables: list,
+        optimizer_variables: list,
+        compensation_variables: list | None = None,
     ) -> None:
         self.structure = structure
         self.groups = {"model": variables, "optimizer": optimizer_variables}
+        if compensation_variables:
+            # What a predicting step extrapolates (its last update).
+            self.groups["compensation"] = compensation_variables
 
     def arrays(self) -> dict[str, np.ndarray]:
         state = {STRUCTURE_KEY: np.array(self.structure)}

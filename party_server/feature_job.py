@@ -14,6 +14,7 @@ import numpy as np
 
 from splitrec.common.compression import Compressor
 from splitrec.common.errors import JobStateError, PeerError
+from splitrec.common.pipeline_plan import DECIDE_EVERY
 from splitrec.common.positions import at
 from splitrec.common.traffic import TrafficCounter
 from splitrec.config.jobspec import JobSpec
@@ -27,6 +28,13 @@ from splitrec.party_server.data_slice import DataSlice
 from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from splitrec.party_server.leakage_probe import LeakageProbe
 from splitrec.party_server.peer_client import PeerStream
+from splitrec.party_server.pipeline_depth import (
+    WAITED,
+    DepthController,
+    DepthPlan,
+    StepTiming,
+    plan_file,
+)
 from splitrec.party_server.secure_sums import PairwiseMasking
 from splitrec.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
 from splitrec.privacy.secure_aggregation.masks import MaskContext
@@ -55,6 +63,8 @@ class _InFlight:
     rows: np.ndarray
     # Flat positions the compressed forward kept (sparsifiers only).
     positions: np.ndarray | None = None
+    # When it was handed to the stream (time.monotonic).
+    sent_at: float = 0.0
 
 
 class FeatureJob(PartyJob):
@@ -85,12 +95,22 @@ class FeatureJob(PartyJob):
             spec.learning_rate,
             spec.privacy.clip_norm,
             nopeek=spec.privacy.nopeek,
+            predict=spec.compensation == "predict",
         )
         self.model_state = ModelState(
             base.output_spec.structure,
             self.step.state_variables,
             self.step.optimizer.variables,
+            self.step.velocity,
         )
+        # The last step whose update is applied (in the running window's epoch).
+        self._applied = -1
+        # Under pipeline_size auto: the depth chosen at each control point.
+        self._controller = (
+            DepthController(spec.pipeline_size) if spec.pipeline_auto else None
+        )
+        self._plan = DepthPlan(plan_file(self.folder), spec.plan_of(config.party))
+        self._point, self._point_depth = -1, 1
         self.warm_start(config.output_dir)
         self._training_stream: PeerStream | None = None
         self.compressor = Compressor(
@@ -128,6 +148,10 @@ class FeatureJob(PartyJob):
 
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
         self.model_state.load(arrays, source)
+        if self._controller is not None:
+            # The steps to come repeat the depths chosen for them before.
+            self._plan.reload()
+            self._point = -1
 
     def _open(self, phase: int, split: str = "") -> PeerStream:
         hello = peer_pb2.Hello(job_id=self.spec.job_id, party=self._party, phase=phase)
@@ -198,7 +222,9 @@ class FeatureJob(PartyJob):
         With a pipeline size of 1 every forward waits for the previous step's
         update: training is exact. With K > 1 the forward of step s uses weights
         that lack the last K - 1 updates (stale by at most K - 1 steps). The
-        job's first ``pipeline_warmup_steps`` steps always run exact.
+        job's first ``pipeline_warmup_steps`` steps always run exact. Under
+        ``pipeline_auto`` the depth is chosen every few steps from the measured
+        round trip (see ``pipeline_depth``).
         """
         self.check_window(epoch, first_step, num_steps)
         with self.exclusive("training"):
@@ -210,6 +236,8 @@ class FeatureJob(PartyJob):
             end = first_step + num_steps
             in_flight: deque[_InFlight] = deque()
             started, samples = time.monotonic(), 0
+            self._applied = first_step - 1
+            previous: float | None = None
             try:
                 limit = min(end, first_step + self._depth(epoch, first_step))
                 next_send = self._fill(
@@ -219,15 +247,23 @@ class FeatureJob(PartyJob):
                     if cancelled.is_set():
                         raise JobStateError("the window was cancelled")
                     sent = in_flight.popleft()
+                    asked = time.monotonic()
+                    gradient, label_times = self._receive_gradient(stream, sent)
+                    got = time.monotonic()
                     limit = min(end, step + 1 + self._depth(epoch, step + 1))
                     rows = train.batch(next_send) if next_send < limit else None
-                    follow_up = self._update_and_send(stream, sent, next_send, rows)
+                    follow_up = self._update_and_send(
+                        stream, sent, gradient, next_send, rows
+                    )
                     if follow_up is not None:
                         in_flight.append(follow_up)
                         next_send += 1
                     next_send = self._fill(
                         stream, train, epoch, in_flight, next_send, limit
                     )
+                    if self._controller is not None:
+                        self._observe(sent, label_times, asked, got, previous)
+                    previous = got
                     samples += sent.shape[0]
                     self.status.epoch, self.status.step = epoch, step + 1
                     if step + 1 == end:
@@ -256,7 +292,41 @@ class FeatureJob(PartyJob):
         done = epoch * self.steps_per_epoch + step
         if done < self.spec.pipeline_warmup_steps:
             return 1
-        return self.spec.pipeline_size
+        if self._controller is None:
+            return self.spec.pipeline_size
+        point = done - done % DECIDE_EVERY
+        if point != self._point:
+            depth = self._plan.get(point)
+            if depth is None:
+                depth = self._controller.decide()
+                self._plan.record(point, depth)
+            else:
+                self._controller.follow(depth)
+            self._point = point
+            self._point_depth = min(depth, self.spec.pipeline_size)
+            self.status.pipeline_depth = self._point_depth
+        return self._point_depth
+
+    def _observe(
+        self,
+        sent: _InFlight,
+        label_times: tuple[float, float],
+        asked: float,
+        got: float,
+        previous: float | None,
+    ) -> None:
+        """Feeds one step's timings to the depth controller."""
+        assert self._controller is not None
+        held, label = label_times
+        self._controller.observe(
+            StepTiming(
+                network=got - sent.sent_at - held,
+                waited=got - asked > WAITED,
+                label=label,
+                feature=time.monotonic() - got,
+                period=None if previous is None else got - previous,
+            )
+        )
 
     def _fill(
         self,
@@ -280,6 +350,7 @@ class FeatureJob(PartyJob):
         self,
         stream: PeerStream,
         sent: _InFlight,
+        gradient: np.ndarray,
         following: int,
         rows: np.ndarray | None,
     ) -> _InFlight | None:
@@ -287,21 +358,23 @@ class FeatureJob(PartyJob):
 
         Both happen in one compiled call: the next forward sees the new weights.
         """
-        gradient = self._receive_gradient(stream, sent)
         if self.probe is not None:
             self.probe.record(sent.step, self.data.ids[sent.rows], gradient)
+        self._applied = sent.step
         if rows is None:
             self.step.backward(sent.inputs, gradient)
             return None
         inputs = self.data.features.take(rows)
-        hidden = self.step.backward_then_forward(sent.inputs, gradient, inputs)
+        hidden = self.step.backward_then_forward(
+            sent.inputs, gradient, inputs, ahead=following - 1 - sent.step
+        )
         return self._send_hidden(stream, sent.epoch, following, rows, inputs, hidden)
 
     def _send(
         self, stream: PeerStream, epoch: int, step: int, rows: np.ndarray
     ) -> _InFlight:
         inputs = self.data.features.take(rows)
-        hidden = self.step.forward(inputs)
+        hidden = self.step.forward(inputs, ahead=step - 1 - self._applied)
         return self._send_hidden(stream, epoch, step, rows, inputs, hidden)
 
     def _send_hidden(
@@ -318,7 +391,9 @@ class FeatureJob(PartyJob):
             common_pb2.PHASE_TRAIN, epoch, step, array
         )
         stream.send(message)
-        return _InFlight(epoch, step, inputs, array.shape, rows, positions)
+        return _InFlight(
+            epoch, step, inputs, array.shape, rows, positions, time.monotonic()
+        )
 
     def _with_noise(
         self, hidden: np.ndarray, epoch: int, step: int, *release: int
@@ -334,7 +409,11 @@ class FeatureJob(PartyJob):
         rng = generator(self.spec.seed, EMBEDDING_NOISE, *key)
         return add_gaussian(hidden, privacy.noise_multiplier * privacy.clip_norm, rng)
 
-    def _receive_gradient(self, stream: PeerStream, sent: _InFlight) -> np.ndarray:
+    def _receive_gradient(
+        self, stream: PeerStream, sent: _InFlight
+    ) -> tuple[np.ndarray, tuple[float, float]]:
+        """The gradient of ``sent``, and how long the label party held the
+        step and computed it (seconds)."""
         reply = stream.receive()
         if reply.WhichOneof("kind") != "backward":
             raise PeerError(
@@ -347,13 +426,15 @@ class FeatureJob(PartyJob):
                 f"{self.spec.label_party} sent the gradient of "
                 f"{at(key.epoch, key.step)}, expected {at(sent.epoch, sent.step)}"
             )
+        times = (reply.backward.held_micros / 1e6, reply.backward.compute_micros / 1e6)
         if self.compressor.method == "none":
-            return tensor_from_proto(
+            gradient = tensor_from_proto(
                 reply.backward.gradient,
                 shape=sent.shape,
                 dtype=np.float32,
                 what="gradient",
             )
+            return gradient, times
         packed = compressed_from_proto(
             reply.backward.compressed,
             self.compressor,
@@ -361,7 +442,7 @@ class FeatureJob(PartyJob):
             gradient=True,
             what=f"gradient of {at(sent.epoch, sent.step)}",
         )
-        return self.compressor.decompress_gradient(packed, sent.positions)
+        return self.compressor.decompress_gradient(packed, sent.positions), times
 
     def evaluate(
         self, epoch: int, split: str, cancelled: threading.Event

@@ -115,6 +115,8 @@ class JobStatus:
         self.last_metrics: Metrics | None = None
         # Most forward steps a feature party had in flight (pipeline depth used).
         self.in_flight_peak = 0
+        # The depth chosen last under pipeline_size auto (0: not chosen).
+        self.pipeline_depth = 0
 
 
 class PartyJob:

@@ -378,6 +378,7 @@ class LabelJob(PartyJob):
     ) -> int:
         key = (common_pb2.PHASE_TRAIN, epoch, step)
         hiddens = self._peer_inputs(self.mailbox.take(key, self._timeout, cancelled))
+        taken = time.monotonic()
         rows = train.batch(step)
         self._record_received(common_pb2.PHASE_TRAIN, epoch, rows, hiddens)
         labels = self._train_labels[rows]
@@ -397,6 +398,9 @@ class LabelJob(PartyJob):
             for sender, grad in zip(self._senders, grads, strict=True):
                 gradient = self._defended(sender, epoch, step, grad.numpy(), labels)
                 backward = self._backward(sender, key, step_key, gradient)
+                now = time.monotonic()
+                backward.held_micros = _micros(now - self.mailbox.arrived[sender])
+                backward.compute_micros = _micros(now - taken)
                 outbox = self.mailbox.answering(sender, common_pb2.PHASE_TRAIN)
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
@@ -510,6 +514,11 @@ class LabelJob(PartyJob):
     def close(self) -> None:
         super().close()
         self.mailbox.fail(UnknownJobError(f"job {self.spec.job_id} has ended"))
+
+
+def _micros(seconds: float) -> int:
+    """A duration as whole microseconds, within uint32."""
+    return min(max(0, round(seconds * 1e6)), 2**32 - 1)
 
 
 def _label_findings(

@@ -60,7 +60,10 @@ class Mailbox:
     def __init__(self, senders: Sequence[str], capacity: int = 64) -> None:
         self._senders = tuple(senders)
         self._capacity = capacity
-        self._items: dict[tuple[str, Key], tuple[np.ndarray, Inbound]] = {}
+        # (sender, key) -> (tensor, its stream, when it was stored).
+        self._items: dict[tuple[str, Key], tuple[np.ndarray, Inbound, float]] = {}
+        # When the tensors the last ``take`` returned were stored, by sender.
+        self.arrived: dict[str, float] = {}
         self._counts = dict.fromkeys(self._senders, 0)
         self._cursor: dict[int, tuple[int, int]] = {}
         self._current: dict[tuple[str, int], Inbound] = {}
@@ -92,7 +95,7 @@ class Mailbox:
                         f"{timeout:g} s"
                     )
                 self._cond.wait(remaining)
-            self._items[(sender, key)] = (array, stream)
+            self._items[(sender, key)] = (array, stream, time.monotonic())
             self._counts[sender] += 1
             self._cond.notify_all()
 
@@ -167,7 +170,12 @@ class Mailbox:
                         f"within {timeout:g} s; is that party running?"
                     )
                 self._cond.wait(min(remaining, 0.5))
-            arrays = [self._items.pop(w)[0] for w in wanted]
+            taken = [self._items.pop(w) for w in wanted]
+            arrays = [item[0] for item in taken]
+            self.arrived = {
+                sender: item[2]
+                for sender, item in zip(self._senders, taken, strict=True)
+            }
             for sender in self._senders:
                 self._counts[sender] -= 1
             self._cursor[key[0]] = (key[1], key[2])

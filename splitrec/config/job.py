@@ -8,7 +8,7 @@ attribute names), validated alike; ``override_job`` applies command-line flags.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BeforeValidator,
@@ -39,6 +39,7 @@ from splitrec.config.base import (
     resolve,
     source_of,
 )
+from splitrec.config.jobspec import COMPENSATIONS
 from splitrec.config.limits import (
     Limit,
     count,
@@ -67,13 +68,31 @@ class OptimizerSection(ConfigModel):
 class StrategySection(ConfigModel):
     """How the parties overlap their steps."""
 
-    pipeline_size: StrictInt = Field(
+    pipeline_size: StrictInt | Literal["auto"] = Field(
         1,
-        description="Batches in flight at once (1: one step after another; up to 64).",
+        description="Batches in flight at once (1: one step after another; up to "
+        "64), or auto: the depth that hides the measured round trip between the "
+        "parties, adapted as it changes, up to max_pipeline_size.",
+    )
+    max_pipeline_size: StrictInt = Field(
+        16, description="The deepest pipeline auto may choose (1 to 64)."
     )
     warmup_steps: StrictInt = Field(
         100,
         description="Steps taken one at a time before the pipeline fills.",
+    )
+    compensation: StrictStr = Field(
+        "none",
+        description="What a stale forward does about the updates it lacks: none, "
+        "or predict (it runs on the weights predicted for its step: the current "
+        "ones plus the recent update per missing step).",
+        json_schema_extra={"enum": list(COMPENSATIONS)},
+    )
+    pipeline_plan: StrictStr | None = Field(
+        None,
+        description="A file of the depths an earlier auto run chose (each feature "
+        "party's pipeline-depths.json, as {party: [[step, depth], ...]}): the run "
+        "takes them instead of choosing, and repeats that run bit for bit.",
     )
 
 
@@ -389,7 +408,12 @@ class JobFile(ConfigModel):
             "steps_per_window": self.steps_per_window,
             "report_every": self.report_every,
             "pipeline_size": strategy.pipeline_size,
+            "max_pipeline_size": strategy.max_pipeline_size,
             "pipeline_warmup_steps": strategy.warmup_steps,
+            "compensation": strategy.compensation,
+            "pipeline_plan": resolve(base_folder(info), strategy.pipeline_plan)
+            if strategy.pipeline_plan
+            else None,
             "predict": self.predict,
             "export": self.export,
             "init_job": self.init_from.job if self.init_from else "",
@@ -440,8 +464,11 @@ class JobConfig(ConfigModel):
     validation_fraction: Number = 0.1
     steps_per_window: StrictInt = 0
     report_every: StrictInt = 50
-    pipeline_size: StrictInt = 1
+    pipeline_size: StrictInt | Literal["auto"] = 1
+    max_pipeline_size: StrictInt = 16
     pipeline_warmup_steps: StrictInt = 100
+    compensation: StrictStr = "none"
+    pipeline_plan: Path | None = None
     predict: StrictStr = "validation"
     # The model version each party exports its part under at the end of the
     # job: ``auto`` names it ``epoch-<E>``, ``none`` exports nothing.
@@ -533,6 +560,8 @@ def job_problem(config: JobConfig) -> tuple[str, str] | None:
         return key, found
     if config.compression not in COMPRESSION_METHODS:
         return "compression.method", f"use one of {COMPRESSION_METHODS}"
+    if config.compensation not in COMPENSATIONS:
+        return "strategy.compensation", f"use one of {COMPENSATIONS}"
     for key, found in config.privacy.problems():
         return f"privacy.{key}", found
     if config.optimizer not in OPTIMIZERS:

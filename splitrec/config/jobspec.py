@@ -10,6 +10,10 @@ from splitrec.common.traffic import Traffic
 from splitrec.config.party import PartyRole
 from splitrec.config.privacy import PrivacySettings, PrivacySpent
 
+# none: a stale forward runs on the weights it has; predict: on the weights
+# predicted for its step (see ``splitrec.models.steps.BaseStep``).
+COMPENSATIONS = ("none", "predict")
+
 
 @dataclass(frozen=True)
 class OutputSpec:
@@ -82,8 +86,16 @@ class JobSpec:
     validation_fraction: float
     label_party: str
     parties: tuple[JobParty, ...]
+    # Forwards a feature party keeps in flight: fixed, or under
+    # ``pipeline_auto`` the most it may choose from the measured round trip.
     pipeline_size: int = 1
     pipeline_warmup_steps: int = 0
+    pipeline_auto: bool = False
+    # What a stale forward does about the updates it lacks (``COMPENSATIONS``).
+    compensation: str = "none"
+    # Depths to take at control points instead of choosing them:
+    # (feature party, global step, depth), an earlier auto run's.
+    pipeline_plan: tuple[tuple[str, int, int], ...] = ()
     compression: str = "none"
     compression_ratio: float = 1.0
     privacy: PrivacySettings = PrivacySettings()
@@ -110,6 +122,12 @@ class JobSpec:
         """The first epoch the job trains: after a warm start, the one after
         those its model had trained."""
         return self.init_from.epoch if self.init_from is not None else 0
+
+    def plan_of(self, party: str) -> dict[int, int]:
+        """The depths ``pipeline_plan`` gives ``party``: global step → depth."""
+        return {
+            step: depth for name, step, depth in self.pipeline_plan if name == party
+        }
 
     @property
     def feature_parties(self) -> tuple[str, ...]:

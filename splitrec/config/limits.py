@@ -25,14 +25,19 @@ class Limit:
     high: float
     integer: bool = False
     above: bool = False
+    # Words allowed instead of a number (``auto``).
+    words: tuple[str, ...] = ()
 
     def describe(self) -> str:
         kind = "an integer" if self.integer else "a number"
         low = "(" if self.above else "["
-        return f"{kind} in {low}{_show(self.low)}, {_show(self.high)}]"
+        text = f"{kind} in {low}{_show(self.low)}, {_show(self.high)}]"
+        return " or ".join([text, *self.words])
 
     def problem(self, value: object) -> str | None:
         """Why ``value`` is not allowed (``None``: it is)."""
+        if isinstance(value, str) and value in self.words:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"must be {self.describe()}, got {value!r}"
         if self.integer and not isinstance(value, int):
@@ -68,7 +73,11 @@ JOB_LIMITS: dict[str, tuple[str, Limit]] = {
     "validation_fraction": ("validation_fraction", Limit(0.0, 0.99, above=True)),
     "steps_per_window": ("steps_per_window", count(0)),
     "report_every": ("report_every", count(1)),
-    "pipeline_size": ("strategy.pipeline_size", count(1, 64)),
+    "pipeline_size": (
+        "strategy.pipeline_size",
+        Limit(1, 64, integer=True, words=("auto",)),
+    ),
+    "max_pipeline_size": ("strategy.max_pipeline_size", count(1, 64)),
     "pipeline_warmup_steps": ("strategy.warmup_steps", count(0)),
     "connect_timeout": ("connect_timeout", seconds()),
     "rpc_timeout": ("rpc_timeout", seconds()),

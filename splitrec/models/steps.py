@@ -129,21 +129,42 @@ class BaseStep:
         learning_rate: float,
         clip_norm: float = 0.0,
         nopeek: float = 0.0,
+        predict: bool = False,
     ) -> None:
         """``clip_norm`` > 0 clips each row of the hidden tensor to that L2 norm
         inside the model, so the backward pass differentiates through the clip.
         ``nopeek`` > 0 adds that weight times the distance correlation between
         the batch's inputs and its hidden tensor to what the update minimizes
         (see ``splitrec.privacy.nopeek``); at 0 the update is the plain backward
-        pass."""
+        pass.
+
+        ``predict``: a forward that lacks ``ahead`` updates (a pipeline's stale
+        forward) runs on the weights predicted for its step, ``w + ahead·Δ``,
+        where ``Δ`` is the last update (kept in ``velocity``). With ``ahead``
+        0 it is the plain forward."""
         create_weights(base)
         self.model = base
         self._clip_norm = clip_norm
         self._nopeek = nopeek
         self.variables = list(base.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
+        self.velocity = (
+            [
+                keras.Variable(
+                    initializer="zeros",
+                    shape=v.shape,
+                    dtype=v.dtype,
+                    trainable=False,
+                    name=f"velocity_{index}",
+                )
+                for index, v in enumerate(self.variables)
+            ]
+            if predict
+            else []
+        )
         signature = input_signature(base.shapes)
         gradient = tf.TensorSpec([None, base.output_spec.width], tf.float32)
+        ahead = tf.TensorSpec([], tf.float32)
         self._forward = tf.function(self._hidden, input_signature=[signature])
         self._backward = tf.function(
             self._update, input_signature=[signature, gradient]
@@ -151,6 +172,14 @@ class BaseStep:
         self._backward_then_forward = tf.function(
             self._update_then_hidden, input_signature=[signature, gradient, signature]
         )
+        if predict:
+            self._forward_ahead = tf.function(
+                self._hidden_ahead, input_signature=[signature, ahead]
+            )
+            self._backward_then_ahead = tf.function(
+                self._update_then_ahead,
+                input_signature=[signature, gradient, signature, ahead],
+            )
 
     @property
     def state_variables(self) -> list:
@@ -158,26 +187,60 @@ class BaseStep:
         keeps: weights, and the scaling of numeric features)."""
         return list(self.model.variables)
 
-    def forward(self, batch: PackedBatch) -> tf.Tensor:
+    def forward(self, batch: PackedBatch, ahead: int = 0) -> tf.Tensor:
+        """The hidden tensor; ``ahead`` > 0: of a forward that lacks that many
+        updates (on the predicted weights when the step predicts)."""
+        if ahead and self.velocity:
+            return self._forward_ahead(packed(batch), float(ahead))
         return self._forward(packed(batch))
 
     def backward(self, batch: PackedBatch, gradient: np.ndarray) -> None:
         self._backward(packed(batch), gradient)
 
     def backward_then_forward(
-        self, batch: PackedBatch, gradient: np.ndarray, next_batch: PackedBatch
+        self,
+        batch: PackedBatch,
+        gradient: np.ndarray,
+        next_batch: PackedBatch,
+        ahead: int = 0,
     ) -> tf.Tensor:
         """One step's update, then the next batch's forward with the new weights.
 
         One compiled call instead of two: the same result as ``backward`` followed
         by ``forward``.
         """
+        if ahead and self.velocity:
+            return self._backward_then_ahead(
+                packed(batch), gradient, packed(next_batch), float(ahead)
+            )
         return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
 
     def _hidden(self, inputs: Packed) -> tf.Tensor:
         return base_hidden(
             self.model, unpack(self.model.shapes, inputs), self._clip_norm
         )
+
+    def _hidden_ahead(self, inputs: Packed, ahead: tf.Tensor) -> tf.Tensor:
+        predicted = [
+            v + ahead * u for v, u in zip(self.variables, self.velocity, strict=True)
+        ]
+        fixed = [v.value for v in self.model.non_trainable_variables]
+        hidden, _ = self.model.stateless_call(
+            predicted, fixed, unpack(self.model.shapes, inputs)
+        )
+        if self._clip_norm > 0:
+            hidden = tf.clip_by_norm(hidden, self._clip_norm, axes=[1])
+        return hidden
+
+    def _update_then_ahead(
+        self,
+        inputs: Packed,
+        gradient: tf.Tensor,
+        next_inputs: Packed,
+        ahead: tf.Tensor,
+    ) -> tf.Tensor:
+        with tf.control_dependencies([self._update(inputs, gradient)]):
+            return self._hidden_ahead(next_inputs, ahead)
 
     def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
         # The forward pass is recomputed under the tape; with no step in between
@@ -192,7 +255,16 @@ class BaseStep:
             grads = tape.gradient(target, self.variables)
         else:
             grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
+        if not self.velocity:
+            self.optimizer.apply(grads, self.variables)
+            return tf.constant(0)
+        # The update itself is kept: the next stale forwards extrapolate it.
+        before = [tf.identity(v.value) for v in self.variables]
         self.optimizer.apply(grads, self.variables)
+        for velocity, variable, old in zip(
+            self.velocity, self.variables, before, strict=True
+        ):
+            velocity.assign(variable.value - old)
         return tf.constant(0)
 
     def _update_then_hidden(

@@ -11,7 +11,7 @@ from google.protobuf import json_format
 
 from splitrec.common.compression import METHODS as COMPRESSION_METHODS
 from splitrec.common.compression import Compressed, Compressor
-from splitrec.common.errors import InvalidMessageError
+from splitrec.common.errors import ConfigError, InvalidMessageError
 from splitrec.common.metrics import Metrics, TaskMetrics
 from splitrec.common.names import name_problem, run_name_problem
 from splitrec.common.online import (
@@ -23,10 +23,12 @@ from splitrec.common.online import (
     Scored,
     ServingView,
 )
+from splitrec.common.pipeline_plan import plan_from_pairs
 from splitrec.common.traffic import Traffic
 from splitrec.config.families import AGGREGATIONS
 from splitrec.config.job import OPTIMIZERS
 from splitrec.config.jobspec import (
+    COMPENSATIONS,
     JobParty,
     JobSpec,
     ModelVersion,
@@ -204,6 +206,12 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
         label_party=spec.label_party,
         pipeline_size=spec.pipeline_size,
         pipeline_warmup_steps=spec.pipeline_warmup_steps,
+        pipeline_auto=spec.pipeline_auto,
+        compensation=spec.compensation,
+        pipeline_plan=[
+            control_pb2.PipelineChoice(party=party, step=step, depth=depth)
+            for party, step, depth in spec.pipeline_plan
+        ],
         compression=spec.compression,
         compression_ratio=spec.compression_ratio,
         privacy=privacy_to_proto(spec.privacy),
@@ -289,6 +297,9 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         parties=parties,
         pipeline_size=max(1, message.pipeline_size),
         pipeline_warmup_steps=max(0, message.pipeline_warmup_steps),
+        pipeline_auto=message.pipeline_auto,
+        compensation=message.compensation or "none",
+        pipeline_plan=tuple((c.party, c.step, c.depth) for c in message.pipeline_plan),
         compression=message.compression or "none",
         compression_ratio=message.compression_ratio or 1.0,
         privacy=privacy_from_proto(message.privacy),
@@ -325,6 +336,19 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
             f"job spec compression {spec.compression!r}: use one of "
             f"{COMPRESSION_METHODS}"
         )
+    if spec.compensation not in COMPENSATIONS:
+        raise InvalidMessageError(
+            f"job spec compensation {spec.compensation!r}: use one of {COMPENSATIONS}"
+        )
+    for party, step, depth in spec.pipeline_plan:
+        if spec.party(party) is None:
+            raise InvalidMessageError(
+                f"job spec pipeline_plan names {party!r}, not a party of the job"
+            )
+        try:
+            plan_from_pairs([[step, depth]], f"job spec pipeline_plan of {party}")
+        except ConfigError as exc:
+            raise InvalidMessageError(str(exc)) from None
     return spec
 
 

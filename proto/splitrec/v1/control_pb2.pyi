@@ -86,7 +86,7 @@ class JobParty(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., identity: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation", "secure_aggregation", "init_from", "dataset")
+    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation", "secure_aggregation", "init_from", "dataset", "pipeline_auto", "compensation", "pipeline_plan")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,9 @@ class JobSpec(_message.Message):
     SECURE_AGGREGATION_FIELD_NUMBER: _ClassVar[int]
     INIT_FROM_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_AUTO_FIELD_NUMBER: _ClassVar[int]
+    COMPENSATION_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_PLAN_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seed: int
     batch_size: int
@@ -121,7 +124,20 @@ class JobSpec(_message.Message):
     secure_aggregation: bool
     init_from: InitFrom
     dataset: str
-    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ..., init_from: _Optional[_Union[InitFrom, _Mapping]] = ..., dataset: _Optional[str] = ...) -> None: ...
+    pipeline_auto: bool
+    compensation: str
+    pipeline_plan: _containers.RepeatedCompositeFieldContainer[PipelineChoice]
+    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ..., init_from: _Optional[_Union[InitFrom, _Mapping]] = ..., dataset: _Optional[str] = ..., pipeline_auto: _Optional[bool] = ..., compensation: _Optional[str] = ..., pipeline_plan: _Optional[_Iterable[_Union[PipelineChoice, _Mapping]]] = ...) -> None: ...
+
+class PipelineChoice(_message.Message):
+    __slots__ = ("party", "step", "depth")
+    PARTY_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    DEPTH_FIELD_NUMBER: _ClassVar[int]
+    party: str
+    step: int
+    depth: int
+    def __init__(self, party: _Optional[str] = ..., step: _Optional[int] = ..., depth: _Optional[int] = ...) -> None: ...
 
 class InitFrom(_message.Message):
     __slots__ = ("job_id", "version", "epoch", "export_id", "files")

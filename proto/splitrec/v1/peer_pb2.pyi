@@ -209,14 +209,18 @@ class KeyShares(_message.Message):
     def __init__(self, shares: _Optional[_Iterable[_Union[KeyShare, _Mapping]]] = ...) -> None: ...
 
 class Backward(_message.Message):
-    __slots__ = ("key", "gradient", "compressed")
+    __slots__ = ("key", "gradient", "compressed", "held_micros", "compute_micros")
     KEY_FIELD_NUMBER: _ClassVar[int]
     GRADIENT_FIELD_NUMBER: _ClassVar[int]
     COMPRESSED_FIELD_NUMBER: _ClassVar[int]
+    HELD_MICROS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_MICROS_FIELD_NUMBER: _ClassVar[int]
     key: _common_pb2.StepKey
     gradient: _tensor_pb2.Tensor
     compressed: _tensor_pb2.CompressedTensor
-    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ...) -> None: ...
+    held_micros: int
+    compute_micros: int
+    def __init__(self, key: _Optional[_Union[_common_pb2.StepKey, _Mapping]] = ..., gradient: _Optional[_Union[_tensor_pb2.Tensor, _Mapping]] = ..., compressed: _Optional[_Union[_tensor_pb2.CompressedTensor, _Mapping]] = ..., held_micros: _Optional[int] = ..., compute_micros: _Optional[int] = ...) -> None: ...
 
 class PeerMessage(_message.Message):
     __slots__ = ("hello", "forward", "backward", "key_share", "key_shares")
