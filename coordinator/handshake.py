@@ -113,6 +113,8 @@ def job_spec(config: JobConfig, descriptions: dict[str, PartyDescription]) -> Jo
         pipeline_auto=config.pipeline_size == "auto",
         compensation=config.compensation,
         pipeline_plan=_pipeline_plan(config),
+        strategy=config.strategy_name,
+        local_steps=config.local_steps if config.strategy_name == "async" else 1,
         compression=config.compression,
         compression_ratio=config.compression_ratio,
         privacy=config.privacy,

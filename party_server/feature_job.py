@@ -67,6 +67,21 @@ class _InFlight:
     sent_at: float = 0.0
 
 
+def _joined(
+    group: list[tuple[_InFlight, np.ndarray]],
+) -> tuple[PackedBatch, np.ndarray]:
+    """The inputs and gradients of a group of steps, one after another."""
+    if len(group) == 1:
+        return group[0][0].inputs, group[0][1]
+    batches = [sent.inputs for sent, _ in group]
+    joined = PackedBatch(
+        np.concatenate([b.indices for b in batches]),
+        np.concatenate([b.dense for b in batches]),
+        np.concatenate([b.numeric for b in batches]),
+    )
+    return joined, np.concatenate([gradient for _, gradient in group])
+
+
 class FeatureJob(PartyJob):
     """Forward to the label party, backward from the gradient it returns."""
 
@@ -111,6 +126,9 @@ class FeatureJob(PartyJob):
         )
         self._plan = DepthPlan(plan_file(self.folder), spec.plan_of(config.party))
         self._point, self._point_depth = -1, 1
+        # Async strategy: the steps of the running group and their gradients.
+        self._group: list[tuple[_InFlight, np.ndarray]] = []
+        self._window_end = 0
         self.warm_start(config.output_dir)
         self._training_stream: PeerStream | None = None
         self.compressor = Compressor(
@@ -237,9 +255,10 @@ class FeatureJob(PartyJob):
             in_flight: deque[_InFlight] = deque()
             started, samples = time.monotonic(), 0
             self._applied = first_step - 1
+            self._window_end, self._group = end, []
             previous: float | None = None
             try:
-                limit = min(end, first_step + self._depth(epoch, first_step))
+                limit = self._limit(epoch, first_step)
                 next_send = self._fill(
                     stream, train, epoch, in_flight, first_step, limit
                 )
@@ -250,7 +269,7 @@ class FeatureJob(PartyJob):
                     asked = time.monotonic()
                     gradient, label_times = self._receive_gradient(stream, sent)
                     got = time.monotonic()
-                    limit = min(end, step + 1 + self._depth(epoch, step + 1))
+                    limit = self._limit(epoch, step + 1)
                     rows = train.batch(next_send) if next_send < limit else None
                     follow_up = self._update_and_send(
                         stream, sent, gradient, next_send, rows
@@ -286,6 +305,17 @@ class FeatureJob(PartyJob):
         stream = self._training_stream
         if stream is not None:
             stream.cancel()
+
+    def _limit(self, epoch: int, step: int) -> int:
+        """The step forwards may be sent up to (not including) once the steps
+        before ``step`` are done: ``step`` and the depth after it, and under
+        the async strategy the rest of that last step's group (its forwards
+        wait for no update)."""
+        last = step + self._depth(epoch, step) - 1
+        if self.spec.strategy == "async":
+            done = epoch * self.steps_per_epoch + last
+            last += self.spec.local_steps - 1 - done % self.spec.local_steps
+        return min(self._window_end, last + 1)
 
     def _depth(self, epoch: int, step: int) -> int:
         """How many forwards may be in flight from ``step`` on (1 while warming up)."""
@@ -357,24 +387,51 @@ class FeatureJob(PartyJob):
         """Applies the gradient of ``sent``; then sends step ``following`` if any.
 
         Both happen in one compiled call: the next forward sees the new weights.
+        Under the async strategy the gradients of a group of steps are applied
+        together, as one update, when the group's last one is in.
         """
         if self.probe is not None:
             self.probe.record(sent.step, self.data.ids[sent.rows], gradient)
+        batch = sent.inputs
+        if self.spec.strategy == "async":
+            self._group.append((sent, gradient))
+            if not self._ends_group(sent.epoch, sent.step):
+                if rows is None:
+                    return None
+                return self._send(stream, sent.epoch, following, rows)
+            batch, gradient = _joined(self._group)
+            self._group = []
         self._applied = sent.step
         if rows is None:
-            self.step.backward(sent.inputs, gradient)
+            self.step.backward(batch, gradient)
             return None
         inputs = self.data.features.take(rows)
         hidden = self.step.backward_then_forward(
-            sent.inputs, gradient, inputs, ahead=following - 1 - sent.step
+            batch, gradient, inputs, ahead=self._missing(sent.epoch, following)
         )
         return self._send_hidden(stream, sent.epoch, following, rows, inputs, hidden)
+
+    def _ends_group(self, epoch: int, step: int) -> bool:
+        """Whether the async strategy updates after ``step``: at the end of each
+        group of ``local_steps`` steps of the job, and at a window's end."""
+        done = epoch * self.steps_per_epoch + step + 1
+        return done % self.spec.local_steps == 0 or step + 1 == self._window_end
+
+    def _missing(self, epoch: int, step: int) -> int:
+        """Updates the forward of ``step`` lacks: those after the last applied
+        one that an exact run would have made before it."""
+        if self.spec.strategy != "async":
+            return step - 1 - self._applied
+        return sum(
+            self._ends_group(epoch, earlier)
+            for earlier in range(self._applied + 1, step)
+        )
 
     def _send(
         self, stream: PeerStream, epoch: int, step: int, rows: np.ndarray
     ) -> _InFlight:
         inputs = self.data.features.take(rows)
-        hidden = self.step.forward(inputs, ahead=step - 1 - self._applied)
+        hidden = self.step.forward(inputs, ahead=self._missing(epoch, step))
         return self._send_hidden(stream, epoch, step, rows, inputs, hidden)
 
     def _send_hidden(

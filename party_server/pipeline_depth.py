@@ -6,8 +6,8 @@ Meanwhile the feature party can work on other steps; to never wait, it needs
 
     depth = ceil((network + label step + feature step) / max(label step, feature step))
 
-forwards in flight. ``DepthController`` keeps smoothed estimates of the three
-terms from each step's timings and picks that depth at every control point
+forwards in flight. ``DepthController`` keeps estimates of the three terms
+(medians of the last steps' timings) and picks that depth at every control point
 (every ``DECIDE_EVERY`` steps of the job), between 1 and the job's maximum.
 A deeper pipeline that did not shorten the step period (the link's bandwidth or
 a party's CPU is the bottleneck, not the round trip) is taken back, and no
@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 from splitrec.common.atomic import write_atomically
-from splitrec.common.pipeline_plan import read_plan
+from splitrec.common.pipeline_plan import DECIDE_EVERY, read_plan
 
 # A gradient that was there before it was asked for: the round trip measured
 # for its step is an upper bound, not a measurement.
@@ -55,31 +57,30 @@ class StepTiming:
     period: float | None = None
 
 
-class _Smoothed:
-    """An exponentially weighted mean; ``None`` until the first sample."""
+class _Recent:
+    """The median of the last ``size`` samples (``None`` before the first):
+    steady under the odd pause a busy machine puts into one step."""
 
-    def __init__(self, weight: float) -> None:
-        self.weight = weight
+    def __init__(self, size: int) -> None:
+        self._samples: deque[float] = deque(maxlen=size)
         self.value: float | None = None
 
     def add(self, sample: float) -> None:
-        if self.value is None:
-            self.value = sample
-        else:
-            self.value += self.weight * (sample - self.value)
+        self._samples.append(sample)
+        self.value = statistics.median(self._samples)
 
 
 class DepthController:
     """Estimates from step timings and the depth they call for."""
 
-    def __init__(self, maximum: int, weight: float = 0.1) -> None:
+    def __init__(self, maximum: int, window: int = DECIDE_EVERY) -> None:
         if maximum < 1:
             raise ValueError(f"the maximum depth must be at least 1, got {maximum}")
         self.maximum = maximum
-        self.network = _Smoothed(weight)
-        self.label = _Smoothed(weight)
-        self.feature = _Smoothed(weight)
-        self.period = _Smoothed(weight)
+        self.network = _Recent(window)
+        self.label = _Recent(window)
+        self.feature = _Recent(window)
+        self.period = _Recent(window)
         self.depth = 1
         # (depth before, its period) while a deeper pipeline is on trial.
         self._trial: tuple[int, float] | None = None
@@ -88,10 +89,12 @@ class DepthController:
 
     def observe(self, timing: StepTiming) -> None:
         """Adds one step's timings. A round trip measured on a gradient that
-        was already waiting only counts when it lowers the estimate."""
-        current = self.network.value
-        if timing.waited or current is None or timing.network < current:
-            self.network.add(max(0.0, timing.network))
+        was already waiting is an upper bound: it counts as at most the
+        current estimate."""
+        network, current = max(0.0, timing.network), self.network.value
+        if not timing.waited and current is not None:
+            network = min(network, current)
+        self.network.add(network)
         self.label.add(max(0.0, timing.label))
         self.feature.add(max(0.0, timing.feature))
         if timing.period is not None:

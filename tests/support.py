@@ -167,6 +167,36 @@ def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[d
             party.stop(grace=1.0)
 
 
+def train_first_epoch(parties: dict, files: PartyFiles) -> tuple[float, object]:
+    """Trains epoch 1 of the job of ``files`` in one window on ``parties``
+    (running, see ``running_parties``) and evaluates it: the validation AUC and
+    alice's job (her model, status and pipeline choices)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from splitrec.config.job import load_job_config
+    from splitrec.coordinator.client import PartyClient
+    from splitrec.coordinator.handshake import handshake
+    from splitrec.coordinator.windows import Window, run_window
+
+    config = load_job_config(files.job)
+    clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
+    try:
+        prepared = handshake(config, clients)
+        window = Window(config.job, 0, 0, prepared.steps_per_epoch, 50)
+        run_window(clients, "bob", window, lambda _: None, 120.0)
+        with ThreadPoolExecutor(2) as pool:
+            calls = {
+                n: pool.submit(c.evaluate, config.job, 0, "validation")
+                for n, c in clients.items()
+            }
+            _, metrics = calls["bob"].result()
+            calls["alice"].result()
+    finally:
+        for client in clients.values():
+            client.close()
+    return metrics.auc, parties["alice"].party.job(config.job)
+
+
 @contextmanager
 def prepared_federation(
     files: PartyFiles, peer_timeout: float = 30.0

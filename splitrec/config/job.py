@@ -39,7 +39,7 @@ from splitrec.config.base import (
     resolve,
     source_of,
 )
-from splitrec.config.jobspec import COMPENSATIONS
+from splitrec.config.jobspec import COMPENSATIONS, STRATEGIES
 from splitrec.config.limits import (
     Limit,
     count,
@@ -68,6 +68,18 @@ class OptimizerSection(ConfigModel):
 class StrategySection(ConfigModel):
     """How the parties overlap their steps."""
 
+    name: StrictStr = Field(
+        "sync",
+        description="sync: every party updates its model at every step; async: "
+        "a feature party updates its base once every local_steps steps, with the "
+        "gradients of all of them, and sends those steps' forwards without "
+        "waiting (one round trip per group); the label party still updates at "
+        "every step.",
+        json_schema_extra={"enum": list(STRATEGIES)},
+    )
+    local_steps: StrictInt = Field(
+        4, description="Async: the steps a feature party's update takes together."
+    )
     pipeline_size: StrictInt | Literal["auto"] = Field(
         1,
         description="Batches in flight at once (1: one step after another; up to "
@@ -411,6 +423,8 @@ class JobFile(ConfigModel):
             "max_pipeline_size": strategy.max_pipeline_size,
             "pipeline_warmup_steps": strategy.warmup_steps,
             "compensation": strategy.compensation,
+            "strategy_name": strategy.name,
+            "local_steps": strategy.local_steps,
             "pipeline_plan": resolve(base_folder(info), strategy.pipeline_plan)
             if strategy.pipeline_plan
             else None,
@@ -469,6 +483,8 @@ class JobConfig(ConfigModel):
     pipeline_warmup_steps: StrictInt = 100
     compensation: StrictStr = "none"
     pipeline_plan: Path | None = None
+    strategy_name: StrictStr = "sync"
+    local_steps: StrictInt = 4
     predict: StrictStr = "validation"
     # The model version each party exports its part under at the end of the
     # job: ``auto`` names it ``epoch-<E>``, ``none`` exports nothing.
@@ -562,6 +578,8 @@ def job_problem(config: JobConfig) -> tuple[str, str] | None:
         return "compression.method", f"use one of {COMPRESSION_METHODS}"
     if config.compensation not in COMPENSATIONS:
         return "strategy.compensation", f"use one of {COMPENSATIONS}"
+    if config.strategy_name not in STRATEGIES:
+        return "strategy.name", f"use one of {STRATEGIES}"
     for key, found in config.privacy.problems():
         return f"privacy.{key}", found
     if config.optimizer not in OPTIMIZERS:

@@ -13,6 +13,7 @@ from splitrec.config.privacy import PrivacySettings, PrivacySpent
 # none: a stale forward runs on the weights it has; predict: on the weights
 # predicted for its step (see ``splitrec.models.steps.BaseStep``).
 COMPENSATIONS = ("none", "predict")
+STRATEGIES = ("sync", "async")
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,10 @@ class JobSpec:
     pipeline_auto: bool = False
     # What a stale forward does about the updates it lacks (``COMPENSATIONS``).
     compensation: str = "none"
+    # sync: every party updates at every step; async: a feature party
+    # updates once per ``local_steps`` steps, with all of their gradients.
+    strategy: str = "sync"
+    local_steps: int = 1
     # Depths to take at control points instead of choosing them:
     # (feature party, global step, depth), an earlier auto run's.
     pipeline_plan: tuple[tuple[str, int, int], ...] = ()

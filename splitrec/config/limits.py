@@ -78,6 +78,7 @@ JOB_LIMITS: dict[str, tuple[str, Limit]] = {
         Limit(1, 64, integer=True, words=("auto",)),
     ),
     "max_pipeline_size": ("strategy.max_pipeline_size", count(1, 64)),
+    "local_steps": ("strategy.local_steps", count(1, 1024)),
     "pipeline_warmup_steps": ("strategy.warmup_steps", count(0)),
     "connect_timeout": ("connect_timeout", seconds()),
     "rpc_timeout": ("rpc_timeout", seconds()),

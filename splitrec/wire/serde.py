@@ -29,6 +29,7 @@ from splitrec.config.families import AGGREGATIONS
 from splitrec.config.job import OPTIMIZERS
 from splitrec.config.jobspec import (
     COMPENSATIONS,
+    STRATEGIES,
     JobParty,
     JobSpec,
     ModelVersion,
@@ -212,6 +213,8 @@ def job_spec_to_proto(spec: JobSpec) -> control_pb2.JobSpec:
             control_pb2.PipelineChoice(party=party, step=step, depth=depth)
             for party, step, depth in spec.pipeline_plan
         ],
+        strategy=spec.strategy,
+        local_steps=spec.local_steps,
         compression=spec.compression,
         compression_ratio=spec.compression_ratio,
         privacy=privacy_to_proto(spec.privacy),
@@ -299,6 +302,8 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         pipeline_warmup_steps=max(0, message.pipeline_warmup_steps),
         pipeline_auto=message.pipeline_auto,
         compensation=message.compensation or "none",
+        strategy=message.strategy or "sync",
+        local_steps=max(1, message.local_steps),
         pipeline_plan=tuple((c.party, c.step, c.depth) for c in message.pipeline_plan),
         compression=message.compression or "none",
         compression_ratio=message.compression_ratio or 1.0,
@@ -335,6 +340,10 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         raise InvalidMessageError(
             f"job spec compression {spec.compression!r}: use one of "
             f"{COMPRESSION_METHODS}"
+        )
+    if spec.strategy not in STRATEGIES:
+        raise InvalidMessageError(
+            f"job spec strategy {spec.strategy!r}: use one of {STRATEGIES}"
         )
     if spec.compensation not in COMPENSATIONS:
         raise InvalidMessageError(

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import pytest
 
 from splitrec.baseline.centralized import CentralizedTrainer, load_parties
 from splitrec.config.job import load_job_config
-from splitrec.coordinator.client import PartyClient
-from splitrec.coordinator.handshake import handshake
-from splitrec.coordinator.windows import Window, run_window
-from tests.support import running_parties
+from tests.support import running_parties, train_first_epoch
 
 
 def _train_one_epoch(
@@ -22,24 +17,9 @@ def _train_one_epoch(
     strategy = {"pipeline_size": pipeline, "warmup_steps": warmup}
     files.edit("job", batch_size=128, strategy=strategy)
     with running_parties(files) as parties:
-        config = load_job_config(files.job)
-        clients = {p.name: PartyClient(p.name, p.address, 60.0) for p in config.parties}
-        prepared = handshake(config, clients)
-        window = Window(config.job, 0, 0, prepared.steps_per_epoch, 50)
-        run_window(clients, "bob", window, lambda _: None, 60.0)
-        with ThreadPoolExecutor(2) as pool:
-            calls = {
-                n: pool.submit(c.evaluate, config.job, 0, "validation")
-                for n, c in clients.items()
-            }
-            _, metrics = calls["bob"].result()
-            calls["alice"].result()
-        alice = parties["alice"].party.job(config.job)
+        auc, alice = train_first_epoch(parties, files)
         weights = [v.numpy().copy() for v in alice.step.model.trainable_variables]
-        peak = alice.status.in_flight_peak
-        for client in clients.values():
-            client.close()
-    return metrics.auc, peak, weights
+    return auc, alice.status.in_flight_peak, weights
 
 
 def test_pipelined_training_runs_ahead_and_stays_close_to_exact(party_files):

@@ -86,7 +86,7 @@ class JobParty(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., output: _Optional[_Union[_common_pb2.OutputSpec, _Mapping]] = ..., identity: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation", "secure_aggregation", "init_from", "dataset", "pipeline_auto", "compensation", "pipeline_plan")
+    __slots__ = ("job_id", "seed", "batch_size", "epochs", "optimizer", "validation_fraction", "label_party", "parties", "pipeline_size", "pipeline_warmup_steps", "compression", "compression_ratio", "privacy", "aggregation", "secure_aggregation", "init_from", "dataset", "pipeline_auto", "compensation", "pipeline_plan", "strategy", "local_steps")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,8 @@ class JobSpec(_message.Message):
     PIPELINE_AUTO_FIELD_NUMBER: _ClassVar[int]
     COMPENSATION_FIELD_NUMBER: _ClassVar[int]
     PIPELINE_PLAN_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_STEPS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     seed: int
     batch_size: int
@@ -127,7 +129,9 @@ class JobSpec(_message.Message):
     pipeline_auto: bool
     compensation: str
     pipeline_plan: _containers.RepeatedCompositeFieldContainer[PipelineChoice]
-    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ..., init_from: _Optional[_Union[InitFrom, _Mapping]] = ..., dataset: _Optional[str] = ..., pipeline_auto: _Optional[bool] = ..., compensation: _Optional[str] = ..., pipeline_plan: _Optional[_Iterable[_Union[PipelineChoice, _Mapping]]] = ...) -> None: ...
+    strategy: str
+    local_steps: int
+    def __init__(self, job_id: _Optional[str] = ..., seed: _Optional[int] = ..., batch_size: _Optional[int] = ..., epochs: _Optional[int] = ..., optimizer: _Optional[_Union[OptimizerSpec, _Mapping]] = ..., validation_fraction: _Optional[float] = ..., label_party: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[JobParty, _Mapping]]] = ..., pipeline_size: _Optional[int] = ..., pipeline_warmup_steps: _Optional[int] = ..., compression: _Optional[str] = ..., compression_ratio: _Optional[float] = ..., privacy: _Optional[_Union[PrivacySpec, _Mapping]] = ..., aggregation: _Optional[str] = ..., secure_aggregation: _Optional[bool] = ..., init_from: _Optional[_Union[InitFrom, _Mapping]] = ..., dataset: _Optional[str] = ..., pipeline_auto: _Optional[bool] = ..., compensation: _Optional[str] = ..., pipeline_plan: _Optional[_Iterable[_Union[PipelineChoice, _Mapping]]] = ..., strategy: _Optional[str] = ..., local_steps: _Optional[int] = ...) -> None: ...
 
 class PipelineChoice(_message.Message):
     __slots__ = ("party", "step", "depth")
