@@ -517,8 +517,9 @@ class LabelJob(PartyJob):
 
 
 def _micros(seconds: float) -> int:
-    """A duration as whole microseconds, within uint32."""
-    return min(max(0, round(seconds * 1e6)), 2**32 - 1)
+    """A duration as whole microseconds, within fixed32 and at least 1 (a
+    field of 0 would not be sent: the message's size would vary)."""
+    return min(max(1, round(seconds * 1e6)), 2**32 - 1)
 
 
 def _label_findings(

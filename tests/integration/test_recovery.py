@@ -95,13 +95,9 @@ def _assert_same(reference: RunState, files) -> None:
     assert_same(reference, state, BATCH, same_checkpoints=False)
 
 
-@pytest.mark.parametrize("victim", ["alice", "bob"])
-def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, victim):
-    # Any step of the first epoch (141 steps) that leaves the status calls time
-    # to see it before the epoch ends.
-    at = random.randint(10, 110)
-
-    files = _federation(tmp_path, small_data)
+def _kill_and_recover(files, victim: str, at: int) -> str:
+    """Runs the job, kills ``victim`` with SIGKILL once bob trained step ``at``
+    and starts it again; returns the coordinator's log of the recovered run."""
     logs = files.folder / "logs"
     parties = start_local_parties(files, logs)
     job = None
@@ -117,6 +113,16 @@ def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, vi
         assert job.returncode == 0, err[-3000:]
     finally:
         _stop(job, parties)
+    return err
+
+
+@pytest.mark.parametrize("victim", ["alice", "bob"])
+def test_party_killed_mid_epoch_is_recovered(reference, small_data, tmp_path, victim):
+    # Any step of the first epoch (141 steps) that leaves the status calls time
+    # to see it before the epoch ends.
+    at = random.randint(10, 110)
+    files = _federation(tmp_path, small_data)
+    err = _kill_and_recover(files, victim, at)
     [(checkpoint, step)] = re.findall(
         r"recovering from checkpoint (\d+) \(epoch 1, step (\d+)\)", err
     )
@@ -212,3 +218,39 @@ def test_a_replay_reproduces_every_window_and_finds_one_that_went_astray(
     assert astray == (
         f"alice's {key} after replaying epoch 0 steps 80-119 from checkpoint 2"
     )
+
+
+def test_every_network_strategy_recovers_and_its_plan_repeats_the_run(
+    small_data, tmp_path
+):
+    """Async groups, an auto depth and predicted weights together: alice is
+    killed mid-epoch and the job recovers; a run given the depths the recovered
+    run took (alice's plan) ends with the same weights, optimizer state,
+    metrics and traffic at every party."""
+    strategy = {
+        "name": "async",
+        "local_steps": 4,
+        "pipeline_size": "auto",
+        "max_pipeline_size": 8,
+        "warmup_steps": 32,
+        "compensation": "predict",
+    }
+    recovered = _federation(tmp_path / "recovered", small_data)
+    recovered.edit("job", epochs=1, strategy=strategy)
+    err = _kill_and_recover(recovered, "alice", random.randint(50, 110))
+    assert "recovering from checkpoint" in err
+    kept = recovered.folder / "runs" / "alice" / JOB / "pipeline-depths.json"
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"alice": json.loads(kept.read_text())}))
+
+    repeated = _federation(tmp_path / "repeated", small_data)
+    repeated.edit("job", epochs=1, strategy={**strategy, "pipeline_plan": str(plan)})
+    parties = start_local_parties(repeated, repeated.folder / "logs")
+    try:
+        job = start_coordinator(repeated.job)
+        _, err = job.communicate(timeout=300)
+        assert job.returncode == 0, err[-3000:]
+    finally:
+        for party in parties.values():
+            party.stop()
+    assert_same(_state(recovered), _state(repeated), BATCH, same_checkpoints=False)
