@@ -26,6 +26,18 @@ from splitrec.bench.models import (
     parse_model,
     run_models,
 )
+from splitrec.bench.network import (
+    COMPRESSORS,
+    LINKS,
+    SETTINGS,
+    format_lean_table,
+    format_network_table,
+    lean_targets,
+    network_rows,
+    network_targets,
+    run_lean_table,
+    run_network,
+)
 from splitrec.bench.psi import run_psi
 from splitrec.bench.report import (
     compression_target,
@@ -112,10 +124,61 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scoring-batch", type=int, default=1024)
     parser.add_argument("--model-rows", type=int, default=MOVIELENS_ROWS)
     parser.add_argument("--model-batch", type=int, default=1024)
+    parser.add_argument(
+        "--network-rows",
+        type=int,
+        default=MOVIELENS_ROWS,
+        help="ratings of the network table (the job across shaped links); 0 skips",
+    )
+    parser.add_argument("--network-batches", type=_ints, default=[128, 1024])
+    parser.add_argument(
+        "--network-links",
+        type=_names(LINKS),
+        default=list(LINKS),
+        help=f"links of the network table, from {', '.join(LINKS)}",
+    )
+    parser.add_argument(
+        "--network-settings",
+        type=_names(SETTINGS),
+        default=list(SETTINGS),
+        help=f"strategy settings of the network table, from {', '.join(SETTINGS)}",
+    )
+    parser.add_argument(
+        "--network-compressors",
+        type=_texts,
+        default=list(COMPRESSORS),
+        help="compressors tried (with auto+predict) where bandwidth is scarce",
+    )
+    parser.add_argument(
+        "--lean-rows",
+        type=int,
+        default=MOVIELENS_ROWS,
+        help="ratings of the lean rows (a single-process Keras DeepFM); 0 skips",
+    )
+    parser.add_argument("--lean-batches", type=_ints, default=[128, 1024])
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
     return parser.parse_args(argv)
+
+
+def _texts(text: str) -> list[str]:
+    return [part for part in text.split(",") if part]
+
+
+def _names(known: dict) -> object:
+    """A comma-separated list of names from ``known``."""
+
+    def parse(text: str) -> list[str]:
+        names = _texts(text)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {unknown}; choose from {', '.join(known)}"
+            )
+        return names
+
+    return parse
 
 
 def _models(text: str) -> list[str]:
@@ -226,6 +289,19 @@ def main(argv: list[str] | None = None) -> int:
     scoring = run_scoring(
         args.work, args.scoring_rows, args.scoring_batch, args.timeout
     )
+    network = run_network(
+        args.work,
+        args.network_rows,
+        args.network_batches,
+        args.network_links,
+        args.network_settings,
+        args.network_compressors,
+        args.timeout,
+    )
+    lean = run_lean_table(
+        args.work, args.lean_rows, args.lean_batches, args.timeout, network
+    )
+    network_table = network_rows(network)
     psi_results = []
     for ids in args.psi_ids:
         logger.info("private ID alignment: %d IDs per party", ids)
@@ -245,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         "models": [row.as_dict() for row in models],
         "secure_aggregation": secure,
         "scoring": scoring,
+        "network": network_table,
+        "lean": lean,
         "psi": [
             {**dataclasses.asdict(r), "bytes_per_id": r.bytes_per_id}
             for r in psi_results
@@ -254,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] += compression_target(compression)
     report["targets"] += models_targets(models)
     report["targets"] += scoring_targets(scoring)
+    report["targets"] += network_targets(network_table)
+    report["targets"] += lean_targets(lean)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     if results or scale:
@@ -268,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
         print(format_secure_table(secure))
     if scoring:
         print(format_scoring_table(scoring))
+    if network_table:
+        print(format_network_table(network_table))
+    if lean:
+        print(format_lean_table(lean))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

@@ -9,10 +9,12 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitrec.bench.setup import ROOT
+from splitrec.bench.shaper import LinkShape, Shaper
 from splitrec.coordinator.local import start_party, wait_with_usage
 from splitrec.coordinator.local_configs import LocalConfigs
 
@@ -90,22 +92,41 @@ def run_centralized(
 
 
 def run_split(
-    configs: LocalConfigs, rows: int, batch: int, pipeline: int, timeout: float
+    configs: LocalConfigs,
+    rows: int,
+    batch: int,
+    pipeline: int,
+    timeout: float,
+    link: LinkShape | None = None,
+    cores: Mapping[str, int] | None = None,
 ) -> RunResult:
+    """One split run. ``link``: each feature party reaches the label party
+    through a shaper of that shape (both directions); ``cores``: a party runs
+    pinned to that CPU (``taskset``), as if on a host of its own."""
     logs = configs.folder / "logs"
     # The label party first: every feature party is given its address.
     label = configs.read("job")["label_party"]
     started = {}
+    shapers: list[Shaper] = []
 
     def start(name: str) -> None:
         path = configs.parties[name]
-        started[name] = start_party(path, logs / f"{name}.log", ready_timeout=timeout)
+        prefix = ()
+        if cores and name in cores:
+            prefix = ("taskset", "-c", str(cores[name]))
+        started[name] = start_party(
+            path, logs / f"{name}.log", ready_timeout=timeout, prefix=prefix
+        )
 
     try:
         start(label)
         for name in configs.parties:
             if name != label:
-                configs.point_at(name, label, started[label].address)
+                address = started[label].address
+                if link is not None:
+                    shapers.append(Shaper(address, up=link).start())
+                    address = shapers[-1].address
+                configs.point_at(name, label, address)
                 start(name)
         configs.set_addresses({n: p.address for n, p in started.items()})
         command = ["-m", "splitrec.coordinator", "run", "--job", str(configs.job)]
@@ -115,6 +136,8 @@ def run_split(
     finally:
         for party in started.values():
             party.stop()
+        for shaper in shapers:
+            shaper.stop()
     run_dir = configs.folder / "runs" / configs.read("job")["job"]
     epoch = _history(run_dir / "history.json")
     wire = json.loads((run_dir / "traffic.json").read_text())

@@ -415,6 +415,8 @@ class Party:
             privacy=job.spec.privacy if job is not None else PrivacySettings(),
             spent=job.privacy_spent() if job is not None else None,
             job_owner=self.owners.describe(job.spec.job_id) if job is not None else "",
+            in_flight_peak=state.in_flight_peak if state is not None else 0,
+            pipeline_depth=state.pipeline_depth if state is not None else 0,
         )
 
     def close(self) -> None:

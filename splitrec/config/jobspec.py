@@ -206,3 +206,6 @@ class PartyStatusView:
     job_owner: str = ""
     # Online scoring at the party, when it has a serving section.
     serving: ServingView | None = None
+    # A feature party's pipeline: most forwards in flight, last auto depth.
+    in_flight_peak: int = 0
+    pipeline_depth: int = 0

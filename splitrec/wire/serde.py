@@ -62,6 +62,16 @@ MAX_TENSOR_BYTES = 64 * 1024 * 1024
 
 def tensor_to_proto(array: np.ndarray) -> tensor_pb2.Tensor:
     """Encodes an array as dtype + shape + little-endian bytes."""
+    message = tensor_pb2.Tensor()
+    write_tensor(message, array)
+    return message
+
+
+def write_tensor(target: tensor_pb2.Tensor, array: np.ndarray) -> None:
+    """Encodes an array into ``target``, a tensor field of a message being
+    built (``message.forward.hidden``), as ``tensor_to_proto`` does. Its bytes
+    are copied into the message once: a built tensor assigned to a field (or
+    passed to a message's constructor) is copied again, whole."""
     array = np.asarray(array)
     dtype = (
         array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
@@ -69,8 +79,29 @@ def tensor_to_proto(array: np.ndarray) -> tensor_pb2.Tensor:
     code = _DTYPE_CODES.get(np.dtype(dtype).newbyteorder("<"))
     if code is None:
         raise InvalidMessageError(f"dtype {array.dtype} cannot be sent as a tensor")
-    data = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
-    return tensor_pb2.Tensor(dtype=code, shape=list(array.shape), data=data)
+    target.dtype = code
+    target.shape[:] = array.shape
+    target.data = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
+
+
+def forward_to_proto(
+    key: common_pb2.StepKey, hidden: np.ndarray
+) -> peer_pb2.PeerMessage:
+    """A peer message with one uncompressed hidden tensor, built in place."""
+    message = peer_pb2.PeerMessage()
+    message.forward.key.CopyFrom(key)
+    write_tensor(message.forward.hidden, hidden)
+    return message
+
+
+def backward_to_proto(
+    key: common_pb2.StepKey, gradient: np.ndarray
+) -> peer_pb2.PeerMessage:
+    """A peer message with one uncompressed gradient, built in place."""
+    message = peer_pb2.PeerMessage()
+    message.backward.key.CopyFrom(key)
+    write_tensor(message.backward.gradient, gradient)
+    return message
 
 
 def tensor_from_proto(
@@ -81,11 +112,12 @@ def tensor_from_proto(
     max_bytes: int = MAX_TENSOR_BYTES,
     what: str = "tensor",
 ) -> np.ndarray:
-    """Decodes a tensor without copying its bytes; checks shape, size, finiteness.
+    """Decodes a tensor; checks shape, size, finiteness.
 
     ``shape`` may hold ``None`` for a dimension of any size; ``dtype``, when given,
-    is the only element type accepted. The result is a read-only view over the
-    message's bytes.
+    is the only element type accepted. The message's bytes are read once (each
+    read of a bytes field is a copy) and the result is a read-only view over
+    that copy.
     """
     wire = _DTYPES.get(message.dtype)
     if wire is None:
@@ -99,18 +131,19 @@ def tensor_from_proto(
     dims = tuple(int(d) for d in message.shape)
     if any(d < 0 for d in dims):
         raise InvalidMessageError(f"{what}: negative dimension in shape {dims}")
-    if len(message.data) > max_bytes:
+    data = message.data
+    if len(data) > max_bytes:
         raise InvalidMessageError(
-            f"{what}: {len(message.data)} bytes exceeds the limit of {max_bytes}"
+            f"{what}: {len(data)} bytes exceeds the limit of {max_bytes}"
         )
     _check_shape(dims, shape, what)
     expected = int(np.prod(dims, dtype=np.int64)) * wire.itemsize
-    if expected != len(message.data):
+    if expected != len(data):
         raise InvalidMessageError(
             f"{what}: shape {dims} of {wire.name} needs {expected} bytes, got "
-            f"{len(message.data)}"
+            f"{len(data)}"
         )
-    array = np.frombuffer(message.data, dtype=wire).reshape(dims)
+    array = np.frombuffer(data, dtype=wire).reshape(dims)
     if wire.kind == "f" and not np.isfinite(array).all():
         raise InvalidMessageError(f"{what}: holds NaN or infinite values")
     return array
@@ -526,6 +559,8 @@ def status_to_proto(view: PartyStatusView) -> control_pb2.PartyStatus:
         serving=(
             serving_view_to_proto(view.serving) if view.serving is not None else None
         ),
+        in_flight_peak=view.in_flight_peak,
+        pipeline_depth=view.pipeline_depth,
     )
 
 

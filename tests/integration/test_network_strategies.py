@@ -16,7 +16,7 @@ from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import start_federation
 from splitrec.party_server.pipeline_depth import plan_file
 from splitrec.party_server.server import start_party
-from tests.support import running_parties, train_first_epoch
+from tests.support import party_status, running_parties, train_first_epoch
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,6 +64,7 @@ def test_auto_depth_follows_a_shaped_round_trip_and_its_plan_repeats_the_run(
     party_files.edit("job", strategy=strategy)
     with _shaped(party_files, rtt_ms=40) as parties:
         _, far = train_first_epoch(parties, party_files)
+        status = party_status(f"127.0.0.1:{parties['alice'].port}")
     far_depths = dict(far._plan.choices)
     # The round trip alice measured is the shaper's (and what the machine adds).
     assert far._controller.network.value >= 0.035
@@ -73,6 +74,9 @@ def test_auto_depth_follows_a_shaped_round_trip_and_its_plan_repeats_the_run(
     assert max(far_depths.values()) >= 3
     assert all(1 <= d <= 12 for d in far_depths.values())
     assert far.status.in_flight_peak == max(far_depths.values())
+    # What the status RPC shows of it.
+    assert status.in_flight_peak == far.status.in_flight_peak
+    assert status.pipeline_depth == far_depths[max(far_depths)]
     # Warm-up ran one step at a time: its control point is the first choice.
     assert min(far_depths) == 32
 

@@ -335,7 +335,7 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy", "job_owner", "serving")
+    __slots__ = ("party", "role", "protocol_version", "job_id", "state", "epoch", "step", "samples_per_second", "has_metrics", "last_metrics", "uptime_seconds", "peer_traffic", "peers", "transport_security", "privacy", "job_owner", "serving", "in_flight_peak", "pipeline_depth")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     PROTOCOL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -353,6 +353,8 @@ class PartyStatus(_message.Message):
     PRIVACY_FIELD_NUMBER: _ClassVar[int]
     JOB_OWNER_FIELD_NUMBER: _ClassVar[int]
     SERVING_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_PEAK_FIELD_NUMBER: _ClassVar[int]
+    PIPELINE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     party: str
     role: _common_pb2.Role
     protocol_version: str
@@ -370,7 +372,9 @@ class PartyStatus(_message.Message):
     privacy: PrivacyStatus
     job_owner: str
     serving: _scoring_pb2.ServingStatus
-    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ..., job_owner: _Optional[str] = ..., serving: _Optional[_Union[_scoring_pb2.ServingStatus, _Mapping]] = ...) -> None: ...
+    in_flight_peak: int
+    pipeline_depth: int
+    def __init__(self, party: _Optional[str] = ..., role: _Optional[_Union[_common_pb2.Role, str]] = ..., protocol_version: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[str] = ..., epoch: _Optional[int] = ..., step: _Optional[int] = ..., samples_per_second: _Optional[float] = ..., has_metrics: _Optional[bool] = ..., last_metrics: _Optional[_Union[Metrics, _Mapping]] = ..., uptime_seconds: _Optional[float] = ..., peer_traffic: _Optional[_Union[Traffic, _Mapping]] = ..., peers: _Optional[_Iterable[_Union[PeerState, _Mapping]]] = ..., transport_security: _Optional[str] = ..., privacy: _Optional[_Union[PrivacyStatus, _Mapping]] = ..., job_owner: _Optional[str] = ..., serving: _Optional[_Union[_scoring_pb2.ServingStatus, _Mapping]] = ..., in_flight_peak: _Optional[int] = ..., pipeline_depth: _Optional[int] = ...) -> None: ...
 
 class PeerState(_message.Message):
     __slots__ = ("name", "address", "identity", "reachable", "detail")
