@@ -16,7 +16,12 @@ from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import start_federation
 from splitrec.party_server.pipeline_depth import plan_file
 from splitrec.party_server.server import start_party
-from tests.support import party_status, running_parties, train_first_epoch
+from tests.support import (
+    party_status,
+    running_parties,
+    train_first_epoch,
+    write_configs,
+)
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -80,25 +85,27 @@ def test_auto_depth_follows_a_shaped_round_trip_and_its_plan_repeats_the_run(
     # Warm-up ran one step at a time: its control point is the first choice.
     assert min(far_depths) == 32
 
-    # The choices were kept; given back as a plan they repeat the run exactly,
-    # here without the shaper.
+    # The choices were kept, as the plan a restored checkpoint takes again
+    # (test_recovery repeats a run from it).
     kept = json.loads(plan_file(far.folder).read_text())
     assert dict(map(tuple, kept)) == far_depths
-    plan = party_files.folder / "plan.json"
-    plan.write_text(json.dumps({"alice": kept}))
-    _, repeated = _train(party_files, **strategy, pipeline_plan=str(plan))
-    assert dict(repeated._plan.choices) == far_depths
-    for a, b in zip(_weights(far), _weights(repeated), strict=True):
-        np.testing.assert_array_equal(a, b)
 
 
-def test_weight_prediction_is_the_plain_run_without_staleness(party_files):
-    plain_auc, plain = _train(party_files, pipeline_size=1, warmup_steps=0)
+@pytest.fixture(scope="module")
+def exact(small_data, tmp_path_factory) -> tuple[float, list[np.ndarray]]:
+    """The exact run (pipeline size 1): validation AUC and alice's weights."""
+    files = write_configs(tmp_path_factory.mktemp("exact"), small_data)
+    auc, alice = _train(files, pipeline_size=1, warmup_steps=0)
+    return auc, _weights(alice)
+
+
+def test_weight_prediction_is_the_plain_run_without_staleness(party_files, exact):
+    plain_auc, plain_weights = exact
     predicted_auc, predicted = _train(
         party_files, pipeline_size=1, warmup_steps=0, compensation="predict"
     )
     assert predicted_auc == plain_auc
-    for a, b in zip(_weights(plain), _weights(predicted), strict=True):
+    for a, b in zip(plain_weights, _weights(predicted), strict=True):
         np.testing.assert_array_equal(a, b)
 
     # With stale forwards it changes what they see, not what is learnt.
@@ -114,12 +121,13 @@ def test_weight_prediction_is_the_plain_run_without_staleness(party_files):
     assert fixed_auc > 0.6
 
 
-def test_async_updates_once_per_group_without_waiting_in_between(party_files):
-    exact_auc, _ = _train(party_files, pipeline_size=1, warmup_steps=0)
+def test_async_updates_once_per_group_without_waiting_in_between(party_files, exact):
+    # With a compressor, whose kept positions each gradient must follow.
+    party_files.edit("job", compression={"method": "topk_int8", "ratio": 0.5})
     async_auc, alice = _train(
         party_files, name="async", local_steps=4, pipeline_size=1, warmup_steps=0
     )
     # A group's four forwards left before any of their gradients came back.
     assert alice.status.in_flight_peak == 4
     assert async_auc > 0.6
-    assert abs(async_auc - exact_auc) < 0.03
+    assert abs(async_auc - exact[0]) < 0.03
