@@ -37,6 +37,10 @@ def test_bench_writes_results_for_every_run(tmp_path):
     command += ["--models", "bst:3", "--model-rows", "13000", "--model-batch", "256"]
     command += ["--secure-rows", "13000", "--secure-batch", "256"]
     command += ["--scoring-rows", "13000", "--scoring-batch", "256"]
+    command += ["--network-rows", "13000", "--network-batches", "256"]
+    command += ["--network-links", "loopback,50ms/20Mbit"]
+    command += ["--network-settings", "auto", "--network-compressors", ""]
+    command += ["--lean-rows", "13000", "--lean-batches", "256"]
 
     result = run_module(command, timeout=3000)
 
@@ -97,6 +101,24 @@ def test_bench_writes_results_for_every_run(tmp_path):
     assert scoring["train_samples_per_second"] > 0
     assert "scoring 13,000 rows >= training samples/s (batch 256)" in targets
     assert "batch scoring with an exported model" in result.stdout
+    near, far = report["network"]
+    assert (near["link"], far["link"]) == ("loopback", "50ms/20Mbit")
+    assert {near["setting"], far["setting"]} == {"auto"}
+    # One epoch of 46 steps, all of them warm-up: the same exact run on both links.
+    assert far["val_auc"] == near["val_auc"]
+    assert far["auc_gap"] is None  # no exact (k=1) run to compare with
+    assert 0 < far["vs_loopback"] < 1
+    assert "network: the reference job across a shaped link" in result.stdout
+    [lean] = report["lean"]
+    assert lean["lean_samples_per_second"] > 0 and 0.5 < lean["lean_val_auc"] < 1
+    # The split job on loopback is the network table's run, not a second one.
+    assert lean["split_samples_per_second"] == near["samples_per_second"]
+    assert lean["split_pinned_samples_per_second"] > 0
+    assert {t["target"] for t in report["targets"]} >= {
+        "split / lean samples/s",
+        "split_pinned / lean samples/s",
+    }
+    assert "lean: a single-process Keras DeepFM" in result.stdout
     # Only the scoring row exports a model; the other runs train and end.
     exported = {p.parents[3].name for p in tmp_path.glob("work/*/runs/*/*/model")}
     assert exported == {"scoring-13000"}
