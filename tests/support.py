@@ -149,14 +149,21 @@ def refused_address() -> Iterator[str]:
 
 
 @contextmanager
-def running_parties(files: PartyFiles, peer_timeout: float = 30.0) -> Iterator[dict]:
+def running_parties(
+    files: PartyFiles,
+    peer_timeout: float = 30.0,
+    before: Callable[[str], None] | None = None,
+) -> Iterator[dict]:
     """Starts every party as an in-process server, the label party first, on
-    free loopback ports written into every config (see ``start_federation``)."""
+    free loopback ports written into every config (see ``start_federation``);
+    ``before(name)`` runs just before a party starts (to edit its config)."""
     from splitrec.config.party import load_party_config
     from splitrec.coordinator.local import start_federation
     from splitrec.party_server.server import start_party
 
     def start(name: str, config: Path):
+        if before is not None:
+            before(name)
         return start_party(load_party_config(config), peer_timeout=peer_timeout)
 
     started = start_federation(files, start)

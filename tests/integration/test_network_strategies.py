@@ -12,10 +12,7 @@ import numpy as np
 import pytest
 
 from splitrec.bench.shaper import LinkShape, Shaper
-from splitrec.config.party import load_party_config
-from splitrec.coordinator.local import start_federation
 from splitrec.party_server.pipeline_depth import plan_file
-from splitrec.party_server.server import start_party
 from tests.support import (
     party_status,
     running_parties,
@@ -41,20 +38,16 @@ def _shaped(files, rtt_ms: float) -> Iterator[dict]:
     """The parties with alice's link to bob through a shaper of ``rtt_ms``."""
     shapers: list[Shaper] = []
 
-    def start(name: str, config):
+    def through_shaper(name: str) -> None:
         if name == "alice":
             bob = files.read("bob")["listen"]
-            shaper = Shaper(bob, up=LinkShape.from_round_trip(rtt_ms)).start()
-            shapers.append(shaper)
-            files.point_at("alice", "bob", shaper.address)
-        return start_party(load_party_config(config), peer_timeout=30.0)
+            shapers.append(Shaper(bob, up=LinkShape.from_round_trip(rtt_ms)).start())
+            files.point_at("alice", "bob", shapers[-1].address)
 
-    started = start_federation(files, start)
     try:
-        yield started
+        with running_parties(files, before=through_shaper) as parties:
+            yield parties
     finally:
-        for party in started.values():
-            party.stop(grace=1.0)
         for shaper in shapers:
             shaper.stop()
 
