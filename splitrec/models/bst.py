@@ -154,17 +154,16 @@ class BstBase(FieldsBase):
         ]
 
     def call(self, inputs: dict[str, tf.Tensor]) -> tf.Tensor:
-        embedded = self.embedded(inputs)  # builds the target's table first
+        embedded = self.embedded(inputs)
         history, target = self.shapes[self.history], self.shapes[self.target]
         items = tf.concat([inputs[history.name], inputs[target.name][:, None]], axis=1)
         present = tf.cast(items >= 0, tf.float32)
-        table = self.fields[self.target].embeddings
-        x = self.positions(tf.gather(table, tf.maximum(items, 0)))
+        x = self.positions(self.embedding.lookup(target.name, tf.maximum(items, 0)))
         x *= present[..., None]
         for block in self.blocks:
             x = block(x, present)
         x *= present[..., None]
-        steps = (history.length + 1) * table.shape[1]
+        steps = (history.length + 1) * self.embedding.embedding_dim
         others = [
             e[0] for i, e in enumerate(embedded) if i not in (self.history, self.target)
         ]

@@ -1,4 +1,5 @@
-"""Layers that every model family builds from: field embeddings and dense stacks."""
+"""Layers that every model family builds from: the party's field embeddings
+(``splitrec.models.embedding``) and dense stacks."""
 
 from __future__ import annotations
 
@@ -12,175 +13,16 @@ from splitrec.common.seeds import derive_seed
 from splitrec.config.jobspec import OutputSpec
 from splitrec.config.model import ModelConfig
 from splitrec.models.determinism import ordered_sum
-from splitrec.models.features import INDEX, NUMERIC, SEQUENCE
-
-_EMBEDDING_SCALE = 0.05
-
-
-class FieldEmbedding(keras.layers.Layer):
-    """One field's embedding ``v`` and, optionally, its first-order weight ``w``.
-
-    Index features look rows up; multi-hot features add the rows of their active
-    values, sequences those of their tokens; a number scales its row (and a
-    missing indicator its own) by the value, after scaling the value by
-    statistics of the training rows (``fit``, kept in non-trainable variables).
-    Returns ``(Σv [B,k], Σ‖v‖² [B,1], Σw [B,1] or None)`` over the field's
-    values. A field that ``shares`` another field's tables (a sequence of the
-    same items as an index feature) has no variables of its own.
-    """
-
-    def __init__(
-        self,
-        size: int,
-        encoding: str,
-        embedding_dim: int,
-        seed: int,
-        first_order: bool = True,
-        shares: FieldEmbedding | None = None,
-        scale: str = "",
-        **kwargs: object,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.size = size
-        self.encoding = encoding
-        self.scale = scale
-        self.embedding_dim = embedding_dim
-        self.seed = seed
-        self.with_first_order = first_order
-        # Held in a closure, so that the owner's variables are not tracked twice.
-        self._owner = (lambda: shares) if shares is not None else None
-
-    def build(self, input_shape: object) -> None:
-        if self._owner is not None:
-            owner = self._owner()
-            if not owner.built:
-                raise RuntimeError(
-                    f"{self.name} shares the tables of {owner.name}: call that "
-                    "field first (see owners_first)"
-                )
-            self.embeddings, self.first_order = owner.embeddings, owner.first_order
-            return
-        init = keras.initializers.RandomUniform
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(self.size, self.embedding_dim),
-            initializer=init(-_EMBEDDING_SCALE, _EMBEDDING_SCALE, seed=self.seed),
-        )
-        if self.encoding == NUMERIC:  # value' = (value - center) / spread
-            self.center = self.add_weight(
-                name="center", shape=(1,), initializer="zeros", trainable=False
-            )
-            self.spread = self.add_weight(
-                name="spread", shape=(1,), initializer="ones", trainable=False
-            )
-        self.first_order = None
-        if self.with_first_order:
-            self.first_order = self.add_weight(
-                name="first_order",
-                shape=(self.size, 1),
-                initializer=init(
-                    -_EMBEDDING_SCALE, _EMBEDDING_SCALE, seed=self.seed + 1
-                ),
-            )
-
-    def call(self, values: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]:
-        if self.encoding == SEQUENCE:
-            present = tf.cast(values >= 0, tf.float32)[..., None]
-            ids = tf.maximum(values, 0)
-            vectors = tf.gather(self.embeddings, ids) * present
-            squares = tf.reduce_sum(tf.square(vectors), axis=[1, 2])[:, None]
-            first = None
-            if self.first_order is not None:
-                first = tf.reduce_sum(tf.gather(self.first_order, ids) * present, 1)
-            return tf.reduce_sum(vectors, axis=1), squares, first
-        if self.encoding == NUMERIC:
-            scaled = (values[:, :1] - self.center) / self.spread
-            values = tf.concat([scaled, values[:, 1:]], axis=1)
-        if self.encoding == INDEX:
-            vectors = tf.gather(self.embeddings, values)
-            squares = tf.reduce_sum(tf.square(vectors), axis=1, keepdims=True)
-            first = None
-            if self.first_order is not None:
-                first = tf.gather(self.first_order, values)
-            return vectors, squares, first
-        norms = tf.reduce_sum(tf.square(self.embeddings), axis=1, keepdims=True)
-        vectors = tf.matmul(values, self.embeddings)
-        squares = tf.matmul(tf.square(values), norms)
-        first = None
-        if self.first_order is not None:
-            first = tf.matmul(values, self.first_order)
-        return vectors, squares, first
-
-    def fit(self, values: np.ndarray) -> None:
-        """A numeric field's scaling from its training rows' values: their mean
-        and standard deviation (``standard``), minimum and range (``minmax``),
-        or none; a spread of 0 counts as 1."""
-        if self.scale == "standard":
-            center, spread = float(np.mean(values)), float(np.std(values))
-        elif self.scale == "minmax":
-            center, spread = float(np.min(values)), float(np.ptp(values))
-        else:
-            center, spread = 0.0, 1.0
-        self.center.assign([center])
-        self.spread.assign([spread or 1.0])
-
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(
-            size=self.size,
-            encoding=self.encoding,
-            embedding_dim=self.embedding_dim,
-            seed=self.seed,
-            first_order=self.with_first_order,
-            scale=self.scale,
-        )
-        return config
-
-
-def field_embeddings(
-    shapes: Sequence, embedding_dim: int, seed: int, first_order: bool = True
-) -> list[FieldEmbedding]:
-    """One ``FieldEmbedding`` per feature shape, each seeded by its name and named
-    by its position (``field_0``, ...), so that variable paths are the same in
-    every process; a sequence that shares another field's table uses that
-    field's."""
-    fields: dict[str, FieldEmbedding] = {}
-    for i in owners_first(shapes):
-        s = shapes[i]
-        fields[s.name] = FieldEmbedding(
-            s.size,
-            s.encoding,
-            embedding_dim,
-            derive_seed(seed, s.name),
-            first_order,
-            shares=fields[s.shares] if s.shares else None,
-            scale=s.scale,
-            name=f"field_{i}",
-        )
-    return [fields[s.name] for s in shapes]
+from splitrec.models.embedding import Embedded, PartyEmbedding
 
 
 def fit_numeric(base: keras.Model, numeric: np.ndarray) -> None:
     """Sets the scaling of every numeric field of ``base`` from ``numeric``, the
     packed numeric matrix of the party's training rows (families without
     fields, such as a user's own model, take the numbers as they are)."""
-    fields = getattr(base, "fields", None)
-    if fields is None:
-        return
-    column = 0
-    for field, shape in zip(fields, base.shapes, strict=True):
-        if shape.encoding == NUMERIC:
-            if numeric.shape[0] == 0:
-                raise ValueError("no training rows to scale numeric features by")
-            field.fit(numeric[:, column].astype(np.float64))
-        column += shape.numeric_columns
-
-
-def owners_first(shapes: Sequence) -> list[int]:
-    """Positions of ``shapes`` in the order their fields must first be called:
-    a field whose tables another shares before the one that shares them (each
-    field's variables then live under its own name)."""
-    return sorted(range(len(shapes)), key=lambda i: bool(shapes[i].shares))
+    embedding = getattr(base, "embedding", None)
+    if isinstance(embedding, PartyEmbedding):
+        embedding.fit(numeric)
 
 
 def dense_stack(units: Sequence[int], seed: int, name: str) -> list[keras.layers.Dense]:
@@ -247,9 +89,10 @@ class NoBase(keras.Model):
 
 
 class FieldsBase(keras.Model):
-    """A base over the party's fields: one embedding per field (with first-order
-    weights unless ``FIRST_ORDER`` is False) and a dense stack. Families say
-    what it outputs in ``call``."""
+    """A base over the party's fields: their embeddings in one table (with
+    first-order weights unless ``FIRST_ORDER`` is False, see
+    ``PartyEmbedding``) and a dense stack. Families say what it outputs in
+    ``call``."""
 
     FIRST_ORDER = True
 
@@ -264,19 +107,18 @@ class FieldsBase(keras.Model):
         super().__init__(**kwargs)
         self.shapes = tuple(shapes)
         self.output_spec = output
-        self.fields = field_embeddings(
-            self.shapes, model.embedding_dim, seed, self.FIRST_ORDER
+        self.embedding = PartyEmbedding(
+            self.shapes,
+            model.embedding_dim,
+            seed,
+            self.FIRST_ORDER,
+            name="embedding",
         )
         self.deep = dense_stack(model.deep_units, derive_seed(seed, "deep"), "deep")
 
-    def embedded(
-        self, inputs: dict[str, tf.Tensor]
-    ) -> list[tuple[tf.Tensor, tf.Tensor, tf.Tensor | None]]:
-        """Each field's ``(Σv, Σ‖v‖², Σw)`` (see ``FieldEmbedding``)."""
-        found = {}
-        for i in owners_first(self.shapes):
-            found[i] = self.fields[i](inputs[self.shapes[i].name])
-        return [found[i] for i in range(len(self.shapes))]
+    def embedded(self, inputs: dict[str, tf.Tensor]) -> list[Embedded]:
+        """Each field's ``(Σv, Σ‖v‖², Σw)`` (see ``PartyEmbedding``)."""
+        return self.embedding(inputs)
 
 
 class Fuse(keras.Model):

@@ -95,7 +95,7 @@ def assert_split_equals_centralized(
     central.train_epoch(0, max_steps=STEPS)
     centralized = {v.path: v.numpy() for v in central.step.state_variables}
 
-    # The same variables, compared by path (``alice_base/field_0/embeddings``).
+    # The same variables, compared by path (``alice_base/embedding/embeddings``).
     assert set(split) == set(centralized) == set(initial) == set(central_initial)
     assert any(path.startswith("fuse/") for path in split)
     assert any(path.startswith("bob_base/") for path in split) != labels_alone

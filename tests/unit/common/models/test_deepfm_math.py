@@ -23,9 +23,9 @@ def _numpy_deepfm(bases, fuse, inputs) -> np.ndarray:
     vectors, firsts, deeps = [], [], []
     for base, x in zip(bases, inputs, strict=True):
         field_vectors = []
-        for field, shape in zip(base.fields, base.shapes, strict=True):
-            table = field.embeddings.numpy()
-            weights = field.first_order.numpy()[:, 0]
+        for shape in base.shapes:
+            table = base.embedding.field_rows(shape.name)
+            weights = base.embedding.field_rows(shape.name, first_order=True)[:, 0]
             if shape.encoding == INDEX:
                 active = [[int(i)] for i in x[shape.name]]
             else:
@@ -102,13 +102,13 @@ def test_base_output_layout_is_deep_sum_squares_first_order():
     base = build_base("alice", shapes, ModelConfig(2, (3,)), job_seed=1)
     create_weights(base)
     out = base({"a": np.array([1], np.int32), "b": np.array([2], np.int32)}).numpy()[0]
-    va = base.fields[0].embeddings.numpy()[1]
-    vb = base.fields[1].embeddings.numpy()[2]
+    va = base.embedding.field_rows("a")[1]
+    vb = base.embedding.field_rows("b")[2]
     assert out.shape == (3 + 2 + 2,)
     np.testing.assert_allclose(out[3:5], va + vb, rtol=1e-6)
     np.testing.assert_allclose(out[5], np.sum(va**2) + np.sum(vb**2), rtol=1e-6)
-    wa = base.fields[0].first_order.numpy()[1, 0]
-    wb = base.fields[1].first_order.numpy()[2, 0]
+    wa = base.embedding.field_rows("a", first_order=True)[1, 0]
+    wb = base.embedding.field_rows("b", first_order=True)[2, 0]
     np.testing.assert_allclose(out[6], wa + wb, rtol=1e-6)
 
 
@@ -123,5 +123,5 @@ def test_equal_seeds_give_equal_weights_and_different_seeds_do_not():
     for a, b in zip(first.trainable_variables, second.trainable_variables, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(
-        first.fields[0].embeddings.numpy(), other.fields[0].embeddings.numpy()
+        first.embedding.field_rows("a"), other.embedding.field_rows("a")
     )

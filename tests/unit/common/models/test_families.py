@@ -277,14 +277,15 @@ def test_a_sequence_field_shares_its_items_table_and_adds_its_tokens(family):
 
     paths = [v.path for v in base.trainable_variables]
     assert len(paths) == len(set(paths))
-    assert not any("field_0" in p for p in paths)  # no table of its own
-    history, item = base.fields
-    vectors, squares, first = history(tf.constant([[NO_TOKEN, 2, 3]]))
-    rows = item.embeddings.numpy()[[2, 3]]
+    assert base.embedding.rows == 10  # the history has no rows of its own
+    (vectors, squares, first), _ = base.embedding(
+        {"history": tf.constant([[NO_TOKEN, 2, 3]]), "item": tf.constant([0])}
+    )
+    rows = base.embedding.field_rows("item")[[2, 3]]
     np.testing.assert_allclose(vectors.numpy()[0], rows.sum(axis=0), rtol=1e-6)
     np.testing.assert_allclose(squares.numpy()[0, 0], (rows**2).sum(), rtol=1e-6)
     if first is not None:
-        expected = item.first_order.numpy()[[2, 3]].sum()
+        expected = base.embedding.field_rows("item", first_order=True)[[2, 3]].sum()
         np.testing.assert_allclose(first.numpy()[0, 0], expected, rtol=1e-6)
     batch = PackedBatch(
         np.array([[NO_TOKEN, NO_TOKEN, 4, 4], [1, 2, 3, 5]], np.int32),
@@ -319,21 +320,23 @@ def test_a_numeric_field_is_scaled_by_the_training_rows_alone(scale, center, spr
 
     base = build_party_base("bob", features, np.arange(5), _model("deepfm"), 1)
 
-    price = base.fields[1]
-    np.testing.assert_allclose(price.center.numpy(), [center], rtol=1e-6)
-    np.testing.assert_allclose(price.spread.numpy(), [spread], rtol=1e-6)
-    vectors, _, first = price(tf.constant(numbers[2:3]))
-    table = price.embeddings.numpy()
+    embedding = base.embedding
+    np.testing.assert_allclose(embedding.center.numpy(), [center], rtol=1e-6)
+    np.testing.assert_allclose(embedding.spread.numpy(), [spread], rtol=1e-6)
+    _, (vectors, _, first) = embedding(
+        {"item": tf.constant([0]), "price": tf.constant(numbers[2:3])}
+    )
+    table = embedding.field_rows("price")
     expected = (2.0 - center) / spread * table[0] + 1.0 * table[1]
     np.testing.assert_allclose(vectors.numpy()[0], expected, rtol=1e-5, atol=1e-7)
     # The scaling is the model's: a checkpoint keeps it, training leaves it.
     step = BaseStep(base, "adam", 0.1)
     kept = {v.path for v in step.state_variables} - {v.path for v in step.variables}
-    assert kept == {"bob_base/field_1/center", "bob_base/field_1/spread"}
+    assert kept == {"bob_base/embedding/center", "bob_base/embedding/spread"}
     step.backward(
         features.take(np.arange(5)), np.ones((5, base.output_spec.width), np.float32)
     )
-    np.testing.assert_allclose(price.center.numpy(), [center], rtol=1e-6)
+    np.testing.assert_allclose(embedding.center.numpy(), [center], rtol=1e-6)
 
 
 @pytest.mark.parametrize("aggregation", ["sum", "average"])
