@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from splitrec.common.positions import at, epoch_outside
 from splitrec.common.traffic import Traffic
 from splitrec.config.jobspec import JobSpec
 from splitrec.config.privacy import PrivacySpent
+from splitrec.models.features import PackedBatch
 from splitrec.models.serving import BaseServing, FuseServing
 from splitrec.party_server.checkpoints import CheckpointStore
 from splitrec.party_server.data_slice import DataSlice
@@ -41,6 +42,7 @@ from splitrec.party_server.model_export import (
     export_part,
     load_exported_state,
 )
+from splitrec.party_server.prepared_batches import PREPARED_AHEAD, PreparedBatches
 from splitrec.privacy.accountant import embedding_privacy
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,19 @@ class Pass:
 
     def batch(self, step: int) -> np.ndarray:
         return batch_rows(self.rows, self.batch_size, step)
+
+    def prepared(
+        self,
+        take: Callable[[np.ndarray], PackedBatch],
+        first: int = 0,
+        end: int | None = None,
+        ahead: int = PREPARED_AHEAD,
+    ) -> PreparedBatches:
+        """Steps ``first..end-1``'s inputs (``take`` of their rows), made on a
+        background thread up to ``ahead`` steps before they are asked for (see
+        ``PreparedBatches``)."""
+        last = self.steps if end is None else end
+        return PreparedBatches(self.batch, take, first, last, ahead)
 
 
 @dataclass(frozen=True)

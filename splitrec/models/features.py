@@ -274,11 +274,13 @@ class EncodedFeatures:
         )
 
     def take(self, rows: np.ndarray) -> PackedBatch:
-        """The inputs of the given row positions."""
+        """The inputs of the given row positions (``np.take``: a few times
+        faster than indexing by an array of rows, the same values)."""
+        packed = self.packed
         return PackedBatch(
-            self.packed.indices[rows],
-            self.packed.dense[rows].astype(np.float32),
-            self.packed.numeric[rows],
+            np.take(packed.indices, rows, axis=0),
+            np.take(packed.dense, rows, axis=0).astype(np.float32),
+            np.take(packed.numeric, rows, axis=0),
         )
 
 
