@@ -22,7 +22,7 @@ from splitrec.config.jobspec import (
 )
 from splitrec.config.party import PartyRole
 from splitrec.config.privacy import PrivacySettings
-from splitrec.v1 import common_pb2, control_pb2, tensor_pb2
+from splitrec.v1 import common_pb2, control_pb2, peer_pb2, tensor_pb2
 from splitrec.wire import serde
 from tests.outputs import deepfm_output, job_spec
 
@@ -194,6 +194,35 @@ def test_non_finite_floats_are_refused(bad, code, fmt):
     text = _message_of(lambda: serde.tensor_from_proto(message, what="gradient"))
 
     assert text == "gradient: holds NaN or infinite values"
+
+
+def test_forward_and_backward_messages_built_in_place_equal_nested_ones():
+    key = common_pb2.StepKey(job_id="job", phase=common_pb2.PHASE_TRAIN, step=3)
+    hidden = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    gradient = -hidden[:, ::-1]  # not contiguous: encoded in row order
+    forward = serde.forward_to_proto(key, hidden)
+    backward = serde.backward_to_proto(key, gradient)
+
+    nested_forward = peer_pb2.PeerMessage(
+        forward=peer_pb2.Forward(key=key, hidden=serde.tensor_to_proto(hidden))
+    )
+    nested_backward = peer_pb2.PeerMessage(
+        backward=peer_pb2.Backward(key=key, gradient=serde.tensor_to_proto(gradient))
+    )
+    assert forward == nested_forward and backward == nested_backward
+    assert forward.SerializeToString() == nested_forward.SerializeToString()
+    np.testing.assert_array_equal(
+        serde.tensor_from_proto(backward.backward.gradient, shape=(3, 4)), gradient
+    )
+
+
+def test_a_tensor_written_into_a_field_replaces_what_it_held():
+    message = peer_pb2.PeerMessage()
+    serde.write_tensor(message.forward.hidden, np.zeros((2, 5), np.float64))
+    serde.write_tensor(message.forward.hidden, np.ones(3, np.int32))
+    decoded = serde.tensor_from_proto(message.forward.hidden)
+    assert decoded.dtype == np.dtype("<i4")
+    np.testing.assert_array_equal(decoded, [1, 1, 1])
 
 
 def test_integer_tensor_is_not_checked_for_finiteness():
