@@ -20,10 +20,11 @@ from splitrec.common.metrics import Task
 from splitrec.models import determinism  # noqa: F401  (sets TensorFlow up)
 from splitrec.models.features import FeatureShape, PackedBatch, columns_by_feature
 from splitrec.models.objective import Objective
+from splitrec.models.optimizers import Adam
 from splitrec.privacy.nopeek import nopeek_penalty
 
 _OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
+    "adam": Adam,
     "sgd": keras.optimizers.SGD,
     "adagrad": keras.optimizers.Adagrad,
 }
