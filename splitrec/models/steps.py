@@ -9,7 +9,7 @@ With equal weights and batches the three make the same updates.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import keras
@@ -40,6 +40,31 @@ def make_optimizer(
     optimizer = _OPTIMIZERS[name](learning_rate=learning_rate, name="optimizer")
     optimizer.build(list(variables))
     return optimizer
+
+
+class Compiled:
+    """A function compiled for one input signature, called as the graph it was
+    traced to.
+
+    A ``tf.function`` first looks its trace up by the types of the arguments
+    on every call, then runs it; with an input signature there is one trace,
+    so after the first call (which traces) this calls that trace directly,
+    which skips the look-up (about as long as running a small model's step).
+    """
+
+    def __init__(self, function: Callable, signature: Sequence) -> None:
+        self._function = tf.function(function, input_signature=list(signature))
+        self._traced: Callable | None = None
+
+    def __call__(self, *args: object) -> object:
+        if self._traced is None:
+            self._traced = self._function.get_concrete_function()
+        return self._traced(*args)
+
+    @property
+    def graph(self) -> tf.Graph:
+        """The traced graph (traced now if it was not)."""
+        return self._function.get_concrete_function().graph
 
 
 Packed = tuple[tf.Tensor, tf.Tensor, tf.Tensor]
@@ -166,20 +191,15 @@ class BaseStep:
         signature = input_signature(base.shapes)
         gradient = tf.TensorSpec([None, base.output_spec.width], tf.float32)
         ahead = tf.TensorSpec([], tf.float32)
-        self._forward = tf.function(self._hidden, input_signature=[signature])
-        self._backward = tf.function(
-            self._update, input_signature=[signature, gradient]
-        )
-        self._backward_then_forward = tf.function(
-            self._update_then_hidden, input_signature=[signature, gradient, signature]
+        self._forward = Compiled(self._hidden, [signature])
+        self._backward = Compiled(self._update, [signature, gradient])
+        self._backward_then_forward = Compiled(
+            self._update_then_hidden, [signature, gradient, signature]
         )
         if predict:
-            self._forward_ahead = tf.function(
-                self._hidden_ahead, input_signature=[signature, ahead]
-            )
-            self._backward_then_ahead = tf.function(
-                self._update_then_ahead,
-                input_signature=[signature, gradient, signature, ahead],
+            self._forward_ahead = Compiled(self._hidden_ahead, [signature, ahead])
+            self._backward_then_ahead = Compiled(
+                self._update_then_ahead, [signature, gradient, signature, ahead]
             )
 
     @property
@@ -314,10 +334,8 @@ class FuseStep:
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signature = input_signature(base.shapes)
         labels = self.objective.label_spec()
-        self._train = tf.function(
-            self._step, input_signature=[signature, peers, labels]
-        )
-        self._predict = tf.function(self._scores, input_signature=[signature, peers])
+        self._train = Compiled(self._step, [signature, peers, labels])
+        self._predict = Compiled(self._scores, [signature, peers])
 
     @property
     def state_variables(self) -> list:
@@ -377,8 +395,8 @@ class CentralStep:
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         signatures = [input_signature(b.shapes) for b in self.bases]
         labels = self.objective.label_spec()
-        self._train = tf.function(self._step, input_signature=[signatures, labels])
-        self._predict = tf.function(self._scores, input_signature=[signatures])
+        self._train = Compiled(self._step, [signatures, labels])
+        self._predict = Compiled(self._scores, [signatures])
 
     @property
     def state_variables(self) -> list:
