@@ -256,7 +256,7 @@ def profile_batch(job: Job, batch: int, steps: int, warmup: int, ahead: int) -> 
                 what="gradient",
             )
             clock.lap("decode gradient")
-            if record:
+            if step == warmup:  # a whole batch (a pass's last may be smaller)
                 timings.message_bytes = {
                     "hidden": len(wire),
                     "gradient": len(reply_wire),
