@@ -125,7 +125,17 @@ class PartServing:
 
     def _watch(self) -> None:
         while not self._stop.wait(self.settings.reload_seconds):
-            self.refresh()
+            try:
+                self.refresh()
+            except OSError as exc:
+                # A version folder replaced while it was read (a file gone
+                # between listing and reading it): the next look sees it whole.
+                logger.warning(
+                    "serving: reading the exported versions failed (%s); "
+                    "looking again in %g s",
+                    exc,
+                    self.settings.reload_seconds,
+                )
 
     def current(self) -> Served:
         served = self._served.get(self.version)
