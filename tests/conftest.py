@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ _HOOKS = Path(__file__).resolve().parents[1] / "docs" / "hooks"
 if str(_HOOKS) not in sys.path:
     sys.path.insert(0, str(_HOOKS))
 
+from splitrec.common.signals import STOP_SIGNALS  # noqa: E402
 from splitrec.datasets.census.generate import generate_adult  # noqa: E402
 from splitrec.datasets.census.prepare import prepare_census  # noqa: E402
 from tests.support import (  # noqa: E402
@@ -23,6 +26,17 @@ from tests.support import (  # noqa: E402
     misaligned_copy,
     write_configs,
 )
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers() -> Iterator[None]:
+    """Each test ends with the stop signals' handlers it started with: a
+    command's main() run in-process installs its own, which must not turn a
+    later test's Ctrl-C into something else."""
+    saved = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 @pytest.fixture(scope="session")
