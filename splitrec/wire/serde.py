@@ -84,24 +84,30 @@ def write_tensor(target: tensor_pb2.Tensor, array: np.ndarray) -> None:
     target.data = np.ascontiguousarray(array, dtype=_DTYPES[code]).tobytes()
 
 
+def _step_message(
+    kind: str, field: str, key: common_pb2.StepKey, array: np.ndarray
+) -> peer_pb2.PeerMessage:
+    """A peer message whose ``kind`` part carries ``key`` and ``array`` in its
+    tensor ``field``, built in place (no copy of a nested message)."""
+    message = peer_pb2.PeerMessage()
+    part = getattr(message, kind)
+    part.key.CopyFrom(key)
+    write_tensor(getattr(part, field), array)
+    return message
+
+
 def forward_to_proto(
     key: common_pb2.StepKey, hidden: np.ndarray
 ) -> peer_pb2.PeerMessage:
-    """A peer message with one uncompressed hidden tensor, built in place."""
-    message = peer_pb2.PeerMessage()
-    message.forward.key.CopyFrom(key)
-    write_tensor(message.forward.hidden, hidden)
-    return message
+    """A peer message with one uncompressed hidden tensor."""
+    return _step_message("forward", "hidden", key, hidden)
 
 
 def backward_to_proto(
     key: common_pb2.StepKey, gradient: np.ndarray
 ) -> peer_pb2.PeerMessage:
-    """A peer message with one uncompressed gradient, built in place."""
-    message = peer_pb2.PeerMessage()
-    message.backward.key.CopyFrom(key)
-    write_tensor(message.backward.gradient, gradient)
-    return message
+    """A peer message with one uncompressed gradient."""
+    return _step_message("backward", "gradient", key, gradient)
 
 
 def tensor_from_proto(
