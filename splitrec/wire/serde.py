@@ -371,23 +371,17 @@ def job_spec_from_proto(message: control_pb2.JobSpec) -> JobSpec:
         )
     for key, problem in job_limit_problems(spec):
         raise InvalidMessageError(f"job spec {key}: {problem}")
-    if spec.optimizer not in OPTIMIZERS:
-        raise InvalidMessageError(
-            f"job spec optimizer {spec.optimizer!r}: use one of {OPTIMIZERS}"
-        )
-    if spec.compression not in COMPRESSION_METHODS:
-        raise InvalidMessageError(
-            f"job spec compression {spec.compression!r}: use one of "
-            f"{COMPRESSION_METHODS}"
-        )
-    if spec.strategy not in STRATEGIES:
-        raise InvalidMessageError(
-            f"job spec strategy {spec.strategy!r}: use one of {STRATEGIES}"
-        )
-    if spec.compensation not in COMPENSATIONS:
-        raise InvalidMessageError(
-            f"job spec compensation {spec.compensation!r}: use one of {COMPENSATIONS}"
-        )
+    for name, allowed in (
+        ("optimizer", OPTIMIZERS),
+        ("compression", COMPRESSION_METHODS),
+        ("strategy", STRATEGIES),
+        ("compensation", COMPENSATIONS),
+    ):
+        value = getattr(spec, name)
+        if value not in allowed:
+            raise InvalidMessageError(
+                f"job spec {name} {value!r}: use one of {allowed}"
+            )
     for party, step, depth in spec.pipeline_plan:
         if spec.party(party) is None:
             raise InvalidMessageError(
