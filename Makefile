@@ -43,7 +43,7 @@ LAYOUT_CONFIGS := configs
 endif
 
 .PHONY: install schemas proto proto-check data data-generated certs demo demo-secure test test-quick \
-	notebooks bench leakage serve-bench \
+	notebooks bench leakage privacy-frontier serve-bench \
 	compose-config compose-up compose-down wheelhouse lint format clean docs
 
 # An editable install of the package with its test and docs tools: the code
@@ -128,8 +128,11 @@ demo-secure:
 
 # The suite runs its test files on up to 4 worker processes (one per core): a
 # file's tests stay together on one worker, so its expensive fixtures are made
-# once. PYTEST_PARALLEL= runs everything in this process.
-PYTEST_PARALLEL ?= --numprocesses auto --maxprocesses 4 --dist loadfile
+# once. Files are handed out in collection order (integration first), not
+# most-tests-first: the long single-test files (the bench smoke run, the
+# leakage report) would otherwise start last and run alone at the end.
+# PYTEST_PARALLEL= runs everything in this process.
+PYTEST_PARALLEL ?= --numprocesses auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder
 
 test: install
 	$(PY) -m ruff check .
@@ -145,6 +148,13 @@ bench: install
 # writes runs/bench/leakage.json.
 leakage: install
 	$(PY) -m splitrec.bench.leakage $(LEAKAGE_ARGS)
+
+# Each defense's privacy-utility frontier: a sweep of strengths, every attack on
+# every point; writes runs/bench/frontier/ (frontier.json, a picture per attack)
+# and prints the setting to pick per threat. Hours at the default 1M rows:
+# FRONTIER_ARGS="--rows 100000 --epochs 2" for a quick look.
+privacy-frontier: install
+	$(PY) -m splitrec.bench.frontier $(FRONTIER_ARGS)
 
 # Online scoring over mutual TLS: latency uncached and cached, throughput with
 # 8 clients; writes runs/bench/serving.json.

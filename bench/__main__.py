@@ -17,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from splitrec.bench.models import (
@@ -35,6 +36,7 @@ from splitrec.bench.network import (
     lean_targets,
     network_rows,
     network_targets,
+    parse_setting,
     run_lean_table,
     run_network,
 )
@@ -46,7 +48,7 @@ from splitrec.bench.report import (
     format_psi_table,
     format_table,
 )
-from splitrec.bench.runs import RunResult, run_centralized, run_split
+from splitrec.bench.runs import RunResult, find_run, run_centralized, run_split
 from splitrec.bench.scoring import format_scoring_table, run_scoring, scoring_targets
 from splitrec.bench.secure import format_secure_table, run_secure
 from splitrec.bench.setup import ROOT, ensure_data, run_configs
@@ -92,7 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--models",
-        type=_models,
+        type=_checked(parse_model),
         default=[
             "deepfm",
             "wide_deep",
@@ -139,9 +141,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--network-settings",
-        type=_names(SETTINGS),
+        type=_checked(parse_setting),
         default=list(SETTINGS),
-        help=f"strategy settings of the network table, from {', '.join(SETTINGS)}",
+        help="strategy settings of the network table: BASE[+predict][+COMPRESSOR], "
+        "BASE k=N (a fixed depth), auto or async (default: "
+        f"{', '.join(SETTINGS)})",
+    )
+    parser.add_argument(
+        "--network-epochs",
+        type=int,
+        default=1,
+        help="epochs of each network run (speed and AUC are the last epoch's)",
     )
     parser.add_argument(
         "--network-compressors",
@@ -181,13 +191,19 @@ def _names(known: dict) -> object:
     return parse
 
 
-def _models(text: str) -> list[str]:
-    entries = [f for f in text.split(",") if f]
-    for entry in entries:
-        try:
-            parse_model(entry)
-        except ValueError as exc:  # argparse names the flag and exits 2
-            raise argparse.ArgumentTypeError(str(exc)) from None
+def _checked(parse: Callable[[str], object]) -> Callable[[str], list[str]]:
+    """A comma-separated list, each entry accepted by ``parse`` (which raises
+    ValueError with the form to use)."""
+
+    def entries(text: str) -> list[str]:
+        found = _texts(text)
+        for entry in found:
+            try:
+                parse(entry)
+            except ValueError as exc:  # argparse names the flag and exits 2
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return found
+
     return entries
 
 
@@ -199,24 +215,32 @@ def _settings(text: str) -> list[tuple[str, float]]:
     return settings
 
 
-def _run_compression(args: argparse.Namespace) -> list[dict]:
-    """The split job once per compressor setting: bytes, speed and AUC."""
+def _run_compression(
+    args: argparse.Namespace, done: list[RunResult] = ()
+) -> list[dict]:
+    """The split job once per compressor setting: bytes, speed and AUC. The
+    uncompressed setting over one epoch is the split table's exact run when it
+    has one of the same rows and batch (the same job), not a second run."""
     if not args.compression:
         return []
     data = ensure_data(args.work / "data", args.compression_rows)
+    exact = find_run(done, "split", args.compression_rows, args.compression_batch)
     rows = []
     for method, ratio in args.compression:
-        folder = args.work / "work" / f"compression-{method}-{ratio:g}"
-        configs = run_configs(folder, data, args.compression_batch, 1)
-        configs.edit(
-            "job",
-            epochs=args.compression_epochs,
-            compression={"method": method, "ratio": ratio},
-        )
-        logger.info("compression %s (ratio %g)", method, ratio)
-        result = run_split(
-            configs, args.compression_rows, args.compression_batch, 1, args.timeout
-        )
+        if method == "none" and args.compression_epochs == 1 and exact is not None:
+            result = exact
+        else:
+            folder = args.work / "work" / f"compression-{method}-{ratio:g}"
+            configs = run_configs(folder, data, args.compression_batch, 1)
+            configs.edit(
+                "job",
+                epochs=args.compression_epochs,
+                compression={"method": method, "ratio": ratio},
+            )
+            logger.info("compression %s (ratio %g)", method, ratio)
+            result = run_split(
+                configs, args.compression_rows, args.compression_batch, 1, args.timeout
+            )
         rows.append(
             {
                 "method": method,
@@ -276,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         scale.append(
             run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
         )
-    compression = _run_compression(args)
+    compression = _run_compression(args, results)
     models = run_models(
         args.work,
         args.models,
@@ -297,9 +321,10 @@ def main(argv: list[str] | None = None) -> int:
         args.network_settings,
         args.network_compressors,
         args.timeout,
+        args.network_epochs,
     )
     lean = run_lean_table(
-        args.work, args.lean_rows, args.lean_batches, args.timeout, network
+        args.work, args.lean_rows, args.lean_batches, args.timeout, network, results
     )
     network_table = network_rows(network)
     psi_results = []

@@ -54,6 +54,8 @@ from splitrec.common.atomic import write_atomically
 from splitrec.common.batching import split_rows
 from splitrec.common.logs import configure_logging
 from splitrec.config.party import load_party_config
+from splitrec.config.privacy import MAX_MID_DIM
+from splitrec.models.registry import FAMILIES
 from splitrec.party_server.leakage_probe import read_scores
 from splitrec.privacy.inference import FeatureInference
 from splitrec.privacy.leakage import ATTACKS, leak_auc
@@ -97,14 +99,21 @@ WHY = {
     "label, or the joint model cannot use them; a head fit on a few labelled "
     "rows reads it back, and no defense on the gradients or labels removes "
     "it without removing the utility",
-    "feature_inference": "the label follows alice's columns (in the generated "
-    "data a user's genre affinities are a function of gender, age and "
-    "occupation alone), so a tensor that tells the fuse a user's taste carries "
-    "them; NoPeek brings their distance "
+    "feature_inference": "each column alice's model takes in reaches her "
+    "tensor through its own embedding (DeepFM sends the fields' embedding sum "
+    "and first-order weights to the fuse, and its DNN reads the same "
+    "embeddings), so a decoder reads the column back; with the column left "
+    "out of her inputs (the drop:COLUMN ablation) it falls to a guess, so it "
+    "is the column as an input that leaks, not the taste the label shows; "
+    "both her DNN output and her embedding sum carry it on their own "
+    "(--by-part), so no one part of the tensor can be held back instead; "
+    "NoPeek brings their distance "
     "correlation with the tensor to about 0 but leaves a small exact residual "
     "that a trained decoder still reads; embedding DP's noise covers only "
     "the training forwards unless it noises every release (edp_all), and "
-    "then it costs the validation pass's accuracy too; and "
+    "then it costs the validation pass's accuracy too; MID's sampled code "
+    "hides them in training, but the validation pass sends the code's mean "
+    "unless its releases are all (mid_all); and "
     "a secure sum hides alice's tensor only behind carol's, which follows "
     "other columns, so a decoder still reads alice's part of the sum",
 }
@@ -118,19 +127,29 @@ class Mechanism:
     ``embedding_dp:SIGMA[:CLIP]`` (or ``edp:...``; the training forwards
     noised), ``embedding_dp_all:SIGMA[:CLIP]`` (or ``edp_all:...``; every
     release noised, the validation pass too), ``label_dp:EPSILON``,
-    ``nopeek:WEIGHT``, or one of the three-party job's aggregations ``sum``
+    ``nopeek:WEIGHT``, ``mid:WEIGHT[:DIM]`` (MID's bottleneck, ``DIM`` code
+    units, 16 by default; ``mid_all`` samples the code in every pass, the
+    validation pass too), or one of the three-party job's aggregations ``sum``
     and ``secure`` (not a privacy section: the label party's fuse input).
+    ``drop:COLUMN`` is an ablation, not a defense: alice's model goes without
+    that column, whose inference is still scored.
     """
 
     kind: str
     value: float = 0.0
     clip_norm: float = 1.0
+    column: str = ""
+    dim: int = 16
 
     @property
     def name(self) -> str:
         if self.kind in ("none", "max_norm", *AGGREGATIONS):
             return self.kind
+        if self.kind == "drop":
+            return f"drop:{self.column}"
         extra = f":{self.clip_norm:g}" if self.kind in EMBEDDING_DP else ""
+        if self.kind in MID:
+            extra = f":{self.dim}"
         return f"{self.kind}:{self.value:g}{extra}"
 
     def section(self) -> dict[str, object]:
@@ -148,6 +167,11 @@ class Mechanism:
             return {"label_dp": {"epsilon": self.value}}
         if self.kind == "nopeek":
             return {"nopeek": self.value}
+        if self.kind in MID:
+            releases = "all" if self.kind == "mid_all" else "training"
+            return {
+                "mid": {"weight": self.value, "dim": self.dim, "releases": releases}
+            }
         return {}
 
     @property
@@ -183,6 +207,11 @@ class Setting:
         return "reference" if self.aggregation is None else "three-party"
 
     @property
+    def dropped(self) -> str | None:
+        """The column alice's model goes without (an ablation), if any."""
+        return next((m.column for m in self.mechanisms if m.kind == "drop"), None)
+
+    @property
     def undefended(self) -> bool:
         """No privacy mechanism and no secure sum: the run others are costed against."""
         return self.kind in ("none", "sum")
@@ -197,6 +226,7 @@ class Setting:
 
 AGGREGATIONS = ("sum", "secure")
 EMBEDDING_DP = ("embedding_dp", "embedding_dp_all")
+MID = ("mid", "mid_all")
 KINDS = (
     "none",
     "max_norm",
@@ -205,22 +235,30 @@ KINDS = (
     *EMBEDDING_DP,
     "label_dp",
     "nopeek",
+    *MID,
     *AGGREGATIONS,
+    "drop",
 )
 _ALIASES = {"edp": "embedding_dp", "edp_all": "embedding_dp_all"}
 _FORMS = (
     "none, max_norm, iso:SCALE, directional:SCALE, embedding_dp:SIGMA[:CLIP] "
     "(or edp:SIGMA[:CLIP]; embedding_dp_all or edp_all noise the validation "
-    "pass too), label_dp:EPSILON, nopeek:WEIGHT, or sum or secure "
-    "(the three-party job, plain or secure sum), several joined by + (e.g. "
-    "nopeek:1+directional:3, secure+edp:0.5)"
+    "pass too), label_dp:EPSILON, nopeek:WEIGHT, mid:WEIGHT[:DIM] (mid_all "
+    "samples the validation pass's code too), or sum or secure "
+    "(the three-party job, plain or secure sum), or the ablation drop:COLUMN "
+    f"(alice's model without one of {', '.join(ATTACKED_FEATURES)}), several "
+    "joined by + (e.g. nopeek:1+directional:3, secure+edp:0.5)"
 )
 
 
 def _mechanism(part: str) -> Mechanism:
     kind, *numbers = part.split(":")
     kind = _ALIASES.get(kind, kind)
-    counts = {kind: (1, 2) for kind in EMBEDDING_DP}
+    if kind == "drop":
+        if len(numbers) != 1 or numbers[0] not in ATTACKED_FEATURES:
+            raise argparse.ArgumentTypeError(f"{part!r}: write {_FORMS}")
+        return Mechanism(kind, column=numbers[0])
+    counts = {kind: (1, 2) for kind in (*EMBEDDING_DP, *MID)}
     counts.update({k: (0,) for k in ("none", "max_norm", *AGGREGATIONS)})
     if kind not in KINDS or len(numbers) not in counts.get(kind, (1,)):
         raise argparse.ArgumentTypeError(f"{part!r}: write {_FORMS}")
@@ -230,6 +268,13 @@ def _mechanism(part: str) -> Mechanism:
         raise argparse.ArgumentTypeError(f"{part!r}: write {_FORMS}") from None
     if not all(math.isfinite(v) and v > 0 for v in values):
         raise argparse.ArgumentTypeError(f"{part!r}: numbers must be above 0")
+    if kind in MID:
+        dim = values[1] if len(values) == 2 else 16.0
+        if dim != int(dim) or not 1 <= dim <= MAX_MID_DIM:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: DIM must be an integer from 1 to {MAX_MID_DIM}"
+            )
+        return Mechanism(kind, values[0], dim=int(dim))
     return Mechanism(kind, *values)
 
 
@@ -248,16 +293,8 @@ def _settings(text: str) -> list[Setting]:
     return found
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m splitrec.bench.leakage", description=__doc__
-    )
-    parser.add_argument(
-        "--settings",
-        type=_settings,
-        default=_settings(DEFAULT_SETTINGS),
-        help=f"comma separated: {_FORMS}",
-    )
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the runs and attacks (shared with the frontier sweep)."""
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch", type=int, default=128)
@@ -273,9 +310,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=KNOWN_LABELS,
         help="model completion: how many rows' labels alice knows",
     )
+    parser.add_argument(
+        "--by-part",
+        action="store_true",
+        help="feature inference also on each part of alice's tensor alone (the "
+        "parts her model family sends, e.g. DeepFM's deep output and embedding "
+        "sums): which part carries a column",
+    )
     parser.add_argument("--work", type=Path, default=ROOT / "runs" / "bench")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per process")
     parser.add_argument("--log-level")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m splitrec.bench.leakage", description=__doc__
+    )
+    parser.add_argument(
+        "--settings",
+        type=_settings,
+        default=_settings(DEFAULT_SETTINGS),
+        help=f"comma separated: {_FORMS}",
+    )
+    add_run_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -363,6 +420,10 @@ def run_setting(args: argparse.Namespace, truth: Truth, setting: Setting) -> dic
     folder = args.work / "work" / f"leakage-{setting.name.replace(':', '-')}"
     configs = run_configs(folder, truth.data, args.batch, 1, setting.layout)
     configs.edit("job", epochs=args.epochs, privacy=setting.privacy())
+    if setting.dropped is not None:
+        alice = configs.read("alice")
+        kept = [f for f in alice["features"] if f["name"] != setting.dropped]
+        configs.edit("alice", features=kept)
     if setting.aggregation is not None:
         model = configs.read("bob")["model"]
         secure = setting.aggregation == "secure"
@@ -401,8 +462,13 @@ def run_setting(args: argparse.Namespace, truth: Truth, setting: Setting) -> dic
     row = {
         "setting": setting.name,
         "kind": setting.kind,
+        # What reproduces the run: the job's seed and privacy section.
+        "seed": job["seed"],
+        "privacy": setting.privacy(),
         "layout": setting.layout,
         "undefended": setting.undefended,
+        # An ablation: the column alice's model went without (not a defense).
+        "dropped": setting.dropped,
         "val_auc": result.val_auc,
         "leak_auc": {attack: values[-1] for attack, values in leaks.items()},
         "leak_auc_per_epoch": leaks,
@@ -421,7 +487,56 @@ def run_setting(args: argparse.Namespace, truth: Truth, setting: Setting) -> dic
         "label_epsilon": last.get("label_epsilon"),
     }
     row["attacks"] = attack_scores(row)
+    if args.by_part and setting.aggregation is None:
+        row["feature_inference_by_part"] = _by_part(args, configs, probes["bob"], truth)
     return row
+
+
+def part_columns(party_config: Path) -> dict[str, slice]:
+    """Each part of a party's hidden tensor (as its model family lays it out)
+    and the columns it spans."""
+    model = load_party_config(party_config).model
+    found, start = {}, 0
+    for name, size in FAMILIES[model.family].parts(model):
+        found[name] = slice(start, start + size)
+        start += size
+    return found
+
+
+def _by_part(
+    args: argparse.Namespace, configs: object, probe: Path, truth: Truth
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Feature inference on the training forwards, the decoder reading one part
+    of alice's tensor at a time (an ablation of what she sends). Under MID
+    the received tensor is decoded codes: its columns are not the parts."""
+    if configs.read("job").get("privacy", {}).get("mid"):
+        return {}
+    known = max(2, round(args.known_fraction * args.rows))
+    found = {}
+    for part, columns in part_columns(configs.alice).items():
+        _, results = feature_inference_attack(
+            probe, truth.features, known, ATTACK_SEED, "train", columns=columns
+        )
+        found[part] = {
+            name: {"accuracy": r.accuracy, "baseline": r.baseline}
+            for name, r in results.items()
+        }
+    return found
+
+
+def format_parts(rows: list[dict]) -> str:
+    """Feature inference per part of alice's tensor, a line per setting and part."""
+    lines = []
+    for row in rows:
+        for part, results in row.get("feature_inference_by_part", {}).items():
+            figures = "  ".join(
+                f"{name} {r['accuracy']:.3f}/{r['baseline']:.3f}"
+                for name, r in results.items()
+            )
+            lines.append(f"{row['setting']:<16} {part:<14} {figures}")
+    if lines:
+        lines.insert(0, "feature inference from one part of alice's tensor alone:")
+    return "\n".join(lines)
 
 
 def with_costs(rows: list[dict]) -> list[dict]:
@@ -448,7 +563,11 @@ def target(rows: list[dict]) -> dict:
     within the cost, the cheapest setting tried that does stop it (and its
     cost), and why the attack resists."""
     defended = [
-        r for r in rows if not r["undefended"] and r["val_auc_cost"] is not None
+        r
+        for r in rows
+        if not r["undefended"]
+        and not r.get("dropped")
+        and r["val_auc_cost"] is not None
     ]
     cheap = [r for r in defended if r["val_auc_cost"] <= COST_LIMIT]
     meeting = [r for r in cheap if r["worst_excess"] <= BASELINE_MARGIN]
@@ -549,6 +668,16 @@ def describe_target(found: dict) -> str:
     return "\n".join(lines)
 
 
+# What every run of a report shares: its size and the attacker's knowledge.
+HEADER_KEYS = ("rows", "epochs", "batch_size", "known_fraction", "known_labels")
+
+
+def run_header(args: argparse.Namespace) -> dict:
+    """The ``HEADER_KEYS`` of a report, from its command line."""
+    values = (args.rows, args.epochs, args.batch, args.known_fraction)
+    return dict(zip(HEADER_KEYS, (*values, args.known_labels), strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
@@ -561,17 +690,16 @@ def main(argv: list[str] | None = None) -> int:
         found.append(run_setting(args, truths[setting.layout], setting))
     rows = with_costs(found)
     report = {
-        "rows": args.rows,
-        "epochs": args.epochs,
-        "batch_size": args.batch,
-        "known_fraction": args.known_fraction,
-        "known_labels": args.known_labels,
+        **run_header(args),
         "results": rows,
         "target": target(rows),
     }
     path = args.work / "leakage.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     print(format_table(rows))
+    parts = format_parts(rows)
+    if parts:
+        print(parts)
     print(describe_target(report["target"]))
     print(f"results: {path}")
     return 0

@@ -73,23 +73,27 @@ def feature_inference_attack(
     release: str = "train",
     party: str = "alice",
     entity: str | None = ENTITY,
+    columns: slice | None = None,
 ) -> tuple[str, dict[str, FeatureInference]]:
     """The feature-inference attack on every column of ``features`` (raw
     values by ID) but ``entity`` from the tensors of one pass (``release``)
     in the label party's probe folder, and the name of the tensor it read
     (``party``, or ``sum`` under secure aggregation). With ``entity``, the
     attack is scored on the rows of entities that none of the known rows is
-    about (see ``FeatureInference``)."""
+    about (see ``FeatureInference``). ``columns``: the decoder reads only
+    these columns of the tensor (one part of it)."""
     received = read_received(probe, release)
     name, tensor = received_tensor(received, party)
+    if columns is not None:
+        tensor = tensor[:, columns]
     truth = features.reindex(received["id"])
     if truth.isna().to_numpy().any():
         raise ValueError(f"{probe}: tensors of IDs that {party}'s file does not hold")
-    columns = {
+    targets = {
         name: truth[name].to_numpy() for name in features.columns if name != entity
     }
     groups = truth[entity].to_numpy() if entity else None
-    return name, feature_inference(tensor, columns, known, seed, groups)
+    return name, feature_inference(tensor, targets, known, seed, groups)
 
 
 def base_outputs(
@@ -105,8 +109,14 @@ def base_outputs(
     if not checkpoints:
         raise FileNotFoundError(f"{folder} holds no checkpoint of job {job}")
     with np.load(checkpoints[-1]) as stored:
-        # The base's weights only: the optimizer state does not shape outputs.
-        arrays = {k: stored[k] for k in stored.files if not k.startswith("optimizer/")}
+        # The base's weights only: the optimizer state, a predicting step's
+        # last update and MID's bottleneck (between the base and what is sent)
+        # do not shape the base's outputs.
+        arrays = {
+            k: stored[k]
+            for k in stored.files
+            if not k.startswith(("optimizer/", "compensation/", "model/mid/"))
+        }
     rows = np.arange(data.num_rows)
     base = build_party_base(config.party, data.features, rows, config.model, 0)
     create_weights(base)

@@ -1,7 +1,7 @@
 """The reference job across links between companies, and the lean reference.
 
 ``network``: the split DeepFM job on generated MovieLens data, one epoch per
-run, with alice's link to bob through the user-space shaper
+run unless asked for more, with alice's link to bob through the user-space shaper
 (``splitrec.bench.shaper``) at each round trip and bandwidth of ``LINKS``, for
 each strategy setting of ``SETTINGS``: samples/s, epoch seconds, validation
 AUC and its gap to the exact run (pipeline size 1, whatever the link: its
@@ -9,8 +9,11 @@ result does not depend on timing), and the depth an auto pipeline chose.
 Compressors are tried where bandwidth is scarce (``COMPRESSED_LINKS``).
 
 ``lean``: the simplest centralized Keras DeepFM on the same data, on both
-cores (``splitrec.bench.lean``), against the split job on loopback; and the
-split job with each party pinned to a core of its own, as if on its own host.
+cores (``splitrec.bench.lean``), against the split job on loopback; the split
+job with each party pinned to a core of its own, as if on its own host; and
+the split model's centralized twin (``splitrec baseline``: the same towers
+and fuse in one process), which tells the cost of the split model's shape
+apart from the cost of splitting it.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from splitrec.bench.lean import run_lean
-from splitrec.bench.runs import RunResult, run_split
+from splitrec.bench.runs import RunResult, find_run, run_centralized, run_split
 from splitrec.bench.setup import ensure_data, run_configs
 from splitrec.bench.shaper import LinkShape
+from splitrec.common.compression import Compressor
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +40,11 @@ LINKS: dict[str, tuple[float, float] | None] = {
     "50ms/100Mbit": (50.0, 100.0),
     "50ms/20Mbit": (50.0, 20.0),
 }
-# name -> the job's strategy section (and compression, under "compression").
-SETTINGS: dict[str, dict] = {
-    "k=1": {"pipeline_size": 1},
+# The settings run by default (``parse_setting`` reads any other).
+SETTINGS = ("k=1", "auto", "auto+predict", "async")
+# A setting's base by name -> the job's strategy section (k=N aside).
+_BASES: dict[str, dict] = {
     "auto": {"pipeline_size": "auto"},
-    "auto+predict": {"pipeline_size": "auto", "compensation": "predict"},
     "async": {"name": "async", "local_steps": 4, "pipeline_size": "auto"},
 }
 # Compressors tried (with auto+predict) on the links with little bandwidth.
@@ -66,6 +70,8 @@ class NetworkRow:
     depth_median: float = 0.0
     depth_max: int = 0
     peer_bytes_per_sample: float = 0.0
+    # Epochs of the run; speed and AUC are the last epoch's.
+    epochs: int = 1
 
 
 def link_shape(link: str) -> LinkShape | None:
@@ -76,15 +82,37 @@ def link_shape(link: str) -> LinkShape | None:
     return LinkShape.from_round_trip(rtt_ms, rate)
 
 
-def _setting(name: str) -> tuple[dict, dict]:
-    """(strategy section, compression section) of a setting's name; a name
-    ``auto+predict+<compressor>`` adds that compressor."""
-    base, _, compressor = name.partition("+predict+")
-    if compressor:
-        method, _, ratio = compressor.partition(":")
-        compression = {"method": method, "ratio": float(ratio or 1.0)}
-        return dict(SETTINGS["auto+predict"]), compression
-    return dict(SETTINGS[name]), {}
+def parse_setting(name: str) -> tuple[dict, dict]:
+    """(strategy section, compression section) of a setting's name:
+    ``BASE[+predict][+COMPRESSOR]``, BASE one of ``k=N`` (a fixed depth N),
+    ``auto`` or ``async``, COMPRESSOR a compression method with an optional
+    ``:ratio`` (``auto+predict+topk_int8:0.3``, ``k=3+predict``, ``auto+int8``)."""
+    base, *rest = name.split("+")
+    if base.startswith("k=") and base[2:].isdigit() and int(base[2:]) >= 1:
+        strategy: dict = {"pipeline_size": int(base[2:])}
+    elif base in _BASES:
+        strategy = dict(_BASES[base])
+    else:
+        raise ValueError(
+            f"setting {name!r}: begins with k=N (N at least 1), auto or async, "
+            "then +predict and/or +COMPRESSOR (e.g. auto+predict+int8)"
+        )
+    if rest and rest[0] == "predict":
+        strategy["compensation"] = "predict"
+        rest = rest[1:]
+    if len(rest) > 1 or (rest and not rest[0]):
+        raise ValueError(
+            f"setting {name!r}: after the base, +predict and one compressor at most"
+        )
+    compression: dict = {}
+    if rest:
+        method, _, ratio = rest[0].partition(":")
+        try:
+            compression = {"method": method, "ratio": float(ratio or 1.0)}
+            Compressor(method, ratio=compression["ratio"])
+        except ValueError as exc:
+            raise ValueError(f"setting {name!r}: {exc}") from None
+    return strategy, compression
 
 
 def _depths(configs_folder: Path, job: str, party: str = "alice") -> list[int]:
@@ -103,13 +131,18 @@ def run_network_case(
     link: str,
     setting: str,
     timeout: float,
+    epochs: int = 1,
 ) -> NetworkRow:
-    strategy, compression = _setting(setting)
+    strategy, compression = parse_setting(setting)
     name = f"{link}-{setting}".replace("/", "-").replace(":", "-").replace("+", "-")
-    folder = work / "network" / f"{rows}-b{batch}" / name
+    runs = f"{rows}-b{batch}" + (f"-e{epochs}" if epochs != 1 else "")
+    folder = work / "network" / runs / name
     configs = run_configs(folder, data, batch, 1)
     configs.edit(
-        "job", strategy=strategy, compression=compression or {"method": "none"}
+        "job",
+        epochs=epochs,
+        strategy=strategy,
+        compression=compression or {"method": "none"},
     )
     logger.info("network: %s, %s, batch %d", link, setting, batch)
     result: RunResult = run_split(
@@ -127,6 +160,7 @@ def run_network_case(
         depth_median=statistics.median(depths) if depths else 0.0,
         depth_max=max(depths, default=0),
         peer_bytes_per_sample=result.wire.get("peer_bytes_per_sample", 0.0),
+        epochs=epochs,
     )
 
 
@@ -138,9 +172,10 @@ def run_network(
     settings: list[str],
     compressors: list[str],
     timeout: float,
+    epochs: int = 1,
 ) -> list[NetworkRow]:
-    """Every (batch, link, setting) run, plus the compressors on the links
-    with little bandwidth."""
+    """Every (batch, link, setting) run of ``epochs`` epochs, plus the
+    compressors on the links with little bandwidth."""
     if not rows or not links:
         return []
     data = ensure_data(work / "data", rows)
@@ -151,14 +186,29 @@ def run_network(
             if link in COMPRESSED_LINKS:
                 cases += [f"auto+predict+{c}" for c in compressors]
             for setting in cases:
-                row = run_network_case(work, data, rows, batch, link, setting, timeout)
+                row = run_network_case(
+                    work, data, rows, batch, link, setting, timeout, epochs
+                )
                 logger.info("%s", row)
                 table.append(row)
     return table
 
 
-def _exact(table: list[NetworkRow], batch: int) -> NetworkRow | None:
-    return next((r for r in table if (r.batch_size, r.setting) == (batch, "k=1")), None)
+def _find(
+    table: list[NetworkRow], row: NetworkRow, setting: str, link: str | None = None
+) -> NetworkRow | None:
+    """The run of ``setting`` (on ``link``, any link when None) with ``row``'s
+    batch and epochs."""
+    return next(
+        (
+            r
+            for r in table
+            if (r.batch_size, r.epochs, r.setting)
+            == (row.batch_size, row.epochs, setting)
+            and link in (None, r.link)
+        ),
+        None,
+    )
 
 
 def network_rows(table: list[NetworkRow]) -> list[dict]:
@@ -166,16 +216,8 @@ def network_rows(table: list[NetworkRow]) -> list[dict]:
     samples/s against the same setting on loopback."""
     out = []
     for row in table:
-        exact = _exact(table, row.batch_size)
-        near = next(
-            (
-                r
-                for r in table
-                if (r.batch_size, r.setting, r.link)
-                == (row.batch_size, row.setting, "loopback")
-            ),
-            None,
-        )
+        exact = _find(table, row, "k=1")
+        near = _find(table, row, row.setting, "loopback")
         out.append(
             {
                 **asdict(row),
@@ -189,18 +231,19 @@ def network_rows(table: list[NetworkRow]) -> list[dict]:
 
 
 def network_targets(rows: list[dict]) -> list[dict]:
-    """Per link of ``NETWORK_TARGETS`` and batch: the fastest setting within
-    the AUC gap, its samples/s against loopback's best."""
+    """Per link of ``NETWORK_TARGETS``, batch and epochs: the fastest setting
+    within the AUC gap, its samples/s against loopback's best."""
     targets = []
+    runs: dict[tuple, list[dict]] = {}
+    for r in rows:
+        runs.setdefault((r["link"], r["batch_size"], r["epochs"]), []).append(r)
     for link, need, gap in NETWORK_TARGETS:
-        for batch in sorted({r["batch_size"] for r in rows}):
-            here = [r for r in rows if (r["link"], r["batch_size"]) == (link, batch)]
+        for batch, epochs in sorted({(r["batch_size"], r["epochs"]) for r in rows}):
+            here = runs.get((link, batch, epochs), [])
             near = [
                 r
-                for r in rows
-                if (r["link"], r["batch_size"]) == ("loopback", batch)
-                and r["auc_gap"] is not None
-                and r["auc_gap"] <= gap
+                for r in runs.get(("loopback", batch, epochs), [])
+                if r["auc_gap"] is not None and r["auc_gap"] <= gap
             ]
             if not here or not near:
                 continue
@@ -216,6 +259,7 @@ def network_targets(rows: list[dict]) -> list[dict]:
                     "met": ratio >= need,
                     "link": link,
                     "batch_size": batch,
+                    "epochs": epochs,
                     "auc_gap_limit": gap,
                     "setting": best["setting"] if best else None,
                 }
@@ -225,8 +269,9 @@ def network_targets(rows: list[dict]) -> list[dict]:
 
 def format_network_table(rows: list[dict]) -> str:
     lines = [
-        "network: the reference job across a shaped link (alice <-> bob), one epoch",
-        f"{'link':<13} {'batch':>5} {'setting':<26} {'samples/s':>10} "
+        "network: the reference job across a shaped link (alice <-> bob); "
+        "speed and AUC of the last epoch",
+        f"{'link':<13} {'batch':>5} {'ep':>3} {'setting':<26} {'samples/s':>10} "
         f"{'x loopb.':>8} {'epoch s':>8} {'val_AUC':>8} {'gap':>7} "
         f"{'depth':>9} {'B/sample':>9}",
     ]
@@ -235,7 +280,7 @@ def format_network_table(rows: list[dict]) -> str:
         ratio = f"{r['vs_loopback']:.2f}" if r["vs_loopback"] is not None else "-"
         gap = f"{r['auc_gap']:.4f}" if r["auc_gap"] is not None else "-"
         lines.append(
-            f"{r['link']:<13} {r['batch_size']:>5} {r['setting']:<26} "
+            f"{r['link']:<13} {r['batch_size']:>5} {r['epochs']:>3} {r['setting']:<26} "
             f"{r['samples_per_second']:>10,.0f} {ratio:>8} "
             f"{r['epoch_seconds']:>8.1f} {r['val_auc']:>8.4f} {gap:>7} "
             f"{depth:>9} {r['peer_bytes_per_sample']:>9.1f}"
@@ -252,10 +297,13 @@ def run_lean_table(
     batches: list[int],
     timeout: float,
     network: list[NetworkRow] = (),
+    done: list[RunResult] = (),
 ) -> list[dict]:
-    """For each batch: the lean model on both cores, the split job (pipeline
-    size auto) on loopback (the network table's run when it has one), and the
-    split job with alice and bob pinned to a core each."""
+    """For each batch: the lean model on both cores, the split model's
+    centralized twin, the split job (pipeline size auto) on loopback (the
+    network table's run when it has one), and the split job with alice and bob
+    pinned to a core each. Runs of the same rows and batch in ``network``
+    (the split job) and ``done`` (the twin) are taken instead of repeated."""
     if not rows:
         return []
     data = ensure_data(work / "data", rows)
@@ -270,6 +318,14 @@ def run_lean_table(
             "lean_val_auc": lean["val_auc"],
             "lean_peak_rss_mb": lean["peak_rss_mb"],
         }
+        twin = find_run(done, "centralized", rows, batch)
+        if twin is None:
+            logger.info("lean: the centralized twin, batch %d", batch)
+            twin_configs = run_configs(folder / "twin", data, batch, 1)
+            twin = run_centralized(twin_configs, rows, batch, timeout)
+        entry["twin_samples_per_second"] = twin.samples_per_second
+        entry["twin_val_auc"] = twin.val_auc
+        entry["twin_ratio"] = twin.samples_per_second / lean["samples_per_second"]
         near = next(
             (
                 r
@@ -284,13 +340,14 @@ def run_lean_table(
                 speed, auc = near.samples_per_second, near.val_auc
             else:
                 configs = run_configs(folder / mode, data, batch, 1)
-                configs.edit("job", strategy=SETTINGS["auto"])
+                configs.edit("job", strategy=_BASES["auto"])
                 logger.info("lean: %s, batch %d", mode, batch)
                 result = run_split(configs, rows, batch, 1, timeout, cores=cores)
                 speed, auc = result.samples_per_second, result.val_auc
             entry[f"{mode}_samples_per_second"] = speed
             entry[f"{mode}_val_auc"] = auc
             entry[f"{mode}_ratio"] = speed / lean["samples_per_second"]
+            entry[f"{mode}_vs_twin"] = speed / twin.samples_per_second
         table.append(entry)
     return table
 
@@ -316,15 +373,18 @@ def lean_targets(table: list[dict]) -> list[dict]:
 def format_lean_table(table: list[dict]) -> str:
     lines = [
         "lean: a single-process Keras DeepFM (both cores) against the split job "
-        "on loopback (pipeline auto)",
-        f"{'batch':>5} {'lean s/s':>9} {'lean AUC':>8} {'split s/s':>9} {'ratio':>6} "
+        "on loopback (pipeline auto); twin: the split model in one process",
+        f"{'batch':>5} {'lean s/s':>9} {'lean AUC':>8} {'twin s/s':>9} {'ratio':>6} "
+        f"{'split s/s':>9} {'ratio':>6} {'/twin':>6} "
         f"{'pinned s/s':>10} {'ratio':>6} {'split AUC':>9}",
     ]
     for e in table:
         lines.append(
             f"{e['batch_size']:>5} {e['lean_samples_per_second']:>9,.0f} "
-            f"{e['lean_val_auc']:>8.4f} {e['split_samples_per_second']:>9,.0f} "
-            f"{e['split_ratio']:>6.2f} {e['split_pinned_samples_per_second']:>10,.0f} "
+            f"{e['lean_val_auc']:>8.4f} {e['twin_samples_per_second']:>9,.0f} "
+            f"{e['twin_ratio']:>6.2f} {e['split_samples_per_second']:>9,.0f} "
+            f"{e['split_ratio']:>6.2f} {e['split_vs_twin']:>6.2f} "
+            f"{e['split_pinned_samples_per_second']:>10,.0f} "
             f"{e['split_pinned_ratio']:>6.2f} {e['split_val_auc']:>9.4f}"
         )
     return "\n".join(lines)

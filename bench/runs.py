@@ -1,15 +1,23 @@
 """One benchmark run: the centralized baseline or the split job, in real processes.
 
 Each process's peak resident memory comes from the kernel when it exits.
+
+Split runs of one data set share its private ID alignment: the first run's
+parties align (PSI) and leave their alignment cache; later runs of the same
+job on the same files start from a copy of it, as a party restarted on
+unchanged data does, so the benchmark times training, not alignment again
+(alignment has its own ``psi`` table). A party checks the cache's key (the
+job and every party's ID-column digest) and aligns again on any mismatch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +25,7 @@ from splitrec.bench.setup import ROOT
 from splitrec.bench.shaper import LinkShape, Shaper
 from splitrec.coordinator.local import start_party, wait_with_usage
 from splitrec.coordinator.local_configs import LocalConfigs
+from splitrec.party_server.alignment import CACHE_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +100,41 @@ def run_centralized(
     )
 
 
+def alignment_paths(configs: LocalConfigs) -> dict[str, tuple[Path, Path]]:
+    """By party: where runs on its data file keep the job's shared alignment
+    cache, and the party's own alignment cache in this run's output."""
+    job = configs.read("job")["job"]
+    paths = {}
+    for name in configs.parties:
+        party = configs.read(name)
+        store = Path(party["data"]["path"]).parent / "alignments" / job
+        cache = Path(party["output_dir"]) / job / CACHE_FILE
+        paths[name] = (store / f"{name}.npz", cache)
+    return paths
+
+
+def _share_alignment(configs: LocalConfigs, keep: bool) -> None:
+    """Before a run (``keep`` false): each party starts from its data's
+    shared alignment if there is one. After it (``keep``): an alignment the
+    run made becomes the shared one."""
+    for store, cache in alignment_paths(configs).values():
+        source, target = (cache, store) if keep else (store, cache)
+        if source.exists() and not (keep and target.exists()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+def find_run(
+    runs: Sequence[RunResult], mode: str, rows: int, batch: int, pipeline: int = 1
+) -> RunResult | None:
+    """A run already made of ``mode`` with these rows, batch and pipeline size."""
+    wanted = (mode, rows, batch, pipeline)
+    return next(
+        (r for r in runs if (r.mode, r.rows, r.batch_size, r.pipeline_size) == wanted),
+        None,
+    )
+
+
 def run_split(
     configs: LocalConfigs,
     rows: int,
@@ -99,10 +143,14 @@ def run_split(
     timeout: float,
     link: LinkShape | None = None,
     cores: Mapping[str, int] | None = None,
+    share_alignment: bool = True,
 ) -> RunResult:
     """One split run. ``link``: each feature party reaches the label party
     through a shaper of that shape (both directions); ``cores``: a party runs
-    pinned to that CPU (``taskset``), as if on a host of its own."""
+    pinned to that CPU (``taskset``), as if on a host of its own;
+    ``share_alignment``: start from (and leave) the data's shared alignment."""
+    if share_alignment:
+        _share_alignment(configs, keep=False)
     logs = configs.folder / "logs"
     # The label party first: every feature party is given its address.
     label = configs.read("job")["label_party"]
@@ -138,6 +186,8 @@ def run_split(
             party.stop()
         for shaper in shapers:
             shaper.stop()
+    if share_alignment:
+        _share_alignment(configs, keep=True)
     run_dir = configs.folder / "runs" / configs.read("job")["job"]
     epoch = _history(run_dir / "history.json")
     wire = json.loads((run_dir / "traffic.json").read_text())

@@ -37,6 +37,8 @@ class EpochRecord:
     # per row without amplification); label DP: the randomized response's ε.
     epsilon: float | None = None
     epsilon_per_row: float | None = None
+    # Accounted per user (privacy.embedding_dp.per_user): the busiest user's ε.
+    epsilon_per_user: float | None = None
     delta: float | None = None
     label_epsilon: float | None = None
     # Several tasks: task name -> train_loss, train_auc, val_loss, val_auc,
@@ -90,9 +92,14 @@ class EpochRecord:
             f"recall {shown(self.val_recall)} | {self.samples_per_second:.0f} samples/s"
         )
         if self.epsilon is not None:
+            per_user = (
+                ""
+                if self.epsilon_per_user is None
+                else f", per user {self.epsilon_per_user:.3g}"
+            )
             line += (
                 f" | embedding DP ε {self.epsilon:.3g} (per row "
-                f"{self.epsilon_per_row:.3g}) at δ {self.delta:g}"
+                f"{self.epsilon_per_row:.3g}{per_user}) at δ {self.delta:g}"
             )
         if self.label_epsilon is not None:
             line += f" | label DP ε {self.label_epsilon:g}"
@@ -127,7 +134,14 @@ def _metrics_back(data: dict, optional: set[str]) -> dict:
 def record_from_json(data: dict) -> EpochRecord:
     """The record back from JSON: null metrics are NaN again (optional privacy
     fields stay ``None``)."""
-    optional = {"epsilon", "epsilon_per_row", "delta", "label_epsilon", "tasks"}
+    optional = {
+        "epsilon",
+        "epsilon_per_row",
+        "epsilon_per_user",
+        "delta",
+        "label_epsilon",
+        "tasks",
+    }
     values = _metrics_back(data, optional)
     if values.get("tasks") is not None:
         values["tasks"] = {
@@ -202,7 +216,7 @@ TASK_METRICS = (
     "val_recall",
 )
 # The privacy budget spent, when the job's mechanisms spend one.
-PRIVACY_METRICS = ("epsilon", "epsilon_per_row", "label_epsilon")
+PRIVACY_METRICS = ("epsilon", "epsilon_per_row", "epsilon_per_user", "label_epsilon")
 EPOCH_METRICS = (
     *TASK_METRICS,
     "samples_per_second",

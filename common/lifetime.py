@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,23 @@ def stop_with_parent() -> None:
         return
     if str(os.getppid()) != expected:  # the parent died before we asked
         os.kill(os.getpid(), signal.SIGTERM)
+        return
+    # Should the kernel's signal not come, a watcher on the parent's pid sends it.
+    _watch_parent(int(expected), lambda: os.kill(os.getpid(), signal.SIGTERM))
+
+
+def _watch_parent(
+    parent_pid: int, gone: Callable[[], None], every: float = 0.5
+) -> None:
+    """Calls ``gone`` once, within ``every`` seconds of this process's parent
+    no longer being ``parent_pid``."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(every)
+        gone()
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
@@ -55,10 +73,4 @@ def exit_with_parent(parent_pid: int, every: float = 0.5) -> None:
     starts its workers from whichever thread submits first, so a watcher
     thread that compares ``os.getppid()`` with the parent is used instead.
     """
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(every)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    _watch_parent(parent_pid, lambda: os._exit(1), every)

@@ -43,6 +43,9 @@ class PreparedJob:
     # Each party's fingerprint (see ``splitrec.config.fingerprint``), by party.
     fingerprints: dict[str, dict[str, str]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    # Embedding DP accounted per user: the most training rows about one user
+    # at any feature party (0 when not accounted per user).
+    max_user_rows: int = 0
 
     @property
     def rows(self) -> dict[str, int]:
@@ -248,6 +251,7 @@ def prepare_all(
         first.aligned_rows,
         {n: dict(d.fingerprint) for n, d in descriptions.items()},
         warnings,
+        max(r.max_user_rows for r in prepared.values()),
     )
 
 

@@ -24,9 +24,11 @@ def privacy_fields(
         prepared.train_rows,
         (epoch + 1) * steps,
         steps,
+        prepared.max_user_rows,
     )
     if spent is not None:
-        fields.update(dataclasses.asdict(spent))
+        found = dataclasses.asdict(spent)
+        fields.update({k: v for k, v in found.items() if v is not None})
     if privacy.label_dp:
         fields["label_epsilon"] = privacy.label_epsilon
     return fields

@@ -33,7 +33,10 @@ def scoring_config(config: JobConfig, version: str, dataset: str) -> JobConfig:
             raise ConfigError(f"{what}: {problem}")
     found = recorded_version(config, config.job, version)
     privacy = dataclasses.replace(
-        config.privacy, leakage_probe=False, dp_releases="training"
+        config.privacy,
+        leakage_probe=False,
+        dp_releases="training",
+        mid_releases="training",
     )
     scoring = config.model_copy(
         update={

@@ -72,6 +72,32 @@ run_compose() {
   run_interruptibly "${compose[@]}" "$@"
 }
 
+# Shows every container's log until the containers stop. docker-compose v1's
+# `logs --follow` can end with a traceback when the engine reports the start of a
+# container it can no longer inspect (seen with podman's API); it is then started
+# again, and shows each log from its start once more, so that no line is lost
+# (earlier lines repeat), up to 5 times. $1 is a file that is not empty once the
+# job is over.
+follow_logs() {
+  local done_file=$1 follower="" status tries=0
+  trap '[ -z "$follower" ] || kill "$follower" 2>/dev/null; exit 0' TERM
+  while :; do
+    "${compose[@]}" logs --follow &
+    follower=$!
+    wait "$follower" && status=0 || status=$?
+    follower=""
+    [ "$status" != 0 ] && [ ! -s "$done_file" ] || return 0
+    tries=$((tries + 1))
+    if [ "$tries" -gt 5 ]; then
+      say "docker-compose stopped following the logs $tries times; the job goes on \
+without them (\`deploy/compose.sh logs\` shows them)"
+      return 0
+    fi
+    say "docker-compose stopped following the logs (exit $status); following them again from their start"
+    sleep 1
+  done
+}
+
 # The reference job (see the top of this file); $1 is the engine's command line
 # tool, for `wait`. Whatever happens (a failed build, an unhealthy party, a
 # signal), the parties are stopped before this returns.
@@ -83,7 +109,7 @@ run_job() {
   # the mounted runs folders, which stay).
   if run_compose rm --force --stop coordinator \
       && run_compose up --build --detach --force-recreate alice bob; then
-    "${compose[@]}" logs --follow &
+    follow_logs "$exit_file" &
     logs=$!
     if run_compose up --detach coordinator; then
       coordinator=$("${compose[@]}" ps -q coordinator) || true
@@ -99,8 +125,8 @@ run_job() {
     [ "$status" != 0 ] || status=$(tr -dc 0-9 <"$exit_file")
     [ -n "$status" ] || status=1
   fi
-  rm -f "$exit_file"
   [ "$stopped_by" = 0 ] || status=$stopped_by
+  echo "$status" >"$exit_file"  # the job is over: the log follower may end
   # The parties stop gracefully; the log stream ends with them.
   "${compose[@]}" stop >/dev/null 2>&1 || true
   if [ -n "$logs" ]; then
@@ -108,6 +134,7 @@ run_job() {
     kill "$logs" 2>/dev/null || true
     wait "$logs" 2>/dev/null || true
   fi
+  rm -f "$exit_file"
   if [ "$stopped_by" != 0 ]; then
     say "stopped by a signal; the containers are stopped (exit $status)"
   else

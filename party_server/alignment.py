@@ -86,6 +86,7 @@ def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
     features = data.features.subset(rows)
     labels = data.labels[rows] if data.labels is not None else None
     ids = data.ids[rows]
+    users = data.users[rows] if data.users is not None else None
     return DataSlice(
-        ids, features, labels, id_digest(ids), data.content_digest, data.fitted
+        ids, features, labels, id_digest(ids), data.content_digest, data.fitted, users
     )

@@ -90,6 +90,7 @@ class ControlService(control_pb2_grpc.ControlServicer):
             aligned_rows=job.data.num_rows,
             alignment_cached=job.alignment_cached,
             warnings=list(job.warnings),
+            max_user_rows=job.max_user_rows,
         )
 
     @rpc_method

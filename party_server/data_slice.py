@@ -41,6 +41,15 @@ class DataSlice:
     # The party's features with ``from_data`` vocabularies fitted on its file:
     # how an exported part encodes raw values (``splitrec.models.raw_columns``).
     fitted: tuple[FeatureConfig, ...] = ()
+    # Whom each row is about (``data.user_column``), when the config names it.
+    users: np.ndarray | None = None
+
+    def max_user_rows(self, rows: np.ndarray) -> int:
+        """The most of ``rows`` that are about one user (0 without users)."""
+        if self.users is None or not rows.size:
+            return 0
+        _, counts = np.unique(self.users[rows], return_counts=True)
+        return int(counts.max())
 
     @property
     def num_rows(self) -> int:
@@ -114,6 +123,8 @@ def _check_header(header: list[str], config: PartyConfig) -> list[str]:
         )
     needed = [config.data.id_column, *(f.column for f in config.features)]
     needed += [label.column for label in config.labels]
+    if config.data.user_column:
+        needed.append(config.data.user_column)
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(
@@ -221,11 +232,13 @@ def load_data_slice(config: PartyConfig, labels_optional: bool = False) -> DataS
     raw, layout, config = _read_raw(config, labels_optional)
     columns = _check_header(layout.header, config)
     features = _fitted_features(raw, columns, config)
-    ids, labels, parts = [], [], []
+    ids, labels, parts, users = [], [], [], []
     content = hashlib.sha256()
     for chunk in _chunks(raw, columns):
         _digest_chunk(content, chunk, columns)
         ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
+        if config.data.user_column:
+            users.append(chunk[config.data.user_column].to_numpy(dtype=str))
         labels.append(_labels(chunk, config, layout))
         _check_numbers(chunk, features, config, layout)
         parts.append(encode_features(chunk, features))
@@ -252,6 +265,7 @@ def load_data_slice(config: PartyConfig, labels_optional: bool = False) -> DataS
         id_digest(id_array),
         content.hexdigest(),
         features,
+        np.concatenate(users) if users else None,
     )
 
 

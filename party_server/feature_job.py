@@ -13,9 +13,10 @@ import grpc
 import numpy as np
 
 from splitrec.common.compression import Compressor
-from splitrec.common.errors import JobStateError, PeerError
+from splitrec.common.errors import ConfigError, JobStateError, PeerError
 from splitrec.common.pipeline_plan import DECIDE_EVERY
 from splitrec.common.positions import at
+from splitrec.common.seeds import derive_seed
 from splitrec.common.traffic import TrafficCounter
 from splitrec.config.jobspec import JobSpec
 from splitrec.config.party import PartyConfig
@@ -25,7 +26,7 @@ from splitrec.models.serving import BaseServing
 from splitrec.models.steps import BaseStep
 from splitrec.party_server.checkpoints import ModelState
 from splitrec.party_server.data_slice import DataSlice
-from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
+from splitrec.party_server.job_base import Evaluation, PartyJob, Progress
 from splitrec.party_server.leakage_probe import LeakageProbe
 from splitrec.party_server.peer_client import PeerStream
 from splitrec.party_server.pipeline_depth import (
@@ -35,20 +36,27 @@ from splitrec.party_server.pipeline_depth import (
     StepTiming,
     plan_file,
 )
+from splitrec.party_server.prepared_batches import PreparedBatches, ReadyBatch
 from splitrec.party_server.secure_sums import PairwiseMasking
-from splitrec.privacy.mechanisms import EMBEDDING_NOISE, add_gaussian, generator
+from splitrec.privacy.mechanisms import (
+    EMBEDDING_NOISE,
+    MID_NOISE,
+    add_gaussian,
+    generator,
+)
+from splitrec.privacy.mid import Bottleneck
 from splitrec.privacy.secure_aggregation.masks import MaskContext
 from splitrec.security.tls import Credentials
 from splitrec.v1 import common_pb2, peer_pb2
 from splitrec.wire.serde import (
     compressed_from_proto,
     compressed_to_proto,
+    forward_to_proto,
     key_share_from_proto,
     key_share_to_proto,
     masked_to_proto,
     split_to_proto,
     tensor_from_proto,
-    tensor_to_proto,
 )
 
 
@@ -65,21 +73,27 @@ class _InFlight:
     positions: np.ndarray | None = None
     # When it was handed to the stream (time.monotonic).
     sent_at: float = 0.0
+    # MID's code noise of its forward (None without MID).
+    noise: np.ndarray | None = None
 
 
 def _joined(
     group: list[tuple[_InFlight, np.ndarray]],
-) -> tuple[PackedBatch, np.ndarray]:
-    """The inputs and gradients of a group of steps, one after another."""
+) -> tuple[PackedBatch, np.ndarray, np.ndarray | None]:
+    """The inputs, gradients and code noises of a group of steps, one after
+    another."""
     if len(group) == 1:
-        return group[0][0].inputs, group[0][1]
+        sent, gradient = group[0]
+        return sent.inputs, gradient, sent.noise
     batches = [sent.inputs for sent, _ in group]
     joined = PackedBatch(
         np.concatenate([b.indices for b in batches]),
         np.concatenate([b.dense for b in batches]),
         np.concatenate([b.numeric for b in batches]),
     )
-    return joined, np.concatenate([gradient for _, gradient in group])
+    noises = [sent.noise for sent, _ in group]
+    noise = None if noises[0] is None else np.concatenate(noises)
+    return joined, np.concatenate([gradient for _, gradient in group]), noise
 
 
 class FeatureJob(PartyJob):
@@ -96,6 +110,7 @@ class FeatureJob(PartyJob):
         credentials: Credentials | None = None,
     ) -> None:
         super().__init__(spec, config.party, data, config.output_dir)
+        self.max_user_rows = self._user_rows(config)
         self._party = config.party
         self._model = config.model
         self._channel = label_channel
@@ -104,13 +119,26 @@ class FeatureJob(PartyJob):
         base = build_party_base(
             config.party, data.features, self.split.train, config.model, spec.seed
         )
+        privacy = spec.privacy
+        bottleneck = (
+            Bottleneck(
+                base.output_spec.width,
+                privacy.mid_dim,
+                derive_seed(spec.seed, "mid", config.party),
+                name="mid",
+            )
+            if privacy.mid
+            else None
+        )
         self.step = BaseStep(
             base,
             spec.optimizer,
             spec.learning_rate,
-            spec.privacy.clip_norm,
-            nopeek=spec.privacy.nopeek,
+            privacy.clip_norm,
+            nopeek=privacy.nopeek,
             predict=spec.compensation == "predict",
+            bottleneck=bottleneck,
+            mid_weight=privacy.mid_weight,
         )
         self.model_state = ModelState(
             base.output_spec.structure,
@@ -153,12 +181,28 @@ class FeatureJob(PartyJob):
             else None
         )
 
+    def _user_rows(self, config: PartyConfig) -> int:
+        """The most training rows about one user, when the job accounts
+        embedding DP per user (0 otherwise); refused without a user column."""
+        privacy = self.spec.privacy
+        if self.spec.dataset or not (privacy.embedding_dp and privacy.dp_per_user):
+            return 0
+        if self.data.users is None:
+            raise ConfigError(
+                f"party {config.party}: job {self.spec.job_id} accounts embedding DP "
+                "per user (privacy.embedding_dp.per_user) and "
+                f"{config.source or 'the party config'} names no data.user_column; "
+                "add the column that names whom each row is about"
+            )
+        return self.data.max_user_rows(self.split.train)
+
     def serving_part(self) -> BaseServing:
         return BaseServing(
             self.data.fitted,
             self.step.model,
             self.spec.privacy.clip_norm,
             self._model,
+            self.step.bottleneck,
         )
 
     def state(self) -> dict[str, np.ndarray]:
@@ -219,8 +263,7 @@ class FeatureJob(PartyJob):
         if phase != common_pb2.PHASE_TRAIN:
             compressor = compressor.for_evaluation()
         if compressor.method == "none":
-            forward = peer_pb2.Forward(key=key, hidden=tensor_to_proto(hidden))
-            return peer_pb2.PeerMessage(forward=forward), None
+            return forward_to_proto(key, hidden), None
         step_key = (phase, epoch, step)
         packed = compressor.compress(hidden, step_key)
         forward = peer_pb2.Forward(key=key, compressed=compressed_to_proto(packed))
@@ -257,10 +300,11 @@ class FeatureJob(PartyJob):
             self._applied = first_step - 1
             self._window_end, self._group = end, []
             previous: float | None = None
+            ready = train.prepared(self.data.features.take, first_step, end)
             try:
                 limit = self._limit(epoch, first_step)
                 next_send = self._fill(
-                    stream, train, epoch, in_flight, first_step, limit
+                    stream, ready, epoch, in_flight, first_step, limit
                 )
                 for step in range(first_step, end):
                     if cancelled.is_set():
@@ -270,15 +314,15 @@ class FeatureJob(PartyJob):
                     gradient, label_times = self._receive_gradient(stream, sent)
                     got = time.monotonic()
                     limit = self._limit(epoch, step + 1)
-                    rows = train.batch(next_send) if next_send < limit else None
+                    batch = ready.get(next_send) if next_send < limit else None
                     follow_up = self._update_and_send(
-                        stream, sent, gradient, next_send, rows
+                        stream, sent, gradient, next_send, batch
                     )
                     if follow_up is not None:
                         in_flight.append(follow_up)
                         next_send += 1
                     next_send = self._fill(
-                        stream, train, epoch, in_flight, next_send, limit
+                        stream, ready, epoch, in_flight, next_send, limit
                     )
                     if self._controller is not None:
                         self._observe(sent, label_times, asked, got, previous)
@@ -297,6 +341,7 @@ class FeatureJob(PartyJob):
                 stream.cancel()
                 raise
             finally:
+                ready.close()
                 self._training_stream = None
 
     def close(self) -> None:
@@ -361,7 +406,7 @@ class FeatureJob(PartyJob):
     def _fill(
         self,
         stream: PeerStream,
-        train: Pass,
+        ready: PreparedBatches,
         epoch: int,
         in_flight: deque[_InFlight],
         next_send: int,
@@ -369,9 +414,7 @@ class FeatureJob(PartyJob):
     ) -> int:
         """Sends forwards up to (not including) step ``limit``; returns the next."""
         while next_send < limit:
-            in_flight.append(
-                self._send(stream, epoch, next_send, train.batch(next_send))
-            )
+            in_flight.append(self._send(stream, epoch, next_send, ready.get(next_send)))
             next_send += 1
         self.status.in_flight_peak = max(self.status.in_flight_peak, len(in_flight))
         return next_send
@@ -382,7 +425,7 @@ class FeatureJob(PartyJob):
         sent: _InFlight,
         gradient: np.ndarray,
         following: int,
-        rows: np.ndarray | None,
+        batch: ReadyBatch | None,
     ) -> _InFlight | None:
         """Applies the gradient of ``sent``; then sends step ``following`` if any.
 
@@ -392,24 +435,33 @@ class FeatureJob(PartyJob):
         """
         if self.probe is not None:
             self.probe.record(sent.step, self.data.ids[sent.rows], gradient)
-        batch = sent.inputs
+        inputs = sent.inputs
         if self.spec.strategy == "async":
             self._group.append((sent, gradient))
             if not self._ends_group(sent.epoch, sent.step):
-                if rows is None:
+                if batch is None:
                     return None
-                return self._send(stream, sent.epoch, following, rows)
-            batch, gradient = _joined(self._group)
+                return self._send(stream, sent.epoch, following, batch)
+            inputs, gradient, noise = _joined(self._group)
             self._group = []
+        else:
+            noise = sent.noise
         self._applied = sent.step
-        if rows is None:
-            self.step.backward(batch, gradient)
+        if batch is None:
+            self.step.backward(inputs, gradient, noise)
             return None
-        inputs = self.data.features.take(rows)
+        next_noise = self._code_noise(sent.epoch, following, len(batch.rows))
         hidden = self.step.backward_then_forward(
-            batch, gradient, inputs, ahead=self._missing(sent.epoch, following)
+            inputs,
+            gradient,
+            batch.inputs,
+            ahead=self._missing(sent.epoch, following),
+            noise=noise,
+            next_noise=next_noise,
         )
-        return self._send_hidden(stream, sent.epoch, following, rows, inputs, hidden)
+        return self._send_hidden(
+            stream, sent.epoch, following, batch, hidden, next_noise
+        )
 
     def _ends_group(self, epoch: int, step: int) -> bool:
         """Whether the async strategy updates after ``step``: at the end of each
@@ -428,20 +480,22 @@ class FeatureJob(PartyJob):
         )
 
     def _send(
-        self, stream: PeerStream, epoch: int, step: int, rows: np.ndarray
+        self, stream: PeerStream, epoch: int, step: int, batch: ReadyBatch
     ) -> _InFlight:
-        inputs = self.data.features.take(rows)
-        hidden = self.step.forward(inputs, ahead=self._missing(epoch, step))
-        return self._send_hidden(stream, epoch, step, rows, inputs, hidden)
+        noise = self._code_noise(epoch, step, len(batch.rows))
+        hidden = self.step.forward(
+            batch.inputs, ahead=self._missing(epoch, step), noise=noise
+        )
+        return self._send_hidden(stream, epoch, step, batch, hidden, noise)
 
     def _send_hidden(
         self,
         stream: PeerStream,
         epoch: int,
         step: int,
-        rows: np.ndarray,
-        inputs: PackedBatch,
+        batch: ReadyBatch,
         hidden: object,
+        noise: np.ndarray | None,
     ) -> _InFlight:
         array = self._with_noise(hidden.numpy(), epoch, step)
         message, positions = self._forward_message(
@@ -449,8 +503,27 @@ class FeatureJob(PartyJob):
         )
         stream.send(message)
         return _InFlight(
-            epoch, step, inputs, array.shape, rows, positions, time.monotonic()
+            epoch,
+            step,
+            batch.inputs,
+            array.shape,
+            batch.rows,
+            positions,
+            time.monotonic(),
+            noise,
         )
+
+    def _code_noise(
+        self, epoch: int, step: int, rows: int, *release: int
+    ) -> np.ndarray | None:
+        """MID's code noise for a training step, keyed by its epoch and step
+        (another pass's, ``release``: its phase and split, draws its own; None
+        without MID)."""
+        if self.step.bottleneck is None:
+            return None
+        key = (self._index, epoch, step, *release)
+        rng = generator(self.spec.seed, MID_NOISE, *key)
+        return rng.standard_normal((rows, self.step.noise_width), dtype=np.float32)
 
     def _with_noise(
         self, hidden: np.ndarray, epoch: int, step: int, *release: int
@@ -520,14 +593,18 @@ class FeatureJob(PartyJob):
         ):
             read = self.read_pass(split)
             stream = self._open(phase, split)
+            ready = read.prepared(self.data.features.take)
             try:
                 for step in range(read.steps):
                     if cancelled.is_set():
                         raise JobStateError("the pass was cancelled")
-                    inputs = self.data.features.take(read.batch(step))
-                    hidden = self.step.forward(inputs).numpy()
+                    batch = ready.get(step)
+                    key = (phase, zlib.crc32(split.encode()))
+                    noise = None
+                    if self.spec.privacy.mid_samples_every_release:
+                        noise = self._code_noise(epoch, step, len(batch.rows), *key)
+                    hidden = self.step.forward(batch.inputs, noise=noise).numpy()
                     if self.spec.privacy.noises_every_release:
-                        key = (phase, zlib.crc32(split.encode()))
                         hidden = self._with_noise(hidden, epoch, step, *key)
                     message = self._forward_message(phase, epoch, step, hidden, split)
                     stream.send(message[0])
@@ -535,4 +612,6 @@ class FeatureJob(PartyJob):
             except BaseException:
                 stream.cancel()
                 raise
+            finally:
+                ready.close()
             return int(read.rows.size)

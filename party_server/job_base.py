@@ -151,6 +151,9 @@ class PartyJob:
         # Findings worth a person's attention, reported by PrepareJob.
         self.warnings: list[str] = []
         self.split: RowSplit = _checked_split(data.num_rows, spec)
+        # Embedding DP accounted per user: the most training rows about one
+        # user (set by a feature party; 0 otherwise).
+        self.max_user_rows = 0
         self.status = JobStatus()
         self._busy = threading.Lock()
 
@@ -217,6 +220,7 @@ class PartyJob:
             int(self.split.train.size),
             self.status.epoch * self.steps_per_epoch + self.status.step,
             self.steps_per_epoch,
+            self.max_user_rows,
         )
 
     def note_speed(self, samples: int, started: float) -> None:

@@ -40,6 +40,7 @@ from splitrec.party_server.data_slice import DataSlice
 from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from splitrec.party_server.leakage_probe import ReceivedProbe
 from splitrec.party_server.mailbox import Inbound, Mailbox
+from splitrec.party_server.prepared_batches import PreparedBatches
 from splitrec.party_server.secure_sums import ShareBoard
 from splitrec.privacy.mechanisms import (
     GRADIENT_NOISE,
@@ -52,6 +53,7 @@ from splitrec.privacy.secure_aggregation import fixed_point
 from splitrec.security.tls import Credentials
 from splitrec.v1 import common_pb2, peer_pb2
 from splitrec.wire.serde import (
+    backward_to_proto,
     compressed_from_proto,
     compressed_to_proto,
     key_share_from_proto,
@@ -59,7 +61,6 @@ from splitrec.wire.serde import (
     masked_from_proto,
     split_from_proto,
     tensor_from_proto,
-    tensor_to_proto,
 )
 
 logger = logging.getLogger(__name__)
@@ -354,17 +355,18 @@ class LabelJob(PartyJob):
                 training_probe.clear()
             train = self.train_pass(epoch)
             started, samples = time.monotonic(), 0
-            for step in range(first_step, first_step + num_steps):
-                samples += self._train_step(train, epoch, step, cancelled)
-                self.status.epoch, self.status.step = epoch, step + 1
-                done = step + 1 == first_step + num_steps
-                if done and training_probe is not None:
-                    training_probe.flush(epoch, first_step, step)
-                if done or (step + 1 - first_step) % report_every == 0:
-                    self.note_speed(samples, started)
-                    yield Progress(
-                        epoch, step + 1, samples, self._running(step + 1 == train.steps)
-                    )
+            end = first_step + num_steps
+            with train.prepared(self.data.features.take, first_step, end) as ready:
+                for step in range(first_step, end):
+                    samples += self._train_step(ready, epoch, step, cancelled)
+                    self.status.epoch, self.status.step = epoch, step + 1
+                    done = step + 1 == end
+                    if done and training_probe is not None:
+                        training_probe.flush(epoch, first_step, step)
+                    if done or (step + 1 - first_step) % report_every == 0:
+                        self.note_speed(samples, started)
+                        metrics = self._running(step + 1 == train.steps)
+                        yield Progress(epoch, step + 1, samples, metrics)
 
     def _running(self, epoch_done: bool) -> Metrics:
         if epoch_done:
@@ -374,17 +376,20 @@ class LabelJob(PartyJob):
         return self._epoch_metrics.running()
 
     def _train_step(
-        self, train: Pass, epoch: int, step: int, cancelled: threading.Event
+        self,
+        ready: PreparedBatches,
+        epoch: int,
+        step: int,
+        cancelled: threading.Event,
     ) -> int:
         key = (common_pb2.PHASE_TRAIN, epoch, step)
         hiddens = self._peer_inputs(self.mailbox.take(key, self._timeout, cancelled))
         taken = time.monotonic()
-        rows = train.batch(step)
+        batch = ready.get(step)
+        rows = batch.rows
         self._record_received(common_pb2.PHASE_TRAIN, epoch, rows, hiddens)
         labels = self._train_labels[rows]
-        loss, losses, scores, grads = self.step.train(
-            self.data.features.take(rows), hiddens, labels
-        )
+        loss, losses, scores, grads = self.step.train(batch.inputs, hiddens, labels)
         step_key = common_pb2.StepKey(
             job_id=self.spec.job_id,
             phase=common_pb2.PHASE_TRAIN,
@@ -397,14 +402,15 @@ class LabelJob(PartyJob):
         with self._outbox_lock:
             for sender, grad in zip(self._senders, grads, strict=True):
                 gradient = self._defended(sender, epoch, step, grad.numpy(), labels)
-                backward = self._backward(sender, key, step_key, gradient)
+                message = self._backward(sender, key, step_key, gradient)
                 now = time.monotonic()
+                backward = message.backward
                 backward.held_micros = _micros(now - self.mailbox.arrived[sender])
                 backward.compute_micros = _micros(now - taken)
                 outbox = self.mailbox.answering(sender, common_pb2.PHASE_TRAIN)
                 if outbox is None:
                     raise PeerError(f"{sender} has no open training stream to answer")
-                outbox.put(peer_pb2.PeerMessage(backward=backward))
+                outbox.put(message)
         self._epoch_metrics.add(labels, scores.numpy(), float(loss), losses.numpy())
         return int(rows.size)
 
@@ -452,13 +458,16 @@ class LabelJob(PartyJob):
         key: tuple[int, int, int],
         step_key: common_pb2.StepKey,
         gradient: np.ndarray,
-    ) -> peer_pb2.Backward:
+    ) -> peer_pb2.PeerMessage:
         """The gradient message, through the forward's mask when compressed."""
         if self.compressor.method == "none":
-            return peer_pb2.Backward(key=step_key, gradient=tensor_to_proto(gradient))
+            return backward_to_proto(step_key, gradient)
         positions = self._kept.pop((sender, key), None)
         packed = self.compressor.compress_gradient(gradient, positions)
-        return peer_pb2.Backward(key=step_key, compressed=compressed_to_proto(packed))
+        backward = peer_pb2.Backward(
+            key=step_key, compressed=compressed_to_proto(packed)
+        )
+        return peer_pb2.PeerMessage(backward=backward)
 
     def _score(
         self, phase: int, epoch: int, split: str, cancelled: threading.Event
@@ -468,20 +477,21 @@ class LabelJob(PartyJob):
         probe = self.received_probes.get(phase)
         if probe is not None:
             probe.clear()
+        ready = read.prepared(self.data.features.take)
         try:
             for step in range(read.steps):
                 hiddens = self._peer_inputs(
                     self.mailbox.take((phase, epoch, step), self._timeout, cancelled)
                 )
-                rows = read.batch(step)
+                batch = ready.get(step)
+                rows = batch.rows
                 self._record_received(phase, epoch, rows, hiddens)
-                batch = self.step.predict(
-                    self.data.features.take(rows), hiddens
-                ).numpy()
+                found = self.step.predict(batch.inputs, hiddens).numpy()
                 scores[step * read.batch_size : step * read.batch_size + rows.size] = (
-                    batch
+                    found
                 )
         finally:
+            ready.close()
             self.mailbox.end_pass(phase)
         if probe is not None:
             probe.flush(epoch, 0, read.steps - 1)

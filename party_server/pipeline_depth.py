@@ -13,6 +13,14 @@ A deeper pipeline that did not shorten the step period (the link's bandwidth or
 a party's CPU is the bottleneck, not the round trip) is taken back, and no
 deeper one is tried for a while: depth beyond what pays only adds staleness.
 
+The formula counts only what the parties measure of a step; what they do not
+(the hand-over between a stream's thread and the step loop, two processes
+sharing cores) also wants hiding. So a deeper pipeline that paid is followed by
+one deeper still at the next control point, a probe, and so on while each pays;
+a depth a probe reached stays the least depth chosen, whatever the formula
+says later (it was measured to pay; the formula's own choices still go down
+when the link gets faster).
+
 The choices are kept in a ``DepthPlan``: a resumed job takes the same depths
 at the control points it had decided, so its steps repeat bit for bit; a plan
 can also be given to a new run, which then repeats an earlier run's depths.
@@ -63,11 +71,20 @@ class _Recent:
 
     def __init__(self, size: int) -> None:
         self._samples: deque[float] = deque(maxlen=size)
-        self.value: float | None = None
 
     def add(self, sample: float) -> None:
         self._samples.append(sample)
-        self.value = statistics.median(self._samples)
+
+    @property
+    def value(self) -> float | None:
+        """The median, computed when asked for (not at every step's sample)."""
+        return statistics.median(self._samples) if self._samples else None
+
+    def mean(self) -> float | None:
+        """The mean of the last samples: for periods, the rate a depth gave.
+        (Gradients come in bursts under a pipeline: a median period tells
+        the gap inside a burst, not how many steps an interval ran.)"""
+        return statistics.fmean(self._samples) if self._samples else None
 
 
 class DepthController:
@@ -82,10 +99,15 @@ class DepthController:
         self.feature = _Recent(window)
         self.period = _Recent(window)
         self.depth = 1
-        # (depth before, its period) while a deeper pipeline is on trial.
-        self._trial: tuple[int, float] | None = None
+        # (depth before, its period, whether a probe) while a deeper pipeline
+        # is on trial.
+        self._trial: tuple[int, float, bool] | None = None
         self._ceiling = maximum
         self._hold = 0
+        # The last trial paid: try one deeper next.
+        self._climbing = False
+        # The deepest depth a probe found to pay: the least depth chosen.
+        self._probed = 1
 
     def observe(self, timing: StepTiming) -> None:
         """Adds one step's timings. A round trip measured on a gradient that
@@ -102,7 +124,7 @@ class DepthController:
 
     def follow(self, depth: int) -> None:
         """Takes a depth chosen before (a plan's): no trial is running."""
-        self.depth, self._trial = depth, None
+        self.depth, self._trial, self._climbing = depth, None, False
 
     def wanted(self) -> int | None:
         """The depth that hides the estimated round trip (None: no estimate)."""
@@ -118,26 +140,34 @@ class DepthController:
 
     def decide(self) -> int:
         """The depth for the next control interval."""
-        period = self.period.value
+        period = self.period.mean()
         if self._trial is not None and period is not None:
-            before, before_period = self._trial
+            before, before_period, probe = self._trial
             self._trial = None
             if period > (1 - _GAIN) * before_period:
                 # Deeper did not pay: back, and no deeper for a while.
                 self._ceiling, self._hold = before, _HOLD
-                self.depth = before
+                self.depth, self._climbing = before, False
                 return self.depth
+            self._climbing = True
+            if probe:
+                self._probed = self.depth
         if self._hold > 0:
             self._hold -= 1
             if self._hold == 0:
-                self._ceiling = self.maximum
+                # Time to look deeper again, from where it stands.
+                self._ceiling, self._climbing = self.maximum, True
         wanted = self.wanted()
         if wanted is None:
             return self.depth
-        wanted = min(wanted, self._ceiling, self.maximum)
-        if wanted > self.depth and period is not None:
-            self._trial = (self.depth, period)
-        self.depth = wanted
+        chosen = max(wanted, self._probed)
+        if self._climbing:
+            chosen = max(chosen, self.depth + 1)
+        chosen = min(chosen, self._ceiling, self.maximum)
+        self._climbing = False
+        if chosen > self.depth and period is not None:
+            self._trial = (self.depth, period, chosen > wanted)
+        self.depth = chosen
         return self.depth
 
 

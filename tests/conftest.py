@@ -27,15 +27,20 @@ from tests.support import (  # noqa: E402
     write_configs,
 )
 
+# The stop signals' handlers this test process started with.
+_FIRST_HANDLERS = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
 
 @pytest.fixture(autouse=True)
 def _signal_handlers() -> Iterator[None]:
-    """Each test ends with the stop signals' handlers it started with: a
-    command's main() run in-process installs its own, which must not turn a
-    later test's Ctrl-C into something else."""
-    saved = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    """Each test starts and ends with the stop signals' handlers the test
+    process started with: a command's main() run in-process (in a test or in a
+    fixture of a wider scope) installs its own, which must not turn a later
+    test's Ctrl-C into something else."""
+    for signum, handler in _FIRST_HANDLERS.items():
+        signal.signal(signum, handler)
     yield
-    for signum, handler in saved.items():
+    for signum, handler in _FIRST_HANDLERS.items():
         signal.signal(signum, handler)
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 from splitrec.common.history import TASK_METRICS
 from splitrec.coordinator.local_configs import LocalConfigs
 from splitrec.datasets.movielens.prepare import prepare_generated
@@ -82,6 +84,16 @@ def misaligned_copy(
 
 # The tests' name for a folder of configs; timeouts short enough for tests.
 PartyFiles = LocalConfigs
+
+
+def job_with_privacy(folder: Path, privacy: dict) -> Path:
+    """The example job config (TLS off) with ``privacy`` as its privacy
+    section, written to ``folder/job.yaml``."""
+    job = yaml.safe_load((ROOT / "configs" / "job.yaml").read_text())
+    job.update(privacy=privacy, tls={"insecure": True})
+    path = folder / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    return path
 
 
 def write_configs(
@@ -302,11 +314,9 @@ def descendants(pid: int) -> set[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        fields = stat_fields(int(entry.name))
+        if fields is not None:
+            parents[int(entry.name)] = int(fields[1])
     found, frontier = set(), {pid}
     while frontier:
         frontier = {p for p, parent in parents.items() if parent in frontier} - found
@@ -314,13 +324,19 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (state,
+    parent, ..., start time at index 19); None when the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
 def alive(pid: int) -> bool:
     """Whether ``pid`` runs (a zombie does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def wait_until(ready: Callable[[], bool], timeout: float = 120.0) -> None:

@@ -29,7 +29,13 @@ def history_frame(records: Sequence[EpochRecord]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["epoch"]).set_index("epoch")
-    privacy = ["epsilon", "epsilon_per_row", "delta", "label_epsilon"]
+    privacy = [
+        "epsilon",
+        "epsilon_per_row",
+        "epsilon_per_user",
+        "delta",
+        "label_epsilon",
+    ]
     unused = [c for c in privacy if frame[c].isna().all()]
     return frame.drop(columns=unused).set_index("epoch").astype(float)
 

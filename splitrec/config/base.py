@@ -396,6 +396,43 @@ def _message(error: Mapping[str, Any], root: type[BaseModel]) -> tuple[str, str]
     return key, f"{error['msg']}, got {value!r}"
 
 
+_UNION_TYPES = ("int", "str", "float", "bool", "none")
+
+
+def _union_message(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """(key path, message) when the first error is one member of a union that
+    refused a value (``pipeline_size: Auto``): every form it takes, as one
+    message; None otherwise."""
+
+    def member(error: Mapping[str, Any]) -> str | None:
+        last = error["loc"][-1] if error["loc"] else None
+        if not isinstance(last, str) or not (
+            last in _UNION_TYPES or last.startswith("literal[")
+        ):
+            return None
+        if error["type"] == "literal_error":
+            return error["ctx"]["expected"]
+        return _TYPE_ERRORS.get(error["type"])
+
+    first = errors[0]
+    same = [
+        e
+        for e in errors
+        if e["loc"][:-1] == first["loc"][:-1] and e.get("input") is first.get("input")
+    ]
+    wanted = [member(e) for e in same]
+    if len(wanted) < 2 or None in wanted:
+        return None
+    loc = [part for part in first["loc"][:-1] if not _is_tag(part)]
+    return join_key(*loc), f"must be {' or '.join(wanted)}, got {first['input']!r}"
+
+
+def first_problem(exc: ValidationError, root: type[BaseModel]) -> tuple[str, str]:
+    """(key path, message) of the first of pydantic's errors."""
+    errors = exc.errors(include_url=False)
+    return _union_message(errors) or _message(errors[0], root)
+
+
 def _is_tag(part: object) -> bool:
     """pydantic's names of validators in a location (``function-after[...]``)."""
     return isinstance(part, str) and ("[" in part and part.endswith("]"))
@@ -409,7 +446,7 @@ def config_error(
 ) -> ConfigError:
     """The first of pydantic's errors as a ``ConfigError``: ``<file>: key
     '<path>': <message>`` (``rename`` maps a key path to the file's)."""
-    key, message = _message(exc.errors(include_url=False)[0], root)
+    key, message = first_problem(exc, root)
     where = f"{source}: " if source is not None else ""
     if not key:
         return ConfigError(f"{where}{message}")
@@ -426,7 +463,7 @@ def nested(cls: type[M], data: Any, key: str, info: ValidationInfo | None) -> M:
             data, context=info.context if info else None
         )
     except ValidationError as exc:
-        sub, message = _message(exc.errors(include_url=False)[0], cls)
+        sub, message = first_problem(exc, cls)
         raise problem(join_key(key, sub), message) from None
 
 

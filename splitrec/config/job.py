@@ -46,7 +46,7 @@ from splitrec.config.limits import (
     job_limit_problems,
 )
 from splitrec.config.party import JobPartyConfig
-from splitrec.config.privacy import DEFENSES, DP_RELEASES, PrivacySettings
+from splitrec.config.privacy import DEFENSES, DP_RELEASES, MAX_MID_DIM, PrivacySettings
 from splitrec.config.reader import load_yaml_mapping
 from splitrec.config.tls import INSECURE, TlsConfig, tls_missing
 
@@ -210,6 +210,11 @@ class EmbeddingDpSection(ConfigModel):
         "(the evaluation and prediction passes too).",
         json_schema_extra={"enum": list(DP_RELEASES)},
     )
+    per_user: StrictBool = Field(
+        False,
+        description="Also account ε per user: every feature party names the column "
+        "of whom each row is about (data.user_column in its config).",
+    )
 
 
 class LabelDpSection(ConfigModel):
@@ -229,6 +234,23 @@ class GradientDefenseSection(ConfigModel):
     scale: Number = Field(1.0, description="The noise's scale (iso, directional).")
 
 
+class MidSection(ConfigModel):
+    """MID: a variational information bottleneck on what each feature party
+    sends, its KL term added to each base update."""
+
+    weight: Number = Field(
+        description="The KL term's weight (> 0): the larger, the less the sent "
+        "tensors say of a feature party's columns, at a cost in accuracy."
+    )
+    dim: StrictInt = Field(16, description=f"The code's width (1 to {MAX_MID_DIM}).")
+    releases: StrictStr = Field(
+        "training",
+        description="What sends a sampled code: training (the training forwards; "
+        "evaluation and prediction send the code's mean) or all (every pass).",
+        json_schema_extra={"enum": list(DP_RELEASES)},
+    )
+
+
 class PrivacySection(ConfigModel):
     """The job's privacy mechanisms; all off when left out."""
 
@@ -246,6 +268,7 @@ class PrivacySection(ConfigModel):
         description="Record what an attacker in each party's place sees (an "
         "evaluation mode).",
     )
+    mid: MidSection | None = Field(None, description="MID at the feature parties.")
     nopeek: Number = Field(
         0.0,
         description="NoPeek's weight at feature parties: the distance correlation "
@@ -286,6 +309,26 @@ class PrivacySection(ConfigModel):
                 noise_multiplier=dp.noise_multiplier,
                 delta=dp.delta,
                 dp_releases=dp.releases,
+                dp_per_user=dp.per_user,
+            )
+        if self.mid is not None:
+            if not self.mid.weight > 0:
+                raise problem(join_key(key, "mid.weight"), "must be greater than 0")
+            if not 1 <= self.mid.dim <= MAX_MID_DIM:
+                raise problem(
+                    join_key(key, "mid.dim"),
+                    f"must be an integer from 1 to {MAX_MID_DIM}, got {self.mid.dim}",
+                )
+            if self.mid.releases not in DP_RELEASES:
+                raise problem(
+                    join_key(key, "mid.releases"),
+                    f"{self.mid.releases!r}: use training (the training forwards "
+                    "only) or all (the evaluation and prediction passes too)",
+                )
+            values.update(
+                mid_weight=self.mid.weight,
+                mid_dim=self.mid.dim,
+                mid_releases=self.mid.releases,
             )
         if self.label_dp is not None:
             if self.label_dp.epsilon <= 0:

@@ -72,6 +72,12 @@ class DataConfig(ConfigModel):
         description="The file's columns, when the file has no header row (default: "
         "its header).",
     )
+    user_column: StrictStr = Field(
+        "",
+        description="The column naming whom each row is about (a user ID): embedding "
+        "DP accounted per user (privacy.embedding_dp.per_user) counts each user's "
+        "rows by it.",
+    )
 
     @field_validator("path", mode="before")
     @classmethod
@@ -82,6 +88,8 @@ class DataConfig(ConfigModel):
     def _id_listed(self) -> DataConfig:
         if self.columns and self.id_column not in self.columns:
             raise problem("id_column", f"{self.id_column!r} is not in 'columns'")
+        if self.columns and self.user_column and self.user_column not in self.columns:
+            raise problem("user_column", f"{self.user_column!r} is not in 'columns'")
         return self
 
 

@@ -11,6 +11,8 @@ DEFENSES = ("none", "max_norm", "iso", "directional")
 # Which of a feature party's releases embedding DP noises: the training
 # forwards only, or also the evaluation and prediction passes.
 DP_RELEASES = ("training", "all")
+# The widest code MID's bottleneck may have.
+MAX_MID_DIM = 4096
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,9 @@ class PrivacySpent:
     epsilon: float
     epsilon_per_row: float
     delta: float
+    # Accounted per user (``per_user``): no amplification, and each of the
+    # busiest user's rows one release per epoch (None when not asked for).
+    epsilon_per_user: float | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,8 @@ class PrivacySettings:
       to the training forwards only (``dp_releases`` ``training``), or to every
       release, the evaluation and prediction passes too (``all``).
     - ``delta`` is the δ at which the accountant reports ε.
+    - ``dp_per_user``: embedding DP is also accounted per user, every feature
+      party counting its users' rows by its ``data.user_column``.
     - ``label_epsilon`` > 0 turns label DP on: the label party trains on labels
       passed through randomized response with this ε.
     - ``gradient_defense`` perturbs the gradients the label party returns:
@@ -43,6 +50,12 @@ class PrivacySettings:
     - ``nopeek`` > 0 turns NoPeek on at feature parties: each base update also
       lowers this weight times the distance correlation between the batch's
       inputs and the hidden tensor it sends (``splitrec.privacy.nopeek``).
+    - ``mid_weight`` > 0 turns MID on at feature parties: the hidden tensor
+      passes through a variational information bottleneck of ``mid_dim`` code
+      units before it is sent, and each base update also lowers this weight
+      times the code's KL term (``splitrec.privacy.mid``). Training forwards
+      send a sampled code; with ``mid_releases`` ``all`` the evaluation and
+      prediction passes do too (else they send the code's mean).
     - ``leakage_probe`` makes the parties record what an attacker in their
       place sees (an evaluation mode): feature parties the label-inference
       attack scores of every training row, the label party the hidden tensors
@@ -63,6 +76,19 @@ class PrivacySettings:
     task: str = ""
     nopeek: float = 0.0
     dp_releases: str = "training"
+    dp_per_user: bool = False
+    mid_weight: float = 0.0
+    mid_dim: int = 16
+    mid_releases: str = "training"
+
+    @property
+    def mid(self) -> bool:
+        return self.mid_weight > 0
+
+    @property
+    def mid_samples_every_release(self) -> bool:
+        """MID sends a sampled code in evaluation and prediction passes too."""
+        return self.mid and self.mid_releases == "all"
 
     @property
     def embedding_dp(self) -> bool:
@@ -115,6 +141,7 @@ class PrivacySettings:
             "label_dp.epsilon": self.label_epsilon,
             "gradient_defense.scale": self.defense_scale,
             "nopeek": self.nopeek,
+            "mid.weight": self.mid_weight,
         }
         for key, value in numbers.items():
             if not math.isfinite(value):
@@ -137,4 +164,10 @@ class PrivacySettings:
             found.append(("gradient_defense.scale", "must be greater than 0"))
         if self.nopeek < 0:
             found.append(("nopeek", "must be 0 (off) or more"))
+        if self.mid_weight < 0:
+            found.append(("mid.weight", "must be greater than 0"))
+        if not 1 <= self.mid_dim <= MAX_MID_DIM:
+            found.append(("mid.dim", f"must be an integer from 1 to {MAX_MID_DIM}"))
+        if self.mid_releases not in DP_RELEASES:
+            found.append(("mid.releases", f"use one of {DP_RELEASES}"))
         return found

@@ -33,6 +33,7 @@ from splitrec.models.objective import Objective
 from splitrec.models.raw_columns import RawColumns
 from splitrec.models.serving import BaseServing, FuseServing, hidden_input, input_names
 from splitrec.models.steps import base_hidden, fused_logits
+from splitrec.privacy.mid import Bottleneck
 
 PART_FILE = "part.keras"
 
@@ -100,6 +101,8 @@ def part_description(
         )
     else:
         description["clip_norm"] = serving.clip_norm
+        if serving.bottleneck is not None:
+            description["mid_dim"] = serving.bottleneck.dim
     return description
 
 
@@ -119,6 +122,12 @@ class PartModel(keras.Model):
         self.base = build_base(part["party"], shapes, model, job_seed=0)
         self.peers = [(str(p), int(w)) for p, w in part.get("peers", ())]
         self.clip_norm = float(part.get("clip_norm", 0.0))
+        self.bottleneck = None
+        if "mid_dim" in part:
+            self.bottleneck = Bottleneck(
+                self.base.output_spec.width, int(part["mid_dim"]), name="mid"
+            )
+            self.bottleneck.build()
         self.fuse = None
         if "fuse_specs" in part:
             specs = [_spec_from_dict(s) for s in part["fuse_specs"]]
@@ -142,7 +151,7 @@ class PartModel(keras.Model):
     def call(self, inputs: Mapping[str, tf.Tensor]) -> tf.Tensor:
         encoded = self.raw({c: inputs[name] for c, name in self.columns.items()})
         if self.fuse is None:
-            return base_hidden(self.base, encoded, self.clip_norm)
+            return base_hidden(self.base, encoded, self.clip_norm, self.bottleneck)
         hiddens = [inputs[hidden_input(p)] for p, _ in self.peers]
         return tf.sigmoid(fused_logits(self, encoded, hiddens))
 
@@ -166,6 +175,8 @@ def save_part_file(
     targets: Sequence[keras.Model] = [part.base]
     if isinstance(serving, FuseServing):
         sources, targets = [*sources, serving.fuse], [*targets, part.fuse]
+    elif serving.bottleneck is not None:
+        sources, targets = [*sources, serving.bottleneck], [*targets, part.bottleneck]
     for source, target in zip(sources, targets, strict=True):
         target.set_weights(source.get_weights())
     part.save(str(path))

@@ -6,7 +6,8 @@ used CSV columns as strings ``[B]`` (one input per column, see
 (``splitrec.models.raw_columns``):
 
 - a feature party's part returns ``hidden``, what it sends the label party
-  (``[B, width]``, clipped as in the job);
+  (``[B, width]``, through MID's bottleneck at the code's mean and clipped, as
+  in the job);
 - the label party's part also takes each feature party's hidden tensor
   (``hidden_<party>``, or ``hidden_sum`` when the job summed them securely) and
   returns ``scores``, the sigmoid of each task's logit (``[B]`` for one task,
@@ -31,6 +32,7 @@ from splitrec.config.model import ModelConfig
 from splitrec.models.objective import Objective
 from splitrec.models.raw_columns import RawColumns
 from splitrec.models.steps import base_hidden, create_weights, fused_logits
+from splitrec.privacy.mid import Bottleneck
 
 SIGNATURE = "serving_default"
 SUMMED = "sum"
@@ -105,13 +107,23 @@ class BaseServing(_Serving):
         base: keras.Model,
         clip_norm: float = 0.0,
         model: ModelConfig | None = None,
+        bottleneck: Bottleneck | None = None,
     ) -> None:
         super().__init__(features, base, model)
         self.clip_norm = clip_norm
+        self.models.bottleneck = bottleneck
+        if bottleneck is not None:
+            self.weights += list(bottleneck.variables)
         self.serve = tf.function(self._serve, input_signature=self._column_specs())
 
+    @property
+    def bottleneck(self) -> Bottleneck | None:
+        return self.models.bottleneck
+
     def _serve(self, *columns: tf.Tensor) -> dict[str, tf.Tensor]:
-        hidden = base_hidden(self.base, self._encoded(columns), self.clip_norm)
+        hidden = base_hidden(
+            self.base, self._encoded(columns), self.clip_norm, self.bottleneck
+        )
         return {"hidden": hidden}
 
 

@@ -21,6 +21,7 @@ from splitrec.models import determinism  # noqa: F401  (sets TensorFlow up)
 from splitrec.models.features import FeatureShape, PackedBatch, columns_by_feature
 from splitrec.models.objective import Objective
 from splitrec.models.optimizers import Adam
+from splitrec.privacy.mid import Bottleneck
 from splitrec.privacy.nopeek import nopeek_penalty
 
 _OPTIMIZERS = {
@@ -104,11 +105,28 @@ def create_weights(base: keras.Model) -> None:
 
 
 def base_hidden(
-    base: keras.Model, inputs: dict[str, tf.Tensor], clip_norm: float = 0.0
+    base: keras.Model,
+    inputs: dict[str, tf.Tensor],
+    clip_norm: float = 0.0,
+    bottleneck: Bottleneck | None = None,
+    noise: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """A base's hidden tensor from its input dict; ``clip_norm`` > 0 clips
-    each row to that L2 norm (what the party sends)."""
-    hidden = base(inputs)
+    """A base's hidden tensor from its input dict (what the party sends):
+    through MID's ``bottleneck`` when there is one (a sampled code with
+    ``noise``, the code's mean without), then with each row clipped to the L2
+    norm ``clip_norm`` when it is > 0."""
+    return sent_tensor(base(inputs), clip_norm, bottleneck, noise)
+
+
+def sent_tensor(
+    hidden: tf.Tensor,
+    clip_norm: float = 0.0,
+    bottleneck: Bottleneck | None = None,
+    noise: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """A base's output made what the party sends (see ``base_hidden``)."""
+    if bottleneck is not None:
+        hidden = bottleneck(hidden, noise)
     if clip_norm > 0:
         hidden = tf.clip_by_norm(hidden, clip_norm, axes=[1])
     return hidden
@@ -156,6 +174,8 @@ class BaseStep:
         clip_norm: float = 0.0,
         nopeek: float = 0.0,
         predict: bool = False,
+        bottleneck: Bottleneck | None = None,
+        mid_weight: float = 0.0,
     ) -> None:
         """``clip_norm`` > 0 clips each row of the hidden tensor to that L2 norm
         inside the model, so the backward pass differentiates through the clip.
@@ -167,12 +187,23 @@ class BaseStep:
         ``predict``: a forward that lacks ``ahead`` updates (a pipeline's stale
         forward) runs on the weights predicted for its step, ``w + ahead·Δ``,
         where ``Δ`` is the last update (kept in ``velocity``). With ``ahead``
-        0 it is the plain forward."""
+        0 it is the plain forward.
+
+        ``bottleneck``: MID (``splitrec.privacy.mid``) between the base and
+        what is sent; each update also lowers ``mid_weight`` times its KL
+        term. Forwards and backwards then take the code's noise (``noise``): a
+        training forward and the backward of the same step are given the
+        same."""
         create_weights(base)
         self.model = base
         self._clip_norm = clip_norm
         self._nopeek = nopeek
+        self.bottleneck = bottleneck
+        self._mid_weight = mid_weight
         self.variables = list(base.trainable_variables)
+        if bottleneck is not None:
+            bottleneck.build()
+            self.variables += list(bottleneck.trainable_variables)
         self.optimizer = make_optimizer(optimizer_name, learning_rate, self.variables)
         self.velocity = (
             [
@@ -188,7 +219,12 @@ class BaseStep:
             if predict
             else []
         )
-        signature = input_signature(base.shapes)
+        self.noise_width = 0 if bottleneck is None else bottleneck.dim
+        # A batch and its code's noise (no columns without a bottleneck).
+        signature = (
+            input_signature(base.shapes),
+            tf.TensorSpec([None, self.noise_width], tf.float32, name="noise"),
+        )
         gradient = tf.TensorSpec([None, base.output_spec.width], tf.float32)
         ahead = tf.TensorSpec([], tf.float32)
         self._forward = Compiled(self._hidden, [signature])
@@ -205,18 +241,37 @@ class BaseStep:
     @property
     def state_variables(self) -> list:
         """Every variable of the model, trainable or not (what a checkpoint
-        keeps: weights, and the scaling of numeric features)."""
-        return list(self.model.variables)
+        keeps: weights, and the scaling of numeric features), then MID's."""
+        found = list(self.model.variables)
+        if self.bottleneck is not None:
+            found += list(self.bottleneck.variables)
+        return found
 
-    def forward(self, batch: PackedBatch, ahead: int = 0) -> tf.Tensor:
+    def _compiled_inputs(
+        self, batch: PackedBatch, noise: np.ndarray | None
+    ) -> tuple[Packed, np.ndarray]:
+        """A batch and its code's noise as the compiled functions take them;
+        no noise is the code's mean (zeros)."""
+        if noise is None:
+            noise = np.zeros((len(batch.indices), self.noise_width), np.float32)
+        return packed(batch), noise
+
+    def forward(
+        self, batch: PackedBatch, ahead: int = 0, noise: np.ndarray | None = None
+    ) -> tf.Tensor:
         """The hidden tensor; ``ahead`` > 0: of a forward that lacks that many
-        updates (on the predicted weights when the step predicts)."""
+        updates (on the predicted weights when the step predicts). ``noise``:
+        MID's code noise (None: the code's mean, as evaluation takes it)."""
         if ahead and self.velocity:
-            return self._forward_ahead(packed(batch), float(ahead))
-        return self._forward(packed(batch))
+            return self._forward_ahead(
+                self._compiled_inputs(batch, noise), float(ahead)
+            )
+        return self._forward(self._compiled_inputs(batch, noise))
 
-    def backward(self, batch: PackedBatch, gradient: np.ndarray) -> None:
-        self._backward(packed(batch), gradient)
+    def backward(
+        self, batch: PackedBatch, gradient: np.ndarray, noise: np.ndarray | None = None
+    ) -> None:
+        self._backward(self._compiled_inputs(batch, noise), gradient)
 
     def backward_then_forward(
         self,
@@ -224,55 +279,80 @@ class BaseStep:
         gradient: np.ndarray,
         next_batch: PackedBatch,
         ahead: int = 0,
+        noise: np.ndarray | None = None,
+        next_noise: np.ndarray | None = None,
     ) -> tf.Tensor:
         """One step's update, then the next batch's forward with the new weights.
 
         One compiled call instead of two: the same result as ``backward`` followed
         by ``forward``.
         """
+        current = self._compiled_inputs(batch, noise)
+        following = self._compiled_inputs(next_batch, next_noise)
         if ahead and self.velocity:
-            return self._backward_then_ahead(
-                packed(batch), gradient, packed(next_batch), float(ahead)
-            )
-        return self._backward_then_forward(packed(batch), gradient, packed(next_batch))
+            return self._backward_then_ahead(current, gradient, following, float(ahead))
+        return self._backward_then_forward(current, gradient, following)
 
-    def _hidden(self, inputs: Packed) -> tf.Tensor:
+    def _hidden(self, inputs: tuple[Packed, tf.Tensor]) -> tf.Tensor:
+        batch, noise = inputs
         return base_hidden(
-            self.model, unpack(self.model.shapes, inputs), self._clip_norm
+            self.model,
+            unpack(self.model.shapes, batch),
+            self._clip_norm,
+            self.bottleneck,
+            noise,
         )
 
-    def _hidden_ahead(self, inputs: Packed, ahead: tf.Tensor) -> tf.Tensor:
+    def _hidden_ahead(
+        self, inputs: tuple[Packed, tf.Tensor], ahead: tf.Tensor
+    ) -> tf.Tensor:
+        batch, noise = inputs
         predicted = [
             v + ahead * u for v, u in zip(self.variables, self.velocity, strict=True)
         ]
+        own = len(self.model.trainable_variables)
         fixed = [v.value for v in self.model.non_trainable_variables]
         hidden, _ = self.model.stateless_call(
-            predicted, fixed, unpack(self.model.shapes, inputs)
+            predicted[:own], fixed, unpack(self.model.shapes, batch)
         )
-        if self._clip_norm > 0:
-            hidden = tf.clip_by_norm(hidden, self._clip_norm, axes=[1])
-        return hidden
+        if self.bottleneck is not None:
+            hidden, _ = self.bottleneck.stateless_call(
+                predicted[own:], [], hidden, noise
+            )
+        return sent_tensor(hidden, self._clip_norm)
 
     def _update_then_ahead(
         self,
-        inputs: Packed,
+        inputs: tuple[Packed, tf.Tensor],
         gradient: tf.Tensor,
-        next_inputs: Packed,
+        next_inputs: tuple[Packed, tf.Tensor],
         ahead: tf.Tensor,
     ) -> tf.Tensor:
         with tf.control_dependencies([self._update(inputs, gradient)]):
             return self._hidden_ahead(next_inputs, ahead)
 
-    def _update(self, inputs: Packed, gradient: tf.Tensor) -> tf.Tensor:
+    def _update(
+        self, inputs: tuple[Packed, tf.Tensor], gradient: tf.Tensor
+    ) -> tf.Tensor:
         # The forward pass is recomputed under the tape; with no step in between
-        # the weights are those the hidden tensor was computed with.
+        # the weights are those the hidden tensor was computed with (and the
+        # code's noise is the forward's).
+        penalized = self._nopeek > 0 or self.bottleneck is not None
         with tf.GradientTape() as tape:
-            hidden = self._hidden(inputs)
-            if self._nopeek > 0:
-                # Its gradient is the backward pass's plus the penalty's.
+            if self.bottleneck is None:
+                hidden = self._hidden(inputs)
+            else:
+                batch, noise = inputs
+                own = self.model(unpack(self.model.shapes, batch))
+                hidden = sent_tensor(own, self._clip_norm, self.bottleneck, noise)
+            if penalized:
+                # Its gradient is the backward pass's plus the penalties'.
                 target = tf.reduce_sum(hidden * gradient)
-                target += self._nopeek * nopeek_penalty(inputs, hidden)
-        if self._nopeek > 0:
+                if self._nopeek > 0:
+                    target += self._nopeek * nopeek_penalty(inputs[0], hidden)
+                if self.bottleneck is not None:
+                    target += self._mid_weight * self.bottleneck.kl(own)
+        if penalized:
             grads = tape.gradient(target, self.variables)
         else:
             grads = tape.gradient(hidden, self.variables, output_gradients=gradient)
@@ -289,7 +369,10 @@ class BaseStep:
         return tf.constant(0)
 
     def _update_then_hidden(
-        self, inputs: Packed, gradient: tf.Tensor, next_inputs: Packed
+        self,
+        inputs: tuple[Packed, tf.Tensor],
+        gradient: tf.Tensor,
+        next_inputs: tuple[Packed, tf.Tensor],
     ) -> tf.Tensor:
         with tf.control_dependencies([self._update(inputs, gradient)]):
             return self._hidden(next_inputs)

@@ -9,6 +9,14 @@ multiplier σ. Two figures are reported:
 - ``epsilon_per_row``: no amplification by sampling. The label party knows which
   rows each batch holds, so against it a row's protection is that of the
   Gaussian mechanism composed once per epoch in which the row was sent.
+
+Accounted per user (``per_user``), a third: ``epsilon_per_user``. A user with
+``k`` training rows is released ``k`` times per epoch, each row clipped and
+noised on its own (rows of one batch included: the batch's release then has
+sensitivity √k·C, which is the same Gaussian composed ``k`` times), so the
+user's protection is that of the Gaussian mechanism composed ``k`` times per
+epoch, without amplification. The figure is that of the user with the most
+training rows: every other user's is at most that.
 """
 
 from __future__ import annotations
@@ -66,17 +74,23 @@ def embedding_privacy(
     rows: int,
     steps: int,
     steps_per_epoch: int,
+    user_rows: int = 0,
 ) -> PrivacySpent | None:
     """ε spent by a feature party after ``steps`` training steps of ``rows``
-    training rows (None when embedding DP is off). Answers are cached: the
-    status RPC asks again for the same step."""
+    training rows (None when embedding DP is off); per user too when the
+    settings ask for it, ``user_rows`` being the most training rows about one
+    user. Answers are cached: the status RPC asks again for the same step."""
     if not privacy.embedding_dp:
         return None
     sigma, delta = privacy.noise_multiplier, privacy.delta
     rate = min(1.0, batch_size / rows) if rows else 1.0
     epochs = math.ceil(steps / steps_per_epoch) if steps_per_epoch else 0
+    per_user = None
+    if privacy.dp_per_user:
+        per_user = sampled_gaussian_epsilon(sigma, 1.0, epochs * user_rows, delta)
     return PrivacySpent(
         epsilon=sampled_gaussian_epsilon(sigma, rate, steps, delta),
         epsilon_per_row=sampled_gaussian_epsilon(sigma, 1.0, epochs, delta),
         delta=delta,
+        epsilon_per_user=per_user,
     )

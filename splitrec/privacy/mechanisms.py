@@ -12,6 +12,7 @@ import numpy as np
 EMBEDDING_NOISE = 1
 LABEL_FLIPS = 2
 GRADIENT_NOISE = 3
+MID_NOISE = 4
 
 
 def generator(seed: int, stream: int, *key: int) -> np.random.Generator:

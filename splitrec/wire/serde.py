@@ -406,6 +406,10 @@ def privacy_to_proto(settings: PrivacySettings) -> control_pb2.PrivacySpec:
         task=settings.task,
         nopeek=settings.nopeek,
         embedding_dp_releases=settings.dp_releases,
+        mid_weight=settings.mid_weight,
+        mid_dim=settings.mid_dim,
+        embedding_dp_per_user=settings.dp_per_user,
+        mid_releases=settings.mid_releases,
     )
 
 
@@ -421,6 +425,10 @@ def privacy_from_proto(message: control_pb2.PrivacySpec) -> PrivacySettings:
         task=message.task,
         nopeek=message.nopeek,
         dp_releases=message.embedding_dp_releases or "training",
+        mid_weight=message.mid_weight,
+        mid_dim=message.mid_dim or PrivacySettings.mid_dim,
+        dp_per_user=message.embedding_dp_per_user,
+        mid_releases=message.mid_releases or "training",
     )
     for key, problem in settings.problems():
         raise InvalidMessageError(f"job spec privacy {key}: {problem}")
@@ -439,6 +447,8 @@ def privacy_status_to_proto(
         status.epsilon = spent.epsilon
         status.epsilon_per_row = spent.epsilon_per_row
         status.delta = spent.delta
+        if spent.epsilon_per_user is not None:
+            status.epsilon_per_user = spent.epsilon_per_user
     return status
 
 

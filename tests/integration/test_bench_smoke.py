@@ -114,6 +114,11 @@ def test_bench_writes_results_for_every_run(tmp_path):
     # The split job on loopback is the network table's run, not a second one.
     assert lean["split_samples_per_second"] == near["samples_per_second"]
     assert lean["split_pinned_samples_per_second"] > 0
+    # The split model's centralized twin learns what the split job learns.
+    assert lean["twin_val_auc"] == pytest.approx(near["val_auc"], abs=1e-4)
+    assert lean["split_vs_twin"] == pytest.approx(
+        near["samples_per_second"] / lean["twin_samples_per_second"]
+    )
     assert {t["target"] for t in report["targets"]} >= {
         "split / lean samples/s",
         "split_pinned / lean samples/s",

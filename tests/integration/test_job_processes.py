@@ -7,17 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
-import tensorflow as tf
 import yaml
 
 from splitrec.common.names import scoring_run_name
 from splitrec.config.party import load_party_config
 from splitrec.coordinator.local import start_party
-from splitrec.models.part_file import PART_FILE
+from tests.exports import check_exports
 from tests.support import HISTORY_METRICS, ROOT, run_demo
 
 pytestmark = pytest.mark.slow
@@ -44,48 +42,6 @@ def _check_outputs(files, job_name: str, epochs: int) -> list[dict]:
         assert row["samples_per_second"] > 0
     assert (run_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return history
-
-
-def _raw_rows(config, ids: list[str]) -> pd.DataFrame:
-    frame = pd.read_csv(config.data.path, dtype=str, keep_default_na=False)
-    return frame.set_index(config.data.id_column).loc[ids]
-
-
-def _check_exports(files, job: str, version: str, scores: Path) -> None:
-    """Each party wrote its own part; chained on the raw CSV rows of the
-    validation split, the loaded parts give the job's scores."""
-    manifest = json.loads((files.folder / "runs" / job / "manifest.json").read_text())
-    assert manifest["exports"][version]["epoch"] == 2
-    expected = pd.read_csv(scores, dtype={"ID": str})
-    ids = expected["ID"].tolist()
-    parts = {}
-    for name in ("alice", "bob"):
-        config = load_party_config(getattr(files, name))
-        folder = config.output_dir / job / "model" / version
-        described = json.loads((folder / "model.json").read_text())
-        assert described["party"] == name
-        assert (
-            described["model_digest"] == manifest["exports"][version]["parties"][name]
-        )
-        assert described["epoch"] == 2 and described["metrics"]["auc"] > 0.6
-        assert {p.name for p in folder.iterdir()} >= {"saved_model", "base.weights.h5"}
-        loaded = tf.saved_model.load(str(folder / "saved_model"))
-        raw = _raw_rows(config, ids)
-        columns = {
-            key: tf.constant(raw[column].tolist())
-            for column, key in described["inputs"].items()
-        }
-        assert described["keras_file"] == PART_FILE
-        keras_file = keras.models.load_model(folder / PART_FILE)
-        parts[name] = (loaded.signatures["serving_default"], columns, keras_file)
-    serve, columns, alice_file = parts["alice"]
-    hidden = serve(**columns)["hidden"]
-    serve, columns, bob_file = parts["bob"]
-    served = serve(**columns, hidden_alice=hidden)["scores"].numpy()
-    np.testing.assert_allclose(served, expected["score"].to_numpy(), atol=1.5e-6)
-    # The Keras files, preprocessing included, give the same scores.
-    from_file = bob_file({**columns, "hidden_alice": alice_file(parts["alice"][1])})
-    np.testing.assert_allclose(from_file.numpy(), served, atol=1.5e-6)
 
 
 def _check_later_exports(files, job: str) -> None:
@@ -292,7 +248,7 @@ def test_party_processes_and_coordinator_train_on_generated_data(party_files):
         assert lines[0] == "ID,score"
         assert len(lines) - 1 == 2000  # 10% of 20,000 rows
         assert "model version epoch-2: each party's part" in result.stdout
-        _check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
+        check_exports(party_files, "deepfm-ml1m", "epoch-2", scores)
         _check_later_exports(party_files, "deepfm-ml1m")
         _check_warm_start(party_files, "deepfm-ml1m")
         _check_warm_start_refused(party_files, "deepfm-ml1m")

@@ -3,7 +3,8 @@ attack scored (leak AUCs from alice's probe files, model completion from her
 checkpoint, feature inference from bob's probe files), one table and the JSON
 report; each attack clearly above its baseline without a defense, and each
 defense lowering what it is meant to; under secure aggregation (the
-three-party job) bob's decoders read the one sum he holds."""
+three-party job) bob's decoders read the one sum he holds; and without a column
+among alice's inputs (the drop ablation) his decoder cannot tell it."""
 
 from __future__ import annotations
 
@@ -21,15 +22,15 @@ FEATURES = ("Gender", "Age", "Occupation")
 def test_leakage_report_scores_every_attack_under_every_setting(tmp_path):
     command = ["splitrec.bench.leakage", "--rows", "13000"]
     command += ["--epochs", "2", "--batch", "256", "--work", str(tmp_path)]
-    command += ["--settings", "none,label_dp:1,nopeek:3,secure"]
-    command += ["--known-fraction", "0.05"]
+    command += ["--settings", "none,label_dp:1,nopeek:3,secure,drop:Gender"]
+    command += ["--known-fraction", "0.05", "--by-part"]
 
     result = run_module(command)
 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((tmp_path / "leakage.json").read_text())
     rows = {r["kind"]: r for r in report["results"]}
-    assert list(rows) == ["none", "label_dp", "nopeek", "secure"]
+    assert list(rows) == ["none", "label_dp", "nopeek", "secure", "drop"]
     for row in rows.values():
         assert set(row["attacks"]) == {
             "norm",
@@ -72,15 +73,30 @@ def test_leakage_report_scores_every_attack_under_every_setting(tmp_path):
         for kind in ("none", "nopeek")
     }
     assert lead["nopeek"] < lead["none"] / 2, lead
+    # The ablation: without the column among alice's inputs, her tensor no
+    # longer tells it (it is not a defense, and never meets the target).
+    dropped = rows["drop"]["feature_inference"]["Gender"]
+    assert rows["drop"]["dropped"] == "Gender"
+    assert dropped["accuracy"] < dropped["baseline"] + 0.05, dropped
+    assert report["target"]["setting"] != "drop:Gender"
     assert report["target"]["target"].startswith("leakage:")
+    # By part: DeepFM's deep output alone still tells Gender; its first-order
+    # weight (one number per row) does not go far above a guess.
+    parts = rows["none"]["feature_inference_by_part"]
+    assert list(parts) == ["deep", "embedding_sum", "square_sum", "first_order"]
+    deep = parts["deep"]["Gender"]
+    assert deep["accuracy"] > deep["baseline"] + 0.1, parts
+    assert "feature_inference_by_part" not in rows["secure"]
     lines = result.stdout.splitlines()
+    assert "feature inference from one part of alice's tensor alone:" in lines
     header = next(i for i, line in enumerate(lines) if line.startswith("setting"))
     assert "compl." in lines[header] and "Occupation" in lines[header]
-    assert [line.split()[0] for line in lines[header + 1 : header + 5]] == [
+    assert [line.split()[0] for line in lines[header + 1 : header + 6]] == [
         "none",
         "label_dp:1",
         "nopeek:3",
         "secure",
+        "drop:Gender",
     ]
     assert any(line.startswith("sum, secure: the three-party job") for line in lines)
     assert any(line.startswith("target (") for line in lines)

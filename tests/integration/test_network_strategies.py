@@ -20,7 +20,7 @@ from tests.support import (
     write_configs,
 )
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def _weights(alice) -> list[np.ndarray]:

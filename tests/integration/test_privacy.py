@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 
 from splitrec.bench.leakage_attacks import base_outputs
+from splitrec.common.errors import SplitRecError
 from splitrec.config.job import load_job_config
 from splitrec.config.party import load_party_config
 from splitrec.coordinator.job import JobDriver
 from splitrec.party_server.leakage_probe import RECEIVED, read_received, read_scores
-from splitrec.privacy.accountant import embedding_privacy
+from splitrec.privacy.accountant import embedding_privacy, sampled_gaussian_epsilon
 from splitrec.privacy.leakage import leak_auc
 from splitrec.v1 import control_pb2, control_pb2_grpc
 from tests.support import running_parties
@@ -32,8 +33,8 @@ def _labels_by_id(data_dir) -> pd.Series:
     return (bob.set_index("ID")["Rating"] > 3).astype(int)
 
 
-def _run(files, **privacy):
-    files.edit("job", epochs=1, predict="none", privacy=privacy)
+def _run(files, predict: str = "none", **privacy):
+    files.edit("job", epochs=1, predict=predict, privacy=privacy)
     with running_parties(files) as parties:
         result = JobDriver(load_job_config(files.job)).run()
         address = f"127.0.0.1:{parties['alice'].port}"
@@ -114,3 +115,33 @@ def test_probe_scores_every_training_row_and_a_defense_hides_the_labels(
     print(leaks)
     assert leaks["none"]["cosine"] > 0.8, leaks
     assert max(leaks["iso"].values()) < leaks["none"]["cosine"] - 0.1, leaks
+
+
+def test_embedding_dp_per_user_counts_the_busiest_users_rows(party_files, small_data):
+    """alice names her user column: the history and her status report ε per
+    user, that of the user with the most training rows (counted here from the
+    data and the validation rows bob scored); without the column the job is
+    refused at alice, naming the key to add."""
+    dp = {"clip_norm": 1.0, "noise_multiplier": 3.0, "per_user": True}
+    privacy = {"embedding_dp": dp}
+    party_files.edit("job", epochs=1, predict="validation", privacy=privacy)
+    with running_parties(party_files), pytest.raises(SplitRecError) as refused:
+        JobDriver(load_job_config(party_files.job)).run()
+    message = str(refused.value)
+    assert "party alice" in message and "data.user_column" in message, message
+
+    alice = party_files.read("alice")
+    party_files.edit("alice", data={**alice["data"], "user_column": "UserID"})
+    result, status = _run(party_files, predict="validation", **privacy)
+    users = pd.read_csv(
+        small_data / "alice_ml1m.csv", usecols=["ID", "UserID"], dtype=str
+    ).set_index("ID")["UserID"]
+    bob = load_party_config(party_files.bob).output_dir / "deepfm-ml1m"
+    validation = pd.read_csv(bob / "predictions-validation.csv", dtype={"ID": str})
+    busiest = int(users.drop(validation["ID"]).value_counts().max())
+    assert busiest > 1
+    want = sampled_gaussian_epsilon(3.0, 1.0, busiest, 1e-5)
+    history = json.loads((result.run_dir / "history.json").read_text())[-1]
+    assert history["epsilon_per_user"] == pytest.approx(want)
+    assert history["epsilon_per_user"] > history["epsilon_per_row"]
+    assert status.privacy.epsilon_per_user == pytest.approx(want)

@@ -231,32 +231,62 @@ def test_the_parties_stop_when_a_cell_raises_or_is_interrupted(
         raise RuntimeError("a cell failed")
     assert not any(alive(pid) for pid in pids)
 
-    sent = []
-
-    def interrupt(report: object) -> None:
-        # What Jupyter's "interrupt the kernel" does: SIGINT to the kernel,
-        # a KeyboardInterrupt in its main thread, mid-epoch.
-        if not sent:
-            sent.append(report)
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with (
-        pytest.raises(KeyboardInterrupt),
-        Federation.local(_job(runs, steps_per_window=10), parties) as fed,
-    ):
-        pids = _pids(fed)
-        fed.fit(
-            callbacks=[LambdaCallback(on_progress=interrupt)],
-            report_every=10,
-            checkpoint_every=20,
-            progress=False,
+    # What Jupyter's "interrupt the kernel" does: SIGINT from another process
+    # to the kernel, mid-epoch, a KeyboardInterrupt in its main thread.
+    script = tmp_path / "cell.py"
+    script.write_text(_CELL)
+    setup = tmp_path / "cell.json"
+    setup.write_text(json.dumps([_job(runs, steps_per_window=10), parties]))
+    errors = tmp_path / "cell.err"
+    with errors.open("w") as stderr:
+        kernel = subprocess.Popen(
+            [sys.executable, str(script), str(setup)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
         )
+    try:
+        pids = [int(pid) for pid in kernel.stdout.readline().split()[1:]]
+        assert pids, errors.read_text()[-3000:]
+        assert kernel.stdout.readline() == "progress\n"  # mid-epoch
+        kernel.send_signal(signal.SIGINT)
+        out, _ = kernel.communicate(timeout=120)  # only catches a hang
+    finally:
+        kernel.kill()
+        kernel.wait()
+    err = errors.read_text()
+    assert "KeyboardInterrupt" in err and "finished" not in out, err[-3000:]
     assert not any(alive(pid) for pid in pids)
 
     # The interrupted run goes on where its last checkpoint left it.
     with Federation.local(_job(runs, steps_per_window=10), parties) as fed:
         history = fed.resume(progress=False)
         assert list(history.frame.index) == [1, 2, 3]
+
+
+# A notebook cell in a kernel process of its own: the parties' pids, a line
+# per progress report, "finished" if the fit ends.
+_CELL = """
+import json, signal, sys
+from splitrec import Federation, LambdaCallback
+
+# A kernel turns SIGINT into KeyboardInterrupt whatever its launcher left (a
+# job started in the background by a shell without job control ignores it).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+job, parties = json.load(open(sys.argv[1]))
+with Federation.local(job, parties) as fed:
+    pids = [p.process.pid for p in fed._started.parties.values()]
+    print("pids", *pids, flush=True)
+    fed.fit(
+        callbacks=[LambdaCallback(on_progress=lambda r: print("progress", flush=True))],
+        report_every=10,
+        checkpoint_every=20,
+        progress=False,
+    )
+print("finished", flush=True)
+"""
 
 
 def _write(path: Path, data: dict) -> Path:

@@ -25,7 +25,7 @@ from splitrec.coordinator.local import (
     pick_addresses,
 )
 from splitrec.v1 import control_pb2, control_pb2_grpc
-from tests.support import ROOT, alive, demo_args, descendants
+from tests.support import ROOT, alive, demo_args, descendants, stat_fields
 
 pytestmark = pytest.mark.slow
 
@@ -137,14 +137,43 @@ def _phase(demo: Demo, phase: str) -> None:
         demo.wait_for_line("epoch 1: evaluating at every party")
 
 
-def _gone(pids: set[int], timeout: float = 30) -> set[int]:
+def _started_at(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), which tells a pid
+    used again by a later process from the one the test saw."""
+    fields = stat_fields(pid)
+    return fields[19] if fields else None
+
+
+def _gone(pids: set[int], timeout: float = 30) -> dict[int, str]:
+    """Waits until every process of ``pids`` has ended; those still running
+    after ``timeout``, each with its command line."""
+    seen = {pid: _started_at(pid) for pid in pids}
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = {pid for pid in pids if alive(pid)}
-        if not left:
-            return set()
+    while True:
+        left = {
+            pid
+            for pid, start in seen.items()
+            if alive(pid) and _started_at(pid) == start
+        }
+        if not left or time.monotonic() > deadline:
+            break
         time.sleep(0.1)
-    return left
+    return {pid: _command(pid) for pid in left}
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
+def _logs(folder: Path) -> str:
+    """The end of every party log under ``folder``, to explain a failure."""
+    return "".join(
+        f"\n--- {log}:\n" + "".join(log.read_text().splitlines(True)[-15:])
+        for log in sorted(folder.rglob("*.log"))
+    )
 
 
 @pytest.mark.parametrize(
@@ -174,7 +203,7 @@ def test_a_signal_at_any_phase_stops_everything_the_demo_started(
     assert code == 128 + signum, log[-3000:]
     assert f"stopped by {signal.Signals(signum).name}" in log
     assert len(started) >= 3, started  # the coordinator and both parties
-    assert not left, f"still running: {left}"
+    assert not left, f"still running: {left}{_logs(tmp_path)}"
 
 
 def test_sigkill_of_the_coordinator_takes_the_parties_down(party_files, tmp_path):
@@ -188,4 +217,6 @@ def test_sigkill_of_the_coordinator_takes_the_parties_down(party_files, tmp_path
     finally:
         demo.stop()
     assert len(started) >= 3, started
-    assert not left, f"still running after the coordinator was killed: {left}"
+    assert not left, (
+        f"still running after the coordinator was killed: {left}{_logs(tmp_path)}"
+    )

@@ -165,7 +165,7 @@ class InitFrom(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., version: _Optional[str] = ..., epoch: _Optional[int] = ..., export_id: _Optional[str] = ..., files: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PrivacySpec(_message.Message):
-    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek", "embedding_dp_releases")
+    __slots__ = ("clip_norm", "noise_multiplier", "delta", "label_epsilon", "gradient_defense", "defense_scale", "leakage_probe", "task", "nopeek", "embedding_dp_releases", "mid_weight", "mid_dim", "embedding_dp_per_user", "mid_releases")
     CLIP_NORM_FIELD_NUMBER: _ClassVar[int]
     NOISE_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
@@ -176,6 +176,10 @@ class PrivacySpec(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     NOPEEK_FIELD_NUMBER: _ClassVar[int]
     EMBEDDING_DP_RELEASES_FIELD_NUMBER: _ClassVar[int]
+    MID_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MID_DIM_FIELD_NUMBER: _ClassVar[int]
+    EMBEDDING_DP_PER_USER_FIELD_NUMBER: _ClassVar[int]
+    MID_RELEASES_FIELD_NUMBER: _ClassVar[int]
     clip_norm: float
     noise_multiplier: float
     delta: float
@@ -186,23 +190,29 @@ class PrivacySpec(_message.Message):
     task: str
     nopeek: float
     embedding_dp_releases: str
-    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ..., nopeek: _Optional[float] = ..., embedding_dp_releases: _Optional[str] = ...) -> None: ...
+    mid_weight: float
+    mid_dim: int
+    embedding_dp_per_user: bool
+    mid_releases: str
+    def __init__(self, clip_norm: _Optional[float] = ..., noise_multiplier: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ..., defense_scale: _Optional[float] = ..., leakage_probe: _Optional[bool] = ..., task: _Optional[str] = ..., nopeek: _Optional[float] = ..., embedding_dp_releases: _Optional[str] = ..., mid_weight: _Optional[float] = ..., mid_dim: _Optional[int] = ..., embedding_dp_per_user: _Optional[bool] = ..., mid_releases: _Optional[str] = ...) -> None: ...
 
 class PrivacyStatus(_message.Message):
-    __slots__ = ("embedding_dp", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")
+    __slots__ = ("embedding_dp", "epsilon_per_user", "epsilon", "epsilon_per_row", "delta", "label_epsilon", "gradient_defense")
     EMBEDDING_DP_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_PER_USER_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     EPSILON_PER_ROW_FIELD_NUMBER: _ClassVar[int]
     DELTA_FIELD_NUMBER: _ClassVar[int]
     LABEL_EPSILON_FIELD_NUMBER: _ClassVar[int]
     GRADIENT_DEFENSE_FIELD_NUMBER: _ClassVar[int]
     embedding_dp: bool
+    epsilon_per_user: float
     epsilon: float
     epsilon_per_row: float
     delta: float
     label_epsilon: float
     gradient_defense: str
-    def __init__(self, embedding_dp: _Optional[bool] = ..., epsilon: _Optional[float] = ..., epsilon_per_row: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ...) -> None: ...
+    def __init__(self, embedding_dp: _Optional[bool] = ..., epsilon_per_user: _Optional[float] = ..., epsilon: _Optional[float] = ..., epsilon_per_row: _Optional[float] = ..., delta: _Optional[float] = ..., label_epsilon: _Optional[float] = ..., gradient_defense: _Optional[str] = ...) -> None: ...
 
 class PrepareJobRequest(_message.Message):
     __slots__ = ("job", "owner", "attempt")
@@ -215,20 +225,22 @@ class PrepareJobRequest(_message.Message):
     def __init__(self, job: _Optional[_Union[JobSpec, _Mapping]] = ..., owner: _Optional[str] = ..., attempt: _Optional[str] = ...) -> None: ...
 
 class PrepareJobReply(_message.Message):
-    __slots__ = ("train_rows", "validation_rows", "steps_per_epoch", "aligned_rows", "alignment_cached", "warnings")
+    __slots__ = ("train_rows", "max_user_rows", "validation_rows", "steps_per_epoch", "aligned_rows", "alignment_cached", "warnings")
     TRAIN_ROWS_FIELD_NUMBER: _ClassVar[int]
+    MAX_USER_ROWS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_ROWS_FIELD_NUMBER: _ClassVar[int]
     STEPS_PER_EPOCH_FIELD_NUMBER: _ClassVar[int]
     ALIGNED_ROWS_FIELD_NUMBER: _ClassVar[int]
     ALIGNMENT_CACHED_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     train_rows: int
+    max_user_rows: int
     validation_rows: int
     steps_per_epoch: int
     aligned_rows: int
     alignment_cached: bool
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, train_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., aligned_rows: _Optional[int] = ..., alignment_cached: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, train_rows: _Optional[int] = ..., max_user_rows: _Optional[int] = ..., validation_rows: _Optional[int] = ..., steps_per_epoch: _Optional[int] = ..., aligned_rows: _Optional[int] = ..., alignment_cached: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RunStepsRequest(_message.Message):
     __slots__ = ("job_id", "epoch", "first_step", "num_steps", "report_every", "owner")

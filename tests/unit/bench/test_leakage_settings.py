@@ -12,10 +12,13 @@ from splitrec.bench.leakage import (
     _settings,
     attack_scores,
     describe_target,
+    format_parts,
     format_table,
+    part_columns,
     target,
     with_costs,
 )
+from tests.support import write_configs
 
 
 def test_each_kind_becomes_its_privacy_section():
@@ -52,6 +55,26 @@ def test_each_kind_becomes_its_privacy_section():
     assert every.privacy()["embedding_dp"]["releases"] == "all"
     with pytest.raises(argparse.ArgumentTypeError, match="one mechanism of each kind"):
         _settings("edp:1+edp_all:1")
+
+
+def test_mid_takes_a_weight_and_a_code_width():
+    default, narrow = _settings("mid:0.5,mid:2:4")
+    assert (default.name, narrow.name) == ("mid:0.5:16", "mid:2:4")
+    assert narrow.privacy()["mid"] == {"weight": 2.0, "dim": 4, "releases": "training"}
+    (every,) = _settings("mid_all:0.1:8")
+    assert every.name == "mid_all:0.1:8"
+    assert every.privacy()["mid"]["releases"] == "all"
+    with pytest.raises(argparse.ArgumentTypeError, match="one mechanism of each kind"):
+        _settings("mid:1+mid_all:1")
+    (joined,) = _settings("mid:1+directional:8")
+    assert set(joined.privacy()) == {"leakage_probe", "mid", "gradient_defense"}
+    for bad in ("mid:1:2.5", "mid:1:5000"):
+        with pytest.raises(argparse.ArgumentTypeError, match="DIM must be an integer"):
+            _settings(bad)
+    with pytest.raises(argparse.ArgumentTypeError, match="above 0"):
+        _settings("mid:0")
+    with pytest.raises(argparse.ArgumentTypeError, match="mid:WEIGHT"):
+        _settings("mid")
 
 
 def test_mechanisms_join_with_a_plus():
@@ -207,3 +230,50 @@ def test_without_a_cheap_setting_every_attack_says_what_stops_it():
     text = describe_target(found)
     assert "cosine: no defended setting within the cost; stopped only at" in text
     assert "model_completion: no defended setting within the cost; no setting" in text
+
+
+def test_drop_is_an_ablation_of_one_attacked_column():
+    (alone,), (with_nopeek,) = _settings("drop:Gender"), _settings("drop:Age+nopeek:1")
+    assert alone.name == "drop:Gender" and alone.dropped == "Gender"
+    assert alone.privacy() == {"leakage_probe": True} and not alone.undefended
+    assert with_nopeek.dropped == "Age"
+    assert with_nopeek.privacy() == {"leakage_probe": True, "nopeek": 1.0}
+    for text in ("drop", "drop:UserID", "drop:Gender:1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="drop:COLUMN"):
+            _settings(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="at most one"):
+        _settings("drop:Gender+drop:Age")
+
+
+def test_an_ablation_never_counts_as_a_defense_that_meets_the_target():
+    dropped = _row("drop:Gender", 0.829, 0.52, completion=0.51, gender=0.7)
+    dropped["dropped"] = "Gender"
+    rows = with_costs([_row("none", 0.83, 1.0, gender=0.99), dropped])
+    assert rows[1]["val_auc_cost"] == pytest.approx(0.001)
+    found = target(rows)
+    assert not found["met"]
+    assert all(m["stopped_by"] != "drop:Gender" for m in found["not_stopped"].values())
+
+
+def test_each_part_of_alices_tensor_spans_its_own_columns(tmp_path):
+    files = write_configs(tmp_path, tmp_path)
+    spans = part_columns(files.alice)
+    assert list(spans) == ["deep", "embedding_sum", "square_sum", "first_order"]
+    assert spans["deep"].start == 0
+    ordered = list(spans.values())
+    for before, after in zip(ordered, ordered[1:], strict=False):
+        assert before.stop == after.start
+    assert spans["first_order"].stop - spans["first_order"].start == 1
+    row = {
+        "setting": "none",
+        "feature_inference_by_part": {
+            "deep": {"Gender": {"accuracy": 0.9, "baseline": 0.7}}
+        },
+    }
+    assert format_parts([row]).splitlines()[1].split() == [
+        "none",
+        "deep",
+        "Gender",
+        "0.900/0.700",
+    ]
+    assert format_parts([{"setting": "secure"}]) == ""

@@ -51,7 +51,11 @@ def test_auto_with_its_maximum_and_compensation(tmp_path):
 @pytest.mark.parametrize(
     ("strategy", "message"),
     [
-        ({"pipeline_size": "fast"}, "strategy.pipeline_size"),
+        (
+            {"pipeline_size": "Auto"},
+            "key 'strategy.pipeline_size': must be an integer or 'auto', got 'Auto'",
+        ),
+        ({"pipeline_size": 2.5}, "must be an integer or 'auto', got 2.5"),
         ({"pipeline_size": 0}, "an integer in [1, 64] or auto"),
         ({"pipeline_size": "auto", "max_pipeline_size": 65}, "max_pipeline_size"),
         ({"compensation": "dc"}, "use one of ('none', 'predict')"),

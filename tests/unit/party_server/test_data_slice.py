@@ -12,6 +12,7 @@ import yaml
 from splitrec.common.errors import DataError
 from splitrec.config.party import PartyConfig, load_party_config
 from splitrec.party_server import data_slice
+from splitrec.party_server.alignment import aligned_slice
 from splitrec.party_server.data_slice import id_digest, load_data_slice, load_dataset
 
 BOB_HEADER = "ID,MovieID,Rating,Genres"
@@ -468,3 +469,38 @@ def test_a_dataset_to_score_loads_with_the_exported_features(tmp_path):
     np.testing.assert_array_equal(data.labels, [0.0, 0.0])
     with pytest.raises(DataError, match=r"no dataset 'other' in .* \['later'\]"):
         load_dataset(config, "other", fitted)
+
+
+def _users_party(folder: Path, user_column: str) -> PartyConfig:
+    (folder / "alice.csv").write_text(
+        "ID,UserID,Gender\n1,u1,F\n2,u2,M\n3,u1,F\n4,u3,M\n5,u1,F\n6,u2,M\n"
+    )
+    data = {"path": "alice.csv", "id_column": "ID", "user_column": user_column}
+    features = [{"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]}]
+    return _feature_party(folder, data, features)
+
+
+def test_the_user_column_counts_each_users_rows(tmp_path):
+    data = load_data_slice(_users_party(tmp_path, "UserID"))
+    assert data.users.tolist() == ["u1", "u2", "u1", "u3", "u1", "u2"]
+    assert data.max_user_rows(np.arange(6)) == 3
+    assert data.max_user_rows(np.array([1, 3, 5])) == 2
+    assert data.max_user_rows(np.array([], np.int64)) == 0
+    aligned = aligned_slice(data, np.array([4, 1, 0]))
+    assert aligned.users.tolist() == ["u1", "u2", "u1"]
+    without = load_data_slice(
+        _feature_party(
+            tmp_path,
+            {"path": "alice.csv", "id_column": "ID"},
+            [{"name": "Gender", "type": "vocabulary", "vocabulary": ["F", "M"]}],
+        )
+    )
+    assert without.users is None and without.max_user_rows(np.arange(6)) == 0
+
+
+def test_a_user_column_missing_from_the_header_is_refused(tmp_path):
+    message = _data_error(_users_party(tmp_path, "Customer"))
+    assert message.startswith(
+        f"{tmp_path / 'alice.csv'}:1: columns ['Customer'] are configured in "
+        f"{tmp_path / 'alice.yaml'} but missing from the header"
+    )

@@ -64,7 +64,10 @@ def test_a_shorter_round_trip_lowers_the_depth_even_when_gradients_wait():
     controller = DepthController(64)
     _feed(controller, 0.040, 0.005, 0.005, period=0.05)
     deep = controller.decide()
-    # Deeper paid: the period fell to the step time.
+    # Deeper paid: the period fell to the step time; so one deeper is tried,
+    _feed(controller, 0.040, 0.005, 0.005, period=0.005)
+    assert controller.decide() == deep + 1
+    # ... which did not pay, and is taken back.
     _feed(controller, 0.040, 0.005, 0.005, period=0.005)
     assert controller.decide() == deep
     # The link got faster; gradients are there before they are asked for,
@@ -93,6 +96,26 @@ def test_a_deeper_pipeline_that_does_not_shorten_the_period_is_taken_back():
     # ... and not tried again at once.
     _feed(controller, 0.060, 0.002, 0.002, period=0.012)
     assert controller.decide() == 1
+
+
+def test_probes_go_deeper_while_it_pays_and_keep_the_deepest_that_paid():
+    controller = DepthController(16)
+    # Loopback: nothing measured to hide but the steps themselves (the
+    # formula asks for 2), yet each deeper pipeline shortens the period.
+    _feed(controller, 0.0, 0.004, 0.004, period=0.012)
+    assert controller.decide() == 2
+    for depth, period in [(3, 0.010), (4, 0.008), (5, 0.007)]:
+        _feed(controller, 0.0, 0.004, 0.004, period=period)
+        assert controller.decide() == depth
+    # 5 did not beat 4 by 5 %: back to 4, which stays, whatever the formula.
+    _feed(controller, 0.0, 0.004, 0.004, period=0.0078)
+    assert controller.decide() == 4
+    for _ in range(15):
+        _feed(controller, 0.0, 0.004, 0.004, period=0.008)
+        assert controller.decide() == 4
+    # The hold is over: one deeper is tried again.
+    _feed(controller, 0.0, 0.004, 0.004, period=0.008)
+    assert controller.decide() == 5
 
 
 def test_a_plan_is_kept_on_disk_and_taken_again_after_a_restart(tmp_path):

@@ -60,3 +60,24 @@ def test_per_row_epsilon_composes_one_gaussian_release_per_epoch():
     assert spent.epsilon < spent.epsilon_per_row
     assert spent.delta == 1e-5
     assert embedding_privacy(PrivacySettings(), 128, 12_800, 250, 100) is None
+
+
+def test_per_user_epsilon_composes_each_of_the_busiest_users_rows():
+    privacy = PrivacySettings(
+        clip_norm=1.0, noise_multiplier=4.0, delta=1e-5, dp_per_user=True
+    )
+    # 250 steps of 100 per epoch (3 epochs); the busiest user has 7 rows.
+    spent = embedding_privacy(privacy, 128, 12_800, 250, 100, user_rows=7)
+    assert spent.epsilon_per_user == pytest.approx(
+        sampled_gaussian_epsilon(4.0, 1.0, 21, 1e-5)
+    )
+    # One row per user: the per-row figure; more rows, more ε.
+    single = embedding_privacy(privacy, 128, 12_800, 250, 100, user_rows=1)
+    assert single.epsilon_per_user == pytest.approx(single.epsilon_per_row)
+    busier = embedding_privacy(privacy, 128, 12_800, 250, 100, user_rows=50)
+    assert single.epsilon_per_user < spent.epsilon_per_user < busier.epsilon_per_user
+    # Not asked for: not reported.
+    row_level = PrivacySettings(clip_norm=1.0, noise_multiplier=4.0)
+    assert (
+        embedding_privacy(row_level, 128, 12_800, 250, 100, 7).epsilon_per_user is None
+    )

@@ -3,37 +3,27 @@ job spec to every party."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from splitrec.common.errors import ConfigError, InvalidMessageError
 from splitrec.config.job import load_job_config
 from splitrec.config.privacy import PrivacySettings
 from splitrec.wire import serde
-
-EXAMPLE = Path(__file__).resolve().parents[4] / "configs" / "job.yaml"
-
-
-def _job(tmp_path: Path, privacy: dict) -> Path:
-    job = yaml.safe_load(EXAMPLE.read_text())
-    job.update(privacy=privacy, tls={"insecure": True})
-    path = tmp_path / "job.yaml"
-    path.write_text(yaml.safe_dump(job))
-    return path
+from tests.support import job_with_privacy
 
 
 def test_the_job_config_sets_the_weight_and_it_is_off_without_it(tmp_path):
-    on = load_job_config(_job(tmp_path, {"nopeek": 0.5, "leakage_probe": True}))
+    on = load_job_config(
+        job_with_privacy(tmp_path, {"nopeek": 0.5, "leakage_probe": True})
+    )
     assert on.privacy.nopeek == 0.5 and on.privacy.leakage_probe
-    off = load_job_config(_job(tmp_path, {"leakage_probe": True}))
+    off = load_job_config(job_with_privacy(tmp_path, {"leakage_probe": True}))
     assert off.privacy.nopeek == 0.0
 
 
 def test_a_negative_weight_is_refused_naming_the_key(tmp_path):
     with pytest.raises(ConfigError, match=r"privacy\.nopeek.*0 \(off\) or more"):
-        load_job_config(_job(tmp_path, {"nopeek": -1}))
+        load_job_config(job_with_privacy(tmp_path, {"nopeek": -1}))
 
 
 def test_the_weight_travels_in_the_privacy_spec():

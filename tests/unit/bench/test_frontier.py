@@ -1,0 +1,138 @@
+"""The frontier harness on a planted problem: each point's excess and cost are
+known, so are the Pareto points and the setting to recommend per threat; the
+pictures are written, and bad sweeps are refused."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from splitrec.bench.frontier import (
+    THREATS,
+    analyse,
+    command,
+    main,
+    pareto,
+    parse_args,
+    parse_sweeps,
+    sweep,
+)
+
+# setting → (AUC cost, norm attack's excess, Gender inference's excess).
+# nopeek hides Gender cheaply and leaves the labels alone; iso the reverse.
+PLANTED = {
+    "none": (0.0, 0.30, 0.28),
+    "nopeek:1": (0.005, 0.30, 0.20),
+    "nopeek:2": (0.010, 0.30, 0.04),
+    "nopeek:4": (0.030, 0.30, 0.01),
+    "iso:1": (0.012, 0.02, 0.25),
+    "iso:2": (0.030, 0.01, 0.20),
+}
+
+
+def _run(setting) -> dict:
+    cost, norm, gender = PLANTED[setting.name]
+    attacks = {
+        "norm": {"score": 0.5 + norm, "baseline": 0.5, "excess": norm},
+        "feature_inference:Gender": {
+            "score": 0.7 + gender,
+            "baseline": 0.7,
+            "excess": gender,
+        },
+    }
+    return {
+        "setting": setting.name,
+        "kind": setting.kind,
+        "layout": setting.layout,
+        "undefended": setting.undefended,
+        "dropped": None,
+        "val_auc": 0.8 - cost,
+        "attacks": attacks,
+    }
+
+
+@pytest.fixture
+def points() -> list[dict]:
+    return sweep(parse_sweeps("nopeek:1,2,4;iso:1,2"), _run)
+
+
+def test_every_point_is_one_run_costed_against_no_defense(points):
+    assert [p["setting"] for p in points] == list(PLANTED)
+    assert [p["defense"] for p in points] == ["none", *["nopeek"] * 3, "iso", "iso"]
+    for point in points:
+        assert point["val_auc_cost"] == pytest.approx(PLANTED[point["setting"]][0])
+
+
+def test_the_pareto_points_are_the_planted_ones(points):
+    assert pareto(points, "feature_inference:Gender") == [
+        "none",
+        "nopeek:1",
+        "nopeek:2",
+        "nopeek:4",
+    ]
+    assert pareto(points, "norm") == ["none", "iso:1", "iso:2"]
+
+
+def test_each_threat_gets_its_cheapest_stopping_setting(points, tmp_path):
+    found = analyse(points, tmp_path)
+    label_party, feature_party = (found["recommendations"][t.name] for t in THREATS)
+    assert label_party["setting"] == "nopeek:2" and label_party["met"]
+    assert label_party["cost"] == pytest.approx(0.01)
+    assert label_party["attacks"] == ["feature_inference:Gender"]
+    # iso:1 stops the norm attack, but above the 0.01 limit of this threat.
+    assert feature_party["setting"] == "iso:1" and not feature_party["met"]
+    assert feature_party["per_attack"]["norm"]["cost"] == pytest.approx(0.012)
+    for attack, name in found["pictures"].items():
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", attack
+    json.dumps(found)  # the report's part is plain JSON
+
+
+def test_a_point_can_be_run_again_from_its_command():
+    args = parse_args(["--rows", "5000", "--epochs", "2"])
+    (setting,) = parse_sweeps("mid:0.01:8")["mid"]
+    line = command(args, setting)
+    assert "--settings none,mid:0.01:8" in line
+    assert "--rows 5000 --epochs 2" in line
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("nopeek", "KIND:STRENGTH"),
+        ("nopeek:", "KIND:STRENGTH"),
+        ("nopeek:1;nopeek:2", "swept twice"),
+        ("bogus:1", "iso:SCALE"),
+        ("nopeek:0", "above 0"),
+        (";", "no defense"),
+    ],
+)
+def test_bad_sweeps_are_refused(text, message):
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        parse_sweeps(text)
+
+
+def test_sweeps_run_apart_are_analysed_together(points, tmp_path):
+    header = {
+        "rows": 1000,
+        "epochs": 2,
+        "batch_size": 64,
+        "known_fraction": 0.05,
+        "known_labels": 40,
+    }
+    # Two sweeps, each with its own undefended run.
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps({**header, "points": points[:4]}))
+    second.write_text(json.dumps({**header, "points": [points[0], *points[4:]]}))
+    out = tmp_path / "out"
+    assert main(["--merge", str(first), str(second), "--work", str(out)]) == 0
+    report = json.loads((out / "frontier" / "frontier.json").read_text())
+    assert [p["setting"] for p in report["points"]] == list(PLANTED)
+    assert report["pareto"]["norm"] == ["none", "iso:1", "iso:2"]
+    assert (out / "frontier" / "frontier-norm.png").exists()
+
+    other = tmp_path / "c.json"
+    other.write_text(json.dumps({**header, "rows": 5000, "points": points[4:]}))
+    with pytest.raises(SystemExit, match="merge sweeps of one size only"):
+        main(["--merge", str(first), str(other), "--work", str(out)])
