@@ -43,13 +43,15 @@ exit 0
 """
 
 # The engine: `wait` returns the coordinator's code once the log follower has
-# been started as often as the test expects.
+# been started as often as the test expects and, when $FAKE_WAIT_FOR is set,
+# once compose.sh has said that text (so the job cannot end before it does).
 FAKE_ENGINE = r"""#!/usr/bin/env bash
 state=$FAKE_STATE
 case $1 in
   info) exit 0 ;;
   wait)
-    until [ -e "$state/logs" ] && [ "$(wc -l <"$state/logs")" -ge "$FAKE_FOLLOWS" ]; do
+    until [ -e "$state/logs" ] && [ "$(wc -l <"$state/logs")" -ge "$FAKE_FOLLOWS" ] \
+        && { [ -z "$FAKE_WAIT_FOR" ] || grep -qF "$FAKE_WAIT_FOR" "$state/stderr"; }; do
       sleep 0.1
     done
     echo "$FAKE_EXIT" ;;
@@ -57,7 +59,9 @@ esac
 """
 
 
-def _run_job(tmp_path: Path, crashes: int, follows: int, exit_code: int):
+def _run_job(
+    tmp_path: Path, crashes: int, follows: int, exit_code: int, wait_for: str = ""
+) -> tuple[subprocess.CompletedProcess, int]:
     bin_dir = tmp_path / "bin"
     state = tmp_path / "state"
     bin_dir.mkdir()
@@ -72,19 +76,23 @@ def _run_job(tmp_path: Path, crashes: int, follows: int, exit_code: int):
         "FAKE_CRASHES": str(crashes),
         "FAKE_FOLLOWS": str(follows),
         "FAKE_EXIT": str(exit_code),
+        "FAKE_WAIT_FOR": wait_for,
         "SPLITREC_RUNS": str(tmp_path / "runs"),
         "SPLITREC_UID": str(os.getuid()),
         "SPLITREC_GID": str(os.getgid()),
         "COMPOSE_PROJECT_NAME": "fakejob",
     }
-    result = subprocess.run(
-        [str(COMPOSE), "job"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with (state / "stderr").open("w") as stderr:
+        result = subprocess.run(
+            [str(COMPOSE), "job"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            timeout=120,
+        )
+    result.stderr = (state / "stderr").read_text()
     follows_made = len((state / "logs").read_text().splitlines())
     return result, follows_made
 
@@ -100,7 +108,9 @@ def test_a_dead_log_follower_is_started_again_and_nothing_is_lost(tmp_path):
 
 
 def test_a_follower_that_keeps_dying_is_given_up_and_the_job_goes_on(tmp_path):
-    result, follows = _run_job(tmp_path, crashes=100, follows=6, exit_code=3)
+    result, follows = _run_job(
+        tmp_path, crashes=100, follows=6, exit_code=3, wait_for="the job goes on"
+    )
     assert result.returncode == 3, result.stderr
     assert follows == 6
     assert "stopped following the logs 6 times" in result.stderr
