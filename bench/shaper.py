@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
+from splitrec.common.signals import StopFlag
+
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 16 * 1024
@@ -787,7 +789,7 @@ def serve(argv: Sequence[str]) -> int:
         shaper = Shaper(args.target, args.listen, shape, shape, seed=args.seed)
     except ValueError as error:
         parser.error(str(error))
-    stopped = threading.Event()
+    stopped = StopFlag()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stopped.set()
@@ -803,8 +805,7 @@ def serve(argv: Sequence[str]) -> int:
                 f"({shape.describe()} each way)",
                 flush=True,
             )
-            while not stopped.wait(1.0) and shaper.running:
-                pass
+            stopped.wait(0.2, until=lambda: shaper.running)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

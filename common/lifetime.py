@@ -3,7 +3,9 @@
 ``coordinator demo`` (and the tests) start party servers as children. When the
 parent is killed outright (SIGKILL: no clean-up runs), Linux can still tell the
 child: the launcher sets ``SPLITREC_PARENT_PID`` and the child asks the kernel
-for SIGTERM when its parent goes, then stops as after any SIGTERM.
+for SIGTERM when its parent goes, then stops as after any SIGTERM. A thread
+that watches the parent's pid stops it too, without a signal, should the
+kernel's never come or never be handled.
 
 Helper processes a server starts itself (the PSI workers) are tied to it with
 ``exit_with_parent``: they watch their parent and leave when it is gone.
@@ -30,9 +32,10 @@ def child_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, PARENT_VARIABLE: str(os.getpid())}
 
 
-def stop_with_parent() -> None:
+def stop_with_parent(stop: Callable[[], None]) -> None:
     """Asks for SIGTERM when the launching parent dies (Linux only; elsewhere,
-    and when no parent asked for it, nothing happens)."""
+    and when no parent asked for it, nothing happens), and calls ``stop`` from
+    a watcher thread within half a second of the parent being gone."""
     expected = os.environ.get(PARENT_VARIABLE)
     if not expected:
         return
@@ -46,8 +49,13 @@ def stop_with_parent() -> None:
     if str(os.getppid()) != expected:  # the parent died before we asked
         os.kill(os.getpid(), signal.SIGTERM)
         return
-    # Should the kernel's signal not come, a watcher on the parent's pid sends it.
-    _watch_parent(int(expected), lambda: os.kill(os.getpid(), signal.SIGTERM))
+    parent = int(expected)
+
+    def gone() -> None:
+        logger.warning("the process that started this one (pid %d) is gone", parent)
+        stop()
+
+    _watch_parent(parent, gone)
 
 
 def _watch_parent(

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
 from types import FrameType
 
 logger = logging.getLogger(__name__)
@@ -52,3 +54,29 @@ def raise_on_stop_signals() -> None:
     _stopping.clear()
     for signum in STOP_SIGNALS:
         signal.signal(signum, _handle)
+
+
+class StopFlag:
+    """A stop request that a signal handler may make.
+
+    ``threading.Event.set`` takes a lock that ``Event.wait`` in the main thread
+    holds between its sleeps; a handler that runs there and sets the event
+    waits for itself forever. This flag takes no lock: a handler or any thread
+    sets it, and the main thread sleeps in short steps until it is set.
+    """
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(
+        self, every: float = 0.1, until: Callable[[], bool] | None = None
+    ) -> None:
+        """Returns once the flag is set (or ``until()`` is false, when given)."""
+        while not self._set and (until is None or until()):
+            time.sleep(every)

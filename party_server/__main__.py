@@ -24,6 +24,7 @@ from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.lifetime import stop_with_parent  # noqa: E402
 from splitrec.common.logs import configure_logging, log_level  # noqa: E402
 from splitrec.common.paths import check_writable  # noqa: E402
+from splitrec.common.signals import StopFlag  # noqa: E402
 from splitrec.config.limits import (  # noqa: E402
     LISTEN_PORT,
     PEER_TIMEOUT,
@@ -102,7 +103,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
-    stop = threading.Event()
+    stop = StopFlag()  # set by a signal handler: an Event's lock could deadlock
 
     def on_signal(signum: int, frame: object) -> None:
         if serving.is_set():
@@ -111,9 +112,19 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(0)
 
     serving = threading.Event()
+
+    def parent_gone() -> None:
+        if serving.is_set():
+            stop.set()
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_signal)
-    stop_with_parent()
+    # `kill -USR1 PID` writes every thread's stack to the log (a party that
+    # seems stuck), without the interpreter's help and without stopping it.
+    faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+    stop_with_parent(parent_gone)
     try:
         config = load_party_config(args.config)
         check_writable(config.output_dir, "output_dir", config.source)
@@ -137,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"READY party={config.party} address={host}:{running.port}", flush=True)
     # The kernel may hand a signal to any thread; Python runs the handler only
     # when the main thread runs again, so it wakes up now and then to let it.
-    while not stop.wait(_WAKE_SECONDS):
-        pass
+    stop.wait(_WAKE_SECONDS)
     logger.info("stopping party %s", config.party)
     deadline = threading.Timer(STOP_DEADLINE, _end_anyway, (config.party,))
     deadline.daemon = True

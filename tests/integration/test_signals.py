@@ -146,7 +146,8 @@ def _started_at(pid: int) -> str | None:
 
 def _gone(pids: set[int], timeout: float = 30) -> dict[int, str]:
     """Waits until every process of ``pids`` has ended; those still running
-    after ``timeout``, each with its command line."""
+    after ``timeout``, each with its command line (a party server among them
+    is asked to log its threads' stacks, to show where it is stuck)."""
     seen = {pid: _started_at(pid) for pid in pids}
     deadline = time.monotonic() + timeout
     while True:
@@ -158,7 +159,13 @@ def _gone(pids: set[int], timeout: float = 30) -> dict[int, str]:
         if not left or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    return {pid: _command(pid) for pid in left}
+    commands = {pid: _command(pid) for pid in left}
+    servers = [pid for pid, command in commands.items() if "party_server" in command]
+    for pid in servers:  # each writes its threads' stacks to its log
+        os.kill(pid, signal.SIGUSR1)
+    if servers:
+        time.sleep(2)
+    return commands
 
 
 def _command(pid: int) -> str:
@@ -171,7 +178,7 @@ def _command(pid: int) -> str:
 def _logs(folder: Path) -> str:
     """The end of every party log under ``folder``, to explain a failure."""
     return "".join(
-        f"\n--- {log}:\n" + "".join(log.read_text().splitlines(True)[-15:])
+        f"\n--- {log}:\n" + "".join(log.read_text().splitlines(True)[-80:])
         for log in sorted(folder.rglob("*.log"))
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -12,14 +13,21 @@ from splitrec.common.lifetime import _watch_parent
 from tests.support import alive
 
 # A launcher that starts a child tied to it, prints the child's pid, then waits
-# to be killed; the child waits for its SIGTERM.
+# to be killed. The child runs CHILD_SETUP, ties itself with STOP as the
+# watcher's action, and sleeps.
 _LAUNCHER = """
 import os, subprocess, sys, time
 from splitrec.common.lifetime import child_environment
+child_code = (
+    "import os, signal, time\\n"
+    "from splitrec.common.lifetime import stop_with_parent\\n"
+    + sys.argv[1] + "\\n"
+    "stop_with_parent(" + sys.argv[2] + ")\\n"
+    "print('tied', flush=True)\\n"
+    "time.sleep(600)\\n"
+)
 child = subprocess.Popen(
-    [sys.executable, "-c",
-     "import time; from splitrec.common.lifetime import stop_with_parent; "
-     "stop_with_parent(); print('tied', flush=True); time.sleep(600)"],
+    [sys.executable, "-c", child_code],
     env=child_environment(dict(os.environ)), stdout=subprocess.PIPE, text=True,
 )
 assert child.stdout.readline() == "tied\\n"
@@ -28,22 +36,52 @@ time.sleep(600)
 """
 
 
-def test_a_child_stops_when_its_launcher_is_killed_outright():
+def _child_outlives_its_killed_launcher(
+    setup: str, stop: str, wait: float = 30
+) -> bool:
+    """Whether the child is still running ``wait`` seconds after its launcher
+    was killed (it is killed then, if so)."""
     launcher = subprocess.Popen(
-        [sys.executable, "-c", _LAUNCHER], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _LAUNCHER, setup, stop],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         child = int(launcher.stdout.readline())
         assert alive(child)
         launcher.kill()
         launcher.wait(timeout=30)
-        deadline = time.monotonic() + 30  # only catches a hang
+        deadline = time.monotonic() + wait
         while alive(child) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not alive(child)
+        stayed = alive(child)
+        if stayed:
+            os.kill(child, signal.SIGKILL)
+        return stayed
     finally:
         launcher.kill()
         launcher.wait()
+
+
+def test_a_child_stops_when_its_launcher_is_killed_outright():
+    # The kernel's SIGTERM ends it; the watcher's action does nothing. (The
+    # 30 s wait only catches a hang.)
+    assert not _child_outlives_its_killed_launcher("pass", "lambda: None")
+
+
+def test_a_child_that_never_handles_the_signal_is_stopped_by_the_watcher():
+    # SIGTERM is ignored, as when a signal is lost: the watcher's action ends it.
+    assert not _child_outlives_its_killed_launcher(
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)", "lambda: os._exit(0)"
+    )
+
+
+def test_a_child_that_ignores_the_signal_and_has_no_watcher_action_stays():
+    # The test can fail: without an action, an ignored signal leaves it running.
+    child_stays = _child_outlives_its_killed_launcher(
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)", "lambda: None", wait=3
+    )
+    assert child_stays
 
 
 def test_the_watcher_acts_once_the_parent_is_not_the_one_it_was_given():
