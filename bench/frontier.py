@@ -13,6 +13,12 @@ every attack of the leakage report on every run, see
   defense, the Pareto points ringed;
 - the recommendations, printed.
 
+``frontier.json`` is written again after every point, and a sweep started
+again with the same job and attacker (``--rows``, ``--epochs``, ...) keeps the
+points it finds there and runs only the rest: hours of a sweep are not lost to
+an interruption. ``drop:COLUMN`` may be swept too (``drop:Gender,Age``): an
+ablation, reported with the points but never a defense on a frontier.
+
 The threats: a curious label party after a feature party's columns (the
 feature-inference attacks) and a curious feature party after the labels (the
 gradient attacks and model completion). For each, the cheapest setting tried
@@ -57,6 +63,7 @@ DEFAULT_SWEEPS = (
     "label_dp:4,2,1;"
     "nopeek:0.3,1,3;"
     "mid:0.0003,0.001,0.003,0.01;"
+    "mid_all:0.01,0.02,0.03;"
     "edp_all:0.3,1,3"
 )
 
@@ -260,21 +267,34 @@ def command(args: argparse.Namespace, setting: Setting) -> str:
 
 
 def sweep(
-    sweeps: dict[str, list[Setting]], run: Callable[[Setting], dict]
+    sweeps: dict[str, list[Setting]],
+    run: Callable[[Setting], dict],
+    done: Sequence[dict] = (),
+    saved: Callable[[list[dict]], None] = lambda points: None,
 ) -> list[dict]:
-    """The undefended run, then every defense's points, each with its cost."""
+    """The undefended run, then every defense's points, each with its cost;
+    points of ``done`` (an earlier, interrupted sweep of the same job) are
+    kept instead of run again, and ``saved`` is given the points after each."""
     plan = [("none", Setting()), *((k, s) for k, ss in sweeps.items() for s in ss)]
-    rows = []
+    earlier = {point["setting"]: point for point in done}
+    rows: list[dict] = []
     for defense, setting in plan:
-        row = run(setting)
+        if setting.name in earlier:
+            logger.info("%s: kept from the earlier sweep", setting.name)
+            row = earlier[setting.name]
+        else:
+            row = run(setting)
         row["defense"] = defense
         rows.append(row)
+        saved(with_costs(list(rows)))
     return with_costs(rows)
 
 
 def analyse(points: list[dict], folder: Path) -> dict:
-    """Pareto points, pictures and recommendations of a sweep's points."""
+    """Pareto points, pictures and recommendations of a sweep's points (the
+    ablations among them, ``drop:COLUMN``, left out: they are no defense)."""
     folder.mkdir(parents=True, exist_ok=True)
+    points = [p for p in points if not p.get("dropped")]
     attacks = list(points[0]["attacks"])
     limits = {a: next(t.cost_limit for t in THREATS if t.attacks(a)) for a in attacks}
     for attack in attacks:
@@ -288,6 +308,16 @@ def analyse(points: list[dict], folder: Path) -> dict:
 
 def describe(found: dict) -> str:
     lines = []
+    for point in found["points"]:
+        if point.get("dropped"):
+            attack = f"feature_inference:{point['dropped']}"
+            score = point["attacks"].get(attack)
+            if score is not None:
+                lines.append(
+                    f"ablation {point['setting']}: {attack} at {score['score']:.3f} "
+                    f"(baseline {score['baseline']:.3f}) without the column among "
+                    "alice's inputs"
+                )
     for advice in found["recommendations"].values():
         if advice["setting"] is None:
             verdict = "no setting tried brings all its attacks within the margin"
@@ -349,24 +379,44 @@ def main(argv: list[str] | None = None) -> int:
         print(f"results: {folder / 'frontier.json'}; pictures: {folder}")
         return 0
     truth = Truth.load(args.work / "data", args.rows, "reference")
+    path = folder / "frontier.json"
+    header = run_header(args)
 
     def run(setting: Setting) -> dict:
         row = run_setting(args, truth, setting)
         row["command"] = command(args, setting)
         return row
 
-    points = sweep(args.sweeps, run)
-    report = {
-        **run_header(args),
-        "margin": BASELINE_MARGIN,
-        "points": points,
-        **analyse(points, folder),
-    }
-    path = folder / "frontier.json"
-    write_atomically(path, json.dumps(report, indent=2) + "\n")
+    def save(points: list[dict]) -> dict:
+        report = {**header, "margin": BASELINE_MARGIN, "points": points}
+        report.update(analyse(points, folder))
+        write_atomically(path, json.dumps(report, indent=2) + "\n")
+        return report
+
+    report = save(sweep(args.sweeps, run, earlier_points(path, header), save))
     print(describe(report))
     print(f"results: {path}; pictures: {folder}")
     return 0
+
+
+def earlier_points(path: Path, header: dict) -> list[dict]:
+    """The points of an earlier sweep's ``frontier.json`` at ``path`` when it
+    was of the same job and attacker (none otherwise: they are not comparable
+    and the new sweep's report replaces it)."""
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        logger.warning("%s is not a frontier report (%s); starting afresh", path, exc)
+        return []
+    if {k: report.get(k) for k in HEADER_KEYS} != header:
+        logger.info("%s is a sweep of another job or attacker; starting afresh", path)
+        return []
+    points = report.get("points", [])
+    if points:
+        logger.info("%s: %d points of an earlier sweep are kept", path, len(points))
+    return points
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from splitrec.bench.frontier import (
     THREATS,
     analyse,
     command,
+    describe,
+    earlier_points,
     main,
     pareto,
     parse_args,
@@ -30,10 +32,13 @@ PLANTED = {
     "iso:1": (0.012, 0.02, 0.25),
     "iso:2": (0.030, 0.01, 0.20),
 }
+# An ablation: Gender out of alice's inputs; cheap and hiding it, but no
+# defense, so never on a frontier or recommended.
+ABLATION = {"drop:Gender": (0.001, 0.30, 0.0)}
 
 
 def _run(setting) -> dict:
-    cost, norm, gender = PLANTED[setting.name]
+    cost, norm, gender = {**PLANTED, **ABLATION}[setting.name]
     attacks = {
         "norm": {"score": 0.5 + norm, "baseline": 0.5, "excess": norm},
         "feature_inference:Gender": {
@@ -47,7 +52,7 @@ def _run(setting) -> dict:
         "kind": setting.kind,
         "layout": setting.layout,
         "undefended": setting.undefended,
-        "dropped": None,
+        "dropped": setting.dropped,
         "val_auc": 0.8 - cost,
         "attacks": attacks,
     }
@@ -136,3 +141,59 @@ def test_sweeps_run_apart_are_analysed_together(points, tmp_path):
     other.write_text(json.dumps({**header, "rows": 5000, "points": points[4:]}))
     with pytest.raises(SystemExit, match="merge sweeps of one size only"):
         main(["--merge", str(first), str(other), "--work", str(out)])
+
+
+def test_an_interrupted_sweep_goes_on_from_its_saved_points(points):
+    saved: list[list[dict]] = []
+    ran: list[str] = []
+
+    def run_until_iso(setting) -> dict:
+        if setting.kind == "iso":
+            raise KeyboardInterrupt
+        ran.append(setting.name)
+        return _run(setting)
+
+    sweeps = parse_sweeps("nopeek:1,2,4;iso:1,2")
+    with pytest.raises(KeyboardInterrupt):
+        sweep(sweeps, run_until_iso, saved=saved.append)
+    assert [p["setting"] for p in saved[-1]] == [
+        "none",
+        "nopeek:1",
+        "nopeek:2",
+        "nopeek:4",
+    ]
+
+    ran.clear()
+
+    def run(setting) -> dict:
+        ran.append(setting.name)
+        return _run(setting)
+
+    again = sweep(sweeps, run, done=saved[-1])
+    assert ran == ["iso:1", "iso:2"]
+    assert again == points
+
+
+def test_only_a_saved_sweep_of_the_same_job_is_taken_up(points, tmp_path):
+    header = dict(
+        rows=1000, epochs=2, batch_size=64, known_fraction=0.05, known_labels=40
+    )
+    path = tmp_path / "frontier.json"
+    assert earlier_points(path, header) == []
+    path.write_text(json.dumps({**header, "points": points[:2]}))
+    assert earlier_points(path, header) == points[:2]
+    assert earlier_points(path, {**header, "epochs": 5}) == []
+    path.write_text("{not json")
+    assert earlier_points(path, header) == []
+
+
+def test_an_ablation_is_reported_but_is_no_defense(tmp_path):
+    found = sweep(parse_sweeps("nopeek:1,2,4;drop:Gender"), _run)
+    report = {"points": found, **analyse(found, tmp_path)}
+    assert "drop:Gender" not in report["pareto"]["feature_inference:Gender"]
+    advice = report["recommendations"]["label_party"]
+    assert advice["setting"] == "nopeek:2"
+    assert (
+        "ablation drop:Gender: feature_inference:Gender at 0.700 (baseline 0.700)"
+        in (describe(report))
+    )
