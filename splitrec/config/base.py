@@ -42,6 +42,7 @@ from pydantic_core import PydanticCustomError
 from splitrec.common.errors import ConfigError
 from splitrec.common.names import run_name_problem
 from splitrec.config.limits import Limit, address_problem
+from splitrec.config.reader import key_position
 
 M = TypeVar("M", bound="ConfigModel")
 
@@ -444,10 +445,17 @@ def config_error(
     source: Path | None,
     rename: Callable[[str], str] = lambda key: key,
 ) -> ConfigError:
-    """The first of pydantic's errors as a ``ConfigError``: ``<file>: key
-    '<path>': <message>`` (``rename`` maps a key path to the file's)."""
+    """The first of pydantic's errors as a ``ConfigError``: ``<file>:<line>:
+    <column>: key '<path>': <message>``, the place being where the file writes
+    the key (or the nearest enclosing key it writes); ``rename`` maps a key
+    path to the file's."""
     key, message = first_problem(exc, root)
-    where = f"{source}: " if source is not None else ""
+    if source is None:
+        where = ""
+    elif key and (found := key_position(source, rename(key))) is not None:
+        where = f"{source}:{found[0]}:{found[1]}: "
+    else:
+        where = f"{source}: "
     if not key:
         return ConfigError(f"{where}{message}")
     return ConfigError(f"{where}key '{rename(key)}': {message}")

@@ -3,6 +3,7 @@ and aliases are refused (``splitrec.config.party`` validates what it reads)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,33 @@ def load_yaml_mapping(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
     return data
+
+
+_KEY_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def key_position(path: Path, key: str) -> tuple[int, int] | None:
+    """Where ``key`` (``model.features[2].bins``) is written in the YAML file at
+    ``path``: 1-based line and column of the key itself (of a list item: the
+    item). A key the file does not write gives the place of the deepest part
+    it does (``model`` for a missing ``model.family``); None when the file
+    cannot be read again or the key's first part is not in it."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    mark = None
+    for index, name in _KEY_PART.findall(key):
+        if index and isinstance(node, yaml.SequenceNode):
+            if int(index) >= len(node.value):
+                break
+            node = node.value[int(index)]
+            mark = node.start_mark
+        elif name and isinstance(node, yaml.MappingNode):
+            found = [(k, v) for k, v in node.value if k.value == name]
+            if not found:
+                break
+            mark, node = found[0][0].start_mark, found[0][1]
+        else:
+            break
+    return None if mark is None else (mark.line + 1, mark.column + 1)

@@ -73,18 +73,24 @@ def _job(**changes) -> dict:
     return data
 
 
+def _without_position(path: Path, message: str) -> str:
+    """The message with the key's line and column left out (the tests of the
+    position itself are below, in "where a key error points")."""
+    return re.sub(rf"^{re.escape(str(path))}:\d+:\d+: (?=key ')", f"{path}: ", message)
+
+
 def _party_error(folder: Path, data: object) -> tuple[Path, str]:
     path = _write(folder, data)
     with pytest.raises(ConfigError) as caught:
         load_party_config(path)
-    return path, str(caught.value)
+    return path, _without_position(path, str(caught.value))
 
 
 def _job_error(folder: Path, data: object) -> tuple[Path, str]:
     path = _write(folder, data)
     with pytest.raises(ConfigError) as caught:
         load_job_config(path)
-    return path, str(caught.value)
+    return path, _without_position(path, str(caught.value))
 
 
 # --- the repository's configs -------------------------------------------------
@@ -1059,12 +1065,16 @@ def test_non_finite_numbers_are_refused_with_the_key(tmp_path, value):
     path = tmp_path / "job.yaml"
     data = _job()
     data["rpc_timeout"] = "PLACEHOLDER"
-    path.write_text(yaml.safe_dump(data, sort_keys=False).replace("PLACEHOLDER", value))
+    text = yaml.safe_dump(data, sort_keys=False).replace("PLACEHOLDER", value)
+    path.write_text(text)
+    line = text.splitlines().index(f"rpc_timeout: {value}") + 1
 
     with pytest.raises(ConfigError) as caught:
         load_job_config(path)
 
-    assert str(caught.value).startswith(f"{path}: key 'rpc_timeout': must be a finite")
+    assert str(caught.value).startswith(
+        f"{path}:{line}:1: key 'rpc_timeout': must be a finite"
+    )
 
 
 @pytest.mark.parametrize(
@@ -1315,3 +1325,49 @@ def test_an_address_needs_a_port_in_range(tmp_path, changes, key, needle):
     path, message = _party_error(tmp_path, _party(**changes))
 
     assert message.startswith(f"{path}: key '{key}': {needle}")
+
+
+# --- where a key error points ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "key"),
+    [
+        # A bad value: the key's own line and column, in block and flow style.
+        ("epochs: 5\nbatch_size: 0\n", "2:1", "batch_size"),
+        ("epochs: 5\nprivacy: {mid: {weight: -1}}\n", "2:17", "privacy.mid.weight"),
+        # A key of a list item.
+        (
+            "parties:\n  - {name: alice, address: 127.0.0.1:1, identity: alice}\n"
+            "  - {name: bob, address: 'no port', identity: bob}\n",
+            "3:17",
+            "parties[1].address",
+        ),
+        # An unknown key: where it is written.
+        ("epochs: 5\nrecovery:\n  attempts: 3\n", "3:3", "recovery.attempts"),
+        # A missing key: the section that lacks it.
+        ("epochs: 5\nprivacy:\n  mid: {dim: 8}\n", "3:3", "privacy.mid.weight"),
+    ],
+)
+def test_a_key_error_names_the_line_and_column_of_the_key(tmp_path, text, where, key):
+    base = {k: v for k, v in _job().items() if k not in ("epochs", "parties")}
+    if "parties:" not in text:
+        base["parties"] = _job()["parties"]
+    path = tmp_path / "job.yaml"
+    path.write_text(text + yaml.safe_dump(base, sort_keys=False))
+
+    with pytest.raises(ConfigError) as caught:
+        load_job_config(path)
+
+    assert str(caught.value).startswith(f"{path}:{where}: key '{key}': ")
+
+
+def test_a_key_the_file_does_not_write_at_all_names_only_the_file(tmp_path):
+    data = _job()
+    del data["job"]
+    path = _write(tmp_path, data)
+
+    with pytest.raises(ConfigError) as caught:
+        load_job_config(path)
+
+    assert str(caught.value).startswith(f"{path}: key 'job': missing")
