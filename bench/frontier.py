@@ -50,6 +50,7 @@ from splitrec.bench.leakage import (
     run_setting,
     with_costs,
 )
+from splitrec.bench.setup import work_lock
 from splitrec.common.atomic import write_atomically
 from splitrec.common.logs import configure_logging
 
@@ -106,6 +107,11 @@ def parse_sweeps(text: str) -> dict[str, list[Setting]]:
             )
         if kind in sweeps:
             raise argparse.ArgumentTypeError(f"{part!r}: {kind} is swept twice")
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            raise argparse.ArgumentTypeError(
+                f"{part!r}: strength {twice[0]} is given twice; each point is one run"
+            )
         sweeps[kind] = [_settings(f"{kind}:{value}")[0] for value in values]
     if not sweeps:
         raise argparse.ArgumentTypeError("no defense to sweep")
@@ -350,6 +356,11 @@ def merged(paths: Sequence[Path]) -> tuple[dict, list[dict]]:
             report = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise SystemExit(f"{path}: not a frontier report: {exc}") from None
+        if not isinstance(report, dict) or not report.get("points"):
+            raise SystemExit(
+                f"{path}: not a frontier report: it has no points (a frontier.json "
+                "that `python -m splitrec.bench.frontier` wrote is)"
+            )
         found = {k: report.get(k) for k in HEADER_KEYS}
         if header is None:
             header = found
@@ -369,6 +380,11 @@ def merged(paths: Sequence[Path]) -> tuple[dict, list[dict]]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    with work_lock(args.work, "frontier sweep"):
+        return _frontier(args)
+
+
+def _frontier(args: argparse.Namespace) -> int:
     folder = args.work / "frontier"
     if args.merge:
         header, points = merged(args.merge)

@@ -49,7 +49,7 @@ from splitrec.bench.leakage_attacks import (
     model_completion_attack,
 )
 from splitrec.bench.runs import run_split
-from splitrec.bench.setup import ROOT, ensure_data, run_configs
+from splitrec.bench.setup import ROOT, ensure_data, run_configs, work_lock
 from splitrec.common.atomic import write_atomically
 from splitrec.common.batching import split_rows
 from splitrec.common.logs import configure_logging
@@ -681,6 +681,11 @@ def run_header(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    with work_lock(args.work, "leakage report"):
+        return _report(args)
+
+
+def _report(args: argparse.Namespace) -> int:
     truths: dict[str, Truth] = {}
     found = []
     for setting in args.settings:

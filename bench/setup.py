@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
+from splitrec.common.errors import OwnershipError
+from splitrec.common.folder_lock import FolderLock
 from splitrec.coordinator.local_configs import LocalConfigs
 from splitrec.datasets.census.generate import DATA_ROWS, TEST_ROWS, generate_adult
 from splitrec.datasets.census.prepare import prepare_census
@@ -89,3 +93,24 @@ def run_configs(
         strategy={"pipeline_size": pipeline},
         rpc_timeout=600,
     )
+
+
+@contextlib.contextmanager
+def work_lock(work: Path, role: str) -> Iterator[None]:
+    """Holds ``work`` (a benchmark's ``--work`` folder) for one benchmark at a
+    time: two would share its runs' party folders and its reports. A second
+    one ends at once, naming the first."""
+    lock = FolderLock(
+        work,
+        "bench.lock",
+        role,
+        "give this run another --work folder, or wait for the other to finish",
+    )
+    try:
+        lock.__enter__()
+    except OwnershipError as exc:
+        raise SystemExit(f"{role}: {exc}") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)

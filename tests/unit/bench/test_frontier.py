@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -111,6 +113,7 @@ def test_a_point_can_be_run_again_from_its_command():
         ("bogus:1", "iso:SCALE"),
         ("nopeek:0", "above 0"),
         (";", "no defense"),
+        ("iso:1,2,1", "strength 1 is given twice"),
     ],
 )
 def test_bad_sweeps_are_refused(text, message):
@@ -136,6 +139,13 @@ def test_sweeps_run_apart_are_analysed_together(points, tmp_path):
     assert [p["setting"] for p in report["points"]] == list(PLANTED)
     assert report["pareto"]["norm"] == ["none", "iso:1", "iso:2"]
     assert (out / "frontier" / "frontier-norm.png").exists()
+
+    for junk in ("[]", '{"rows": 1000}', '{"points": []}'):
+        (tmp_path / "junk.json").write_text(junk)
+        with pytest.raises(SystemExit, match="junk.json: not a frontier report"):
+            main(
+                ["--merge", str(first), str(tmp_path / "junk.json"), "--work", str(out)]
+            )
 
     other = tmp_path / "c.json"
     other.write_text(json.dumps({**header, "rows": 5000, "points": points[4:]}))
@@ -197,3 +207,30 @@ def test_an_ablation_is_reported_but_is_no_defense(tmp_path):
         "ablation drop:Gender: feature_inference:Gender at 0.700 (baseline 0.700)"
         in (describe(report))
     )
+
+
+def test_a_second_benchmark_on_the_same_work_folder_is_refused(points, tmp_path):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from splitrec.bench.setup import work_lock\n"
+            "with work_lock(Path(sys.argv[1]), 'leakage report'):\n"
+            "    print('held', flush=True); time.sleep(60)\n",
+            str(tmp_path / "work"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        saved = tmp_path / "a.json"
+        saved.write_text(json.dumps({"rows": 1000, "points": points}))
+        with pytest.raises(SystemExit, match="frontier sweep: .* is in use by"):
+            main(["--merge", str(saved), "--work", str(tmp_path / "work")])
+    finally:
+        holder.kill()
+        holder.wait()
+    # Once the other is gone, the folder is free.
+    assert main(["--merge", str(saved), "--work", str(tmp_path / "work")]) == 0
