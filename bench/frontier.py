@@ -35,6 +35,7 @@ import json
 import logging
 import shlex
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -417,22 +418,35 @@ def _frontier(args: argparse.Namespace) -> int:
 
 def earlier_points(path: Path, header: dict) -> list[dict]:
     """The points of an earlier sweep's ``frontier.json`` at ``path`` when it
-    was of the same job and attacker (none otherwise: they are not comparable
-    and the new sweep's report replaces it)."""
+    was of the same job and attacker. Any other file there (another job's
+    sweep, or no report at all) is moved aside, not overwritten, and the sweep
+    starts afresh."""
     try:
         report = json.loads(path.read_text())
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        logger.warning("%s is not a frontier report (%s); starting afresh", path, exc)
+        _move_aside(path, f"it is not a frontier report ({exc})")
         return []
-    if {k: report.get(k) for k in HEADER_KEYS} != header:
-        logger.info("%s is a sweep of another job or attacker; starting afresh", path)
+    found = {k: report.get(k) for k in HEADER_KEYS} if isinstance(report, dict) else {}
+    if found != header:
+        _move_aside(path, f"it is a sweep of another job or attacker ({found})")
         return []
     points = report.get("points", [])
     if points:
         logger.info("%s: %d points of an earlier sweep are kept", path, len(points))
     return points
+
+
+def _move_aside(path: Path, why: str) -> None:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(path.stat().st_mtime))
+    aside = path.with_name(f"{path.stem}-{stamp}{path.suffix}")
+    number = 1
+    while aside.exists():  # moved aside before within the same second
+        number += 1
+        aside = path.with_name(f"{path.stem}-{stamp}-{number}{path.suffix}")
+    path.replace(aside)
+    logger.warning("%s moved to %s: %s; this sweep starts afresh", path, aside, why)
 
 
 if __name__ == "__main__":

@@ -192,9 +192,14 @@ def test_only_a_saved_sweep_of_the_same_job_is_taken_up(points, tmp_path):
     assert earlier_points(path, header) == []
     path.write_text(json.dumps({**header, "points": points[:2]}))
     assert earlier_points(path, header) == points[:2]
+    # Another job's sweep, or no report at all, is moved aside, never lost.
     assert earlier_points(path, {**header, "epochs": 5}) == []
+    assert not path.exists()
+    [aside] = tmp_path.glob("frontier-*.json")
+    assert json.loads(aside.read_text())["points"] == points[:2]
     path.write_text("{not json")
     assert earlier_points(path, header) == []
+    assert len(list(tmp_path.glob("frontier-*.json"))) == 2
 
 
 def test_an_ablation_is_reported_but_is_no_defense(tmp_path):
