@@ -1,13 +1,11 @@
-"""A party's own rows: read once from its CSV, validated, and encoded for the model."""
+"""A party's own rows: read once from its table (CSV or Parquet, see
+``table_source``), validated, and encoded for the model."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +21,7 @@ from splitrec.models.features import (
     fit_vocabulary,
     numbers,
 )
-from splitrec.party_server.csv_layout import CsvLayout, scan_csv
+from splitrec.party_server.table_source import CHUNK_ROWS, TableSource, open_source
 
 logger = logging.getLogger(__name__)
 
@@ -56,68 +54,41 @@ class DataSlice:
         return int(self.ids.size)
 
 
-# Rows parsed at a time: bounds the memory that raw strings take while loading.
-CHUNK_ROWS = 500_000
-
-
-def _read_raw(
+def _open(
     config: PartyConfig, labels_optional: bool = False
-) -> tuple[bytes, CsvLayout, PartyConfig]:
-    """The file's bytes, its checked layout, and the config to read it by
-    (without labels when they are optional and the file lacks a label column)."""
-    path = config.data.path
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(
-            f"{path}: data file not found (set data.path in {config.source})"
-        ) from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the data file: {exc}") from None
-    layout = scan_csv(raw, path)
+) -> tuple[TableSource, PartyConfig]:
+    """The party's table, and the config to read it by (without labels when
+    they are optional and the table lacks a label column)."""
+    table = open_source(config.data.path, config.source)
     label_columns = {x.column for x in config.labels}
-    if labels_optional and not label_columns <= set(layout.header):
+    if labels_optional and not label_columns <= set(table.header):
         # Rows to score: neither the labels nor their columns are needed.
         columns = tuple(c for c in config.data.columns if c not in label_columns)
         data = config.data.model_copy(update={"columns": columns})
         config = config.model_copy(update={"labels": (), "data": data})
-    return raw, layout, config
-
-
-def _chunks(raw: bytes, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The used columns as strings, ``CHUNK_ROWS`` rows at a time (global index)."""
-    return pd.read_csv(
-        io.BytesIO(raw),
-        dtype=str,
-        keep_default_na=False,
-        quoting=csv.QUOTE_NONE,
-        index_col=False,
-        encoding="utf-8",
-        usecols=columns,
-        chunksize=CHUNK_ROWS,
-    )
+    return table, config
 
 
 def _fitted_features(
-    raw: bytes, columns: list[str], config: PartyConfig
+    table: TableSource, columns: list[str], config: PartyConfig
 ) -> tuple[FeatureConfig, ...]:
-    """Features with ``from_data`` vocabularies fitted on the whole file."""
+    """Features with ``from_data`` vocabularies fitted on the whole table."""
     from_data = [f for f in config.features if f.kind == "from_data"]
     if not from_data:
         return config.features
     seen: dict[str, set[str]] = {f.name: set() for f in from_data}
-    for chunk in _chunks(raw, columns):
+    for chunk in table.chunks(columns):
         for feature in from_data:
             seen[feature.name].update(chunk[feature.column].unique().tolist())
     return tuple(fit_vocabulary(f, seen.get(f.name, ())) for f in config.features)
 
 
-def _check_header(header: list[str], config: PartyConfig) -> list[str]:
+def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
     """The columns the party needs, after checking the header against the config."""
-    path = config.data.path
+    header = table.header
     if config.data.columns and tuple(header) != config.data.columns:
         raise DataError(
-            f"{path}:1: header {header} differs from data.columns "
+            f"{table.header_place}: header {header} differs from data.columns "
             f"{list(config.data.columns)} in {config.source}; fix the file or the "
             "config"
         )
@@ -128,35 +99,33 @@ def _check_header(header: list[str], config: PartyConfig) -> list[str]:
     missing = [c for c in needed if c not in header]
     if missing:
         raise DataError(
-            f"{path}:1: columns {missing} are configured in {config.source} but "
-            f"missing from the header {header}"
+            f"{table.header_place}: columns {missing} are configured in "
+            f"{config.source} but missing from the header {header}"
         )
     return list(dict.fromkeys(needed))
 
 
-def _check_ids(ids: np.ndarray, config: PartyConfig, layout: CsvLayout) -> None:
+def _check_ids(ids: np.ndarray, config: PartyConfig, table: TableSource) -> None:
     """Refuses duplicate and empty IDs, naming their lines (sorts, no Python loop)."""
     order = np.argsort(ids, kind="stable")
     ordered = ids[order]
     same = ordered[1:] == ordered[:-1]
     if same.any():
         first = str(ids[min(order[1:][same].min(), order[:-1][same].min())])
-        lines = [layout.line(i) for i in np.flatnonzero(ids == first)[:3]]
+        places = table.places(np.flatnonzero(ids == first)[:3].tolist())
         raise DataError(
-            f"{config.data.path}: ID {first!r} appears more than once (lines {lines}, "
+            f"{table.name}: ID {first!r} appears more than once ({places}, "
             f"column {config.data.id_column!r}); row IDs must be unique"
         )
     empty = np.flatnonzero(ids == "")
     if empty.size:
         raise DataError(
-            f"{config.data.path}:{layout.line(empty[0])}: empty ID in column "
+            f"{table.where(int(empty[0]))}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
         )
 
 
-def _label(
-    frame: pd.DataFrame, label: LabelConfig, config: PartyConfig, layout: CsvLayout
-) -> np.ndarray:
+def _label(frame: pd.DataFrame, label: LabelConfig, table: TableSource) -> np.ndarray:
     """One label's 0/1 values by its rule."""
     column = label.column
     if label.equals is not None:
@@ -165,18 +134,18 @@ def _label(
     bad = values.index[values.isna()]
     if len(bad):
         raise DataError(
-            f"{config.data.path}:{layout.line(bad[0])}: column {column!r} holds "
+            f"{table.where(bad[0])}: column {column!r} holds "
             f"{frame[column].loc[bad[0]]!r}, not a number; the label needs numbers"
         )
     return (values.to_numpy() > label.positive_above).astype(np.float32)
 
 
 def _labels(
-    frame: pd.DataFrame, config: PartyConfig, layout: CsvLayout
+    frame: pd.DataFrame, config: PartyConfig, table: TableSource
 ) -> np.ndarray | None:
     """The rows' labels: ``[rows]`` for one task, ``[rows, tasks]`` for several,
     None at a feature party."""
-    found = [_label(frame, label, config, layout) for label in config.labels]
+    found = [_label(frame, label, table) for label in config.labels]
     if not found:
         return None
     return found[0] if len(found) == 1 else np.stack(found, axis=1)
@@ -185,8 +154,7 @@ def _labels(
 def _check_numbers(
     frame: pd.DataFrame,
     features: tuple[FeatureConfig, ...],
-    config: PartyConfig,
-    layout: CsvLayout,
+    table: TableSource,
 ) -> None:
     """Refuses a numeric feature's cell that is neither a finite number nor
     missing (empty, ``?``, NaN), naming its line and column."""
@@ -197,19 +165,32 @@ def _check_numbers(
         if bad.any():
             first = frame.index[int(np.flatnonzero(bad)[0])]
             raise DataError(
-                f"{config.data.path}:{layout.line(first)}: column "
+                f"{table.where(first)}: column "
                 f"{feature.column!r} (numeric feature {feature.name!r}) holds "
                 f"{frame[feature.column].loc[first]!r}, not a finite number; "
                 "missing values are empty, '?' or NaN"
             )
 
 
-def _digest_chunk(digest: object, chunk: pd.DataFrame, columns: list[str]) -> None:
-    """Adds the used columns' cells of one chunk: a changed cell, row or column
-    order changes the digest."""
-    for column in columns:
-        digest.update(column.encode("utf-8") + b"\x1d")
-        digest.update("\x1f".join(chunk[column].tolist()).encode("utf-8") + b"\x1e")
+class _ContentDigest:
+    """SHA-256 over the used columns' cells, one running hash per column: a
+    changed cell, row or column order changes it, and how the rows were cut
+    into chunks (a CSV's blocks, a dataset's shards) does not."""
+
+    def __init__(self, columns: list[str]) -> None:
+        self._columns = {c: hashlib.sha256() for c in columns}
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        for column, digest in self._columns.items():
+            cells = chunk[column].tolist()
+            if cells:
+                digest.update(("\x1f".join(cells) + "\x1f").encode("utf-8"))
+
+    def hexdigest(self) -> str:
+        whole = hashlib.sha256()
+        for column, digest in self._columns.items():
+            whole.update(column.encode("utf-8") + b"\x1d" + digest.digest())
+        return whole.hexdigest()
 
 
 def id_digest(ids: np.ndarray) -> str:
@@ -226,36 +207,31 @@ def id_digest(ids: np.ndarray) -> str:
 
 
 def load_data_slice(config: PartyConfig, labels_optional: bool = False) -> DataSlice:
-    """Reads the party's own file and encodes its features once, chunk by chunk.
-    With ``labels_optional`` a file without the label columns loads without
-    labels."""
-    raw, layout, config = _read_raw(config, labels_optional)
-    columns = _check_header(layout.header, config)
-    features = _fitted_features(raw, columns, config)
+    """Reads the party's own table and encodes its features once, chunk by
+    chunk. With ``labels_optional`` a table without the label columns loads
+    without labels."""
+    table, config = _open(config, labels_optional)
+    columns = _check_header(table, config)
+    features = _fitted_features(table, columns, config)
     ids, labels, parts, users = [], [], [], []
-    content = hashlib.sha256()
-    for chunk in _chunks(raw, columns):
-        _digest_chunk(content, chunk, columns)
+    content = _ContentDigest(columns)
+    for chunk in table.chunks(columns):
+        content.add(chunk)
         ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
         if config.data.user_column:
             users.append(chunk[config.data.user_column].to_numpy(dtype=str))
-        labels.append(_labels(chunk, config, layout))
-        _check_numbers(chunk, features, config, layout)
+        labels.append(_labels(chunk, config, table))
+        _check_numbers(chunk, features, table)
         parts.append(encode_features(chunk, features))
-    del raw
     id_array = np.concatenate(ids)
-    if id_array.size != layout.row_lines.size:
-        raise DataError(
-            f"{config.data.path}: read {id_array.size} rows but the file has "
-            f"{layout.row_lines.size}; check for stray quote or control characters"
-        )
-    _check_ids(id_array, config, layout)
+    table.check_count(id_array.size)
+    _check_ids(id_array, config, table)
     packed = concatenate(parts)
     logger.info(
         "loaded %d rows and %d features from %s",
         id_array.size,
         len(features),
-        config.data.path,
+        table.name,
     )
     label_array = np.concatenate(labels) if config.labels else None
     return DataSlice(

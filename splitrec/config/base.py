@@ -17,6 +17,7 @@ errors into the messages people read: ``<file>: key 'model.features[2].bins':
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -503,6 +504,19 @@ def config_path(value: Any, info: ValidationInfo) -> Any:
     if isinstance(value, (str, Path)):
         return resolve(base_folder(info), value)
     return value
+
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_url(location: object) -> bool:
+    """Whether a data location is a URL (``scheme://...``) rather than a path."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def data_location(value: Any, info: ValidationInfo) -> Any:
+    """A data file's place: a URL as written, a path from the config file's folder."""
+    return value if is_url(value) else config_path(value, info)
 
 
 def checked_address(value: str, port: Limit) -> str:

@@ -33,6 +33,7 @@ from splitrec.config.base import (
     checked_address,
     checked_run_name,
     config_path,
+    data_location,
     from_file,
     join_key,
     nested,
@@ -61,8 +62,10 @@ class PartyRole(Enum):
 class DataConfig(ConfigModel):
     """The party's data file: one row per ID, the columns it holds."""
 
-    path: Path = Field(
-        description="The party's CSV file, relative to the config file's folder."
+    path: Path | str = Field(
+        description="The party's table: a CSV file, a Parquet file or a folder of "
+        "Parquet shards; a path relative to the config file's folder, or a URL "
+        "(s3://, gs://, hdfs://, file://, or a scheme fsspec opens)."
     )
     id_column: StrictStr = Field(
         "ID", description="The column of row IDs the parties align on."
@@ -82,7 +85,7 @@ class DataConfig(ConfigModel):
     @field_validator("path", mode="before")
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Any:
-        return config_path(value, info)
+        return data_location(value, info)
 
     @model_validator(mode="after")
     def _id_listed(self) -> DataConfig:
@@ -310,11 +313,12 @@ class PartyConfig(ConfigModel):
         description="The name in the certificate of the coordinator allowed to "
         "drive the party's jobs.",
     )
-    datasets: dict[str, Path] = Field(
+    datasets: dict[str, Path | str] = Field(
         default_factory=dict,
-        description="Further files of the data file's layout, by key, for scoring "
-        "new rows with an exported model (a job names a key, never a path); "
-        "relative to the config file's folder.",
+        description="Further tables of the data table's columns, by key, for "
+        "scoring new rows with an exported model (a job names a key, never a "
+        "path); paths relative to the config file's folder, or URLs as in "
+        "data.path.",
     )
     serving: Annotated[
         ServingConfig | None,
@@ -405,7 +409,7 @@ class PartyConfig(ConfigModel):
                 raise problem(str(key), f"a dataset key {key_problem}")
             if not isinstance(path, (str, Path)):
                 raise problem(str(key), f"must be a string, got {path!r}")
-            found[key] = config_path(path, info)
+            found[key] = data_location(path, info)
         return found
 
     @model_validator(mode="after")

@@ -11,7 +11,7 @@ import yaml
 
 from splitrec.common.errors import DataError
 from splitrec.config.party import PartyConfig, load_party_config
-from splitrec.party_server import data_slice
+from splitrec.party_server import table_source
 from splitrec.party_server.alignment import aligned_slice
 from splitrec.party_server.data_slice import id_digest, load_data_slice, load_dataset
 
@@ -353,7 +353,7 @@ def test_loading_in_small_chunks_gives_the_same_slice(tmp_path, monkeypatch):
     config = _bob_config(tmp_path)
     whole = load_data_slice(config)
 
-    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(table_source, "CHUNK_ROWS", 4)
     chunked = load_data_slice(config)
 
     np.testing.assert_array_equal(chunked.ids, whole.ids)
@@ -365,7 +365,7 @@ def test_loading_in_small_chunks_gives_the_same_slice(tmp_path, monkeypatch):
         chunked.features.packed.dense, whole.features.packed.dense
     )
     assert chunked.id_digest == whole.id_digest == id_digest(whole.ids)
-    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(table_source, "CHUNK_ROWS", 2)
     assert load_data_slice(config).id_digest == whole.id_digest
 
 
@@ -373,7 +373,7 @@ def test_line_numbers_hold_across_chunks(tmp_path, monkeypatch):
     # Prepare: the bad label sits in the third chunk of two rows, on line 6.
     rows = ["0,m,4,", "1,m,4,", "2,m,4,", "3,m,4,", "4,m,x,"]
     _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
-    monkeypatch.setattr(data_slice, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(table_source, "CHUNK_ROWS", 2)
 
     message = _data_error(_bob_config(tmp_path))
 
