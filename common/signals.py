@@ -74,9 +74,7 @@ class StopFlag:
     def is_set(self) -> bool:
         return self._set
 
-    def wait(
-        self, every: float = 0.1, until: Callable[[], bool] | None = None
-    ) -> None:
+    def wait(self, every: float = 0.1, until: Callable[[], bool] | None = None) -> None:
         """Returns once the flag is set (or ``until()`` is false, when given)."""
         while not self._set and (until is None or until()):
             time.sleep(every)
