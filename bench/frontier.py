@@ -236,11 +236,23 @@ def draw(points: Sequence[dict], attack: str, path: Path, cost_limit: float) -> 
         edgecolors="red",
         label="Pareto",
     )
-    axes.axhline(BASELINE_MARGIN, color="grey", linestyle="--", linewidth=1)
-    axes.axvline(cost_limit, color="grey", linestyle=":", linewidth=1)
+    axes.axhline(
+        BASELINE_MARGIN,
+        color="grey",
+        linestyle="--",
+        linewidth=1,
+        label=f"margin {BASELINE_MARGIN}",
+    )
+    axes.axvline(
+        cost_limit,
+        color="grey",
+        linestyle=":",
+        linewidth=1,
+        label=f"cost limit {cost_limit}",
+    )
     axes.set_xlabel("validation AUC cost (against no defense)")
     axes.set_ylabel("attack score above its baseline")
-    axes.set_title(attack)
+    axes.set_title(f"{attack} (lower left is better)")
     axes.legend(fontsize=8, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
