@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from splitrec.bench.setup import ROOT
 from splitrec.bench.shaper import LinkShape, Shaper
+from splitrec.common.lifetime import child_environment
 from splitrec.coordinator.local import start_party, wait_with_usage
 from splitrec.coordinator.local_configs import LocalConfigs
 from splitrec.party_server.alignment import CACHE_FILE
@@ -53,6 +55,7 @@ def _run_process(command: list[str], log: Path, timeout: float) -> float:
             cwd=ROOT,
             stdout=handle,
             stderr=subprocess.STDOUT,
+            env=child_environment(dict(os.environ)),  # it ends if this process does
         )
     exit_ = wait_with_usage(process, timeout)
     if exit_ is None:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 
+from splitrec.common.lifetime import child_environment, stop_with_parent
 from splitrec.common.signals import StopFlag
 
 logger = logging.getLogger(__name__)
@@ -798,6 +799,7 @@ def serve(argv: Sequence[str]) -> int:
         signum: signal.signal(signum, on_signal)
         for signum in (signal.SIGINT, signal.SIGTERM)
     }
+    stop_with_parent(stopped.set)
     try:
         with shaper:
             print(
@@ -967,7 +969,12 @@ class ShaperProcess:
             "--rate-mbit",
             str(setting.rate_mbit or 0),
         ]
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self._process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=child_environment(dict(os.environ)),  # it ends if this process does
+        )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
         if not line.startswith("shaper listening on "):

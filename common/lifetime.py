@@ -32,11 +32,15 @@ def child_environment(env: dict[str, str]) -> dict[str, str]:
     return {**env, PARENT_VARIABLE: str(os.getpid())}
 
 
-def stop_with_parent(stop: Callable[[], None]) -> None:
+def stop_with_parent(stop: Callable[[], None] | None = None) -> None:
     """Asks for SIGTERM when the launching parent dies (Linux only; elsewhere,
-    and when no parent asked for it, nothing happens), and calls ``stop`` from
-    a watcher thread within half a second of the parent being gone."""
-    expected = os.environ.get(PARENT_VARIABLE)
+    and when no parent asked for it, nothing happens), and calls ``stop`` (by
+    default: SIGTERM to this process) from a watcher thread within half a
+    second of the parent being gone.
+
+    The request is for this process only: the variable is taken out of its
+    environment, so that a process it starts is not tied to its parent."""
+    expected = os.environ.pop(PARENT_VARIABLE, None)
     if not expected:
         return
     try:
@@ -53,7 +57,10 @@ def stop_with_parent(stop: Callable[[], None]) -> None:
 
     def gone() -> None:
         logger.warning("the process that started this one (pid %d) is gone", parent)
-        stop()
+        if stop is None:
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            stop()
 
     _watch_parent(parent, gone)
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from splitrec.common.lifetime import stop_with_parent
+
 logger = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -50,10 +52,13 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 
 def raise_on_stop_signals() -> None:
-    """Installs the handlers (main thread only, as Python requires)."""
+    """Installs the handlers (main thread only, as Python requires). A process
+    started by another that asked to tie it (``lifetime.child_environment``: a
+    benchmark running a job) stops as on SIGTERM when that one dies."""
     _stopping.clear()
     for signum in STOP_SIGNALS:
         signal.signal(signum, _handle)
+    stop_with_parent()
 
 
 class StopFlag:

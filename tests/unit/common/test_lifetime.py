@@ -9,12 +9,12 @@ import sys
 import threading
 import time
 
-from splitrec.common.lifetime import _watch_parent
+from splitrec.common.lifetime import _watch_parent, child_environment
 from tests.support import alive
 
 # A launcher that starts a child tied to it, prints the child's pid, then waits
-# to be killed. The child runs CHILD_SETUP, ties itself with STOP as the
-# watcher's action, and sleeps.
+# to be killed. The child runs its setup, ties itself with the given stop as
+# the watcher's action (unless that is empty), and sleeps.
 _LAUNCHER = """
 import os, subprocess, sys, time
 from splitrec.common.lifetime import child_environment
@@ -22,8 +22,8 @@ child_code = (
     "import os, signal, time\\n"
     "from splitrec.common.lifetime import stop_with_parent\\n"
     + sys.argv[1] + "\\n"
-    "stop_with_parent(" + sys.argv[2] + ")\\n"
-    "print('tied', flush=True)\\n"
+    + ("stop_with_parent(" + sys.argv[2] + ")\\n" if sys.argv[2] else "")
+    + "print('tied', flush=True)\\n"
     "time.sleep(600)\\n"
 )
 child = subprocess.Popen(
@@ -88,3 +88,30 @@ def test_the_watcher_acts_once_the_parent_is_not_the_one_it_was_given():
     gone = threading.Event()
     _watch_parent(os.getppid() + 1, gone.set, every=0.01)
     assert gone.wait(10)
+
+
+def test_a_command_that_stops_on_signals_stops_with_its_launcher():
+    # What a benchmark's coordinator run does: its stop-signal handlers tie it.
+    assert not _child_outlives_its_killed_launcher(
+        "from splitrec.common.signals import raise_on_stop_signals\n"
+        "raise_on_stop_signals()",
+        "",
+    )
+
+
+def test_the_tie_is_not_handed_down_to_the_child_s_own_children():
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os\n"
+            "from splitrec.common.lifetime import stop_with_parent, PARENT_VARIABLE\n"
+            "stop_with_parent(lambda: None)\n"
+            "print(os.environ.get(PARENT_VARIABLE))\n",
+        ],
+        env=child_environment(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert child.stdout == "None\n", child.stderr
