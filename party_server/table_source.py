@@ -25,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pandas as pd
@@ -220,8 +221,10 @@ def open_source(location: str | Path, source: Path) -> TableSource:
     config file, names; ``DataError`` naming it when it cannot be read."""
     import pyarrow.fs as pafs
 
-    if is_url(location):
+    if is_url(location) and not str(location).lower().startswith("file://"):
         fs, path = _file_system(str(location))
+    elif is_url(location):  # a local path, its special characters %-escaped
+        fs, path = pafs.LocalFileSystem(), unquote(urlsplit(str(location)).path)
     else:
         fs, path = pafs.LocalFileSystem(), str(location)
     name = str(location)
@@ -289,6 +292,12 @@ def _parquet(
         except (OSError, ValueError) as exc:
             raise DataError(f"{shard}: not a readable Parquet file: {exc}") from None
         columns = list(file.schema_arrow.names)
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:
+            raise DataError(
+                f"{shard}: column {twice[0]!r} appears more than once; every "
+                "column needs its own name"
+            )
         if header is None:
             header = columns
         elif columns != header:

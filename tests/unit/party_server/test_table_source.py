@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from urllib.parse import quote
 
 import fsspec
 import numpy as np
@@ -85,7 +86,10 @@ def test_a_folder_of_shards_gives_the_slice_of_its_csv(csv_slices, tmp_path, par
     folder = _shards(_frame(config.data.path), tmp_path / "table", 3)
 
     _same(load_data_slice(_at(config, folder)), expected)
-    _same(load_data_slice(_at(config, f"file://{folder}")), expected)
+    # A file:// URL, its special characters escaped (a Spark-style folder name).
+    odd = folder.rename(tmp_path / "tâble one.parquet")
+    _same(load_data_slice(_at(config, odd)), expected)
+    _same(load_data_slice(_at(config, f"file://{quote(str(odd))}")), expected)
 
 
 def test_a_table_at_an_fsspec_url_is_read(csv_slices):
@@ -239,3 +243,12 @@ def test_a_table_in_s3_is_read(csv_slices, s3):
     _same(load_data_slice(_at(config, f"s3://lake/alice?{options}")), expected)
     with pytest.raises(DataError, match="data file not found"):
         load_data_slice(_at(config, f"s3://lake/nobody?{options}"))
+
+
+def test_a_column_name_given_twice_is_refused(csv_slices, tmp_path):
+    config, frame, _ = _bob_shards(csv_slices, tmp_path)
+    ids = pa.array(frame["ID"])
+    pq.write_table(pa.table([ids, ids], names=["ID", "ID"]), tmp_path / "twice.parquet")
+
+    with pytest.raises(DataError, match="column 'ID' appears more than once"):
+        load_data_slice(_at(config, tmp_path / "twice.parquet"))
