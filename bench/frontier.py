@@ -293,10 +293,16 @@ def sweep(
 ) -> list[dict]:
     """The undefended run, then every defense's points, each with its cost;
     points of ``done`` (an earlier, interrupted sweep of the same job) are
-    kept instead of run again, and ``saved`` is given the points after each."""
+    kept instead of run again, and ``saved`` is given the points after each,
+    the earlier ones not reached yet (or not swept this time) among them."""
     plan = [("none", Setting()), *((k, s) for k, ss in sweeps.items() for s in ss)]
     earlier = {point["setting"]: point for point in done}
     rows: list[dict] = []
+
+    def with_earlier() -> list[dict]:
+        reached = {row["setting"] for row in rows}
+        return rows + [p for p in done if p["setting"] not in reached]
+
     for defense, setting in plan:
         if setting.name in earlier:
             logger.info("%s: kept from the earlier sweep", setting.name)
@@ -305,8 +311,8 @@ def sweep(
             row = run(setting)
         row["defense"] = defense
         rows.append(row)
-        saved(with_costs(list(rows)))
-    return with_costs(rows)
+        saved(with_costs(with_earlier()))
+    return with_costs(with_earlier())
 
 
 def analyse(points: list[dict], folder: Path) -> dict:

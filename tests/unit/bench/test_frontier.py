@@ -183,6 +183,17 @@ def test_an_interrupted_sweep_goes_on_from_its_saved_points(points):
     assert ran == ["iso:1", "iso:2"]
     assert again == points
 
+    # Started again with fewer strengths, in another order: nothing it had is
+    # lost from the saved report at any time, and nothing is run again.
+    ran.clear()
+    saved.clear()
+    fewer = parse_sweeps("iso:2;nopeek:4")
+    last = sweep(fewer, run, done=again, saved=saved.append)
+    assert ran == []
+    for report in saved:
+        assert sorted(p["setting"] for p in report) == sorted(PLANTED)
+    assert sorted(p["setting"] for p in last) == sorted(PLANTED)
+
 
 def test_only_a_saved_sweep_of_the_same_job_is_taken_up(points, tmp_path):
     header = dict(
