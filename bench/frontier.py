@@ -213,6 +213,7 @@ def draw(points: Sequence[dict], attack: str, path: Path, cost_limit: float) -> 
     for point in points:
         defenses.setdefault(point["defense"], []).append(point)
     for defense, members in defenses.items():
+        members.sort(key=lambda p: p["val_auc_cost"])  # a curve, left to right
         xs = [p["val_auc_cost"] for p in members]
         ys = [p["attacks"][attack]["excess"] for p in members]
         style = "k*" if defense == "none" else "o-"
@@ -270,7 +271,7 @@ def command(args: argparse.Namespace, setting: Setting) -> str:
         "-m",
         "splitrec.bench.leakage",
         "--settings",
-        f"none,{setting.name}",
+        "none" if setting.undefended else f"none,{setting.name}",
         "--rows",
         str(args.rows),
         "--epochs",

@@ -23,6 +23,7 @@ from splitrec.bench.frontier import (
     parse_sweeps,
     sweep,
 )
+from splitrec.bench.leakage import Setting
 
 # setting → (AUC cost, norm attack's excess, Gender inference's excess).
 # nopeek hides Gender cheaply and leaves the labels alone; iso the reverse.
@@ -102,6 +103,7 @@ def test_a_point_can_be_run_again_from_its_command():
     line = command(args, setting)
     assert "--settings none,mid:0.01:8" in line
     assert "--rows 5000 --epochs 2" in line
+    assert "--settings none --rows" in command(args, Setting())
 
 
 @pytest.mark.parametrize(
