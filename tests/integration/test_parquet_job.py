@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from splitrec.coordinator.local import start_local_parties
 from tests.divergence import RunState, difference, run_state
-from tests.support import run_module, write_configs
+from tests.support import run_demo, write_configs
 
 pytestmark = pytest.mark.slow
 
@@ -40,14 +39,7 @@ def _run(folder: Path, data: Path, parquet: bool) -> RunState:
             target = folder / f"{party}-table"
             _to_parquet(Path(config["data"]["path"]), target, shards)
             files.edit(party, data={"path": str(target), "id_column": "ID"})
-    parties = start_local_parties(files, folder / "logs")
-    try:
-        result = run_module(
-            ["splitrec.coordinator", "run", "--job", str(files.job)], timeout=900
-        )
-    finally:
-        for party in parties.values():
-            party.stop()
+    result = run_demo(files, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_state(folder, JOB, ("alice", "bob"))
 
