@@ -221,12 +221,13 @@ def open_source(location: str | Path, source: Path) -> TableSource:
     config file, names; ``DataError`` naming it when it cannot be read."""
     import pyarrow.fs as pafs
 
-    if is_url(location) and not str(location).lower().startswith("file://"):
-        fs, path = _file_system(str(location))
-    elif is_url(location):  # a local path, its special characters %-escaped
-        fs, path = pafs.LocalFileSystem(), unquote(urlsplit(str(location)).path)
+    text = str(location)
+    if text.lower().startswith("file://"):  # a local path, %-escaped
+        fs, path = pafs.LocalFileSystem(), unquote(urlsplit(text).path)
+    elif is_url(text):
+        fs, path = _file_system(text)
     else:
-        fs, path = pafs.LocalFileSystem(), str(location)
+        fs, path = pafs.LocalFileSystem(), text
     name = str(location)
     try:
         info = fs.get_file_info(path)
@@ -236,16 +237,17 @@ def open_source(location: str | Path, source: Path) -> TableSource:
         raise DataError(f"{name}: data file not found (set data.path in {source})")
     if info.type == pafs.FileType.Directory:
         return _dataset(fs, path, name, source)
-    raw = _read_bytes(fs, path, name)
-    if raw[:4] == _PARQUET_MAGIC:
+    if _read_bytes(fs, path, name, 4) == _PARQUET_MAGIC:
         return _parquet(fs, [path], [name], name)
+    raw = _read_bytes(fs, path, name)
     return CsvSource(name, raw, scan_csv(raw, Path(name)))
 
 
-def _read_bytes(fs: object, path: str, name: str) -> bytes:
+def _read_bytes(fs: object, path: str, name: str, size: int = -1) -> bytes:
+    """The file's first ``size`` bytes (all of them by default)."""
     try:
         with fs.open_input_stream(path) as stream:
-            return stream.readall()
+            return stream.readall() if size < 0 else stream.read(size)
     except OSError as exc:
         raise DataError(f"{name}: cannot read the data file: {exc}") from None
 
