@@ -30,7 +30,7 @@ from splitrec.config.party import PartyConfig
 from splitrec.models.build import build_fuse, build_party_base
 from splitrec.models.features import PackedBatch
 from splitrec.models.steps import CentralStep
-from splitrec.party_server.alignment import aligned_slice, plain_alignment
+from splitrec.party_server.alignment import plain_alignment
 from splitrec.party_server.data_slice import DataSlice, load_data_slice
 
 logger = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def compose(
     rows = plain_alignment(raw)
     if rows[0].size == 0:
         raise HandshakeError(f"no row ID is held by every party of {order}")
-    slices = [aligned_slice(s, r) for s, r in zip(raw, rows, strict=True)]
+    slices = [s.view(r) for s, r in zip(raw, rows, strict=True)]
     split = split_rows(slices[0].num_rows, job.validation_fraction, job.seed)
     configs = [parties[n][0] for n in order]
     bases = [

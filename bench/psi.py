@@ -24,6 +24,7 @@ from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.party_server.data_slice import DataSlice, id_digest
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession
+from splitrec.party_server.row_store import IdColumn
 from splitrec.v1 import peer_pb2_grpc
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _party(name: str, folder: Path, ids: np.ndarray) -> tuple[PartyConfig, DataS
         peers=(),
         output_dir=folder / name,
     )
-    return config, DataSlice(ids, None, None, id_digest(ids))
+    return config, DataSlice(IdColumn.of(ids), None, None, id_digest(ids))
 
 
 def run_psi(n: int) -> PsiResult:

@@ -20,16 +20,26 @@ class RowSplit:
     validation: np.ndarray
 
 
+def index_dtype(rows: int) -> type:
+    """The narrowest integer type for positions below ``rows``: a job's row
+    lists take 4 bytes a row up to 2^31 rows."""
+    return np.int32 if rows < 2**31 else np.int64
+
+
 def split_rows(num_rows: int, validation_fraction: float, seed: int) -> RowSplit:
-    """Chooses validation rows at random from the seed; both parts in row order."""
+    """Chooses validation rows at random from the seed; both parts in row order.
+
+    The order is the seed's permutation of the rows (``Generator.permutation``
+    shuffles ``arange`` so; shuffled in place here, in 4 bytes a row).
+    """
     if num_rows < 2:
         raise ValueError(f"need at least 2 rows to split, got {num_rows}")
     num_validation = min(max(1, round(num_rows * validation_fraction)), num_rows - 1)
-    order = np.random.default_rng([seed, _SPLIT_STREAM]).permutation(num_rows)
-    return RowSplit(
-        train=np.sort(order[num_validation:]),
-        validation=np.sort(order[:num_validation]),
-    )
+    order = np.arange(num_rows, dtype=index_dtype(num_rows))
+    np.random.default_rng([seed, _SPLIT_STREAM]).shuffle(order)
+    validation = np.sort(order[:num_validation])
+    train = np.sort(order[num_validation:])
+    return RowSplit(train=train, validation=validation)
 
 
 def steps_per_epoch(num_rows: int, batch_size: int) -> int:
@@ -37,9 +47,13 @@ def steps_per_epoch(num_rows: int, batch_size: int) -> int:
 
 
 def epoch_order(train_rows: np.ndarray, seed: int, epoch: int) -> np.ndarray:
-    """The training rows in the shuffled order of one epoch."""
-    rng = np.random.default_rng([seed, _EPOCH_STREAM, epoch])
-    return train_rows[rng.permutation(train_rows.size)]
+    """The training rows in the shuffled order of one epoch: the rows at the
+    seed's permutation of their positions, made in one array of their size."""
+    order = np.arange(train_rows.size, dtype=train_rows.dtype)
+    np.random.default_rng([seed, _EPOCH_STREAM, epoch]).shuffle(order)
+    # order[i] is read before it is written, so taking in place is safe.
+    np.take(train_rows, order, out=order, mode="clip")
+    return order
 
 
 def batch_rows(ordered_rows: np.ndarray, batch_size: int, step: int) -> np.ndarray:

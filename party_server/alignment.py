@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from splitrec.common.atomic import write_atomically
-from splitrec.party_server.data_slice import DataSlice, id_digest
+from splitrec.party_server.data_slice import DataSlice
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def cache_key(job_id: str, digests: dict[str, str]) -> str:
 
 def order_by_id(data: DataSlice, rows: np.ndarray) -> np.ndarray:
     """``rows`` ordered by their IDs: the order every party computes alike."""
-    return rows[np.argsort(data.ids[rows], kind="stable")]
+    return data.ids.order(rows)
 
 
 def plain_alignment(slices: list[DataSlice]) -> list[np.ndarray]:
@@ -50,13 +50,14 @@ def plain_alignment(slices: list[DataSlice]) -> list[np.ndarray]:
     The result PSI computes without anyone seeing the others' IDs; for the
     centralized baseline, which holds every party's data anyway.
     """
-    common = slices[0].ids
-    for data in slices[1:]:
-        common = np.intersect1d(common, data.ids, assume_unique=True)
+    every = [data.ids.raw(slice(None)) for data in slices]
+    common = every[0]
+    for ids in every[1:]:
+        common = np.intersect1d(common, ids, assume_unique=True)
     aligned = []
-    for data in slices:
-        order = np.argsort(data.ids, kind="stable")
-        aligned.append(order[np.searchsorted(data.ids, common, sorter=order)])
+    for ids in every:
+        order = np.argsort(ids, kind="stable")
+        aligned.append(order[np.searchsorted(ids, common, sorter=order)])
     return aligned
 
 
@@ -79,14 +80,3 @@ def write_cache(folder: Path, key: str, rows: np.ndarray) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, key=np.array(key), rows=rows.astype(np.int64))
     write_atomically(folder / CACHE_FILE, buffer.getvalue(), mode=0o600)
-
-
-def aligned_slice(data: DataSlice, rows: np.ndarray) -> DataSlice:
-    """The party's data restricted to ``rows``, in that order."""
-    features = data.features.subset(rows)
-    labels = data.labels[rows] if data.labels is not None else None
-    ids = data.ids[rows]
-    users = data.users[rows] if data.users is not None else None
-    return DataSlice(
-        ids, features, labels, id_digest(ids), data.content_digest, data.fitted, users
-    )

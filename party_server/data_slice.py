@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,12 +15,16 @@ import pandas as pd
 from splitrec.common.errors import DataError
 from splitrec.config.features import FeatureConfig
 from splitrec.config.party import LabelConfig, PartyConfig
-from splitrec.models.features import (
-    EncodedFeatures,
-    concatenate,
-    encode_features,
-    fit_vocabulary,
-    numbers,
+from splitrec.models.features import encode_features, fit_vocabulary, numbers
+from splitrec.party_server.row_store import (
+    IdColumn,
+    RowColumn,
+    RowStore,
+    RowStoreWriter,
+    StoredFeatures,
+    attach_cleanup,
+    temporary_store_folder,
+    zero_labels,
 )
 from splitrec.party_server.table_source import CHUNK_ROWS, TableSource, open_source
 
@@ -28,11 +33,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataSlice:
-    """Row IDs, encoded features and (label party only) labels, in file order."""
+    """Row IDs, encoded features and (label party only) labels, in file order
+    (or a job's order: ``view``), kept on disk in a row
+    store (see ``row_store``) and read a batch at a time."""
 
-    ids: np.ndarray
-    features: EncodedFeatures
-    labels: np.ndarray | None
+    ids: IdColumn
+    features: StoredFeatures
+    labels: RowColumn | None
     id_digest: str
     # SHA-256 over every column the party uses, row by row (its fingerprint).
     content_digest: str = ""
@@ -40,18 +47,34 @@ class DataSlice:
     # how an exported part encodes raw values (``splitrec.models.raw_columns``).
     fitted: tuple[FeatureConfig, ...] = ()
     # Whom each row is about (``data.user_column``), when the config names it.
-    users: np.ndarray | None = None
+    users: IdColumn | None = None
+    # The store the columns are read from (kept alive with the slice).
+    store: RowStore | None = None
 
     def max_user_rows(self, rows: np.ndarray) -> int:
         """The most of ``rows`` that are about one user (0 without users)."""
         if self.users is None or not rows.size:
             return 0
-        _, counts = np.unique(self.users[rows], return_counts=True)
+        _, counts = np.unique(self.users.raw(rows), return_counts=True)
         return int(counts.max())
 
     @property
     def num_rows(self) -> int:
-        return int(self.ids.size)
+        return len(self.ids)
+
+    def view(self, rows: np.ndarray) -> DataSlice:
+        """These rows only, in that order, read from the same store."""
+        ids = self.ids.view(rows)
+        return DataSlice(
+            ids,
+            self.features.view(rows),
+            self.labels.view(rows) if self.labels is not None else None,
+            id_digest(ids),
+            self.content_digest,
+            self.fitted,
+            self.users.view(rows) if self.users is not None else None,
+            self.store,
+        )
 
 
 def _open(
@@ -70,14 +93,15 @@ def _open(
 
 
 def _fitted_features(
-    table: TableSource, columns: list[str], config: PartyConfig
+    table: TableSource, config: PartyConfig
 ) -> tuple[FeatureConfig, ...]:
-    """Features with ``from_data`` vocabularies fitted on the whole table."""
+    """Features with ``from_data`` vocabularies fitted on the whole table (a
+    first read of their columns only)."""
     from_data = [f for f in config.features if f.kind == "from_data"]
     if not from_data:
         return config.features
     seen: dict[str, set[str]] = {f.name: set() for f in from_data}
-    for chunk in table.chunks(columns):
+    for chunk in table.chunks(list(dict.fromkeys(f.column for f in from_data))):
         for feature in from_data:
             seen[feature.name].update(chunk[feature.column].unique().tolist())
     return tuple(fit_vocabulary(f, seen.get(f.name, ())) for f in config.features)
@@ -105,19 +129,22 @@ def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def _check_ids(ids: np.ndarray, config: PartyConfig, table: TableSource) -> None:
+def _check_ids(ids: IdColumn, config: PartyConfig, table: TableSource) -> None:
     """Refuses duplicate and empty IDs, naming their lines (sorts, no Python loop)."""
-    order = np.argsort(ids, kind="stable")
-    ordered = ids[order]
+    raw = ids.raw(slice(None))
+    order = np.argsort(raw, kind="stable")
+    ordered = raw[order]
     same = ordered[1:] == ordered[:-1]
+    del ordered
     if same.any():
-        first = str(ids[min(order[1:][same].min(), order[:-1][same].min())])
-        places = table.places(np.flatnonzero(ids == first)[:3].tolist())
+        first = min(order[1:][same].min(), order[:-1][same].min())
+        places = table.places(np.flatnonzero(raw == raw[first])[:3].tolist())
         raise DataError(
-            f"{table.name}: ID {first!r} appears more than once ({places}, "
-            f"column {config.data.id_column!r}); row IDs must be unique"
+            f"{table.name}: ID {str(ids[np.array([first])][0])!r} appears more than "
+            f"once ({places}, column {config.data.id_column!r}); row IDs must be "
+            "unique"
         )
-    empty = np.flatnonzero(ids == "")
+    empty = np.flatnonzero(raw == b"")
     if empty.size:
         raise DataError(
             f"{table.where(int(empty[0]))}: empty ID in column "
@@ -193,65 +220,98 @@ class _ContentDigest:
         return whole.hexdigest()
 
 
-def id_digest(ids: np.ndarray) -> str:
+def id_digest(ids: IdColumn | np.ndarray) -> str:
     """SHA-256 over the ordered IDs joined by newlines: equal digests mean equal
     rows in equal order."""
     digest = hashlib.sha256()
-    for start in range(0, ids.size, CHUNK_ROWS):
+    for start in range(0, len(ids), CHUNK_ROWS):
         if start:
             digest.update(b"\n")
-        digest.update(
-            "\n".join(ids[start : start + CHUNK_ROWS].tolist()).encode("utf-8")
-        )
+        part = ids[slice(start, start + CHUNK_ROWS)]
+        digest.update("\n".join(part.tolist()).encode("utf-8"))
     return digest.hexdigest()
 
 
-def load_data_slice(config: PartyConfig, labels_optional: bool = False) -> DataSlice:
+def _ids_of(chunk: pd.DataFrame, column: str, table: TableSource) -> np.ndarray:
+    """A chunk's values of ``column`` (IDs or users), refused when one holds
+    a NUL character (the store pads with it)."""
+    values = chunk[column]
+    bad = np.flatnonzero(values.str.contains("\x00", regex=False).to_numpy())
+    if bad.size:
+        raise DataError(
+            f"{table.where(chunk.index[bad[0]])}: column {column!r} holds a NUL "
+            "character; remove it from the data"
+        )
+    return values.to_numpy(dtype=str)
+
+
+def load_data_slice(
+    config: PartyConfig, labels_optional: bool = False, store: Path | None = None
+) -> DataSlice:
     """Reads the party's own table and encodes its features once, chunk by
-    chunk. With ``labels_optional`` a table without the label columns loads
-    without labels."""
+    chunk, into a row store at ``store`` (by default a temporary folder that
+    lives as long as the slice). With ``labels_optional`` a table without the
+    label columns loads without labels."""
     table, config = _open(config, labels_optional)
     columns = _check_header(table, config)
-    features = _fitted_features(table, columns, config)
-    ids, labels, parts, users = [], [], [], []
+    features = _fitted_features(table, config)
+    root = None
+    if store is None:
+        store, root = temporary_store_folder()
+    writer = RowStoreWriter(store)
     content = _ContentDigest(columns)
-    for chunk in table.chunks(columns):
-        content.add(chunk)
-        ids.append(chunk[config.data.id_column].to_numpy(dtype=str))
-        if config.data.user_column:
-            users.append(chunk[config.data.user_column].to_numpy(dtype=str))
-        labels.append(_labels(chunk, config, table))
-        _check_numbers(chunk, features, table)
-        parts.append(encode_features(chunk, features))
-    id_array = np.concatenate(ids)
-    table.check_count(id_array.size)
-    _check_ids(id_array, config, table)
-    packed = concatenate(parts)
+    rows = 0
+    try:
+        for chunk in table.chunks(columns):
+            content.add(chunk)
+            _check_numbers(chunk, features, table)
+            encoded = encode_features(chunk, features)
+            users = config.data.user_column
+            writer.add(
+                _ids_of(chunk, config.data.id_column, table),
+                encoded.shapes,
+                encoded.packed,
+                _labels(chunk, config, table),
+                _ids_of(chunk, users, table) if users else None,
+            )
+            rows += len(chunk)
+        table.check_count(rows)
+        stored = writer.finish()
+    except BaseException:
+        writer.abandon()
+        raise
+    if root is not None:
+        attach_cleanup(stored, root)
+    _check_ids(stored.ids, config, table)
     logger.info(
-        "loaded %d rows and %d features from %s",
-        id_array.size,
+        "loaded %d rows and %d features from %s into %s",
+        rows,
         len(features),
         table.name,
+        store,
     )
-    label_array = np.concatenate(labels) if config.labels else None
     return DataSlice(
-        id_array,
-        packed,
-        label_array,
-        id_digest(id_array),
+        stored.ids,
+        stored.features,
+        stored.labels,
+        id_digest(stored.ids),
         content.hexdigest(),
         features,
-        np.concatenate(users) if users else None,
+        stored.users,
+        stored,
     )
 
 
 def load_dataset(
-    config: PartyConfig, key: str, features: tuple[FeatureConfig, ...]
+    config: PartyConfig,
+    key: str,
+    features: tuple[FeatureConfig, ...],
+    store: Path | None = None,
 ) -> DataSlice:
     """One of the party's further datasets (``datasets`` in its config), in the
     layout of its data file, encoded with ``features`` (an exported part's
-    fitted features). Its label columns are optional: rows to score need none
-    (their labels then read 0)."""
+    fitted features) into a row store at ``store``. Its label columns are
+    optional: rows to score need none (their labels then read 0)."""
     path = config.datasets.get(key)
     if path is None:
         raise DataError(
@@ -264,12 +324,8 @@ def load_dataset(
             "features": features,
         }
     )
-    data = load_data_slice(scoring, labels_optional=True)
+    data = load_data_slice(scoring, labels_optional=True, store=store)
     if data.labels is None and config.labels:
-        shape = (
-            (data.num_rows,)
-            if len(config.labels) == 1
-            else (data.num_rows, len(config.labels))
-        )
-        data = dataclasses.replace(data, labels=np.zeros(shape, np.float32))
+        tasks = len(config.labels)
+        data = dataclasses.replace(data, labels=zero_labels(data.num_rows, tasks))
     return data

@@ -17,6 +17,7 @@ from splitrec.common.batching import (
     batch_rows,
     epoch_order,
     eval_batch_size,
+    index_dtype,
     split_rows,
     steps_per_epoch,
 )
@@ -106,7 +107,8 @@ def _checked_split(rows: int, spec: JobSpec) -> RowSplit:
                 f"job {spec.job_id}: the parties share no row of dataset "
                 f"{spec.dataset!r}; there is nothing to score"
             )
-        return RowSplit(np.arange(rows), np.zeros(0, np.int64))
+        dtype = index_dtype(rows)
+        return RowSplit(np.arange(rows, dtype=dtype), np.zeros(0, dtype))
     split = split_rows(rows, spec.validation_fraction, spec.seed) if rows > 1 else None
     train = int(split.train.size) if split is not None else rows
     if split is None or train < spec.batch_size:
@@ -169,7 +171,7 @@ class PartyJob:
     def read_pass(self, split: str) -> Pass:
         """Rows of an evaluation or prediction pass, in row order."""
         if split == "all":
-            rows = np.arange(self.data.num_rows)
+            rows = np.arange(self.data.num_rows, dtype=index_dtype(self.data.num_rows))
         else:
             rows = self.split.train if split == "train" else self.split.validation
         return Pass(rows, eval_batch_size(self.spec.batch_size))

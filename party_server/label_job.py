@@ -41,6 +41,7 @@ from splitrec.party_server.job_base import Evaluation, PartyJob, Pass, Progress
 from splitrec.party_server.leakage_probe import ReceivedProbe
 from splitrec.party_server.mailbox import Inbound, Mailbox
 from splitrec.party_server.prepared_batches import PreparedBatches
+from splitrec.party_server.row_store import RowColumn
 from splitrec.party_server.secure_sums import ShareBoard
 from splitrec.privacy.mechanisms import (
     GRADIENT_NOISE,
@@ -103,7 +104,7 @@ class LabelJob(PartyJob):
         self._train_labels = self._labels
         if spec.privacy.label_dp:
             rng = generator(spec.seed, LABEL_FLIPS)
-            self._train_labels = self._labels.copy()
+            self._train_labels = np.array(self._labels)
             column = self._protected_labels(self._train_labels)
             column[...] = randomized_response(column, spec.privacy.label_epsilon, rng)
         self._timeout = peer_timeout
@@ -532,19 +533,30 @@ def _micros(seconds: float) -> int:
     return min(max(1, round(seconds * 1e6)), 2**32 - 1)
 
 
+def _positives(labels: RowColumn, rows: np.ndarray) -> np.ndarray:
+    """Each task's count of positive labels among ``rows`` (read in chunks)."""
+    step = 1_000_000
+    parts = [labels[rows[i : i + step]] for i in range(0, rows.size, step)]
+    sums = [p.reshape(p.shape[0], -1).sum(axis=0, dtype=np.int64) for p in parts]
+    return np.sum(sums, axis=0) if sums else np.zeros(1, np.int64)
+
+
 def _label_findings(
-    config: PartyConfig, labels: np.ndarray, split: RowSplit
+    config: PartyConfig, labels: RowColumn, split: RowSplit
 ) -> list[str]:
     """Refuses training labels of one class; warns of validation labels of one
     (each task's, for several)."""
     found = []
+    counts = {
+        "training": _positives(labels, split.train),
+        "validation": _positives(labels, split.validation),
+    }
     for index, label in enumerate(config.labels):
-        values = labels if labels.ndim == 1 else labels[:, index]
         task = f"the label ({label.rule})"
         if len(config.labels) > 1:
             task = f"label {label.name!r} ({label.rule})"
         for name, rows in (("training", split.train), ("validation", split.validation)):
-            positives = int(values[rows].sum())
+            positives = int(counts[name][index]) if rows.size else 0
             if 0 < positives < rows.size:
                 continue
             value = "1" if positives else "0"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import grpc
@@ -32,7 +34,7 @@ from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.config.privacy import PrivacySettings
 from splitrec.models.build import described_output
 from splitrec.models.registry import combination_problem
-from splitrec.party_server.alignment import Alignment, aligned_slice
+from splitrec.party_server.alignment import Alignment
 from splitrec.party_server.data_slice import DataSlice, load_dataset
 from splitrec.party_server.feature_job import FeatureJob
 from splitrec.party_server.job_base import PartyJob
@@ -45,6 +47,7 @@ from splitrec.party_server.model_export import (
 from splitrec.party_server.ownership import JobOwners
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession, PsiHub
+from splitrec.party_server.row_store import party_stores
 from splitrec.privacy.secure_aggregation.rules import secure_problem
 from splitrec.security.tls import Credentials
 from splitrec.wire.rpc import create_channel
@@ -152,7 +155,7 @@ class Party:
                     spec.job_id,
                 )
                 existing.close()
-            job = self._new_job(spec, aligned_slice(data, alignment.rows))
+            job = self._new_job(spec, data.view(alignment.rows))
             job.alignment_cached = alignment.cached
             self._jobs[spec.job_id] = job
             self._latest = job
@@ -214,9 +217,16 @@ class Party:
                 f"{spec.init_from.version!r} of job {spec.init_from.job!r} is not "
                 f"usable here: {exc}"
             ) from None
-        data = load_dataset(self.config, spec.dataset, features)
+        # A store of its own: a scoring run still reading the one before keeps it.
+        store = party_stores(self.config.output_dir) / (
+            f"dataset-{spec.dataset}-{uuid.uuid4().hex[:12]}"
+        )
+        data = load_dataset(self.config, spec.dataset, features, store)
         with self._lock:
-            self._dataset = (key, data)
+            replaced, self._dataset = self._dataset, (key, data)
+        if replaced is not None and replaced[1].store is not None:
+            # Its maps stay readable by whoever still holds them.
+            shutil.rmtree(replaced[1].store.folder, ignore_errors=True)
         return data
 
     def _align(

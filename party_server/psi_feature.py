@@ -170,7 +170,7 @@ def _run_psi(
 ) -> np.ndarray:
     width = psi.POINT_BYTES
     with psi.Blinder(psi.new_key()) as blinder:
-        own = blinder.hash_and_blind(data.ids.tolist())
+        own = blinder.hash_and_blind(data.ids)
         for message in serde.psi_values_to_proto("blinded", own, width):
             requests.put(message)
         theirs = serde.psi_values_from_proto(replies, "blinded", width, their_count)

@@ -137,9 +137,7 @@ class HubSession:
     def _start_blinding(self, pool: ThreadPoolExecutor) -> None:
         """Blinds this party's own IDs in the background, once per session."""
         if self._own is None:
-            self._own = pool.submit(
-                self._blinder.hash_and_blind, self.data.ids.tolist()
-            )
+            self._own = pool.submit(self._blinder.hash_and_blind, self.data.ids)
 
     def _intersection(self) -> np.ndarray:
         rows = np.arange(self.data.num_rows)

@@ -20,6 +20,7 @@ from splitrec.party_server.model_export import remove_staging
 from splitrec.party_server.part_serving import FeatureServing, PartServing
 from splitrec.party_server.party import Party
 from splitrec.party_server.peer_service import PeerService
+from splitrec.party_server.row_store import party_stores, remove_stores
 from splitrec.party_server.scoring_service import ScoringService
 from splitrec.security.tls import Credentials, load_credentials
 from splitrec.v1 import (
@@ -85,7 +86,8 @@ def start_party(
                 config.party,
                 stale,
             )
-        data = load_data_slice(config)
+        remove_stores(config.output_dir)
+        data = load_data_slice(config, store=party_stores(config.output_dir) / "table")
         party = Party(config, data, credentials, peer_timeout=peer_timeout)
         running = _serve(config, party, credentials, listen, output_lock)
         undo.pop_all()

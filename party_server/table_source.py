@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import csv
-import io
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +35,7 @@ from splitrec.config.base import is_url
 from splitrec.party_server.csv_layout import CsvLayout, scan_csv
 
 # Rows parsed at a time: bounds the memory that raw strings take while loading.
-CHUNK_ROWS = 500_000
+CHUNK_ROWS = 100_000
 
 _PARQUET_MAGIC = b"PAR1"
 
@@ -69,11 +69,14 @@ class TableSource(Protocol):
 
 @dataclass
 class CsvSource:
-    """A CSV file whose bytes were checked by ``scan_csv``."""
+    """A CSV file whose bytes were checked by ``scan_csv``; read from
+    ``path``, a local file (a URL's copy in a temporary file, removed with the
+    source)."""
 
     name: str
-    raw: bytes
+    path: Path
     layout: CsvLayout
+    spool: object = None
 
     @property
     def header(self) -> list[str]:
@@ -85,7 +88,7 @@ class CsvSource:
 
     def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         return pd.read_csv(
-            io.BytesIO(self.raw),
+            self.path,
             dtype=str,
             keep_default_na=False,
             quoting=csv.QUOTE_NONE,
@@ -102,12 +105,27 @@ class CsvSource:
         return f"lines {[self.layout.line(r) for r in rows]}"
 
     def check_count(self, rows: int) -> None:
-        if rows != self.layout.row_lines.size:
+        if rows != self.layout.rows:
             raise DataError(
                 f"{self.name}: read {rows} rows but the file has "
-                f"{self.layout.row_lines.size}; check for stray quote or control "
+                f"{self.layout.rows}; check for stray quote or control "
                 "characters"
             )
+
+
+def _csv(fs: object, path: str, name: str, local: bool) -> CsvSource:
+    """A CSV file checked a block at a time; one at a URL is copied to a
+    temporary file as it is read."""
+    try:
+        with fs.open_input_stream(path) as stream:
+            if local:
+                return CsvSource(name, Path(path), scan_csv(stream, Path(name)))
+            spool = tempfile.NamedTemporaryFile(prefix="splitrec-", suffix=".csv")
+            layout = scan_csv(stream, Path(name), copy_to=spool)
+            spool.flush()
+            return CsvSource(name, Path(spool.name), layout, spool)
+    except OSError as exc:
+        raise DataError(f"{name}: cannot read the data file: {exc}") from None
 
 
 # Arrow types a column may have: read as their text.
@@ -222,10 +240,12 @@ def open_source(location: str | Path, source: Path) -> TableSource:
     import pyarrow.fs as pafs
 
     text = str(location)
+    local = True
     if text.lower().startswith("file://"):  # a local path, %-escaped
         fs, path = pafs.LocalFileSystem(), unquote(urlsplit(text).path)
     elif is_url(text):
         fs, path = _file_system(text)
+        local = False
     else:
         fs, path = pafs.LocalFileSystem(), text
     name = str(location)
@@ -239,15 +259,14 @@ def open_source(location: str | Path, source: Path) -> TableSource:
         return _dataset(fs, path, name, source)
     if _read_bytes(fs, path, name, 4) == _PARQUET_MAGIC:
         return _parquet(fs, [path], [name], name)
-    raw = _read_bytes(fs, path, name)
-    return CsvSource(name, raw, scan_csv(raw, Path(name)))
+    return _csv(fs, path, name, local)
 
 
-def _read_bytes(fs: object, path: str, name: str, size: int = -1) -> bytes:
-    """The file's first ``size`` bytes (all of them by default)."""
+def _read_bytes(fs: object, path: str, name: str, size: int) -> bytes:
+    """The file's first ``size`` bytes."""
     try:
         with fs.open_input_stream(path) as stream:
-            return stream.readall() if size < 0 else stream.read(size)
+            return stream.read(size)
     except OSError as exc:
         raise DataError(f"{name}: cannot read the data file: {exc}") from None
 

@@ -20,7 +20,7 @@ from splitrec.common.seeds import derive_seed
 from splitrec.config.jobspec import OutputSpec
 from splitrec.config.model import ModelConfig
 from splitrec.models.custom import builder as custom_builder
-from splitrec.models.features import EncodedFeatures, FeatureShape
+from splitrec.models.features import FeatureRows, FeatureShape
 from splitrec.models.layers import NoBase, fit_numeric
 from splitrec.models.registry import (
     FAMILIES,
@@ -53,7 +53,7 @@ def build_base(
 
 def build_party_base(
     party: str,
-    features: EncodedFeatures,
+    features: FeatureRows,
     train_rows: np.ndarray,
     model: ModelConfig,
     job_seed: int,
@@ -64,7 +64,7 @@ def build_party_base(
     base = build_base(party, features.shapes, model, job_seed)
     if any(s.numeric_columns for s in features.shapes):
         create_weights(base)
-        fit_numeric(base, features.packed.numeric[train_rows])
+        fit_numeric(base, features.numeric_of(train_rows))
     return base
 
 

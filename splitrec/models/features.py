@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -242,6 +242,17 @@ class PackedBatch:
             object.__setattr__(self, "numeric", np.zeros((rows, 0), np.float32))
 
 
+class FeatureRows(Protocol):
+    """Encoded inputs of rows, in memory (``EncodedFeatures``) or stored on
+    disk: what building and training a party's base reads."""
+
+    shapes: tuple[FeatureShape, ...]
+
+    def take(self, rows: np.ndarray) -> PackedBatch: ...
+
+    def numeric_of(self, rows: np.ndarray) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class EncodedFeatures:
     """All model inputs of a party, aligned with its rows.
@@ -264,6 +275,10 @@ class EncodedFeatures:
         return columns_by_feature(
             self.shapes, packed.indices, packed.dense, packed.numeric
         )
+
+    def numeric_of(self, rows: np.ndarray) -> np.ndarray:
+        """The numeric features' matrix at these rows."""
+        return self.packed.numeric[rows]
 
     def subset(self, rows: np.ndarray) -> EncodedFeatures:
         """These rows only, in that order, stored as they are."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
@@ -85,8 +86,9 @@ class Blinder:
             self._pool.shutdown(cancel_futures=True)
 
     def hash_and_blind(self, ids: Sequence[str]) -> bytes:
-        """``H(id)^key`` for each ID, 32 bytes each, in order."""
-        chunks = [list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+        """``H(id)^key`` for each ID, 32 bytes each, in order. ``ids`` is read
+        a chunk at a time (a stored ID column is never whole in memory)."""
+        chunks = (list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK))
         return b"".join(self._map(_hash_and_blind_chunk, chunks))
 
     def blind(self, points: bytes, width: int = POINT_BYTES) -> bytes:
@@ -100,13 +102,23 @@ class Blinder:
                 "points"
             )
         step = _CHUNK * POINT_BYTES
-        chunks = [points[i : i + step] for i in range(0, len(points), step)]
+        chunks = (points[i : i + step] for i in range(0, len(points), step))
         return b"".join(self._map(_blind_chunk, chunks, width))
 
-    def _map(self, function: object, chunks: list, *extra: object) -> list[bytes]:
+    def _map(
+        self, function: object, chunks: Iterator[object], *extra: object
+    ) -> list[bytes]:
+        """``function`` of each chunk on the workers, in order, with at most
+        two chunks per worker taken from ``chunks`` at a time."""
         assert self._pool is not None, "use Blinder as a context manager"
-        futures = [self._pool.submit(function, self._key, c, *extra) for c in chunks]
-        return [f.result() for f in futures]
+        results: list[bytes] = []
+        pending: deque[Future] = deque()
+        for chunk in chunks:
+            pending.append(self._pool.submit(function, self._key, chunk, *extra))
+            if len(pending) >= 2 * self._workers:
+                results.append(pending.popleft().result())
+        results.extend(f.result() for f in pending)
+        return results
 
 
 def as_rows(values: bytes, width: int) -> np.ndarray:

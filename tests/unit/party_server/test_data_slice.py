@@ -11,8 +11,7 @@ import yaml
 
 from splitrec.common.errors import DataError
 from splitrec.config.party import PartyConfig, load_party_config
-from splitrec.party_server import table_source
-from splitrec.party_server.alignment import aligned_slice
+from splitrec.party_server import csv_layout, table_source
 from splitrec.party_server.data_slice import id_digest, load_data_slice, load_dataset
 
 BOB_HEADER = "ID,MovieID,Rating,Genres"
@@ -346,6 +345,50 @@ def test_line_numbers_count_blank_lines(tmp_path):
     assert message.startswith(f"{tmp_path / 'bob.csv'}:4:")
 
 
+def test_the_file_is_checked_in_blocks_that_cut_lines_and_characters(
+    tmp_path, monkeypatch
+):
+    # Prepare: blocks of 7 bytes cut lines and a two-byte character ("é"); a
+    # blank line and, on line 9, a row without its label column.
+    rows = ["10,mé,4,Drama", "", "11,m,2,", "12,mé,5,Comedy", "13,m,1,"]
+    rows += ["14,m,3,", "15,m,4,", "16,m"]
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
+    monkeypatch.setattr(csv_layout, "_BLOCK", 7)
+
+    message = _data_error(_bob_config(tmp_path))
+
+    assert message.startswith(f"{tmp_path / 'bob.csv'}:9: 1 line(s) do not have")
+    assert "line 9 has 2" in message
+
+
+def test_rows_after_blank_lines_are_named_by_their_lines(tmp_path, monkeypatch):
+    # Prepare: blank lines 3, 5 and 6; the bad label on line 8 (row 3),
+    # read in blocks of 5 bytes.
+    rows = ["10,m,4,", "", "11,m,2,", "", "", "12,m,5,", "13,m,x,"]
+    _write_csv(tmp_path / "bob.csv", BOB_HEADER, *rows)
+    monkeypatch.setattr(csv_layout, "_BLOCK", 5)
+
+    message = _data_error(_bob_config(tmp_path))
+
+    assert message.startswith(f"{tmp_path / 'bob.csv'}:8:")
+
+
+def test_a_byte_that_is_not_utf8_is_named_by_line_column_and_offset(
+    tmp_path, monkeypatch
+):
+    # Prepare: 0xff as the 4th byte of line 3, read in blocks of 6 bytes.
+    path = tmp_path / "bob.csv"
+    path.write_bytes(f"{BOB_HEADER}\n10,m,4,\n11,\xffm,2,\n".encode("latin-1"))
+    monkeypatch.setattr(csv_layout, "_BLOCK", 6)
+
+    message = _data_error(_bob_config(tmp_path))
+
+    offset = len(BOB_HEADER) + 1 + len("10,m,4,\n") + 3
+    assert message.startswith(
+        f"{path}:3:4: byte 0xff is not UTF-8 (file offset {offset})"
+    )
+
+
 def test_loading_in_small_chunks_gives_the_same_slice(tmp_path, monkeypatch):
     # Prepare: six rows, from_data vocabulary, multi-hot and a label.
     rows = [f"{i},m{i % 4},{1 + i % 5},Action Comedy" for i in range(6)]
@@ -486,7 +529,7 @@ def test_the_user_column_counts_each_users_rows(tmp_path):
     assert data.max_user_rows(np.arange(6)) == 3
     assert data.max_user_rows(np.array([1, 3, 5])) == 2
     assert data.max_user_rows(np.array([], np.int64)) == 0
-    aligned = aligned_slice(data, np.array([4, 1, 0]))
+    aligned = data.view(np.array([4, 1, 0]))
     assert aligned.users.tolist() == ["u1", "u2", "u1"]
     without = load_data_slice(
         _feature_party(
