@@ -120,9 +120,14 @@ def _csv(fs: object, path: str, name: str, local: bool) -> CsvSource:
         with fs.open_input_stream(path) as stream:
             if local:
                 return CsvSource(name, Path(path), scan_csv(stream, Path(name)))
-            spool = tempfile.NamedTemporaryFile(prefix="splitrec-", suffix=".csv")
-            layout = scan_csv(stream, Path(name), copy_to=spool)
-            spool.flush()
+            # It lives as long as the source (removed when closed or collected).
+            spool = tempfile.NamedTemporaryFile(prefix="splitrec-", suffix=".csv")  # noqa: SIM115
+            try:
+                layout = scan_csv(stream, Path(name), copy_to=spool)
+                spool.flush()
+            except BaseException:
+                spool.close()
+                raise
             return CsvSource(name, Path(spool.name), layout, spool)
     except OSError as exc:
         raise DataError(f"{name}: cannot read the data file: {exc}") from None

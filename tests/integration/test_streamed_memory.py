@@ -38,7 +38,7 @@ def _peaks(work: Path, rows: int) -> dict[str, float]:
     slices = {n: load_data_slice(c) for n, c in parties.items()}
     aligned = plain_alignment(list(slices.values()))
     key = cache_key(job, {n: s.id_digest for n, s in slices.items()})
-    for (name, config), rows_here in zip(parties.items(), aligned, strict=True):
+    for config, rows_here in zip(parties.values(), aligned, strict=True):
         write_cache(config.output_dir / job, key, rows_here)
     del slices
     result = run_split(configs, rows, 1024, 1, 1200.0, share_alignment=False)
