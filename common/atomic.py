@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from splitrec.common.errors import DiskFullError, StorageError
 
@@ -37,13 +39,21 @@ def write_atomically(path: Path, data: str | bytes, mode: int = 0o644) -> None:
     """
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    write_atomically_with(path, lambda handle: handle.write(payload), mode)
+
+
+def write_atomically_with(
+    path: Path, write: Callable[[BinaryIO], object], mode: int = 0o644
+) -> None:
+    """Like ``write_atomically``, the bytes written by ``write`` to the open
+    file it is given (a large file never whole in memory)."""
     try:
-        _write(path, payload, mode)
+        _write(Path(path), write, mode)
     except OSError as exc:
-        raise storage_error(path, exc) from None
+        raise storage_error(Path(path), exc) from None
 
 
-def _write(path: Path, payload: bytes, mode: int) -> None:
+def _write(path: Path, write: Callable[[BinaryIO], object], mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
         dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
@@ -51,7 +61,7 @@ def _write(path: Path, payload: bytes, mode: int) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
-            handle.write(payload)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

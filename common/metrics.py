@@ -9,7 +9,7 @@ its ``auc``, ``precision`` and ``recall`` are the tasks' means.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -64,6 +64,30 @@ def of_tasks(count: int, loss: float, tasks: Sequence[TaskMetrics]) -> Metrics:
     )
 
 
+# Positive scores compared with the negatives at a time (bounds the memory).
+_COMPARED = 1_000_000
+
+
+def sorted_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """Area under the ROC curve from the positives' and the negatives' scores,
+    each sorted ascending: the share of (positive, negative) pairs the positive
+    wins, a tie counting half (NaN without one of the classes).
+
+    It equals the rank-sum formula with ties averaged, to the bit: both
+    numerators are sums of halves, exact in float64 below 2^52.
+    """
+    if positives.size == 0 or negatives.size == 0:
+        return _NAN
+    below, ties = 0, 0
+    for start in range(0, positives.size, _COMPARED):
+        part = positives[start : start + _COMPARED]
+        left = np.searchsorted(negatives, part, "left")
+        right = np.searchsorted(negatives, part, "right")
+        below += int(left.sum())
+        ties += int((right - left).sum())
+    return float((below + ties / 2.0) / (positives.size * negatives.size))
+
+
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve by the rank-sum formula, ties averaged.
 
@@ -71,23 +95,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """
     labels = np.asarray(labels).astype(bool).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    positives = int(labels.sum())
-    negatives = labels.size - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(scores.size, dtype=np.float64)
-    # Average rank within each run of equal scores.
-    boundaries = np.flatnonzero(np.diff(sorted_scores)) + 1
-    starts = np.concatenate(([0], boundaries))
-    ends = np.concatenate((boundaries, [scores.size]))
-    run_ranks = (starts + ends + 1) / 2.0
-    ranks[order] = np.repeat(run_ranks, ends - starts)
-    rank_sum = ranks[labels].sum()
-    return float(
-        (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
-    )
+    return sorted_auc(np.sort(scores[labels]), np.sort(scores[~labels]))
 
 
 def binary_metrics(
@@ -128,25 +136,74 @@ def task_metrics(
     return of_tasks(int(labels.shape[0]), float(loss), found)
 
 
+def _compacted(parts: list[np.ndarray]) -> np.ndarray:
+    """``parts`` as one sorted array, which then replaces them; copied a part
+    at a time, so the scores are in memory once, not twice."""
+    if len(parts) == 1 and parts[0].flags.owndata:
+        parts[0].sort()
+        return parts[0]
+    whole = np.empty(sum(p.size for p in parts), np.float32)
+    parts.reverse()
+    at = 0
+    while parts:
+        part = parts.pop()
+        whole[at : at + part.size] = part
+        at += part.size
+    whole.sort()
+    parts.append(whole)
+    return whole
+
+
+class _Scores:
+    """One task's scores, kept by class (float32, 4 bytes a row)."""
+
+    def __init__(self) -> None:
+        self.positives: list[np.ndarray] = []
+        self.negatives: list[np.ndarray] = []
+
+    def add(self, actual: np.ndarray, scores: np.ndarray) -> None:
+        self.positives.append(scores[actual])
+        self.negatives.append(scores[~actual])
+
+    def sorted(self) -> tuple[np.ndarray, np.ndarray]:
+        return _compacted(self.positives), _compacted(self.negatives)
+
+    def metrics(self, loss: float) -> Metrics:
+        """``binary_metrics`` of these scores at threshold 0.5, with ``loss``."""
+        positives, negatives = self.sorted()
+        true = positives.size - int(np.searchsorted(positives, 0.5, "left"))
+        false = negatives.size - int(np.searchsorted(negatives, 0.5, "left"))
+        return Metrics(
+            positives.size + negatives.size,
+            loss,
+            sorted_auc(positives, negatives),
+            true / max(float(true + false), 1.0),
+            true / max(float(positives.size), 1.0),
+        )
+
+
 class MetricAccumulator:
     """Collects batch scores and labels; metrics over everything seen so far.
 
     The loss is the mean of the per-batch training losses weighted by batch size,
     so it reports exactly what the optimizer minimized; with several ``tasks``,
     each task's loss is kept the same way.
+
+    Each task keeps its scores by class, 4 bytes a row (not the rows' order):
+    the AUC, precision and recall are what ``binary_metrics`` gives for the
+    rows (a label above 0.5 is positive).
     """
 
     def __init__(self, tasks: Sequence[Task] = ()) -> None:
         self._tasks = tuple(tasks) if len(tasks) > 1 else ()
-        self._labels: list[np.ndarray] = []
-        self._scores: list[np.ndarray] = []
+        self._scores = [_Scores() for _ in range(max(1, len(self._tasks)))]
         self._loss_sum = 0.0
         self._task_loss_sums = np.zeros(len(self._tasks), np.float64)
         self._count = 0
 
-    def _rows(self, values: np.ndarray) -> np.ndarray:
-        values = np.asarray(values, dtype=np.float32)
-        return values.reshape(-1, len(self._tasks)) if self._tasks else values.ravel()
+    def _columns(self, values: np.ndarray) -> np.ndarray:
+        """``[rows, tasks]`` float32 (one column for one task)."""
+        return np.asarray(values, dtype=np.float32).reshape(-1, len(self._scores))
 
     def add(
         self,
@@ -157,8 +214,10 @@ class MetricAccumulator:
     ) -> None:
         """One batch: its labels, scores, mean loss, and with several tasks each
         task's mean loss."""
-        self._labels.append(self._rows(labels))
-        self._scores.append(self._rows(scores))
+        actual = self._columns(labels) > 0.5
+        found = self._columns(scores)
+        for column, kept in enumerate(self._scores):
+            kept.add(actual[:, column], found[:, column])
         self._loss_sum += float(mean_loss) * labels.shape[0]
         if self._tasks:
             self._task_loss_sums += (
@@ -190,30 +249,30 @@ class MetricAccumulator:
         (see the class), not recomputed from the scores."""
         if not self._count:
             return self.running()
-        full = task_metrics(
-            self._tasks, np.concatenate(self._labels), np.concatenate(self._scores)
-        )
         if not self._tasks:
-            return replace(full, loss=self.running_loss())
-        losses = self._task_loss_sums / self._count
-        tasks = [
-            replace(m, loss=float(loss))
-            for m, loss in zip(full.tasks, losses, strict=True)
-        ]
+            return self._scores[0].metrics(self.running_loss())
+        tasks = []
+        for task, kept, total in zip(
+            self._tasks, self._scores, self._task_loss_sums, strict=True
+        ):
+            one = kept.metrics(float(total / self._count))
+            tasks.append(
+                TaskMetrics(task.name, one.loss, one.auc, one.precision, one.recall)
+            )
         return of_tasks(self._count, self.running_loss(), tasks)
 
     def scores(self) -> np.ndarray:
-        if self._scores:
-            return np.concatenate(self._scores)
-        return self._rows(np.zeros(0, np.float32))
+        """Every score kept, each task's positives then negatives, sorted."""
+        parts = [np.concatenate(k.sorted()) for k in self._scores]
+        return np.concatenate(parts)
 
     def state(self) -> dict[str, np.ndarray]:
         """What was collected, as arrays (for a checkpoint)."""
-        labels = np.concatenate(self._labels) if self._labels else self.scores()
+        counts = [[p.size, n.size] for p, n in (k.sorted() for k in self._scores)]
         totals = [self._loss_sum, self._count, *self._task_loss_sums.tolist()]
         return {
-            "metrics/labels": labels.astype(np.float32),
             "metrics/scores": self.scores(),
+            "metrics/classes": np.array(counts, np.int64).reshape(-1, 2),
             "metrics/totals": np.array(totals, np.float64),
         }
 
@@ -222,15 +281,34 @@ class MetricAccumulator:
         cls, arrays: dict[str, np.ndarray], tasks: Sequence[Task] = ()
     ) -> MetricAccumulator:
         accumulator = cls(tasks)
-        if arrays["metrics/labels"].size:
-            accumulator._labels = [accumulator._rows(arrays["metrics/labels"])]
-            accumulator._scores = [accumulator._rows(arrays["metrics/scores"])]
         totals = arrays["metrics/totals"].tolist()
         if len(totals) != 2 + len(accumulator._tasks):
             raise ValueError(
                 f"the metrics state holds {len(totals) - 2} task losses, not "
                 f"{len(accumulator._tasks)}"
             )
+        if "metrics/classes" in arrays:
+            accumulator._load_classes(
+                arrays["metrics/scores"], arrays["metrics/classes"]
+            )
+        elif arrays["metrics/labels"].size:  # a state of rows, as kept before
+            actual = accumulator._columns(arrays["metrics/labels"]) > 0.5
+            found = accumulator._columns(arrays["metrics/scores"])
+            for column, kept in enumerate(accumulator._scores):
+                kept.add(actual[:, column], found[:, column])
         accumulator._loss_sum, accumulator._count = float(totals[0]), int(totals[1])
         accumulator._task_loss_sums = np.array(totals[2:], np.float64)
         return accumulator
+
+    def _load_classes(self, scores: np.ndarray, classes: np.ndarray) -> None:
+        if classes.shape != (len(self._scores), 2) or scores.size != classes.sum():
+            raise ValueError(
+                f"the metrics state holds {scores.size} scores in classes "
+                f"{classes.tolist()}, not of {len(self._scores)} task(s)"
+            )
+        at = 0
+        for kept, (positives, negatives) in zip(self._scores, classes, strict=True):
+            kept.positives = [np.array(scores[at : at + positives], np.float32)]
+            at += positives
+            kept.negatives = [np.array(scores[at : at + negatives], np.float32)]
+            at += negatives

@@ -23,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from splitrec.common.errors import SplitRecError  # noqa: E402
 from splitrec.common.lifetime import stop_with_parent  # noqa: E402
 from splitrec.common.logs import configure_logging, log_level  # noqa: E402
+from splitrec.common.memory import keep_large_blocks_mapped  # noqa: E402
 from splitrec.common.paths import check_writable  # noqa: E402
 from splitrec.common.signals import StopFlag  # noqa: E402
 from splitrec.config.limits import (  # noqa: E402
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     except SplitRecError as exc:
         print(f"splitrec-party: {exc}", file=sys.stderr)
         return 2
+    keep_large_blocks_mapped()
     import tensorflow as tf
 
     # Thread pools must be sized before TensorFlow runs its first operation.

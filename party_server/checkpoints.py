@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from splitrec.common.atomic import write_atomically
+from splitrec.common.atomic import write_atomically_with
 from splitrec.common.errors import (
     CheckpointLostError,
     CheckpointMismatchError,
@@ -49,12 +49,15 @@ class CheckpointStore:
     def save(
         self, checkpoint_id: int, arrays: dict[str, np.ndarray]
     ) -> tuple[str, int]:
-        """Writes the arrays; returns the file's SHA-256 and size."""
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        payload = buffer.getvalue()
-        write_atomically(self.path(checkpoint_id), payload, mode=0o600)
-        return hashlib.sha256(payload).hexdigest(), len(payload)
+        """Writes the arrays (straight to the file, never whole in memory);
+        returns the file's SHA-256 and size."""
+        path = self.path(checkpoint_id)
+        write_atomically_with(path, lambda handle: np.savez(handle, **arrays), 0o600)
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest(), path.stat().st_size
 
     def load(self, checkpoint_id: int, digest: str) -> dict[str, np.ndarray]:
         """The arrays of a checkpoint whose file still has ``digest``."""

@@ -63,16 +63,18 @@ class DataSlice:
         return len(self.ids)
 
     def view(self, rows: np.ndarray) -> DataSlice:
-        """These rows only, in that order, read from the same store."""
-        ids = self.ids.view(rows)
+        """These rows only, in that order, read from the same store (every
+        column through one array of positions, 4 bytes a row)."""
+        positions = self.ids.file_rows(rows)
+        ids = self.ids.at(positions)
         return DataSlice(
             ids,
-            self.features.view(rows),
-            self.labels.view(rows) if self.labels is not None else None,
+            self.features.at(positions),
+            self.labels.at(positions) if self.labels is not None else None,
             id_digest(ids),
             self.content_digest,
             self.fitted,
-            self.users.view(rows) if self.users is not None else None,
+            self.users.at(positions) if self.users is not None else None,
             self.store,
         )
 
@@ -130,24 +132,38 @@ def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
 
 
 def _check_ids(ids: IdColumn, config: PartyConfig, table: TableSource) -> None:
-    """Refuses duplicate and empty IDs, naming their lines (sorts, no Python loop)."""
-    raw = ids.raw(slice(None))
-    order = np.argsort(raw, kind="stable")
-    ordered = raw[order]
-    same = ordered[1:] == ordered[:-1]
-    del ordered
-    if same.any():
-        first = min(order[1:][same].min(), order[:-1][same].min())
-        places = table.places(np.flatnonzero(raw == raw[first])[:3].tolist())
+    """Refuses duplicate and empty IDs, naming their lines (a sort of the IDs'
+    bytes in place; positions are looked for only when one is found)."""
+    ordered = ids.raw(slice(None))
+    ordered.sort()
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if same.size:
+        repeated = set(ordered[same].tolist())
+        del ordered
+        places = []
+        for start, chunk in zip(
+            range(0, len(ids), CHUNK_ROWS), ids.raw_chunks(CHUNK_ROWS), strict=True
+        ):
+            found = np.flatnonzero(np.isin(chunk, list(repeated)))
+            places += (found + start).tolist()
+        first = min(places)
+        value = ids.raw(np.array([first]))[0]
+        lines = [p for p in places if ids.raw(np.array([p]))[0] == value][:3]
         raise DataError(
-            f"{table.name}: ID {str(ids[np.array([first])][0])!r} appears more than "
-            f"once ({places}, column {config.data.id_column!r}); row IDs must be "
-            "unique"
+            f"{table.name}: ID {value.decode('utf-8')!r} appears more than once "
+            f"({table.places(lines)}, column {config.data.id_column!r}); row IDs "
+            "must be unique"
         )
-    empty = np.flatnonzero(raw == b"")
-    if empty.size:
+    if ordered.size and ordered[0] == b"":
+        empty = next(
+            start + int(np.flatnonzero(chunk == b"")[0])
+            for start, chunk in zip(
+                range(0, len(ids), CHUNK_ROWS), ids.raw_chunks(CHUNK_ROWS), strict=True
+            )
+            if (chunk == b"").any()
+        )
         raise DataError(
-            f"{table.where(int(empty[0]))}: empty ID in column "
+            f"{table.where(empty)}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
         )
 

@@ -292,6 +292,10 @@ class PartyJob:
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
         raise NotImplementedError
 
+    def checkpoint_state(self, step: int) -> dict[str, np.ndarray]:
+        """What a checkpoint before ``step`` of an epoch holds: ``state``."""
+        return self.state()
+
     def _check_position(self, epoch: int, step: int) -> None:
         if not (
             0 <= epoch < self.spec.epochs and 0 <= step < self.steps_per_epoch
@@ -307,7 +311,8 @@ class PartyJob:
         """Writes the state before ``step`` of ``epoch``; returns digest and size."""
         self._check_position(epoch, step)
         with self.exclusive("checkpointing"):
-            arrays = {"position": np.array([epoch, step], np.int64), **self.state()}
+            position = np.array([epoch, step], np.int64)
+            arrays = {"position": position, **self.checkpoint_state(step)}
             digest, size = self.checkpoints.save(checkpoint_id, arrays)
         logger.info(
             "job %s: checkpoint %d at %s (%d bytes)",

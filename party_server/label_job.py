@@ -192,6 +192,14 @@ class LabelJob(PartyJob):
     def state(self) -> dict[str, np.ndarray]:
         return {**self.model_state.arrays(), **self._epoch_metrics.state()}
 
+    def checkpoint_state(self, step: int) -> dict[str, np.ndarray]:
+        """At an epoch's start no metric is carried over (the epoch's first
+        window starts them afresh): the last epoch's scores stay out."""
+        if step:
+            return self.state()
+        empty = MetricAccumulator(self._tasks).state()
+        return {**self.model_state.arrays(), **empty}
+
     def load_state(self, arrays: dict[str, np.ndarray], source: str) -> None:
         try:
             metrics = MetricAccumulator.from_state(arrays, self._tasks)

@@ -20,6 +20,7 @@ from splitrec.common.errors import (
     StorageError,
     UnknownJobError,
 )
+from splitrec.common.memory import give_back_free_memory
 from splitrec.common.names import any_run_name_problem
 from splitrec.common.paths import check_writable, confined
 from splitrec.common.traffic import TrafficCounter
@@ -156,6 +157,7 @@ class Party:
                 )
                 existing.close()
             job = self._new_job(spec, data.view(alignment.rows))
+            give_back_free_memory()
             job.alignment_cached = alignment.cached
             self._jobs[spec.job_id] = job
             self._latest = job

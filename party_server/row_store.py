@@ -45,10 +45,11 @@ LAYOUT = "layout.json"
 _MATRICES = {"indices": np.int32, "dense": np.uint8, "numeric": np.float32}
 # Rows converted at a time where a whole column is rewritten or read in order.
 _CHUNK = 1_000_000
-# Rows gathered from a map before its pages are given back: at most this many
-# pages stay resident per column (8 MB), and the cost of giving them back
-# (about 0.1 ms) is paid every few batches, not every batch.
-_RELEASE_ROWS = 2048
+# Rows gathered from a map before its pages are given back. A row read maps
+# the 16 pages around it that the page cache holds (the kernel's fault-around),
+# so at most 256 x 64 KB = 16 MB of a file stay resident; giving them back
+# costs about 0.1 ms, once a batch at batch 1024 and every other batch at 128.
+_RELEASE_ROWS = 256
 # Strings rewritten at a time at their longest width.
 _STRING_CHUNK = 250_000
 
@@ -146,11 +147,20 @@ class RowColumn:
         self._mapped.release(len(found))
         return found
 
+    def file_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Where rows ``rows`` of this view are in the file."""
+        rows = np.asarray(rows)
+        found = rows if self._positions is None else self._positions[rows]
+        return found.astype(index_dtype(self._mapped.array.shape[0]), copy=False)
+
+    def at(self, positions: np.ndarray) -> RowColumn:
+        """The file's rows at ``positions`` (``file_rows``), in that order;
+        columns of one slice share one array of positions."""
+        return type(self)(self._mapped, positions)
+
     def view(self, rows: np.ndarray) -> RowColumn:
         """These rows only, in that order, without copying the column."""
-        rows = np.asarray(rows)
-        positions = rows if self._positions is None else self._positions[rows]
-        return type(self)(self._mapped, positions.astype(index_dtype(len(self))))
+        return self.at(self.file_rows(rows))
 
     def chunks(self, size: int = _CHUNK) -> Iterator[np.ndarray]:
         """The whole column in order, ``size`` rows at a time."""
@@ -230,9 +240,15 @@ class StoredFeatures:
         """The numeric features' matrix at these rows."""
         return self._columns[2][rows]
 
+    def file_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self._columns[0].file_rows(rows)
+
+    def at(self, positions: np.ndarray) -> StoredFeatures:
+        return StoredFeatures(self.shapes, *(c.at(positions) for c in self._columns))
+
     def view(self, rows: np.ndarray) -> StoredFeatures:
         """These rows only, in that order, without copying."""
-        return StoredFeatures(self.shapes, *(c.view(rows) for c in self._columns))
+        return self.at(self.file_rows(rows))
 
     @property
     def packed(self) -> PackedBatch:

@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from splitrec.common.folder_lock import FolderLock
+from splitrec.common.memory import give_back_free_memory
 from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer
 from splitrec.party_server.control_service import ControlService
@@ -88,6 +89,7 @@ def start_party(
             )
         remove_stores(config.output_dir)
         data = load_data_slice(config, store=party_stores(config.output_dir) / "table")
+        give_back_free_memory()
         party = Party(config, data, credentials, peer_timeout=peer_timeout)
         running = _serve(config, party, credentials, listen, output_lock)
         undo.pop_all()

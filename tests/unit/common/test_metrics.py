@@ -171,9 +171,44 @@ def test_accumulator_computes_auc_precision_recall_over_all_batches():
     assert result.auc == 0.75
     assert result.precision == pytest.approx(2 / 3)
     assert result.recall == 1.0
+    # Kept by class: the positives, then the negatives, each sorted.
     np.testing.assert_array_equal(
-        accumulator.scores(), np.array([0.9, 0.3, 0.6, 0.7], dtype=np.float32)
+        accumulator.scores(), np.array([0.6, 0.9, 0.3, 0.7], dtype=np.float32)
     )
+
+
+def test_the_accumulator_gives_binary_metrics_of_its_rows_to_the_bit():
+    # Prepare: 5,000 rows in batches of 128, scores with ties (3 decimals).
+    rng = np.random.default_rng(4)
+    labels = (rng.random(5000) < 0.3).astype(np.float32)
+    scores = np.round(rng.random(5000) * 0.6 + labels * 0.3, 3).astype(np.float32)
+    accumulator = MetricAccumulator()
+    for start in range(0, 5000, 128):
+        part = slice(start, start + 128)
+        accumulator.add(labels[part], scores[part], mean_loss=0.5)
+
+    found = accumulator.result()
+    restored = MetricAccumulator.from_state(accumulator.state()).result()
+
+    expected = binary_metrics(labels, scores)
+    assert (found.auc, found.precision, found.recall) == (
+        expected.auc,
+        expected.precision,
+        expected.recall,
+    )
+    assert restored == found
+
+
+def test_a_state_of_rows_kept_before_still_loads():
+    state = {
+        "metrics/labels": np.array([1, 0, 1, 0], np.float32),
+        "metrics/scores": np.array([0.9, 0.3, 0.6, 0.7], np.float32),
+        "metrics/totals": np.array([1.2, 4], np.float64),
+    }
+
+    result = MetricAccumulator.from_state(state).result()
+
+    assert (result.count, result.auc, result.recall) == (4, 0.75, 1.0)
 
 
 def test_empty_accumulator_reports_nan_and_no_scores():
