@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from splitrec.common.atomic import storage_error
 from splitrec.common.batching import index_dtype
 from splitrec.models.features import (
     FeatureShape,
@@ -381,6 +382,19 @@ class RowStoreWriter:
         """Appends a chunk's rows: IDs, encoded inputs (multi-hot as bytes),
         labels (``[rows]`` or ``[rows, tasks]``) and users when the party has
         them."""
+        try:
+            self._add(ids, shapes, packed, labels, users)
+        except OSError as exc:
+            raise storage_error(self.folder, exc) from None
+
+    def _add(
+        self,
+        ids: np.ndarray,
+        shapes: tuple[FeatureShape, ...],
+        packed: PackedBatch,
+        labels: np.ndarray | None,
+        users: np.ndarray | None,
+    ) -> None:
         if self._shapes is None:
             self._shapes = shapes
             if labels is not None:
@@ -401,6 +415,12 @@ class RowStoreWriter:
 
     def finish(self) -> RowStore:
         """Closes the files, puts the store in place and opens it."""
+        try:
+            return self._finish()
+        except OSError as exc:
+            raise storage_error(self.folder, exc) from None
+
+    def _finish(self) -> RowStore:
         for handle in self._files.values():
             handle.close()
         if self._labels is not None:

@@ -54,6 +54,7 @@ def test_a_party_at_2m_rows_stays_within_the_bound_of_200k(tmp_path):
     large = _peaks(tmp_path, LARGE)
 
     allowance = (LARGE - SMALL) * BYTES_PER_ROW / 2**20 + NOISE_MB
+    print(f"peak MB at {SMALL} rows: {small}; at {LARGE}: {large}")
     for name, peak in large.items():
         assert peak <= small[name] + allowance, (
             f"{name}: {peak:.0f} MB at {LARGE} rows, {small[name]:.0f} MB at "

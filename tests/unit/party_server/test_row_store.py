@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 
 import numpy as np
+import pytest
 
+from splitrec.common.errors import DiskFullError
 from splitrec.models.features import FeatureShape, PackedBatch
+from splitrec.party_server import row_store
 from splitrec.party_server.row_store import (
     IdColumn,
     RowStoreWriter,
@@ -103,3 +107,17 @@ def test_a_temporary_store_goes_with_its_owner(tmp_path):
     gc.collect()
 
     assert not root.exists()
+
+
+def test_a_full_disk_is_named_with_the_store(tmp_path, monkeypatch):
+    writer = RowStoreWriter(tmp_path / "rows")
+
+    def full(self, values):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(row_store._Strings, "add", full)
+    with pytest.raises(DiskFullError, match=f"cannot write {tmp_path / 'rows'}"):
+        writer.add(*_chunk(0, 2)[:1], SHAPES, _chunk(0, 2)[1])
+    writer.abandon()
+
+    assert list(tmp_path.iterdir()) == []
