@@ -125,6 +125,32 @@ def test_feature_party_slice_has_no_labels(tmp_path):
     assert data.id_digest == hashlib.sha256(b"0\n1").hexdigest()
 
 
+def test_ids_of_any_text_keep_their_value_and_digest(tmp_path):
+    # Prepare: IDs with accents, a space inside and one of 40 characters: the
+    # store pads them to the longest and gives them back as they were.
+    ids = ["é1", "a b", "x" * 40, "ü"]
+    _write_csv(
+        tmp_path / "alice.csv",
+        "ID,UserID,Gender",
+        *(f"{i},u,M" for i in ids),
+    )
+
+    data = load_data_slice(_alice_config(tmp_path))
+
+    assert data.ids.tolist() == ids
+    assert data.id_digest == hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    order = data.ids.order(np.arange(4))
+    assert [ids[i] for i in order] == sorted(ids)
+
+
+def test_an_id_holding_a_nul_character_is_refused_with_its_line(tmp_path):
+    _write_csv(tmp_path / "alice.csv", "ID,UserID,Gender", "0,u,M", "1\x00,u,F")
+
+    message = _data_error(_alice_config(tmp_path))
+
+    assert message.startswith(f"{tmp_path / 'alice.csv'}:3: column 'ID' holds a NUL")
+
+
 def test_values_are_read_as_text_without_changing_them(tmp_path):
     # Prepare: leading zeros, "NA" and "nan" must stay the strings they are.
     _write_csv(
