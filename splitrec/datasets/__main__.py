@@ -1,4 +1,4 @@
-"""``splitrec data movielens|census ...``: generate or prepare a data set's files."""
+"""``splitrec data movielens|census|parquet ...``: a data set's files."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ DATA_SETS = {
     "census": (
         "splitrec.datasets.census.__main__",
         "UCI Adult: generate files of its format, prepare the parties' CSVs",
+    ),
+    "parquet": (
+        "splitrec.datasets.parquet",
+        "any party CSV as a Parquet dataset (a folder of shards)",
     ),
 }
 

@@ -18,6 +18,7 @@ import pytest
 
 from splitrec.common.errors import DataError
 from splitrec.config.party import PartyConfig, load_party_config
+from splitrec.datasets.parquet import csv_to_parquet, main
 from splitrec.party_server.data_slice import DataSlice, load_data_slice
 
 # Columns that read as text from the CSV (the rest are written as integers).
@@ -90,6 +91,37 @@ def test_a_folder_of_shards_gives_the_slice_of_its_csv(csv_slices, tmp_path, par
     odd = folder.rename(tmp_path / "tâble one.parquet")
     _same(load_data_slice(_at(config, odd)), expected)
     _same(load_data_slice(_at(config, f"file://{quote(str(odd))}")), expected)
+
+
+@pytest.mark.parametrize("party", ["alice", "bob"])
+def test_the_converter_s_dataset_gives_the_slice_of_its_csv(
+    csv_slices, tmp_path, party
+):
+    config, expected = csv_slices[party]
+
+    shards = csv_to_parquet(config.data.path, tmp_path / "table", shard_rows=700)
+
+    assert [p.name for p in shards[:2]] == ["part-00000.parquet", "part-00001.parquet"]
+    assert sum(pq.read_metadata(p).num_rows for p in shards) == expected.num_rows
+    assert all(pq.read_metadata(p).num_rows <= 700 for p in shards)
+    _same(load_data_slice(_at(config, tmp_path / "table")), expected)
+
+
+def test_the_converter_keeps_text_as_written_and_replaces_its_folder(tmp_path):
+    source = tmp_path / "a.csv"
+    source.write_text("ID,Zip\n007,01234\n8,\n", encoding="utf-8")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "old.parquet").write_text("left from before")
+
+    assert main([str(source), "--shard-rows", "1"]) == 0
+
+    table = pq.read_table(tmp_path / "a")
+    assert table.to_pydict() == {"ID": ["007", "8"], "Zip": ["01234", ""]}
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "part-00000.parquet",
+        "part-00001.parquet",
+    ]
+    assert main([str(source), "--shard-rows", "0"]) == 2
 
 
 def test_a_table_at_an_fsspec_url_is_read(csv_slices):
