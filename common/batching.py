@@ -38,7 +38,9 @@ def split_rows(num_rows: int, validation_fraction: float, seed: int) -> RowSplit
     order = np.arange(num_rows, dtype=index_dtype(num_rows))
     np.random.default_rng([seed, _SPLIT_STREAM]).shuffle(order)
     validation = np.sort(order[:num_validation])
-    train = np.sort(order[num_validation:])
+    # Sorted in place: the training rows are a view of the order.
+    train = order[num_validation:]
+    train.sort()
     return RowSplit(train=train, validation=validation)
 
 

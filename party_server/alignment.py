@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from splitrec.common.atomic import write_atomically
+from splitrec.common.batching import index_dtype
 from splitrec.party_server.data_slice import DataSlice
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ def read_cache(folder: Path, key: str) -> np.ndarray | None:
         with np.load(path, allow_pickle=False) as stored:
             if str(stored["key"]) != key:
                 return None
-            return stored["rows"].astype(np.int64)
+            rows = stored["rows"]
+            return rows.astype(index_dtype(int(rows.max()) + 1 if rows.size else 0))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError) as exc:
@@ -78,5 +80,5 @@ def read_cache(folder: Path, key: str) -> np.ndarray | None:
 
 def write_cache(folder: Path, key: str, rows: np.ndarray) -> None:
     buffer = io.BytesIO()
-    np.savez(buffer, key=np.array(key), rows=rows.astype(np.int64))
+    np.savez(buffer, key=np.array(key), rows=rows)
     write_atomically(folder / CACHE_FILE, buffer.getvalue(), mode=0o600)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 import grpc
 import numpy as np
 
+from splitrec.common.batching import index_dtype
 from splitrec.common.errors import HandshakeError, PeerError
 from splitrec.common.paths import confined
 from splitrec.common.traffic import TrafficCounter
@@ -215,7 +216,7 @@ def _rows_of(
         raise PeerError(f"party {label} named rows that this party does not hold")
     if not np.isin(aligned, their_double).all():
         raise PeerError(f"party {label} named rows outside our common IDs")
-    rows = rows.astype(np.int64)
+    rows = rows.astype(index_dtype(data.num_rows))
     if not (order_by_id(data, rows) == rows).all():
         raise HandshakeError(
             f"the aligned rows are not in ID order here; party {label} and this "

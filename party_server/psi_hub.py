@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from splitrec.common.batching import index_dtype
 from splitrec.common.errors import HandshakeError, InvalidMessageError, PeerError
 from splitrec.common.paths import confined
 from splitrec.config.jobspec import JobSpec
@@ -150,7 +151,7 @@ class HubSession:
                 f"with {self.config.party} per party: {sizes}); check that the ID "
                 "columns hold the same kind of key"
             )
-        return order_by_id(self.data, rows.astype(np.int64))
+        return order_by_id(self.data, rows.astype(index_dtype(self.data.num_rows)))
 
     def fail(self, error: Exception) -> None:
         with self._cond:
