@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import logging
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
 
 from splitrec.common.batching import index_dtype
-from splitrec.common.errors import HandshakeError, PeerError
+from splitrec.common.errors import HandshakeError, PeerError, SplitRecError
 from splitrec.common.paths import confined
 from splitrec.common.traffic import TrafficCounter
 from splitrec.config.jobspec import JobSpec
@@ -34,6 +36,13 @@ from splitrec.party_server.alignment import (
     write_cache,
 )
 from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.psi_spool import (
+    SPOOL_PREFIX,
+    Buckets,
+    ValueFile,
+    bucket_count,
+    locate,
+)
 from splitrec.privacy import psi
 from splitrec.v1 import peer_pb2, peer_pb2_grpc
 from splitrec.wire import serde
@@ -45,22 +54,67 @@ _END = object()
 
 
 class _Requests:
-    """The request side of the stream: messages queued, sent by gRPC's thread."""
+    """The request side of the stream: messages queued, sent by gRPC's thread.
 
-    def __init__(self, traffic: TrafficCounter) -> None:
-        self._queue: queue.Queue = queue.Queue()
+    At most ``limit`` messages wait: a sender faster than the stream waits
+    too (unless the stream was abandoned), so that values sent a chunk at a
+    time are never all in memory.
+    """
+
+    def __init__(self, traffic: TrafficCounter, limit: int = 16) -> None:
+        self._queue: queue.Queue = queue.Queue(limit)
         self._traffic = traffic
+        self._abandoned = threading.Event()
 
     def put(self, message: peer_pb2.PsiMessage) -> None:
         self._traffic.sent(message)
-        self._queue.put(message)
+        self._put(message)
+
+    def _put(self, item: object) -> None:
+        while not self._abandoned.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        raise PeerError("the PSI stream was abandoned")
 
     def close(self) -> None:
-        self._queue.put(_END)
+        self._put(_END)
+
+    def abandon(self) -> None:
+        """Ends every wait to send: the stream failed."""
+        self._abandoned.set()
 
     def __iter__(self) -> Iterator[peer_pb2.PsiMessage]:
         while (item := self._queue.get()) is not _END:
             yield item
+
+
+class _Sender:
+    """Puts messages on the stream from a thread of its own (the own values go
+    out while the label party's come in); ``join`` raises its failure."""
+
+    def __init__(
+        self, requests: _Requests, messages: Iterator[peer_pb2.PsiMessage]
+    ) -> None:
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._send, args=(requests, messages), name="psi-send", daemon=True
+        )
+        self._thread.start()
+
+    def _send(self, requests: _Requests, messages: Iterator) -> None:
+        try:
+            for message in messages:
+                requests.put(message)
+        except BaseException as exc:  # handed to join
+            self._failure = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
 
 
 def _cancel_when(call: grpc.Future, cancelled: Callable[[], bool]) -> None:
@@ -142,7 +196,7 @@ def align_with_label_party(
             assert cached is not None
             rows, was_cached = cached, True
         else:
-            rows = _run_psi(requests, replies, data, theirs.count, label)
+            rows = _run_psi(requests, replies, data, theirs.count, label, folder)
             was_cached = False
             write_cache(folder, theirs.cache_key, rows)
         requests.put(peer_pb2.PsiMessage(done=peer_pb2.PsiDone(rows=rows.size)))
@@ -168,53 +222,72 @@ def _run_psi(
     data: DataSlice,
     their_count: int,
     label: str,
+    folder: Path,
 ) -> np.ndarray:
-    width = psi.POINT_BYTES
-    with psi.Blinder(psi.new_key()) as blinder:
-        own = blinder.hash_and_blind(data.ids)
-        for message in serde.psi_values_to_proto("blinded", own, width):
-            requests.put(message)
-        theirs = serde.psi_values_from_proto(replies, "blinded", width, their_count)
-        try:
-            their_double = blinder.blind(theirs, psi.MATCH_BYTES)
-        except ValueError as exc:
-            raise PeerError(
-                f"party {label} sent unusable blinded values: {exc}"
-            ) from None
-    for message in serde.psi_values_to_proto(
-        "double_blinded", their_double, psi.MATCH_BYTES
+    """The exchange, a chunk at a time: what must wait for the end is kept on
+    disk (``psi_spool``), in a folder of the job's removed afterwards."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = bucket_count(max(data.num_rows, their_count))
+    with (
+        tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX, dir=folder) as spool_dir,
+        psi.Blinder(psi.new_key()) as blinder,
     ):
-        requests.put(message)
-    own_double = psi.as_rows(
-        serde.psi_values_from_proto(
-            replies, "double_blinded", psi.MATCH_BYTES, data.num_rows
-        ),
-        psi.MATCH_BYTES,
-    )
-    aligned = psi.as_rows(
-        serde.psi_values_from_proto(replies, "aligned", psi.MATCH_BYTES),
-        psi.MATCH_BYTES,
-    )
-    return _rows_of(
-        aligned, own_double, psi.as_rows(their_double, psi.MATCH_BYTES), data, label
-    )
+        spool = Path(spool_dir)
+        own_blinded = blinder.hash_and_blind_chunks(data.ids)
+        sender = _Sender(
+            requests,
+            serde.psi_stream_to_proto("blinded", own_blinded, psi.POINT_BYTES),
+        )
+        try:
+            their_file = ValueFile(spool / "theirs", psi.MATCH_BYTES)
+            theirs = Buckets(spool, "theirs", psi.MATCH_BYTES, count)
+            received = serde.psi_value_chunks(
+                replies, "blinded", psi.POINT_BYTES, their_count
+            )
+            try:
+                for double in blinder.blind_chunks(received, psi.MATCH_BYTES):
+                    their_file.append(double)
+                    theirs.add(double)
+            except ValueError as exc:
+                if isinstance(exc, SplitRecError):
+                    raise
+                raise PeerError(
+                    f"party {label} sent unusable blinded values: {exc}"
+                ) from None
+            their_file.close()
+            own = Buckets(spool, "own", psi.MATCH_BYTES, count)
+            for chunk in serde.psi_value_chunks(
+                replies, "double_blinded", psi.MATCH_BYTES, data.num_rows
+            ):
+                own.add(chunk)
+            sender.join()
+        except BaseException:
+            requests.abandon()
+            raise
+        for message in serde.psi_stream_to_proto(
+            "double_blinded",
+            their_file.chunks(serde.PSI_CHUNK_VALUES),
+            psi.MATCH_BYTES,
+        ):
+            requests.put(message)
+        aligned = Buckets(spool, "aligned", psi.MATCH_BYTES, count)
+        for chunk in serde.psi_value_chunks(replies, "aligned", psi.MATCH_BYTES):
+            aligned.add(chunk)
+        return _rows_of(aligned, own, theirs, data, label)
 
 
 def _rows_of(
-    aligned: np.ndarray,
-    own_double: np.ndarray,
-    their_double: np.ndarray,
+    aligned: Buckets,
+    own: Buckets,
+    theirs: Buckets,
     data: DataSlice,
     label: str,
 ) -> np.ndarray:
     """Positions of the aligned values among this party's rows, checked."""
-    order = np.argsort(own_double)
-    found = np.searchsorted(own_double, aligned, sorter=order)
-    found = np.minimum(found, own_double.size - 1)
-    rows = order[found] if own_double.size else np.zeros(0, dtype=np.int64)
-    if aligned.size and not (own_double[rows] == aligned).all():
+    rows = locate(own, aligned)
+    if (rows < 0).any():
         raise PeerError(f"party {label} named rows that this party does not hold")
-    if not np.isin(aligned, their_double).all():
+    if (locate(theirs, aligned) < 0).any():
         raise PeerError(f"party {label} named rows outside our common IDs")
     rows = rows.astype(index_dtype(data.num_rows))
     if not (order_by_id(data, rows) == rows).all():

@@ -14,15 +14,23 @@ party still holds the alignment cached for exactly these digests, it is reused.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 
 from splitrec.common.batching import index_dtype
-from splitrec.common.errors import HandshakeError, InvalidMessageError, PeerError
+from splitrec.common.errors import (
+    HandshakeError,
+    InvalidMessageError,
+    PeerError,
+    SplitRecError,
+)
 from splitrec.common.paths import confined
 from splitrec.config.jobspec import JobSpec
 from splitrec.config.party import PartyConfig
@@ -34,6 +42,13 @@ from splitrec.party_server.alignment import (
     write_cache,
 )
 from splitrec.party_server.data_slice import DataSlice
+from splitrec.party_server.psi_spool import (
+    SPOOL_PREFIX,
+    Buckets,
+    ValueFile,
+    bucket_count,
+    matches,
+)
 from splitrec.party_server.status_codes import peer_failure
 from splitrec.privacy import psi
 from splitrec.v1 import peer_pb2
@@ -64,7 +79,9 @@ class HubSession:
         self._hellos: dict[str, peer_pb2.PsiHello] = {}
         self._caches: dict[str, bool] = {}
         self._pairs: dict[str, np.ndarray] = {}
-        self._doubles: dict[str, np.ndarray] = {}
+        self._doubles: dict[str, ValueFile] = {}
+        # The session's folder of PSI values (made by ``run``).
+        self._spool = Path(".")
         self._final: np.ndarray | None = None
         self._use_cache: bool | None = None
         self._key: str | None = None
@@ -77,6 +94,16 @@ class HubSession:
     def run(self, cancelled: Callable[[], bool]) -> Alignment:
         """Aligns with every feature party; returns this party's rows."""
         folder = confined(self.config.output_dir, self.spec.job_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        # What PSI keeps until its end, on disk (see ``psi_spool``); the values
+        # the streams still send at the end are read through open handles.
+        self._spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=folder))
+        try:
+            return self._run(folder, cancelled)
+        finally:
+            shutil.rmtree(self._spool, ignore_errors=True)
+
+    def _run(self, folder: Path, cancelled: Callable[[], bool]) -> Alignment:
         with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:
             try:
                 self._wait(
@@ -138,11 +165,19 @@ class HubSession:
     def _start_blinding(self, pool: ThreadPoolExecutor) -> None:
         """Blinds this party's own IDs in the background, once per session."""
         if self._own is None:
-            self._own = pool.submit(self._blinder.hash_and_blind, self.data.ids)
+            self._own = pool.submit(self._blind_own)
+
+    def _blind_own(self) -> ValueFile:
+        own = ValueFile(self._spool / "own-blinded", psi.POINT_BYTES)
+        for chunk in self._blinder.hash_and_blind_chunks(self.data.ids):
+            own.append(chunk)
+        own.close()
+        return own
 
     def _intersection(self) -> np.ndarray:
-        rows = np.arange(self.data.num_rows)
-        for pair in self._pairs.values():
+        pairs = list(self._pairs.values())
+        rows = pairs[0] if pairs else np.arange(self.data.num_rows)
+        for pair in pairs[1:]:
             rows = np.intersect1d(rows, pair, assume_unique=True)
         if rows.size == 0:
             sizes = {p: int(r.size) for p, r in self._pairs.items()}
@@ -237,9 +272,14 @@ class HubSession:
             yield from self._exchange(party, hello.count, requests)
         self._wait(lambda: self._final is not None, never, "the intersection", None)
         if not self._use_cache:
-            yield from serde.psi_values_to_proto(
-                "aligned", self._doubles[party][self._final].tobytes(), psi.MATCH_BYTES
+            doubles, final = self._doubles[party], self._final
+            step = serde.PSI_CHUNK_VALUES
+            aligned = (
+                doubles.take(final[start : start + step])
+                for start in range(0, final.size, step)
             )
+            yield from serde.psi_stream_to_proto("aligned", aligned, psi.MATCH_BYTES)
+            doubles.release()
         done = next(requests, None)
         if done is None or done.WhichOneof("kind") != "done":
             raise InvalidMessageError("expected PsiDone at the end of the PSI stream")
@@ -252,26 +292,40 @@ class HubSession:
     def _exchange(
         self, party: str, count: int, requests: Iterator
     ) -> Iterator[peer_pb2.PsiMessage]:
+        """The values, a chunk at a time: this party's blinded IDs out, the
+        feature party's in, blinded again and sent back as they come; what the
+        match needs goes to bucket files."""
         assert self._own is not None
         own = self._own.result()
-        yield from serde.psi_values_to_proto("blinded", own, psi.POINT_BYTES)
-        theirs = serde.psi_values_from_proto(
-            requests, "blinded", psi.POINT_BYTES, count
+        yield from serde.psi_stream_to_proto(
+            "blinded", own.chunks(serde.PSI_CHUNK_VALUES), psi.POINT_BYTES
         )
+        buckets = bucket_count(max(self.data.num_rows, count))
+        theirs = Buckets(self._spool, f"{party}-theirs", psi.MATCH_BYTES, buckets)
+        received = serde.psi_value_chunks(requests, "blinded", psi.POINT_BYTES, count)
+
+        def doubled() -> Iterator[bytes]:
+            for double in self._blinder.blind_chunks(received, psi.MATCH_BYTES):
+                theirs.add(double)
+                yield double
+
         try:
-            their_double = self._blinder.blind(theirs, psi.MATCH_BYTES)
+            yield from serde.psi_stream_to_proto(
+                "double_blinded", doubled(), psi.MATCH_BYTES
+            )
         except ValueError as exc:
+            if isinstance(exc, SplitRecError):
+                raise
             raise InvalidMessageError(f"unusable blinded values: {exc}") from None
-        yield from serde.psi_values_to_proto(
-            "double_blinded", their_double, psi.MATCH_BYTES
-        )
-        own_double = psi.as_rows(
-            serde.psi_values_from_proto(
-                requests, "double_blinded", psi.MATCH_BYTES, self.data.num_rows
-            ),
-            psi.MATCH_BYTES,
-        )
-        shared = psi.matches(own_double, psi.as_rows(their_double, psi.MATCH_BYTES))
+        own_double = ValueFile(self._spool / f"{party}-own-double", psi.MATCH_BYTES)
+        mine = Buckets(self._spool, f"{party}-own", psi.MATCH_BYTES, buckets)
+        for chunk in serde.psi_value_chunks(
+            requests, "double_blinded", psi.MATCH_BYTES, self.data.num_rows
+        ):
+            own_double.append(chunk)
+            mine.add(chunk)
+        own_double.close()
+        shared = matches(mine, theirs)
         with self._cond:
             self._doubles[party] = own_double
             self._pairs[party] = shared

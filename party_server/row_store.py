@@ -7,12 +7,11 @@ folder, described by ``layout.json``. IDs are stored as their UTF-8 bytes,
 NUL-padded to the longest (so sorting the bytes sorts the IDs as Python sorts
 them: UTF-8 keeps code point order).
 
-Reading maps the files. A batch's rows are gathered from the maps (``np.take``,
-the same values as from arrays in memory) and the mapped pages are then given
-back to the kernel (``madvise(MADV_DONTNEED)``): they stay in the page cache,
-shared and reclaimable, but leave the process's resident memory. So a party's
-memory does not grow with its rows; what does is only the per-row index of a
-job (its rows' positions and their order), a few bytes a row.
+Reading gives the same values as arrays in memory. A small file is
+memory-mapped (resident at most whole); a large one is read with ``pread``, so
+that what a batch touched does not stay resident (see ``_Mapped``). So a
+party's memory does not grow with its rows; what does is only the per-row
+index of a job (its rows' positions and their order), a few bytes a row.
 
 A ``RowColumn`` is one such file seen through an optional ``positions`` array
 (a job's aligned rows among the table's): views compose positions and never
@@ -46,40 +45,80 @@ LAYOUT = "layout.json"
 _MATRICES = {"indices": np.int32, "dense": np.uint8, "numeric": np.float32}
 # Rows converted at a time where a whole column is rewritten or read in order.
 _CHUNK = 1_000_000
-# Rows gathered from a map before its pages are given back. A row read maps
-# the 16 pages around it that the page cache holds (the kernel's fault-around),
-# so at most 256 x 64 KB = 16 MB of a file stay resident; giving them back
-# costs about 0.1 ms, once a batch at batch 1024 and every other batch at 128.
-_RELEASE_ROWS = 256
+# Files up to this size are memory-mapped (see ``_Mapped``).
+_MAPPED_BYTES = 24 * 1024 * 1024
+# Rows gathered from a larger file with one pread each; more are read in order.
+_PREAD_ROWS = 65_536
 # Strings rewritten at a time at their longest width.
 _STRING_CHUNK = 250_000
 
 
 class _Mapped:
-    """One flat file of ``rows`` fixed-width rows, mapped read-only."""
+    """One flat file of fixed-width rows, read-only.
+
+    A file of up to ``_MAPPED_BYTES`` is memory-mapped and gathered from with
+    ``np.take``: it is resident at most whole, whatever the table's size. A
+    larger one is read with ``pread``, a row at a time for a batch and in
+    order for many rows: mapping it would leave what a batch touched resident
+    (the kernel maps whole large folios around each row, up to 2 MB), so the
+    party's memory would grow with the table.
+    """
 
     def __init__(self, path: Path, dtype: np.dtype, shape: tuple[int, ...]) -> None:
         self.path = path
-        size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        self._map: mmap.mmap | None = None
-        self._touched = 0
+        self.dtype = np.dtype(dtype)
+        self.shape = shape
+        self._row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        size = shape[0] * self._row_bytes
+        self._handle = path.open("rb") if size else None
+        self.array: np.ndarray | None = None
         if size == 0:
             self.array = np.zeros(shape, dtype)
-            return
-        with path.open("rb") as handle:
-            self._map = mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ)
-        self.array = np.frombuffer(self._map, dtype=dtype).reshape(shape)
+        elif size <= _MAPPED_BYTES:
+            assert self._handle is not None
+            mapped = mmap.mmap(self._handle.fileno(), size, access=mmap.ACCESS_READ)
+            self.array = np.frombuffer(mapped, dtype=dtype).reshape(shape)
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
-        return np.take(self.array, rows, axis=0)
+        """The rows at ``rows`` (an integer array), in that order."""
+        if self.array is not None:
+            return np.take(self.array, rows, axis=0)
+        rows = np.asarray(rows)
+        if rows.size > _PREAD_ROWS:
+            return self._scan(rows)
+        assert self._handle is not None
+        width, fd = self._row_bytes, self._handle.fileno()
+        pread = os.pread
+        data = b"".join([pread(fd, width, r * width) for r in rows.tolist()])
+        return self._rows(data, rows.size)
 
-    def release(self, rows: int) -> None:
-        """Counts ``rows`` more rows read; gives the mapped pages back (they
-        stay in the page cache) once ``_RELEASE_ROWS`` were."""
-        self._touched += rows
-        if self._map is not None and self._touched >= _RELEASE_ROWS:
-            self._map.madvise(mmap.MADV_DONTNEED)
-            self._touched = 0
+    def _scan(self, rows: np.ndarray) -> np.ndarray:
+        """Many rows: the file read in order, a chunk at a time."""
+        found = np.empty((rows.size, *self.shape[1:]), self.dtype)
+        order = np.argsort(rows, kind="stable")
+        wanted = rows[order]
+        starts = np.arange(0, self.shape[0] + _CHUNK, _CHUNK)
+        bounds = np.searchsorted(wanted, starts)
+        for start, first, last in zip(starts, bounds[:-1], bounds[1:], strict=False):
+            if first == last:
+                continue
+            chunk = self.slice(int(start), min(int(start) + _CHUNK, self.shape[0]))
+            found[order[first:last]] = chunk[wanted[first:last] - start]
+        return found
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (within the file), in memory."""
+        if self.array is not None:
+            return np.array(self.array[start:stop])
+        assert self._handle is not None
+        count = max(0, stop - start)
+        data = os.pread(
+            self._handle.fileno(), count * self._row_bytes, start * self._row_bytes
+        )
+        return self._rows(data, count)
+
+    def _rows(self, data: bytes, count: int) -> np.ndarray:
+        return np.frombuffer(data, self.dtype).reshape(count, *self.shape[1:]).copy()
 
 
 class _InMemory:
@@ -88,13 +127,15 @@ class _InMemory:
 
     def __init__(self, array: np.ndarray) -> None:
         self.array = array
+        self.dtype = array.dtype
+        self.shape = array.shape
 
     def gather(self, rows: np.ndarray) -> np.ndarray:
         # Indexing, not np.take: a broadcast array is never made whole.
         return np.array(self.array[rows])
 
-    def release(self, rows: int) -> None:
-        pass
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        return np.array(self.array[start:stop])
 
 
 class RowColumn:
@@ -111,20 +152,18 @@ class RowColumn:
 
     @property
     def dtype(self) -> np.dtype:
-        return self._mapped.array.dtype
+        return self._mapped.dtype
 
     @property
     def shape(self) -> tuple[int, ...]:
         rows = (
-            self._mapped.array.shape[0]
-            if self._positions is None
-            else self._positions.size
+            self._mapped.shape[0] if self._positions is None else self._positions.size
         )
-        return (rows, *self._mapped.array.shape[1:])
+        return (rows, *self._mapped.shape[1:])
 
     @property
     def ndim(self) -> int:
-        return self._mapped.array.ndim
+        return len(self._mapped.shape)
 
     @property
     def size(self) -> int:
@@ -142,17 +181,16 @@ class RowColumn:
         """The rows at ``rows`` (an integer array or a slice), in memory."""
         where = self._file_rows(rows)
         if isinstance(where, slice):
-            found = np.array(self._mapped.array[where])
-        else:
-            found = self._mapped.gather(where)
-        self._mapped.release(len(found))
-        return found
+            start, stop, step = where.indices(self._mapped.shape[0])
+            found = self._mapped.slice(start, stop)
+            return found if step == 1 else found[::step]
+        return self._mapped.gather(where)
 
     def file_rows(self, rows: np.ndarray) -> np.ndarray:
         """Where rows ``rows`` of this view are in the file."""
         rows = np.asarray(rows)
         found = rows if self._positions is None else self._positions[rows]
-        return found.astype(index_dtype(self._mapped.array.shape[0]), copy=False)
+        return found.astype(index_dtype(self._mapped.shape[0]), copy=False)
 
     def at(self, positions: np.ndarray) -> RowColumn:
         """The file's rows at ``positions`` (``file_rows``), in that order;

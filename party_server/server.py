@@ -21,6 +21,7 @@ from splitrec.party_server.model_export import remove_staging
 from splitrec.party_server.part_serving import FeatureServing, PartServing
 from splitrec.party_server.party import Party
 from splitrec.party_server.peer_service import PeerService
+from splitrec.party_server.psi_spool import remove_spool_leftovers
 from splitrec.party_server.row_store import party_stores, remove_stores
 from splitrec.party_server.scoring_service import ScoringService
 from splitrec.security.tls import Credentials, load_credentials
@@ -88,6 +89,8 @@ def start_party(
                 stale,
             )
         remove_stores(config.output_dir)
+        for stale in remove_spool_leftovers(config.output_dir):
+            logger.info("removed %s, left by an alignment cut short", stale)
         data = load_data_slice(config, store=party_stores(config.output_dir) / "table")
         give_back_free_memory()
         party = Party(config, data, credentials, peer_timeout=peer_timeout)

@@ -16,7 +16,7 @@ import hashlib
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import numpy as np
@@ -86,39 +86,55 @@ class Blinder:
             self._pool.shutdown(cancel_futures=True)
 
     def hash_and_blind(self, ids: Sequence[str]) -> bytes:
-        """``H(id)^key`` for each ID, 32 bytes each, in order. ``ids`` is read
-        a chunk at a time (a stored ID column is never whole in memory)."""
+        """``H(id)^key`` for each ID, 32 bytes each, in order."""
+        return b"".join(self.hash_and_blind_chunks(ids))
+
+    def hash_and_blind_chunks(self, ids: Sequence[str]) -> Iterator[bytes]:
+        """``hash_and_blind`` a chunk at a time, in order. ``ids`` is read a
+        chunk at a time (a stored ID column is never whole in memory)."""
         chunks = (list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK))
-        return b"".join(self._map(_hash_and_blind_chunk, chunks))
+        return self._stream(_hash_and_blind_chunk, chunks)
 
     def blind(self, points: bytes, width: int = POINT_BYTES) -> bytes:
         """Each 32-byte value of ``points`` blinded again, cut to ``width`` bytes.
 
         Raises ``ValueError`` when a value is not a usable curve point.
         """
-        if len(points) % POINT_BYTES:
-            raise ValueError(
-                f"{len(points)} bytes is not a whole number of {POINT_BYTES}-byte "
-                "points"
-            )
         step = _CHUNK * POINT_BYTES
         chunks = (points[i : i + step] for i in range(0, len(points), step))
-        return b"".join(self._map(_blind_chunk, chunks, width))
+        return b"".join(self.blind_chunks(chunks, width))
 
-    def _map(
+    def blind_chunks(
+        self, chunks: Iterable[bytes], width: int = POINT_BYTES
+    ) -> Iterator[bytes]:
+        """``blind`` of each chunk of ``chunks``, in order, as they come."""
+        return self._stream(_blind_chunk, (_whole(c) for c in chunks), width)
+
+    def _stream(
         self, function: object, chunks: Iterator[object], *extra: object
-    ) -> list[bytes]:
-        """``function`` of each chunk on the workers, in order, with at most
-        two chunks per worker taken from ``chunks`` at a time."""
+    ) -> Iterator[bytes]:
+        """``function`` of each chunk on the workers, yielded in order, with at
+        most two chunks per worker taken from ``chunks`` at a time."""
         assert self._pool is not None, "use Blinder as a context manager"
-        results: list[bytes] = []
         pending: deque[Future] = deque()
-        for chunk in chunks:
-            pending.append(self._pool.submit(function, self._key, chunk, *extra))
-            if len(pending) >= 2 * self._workers:
-                results.append(pending.popleft().result())
-        results.extend(f.result() for f in pending)
-        return results
+        try:
+            for chunk in chunks:
+                pending.append(self._pool.submit(function, self._key, chunk, *extra))
+                if len(pending) >= 2 * self._workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def _whole(points: bytes) -> bytes:
+    if len(points) % POINT_BYTES:
+        raise ValueError(
+            f"{len(points)} bytes is not a whole number of {POINT_BYTES}-byte points"
+        )
+    return points
 
 
 def as_rows(values: bytes, width: int) -> np.ndarray:

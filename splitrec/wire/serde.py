@@ -6,6 +6,8 @@ reads: a bad message raises ``InvalidMessageError`` with a readable reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 from google.protobuf import json_format
 
@@ -624,9 +626,11 @@ _PSI_STAGES = {
 
 
 def psi_values_to_proto(
-    stage: str, values: bytes, width: int
+    stage: str, values: bytes, width: int, last: bool = True
 ) -> list[peer_pb2.PsiMessage]:
-    """``values`` (fixed-width, concatenated) as a run of chunk messages."""
+    """``values`` (fixed-width, concatenated) as a run of chunk messages; the
+    run's final message is marked ``last`` unless more follow (``last``
+    false)."""
     step = PSI_CHUNK_VALUES * width
     starts = range(0, max(len(values), 1), step)
     return [
@@ -635,23 +639,45 @@ def psi_values_to_proto(
                 stage=_PSI_STAGES[stage],
                 width=width,
                 values=values[start : start + step],
-                last=start + step >= len(values),
+                last=last and start + step >= len(values),
             )
         )
         for start in starts
     ]
 
 
+def psi_stream_to_proto(
+    stage: str, chunks: Iterable[bytes], width: int
+) -> Iterator[peer_pb2.PsiMessage]:
+    """Chunks of values, as they come, as one run of chunk messages (the
+    messages ``psi_values_to_proto`` gives for their concatenation)."""
+    held: bytes | None = None
+    for chunk in chunks:
+        if held is not None:
+            yield from psi_values_to_proto(stage, held, width, last=False)
+        held = chunk
+    yield from psi_values_to_proto(stage, held or b"", width)
+
+
 def psi_values_from_proto(
     messages: object, stage: str, width: int, expected: int | None = None
 ) -> bytes:
-    """Joins the chunks of one stage read from ``messages`` (an iterator).
+    """Joins the chunks of one stage read from ``messages`` (see
+    ``psi_value_chunks``)."""
+    return b"".join(psi_value_chunks(messages, stage, width, expected))
+
+
+def psi_value_chunks(
+    messages: object, stage: str, width: int, expected: int | None = None
+) -> Iterator[bytes]:
+    """The values of one stage's chunks read from ``messages`` (an iterator),
+    a chunk at a time.
 
     Raises ``InvalidMessageError`` for another message kind or stage, a wrong
     width, a chunk that is not whole values, or a total other than ``expected``
-    values.
+    values (more values than expected as soon as they come).
     """
-    parts = []
+    total = 0
     while True:
         message = next(messages, None)
         if message is None:
@@ -672,15 +698,17 @@ def psi_values_from_proto(
                 f"a PSI chunk of {len(chunk.values)} bytes is not whole "
                 f"{width}-byte values"
             )
-        parts.append(chunk.values)
+        total += len(chunk.values) // width
+        if expected is not None and total > expected:
+            raise InvalidMessageError(
+                f"expected {expected} {stage} values, got more ({total} so far)"
+            )
+        if chunk.values:
+            yield chunk.values
         if chunk.last:
             break
-    values = b"".join(parts)
-    if expected is not None and len(values) != expected * width:
-        raise InvalidMessageError(
-            f"expected {expected} {stage} values, got {len(values) // width}"
-        )
-    return values
+    if expected is not None and total != expected:
+        raise InvalidMessageError(f"expected {expected} {stage} values, got {total}")
 
 
 # --- compressed tensors -------------------------------------------------------

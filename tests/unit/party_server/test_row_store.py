@@ -121,3 +121,23 @@ def test_a_full_disk_is_named_with_the_store(tmp_path, monkeypatch):
     writer.abandon()
 
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("pread_rows", [2, 10**6])
+def test_a_file_too_large_to_map_reads_the_same_rows(tmp_path, monkeypatch, pread_rows):
+    # Prepare: files read with pread (none mapped), many rows gathered in
+    # order (a chunk scan) or a few a row at a time.
+    mapped = _write(tmp_path / "mapped", users=True)
+    monkeypatch.setattr(row_store, "_MAPPED_BYTES", 0)
+    monkeypatch.setattr(row_store, "_PREAD_ROWS", pread_rows)
+    monkeypatch.setattr(row_store, "_CHUNK", 4)
+    read = open_store(tmp_path / "mapped")
+    rows = np.array([10, 0, 7, 7, 3, 9])
+
+    for name in ("indices", "dense"):
+        mine, theirs = (getattr(s.features.take(rows), name) for s in (read, mapped))
+        np.testing.assert_array_equal(mine, theirs)
+    np.testing.assert_array_equal(read.labels[rows], mapped.labels[rows])
+    assert read.ids.tolist() == mapped.ids.tolist()
+    assert read.users[rows].tolist() == mapped.users[rows].tolist()
+    np.testing.assert_array_equal(read.ids.order(rows), mapped.ids.order(rows))
