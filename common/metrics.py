@@ -76,16 +76,24 @@ def sorted_auc(positives: np.ndarray, negatives: np.ndarray) -> float:
     It equals the rank-sum formula with ties averaged, to the bit: both
     numerators are sums of halves, exact in float64 below 2^52.
     """
-    if positives.size == 0 or negatives.size == 0:
+    return blocks_auc([positives], [negatives])
+
+
+def blocks_auc(positives: list[np.ndarray], negatives: list[np.ndarray]) -> float:
+    """``sorted_auc`` of scores kept in blocks, each block sorted ascending."""
+    count = sum(b.size for b in positives) * sum(b.size for b in negatives)
+    if count == 0:
         return _NAN
     below, ties = 0, 0
-    for start in range(0, positives.size, _COMPARED):
-        part = positives[start : start + _COMPARED]
-        left = np.searchsorted(negatives, part, "left")
-        right = np.searchsorted(negatives, part, "right")
-        below += int(left.sum())
-        ties += int((right - left).sum())
-    return float((below + ties / 2.0) / (positives.size * negatives.size))
+    for block in positives:
+        for start in range(0, block.size, _COMPARED):
+            part = block[start : start + _COMPARED]
+            for other in negatives:
+                left = np.searchsorted(other, part, "left")
+                right = np.searchsorted(other, part, "right")
+                below += int(left.sum())
+                ties += int((right - left).sum())
+    return float((below + ties / 2.0) / count)
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -136,49 +144,65 @@ def task_metrics(
     return of_tasks(int(labels.shape[0]), float(loss), found)
 
 
-def _compacted(parts: list[np.ndarray]) -> np.ndarray:
-    """``parts`` as one sorted array, which then replaces them; copied a part
-    at a time, so the scores are in memory once, not twice."""
-    if len(parts) == 1 and parts[0].flags.owndata:
-        parts[0].sort()
-        return parts[0]
-    whole = np.empty(sum(p.size for p in parts), np.float32)
-    parts.reverse()
-    at = 0
-    while parts:
-        part = parts.pop()
-        whole[at : at + part.size] = part
-        at += part.size
-    whole.sort()
-    parts.append(whole)
-    return whole
+# Scores sorted together: what sorting adds to memory is one block.
+_BLOCK = 1_000_000
+
+
+class _Sorted:
+    """Scores of one class: batches as they came, then sorted blocks of about
+    ``_BLOCK`` scores, which replace them (so they are in memory once)."""
+
+    def __init__(self) -> None:
+        self.blocks: list[np.ndarray] = []
+        self.parts: list[np.ndarray] = []
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.blocks) + sum(p.size for p in self.parts)
+
+    def sorted_blocks(self) -> list[np.ndarray]:
+        group: list[np.ndarray] = []
+        self.parts.reverse()
+        while self.parts:
+            group.append(self.parts.pop())
+            if sum(p.size for p in group) >= _BLOCK or not self.parts:
+                block = np.concatenate(group).astype(np.float32, copy=False)
+                group.clear()
+                block.sort()
+                self.blocks.append(block)
+        return self.blocks
+
+    def at_or_above(self, threshold: float) -> int:
+        blocks = self.sorted_blocks()
+        return sum(b.size - int(np.searchsorted(b, threshold, "left")) for b in blocks)
+
+    def whole(self) -> np.ndarray:
+        """Every score, sorted (a copy)."""
+        blocks = self.sorted_blocks()
+        return np.sort(np.concatenate(blocks)) if blocks else np.zeros(0, np.float32)
 
 
 class _Scores:
     """One task's scores, kept by class (float32, 4 bytes a row)."""
 
     def __init__(self) -> None:
-        self.positives: list[np.ndarray] = []
-        self.negatives: list[np.ndarray] = []
+        self.positives = _Sorted()
+        self.negatives = _Sorted()
 
     def add(self, actual: np.ndarray, scores: np.ndarray) -> None:
-        self.positives.append(scores[actual])
-        self.negatives.append(scores[~actual])
-
-    def sorted(self) -> tuple[np.ndarray, np.ndarray]:
-        return _compacted(self.positives), _compacted(self.negatives)
+        self.positives.parts.append(scores[actual])
+        self.negatives.parts.append(scores[~actual])
 
     def metrics(self, loss: float) -> Metrics:
         """``binary_metrics`` of these scores at threshold 0.5, with ``loss``."""
-        positives, negatives = self.sorted()
-        true = positives.size - int(np.searchsorted(positives, 0.5, "left"))
-        false = negatives.size - int(np.searchsorted(negatives, 0.5, "left"))
+        true = self.positives.at_or_above(0.5)
+        false = self.negatives.at_or_above(0.5)
         return Metrics(
-            positives.size + negatives.size,
+            self.positives.size + self.negatives.size,
             loss,
-            sorted_auc(positives, negatives),
+            blocks_auc(self.positives.sorted_blocks(), self.negatives.sorted_blocks()),
             true / max(float(true + false), 1.0),
-            true / max(float(positives.size), 1.0),
+            true / max(float(self.positives.size), 1.0),
         )
 
 
@@ -263,12 +287,17 @@ class MetricAccumulator:
 
     def scores(self) -> np.ndarray:
         """Every score kept, each task's positives then negatives, sorted."""
-        parts = [np.concatenate(k.sorted()) for k in self._scores]
+        parts = [
+            part
+            for kept in self._scores
+            for part in (kept.positives.whole(), kept.negatives.whole())
+        ]
         return np.concatenate(parts)
 
     def state(self) -> dict[str, np.ndarray]:
-        """What was collected, as arrays (for a checkpoint)."""
-        counts = [[p.size, n.size] for p, n in (k.sorted() for k in self._scores)]
+        """What was collected, as arrays (for a checkpoint): the same for the
+        same scores, however they came."""
+        counts = [[k.positives.size, k.negatives.size] for k in self._scores]
         totals = [self._loss_sum, self._count, *self._task_loss_sums.tolist()]
         return {
             "metrics/scores": self.scores(),
@@ -308,7 +337,7 @@ class MetricAccumulator:
             )
         at = 0
         for kept, (positives, negatives) in zip(self._scores, classes, strict=True):
-            kept.positives = [np.array(scores[at : at + positives], np.float32)]
+            kept.positives.parts = [np.array(scores[at : at + positives], np.float32)]
             at += positives
-            kept.negatives = [np.array(scores[at : at + negatives], np.float32)]
+            kept.negatives.parts = [np.array(scores[at : at + negatives], np.float32)]
             at += negatives

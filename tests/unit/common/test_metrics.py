@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from splitrec.common import metrics
 from splitrec.common.metrics import MetricAccumulator, Metrics, binary_metrics, roc_auc
 
 
@@ -197,6 +198,37 @@ def test_the_accumulator_gives_binary_metrics_of_its_rows_to_the_bit():
         expected.recall,
     )
     assert restored == found
+
+
+def test_scores_in_many_sorted_blocks_give_the_same_metrics_and_state(monkeypatch):
+    # Prepare: blocks of 300 scores; one accumulator restored from a state in
+    # the middle, one not: the same metrics and the same state at the end.
+    monkeypatch.setattr(metrics, "_BLOCK", 300)
+    rng = np.random.default_rng(9)
+    labels = (rng.random(4000) < 0.4).astype(np.float32)
+    scores = np.round(rng.random(4000) * 0.7 + labels * 0.2, 2).astype(np.float32)
+    whole, first = MetricAccumulator(), MetricAccumulator()
+    for start in range(0, 4000, 128):
+        part = slice(start, start + 128)
+        whole.add(labels[part], scores[part], mean_loss=0.5)
+        if start < 2000:
+            first.add(labels[part], scores[part], mean_loss=0.5)
+    whole.result()
+    resumed = MetricAccumulator.from_state(first.state())
+    for start in range(2048, 4000, 128):
+        part = slice(start, start + 128)
+        resumed.add(labels[part], scores[part], mean_loss=0.5)
+
+    expected = binary_metrics(labels, scores)
+    found = resumed.result()
+    assert (found.auc, found.precision, found.recall) == (
+        expected.auc,
+        expected.precision,
+        expected.recall,
+    )
+    assert whole.result() == found
+    for key, value in whole.state().items():
+        np.testing.assert_array_equal(value, resumed.state()[key])
 
 
 def test_a_state_of_rows_kept_before_still_loads():
