@@ -162,12 +162,15 @@ class _Sorted:
 
     def sorted_blocks(self) -> list[np.ndarray]:
         group: list[np.ndarray] = []
+        grouped = 0
         self.parts.reverse()
         while self.parts:
             group.append(self.parts.pop())
-            if sum(p.size for p in group) >= _BLOCK or not self.parts:
+            grouped += group[-1].size
+            if grouped >= _BLOCK or not self.parts:
                 block = np.concatenate(group).astype(np.float32, copy=False)
                 group.clear()
+                grouped = 0
                 block.sort()
                 self.blocks.append(block)
         return self.blocks

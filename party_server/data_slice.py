@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +43,9 @@ class DataSlice:
     ids: IdColumn
     features: StoredFeatures
     labels: RowColumn | None
-    id_digest: str
+    # ``id_digest`` when known (a loaded table's); a view's is computed when
+    # first asked for (secure aggregation binds its key to it).
+    digest: str | None
     # SHA-256 over every column the party uses, row by row (its fingerprint).
     content_digest: str = ""
     # The party's features with ``from_data`` vocabularies fitted on its file:
@@ -62,6 +67,11 @@ class DataSlice:
     def num_rows(self) -> int:
         return len(self.ids)
 
+    @functools.cached_property
+    def id_digest(self) -> str:
+        """``id_digest`` of the slice's IDs, in its order."""
+        return self.digest if self.digest is not None else id_digest(self.ids)
+
     def view(self, rows: np.ndarray) -> DataSlice:
         """These rows only, in that order, read from the same store (every
         column through one array of positions, 4 bytes a row)."""
@@ -71,7 +81,7 @@ class DataSlice:
             ids,
             self.features.at(positions),
             self.labels.at(positions) if self.labels is not None else None,
-            id_digest(ids),
+            None,
             self.content_digest,
             self.fitted,
             self.users.at(positions) if self.users is not None else None,
@@ -131,39 +141,38 @@ def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
+def _rows_where(ids: IdColumn, test: Callable[[np.ndarray], np.ndarray]) -> list[int]:
+    """Positions, in order, of the IDs whose bytes pass ``test`` (read a chunk
+    at a time)."""
+    found: list[int] = []
+    for start in range(0, len(ids), CHUNK_ROWS):
+        chunk = ids.raw(slice(start, start + CHUNK_ROWS))
+        found += (np.flatnonzero(test(chunk)) + start).tolist()
+    return found
+
+
 def _check_ids(ids: IdColumn, config: PartyConfig, table: TableSource) -> None:
     """Refuses duplicate and empty IDs, naming their lines (a sort of the IDs'
     bytes in place; positions are looked for only when one is found)."""
     ordered = ids.raw(slice(None))
     ordered.sort()
     same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    empty = bool(ordered.size) and ordered[0] == b""
     if same.size:
-        repeated = set(ordered[same].tolist())
+        repeated = np.unique(ordered[same])
         del ordered
-        places = []
-        for start, chunk in zip(
-            range(0, len(ids), CHUNK_ROWS), ids.raw_chunks(CHUNK_ROWS), strict=True
-        ):
-            found = np.flatnonzero(np.isin(chunk, list(repeated)))
-            places += (found + start).tolist()
-        first = min(places)
+        first = _rows_where(ids, lambda chunk: np.isin(chunk, repeated))[0]
         value = ids.raw(np.array([first]))[0]
-        lines = [p for p in places if ids.raw(np.array([p]))[0] == value][:3]
+        lines = _rows_where(ids, lambda chunk: chunk == value)[:3]
         raise DataError(
             f"{table.name}: ID {value.decode('utf-8')!r} appears more than once "
             f"({table.places(lines)}, column {config.data.id_column!r}); row IDs "
             "must be unique"
         )
-    if ordered.size and ordered[0] == b"":
-        empty = next(
-            start + int(np.flatnonzero(chunk == b"")[0])
-            for start, chunk in zip(
-                range(0, len(ids), CHUNK_ROWS), ids.raw_chunks(CHUNK_ROWS), strict=True
-            )
-            if (chunk == b"").any()
-        )
+    if empty:
+        row = _rows_where(ids, lambda chunk: chunk == b"")[0]
         raise DataError(
-            f"{table.where(empty)}: empty ID in column "
+            f"{table.where(row)}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
         )
 
@@ -236,15 +245,31 @@ class _ContentDigest:
         return whole.hexdigest()
 
 
+class IdDigest:
+    """``id_digest`` of IDs given a chunk at a time (any cut gives the same)."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._first = True
+
+    def add(self, ids: np.ndarray) -> None:
+        if not len(ids):
+            return
+        if not self._first:
+            self._digest.update(b"\n")
+        self._first = False
+        self._digest.update("\n".join(ids.tolist()).encode("utf-8"))
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 def id_digest(ids: IdColumn | np.ndarray) -> str:
     """SHA-256 over the ordered IDs joined by newlines: equal digests mean equal
     rows in equal order."""
-    digest = hashlib.sha256()
+    digest = IdDigest()
     for start in range(0, len(ids), CHUNK_ROWS):
-        if start:
-            digest.update(b"\n")
-        part = ids[slice(start, start + CHUNK_ROWS)]
-        digest.update("\n".join(part.tolist()).encode("utf-8"))
+        digest.add(ids[slice(start, start + CHUNK_ROWS)])
     return digest.hexdigest()
 
 
@@ -275,16 +300,18 @@ def load_data_slice(
     if store is None:
         store, root = temporary_store_folder()
     writer = RowStoreWriter(store)
-    content = _ContentDigest(columns)
+    content, digest = _ContentDigest(columns), IdDigest()
     rows = 0
     try:
         for chunk in table.chunks(columns):
             content.add(chunk)
             _check_numbers(chunk, features, table)
             encoded = encode_features(chunk, features)
+            ids = _ids_of(chunk, config.data.id_column, table)
+            digest.add(ids)
             users = config.data.user_column
             writer.add(
-                _ids_of(chunk, config.data.id_column, table),
+                ids,
                 encoded.shapes,
                 encoded.packed,
                 _labels(chunk, config, table),
@@ -295,6 +322,8 @@ def load_data_slice(
         stored = writer.finish()
     except BaseException:
         writer.abandon()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
         raise
     if root is not None:
         attach_cleanup(stored, root)
@@ -310,7 +339,7 @@ def load_data_slice(
         stored.ids,
         stored.features,
         stored.labels,
-        id_digest(stored.ids),
+        digest.hexdigest(),
         content.hexdigest(),
         features,
         stored.users,

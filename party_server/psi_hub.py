@@ -81,7 +81,7 @@ class HubSession:
         self._pairs: dict[str, np.ndarray] = {}
         self._doubles: dict[str, ValueFile] = {}
         # The session's folder of PSI values (made by ``run``).
-        self._spool = Path(".")
+        self._folder: Path | None = None
         self._final: np.ndarray | None = None
         self._use_cache: bool | None = None
         self._key: str | None = None
@@ -97,11 +97,16 @@ class HubSession:
         folder.mkdir(parents=True, exist_ok=True)
         # What PSI keeps until its end, on disk (see ``psi_spool``); the values
         # the streams still send at the end are read through open handles.
-        self._spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=folder))
+        self._folder = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=folder))
         try:
             return self._run(folder, cancelled)
         finally:
-            shutil.rmtree(self._spool, ignore_errors=True)
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    @property
+    def _spool(self) -> Path:
+        assert self._folder is not None, "the session's values live in run()"
+        return self._folder
 
     def _run(self, folder: Path, cancelled: Callable[[], bool]) -> Alignment:
         with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:

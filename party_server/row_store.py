@@ -1,4 +1,4 @@
-"""A party's encoded rows on disk, read a batch at a time through memory maps.
+"""A party's encoded rows on disk, read a batch at a time.
 
 A party writes its rows once, chunk by chunk, as it reads its table (see
 ``data_slice``): the three input matrices of ``PackedBatch``, the labels, the
@@ -235,10 +235,6 @@ class IdColumn(RowColumn):
     def raw(self, rows: np.ndarray | slice) -> np.ndarray:
         return RowColumn.__getitem__(self, rows)
 
-    def raw_chunks(self, size: int = _CHUNK) -> Iterator[np.ndarray]:
-        for start in range(0, len(self), size):
-            yield self.raw(slice(start, start + size))
-
     @classmethod
     def of(cls, values: np.ndarray) -> IdColumn:
         """Strings held in memory (small data, tests)."""
@@ -364,10 +360,13 @@ class _Strings:
         self._bytes.write(b"".join(encoded))
         self._lengths.write(lengths.tobytes())
 
-    def finish(self) -> None:
-        """Writes ``NAME.bin`` at the longest width and removes the parts."""
+    def close(self) -> None:
         self._bytes.close()
         self._lengths.close()
+
+    def finish(self) -> None:
+        """Writes ``NAME.bin`` at the longest width and removes the parts."""
+        self.close()
         lengths = np.fromfile(self._folder / f"{self.name}.lengths", np.int64)
         width = self.width
         with (
@@ -484,6 +483,11 @@ class RowStoreWriter:
         """Removes what was written (the store in place, if any, stays)."""
         for handle in self._files.values():
             handle.close()
+        if self._labels is not None:
+            self._labels.close()
+        for strings in (self._ids, self._users):
+            if strings is not None:
+                strings.close()
         shutil.rmtree(self._staging, ignore_errors=True)
 
 
@@ -503,9 +507,10 @@ def remove_stores(output_dir: Path) -> None:
     shutil.rmtree(party_stores(output_dir), ignore_errors=True)
 
 
-def temporary_store_folder() -> tuple[Path, object]:
-    """A folder for a store that lives as long as its owner: the folder and a
-    finalizer to attach (``attach_cleanup``)."""
+def temporary_store_folder() -> tuple[Path, Path]:
+    """A folder for a store in a temporary folder of its own: the store's
+    folder and the temporary one, to remove with its owner
+    (``attach_cleanup``)."""
     root = Path(tempfile.mkdtemp(prefix="splitrec-rows-"))
     return root / "rows", root
 

@@ -1,4 +1,4 @@
-"""ECDH-PSI arithmetic on Curve25519: hash IDs to points, blind, match.
+"""ECDH-PSI arithmetic on Curve25519: hash IDs to points, and blind them.
 
 Each party hashes its IDs to curve points (their Montgomery u-coordinates) and
 multiplies them by a secret scalar of its own (X25519). Scalar multiplication
@@ -6,8 +6,9 @@ commutes, so an ID both parties hold ends up as the same doubly blinded value
 whichever party blinded first; without the keys nothing can be learned from a
 blinded value. Keys are fresh per job and never leave the process.
 
-Values travel as one ``bytes`` of fixed-width values; the work is spread over
-worker processes (X25519 costs tens of microseconds per value).
+Values travel as chunks of ``bytes`` of fixed-width values, a chunk at a time;
+the work is spread over worker processes (X25519 costs tens of microseconds per
+value). Matching doubly blinded values is ``party_server.psi_spool``'s.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
@@ -85,29 +85,20 @@ class Blinder:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
-    def hash_and_blind(self, ids: Sequence[str]) -> bytes:
-        """``H(id)^key`` for each ID, 32 bytes each, in order."""
-        return b"".join(self.hash_and_blind_chunks(ids))
-
     def hash_and_blind_chunks(self, ids: Sequence[str]) -> Iterator[bytes]:
-        """``hash_and_blind`` a chunk at a time, in order. ``ids`` is read a
-        chunk at a time (a stored ID column is never whole in memory)."""
+        """``H(id)^key`` for each ID, 32 bytes each, a chunk at a time, in
+        order. ``ids`` is read a chunk at a time (a stored ID column is never
+        whole in memory)."""
         chunks = (list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK))
         return self._stream(_hash_and_blind_chunk, chunks)
-
-    def blind(self, points: bytes, width: int = POINT_BYTES) -> bytes:
-        """Each 32-byte value of ``points`` blinded again, cut to ``width`` bytes.
-
-        Raises ``ValueError`` when a value is not a usable curve point.
-        """
-        step = _CHUNK * POINT_BYTES
-        chunks = (points[i : i + step] for i in range(0, len(points), step))
-        return b"".join(self.blind_chunks(chunks, width))
 
     def blind_chunks(
         self, chunks: Iterable[bytes], width: int = POINT_BYTES
     ) -> Iterator[bytes]:
-        """``blind`` of each chunk of ``chunks``, in order, as they come."""
+        """Each 32-byte value of each chunk blinded again and cut to ``width``
+        bytes, chunk by chunk, in order, as they come. Raises ``ValueError``
+        for a chunk that is not whole points or a value that is not a usable
+        curve point."""
         return self._stream(_blind_chunk, (_whole(c) for c in chunks), width)
 
     def _stream(
@@ -135,17 +126,3 @@ def _whole(points: bytes) -> bytes:
             f"{len(points)} bytes is not a whole number of {POINT_BYTES}-byte points"
         )
     return points
-
-
-def as_rows(values: bytes, width: int) -> np.ndarray:
-    """Fixed-width values as a numpy array of ``|S{width}`` (one per row)."""
-    if len(values) % width:
-        raise ValueError(
-            f"{len(values)} bytes is not a whole number of {width}-byte values"
-        )
-    return np.frombuffer(values, dtype=f"S{width}")
-
-
-def matches(own: np.ndarray, theirs: np.ndarray) -> np.ndarray:
-    """Positions in ``own`` whose value also occurs in ``theirs`` (ascending)."""
-    return np.flatnonzero(np.isin(own, theirs))

@@ -659,14 +659,6 @@ def psi_stream_to_proto(
     yield from psi_values_to_proto(stage, held or b"", width)
 
 
-def psi_values_from_proto(
-    messages: object, stage: str, width: int, expected: int | None = None
-) -> bytes:
-    """Joins the chunks of one stage read from ``messages`` (see
-    ``psi_value_chunks``)."""
-    return b"".join(psi_value_chunks(messages, stage, width, expected))
-
-
 def psi_value_chunks(
     messages: object, stage: str, width: int, expected: int | None = None
 ) -> Iterator[bytes]:

@@ -16,7 +16,8 @@ _SERVER = """
 import time
 from splitrec.privacy import psi
 with psi.Blinder(psi.new_key(), workers=2) as blinder:
-    blinder.hash_and_blind([str(i) for i in range(45_000)])
+    for _ in blinder.hash_and_blind_chunks([str(i) for i in range(45_000)]):
+        pass
     print("ready", flush=True)
     time.sleep(300)
 """

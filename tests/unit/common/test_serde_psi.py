@@ -9,20 +9,24 @@ from splitrec.v1 import peer_pb2
 from splitrec.wire import serde
 
 
+def _joined(messages, stage, width, expected=None) -> bytes:
+    return b"".join(serde.psi_value_chunks(iter(messages), stage, width, expected))
+
+
 def test_values_round_trip_across_chunks(monkeypatch):
     monkeypatch.setattr(serde, "PSI_CHUNK_VALUES", 3)
     values = bytes(range(16 * 7))
     messages = serde.psi_values_to_proto("double_blinded", values, 16)
     assert len(messages) == 3
     assert [m.values.last for m in messages] == [False, False, True]
-    joined = serde.psi_values_from_proto(iter(messages), "double_blinded", 16, 7)
+    joined = _joined(messages, "double_blinded", 16, 7)
     assert joined == values
 
 
 def test_no_values_is_one_last_message():
     [message] = serde.psi_values_to_proto("aligned", b"", 16)
     assert message.values.last and message.values.values == b""
-    assert serde.psi_values_from_proto(iter([message]), "aligned", 16) == b""
+    assert _joined([message], "aligned", 16) == b""
 
 
 @pytest.mark.parametrize(
@@ -53,4 +57,4 @@ def test_no_values_is_one_last_message():
 )
 def test_bad_chunks_are_refused(messages, expected, error):
     with pytest.raises(InvalidMessageError, match=error):
-        serde.psi_values_from_proto(iter(messages), "blinded", 32, expected)
+        _joined(messages, "blinded", 32, expected)
