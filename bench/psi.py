@@ -6,21 +6,25 @@ a gRPC stream on loopback, each with its own pool of worker processes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import numpy as np
 
 from splitrec.common.traffic import TrafficCounter
+from splitrec.config.engine import EngineConfig
 from splitrec.config.jobspec import JobParty, JobSpec, OutputSpec
 from splitrec.config.party import PartyConfig, PartyRole
+from splitrec.engine import PartyEngine
 from splitrec.party_server.data_slice import DataSlice, id_digest
 from splitrec.party_server.psi_feature import align_with_label_party
 from splitrec.party_server.psi_hub import HubSession
@@ -37,6 +41,11 @@ class PsiResult:
     seconds: float
     feature_bytes_sent: int
     label_bytes_sent: int
+    # Where the blinding ran: "pool" (each party's own processes) or "ray",
+    # with the CPUs it had and how many tasks each of its nodes ran.
+    engine: str = "pool"
+    engine_cpus: int = 0
+    tasks_by_node: dict[str, int] = field(default_factory=dict)
 
     @property
     def bytes_per_id(self) -> float:
@@ -70,10 +79,27 @@ def _party(name: str, folder: Path, ids: np.ndarray) -> tuple[PartyConfig, DataS
     return config, DataSlice(IdColumn.of(ids), None, None, id_digest(ids))
 
 
-def run_psi(n: int) -> PsiResult:
-    """Aligns ``n`` IDs at each of two parties (IDs n/2..3n/2 are shared)."""
-    alice_ids = np.array([f"{i}" for i in range(n)])
-    bob_ids = np.array([f"{i}" for i in range(n // 2, n + n // 2)])
+@dataclass(frozen=True)
+class PairAlignment:
+    """Both parties' aligned rows, and what the alignment cost."""
+
+    alice_rows: np.ndarray
+    bob_rows: np.ndarray
+    seconds: float
+    alice_sent: int
+    bob_sent: int
+    engine: str
+    engine_cpus: int
+    tasks_by_node: dict[str, int]
+
+
+def align_pair(
+    alice_ids: np.ndarray, bob_ids: np.ndarray, engine: EngineConfig | None = None
+) -> PairAlignment:
+    """The real protocol between alice's client and bob's hub over loopback,
+    in this process. With ``engine`` both blind on that Ray engine (one
+    connection: the parties share this process), else each on a process pool
+    of its own."""
     output = OutputSpec(32, 8)
     spec = JobSpec(
         job_id="psi-bench",
@@ -89,10 +115,15 @@ def run_psi(n: int) -> PsiResult:
             JobParty("bob", PartyRole.LABEL, output),
         ),
     )
-    with tempfile.TemporaryDirectory() as work:
+    chosen = PartyEngine(engine, "the PSI benchmark") if engine else None
+    with tempfile.TemporaryDirectory() as work, contextlib.ExitStack() as stack:
+        if chosen is not None:
+            stack.callback(chosen.close)
+        size = max(len(alice_ids), len(bob_ids))
+        ray = chosen.for_rows(size) if chosen is not None else None
         alice, alice_data = _party("alice", Path(work), alice_ids)
         bob, bob_data = _party("bob", Path(work), bob_ids)
-        session = HubSession(spec, bob, bob_data, timeout=600.0)
+        session = HubSession(spec, bob, bob_data, 600.0, engine=ray)
         server = grpc.server(futures.ThreadPoolExecutor(4))
         peer_pb2_grpc.add_PeerServicer_to_server(_Hub(session), server)
         port = server.add_insecure_port("127.0.0.1:0")
@@ -107,14 +138,43 @@ def run_psi(n: int) -> PsiResult:
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 aligned = align_with_label_party(
-                    channel, spec, alice, alice_data, traffic=traffic
+                    channel, spec, alice, alice_data, traffic=traffic, engine=ray
                 )
             hub.join()
         finally:
             server.stop(0)
         seconds = time.monotonic() - started
+        cpus = ray.workers if ray is not None else (os.cpu_count() or 1)
+        tasks = dict(ray.tasks_by_node) if ray is not None else {}
+    if not hub_result:
+        raise RuntimeError("bob's side of the alignment failed (see the log)")
     counted = traffic.snapshot()
-    assert hub_result and hub_result[0].rows.size == aligned.rows.size
+    return PairAlignment(
+        aligned.rows,
+        hub_result[0].rows,
+        seconds,
+        counted.bytes_sent,
+        counted.bytes_received,
+        "ray" if ray is not None else "pool",
+        cpus,
+        tasks,
+    )
+
+
+def run_psi(n: int, engine: EngineConfig | None = None) -> PsiResult:
+    """Aligns ``n`` IDs at each of two parties (IDs n/2..3n/2 are shared); on
+    ``engine`` (see ``align_pair``) or each party's own pool."""
+    alice_ids = np.array([f"{i}" for i in range(n)])
+    bob_ids = np.array([f"{i}" for i in range(n // 2, n + n // 2)])
+    pair = align_pair(alice_ids, bob_ids, engine)
+    assert pair.alice_rows.size == pair.bob_rows.size
     return PsiResult(
-        n, int(aligned.rows.size), seconds, counted.bytes_sent, counted.bytes_received
+        n,
+        int(pair.alice_rows.size),
+        pair.seconds,
+        pair.alice_sent,
+        pair.bob_sent,
+        pair.engine,
+        pair.engine_cpus,
+        pair.tasks_by_node,
     )

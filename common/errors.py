@@ -110,6 +110,11 @@ class DiskFullError(StorageError):
     """A file could not be written: no space left (or the quota is used up)."""
 
 
+class EngineError(SplitRecError):
+    """The party's compute engine (its Ray cluster) cannot be reached, or a
+    task on it failed for a reason other than the data."""
+
+
 class OwnershipError(SplitRecError):
     """Another coordinator drives the job (or took it over)."""
 

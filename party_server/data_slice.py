@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +18,13 @@ import pandas as pd
 from splitrec.common.errors import DataError
 from splitrec.config.features import FeatureConfig
 from splitrec.config.party import LabelConfig, PartyConfig
-from splitrec.models.features import encode_features, fit_vocabulary, numbers
+from splitrec.engine import Inline, PartyEngine
+from splitrec.models.features import (
+    EncodedFeatures,
+    encode_features,
+    fit_vocabulary,
+    numbers,
+)
 from splitrec.party_server.row_store import (
     IdColumn,
     RowColumn,
@@ -177,7 +183,17 @@ def _check_ids(ids: IdColumn, config: PartyConfig, table: TableSource) -> None:
         )
 
 
-def _label(frame: pd.DataFrame, label: LabelConfig, table: TableSource) -> np.ndarray:
+class RowError(Exception):
+    """A row's cell that cannot be used: the row (of the whole table) and what
+    is wrong with it; the reader puts the row's place in front."""
+
+    def __init__(self, row: int, text: str) -> None:
+        super().__init__(row, text)
+        self.row = row
+        self.text = text
+
+
+def _label(frame: pd.DataFrame, label: LabelConfig) -> np.ndarray:
     """One label's 0/1 values by its rule."""
     column = label.column
     if label.equals is not None:
@@ -185,42 +201,37 @@ def _label(frame: pd.DataFrame, label: LabelConfig, table: TableSource) -> np.nd
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.index[values.isna()]
     if len(bad):
-        raise DataError(
-            f"{table.where(bad[0])}: column {column!r} holds "
-            f"{frame[column].loc[bad[0]]!r}, not a number; the label needs numbers"
+        raise RowError(
+            int(bad[0]),
+            f"column {column!r} holds {frame[column].loc[bad[0]]!r}, not a number; "
+            "the label needs numbers",
         )
     return (values.to_numpy() > label.positive_above).astype(np.float32)
 
 
-def _labels(
-    frame: pd.DataFrame, config: PartyConfig, table: TableSource
-) -> np.ndarray | None:
+def _labels(frame: pd.DataFrame, labels: tuple[LabelConfig, ...]) -> np.ndarray | None:
     """The rows' labels: ``[rows]`` for one task, ``[rows, tasks]`` for several,
     None at a feature party."""
-    found = [_label(frame, label, table) for label in config.labels]
+    found = [_label(frame, label) for label in labels]
     if not found:
         return None
     return found[0] if len(found) == 1 else np.stack(found, axis=1)
 
 
-def _check_numbers(
-    frame: pd.DataFrame,
-    features: tuple[FeatureConfig, ...],
-    table: TableSource,
-) -> None:
+def _check_numbers(frame: pd.DataFrame, features: tuple[FeatureConfig, ...]) -> None:
     """Refuses a numeric feature's cell that is neither a finite number nor
-    missing (empty, ``?``, NaN), naming its line and column."""
+    missing (empty, ``?``, NaN), naming its row and column."""
     for feature in features:
         if feature.kind != "numeric":
             continue
         _, _, bad = numbers(frame[feature.column])
         if bad.any():
             first = frame.index[int(np.flatnonzero(bad)[0])]
-            raise DataError(
-                f"{table.where(first)}: column "
-                f"{feature.column!r} (numeric feature {feature.name!r}) holds "
-                f"{frame[feature.column].loc[first]!r}, not a finite number; "
-                "missing values are empty, '?' or NaN"
+            raise RowError(
+                int(first),
+                f"column {feature.column!r} (numeric feature {feature.name!r}) "
+                f"holds {frame[feature.column].loc[first]!r}, not a finite number; "
+                "missing values are empty, '?' or NaN",
             )
 
 
@@ -273,26 +284,74 @@ def id_digest(ids: IdColumn | np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def _ids_of(chunk: pd.DataFrame, column: str, table: TableSource) -> np.ndarray:
+def _ids_of(chunk: pd.DataFrame, column: str) -> np.ndarray:
     """A chunk's values of ``column`` (IDs or users), refused when one holds
     a NUL character (the store pads with it)."""
     values = chunk[column]
     bad = np.flatnonzero(values.str.contains("\x00", regex=False).to_numpy())
     if bad.size:
-        raise DataError(
-            f"{table.where(chunk.index[bad[0]])}: column {column!r} holds a NUL "
-            "character; remove it from the data"
+        raise RowError(
+            int(chunk.index[bad[0]]),
+            f"column {column!r} holds a NUL character; remove it from the data",
         )
     return values.to_numpy(dtype=str)
 
 
+@dataclass(frozen=True)
+class ChunkEncoder:
+    """What encoding a chunk of the table takes (sent to an engine's workers
+    once per table)."""
+
+    features: tuple[FeatureConfig, ...]
+    labels: tuple[LabelConfig, ...]
+    id_column: str
+    user_column: str | None
+
+
+@dataclass(frozen=True)
+class EncodedChunk:
+    ids: np.ndarray
+    features: EncodedFeatures
+    labels: np.ndarray | None
+    users: np.ndarray | None
+
+
+def encode_chunk(encoder: ChunkEncoder, chunk: pd.DataFrame) -> EncodedChunk | RowError:
+    """A chunk checked and encoded, or the first bad row found in it (as a
+    value: it travels back from any engine alike)."""
+    try:
+        _check_numbers(chunk, encoder.features)
+        users = encoder.user_column
+        return EncodedChunk(
+            _ids_of(chunk, encoder.id_column),
+            encode_features(chunk, encoder.features),
+            _labels(chunk, encoder.labels),
+            _ids_of(chunk, users) if users else None,
+        )
+    except RowError as exc:
+        return exc
+
+
+def _counted(
+    chunks: Iterator[pd.DataFrame], content: _ContentDigest
+) -> Iterator[pd.DataFrame]:
+    """The chunks, each added to the table's content digest as it is read."""
+    for chunk in chunks:
+        content.add(chunk)
+        yield chunk
+
+
 def load_data_slice(
-    config: PartyConfig, labels_optional: bool = False, store: Path | None = None
+    config: PartyConfig,
+    labels_optional: bool = False,
+    store: Path | None = None,
+    engine: PartyEngine | None = None,
 ) -> DataSlice:
     """Reads the party's own table and encodes its features once, chunk by
     chunk, into a row store at ``store`` (by default a temporary folder that
     lives as long as the slice). With ``labels_optional`` a table without the
-    label columns loads without labels."""
+    label columns loads without labels. The encoding runs on the party's
+    ``engine`` when the table is large enough for it, else here."""
     table, config = _open(config, labels_optional)
     columns = _check_header(table, config)
     features = _fitted_features(table, config)
@@ -301,23 +360,21 @@ def load_data_slice(
         store, root = temporary_store_folder()
     writer = RowStoreWriter(store)
     content, digest = _ContentDigest(columns), IdDigest()
+    encoder = ChunkEncoder(
+        features, config.labels, config.data.id_column, config.data.user_column
+    )
     rows = 0
+    ray = engine.for_rows(table.num_rows) if engine is not None else None
+    runner = ray or Inline()
     try:
-        for chunk in table.chunks(columns):
-            content.add(chunk)
-            _check_numbers(chunk, features, table)
-            encoded = encode_features(chunk, features)
-            ids = _ids_of(chunk, config.data.id_column, table)
-            digest.add(ids)
-            users = config.data.user_column
-            writer.add(
-                ids,
-                encoded.shapes,
-                encoded.packed,
-                _labels(chunk, config, table),
-                _ids_of(chunk, users, table) if users else None,
-            )
-            rows += len(chunk)
+        chunks = _counted(table.chunks(columns), content)
+        for done in runner.map_ordered(encode_chunk, chunks, encoder):
+            if isinstance(done, RowError):
+                raise DataError(f"{table.where(done.row)}: {done.text}")
+            digest.add(done.ids)
+            shapes, packed = done.features.shapes, done.features.packed
+            writer.add(done.ids, shapes, packed, done.labels, done.users)
+            rows += len(done.ids)
         table.check_count(rows)
         stored = writer.finish()
     except BaseException:
@@ -329,11 +386,12 @@ def load_data_slice(
         attach_cleanup(stored, root)
     _check_ids(stored.ids, config, table)
     logger.info(
-        "loaded %d rows and %d features from %s into %s",
+        "loaded %d rows and %d features from %s into %s (encoded %s)",
         rows,
         len(features),
         table.name,
         store,
+        "on the Ray engine" if ray is not None else "in the party process",
     )
     return DataSlice(
         stored.ids,
@@ -352,6 +410,7 @@ def load_dataset(
     key: str,
     features: tuple[FeatureConfig, ...],
     store: Path | None = None,
+    engine: PartyEngine | None = None,
 ) -> DataSlice:
     """One of the party's further datasets (``datasets`` in its config), in the
     layout of its data file, encoded with ``features`` (an exported part's
@@ -369,7 +428,7 @@ def load_dataset(
             "features": features,
         }
     )
-    data = load_data_slice(scoring, labels_optional=True, store=store)
+    data = load_data_slice(scoring, labels_optional=True, store=store, engine=engine)
     if data.labels is None and config.labels:
         tasks = len(config.labels)
         data = dataclasses.replace(data, labels=zero_labels(data.num_rows, tasks))

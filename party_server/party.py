@@ -33,6 +33,7 @@ from splitrec.config.jobspec import (
 )
 from splitrec.config.party import PartyConfig, PartyRole
 from splitrec.config.privacy import PrivacySettings
+from splitrec.engine import PartyEngine
 from splitrec.models.build import described_output
 from splitrec.models.registry import combination_problem
 from splitrec.party_server.alignment import Alignment
@@ -74,9 +75,14 @@ class Party:
         data: DataSlice,
         credentials: Credentials | None = None,
         peer_timeout: float = 120.0,
+        engine: PartyEngine | None = None,
     ) -> None:
         self.config = config
         self.data = data
+        # Where large tables' work runs (the party closes it with itself).
+        self.engine = engine or PartyEngine(
+            config.engine, f"party {config.party} ({config.source})"
+        )
         self.output = described_output(
             config.party, data.features.shapes, config.model, config.source
         )
@@ -223,7 +229,7 @@ class Party:
         store = party_stores(self.config.output_dir) / (
             f"dataset-{spec.dataset}-{uuid.uuid4().hex[:12]}"
         )
-        data = load_dataset(self.config, spec.dataset, features, store)
+        data = load_dataset(self.config, spec.dataset, features, store, self.engine)
         with self._lock:
             replaced, self._dataset = self._dataset, (key, data)
         if replaced is not None and replaced[1].store is not None:
@@ -239,8 +245,11 @@ class Party:
         attempt: str,
     ) -> Alignment:
         """This party's rows of the IDs every party holds (PSI or its cache)."""
+        engine = self.engine.for_rows(data.num_rows)
         if self.config.role is PartyRole.LABEL:
-            session = HubSession(spec, self.config, data, self._peer_timeout, attempt)
+            session = HubSession(
+                spec, self.config, data, self._peer_timeout, attempt, engine
+            )
             self.psi_hub.open(session)
             try:
                 return session.run(cancelled)
@@ -254,6 +263,7 @@ class Party:
             cancelled,
             self.traffic,
             attempt,
+            engine,
         )
 
     def _new_job(self, spec: JobSpec, data: DataSlice) -> PartyJob:
@@ -439,3 +449,4 @@ class Party:
             job.close()
         for channel in self._channels.values():
             channel.close()
+        self.engine.close()

@@ -29,6 +29,7 @@ from splitrec.common.paths import confined
 from splitrec.common.traffic import TrafficCounter
 from splitrec.config.jobspec import JobSpec
 from splitrec.config.party import PartyConfig
+from splitrec.engine import Engine
 from splitrec.party_server.alignment import (
     Alignment,
     order_by_id,
@@ -159,11 +160,13 @@ def align_with_label_party(
     cancelled: Callable[[], bool] = lambda: False,
     traffic: TrafficCounter | None = None,
     attempt: str = "",
+    engine: Engine | None = None,
 ) -> Alignment:
     """This party's rows of the intersection of every party's IDs, in ID order.
 
     ``cancelled`` (polled) abandons the stream: the coordinator's PrepareJob
-    deadline bounds the whole alignment.
+    deadline bounds the whole alignment. The blinding runs on ``engine`` (by
+    default a process pool of the party's own).
     """
     label = spec.label_party
     folder = confined(config.output_dir, spec.job_id)
@@ -196,7 +199,9 @@ def align_with_label_party(
             assert cached is not None
             rows, was_cached = cached, True
         else:
-            rows = _run_psi(requests, replies, data, theirs.count, label, folder)
+            rows = _run_psi(
+                requests, replies, data, theirs.count, label, folder, engine
+            )
             was_cached = False
             write_cache(folder, theirs.cache_key, rows)
         requests.put(peer_pb2.PsiMessage(done=peer_pb2.PsiDone(rows=rows.size)))
@@ -223,6 +228,7 @@ def _run_psi(
     their_count: int,
     label: str,
     folder: Path,
+    engine: Engine | None,
 ) -> np.ndarray:
     """The exchange, a chunk at a time: what must wait for the end is kept on
     disk (``psi_spool``), in a folder of the job's removed afterwards."""
@@ -230,7 +236,7 @@ def _run_psi(
     count = bucket_count(max(data.num_rows, their_count))
     with (
         tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX, dir=folder) as spool_dir,
-        psi.Blinder(psi.new_key()) as blinder,
+        psi.Blinder(psi.new_key(), engine=engine) as blinder,
     ):
         spool = Path(spool_dir)
         own_blinded = blinder.hash_and_blind_chunks(data.ids)

@@ -34,6 +34,7 @@ from splitrec.common.errors import (
 from splitrec.common.paths import confined
 from splitrec.config.jobspec import JobSpec
 from splitrec.config.party import PartyConfig
+from splitrec.engine import Engine
 from splitrec.party_server.alignment import (
     Alignment,
     cache_key,
@@ -67,6 +68,7 @@ class HubSession:
         data: DataSlice,
         timeout: float,
         attempt: str = "",
+        engine: Engine | None = None,
     ) -> None:
         self.spec = spec
         # The PrepareJob round: only streams of the same round join the session.
@@ -86,7 +88,8 @@ class HubSession:
         self._use_cache: bool | None = None
         self._key: str | None = None
         self._error: Exception | None = None
-        self._blinder = psi.Blinder(psi.new_key())
+        # The blinding runs on ``engine`` (by default a pool of the party's own).
+        self._blinder = psi.Blinder(psi.new_key(), engine=engine)
         self._own: Future | None = None
 
     # --- the PrepareJob side ------------------------------------------------

@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from splitrec.common.folder_lock import FolderLock
 from splitrec.common.memory import give_back_free_memory
 from splitrec.config.party import PartyConfig, PartyRole
+from splitrec.engine import PartyEngine
 from splitrec.party_server.authz import AuthorizationInterceptor, Authorizer
 from splitrec.party_server.control_service import ControlService
 from splitrec.party_server.data_slice import load_data_slice
@@ -91,9 +92,14 @@ def start_party(
         remove_stores(config.output_dir)
         for stale in remove_spool_leftovers(config.output_dir):
             logger.info("removed %s, left by an alignment cut short", stale)
-        data = load_data_slice(config, store=party_stores(config.output_dir) / "table")
+        engine = PartyEngine(config.engine, f"party {config.party} ({config.source})")
+        undo.callback(engine.close)
+        engine.start()
+        data = load_data_slice(
+            config, store=party_stores(config.output_dir) / "table", engine=engine
+        )
         give_back_free_memory()
-        party = Party(config, data, credentials, peer_timeout=peer_timeout)
+        party = Party(config, data, credentials, peer_timeout, engine)
         running = _serve(config, party, credentials, listen, output_lock)
         undo.pop_all()
     return running

@@ -22,6 +22,7 @@ _CODES: list[tuple[type[Exception], grpc.StatusCode]] = [
     (errors.DiskFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.RequestTooLargeError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.NotServingError, grpc.StatusCode.UNAVAILABLE),
+    (errors.EngineError, grpc.StatusCode.UNAVAILABLE),
     (errors.StorageError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.OwnershipError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.UnknownJobError, grpc.StatusCode.NOT_FOUND),

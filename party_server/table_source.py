@@ -47,6 +47,8 @@ class TableSource(Protocol):
     header: list[str]
     # Where the column names are, for a message (a CSV's first line).
     header_place: str
+    # Its rows, as its layout or metadata counts them before a read.
+    num_rows: int
 
     def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         """``columns`` as strings, ``CHUNK_ROWS`` rows at a time, indexed by
@@ -85,6 +87,10 @@ class CsvSource:
     @property
     def header_place(self) -> str:
         return f"{self.name}:1"
+
+    @property
+    def num_rows(self) -> int:
+        return self.layout.rows
 
     def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame]:
         return pd.read_csv(

@@ -42,6 +42,7 @@ from splitrec.config.base import (
     source_of,
     unknown_key,
 )
+from splitrec.config.engine import LOCAL, EngineConfig
 from splitrec.config.features import NOT_SHAREABLE, FeatureConfig
 from splitrec.config.limits import (
     CALL_PORT,
@@ -324,6 +325,11 @@ class PartyConfig(ConfigModel):
         ServingConfig | None,
         BeforeValidator(lambda v: v, json_schema_input_type=ServingSection | None),
     ] = Field(None, description="What the party serves online, if anything.")
+    engine: EngineConfig = Field(
+        LOCAL,
+        description="Where the party's per-row work (PSI, encoding) runs: a Ray "
+        "cluster of its own, or a local instance for large tables.",
+    )
     source: SkipJsonSchema[Path] = Field(
         Path("<memory>"), description="The config file (for messages)."
     )

@@ -4,28 +4,28 @@ Each party hashes its IDs to curve points (their Montgomery u-coordinates) and
 multiplies them by a secret scalar of its own (X25519). Scalar multiplication
 commutes, so an ID both parties hold ends up as the same doubly blinded value
 whichever party blinded first; without the keys nothing can be learned from a
-blinded value. Keys are fresh per job and never leave the process.
+blinded value. Keys are fresh per job and never leave the party (its process,
+or the workers of its own engine).
 
 Values travel as chunks of ``bytes`` of fixed-width values, a chunk at a time;
-the work is spread over worker processes (X25519 costs tens of microseconds per
-value). Matching doubly blinded values is ``party_server.psi_spool``'s.
+the work is spread over an engine's workers (X25519 costs tens of microseconds
+per value): the party's Ray engine for a large table, else a process pool.
+Matching doubly blinded values is ``party_server.psi_spool``'s.
 """
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
 )
 
-from splitrec.common.lifetime import exit_with_parent
+from splitrec.engine.ordered import Engine
+from splitrec.engine.pool import ProcessPool
 
 POINT_BYTES = 32
 # Doubly blinded values are only compared, never blinded again: 16 bytes keep
@@ -45,7 +45,7 @@ def hash_to_points(ids: Sequence[str]) -> bytes:
     return b"".join(hashlib.sha256(_DOMAIN + i.encode("utf-8")).digest() for i in ids)
 
 
-def _blind_chunk(key: bytes, points: bytes, width: int) -> bytes:
+def _blind_chunk(key: bytes, width: int, points: bytes) -> bytes:
     private = X25519PrivateKey.from_private_bytes(key)
     out = bytearray()
     for start in range(0, len(points), POINT_BYTES):
@@ -55,42 +55,37 @@ def _blind_chunk(key: bytes, points: bytes, width: int) -> bytes:
 
 
 def _hash_and_blind_chunk(key: bytes, ids: list[str]) -> bytes:
-    return _blind_chunk(key, hash_to_points(ids), POINT_BYTES)
+    return _blind_chunk(key, POINT_BYTES, hash_to_points(ids))
 
 
 class Blinder:
-    """Blinds values with one secret key, on all cores.
+    """Blinds values with one secret key, on an engine's workers: the one
+    given (a party's Ray engine), or else a process pool of its own, one
+    worker per core (``workers``). Use as a context manager."""
 
-    Use as a context manager; the worker processes start fresh (spawn), so a
-    caller with running threads (gRPC, TensorFlow) is safe. They leave on their
-    own when this process dies, even by SIGKILL.
-    """
-
-    def __init__(self, key: bytes, workers: int | None = None) -> None:
+    def __init__(
+        self, key: bytes, workers: int | None = None, engine: Engine | None = None
+    ) -> None:
         self._key = key
-        self._workers = workers or os.cpu_count() or 1
-        self._pool: ProcessPoolExecutor | None = None
+        self._given = engine
+        self._pool = None if engine is not None else ProcessPool(workers)
+        self._engine: Engine | None = None
 
     def __enter__(self) -> Blinder:
-        context = multiprocessing.get_context("spawn")
-        self._pool = ProcessPoolExecutor(
-            self._workers,
-            mp_context=context,
-            initializer=exit_with_parent,
-            initargs=(os.getpid(),),
-        )
+        self._engine = self._given if self._pool is None else self._pool.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+            self._pool.__exit__(*exc)
+        self._engine = None
 
     def hash_and_blind_chunks(self, ids: Sequence[str]) -> Iterator[bytes]:
         """``H(id)^key`` for each ID, 32 bytes each, a chunk at a time, in
         order. ``ids`` is read a chunk at a time (a stored ID column is never
         whole in memory)."""
         chunks = (list(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK))
-        return self._stream(_hash_and_blind_chunk, chunks)
+        return self._running.map_ordered(_hash_and_blind_chunk, chunks, self._key)
 
     def blind_chunks(
         self, chunks: Iterable[bytes], width: int = POINT_BYTES
@@ -99,25 +94,13 @@ class Blinder:
         bytes, chunk by chunk, in order, as they come. Raises ``ValueError``
         for a chunk that is not whole points or a value that is not a usable
         curve point."""
-        return self._stream(_blind_chunk, (_whole(c) for c in chunks), width)
+        whole = (_whole(c) for c in chunks)
+        return self._running.map_ordered(_blind_chunk, whole, self._key, width)
 
-    def _stream(
-        self, function: object, chunks: Iterator[object], *extra: object
-    ) -> Iterator[bytes]:
-        """``function`` of each chunk on the workers, yielded in order, with at
-        most two chunks per worker taken from ``chunks`` at a time."""
-        assert self._pool is not None, "use Blinder as a context manager"
-        pending: deque[Future] = deque()
-        try:
-            for chunk in chunks:
-                pending.append(self._pool.submit(function, self._key, chunk, *extra))
-                if len(pending) >= 2 * self._workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+    @property
+    def _running(self) -> Engine:
+        assert self._engine is not None, "use Blinder as a context manager"
+        return self._engine
 
 
 def _whole(points: bytes) -> bytes:

@@ -1,6 +1,7 @@
 """The reference job trained from Parquet (alice's table a folder of shards,
-bob's one file) ends bit-identical to the same job trained from the CSVs the
-Parquet was made from: every checkpoint, the history and the traffic."""
+bob's one file), each party encoding and aligning on a local Ray engine, ends
+bit-identical to the same job trained from the CSVs the Parquet was made from
+in the parties' own processes: every checkpoint, the history and the traffic."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def _run(folder: Path, data: Path, parquet: bool) -> RunState:
             target = folder / f"{party}-table"
             _to_parquet(Path(config["data"]["path"]), target, shards)
             files.edit(party, data={"path": str(target), "id_column": "ID"})
+            files.edit(party, engine={"min_rows": 0})
     result = run_demo(files, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_state(folder, JOB, ("alice", "bob"))
