@@ -51,7 +51,7 @@ endif
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,docs,notebook]"
+	$(PY) -m pip install --quiet -e ".[dev,docs,notebook,engine]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -4,6 +4,8 @@ more needs it; smaller tables stay in the party (``None``)."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import threading
 from typing import TYPE_CHECKING
 
@@ -11,6 +13,8 @@ from splitrec.config.engine import EngineConfig
 
 if TYPE_CHECKING:
     from splitrec.engine.ray_engine import RayEngine
+
+logger = logging.getLogger(__name__)
 
 
 class PartyEngine:
@@ -21,6 +25,7 @@ class PartyEngine:
         self.where = where
         self._engine: RayEngine | None = None
         self._lock = threading.Lock()
+        self._warned = False
 
     def start(self) -> None:
         """Reaches the cluster the config names now (an ``EngineError`` says why
@@ -30,10 +35,26 @@ class PartyEngine:
 
     def for_rows(self, rows: int) -> RayEngine | None:
         """The engine for a table of ``rows`` rows: Ray, or None for the
-        party's own process and pool."""
-        if self.config.named or rows >= self.config.min_rows:
+        party's own process and pool (also when Ray is not installed and no
+        cluster is named: said once in the log)."""
+        if self.config.named:
             return self._ray()
-        return None
+        if rows < self.config.min_rows:
+            return None
+        if importlib.util.find_spec("ray") is None:
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "%s: a table of %d rows would run on a local Ray instance "
+                    "(engine.min_rows is %d), but Ray is not installed; it runs "
+                    "in the party process and its pool (pip install "
+                    "'splitrec[engine]' to use Ray)",
+                    self.where,
+                    rows,
+                    self.config.min_rows,
+                )
+            return None
+        return self._ray()
 
     @property
     def running(self) -> RayEngine | None:

@@ -12,6 +12,7 @@ where they ran.
 from __future__ import annotations
 
 import collections
+import importlib.util
 import logging
 import socket
 import threading
@@ -205,6 +206,11 @@ def connect(config: EngineConfig, where: str) -> RayEngine:
     """An engine on the cluster ``config`` names, or on a local instance;
     ``where`` names the party and its config for messages."""
     target = config.address or LOCAL
+    if importlib.util.find_spec("ray") is None:
+        raise EngineError(
+            f"{where}: the engine at {target} needs Ray, which is not installed "
+            "here; pip install 'splitrec[engine]'"
+        )
     with _Connection.lock:
         if _Connection.target is None:
             if config.address is not None:

@@ -33,7 +33,7 @@ def id_sets() -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(5)
     alice, bob = _ids(rng, 30_000, "user-"), _ids(rng, 25_000, "user-0")
     # A third of bob's IDs are alice's too, in another order.
-    bob[: 10_000] = rng.permutation(alice)[: 10_000]
+    bob[:10_000] = rng.permutation(alice)[:10_000]
     return alice, bob
 
 
