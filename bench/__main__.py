@@ -2,8 +2,8 @@
 
 Runs, one after the other on this machine, the centralized model and the split
 job (real party processes over loopback) for each data size and batch size, with
-and without the pipeline strategy, plus a scale row; prints a table and writes
-``runs/bench/results.json``.
+and without the pipeline strategy, plus the scale table (``bench.scale``); prints
+a table and writes ``runs/bench/results.json``.
 """
 
 from __future__ import annotations
@@ -49,6 +49,13 @@ from splitrec.bench.report import (
     format_table,
 )
 from splitrec.bench.runs import RunResult, find_run, run_centralized, run_split
+from splitrec.bench.scale import (
+    format_scale_table,
+    run_engine_psi,
+    run_scale_row,
+    scale_report,
+    scale_targets,
+)
 from splitrec.bench.scoring import format_scoring_table, run_scoring, scoring_targets
 from splitrec.bench.secure import format_secure_table, run_secure
 from splitrec.bench.setup import ROOT, ensure_data, run_configs
@@ -72,9 +79,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pipeline", type=int, default=2, help="pipeline size compared with 1"
     )
     parser.add_argument(
-        "--scale-rows", type=int, default=5_000_000, help="0 skips the scale row"
+        "--scale-rows",
+        type=_ints,
+        default=[1_000_000, 5_000_000, 10_000_000],
+        help="sizes of the scale table (the job from Parquet); 0 or empty skips it",
     )
     parser.add_argument("--scale-batch", type=int, default=1024)
+    parser.add_argument(
+        "--scale-psi-ids",
+        type=int,
+        default=1_000_000,
+        help="IDs per party of the scale table's PSI on the pool, a local Ray "
+        "instance and a two-node Ray cluster; 0 skips it",
+    )
     parser.add_argument(
         "--compression",
         type=_settings,
@@ -292,14 +309,12 @@ def main(argv: list[str] | None = None) -> int:
     results: list[RunResult] = []
     for rows in args.rows:
         results += _run_size(args, rows)
-    scale = []
-    if args.scale_rows:
-        data = ensure_data(args.work / "data", args.scale_rows)
-        folder = args.work / "work" / f"{args.scale_rows}-scale"
-        configs = run_configs(folder, data, args.scale_batch, 1)
-        scale.append(
-            run_split(configs, args.scale_rows, args.scale_batch, 1, args.timeout)
-        )
+    scale, scale_rows = [], []
+    for rows in (r for r in args.scale_rows if r):
+        row, run = run_scale_row(args.work, rows, args.scale_batch, args.timeout)
+        scale_rows.append(row)
+        scale.append(run)
+    engine_psi = run_engine_psi(args.scale_psi_ids) if args.scale_psi_ids else {}
     compression = _run_compression(args, results)
     models = run_models(
         args.work,
@@ -341,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
         },
         "results": [dataclasses.asdict(r) for r in results],
-        "scale": [dataclasses.asdict(r) for r in scale],
+        "scale": scale_report(scale_rows, engine_psi),
         "compression": compression,
         "models": [row.as_dict() for row in models],
         "secure_aggregation": secure,
@@ -359,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] += scoring_targets(scoring)
     report["targets"] += network_targets(network_table)
     report["targets"] += lean_targets(lean)
+    report["targets"] += scale_targets(scale_rows, engine_psi)
     path = args.work / "results.json"
     write_atomically(path, json.dumps(report, indent=2) + "\n")
     if results or scale:
@@ -377,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         print(format_network_table(network_table))
     if lean:
         print(format_lean_table(lean))
+    if scale_rows or engine_psi:
+        print(format_scale_table(scale_rows, engine_psi))
     if psi_results:
         print(format_psi_table(psi_results))
     print(f"results: {path}")

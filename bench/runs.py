@@ -24,6 +24,7 @@ from pathlib import Path
 
 from splitrec.bench.setup import ROOT
 from splitrec.bench.shaper import LinkShape, Shaper
+from splitrec.bench.tree_memory import TreeWatch
 from splitrec.common.lifetime import child_environment
 from splitrec.coordinator.local import start_party, wait_with_usage
 from splitrec.coordinator.local_configs import LocalConfigs
@@ -45,6 +46,8 @@ class RunResult:
     val_auc: float
     peak_rss_mb: dict[str, float]
     wire: dict = field(default_factory=dict)
+    # Each party's engine processes (a local Ray instance), each one's peak MB.
+    engine_peak_mb: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _run_process(command: list[str], log: Path, timeout: float) -> float:
@@ -147,17 +150,21 @@ def run_split(
     link: LinkShape | None = None,
     cores: Mapping[str, int] | None = None,
     share_alignment: bool = True,
+    watch_engines: bool = False,
 ) -> RunResult:
     """One split run. ``link``: each feature party reaches the label party
     through a shaper of that shape (both directions); ``cores``: a party runs
     pinned to that CPU (``taskset``), as if on a host of its own;
-    ``share_alignment``: start from (and leave) the data's shared alignment."""
+    ``share_alignment``: start from (and leave) the data's shared alignment;
+    ``watch_engines``: read the peak memory of each party's child processes
+    (its engine) while the job runs."""
     if share_alignment:
         _share_alignment(configs, keep=False)
     logs = configs.folder / "logs"
     # The label party first: every feature party is given its address.
     label = configs.read("job")["label_party"]
     started = {}
+    watches: dict[str, TreeWatch] = {}
     shapers: list[Shaper] = []
 
     def start(name: str) -> None:
@@ -168,6 +175,8 @@ def run_split(
         started[name] = start_party(
             path, logs / f"{name}.log", ready_timeout=timeout, prefix=prefix
         )
+        if watch_engines:
+            watches[name] = TreeWatch(started[name].process.pid).start()
 
     try:
         start(label)
@@ -185,6 +194,7 @@ def run_split(
             command, configs.folder / "coordinator.log", timeout
         )
     finally:
+        engines = {name: watch.stop() for name, watch in watches.items()}
         for party in started.values():
             party.stop()
         for shaper in shapers:
@@ -208,4 +218,5 @@ def run_split(
         val_auc=epoch["val_auc"],
         peak_rss_mb={**peaks, "coordinator": coordinator_rss},
         wire={k: v for k, v in wire.items() if k not in ("peer", "control")},
+        engine_peak_mb=engines,
     )

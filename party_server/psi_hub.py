@@ -112,6 +112,7 @@ class HubSession:
         return self._folder
 
     def _run(self, folder: Path, cancelled: Callable[[], bool]) -> Alignment:
+        started = time.monotonic()
         with self._blinder, ThreadPoolExecutor(1, "psi-own") as pool:
             try:
                 self._wait(
@@ -162,11 +163,12 @@ class HubSession:
                     self._own.cancel()
                 raise
         logger.info(
-            "aligned %d of %d rows with %s%s",
+            "aligned %d of %d rows with %s%s in %.1f s",
             final.size,
             self.data.num_rows,
             ", ".join(sorted(self.expected)),
             " (cached)" if use_cache else "",
+            time.monotonic() - started,
         )
         return Alignment(final, use_cache)
 
