@@ -17,8 +17,10 @@ many tasks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,13 +127,13 @@ def run_scale_row(
     return row, run
 
 
-def run_engine_psi(ids: int) -> dict[str, PsiResult]:
-    """PSI of ``ids`` IDs per party: on each party's process pool, on a local
-    Ray instance, and on a two-node Ray cluster on this machine (one CPU a
-    node)."""
+@contextlib.contextmanager
+def local_cluster(nodes: int = 2) -> Iterator[EngineConfig]:
+    """A Ray cluster of ``nodes`` nodes of one CPU each on this machine (Ray's
+    own multi-node test facility), while the block runs; yields the engine
+    config that names it."""
     from ray.cluster_utils import Cluster
 
-    found = {"pool": run_psi(ids), "local": run_psi(ids, EngineConfig(min_rows=0))}
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
@@ -141,11 +143,19 @@ def run_engine_psi(ids: int) -> dict[str, PsiResult]:
         },
     )
     try:
-        cluster.add_node(num_cpus=1, node_ip_address=NODE_ADDRESS)
-        engine = EngineConfig(address=cluster.address, node_address=NODE_ADDRESS)
-        found["two-node"] = run_psi(ids, engine)
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=1, node_ip_address=NODE_ADDRESS)
+        yield EngineConfig(address=cluster.address, node_address=NODE_ADDRESS)
     finally:
         cluster.shutdown()
+
+
+def run_engine_psi(ids: int) -> dict[str, PsiResult]:
+    """PSI of ``ids`` IDs per party: on each party's process pool, on a local
+    Ray instance, and on a two-node Ray cluster on this machine."""
+    found = {"pool": run_psi(ids), "local": run_psi(ids, EngineConfig(min_rows=0))}
+    with local_cluster() as engine:
+        found["two-node"] = run_psi(ids, engine)
     return found
 
 

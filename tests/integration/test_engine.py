@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from splitrec.bench.psi import align_pair
+from splitrec.bench.scale import local_cluster
 from splitrec.common.errors import EngineError
 from splitrec.config.engine import EngineConfig
 from splitrec.config.party import load_party_config
@@ -18,10 +19,6 @@ from splitrec.party_server.data_slice import load_data_slice
 from tests.support import refused_address, run_module
 
 pytestmark = pytest.mark.slow
-
-# The cluster's nodes share a loopback address of their own: Ray rewrites
-# 127.0.0.1 (and only it) to the host's outward address when connecting.
-NODE_ADDRESS = "127.0.0.2"
 
 
 def _ids(rng: np.random.Generator, n: int, prefix: str) -> np.ndarray:
@@ -75,22 +72,8 @@ def test_alignment_on_a_local_engine_gives_the_pool_s_rows(id_sets, by_pool):
 
 
 def test_a_two_node_cluster_aligns_alike_with_work_on_both_nodes(id_sets, by_pool):
-    from ray.cluster_utils import Cluster
-
-    cluster = Cluster(
-        initialize_head=True,
-        head_node_args={
-            "num_cpus": 1,
-            "node_ip_address": NODE_ADDRESS,
-            "include_dashboard": False,
-        },
-    )
-    try:
-        cluster.add_node(num_cpus=1, node_ip_address=NODE_ADDRESS)
-        config = EngineConfig(address=cluster.address, node_address=NODE_ADDRESS)
-        on_cluster = align_pair(*id_sets, config)
-    finally:
-        cluster.shutdown()
+    with local_cluster(nodes=2) as engine:
+        on_cluster = align_pair(*id_sets, engine)
 
     assert on_cluster.engine_cpus == 2
     assert len(on_cluster.tasks_by_node) == 2, on_cluster.tasks_by_node

@@ -83,9 +83,7 @@ def test_small_tables_stay_in_the_party_and_start_nothing():
     engine.close()
 
 
-def test_without_ray_a_large_table_stays_in_the_party_and_says_so(
-    monkeypatch, caplog
-):
+def test_without_ray_a_large_table_stays_in_the_party_and_says_so(monkeypatch, caplog):
     monkeypatch.setattr(choice_module.importlib.util, "find_spec", lambda name: None)
     engine = PartyEngine(EngineConfig(min_rows=10), "party bob (bob.yaml)")
 
