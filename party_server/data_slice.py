@@ -8,7 +8,7 @@ import functools
 import hashlib
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from splitrec.models.features import (
     fit_vocabulary,
     numbers,
 )
+from splitrec.party_server.id_checks import first_repeat
 from splitrec.party_server.row_store import (
     IdColumn,
     RowColumn,
@@ -147,38 +148,32 @@ def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
     return list(dict.fromkeys(needed))
 
 
-def _rows_where(ids: IdColumn, test: Callable[[np.ndarray], np.ndarray]) -> list[int]:
-    """Positions, in order, of the IDs whose bytes pass ``test`` (read a chunk
-    at a time)."""
-    found: list[int] = []
+def _first_empty(ids: IdColumn) -> int | None:
+    """The first row whose ID is empty (read a chunk at a time), if any."""
     for start in range(0, len(ids), CHUNK_ROWS):
-        chunk = ids.raw(slice(start, start + CHUNK_ROWS))
-        found += (np.flatnonzero(test(chunk)) + start).tolist()
-    return found
+        found = np.flatnonzero(ids.raw(slice(start, start + CHUNK_ROWS)) == b"")
+        if found.size:
+            return start + int(found[0])
+    return None
 
 
-def _check_ids(ids: IdColumn, config: PartyConfig, table: TableSource) -> None:
-    """Refuses duplicate and empty IDs, naming their lines (a sort of the IDs'
-    bytes in place; positions are looked for only when one is found)."""
-    ordered = ids.raw(slice(None))
-    ordered.sort()
-    same = np.flatnonzero(ordered[1:] == ordered[:-1])
-    empty = bool(ordered.size) and ordered[0] == b""
-    if same.size:
-        repeated = np.unique(ordered[same])
-        del ordered
-        first = _rows_where(ids, lambda chunk: np.isin(chunk, repeated))[0]
-        value = ids.raw(np.array([first]))[0]
-        lines = _rows_where(ids, lambda chunk: chunk == value)[:3]
+def _check_ids(
+    ids: IdColumn, config: PartyConfig, table: TableSource, folder: Path
+) -> None:
+    """Refuses duplicate and empty IDs, naming their lines (repeats are looked
+    for on disk, under ``folder``: see ``id_checks``)."""
+    lines = first_repeat(ids, folder)
+    if lines is not None:
+        value = ids.raw(lines[:1])[0]
         raise DataError(
             f"{table.name}: ID {value.decode('utf-8')!r} appears more than once "
-            f"({table.places(lines)}, column {config.data.id_column!r}); row IDs "
-            "must be unique"
+            f"({table.places(lines[:3].tolist())}, column "
+            f"{config.data.id_column!r}); row IDs must be unique"
         )
-    if empty:
-        row = _rows_where(ids, lambda chunk: chunk == b"")[0]
+    empty = _first_empty(ids)
+    if empty is not None:
         raise DataError(
-            f"{table.where(row)}: empty ID in column "
+            f"{table.where(empty)}: empty ID in column "
             f"{config.data.id_column!r}; every row needs an ID"
         )
 
@@ -384,7 +379,7 @@ def load_data_slice(
         raise
     if root is not None:
         attach_cleanup(stored, root)
-    _check_ids(stored.ids, config, table)
+    _check_ids(stored.ids, config, table, store.parent)
     logger.info(
         "loaded %d rows and %d features from %s into %s (encoded %s)",
         rows,

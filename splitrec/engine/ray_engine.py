@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import importlib.util
 import logging
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,11 @@ from splitrec.engine.ordered import in_order
 logger = logging.getLogger(__name__)
 
 LOCAL = "local"
+# A local instance's object store: what is in flight (two chunks per CPU each
+# way) fits many times over; Ray's default (30% of the host's memory) would let
+# the pages the party has touched there grow with its table.
+_STORE_BYTES_PER_CPU = 64 * 1024 * 1024
+_STORE_MIN_BYTES = 256 * 1024 * 1024
 # How long the reachability check of a named cluster's address waits at most.
 _PROBE_SECONDS = 10.0
 
@@ -78,7 +84,7 @@ class RayEngine:
             chunks,
             lambda chunk: task.remote(function, *refs, chunk),
             lambda ref: self._result(ref, function),
-            lambda ref: ray.cancel(ref, force=True),
+            ray.cancel,
             2 * self.workers,
         )
 
@@ -151,10 +157,12 @@ def _init(config: EngineConfig) -> None:
         "configure_logging": False,
     }
     if config.address is None:
+        cpus = config.cpus or os.cpu_count() or 1
         # address="local": never a cluster RAY_ADDRESS may name.
         ray.init(
             address=LOCAL,
-            num_cpus=config.cpus,
+            num_cpus=cpus,
+            object_store_memory=max(_STORE_MIN_BYTES, cpus * _STORE_BYTES_PER_CPU),
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             **options,
