@@ -45,6 +45,20 @@ def order_by_id(data: DataSlice, rows: np.ndarray) -> np.ndarray:
     return data.ids.order(rows)
 
 
+def in_id_order(data: DataSlice, rows: np.ndarray, chunk: int = 1_000_000) -> bool:
+    """Whether ``rows`` are in the order ``order_by_id`` gives (IDs are unique,
+    so: their IDs strictly increase), read a chunk at a time."""
+    last = None
+    for start in range(0, rows.size, chunk):
+        ids = data.ids.raw(rows[start : start + chunk])
+        if (last is not None and ids.size and not last < ids[0]) or not (
+            ids[:-1] < ids[1:]
+        ).all():
+            return False
+        last = ids[-1] if ids.size else last
+    return True
+
+
 def plain_alignment(slices: list[DataSlice]) -> list[np.ndarray]:
     """Each slice's rows of the IDs all hold, in ID order, by a plain join.
 

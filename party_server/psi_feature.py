@@ -32,7 +32,7 @@ from splitrec.config.party import PartyConfig
 from splitrec.engine import Engine
 from splitrec.party_server.alignment import (
     Alignment,
-    order_by_id,
+    in_id_order,
     read_cache,
     write_cache,
 )
@@ -42,6 +42,7 @@ from splitrec.party_server.psi_spool import (
     Buckets,
     ValueFile,
     bucket_count,
+    holds_all,
     locate,
 )
 from splitrec.privacy import psi
@@ -293,10 +294,10 @@ def _rows_of(
     rows = locate(own, aligned)
     if (rows < 0).any():
         raise PeerError(f"party {label} named rows that this party does not hold")
-    if (locate(theirs, aligned) < 0).any():
+    if not holds_all(theirs, aligned):
         raise PeerError(f"party {label} named rows outside our common IDs")
-    rows = rows.astype(index_dtype(data.num_rows))
-    if not (order_by_id(data, rows) == rows).all():
+    rows = rows.astype(index_dtype(data.num_rows), copy=False)
+    if not in_id_order(data, rows):
         raise HandshakeError(
             f"the aligned rows are not in ID order here; party {label} and this "
             "party must spell the same IDs the same way"

@@ -26,6 +26,7 @@ from typing import BinaryIO
 import numpy as np
 
 from splitrec.common.atomic import storage_error
+from splitrec.common.batching import index_dtype
 
 # Values a bucket holds at most, on average, when a set is bucketed.
 _BUCKET_VALUES = 250_000
@@ -171,30 +172,48 @@ def _alike(mine: Buckets, theirs: Buckets) -> None:
 
 
 def matches(mine: Buckets, theirs: Buckets) -> np.ndarray:
-    """Positions in ``mine`` whose value also occurs in ``theirs`` (ascending)."""
+    """Positions in ``mine`` whose value also occurs in ``theirs`` (ascending;
+    int32 while ``mine`` has fewer than 2^31 values)."""
     _alike(mine, theirs)
+    kind = index_dtype(mine.size)
     found = []
     for bucket in range(mine.count):
         values, positions = mine.bucket(bucket)
         other, _ = theirs.bucket(bucket)
-        found.append(positions[np.isin(values, other)])
-    return np.sort(np.concatenate(found)) if found else np.zeros(0, _POSITION)
+        found.append(positions[np.isin(values, other)].astype(kind))
+    every = np.concatenate(found) if found else np.zeros(0, kind)
+    every.sort()
+    return every
+
+
+def _found_in(
+    mine: Buckets, wanted: Buckets, bucket: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In one bucket: for each of ``wanted``'s values there, its position in
+    ``wanted``, whether ``mine`` holds it, and where (valid where held)."""
+    values, positions = mine.bucket(bucket)
+    asked, asked_at = wanted.bucket(bucket)
+    if not asked.size or not values.size:
+        return asked_at, np.zeros(asked.size, bool), np.zeros(asked.size, _POSITION)
+    order = np.argsort(values)
+    found = np.minimum(np.searchsorted(values, asked, sorter=order), values.size - 1)
+    hit = values[order[found]] == asked
+    return asked_at, hit, positions[order[found]]
 
 
 def locate(mine: Buckets, wanted: Buckets) -> np.ndarray:
     """For each value of ``wanted`` (by its position there), the position in
-    ``mine`` holding the same value; -1 where none does."""
+    ``mine`` holding the same value; -1 where none does. The positions are
+    int32 while ``mine`` has fewer than 2^31 values."""
     _alike(mine, wanted)
-    where = np.full(wanted.size, -1, _POSITION)
+    where = np.full(wanted.size, -1, index_dtype(mine.size))
     for bucket in range(mine.count):
-        values, positions = mine.bucket(bucket)
-        asked, asked_at = wanted.bucket(bucket)
-        if not asked.size or not values.size:
-            continue
-        order = np.argsort(values)
-        found = np.minimum(
-            np.searchsorted(values, asked, sorter=order), values.size - 1
-        )
-        hit = values[order[found]] == asked
-        where[asked_at[hit]] = positions[order[found[hit]]]
+        asked_at, hit, held_at = _found_in(mine, wanted, bucket)
+        where[asked_at[hit]] = held_at[hit]
     return where
+
+
+def holds_all(mine: Buckets, wanted: Buckets) -> bool:
+    """Whether ``mine`` holds every value of ``wanted`` (a bucket at a time)."""
+    _alike(mine, wanted)
+    return all(_found_in(mine, wanted, b)[1].all() for b in range(mine.count))

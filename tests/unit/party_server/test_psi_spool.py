@@ -11,6 +11,7 @@ from splitrec.party_server.psi_spool import (
     Buckets,
     ValueFile,
     bucket_count,
+    holds_all,
     locate,
     matches,
     remove_spool_leftovers,
@@ -46,6 +47,10 @@ def test_matches_and_locate_work_across_buckets_and_chunks(tmp_path, count):
 
     np.testing.assert_array_equal(matches(own, other), [2, 4, 6])
     np.testing.assert_array_equal(locate(own, asked), [4, 2, 6, -1])
+    assert locate(own, asked).dtype == np.int32
+    assert not holds_all(own, asked)  # 999 is not mine
+    inside = _bucketed(tmp_path, "inside", [77, 1, 12], count, chunk=2)
+    assert holds_all(own, inside)
 
 
 def test_sets_bucketed_otherwise_are_refused(tmp_path):
