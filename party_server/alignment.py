@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from splitrec.party_server.data_slice import DataSlice
 logger = logging.getLogger(__name__)
 
 CACHE_FILE = "alignment.npz"
+# Aligned rows sorted by ID in memory at once; more go through files.
+_SORT_IN_MEMORY = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,49 @@ def cache_key(job_id: str, digests: dict[str, str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def order_by_id(data: DataSlice, rows: np.ndarray) -> np.ndarray:
-    """``rows`` ordered by their IDs: the order every party computes alike."""
-    return data.ids.order(rows)
+def order_by_id(
+    data: DataSlice,
+    rows: np.ndarray,
+    folder: Path | None = None,
+    in_memory: int = _SORT_IN_MEMORY,
+) -> np.ndarray:
+    """``rows`` ordered by their IDs: the order every party computes alike.
+
+    With ``folder``, more than ``in_memory`` rows are sorted through files
+    there: the rows go to buckets by ranges of their IDs (cut at IDs sampled
+    evenly from them), and the buckets, each sorted alone, follow one another.
+    Memory is then the rows, the result and one bucket, not every ID."""
+    if folder is None or rows.size <= in_memory:
+        return data.ids.order(rows)
+    parts = 2 * -(-rows.size // in_memory)
+    sample = np.sort(data.ids.raw(rows[:: max(1, rows.size // (64 * parts))]))
+    cuts = np.unique(sample[(np.arange(1, parts) * sample.size) // parts])
+    ordered = np.empty_like(rows)
+    with tempfile.TemporaryDirectory(prefix=".order-", dir=folder) as spool:
+        names = [Path(spool) / f"{b}" for b in range(cuts.size + 1)]
+        for start in range(0, rows.size, in_memory):
+            part = rows[start : start + in_memory]
+            ids = data.ids.raw(part)
+            which = np.searchsorted(cuts, ids, side="right")
+            by_bucket = np.argsort(which, kind="stable")
+            bounds = np.searchsorted(which[by_bucket], np.arange(len(names) + 1))
+            for bucket in np.flatnonzero(np.diff(bounds)):
+                chosen = by_bucket[bounds[bucket] : bounds[bucket + 1]]
+                with names[bucket].with_suffix(".ids").open("ab") as handle:
+                    handle.write(ids[chosen].tobytes())
+                with names[bucket].with_suffix(".rows").open("ab") as handle:
+                    handle.write(part[chosen].tobytes())
+        done = 0
+        for name in names:
+            if not name.with_suffix(".rows").exists():
+                continue
+            ids = np.fromfile(
+                name.with_suffix(".ids"), dtype=data.ids.raw(rows[:1]).dtype
+            )
+            held = np.fromfile(name.with_suffix(".rows"), dtype=rows.dtype)
+            ordered[done : done + held.size] = held[np.argsort(ids, kind="stable")]
+            done += held.size
+    return ordered
 
 
 def in_id_order(data: DataSlice, rows: np.ndarray, chunk: int = 1_000_000) -> bool:

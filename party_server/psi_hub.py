@@ -196,7 +196,8 @@ class HubSession:
                 f"with {self.config.party} per party: {sizes}); check that the ID "
                 "columns hold the same kind of key"
             )
-        return order_by_id(self.data, rows.astype(index_dtype(self.data.num_rows)))
+        rows = rows.astype(index_dtype(self.data.num_rows), copy=False)
+        return order_by_id(self.data, rows, self._spool)
 
     def fail(self, error: Exception) -> None:
         with self._cond:

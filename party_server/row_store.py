@@ -367,14 +367,13 @@ class _Strings:
     def finish(self) -> None:
         """Writes ``NAME.bin`` at the longest width and removes the parts."""
         self.close()
-        lengths = np.fromfile(self._folder / f"{self.name}.lengths", np.int64)
         width = self.width
         with (
+            (self._folder / f"{self.name}.lengths").open("rb") as sizes,
             (self._folder / f"{self.name}.utf8").open("rb") as source,
             (self._folder / f"{self.name}.bin").open("wb") as target,
         ):
-            for start in range(0, lengths.size, _STRING_CHUNK):
-                part = lengths[start : start + _STRING_CHUNK]
+            while (part := np.frombuffer(sizes.read(_STRING_CHUNK * 8), np.int64)).size:
                 text = np.frombuffer(source.read(int(part.sum())), np.uint8)
                 fixed = np.zeros((part.size, width), np.uint8)
                 ends = np.cumsum(part)

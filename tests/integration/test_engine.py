@@ -46,6 +46,11 @@ def test_a_table_encoded_on_the_engine_equals_the_one_encoded_here(party_files):
     try:
         on_ray = load_data_slice(config, engine=engine)
         tasks = engine.running.tasks_by_node
+        # Ray allows one connection per process: a second party here that
+        # names another engine is refused, before anything is reached.
+        other = PartyEngine(EngineConfig(address="127.0.0.9:6379"), "party carol")
+        with pytest.raises(EngineError, match="already uses the Ray engine at local"):
+            other.start()
     finally:
         engine.close()
 

@@ -35,3 +35,21 @@ def test_a_row_given_twice_is_not_in_order():
     data = _slice(["a", "b", "c"])
 
     assert not in_id_order(data, np.array([0, 1, 1, 2]), chunk=2)
+
+
+@pytest.mark.parametrize(("in_memory", "seed"), [(7, 0), (50, 1), (199, 2), (59, 3)])
+def test_many_rows_sorted_through_files_give_the_in_memory_order(
+    tmp_path, in_memory, seed
+):
+    rng = np.random.default_rng(seed)
+    # IDs of one length and of many, close together and far apart.
+    values = [f"{v:06d}" for v in rng.choice(10**6, 150, replace=False)]
+    values += [f"x{v}" for v in rng.choice(10**3, 50, replace=False)]
+    data = _slice(values)
+    rows = rng.permutation(200)[:180].astype(np.int32)
+
+    ordered = order_by_id(data, rows, tmp_path, in_memory=in_memory)
+
+    np.testing.assert_array_equal(ordered, order_by_id(data, rows))
+    assert ordered.dtype == np.int32
+    assert list(tmp_path.iterdir()) == []  # the bucket files are gone
