@@ -306,6 +306,8 @@ def _run_size(args: argparse.Namespace, rows: int) -> list[RunResult]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging(args.log_level)
+    # The code measured is the one checked out when the runs start.
+    commit = _git_commit()
     results: list[RunResult] = []
     for rows in args.rows:
         results += _run_size(args, rows)
@@ -349,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%s", psi_results[-1])
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
