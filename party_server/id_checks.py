@@ -18,6 +18,8 @@ from splitrec.party_server.psi_spool import Buckets, bucket_count
 from splitrec.party_server.row_store import IdColumn
 
 _CHUNK = 1_000_000
+# IDs checked in memory at once; more go through bucket files.
+_IN_MEMORY = 1_000_000
 _HASH_BYTES = 8
 # FNV-1a, 64-bit.
 _OFFSET = np.uint64(0xCBF29CE484222325)
@@ -52,10 +54,11 @@ def _repeats(values: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
 
 def first_repeat(ids: IdColumn, folder: Path) -> np.ndarray | None:
     """The rows (ascending) holding the repeated ID that occurs first in the
-    table, or None when every ID is unique; bucket files live in a temporary
-    folder under ``folder`` while it runs."""
-    if not len(ids):
-        return None
+    table, or None when every ID is unique. Past a million IDs, bucket files
+    live in a temporary folder under ``folder`` while it runs."""
+    if len(ids) <= _IN_MEMORY:
+        raw = ids.raw(slice(None))
+        return _repeats(raw, np.arange(raw.size)) if raw.size else None
     width = _HASH_BYTES + ids.raw(slice(0, 1)).dtype.itemsize
     with tempfile.TemporaryDirectory(prefix=".ids-", dir=folder) as spool:
         buckets = Buckets(Path(spool), "ids", width, bucket_count(len(ids)))

@@ -31,7 +31,7 @@ RUN_FIELDS = {
 @pytest.mark.timeout(3600)
 def test_bench_writes_results_for_every_run(tmp_path):
     command = ["splitrec.bench", "--rows", "13000", "--batches", "256"]
-    command += ["--pipeline", "2", "--scale-rows", "13000", "--scale-psi-ids", "0"]
+    command += ["--pipeline", "2", "--scale-rows", "0", "--scale-psi-ids", "0"]
     command += ["--work", str(tmp_path)]
     command += ["--psi-ids", "1000", "--compression", "none,int8"]
     command += ["--compression-rows", "13000", "--compression-epochs", "1"]
@@ -129,13 +129,4 @@ def test_bench_writes_results_for_every_run(tmp_path):
     # Only the scoring row exports a model; the other runs train and end.
     exported = {p.parents[3].name for p in tmp_path.glob("work/*/runs/*/*/model")}
     assert exported == {"scoring-13000"}
-    # The scale table's one size: the job from Parquet, its PSI not cached.
-    [scale] = report["scale"]["rows"]
-    assert scale["rows"] == 13000 and report["scale"]["psi"] == {}
-    assert scale["alignment_seconds"] > 0 and scale["samples_per_second"] > 0
-    for party in ("alice", "bob"):
-        assert scale["party_mb"][party] >= scale["process_mb"][party] > 50
-        assert scale["input_mb"][party] > 0 and scale["output_mb"][party] > 0
-    # Below engine.min_rows the parties' engines are their PSI process pools.
-    assert scale["engine_mb"]["bob"] > 0
-    assert "scale rows" in result.stdout
+    assert report["scale"] == {"rows": [], "psi": {}}

@@ -22,6 +22,7 @@ def _small_buckets(monkeypatch):
     # Many buckets for a few thousand IDs, and chunks that cut through them.
     monkeypatch.setattr(psi_spool, "_BUCKET_VALUES", 100)
     monkeypatch.setattr(id_checks, "_CHUNK", 777)
+    monkeypatch.setattr(id_checks, "_IN_MEMORY", 3)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -45,6 +46,14 @@ def test_an_id_held_three_times_is_named_at_every_row(tmp_path):
     found = id_checks.first_repeat(IdColumn.of(np.array(ids)), tmp_path)
 
     assert found.tolist() == [1, 3, 5]
+
+
+@pytest.mark.parametrize("in_memory", [3, 10_000])
+def test_few_ids_are_checked_in_memory_alike(tmp_path, monkeypatch, in_memory):
+    monkeypatch.setattr(id_checks, "_IN_MEMORY", in_memory)
+    ids = IdColumn.of(np.array(["q", "r", "s", "r", "q"]))
+
+    assert id_checks.first_repeat(ids, tmp_path).tolist() == [0, 4]
 
 
 def test_ids_that_differ_only_in_length_are_not_repeats(tmp_path):
