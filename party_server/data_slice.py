@@ -150,8 +150,8 @@ def _check_header(table: TableSource, config: PartyConfig) -> list[str]:
 
 def _first_empty(ids: IdColumn) -> int | None:
     """The first row whose ID is empty (read a chunk at a time), if any."""
-    for start in range(0, len(ids), CHUNK_ROWS):
-        found = np.flatnonzero(ids.raw(slice(start, start + CHUNK_ROWS)) == b"")
+    for start, chunk in ids.raw_chunks(CHUNK_ROWS):
+        found = np.flatnonzero(chunk == b"")
         if found.size:
             return start + int(found[0])
     return None

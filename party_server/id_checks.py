@@ -62,8 +62,8 @@ def first_repeat(ids: IdColumn, folder: Path) -> np.ndarray | None:
     width = _HASH_BYTES + ids.raw(slice(0, 1)).dtype.itemsize
     with tempfile.TemporaryDirectory(prefix=".ids-", dir=folder) as spool:
         buckets = Buckets(Path(spool), "ids", width, bucket_count(len(ids)))
-        for start in range(0, len(ids), _CHUNK):
-            buckets.add(_keyed(ids.raw(slice(start, start + _CHUNK))))
+        for _, chunk in ids.raw_chunks(_CHUNK):
+            buckets.add(_keyed(chunk))
         best: np.ndarray | None = None
         for bucket in range(buckets.count):
             found = _repeats(*buckets.bucket(bucket))

@@ -235,6 +235,12 @@ class IdColumn(RowColumn):
     def raw(self, rows: np.ndarray | slice) -> np.ndarray:
         return RowColumn.__getitem__(self, rows)
 
+    def raw_chunks(self, size: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Every row's bytes in order, ``size`` rows at a time, each chunk
+        with the row it starts at."""
+        for start in range(0, len(self), size):
+            yield start, self.raw(slice(start, start + size))
+
     @classmethod
     def of(cls, values: np.ndarray) -> IdColumn:
         """Strings held in memory (small data, tests)."""
