@@ -26,7 +26,7 @@ def _find(
     )
 
 
-def _target(name: str, value: float, limit: float, met: bool, **where: object) -> dict:
+def target(name: str, value: float, limit: float, met: bool, **where: object) -> dict:
     return {"target": name, "value": value, "limit": limit, "met": met, **where}
 
 
@@ -42,7 +42,7 @@ def _per_config(results: list[RunResult], pipeline: int) -> list[dict]:
             need = _ratio_needed(batch)
             ratio = split.samples_per_second / central.samples_per_second
             targets.append(
-                _target(
+                target(
                     "split/centralized throughput",
                     ratio,
                     need,
@@ -54,7 +54,7 @@ def _per_config(results: list[RunResult], pipeline: int) -> list[dict]:
         if exact and piped:
             gap = abs(piped.val_auc - exact.val_auc)
             targets.append(
-                _target(
+                target(
                     "pipeline AUC gap",
                     gap,
                     AUC_TOLERANCE,
@@ -72,14 +72,14 @@ def _wire_targets(split: RunResult, where: dict) -> list[dict]:
     overhead = split.wire.get("peer_overhead_ratio") or float("nan")
     control = split.wire.get("control_to_peer_ratio") or float("nan")
     return [
-        _target(
+        target(
             "party-to-party bytes / raw payload",
             overhead,
             1.1,
             overhead <= 1.1,
             **where,
         ),
-        _target(
+        target(
             "coordinator bytes / party-to-party bytes",
             control,
             0.01,
@@ -100,7 +100,7 @@ def _epoch_and_memory(results: list[RunResult], scale: list[RunResult]) -> list[
         if split.rows == 1_000_000 and split.batch_size == 1024:
             seconds = split.epoch_seconds
             targets.append(
-                _target(
+                target(
                     "split epoch seconds",
                     seconds,
                     EPOCH_LIMIT_SECONDS,
@@ -111,7 +111,7 @@ def _epoch_and_memory(results: list[RunResult], scale: list[RunResult]) -> list[
         if split.rows == 1_000_000:
             worst = max(split.peak_rss_mb[p] for p in ("alice", "bob"))
             targets.append(
-                _target(
+                target(
                     "party peak RSS MB",
                     worst,
                     MEMORY_LIMIT_MB,
@@ -139,7 +139,7 @@ def _growth(results: list[RunResult], scale: list[RunResult]) -> list[dict]:
     small, large = runs[0], runs[-1]
     million_rows = (large.rows - small.rows) / 1e6
     return [
-        _target(
+        target(
             "linear growth: steady samples/s across sizes (max/min)",
             spread,
             1.5,

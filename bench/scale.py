@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from splitrec.bench.psi import PsiResult, run_psi
+from splitrec.bench.report import target
 from splitrec.bench.runs import RunResult, run_split
 from splitrec.bench.setup import ensure_data, run_configs
 from splitrec.config.engine import EngineConfig
@@ -164,16 +165,6 @@ def _per_cpu(result: PsiResult) -> float:
     return 2 * result.ids_per_party / result.seconds / max(1, result.engine_cpus)
 
 
-def _target(name: str, value: float, limit: float, met: bool, **where: object) -> dict:
-    return {
-        "target": f"scale: {name}",
-        "value": value,
-        "limit": limit,
-        "met": met,
-        **where,
-    }
-
-
 def scale_targets(rows: list[ScaleRow], psi: dict[str, PsiResult]) -> list[dict]:
     targets = []
     if len(rows) >= 2:
@@ -181,8 +172,8 @@ def scale_targets(rows: list[ScaleRow], psi: dict[str, PsiResult]) -> list[dict]
         sizes = [small.rows, large.rows]
         worst = max(large.party_mb[p] / small.party_mb[p] for p in PARTIES)
         targets.append(
-            _target(
-                "peak memory per party, largest / smallest size",
+            target(
+                "scale: peak memory per party, largest / smallest size",
                 worst,
                 MEMORY_FACTOR,
                 worst <= MEMORY_FACTOR,
@@ -192,8 +183,8 @@ def scale_targets(rows: list[ScaleRow], psi: dict[str, PsiResult]) -> list[dict]
         linear = large.rows / small.rows * small.epoch_seconds
         ratio = large.epoch_seconds / linear
         targets.append(
-            _target(
-                "epoch seconds against linear from the smallest size",
+            target(
+                "scale: epoch seconds against linear from the smallest size",
                 ratio,
                 TIME_FACTOR,
                 ratio <= TIME_FACTOR,
@@ -203,8 +194,8 @@ def scale_targets(rows: list[ScaleRow], psi: dict[str, PsiResult]) -> list[dict]
     if "pool" in psi and "local" in psi:
         ratio = _per_cpu(psi["local"]) / _per_cpu(psi["pool"])
         targets.append(
-            _target(
-                "PSI IDs/s per CPU, local Ray engine / process pool",
+            target(
+                "scale: PSI IDs/s per CPU, local Ray engine / process pool",
                 ratio,
                 1.0,
                 ratio >= 1.0,
@@ -214,8 +205,8 @@ def scale_targets(rows: list[ScaleRow], psi: dict[str, PsiResult]) -> list[dict]
     if "two-node" in psi:
         nodes = len(psi["two-node"].tasks_by_node)
         targets.append(
-            _target(
-                "nodes of the two-node cluster that ran PSI tasks",
+            target(
+                "scale: nodes of the two-node cluster that ran PSI tasks",
                 nodes,
                 2,
                 nodes >= 2,
